@@ -1,0 +1,73 @@
+"""The command line: ``python -m facs_core [--data-dir DIR] COMMAND ...``.
+
+Each command group lives in its own module in this package and exposes
+``register(subparsers)``, which adds its parsers and sets ``func`` (a callable
+taking the parsed arguments and returning an exit code). Listing a module in
+:data:`COMMAND_MODULES` is all it takes to add a command.
+
+Errors a user can act on (:class:`facs_core.errors.FacsError`) print as one
+line, ``error: ...``, with exit code 2. Anything else prints one line naming
+the log file that holds the details: a user never sees a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from facs_core import __version__
+from facs_core.errors import FacsError
+from facs_core.logs import log_exception
+
+#: Command modules, in the order ``--help`` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "facs_core.cli.store_commands",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, like every other error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser with every registered command."""
+    parser = _Parser(
+        prog="python -m facs_core",
+        description="FACS interview dashboard, headless: store, extraction, features, statistics.",
+    )
+    parser.add_argument("--version", action="version", version=f"facs_core {__version__}")
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="data folder holding the store (default: $FACS_DATA_DIR, else ./data)",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        return int(args.func(args) or 0)
+    except FacsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last line of defence: no tracebacks for users
+        where = log_exception(exc, getattr(args, "data_dir", None))
+        print(f"error: unexpected {type(exc).__name__}; details in {where}", file=sys.stderr)
+        return 1

@@ -1,0 +1,24 @@
+"""Errors a user can act on.
+
+Anything raised as :class:`FacsError` is shown to the user as one line, with no
+traceback, by the command line and by the dashboard. Its message must name what
+is wrong and where (the file, the video, the column, the value).
+"""
+
+from __future__ import annotations
+
+
+class FacsError(Exception):
+    """A problem with the user's input or environment, reported in one line."""
+
+    def __str__(self) -> str:
+        # One line, whatever the message was built from.
+        return " ".join(super().__str__().split())
+
+
+class InputError(FacsError):
+    """Bad input: a file, a column, a value or an option that cannot be used."""
+
+
+class StoreError(FacsError):
+    """The store cannot be opened or written (permissions, lock, corruption)."""

@@ -1,0 +1,95 @@
+"""Per-frame results as Parquet shards, one per (extraction run, video).
+
+A shard lives at ``frames/<run_id>/<video_id>.parquet`` under the data folder.
+Writers put the whole table into a temporary ``*.partial`` file beside it,
+flush it to disk and rename it into place, so a reader sees a complete shard
+or none: a crash never leaves a half-written result. Writers need only the data
+folder, never the catalog, so extraction workers in other processes (or on
+other Ray nodes sharing the folder) can call :func:`write_shard` safely.
+
+DuckDB reads the shards in place (``read_parquet``); nothing is loaded into the
+catalog.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from store.paths import StorePaths
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _checked_id(kind: str, value: str) -> str:
+    # Ids become path components: refuse anything that could leave the folder.
+    if not _SAFE_ID.match(value):
+        raise ValueError(f"{kind} {value!r} is not a safe identifier (letters, digits, - and _)")
+    return value
+
+
+def shard_path(paths: StorePaths, run_id: str, video_id: str) -> Path:
+    """Where the shard of ``video_id`` from extraction run ``run_id`` lives."""
+    return paths.frames / _checked_id("run id", run_id) / f"{_checked_id('video id', video_id)}.parquet"
+
+
+def write_atomically(table: pa.Table, target: Path) -> Path:
+    """Write ``table`` to ``target`` through a temporary file and a rename.
+
+    The rename is atomic on POSIX file systems, so ``target`` is either absent
+    or complete. Returns ``target``.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+    try:
+        with open(partial, "wb") as handle:
+            pq.write_table(table, handle, compression="zstd")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+    return target
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Make the rename itself durable, not only the file's bytes.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_shard(paths: StorePaths, run_id: str, video_id: str, frames: pd.DataFrame | pa.Table) -> Path:
+    """Write one run's per-frame table for one video as a complete shard.
+
+    ``video_id`` and ``run_id`` columns are added (or overwritten) so a query
+    over many shards knows where each row came from.
+    """
+    table = frames if isinstance(frames, pa.Table) else pa.Table.from_pandas(frames, preserve_index=False)
+    n = table.num_rows
+    for name, value in (("run_id", run_id), ("video_id", video_id)):
+        if name in table.column_names:
+            table = table.drop_columns([name])
+        table = table.add_column(0, name, pa.array([value] * n, type=pa.string()))
+    return write_atomically(table, shard_path(paths, run_id, video_id))
+
+
+def parquet_list_sql(files: Iterable[Path]) -> str:
+    """A DuckDB ``read_parquet([...])`` expression over ``files``.
+
+    Paths are quoted as SQL string literals; ``union_by_name`` lets shards of
+    different backends (different AU sets) be read together.
+    """
+    quoted = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+    return f"read_parquet([{quoted}], union_by_name = true)"

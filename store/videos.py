@@ -1,0 +1,169 @@
+"""Videos and patients in the catalog, with sha256 de-duplication.
+
+A video file is kept under the data folder by its content hash,
+``videos/<sha256>.<container>``; the name it was uploaded under is stored as
+metadata only and never becomes part of a path. Storing the same content twice
+returns the existing record instead of making a copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import uuid
+from dataclasses import dataclass, fields
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from facs_core.errors import InputError
+from store.catalog import Catalog
+
+_CHUNK = 1 << 20
+_PATIENT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+_CONTAINER = re.compile(r"^[a-z0-9]{1,8}$")
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's content, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def video_id_for(sha256: str) -> str:
+    """The video id: the first 16 hex digits of its sha256 (stable across stores)."""
+    return sha256[:16]
+
+
+def check_patient_code(code: str) -> str:
+    """A pseudonymous patient code: 1-32 letters, digits, '.', '_' or '-'.
+
+    Names are refused by construction: no spaces, no commas, nothing a full
+    name would need.
+    """
+    code = (code or "").strip()
+    if not _PATIENT_CODE.match(code):
+        raise InputError(
+            f"patient code {code!r} is not a pseudonymous code: use 1-32 letters, digits,"
+            " '.', '_' or '-' (for example P017), never a name"
+        )
+    return code
+
+
+@dataclass(frozen=True)
+class VideoMetadata:
+    """What probing a video file found (see ``facs_core.video``)."""
+
+    container: str
+    codec: str | None
+    fps: float
+    frame_count: int
+    duration_s: float
+    width: int
+    height: int
+
+
+def ensure_patient(catalog: Catalog, patient_id: str, synthetic: bool = False) -> str:
+    """Create the patient if unknown; return the checked code."""
+    code = check_patient_code(patient_id)
+    catalog.execute(
+        "INSERT INTO patients (patient_id, synthetic) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        [code, synthetic],
+    )
+    return code
+
+
+def get_video(catalog: Catalog, video_id: str) -> dict[str, Any] | None:
+    """The catalog row of one video, or None."""
+    rows = catalog.query("SELECT * FROM videos WHERE video_id = ?", [video_id]).to_dict("records")
+    return rows[0] if rows else None
+
+
+def find_by_sha256(catalog: Catalog, sha256: str) -> dict[str, Any] | None:
+    """The catalog row of the video with this content, or None."""
+    rows = catalog.query("SELECT * FROM videos WHERE sha256 = ?", [sha256]).to_dict("records")
+    return rows[0] if rows else None
+
+
+def add_video(
+    catalog: Catalog,
+    source: str | os.PathLike[str],
+    metadata: VideoMetadata,
+    *,
+    patient_id: str | None = None,
+    original_name: str | None = None,
+    visit_date: date | None = None,
+    camera: str | None = None,
+    recording_date: date | None = None,
+    synthetic: bool = False,
+    sha256: str | None = None,
+    move: bool = False,
+) -> tuple[dict[str, Any], bool]:
+    """Store a probed video file and catalogue it.
+
+    Parameters
+    ----------
+    source : path
+        The file to store. It is copied (or moved, with ``move=True``) under
+        the data folder by hash.
+    metadata : VideoMetadata
+        What probing found; the container names the stored file's extension.
+    sha256 : str, optional
+        The content hash, if the caller already computed it while receiving.
+
+    Returns
+    -------
+    record, created : dict, bool
+        The catalog row, and False when the same content was already stored
+        (nothing is copied or changed then).
+    """
+    sha = sha256 or sha256_file(source)
+    existing = find_by_sha256(catalog, sha)
+    if existing is not None:
+        return existing, False
+    if not _CONTAINER.match(metadata.container):
+        raise InputError(f"container {metadata.container!r} is not a known video container")
+    if patient_id is not None:
+        patient_id = ensure_patient(catalog, patient_id, synthetic=synthetic)
+
+    relative = Path("videos") / f"{sha}.{metadata.container}"
+    target = catalog.paths.root / relative
+    if not target.exists():
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+        try:
+            if move:
+                shutil.move(os.fspath(source), partial)
+            else:
+                shutil.copyfile(source, partial)
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+
+    values: dict[str, Any] = {
+        "video_id": video_id_for(sha),
+        "sha256": sha,
+        "patient_id": patient_id,
+        "visit_date": visit_date,
+        "original_name": original_name,
+        "stored_path": relative.as_posix(),
+        "size_bytes": target.stat().st_size,
+        "camera": camera,
+        "recording_date": recording_date,
+        "synthetic": synthetic,
+    }
+    values.update({f.name: getattr(metadata, f.name) for f in fields(metadata)})
+    columns = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    catalog.execute(f"INSERT INTO videos ({columns}) VALUES ({marks})", list(values.values()))
+    return get_video(catalog, values["video_id"]), True
+
+
+def video_file(catalog: Catalog, record: dict[str, Any]) -> Path:
+    """Absolute path of a catalogued video's stored file."""
+    return catalog.paths.root / record["stored_path"]
