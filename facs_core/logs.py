@@ -10,7 +10,7 @@ import logging
 import os
 import tempfile
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 LOGGER_NAME = "facs"
@@ -33,7 +33,7 @@ def log_folder(data_dir: str | os.PathLike[str] | None = None) -> Path:
 def log_exception(exc: BaseException, data_dir: str | os.PathLike[str] | None = None) -> Path:
     """Append ``exc`` with its traceback to the error log; return the log's path."""
     path = log_folder(data_dir) / "errors.log"
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(f"--- {stamp}\n{text}\n")

@@ -2,7 +2,9 @@
 
 Each command group lives in its own module in this package and exposes
 ``register(subparsers)``, which adds its parsers and sets ``func`` (a callable
-taking the parsed arguments and returning an exit code). Listing a module in
+taking the parsed arguments and returning an exit code). A module that adds an
+analysis under ``stats`` (``stats partial-corr``, ``stats scalogram``) exposes
+``register_stats(stats_subparsers)`` instead or as well. Listing a module in
 :data:`COMMAND_MODULES` is all it takes to add a command.
 
 Errors a user can act on (:class:`facs_core.errors.FacsError`) print as one
@@ -47,8 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="data folder holding the store (default: $FACS_DATA_DIR, else ./data)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    modules = [importlib.import_module(name) for name in COMMAND_MODULES]
+    for module in modules:
+        if hasattr(module, "register"):
+            module.register(subparsers)
+    if any(hasattr(module, "register_stats") for module in modules):
+        stats = subparsers.add_parser("stats", help="statistics: AU-score partial correlations, scalogram maps")
+        stats_subparsers = stats.add_subparsers(dest="analysis", metavar="ANALYSIS", parser_class=_Parser)
+        for module in modules:
+            if hasattr(module, "register_stats"):
+                module.register_stats(stats_subparsers)
     return parser
 
 
@@ -67,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - last line of defence: no tracebacks for users
+    except Exception as exc:
         where = log_exception(exc, getattr(args, "data_dir", None))
         print(f"error: unexpected {type(exc).__name__}; details in {where}", file=sys.stderr)
         return 1
