@@ -18,7 +18,7 @@ CREATE TABLE videos (
     patient_id      VARCHAR,
     visit_date      DATE,
     original_name   VARCHAR,                   -- metadata only, never part of a path
-    stored_path     VARCHAR NOT NULL,          -- relative to the data folder
+    stored_path     VARCHAR,                   -- relative to the data folder; NULL for synthetic demo visits (AU series only)
     size_bytes      BIGINT,
     container       VARCHAR,
     codec           VARCHAR,
