@@ -32,6 +32,9 @@ class StorePaths:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
     @property
     def catalog(self) -> Path:
         """The DuckDB catalog file."""
