@@ -1,0 +1,236 @@
+"""Take an interview video into the store: probe, de-duplicate, catalogue.
+
+Order matters for "nothing stored on bad input": the file is probed and every
+clinical value is validated before anything is written. The video is then
+stored by content hash (:func:`store.videos.add_video`); its covariates and
+scores are written in one transaction, and if that fails the video row and
+file just added are removed again. Uploading the same content twice returns
+the existing record and changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from facs_core.errors import InputError
+from facs_core.probe import probe_video
+from facs_core.reference import instrument_for_column, instruments
+from store.catalog import Catalog
+from store.videos import add_video, check_patient_code, find_by_sha256, get_video, sha256_file
+
+Progress = Callable[[float, str], None]
+
+_SEX_CODES = {"f": "female", "female": "female", "m": "male", "male": "male", "other": "other", "diverse": "other"}
+_MAX_AGE = 120.0
+
+
+def check_scores(scores: Mapping[str, float] | None) -> dict[str, float]:
+    """Instrument key -> score, validated against each instrument's range.
+
+    Parameters
+    ----------
+    scores : mapping
+        Column-style names (``"bdi"``, ``"BDI-II"``, ``"phq9"``) to total scores.
+
+    Raises
+    ------
+    InputError
+        Unknown instrument, a non-numeric score, a score outside the
+        instrument's range, or the same instrument given twice.
+    """
+    checked: dict[str, float] = {}
+    for name, raw in (scores or {}).items():
+        instrument = instrument_for_column(str(name))
+        if instrument is None:
+            known = ", ".join(i.key for i in instruments())
+            raise InputError(f"score {name!r}: unknown instrument (known: {known})")
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise InputError(f"score {instrument.key}: {raw!r} is not a number") from None
+        if not math.isfinite(value) or not instrument.min <= value <= instrument.max:
+            raise InputError(
+                f"score {instrument.key}: {raw!r} is outside the {instrument.label} range"
+                f" {instrument.min:g}-{instrument.max:g}"
+            )
+        if instrument.key in checked:
+            raise InputError(f"score {instrument.key}: given twice")
+        checked[instrument.key] = value
+    return checked
+
+
+def check_sex(sex: str | None) -> str | None:
+    """``female``, ``male`` or ``other`` (``f``/``m`` accepted), or None."""
+    if sex is None or not str(sex).strip():
+        return None
+    code = _SEX_CODES.get(str(sex).strip().lower())
+    if code is None:
+        raise InputError(f"sex {sex!r}: use female, male or other")
+    return code
+
+
+def check_age(age: float | None) -> float | None:
+    """Age at the visit in years, 0-120, or None."""
+    if age is None:
+        return None
+    try:
+        value = float(age)
+    except (TypeError, ValueError):
+        raise InputError(f"age {age!r} is not a number") from None
+    if not math.isfinite(value) or not 0 <= value <= _MAX_AGE:
+        raise InputError(f"age {age!r} is outside 0-{_MAX_AGE:g} years")
+    return value
+
+
+def derive_repeat_visit(catalog: Catalog, patient_id: str, visit_date: date | None, video_id: str) -> bool:
+    """Whether this visit follows an earlier one of the same patient.
+
+    With a visit date, a repeat visit is one with an earlier-dated visit of the
+    patient; without one, any other visit of the patient already stored counts.
+    """
+    if visit_date is None:
+        earlier = catalog.scalar(
+            "SELECT count(*) FROM videos WHERE patient_id = ? AND video_id <> ?", [patient_id, video_id]
+        )
+    else:
+        earlier = catalog.scalar(
+            "SELECT count(*) FROM videos WHERE patient_id = ? AND video_id <> ? AND visit_date < ?",
+            [patient_id, video_id, visit_date],
+        )
+    return bool(earlier)
+
+
+def _hash_with_progress(path: Path, progress: Progress | None) -> str:
+    if progress is not None:
+        progress(0.0, "hashing")
+    digest = sha256_file(path)
+    if progress is not None:
+        progress(0.3, "hashed")
+    return digest
+
+
+def _remove_video(catalog: Catalog, record: dict[str, Any]) -> None:
+    # Compensates a half-finished ingest: the row and file were new, so nothing older is lost.
+    catalog.execute("DELETE FROM videos WHERE video_id = ?", [record["video_id"]])
+    if record.get("stored_path"):
+        (catalog.paths.root / record["stored_path"]).unlink(missing_ok=True)
+
+
+def ingest_video(
+    catalog: Catalog,
+    path: str | os.PathLike[str],
+    *,
+    original_name: str,
+    patient_id: str,
+    visit_date: date | None = None,
+    camera: str | None = None,
+    recording_date: date | None = None,
+    age: float | None = None,
+    sex: str | None = None,
+    medication: str | None = None,
+    scores: dict[str, float] | None = None,
+    repeat_visit: bool | None = None,
+    actor: str = "cli",
+    progress: Progress | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Probe, store and catalogue one interview video.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The open store.
+    path : path
+        The uploaded file (a temporary upload or a file on disk); it is copied.
+    original_name : str
+        The name the user knows the file by: metadata and messages only.
+    patient_id : str
+        Pseudonymous patient code (see :func:`store.videos.check_patient_code`).
+    visit_date, recording_date : date, optional
+        When the visit was and when the camera recorded it.
+    age, sex, medication : optional
+        Covariates of the visit (age in years; sex female/male/other).
+    scores : dict, optional
+        Instrument name -> total score, e.g. ``{"bdi": 23}``; validated
+        against ``facs_core/resources/instruments.csv``.
+    repeat_visit : bool, optional
+        Derived from the patient's earlier visits when not given.
+    actor : str
+        Who uploads, for the audit trail.
+    progress : callable, optional
+        ``progress(fraction, message)``, called as the work advances.
+
+    Returns
+    -------
+    record, created : dict, bool
+        The catalog row; ``created`` is False when the same content was
+        already stored (the store is then left exactly as it was).
+
+    Raises
+    ------
+    InputError
+        The file is not a usable video, or a value is out of range. Nothing
+        has been stored when this is raised.
+    """
+    source = Path(path)
+    metadata = probe_video(source, original_name=original_name)
+    if progress is not None:
+        progress(0.0, "probed")
+    patient = check_patient_code(patient_id)
+    checked_scores = check_scores(scores)
+    checked_age = check_age(age)
+    checked_sex = check_sex(sex)
+    medication = medication.strip() if medication and medication.strip() else None
+    for label, value in (("visit date", visit_date), ("recording date", recording_date)):
+        if value is not None and not isinstance(value, date):
+            raise InputError(f"{label} {value!r} is not a date (use YYYY-MM-DD)")
+
+    sha = _hash_with_progress(source, progress)
+    existing = find_by_sha256(catalog, sha)
+    if existing is not None:
+        return existing, False
+
+    record, created = add_video(
+        catalog,
+        source,
+        metadata,
+        patient_id=patient,
+        original_name=original_name,
+        visit_date=visit_date,
+        camera=camera.strip() if camera and camera.strip() else None,
+        recording_date=recording_date,
+        sha256=sha,
+    )
+    if not created:  # another session stored the same content meanwhile
+        return record, False
+    if progress is not None:
+        progress(0.8, "stored")
+    video_id = record["video_id"]
+    try:
+        repeat = repeat_visit
+        if repeat is None:
+            repeat = derive_repeat_visit(catalog, patient, visit_date, video_id)
+        with catalog.transaction() as cur:
+            cur.execute(
+                "INSERT INTO visit_covariates (video_id, age, sex, medication, repeat_visit) VALUES (?, ?, ?, ?, ?)",
+                [video_id, checked_age, checked_sex, medication, repeat],
+            )
+            for key, value in checked_scores.items():
+                cur.execute(
+                    "INSERT INTO assessments (video_id, instrument, score, assessed_on) VALUES (?, ?, ?, ?)",
+                    [video_id, key, value, visit_date],
+                )
+            cur.execute(
+                "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, ?, ?, ?)",
+                [actor, "upload", video_id, f"container {metadata.container}"],
+            )
+    except BaseException:
+        _remove_video(catalog, record)
+        raise
+    if progress is not None:
+        progress(1.0, "done")
+    return get_video(catalog, video_id) or record, True
