@@ -26,9 +26,12 @@ from facs_core.logs import log_exception
 #: Command modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "facs_core.cli.store_commands",
+    "facs_core.cli.video_commands",
+    "facs_core.cli.import_command",
     "facs_core.cli.demo_command",
     "facs_core.cli.users_command",
     "facs_core.cli.stats_commands",
+    "facs_core.cli.scalogram_command",
 )
 
 
