@@ -1,0 +1,215 @@
+"""``videos add|list`` and ``segments add|list|edit|delete``.
+
+``python -m facs_core videos add VIDEO --patient CODE [--visit-date YYYY-MM-DD]
+[--age YEARS] [--sex female|male|other] [--medication TEXT] [--camera TEXT]
+[--score bdi=23 ...]`` stores a video by content hash and catalogues it;
+``segments`` marks symptom segments on a stored video's timeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date
+from pathlib import Path
+
+from facs_core.errors import InputError
+from facs_core.ingest import ingest_video
+from facs_core.playback import ensure_playback_copy, needs_playback_copy
+from facs_core.segments import OVERLAP_POLICIES, segment_labels
+from store import open_catalog
+from store.segments import add_segment, delete_segment, segments_for, update_segment
+from store.videos import get_video
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (use YYYY-MM-DD)") from None
+
+
+def _score(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: use INSTRUMENT=SCORE, e.g. bdi=23")
+    return name.strip(), value.strip()
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    videos = subparsers.add_parser("videos", help="store interview videos and list them")
+    video_commands = videos.add_subparsers(dest="videos_command", metavar="COMMAND", parser_class=type(videos))
+    add = video_commands.add_parser("add", help="probe, de-duplicate and store a video with its visit's data")
+    add.add_argument("video", metavar="VIDEO", help="an mp4, mov, avi or mkv file")
+    add.add_argument("--patient", required=True, metavar="CODE", help="pseudonymous patient code, e.g. P017")
+    add.add_argument("--visit-date", type=_date, metavar="YYYY-MM-DD")
+    add.add_argument("--recording-date", type=_date, metavar="YYYY-MM-DD")
+    add.add_argument("--age", type=float, metavar="YEARS", help="age at the visit")
+    add.add_argument("--sex", help="female, male or other")
+    add.add_argument("--medication", help="medication at the visit (free text)")
+    add.add_argument("--camera", help="camera or room (free text)")
+    add.add_argument("--repeat-visit", choices=("yes", "no"), help="default: derived from earlier visits")
+    add.add_argument("--score", type=_score, action="append", default=[], metavar="INSTRUMENT=SCORE",
+                     help="a rating, e.g. bdi=23 (repeatable)")
+    add.add_argument("--no-playback", action="store_true",
+                     help="do not make a browser playback copy even when the codec needs one")
+    add.set_defaults(func=_videos_add)
+    listing = video_commands.add_parser("list", help="the stored videos")
+    listing.add_argument("--patient", metavar="CODE")
+    listing.add_argument("--json", action="store_true", help="print as JSON")
+    listing.set_defaults(func=_videos_list)
+
+    segments = subparsers.add_parser("segments", help="mark symptom segments on a video's timeline")
+    seg_commands = segments.add_subparsers(dest="segments_command", metavar="COMMAND", parser_class=type(segments))
+    presets = ", ".join(label.label for label in segment_labels())
+    seg_add = seg_commands.add_parser("add", help="mark a segment")
+    seg_add.add_argument("video_id", metavar="VIDEO_ID")
+    seg_add.add_argument("--start", type=float, required=True, metavar="SECONDS")
+    seg_add.add_argument("--end", type=float, required=True, metavar="SECONDS")
+    seg_add.add_argument("--label", required=True, help=f"a preset ({presets}) or free text")
+    seg_add.add_argument("--on-overlap", choices=OVERLAP_POLICIES, default="refuse")
+    seg_add.add_argument("--author", default="cli")
+    seg_add.set_defaults(func=_segments_add)
+    seg_list = seg_commands.add_parser("list", help="a video's segments")
+    seg_list.add_argument("video_id", metavar="VIDEO_ID")
+    seg_list.add_argument("--json", action="store_true", help="print as JSON")
+    seg_list.set_defaults(func=_segments_list)
+    seg_edit = seg_commands.add_parser("edit", help="change a segment's times or label")
+    seg_edit.add_argument("segment_id", type=int, metavar="SEGMENT_ID")
+    seg_edit.add_argument("--revision", type=int, required=True, help="the revision you are editing (see list)")
+    seg_edit.add_argument("--start", type=float, metavar="SECONDS")
+    seg_edit.add_argument("--end", type=float, metavar="SECONDS")
+    seg_edit.add_argument("--label")
+    seg_edit.add_argument("--on-overlap", choices=OVERLAP_POLICIES, default="refuse")
+    seg_edit.add_argument("--author", default="cli")
+    seg_edit.set_defaults(func=_segments_edit)
+    seg_delete = seg_commands.add_parser("delete", help="delete a segment")
+    seg_delete.add_argument("segment_id", type=int, metavar="SEGMENT_ID")
+    seg_delete.add_argument("--revision", type=int, help="refuse if the segment changed since this revision")
+    seg_delete.add_argument("--author", default="cli")
+    seg_delete.set_defaults(func=_segments_delete)
+
+
+def _videos_add(args: argparse.Namespace) -> int:
+    path = Path(args.video)
+    if not path.is_file():
+        raise InputError(f"{args.video}: file not found")
+    repeat = None if args.repeat_visit is None else args.repeat_visit == "yes"
+    catalog = open_catalog(args.data_dir)
+    try:
+        record, created = ingest_video(
+            catalog,
+            path,
+            original_name=path.name,
+            patient_id=args.patient,
+            visit_date=args.visit_date,
+            recording_date=args.recording_date,
+            camera=args.camera,
+            age=args.age,
+            sex=args.sex,
+            medication=args.medication,
+            scores=dict(args.score),
+            repeat_visit=repeat,
+        )
+        if not created:
+            print(f"already stored as video {record['video_id']} (same content); nothing changed")
+            return 0
+        print(
+            f"stored video {record['video_id']}: {record['container']} {record['codec']},"
+            f" {record['frame_count']} frames, {record['fps']:.3f} fps, {record['duration_s']:.2f} s,"
+            f" {record['width']}x{record['height']}"
+        )
+        if needs_playback_copy(record) and not args.no_playback:
+            playback = ensure_playback_copy(catalog, record["video_id"])
+            print(f"browser playback copy: {playback}")
+    finally:
+        catalog.close()
+    return 0
+
+
+def _videos_list(args: argparse.Namespace) -> int:
+    catalog = open_catalog(args.data_dir)
+    try:
+        sql = (
+            "SELECT video_id, patient_id, visit_date, container, codec, frame_count, fps, duration_s, width, height,"
+            " playback_path, synthetic FROM videos"
+        )
+        params: list[str] = []
+        if args.patient:
+            sql += " WHERE patient_id = ?"
+            params.append(args.patient)
+        table = catalog.query(sql + " ORDER BY patient_id, visit_date, video_id", params)
+    finally:
+        catalog.close()
+    if args.json:
+        print(json.dumps(table.to_dict("records"), indent=2, default=str))
+    elif table.empty:
+        print("no videos stored")
+    else:
+        print(table.to_string(index=False))
+    return 0
+
+
+def _print_segment(segment: dict) -> None:
+    print(
+        f"segment {segment['segment_id']} (revision {segment['revision']}): {segment['start_s']:.3f}-"
+        f"{segment['end_s']:.3f} s, {segment['label']}"
+    )
+
+
+def _segments_add(args: argparse.Namespace) -> int:
+    catalog = open_catalog(args.data_dir)
+    try:
+        segment = add_segment(
+            catalog, args.video_id, args.start, args.end, args.label, author=args.author, on_overlap=args.on_overlap
+        )
+    finally:
+        catalog.close()
+    _print_segment(segment)
+    return 0
+
+
+def _segments_list(args: argparse.Namespace) -> int:
+    catalog = open_catalog(args.data_dir)
+    try:
+        if get_video(catalog, args.video_id) is None:
+            raise InputError(f"video {args.video_id} is not in the store")
+        table = segments_for(catalog, args.video_id)
+    finally:
+        catalog.close()
+    if args.json:
+        print(json.dumps(table.to_dict("records"), indent=2, default=str))
+    elif table.empty:
+        print(f"video {args.video_id} has no segments: extraction covers the whole video")
+    else:
+        print(table.to_string(index=False))
+    return 0
+
+
+def _segments_edit(args: argparse.Namespace) -> int:
+    catalog = open_catalog(args.data_dir)
+    try:
+        segment = update_segment(
+            catalog,
+            args.segment_id,
+            expected_revision=args.revision,
+            start_s=args.start,
+            end_s=args.end,
+            label=args.label,
+            author=args.author,
+            on_overlap=args.on_overlap,
+        )
+    finally:
+        catalog.close()
+    _print_segment(segment)
+    return 0
+
+
+def _segments_delete(args: argparse.Namespace) -> int:
+    catalog = open_catalog(args.data_dir)
+    try:
+        delete_segment(catalog, args.segment_id, author=args.author, expected_revision=args.revision)
+    finally:
+        catalog.close()
+    print(f"segment {args.segment_id} deleted")
+    return 0
