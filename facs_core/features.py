@@ -1,0 +1,276 @@
+"""Per-video features from per-frame AU tables.
+
+For each video and Action Unit, over the frames inside the video's marked
+segments (all frames when it has none) that show a detected face:
+
+* ``AUxx``: the mean AU value, the study's "average probability";
+* ``AUxx_rate``: the occurrence rate, the share of those frames with a value
+  at or above a threshold (default 0.5);
+* ``AUxx_sd``: the sample standard deviation (ddof = 1; empty with one frame).
+
+Frames without a face (``face`` false) are left out of the AU statistics and
+counted: ``n_frames`` (frames in the analysed window), ``n_face_frames`` and
+``n_no_face_frames``. A frame belongs to a segment when
+``start_s <= timestamp < end_s``; overlapping segments count a frame once.
+
+Two implementations give the same numbers (``tests/test_features.py``):
+:func:`per_video_features` on a DataFrame (the dashboard), and
+:func:`features_from_shards`, which lets DuckDB aggregate the store's Parquet
+shards in place without loading every frame into pandas.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from facs_core.errors import InputError
+
+#: Occurrence threshold: an AU "occurs" in a frame when its value is at least this.
+DEFAULT_THRESHOLD = 0.5
+
+_AU_COLUMN = re.compile(r"^AU\d+$")
+_COUNT_COLUMNS = ("n_frames", "n_face_frames", "n_no_face_frames", "segmented")
+SEGMENT_COLUMNS = ("video_id", "start_s", "end_s")
+
+
+def au_columns(columns: Iterable[str]) -> list[str]:
+    """The Action Unit columns (``AU01``, ``AU12`` ...) among ``columns``, in order."""
+    return [str(c) for c in columns if _AU_COLUMN.match(str(c))]
+
+
+def feature_columns(aus: Sequence[str]) -> list[str]:
+    """Output column order: counts, then means, rates and standard deviations."""
+    return [
+        "video_id",
+        *_COUNT_COLUMNS,
+        *aus,
+        *(f"{au}_rate" for au in aus),
+        *(f"{au}_sd" for au in aus),
+    ]
+
+
+def check_segments(segments: pd.DataFrame | None, source: str = "segments table") -> pd.DataFrame:
+    """Validate a segments table (``video_id, start_s, end_s`` [, ``label``]).
+
+    Returns a copy with ids as text and times as float.
+
+    Raises
+    ------
+    InputError
+        A column is missing, a time is not a number, negative, or a segment
+        does not end after it starts.
+    """
+    if segments is None:
+        return pd.DataFrame({"video_id": pd.Series(dtype=object), "start_s": [], "end_s": []})
+    missing = [c for c in SEGMENT_COLUMNS if c not in segments.columns]
+    if missing:
+        raise InputError(f"{source} has no column {', '.join(repr(c) for c in missing)}")
+    table = segments[list(SEGMENT_COLUMNS)].copy()
+    table["video_id"] = table["video_id"].astype(str).str.strip()
+    for column in ("start_s", "end_s"):
+        numeric = pd.to_numeric(table[column], errors="coerce")
+        bad = numeric.isna() | (numeric < 0)
+        if bad.any():
+            row = bad.idxmax()
+            raise InputError(
+                f"{source}: {column} of video {table.at[row, 'video_id']} is {segments.at[row, column]!r},"
+                " not a time in seconds"
+            )
+        table[column] = numeric.astype(float)
+    backwards = table["end_s"] <= table["start_s"]
+    if backwards.any():
+        row = backwards.idxmax()
+        raise InputError(
+            f"{source}: segment of video {table.at[row, 'video_id']} ends at {table.at[row, 'end_s']:g} s,"
+            f" not after its start at {table.at[row, 'start_s']:g} s"
+        )
+    return table.reset_index(drop=True)
+
+
+def read_segments(path: str | os.PathLike[str] | None) -> pd.DataFrame:
+    """Read and validate SEGMENTS.csv; an empty table when ``path`` is None."""
+    if path is None:
+        return check_segments(None)
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"segments table {path} does not exist")
+    try:
+        table = pd.read_csv(path, dtype={"video_id": str})
+    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"segments table {path} cannot be read: {str(exc).strip().splitlines()[0]}") from exc
+    return check_segments(table, source=str(path))
+
+
+def _check_frames(frames: pd.DataFrame, source: str) -> list[str]:
+    missing = [c for c in ("video_id", "timestamp", "face") if c not in frames.columns]
+    if missing:
+        raise InputError(f"{source} has no column {', '.join(repr(c) for c in missing)} (per-frame table contract)")
+    aus = au_columns(frames.columns)
+    if not aus:
+        raise InputError(f"{source} has no Action Unit column (named like AU01)")
+    return aus
+
+
+def in_segments(frames: pd.DataFrame, segments: pd.DataFrame) -> np.ndarray:
+    """Boolean mask: is each frame analysed (inside a segment, or its video has none)?"""
+    selected = np.ones(len(frames), dtype=bool)
+    if segments.empty:
+        return selected
+    video = frames["video_id"].astype(str).to_numpy()
+    time = frames["timestamp"].to_numpy(dtype=float)
+    marked = np.isin(video, segments["video_id"].unique())
+    selected[marked] = False
+    for video_id, spans in segments.groupby("video_id", sort=False):
+        rows = np.flatnonzero(video == video_id)
+        if rows.size == 0:
+            continue
+        t = time[rows][:, None]
+        inside = ((t >= spans["start_s"].to_numpy()) & (t < spans["end_s"].to_numpy())).any(axis=1)
+        selected[rows] = inside
+    return selected
+
+
+def per_video_features(
+    frames: pd.DataFrame,
+    segments: pd.DataFrame | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> pd.DataFrame:
+    """Per-video AU mean, occurrence rate and standard deviation.
+
+    Parameters
+    ----------
+    frames : DataFrame
+        Per-frame table (``video_id``, ``timestamp``, ``face``, ``AUxx`` ...).
+    segments : DataFrame, optional
+        ``video_id, start_s, end_s``: the parts of each video to analyse.
+    threshold : float
+        Occurrence threshold for ``AUxx_rate``.
+
+    Returns
+    -------
+    DataFrame
+        One row per video (sorted by ``video_id``), columns as
+        :func:`feature_columns`.
+    """
+    aus = _check_frames(frames, "frames table")
+    segments = check_segments(segments)
+    video = frames["video_id"].astype(str)
+    selected = in_segments(frames, segments)
+    face = frames["face"].fillna(False).astype(bool).to_numpy() & selected
+    values = frames[aus].astype(float).where(np.broadcast_to(face[:, None], (len(frames), len(aus))))
+    grouped = values.groupby(video, sort=True)
+    occurs = (values >= threshold).astype(float).where(values.notna())
+    rates = occurs.groupby(video, sort=True).mean().add_suffix("_rate")
+    counts = pd.DataFrame(
+        {
+            "n_frames": pd.Series(selected, index=frames.index).groupby(video, sort=True).sum(),
+            "n_face_frames": pd.Series(face, index=frames.index).groupby(video, sort=True).sum(),
+        }
+    )
+    counts["n_no_face_frames"] = counts["n_frames"] - counts["n_face_frames"]
+    counts["segmented"] = counts.index.isin(segments["video_id"])
+    table = pd.concat([counts, grouped.mean(), rates, grouped.std(ddof=1).add_suffix("_sd")], axis=1)
+    table.index.name = "video_id"
+    table = table.reset_index()
+    for column in ("n_frames", "n_face_frames", "n_no_face_frames"):
+        table[column] = table[column].astype("int64")
+    return table[feature_columns(aus)]
+
+
+def features_from_shards(
+    files: Sequence[str | os.PathLike[str]],
+    segments: pd.DataFrame | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> pd.DataFrame:
+    """Per-video features computed by DuckDB over per-frame Parquet shards.
+
+    Same definitions and output as :func:`per_video_features`, without
+    loading the frames into memory: DuckDB streams the shards.
+
+    Parameters
+    ----------
+    files : sequence of path-like
+        Shard files (``store.shards``); each video must come from one run.
+    segments : DataFrame, optional
+        ``video_id, start_s, end_s``.
+    threshold : float
+        Occurrence threshold for ``AUxx_rate``.
+    """
+    from store.shards import parquet_list_sql
+
+    files = [Path(f) for f in files]
+    if not files:
+        raise InputError("no frame shards to read")
+    absent = [str(f) for f in files if not f.is_file()]
+    if absent:
+        raise InputError(f"frame shard {absent[0]} does not exist")
+    segments = check_segments(segments)
+    source = parquet_list_sql(files)
+    connection = duckdb.connect()
+    try:
+        columns = [row[0] for row in connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+        aus = _check_frames(pd.DataFrame(columns=columns), "frame shards")
+        if "run_id" in columns:
+            mixed = connection.execute(
+                f"SELECT video_id FROM {source} GROUP BY video_id HAVING count(DISTINCT run_id) > 1 LIMIT 1"
+            ).fetchone()
+            if mixed:
+                raise InputError(f"video {mixed[0]} appears in shards of more than one extraction run; pick one run")
+        connection.register("segments", segments)
+        return connection.execute(_shard_sql(source, aus), [threshold]).df()[feature_columns(aus)].pipe(_tidy)
+    finally:
+        connection.close()
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _shard_sql(source: str, aus: Sequence[str]) -> str:
+    # NaN (no face, or a backend's missing value) must not enter an average:
+    # DuckDB treats NaN as a number, so it becomes NULL here.
+    picked = ", ".join(
+        f"CASE WHEN f.face AND f.selected AND NOT isnan({_quoted(au)}) THEN {_quoted(au)} END AS {_quoted(au)}"
+        for au in aus
+    )
+    means = ", ".join(f"avg({_quoted(au)}) AS {_quoted(au)}" for au in aus)
+    rates = ", ".join(
+        f"avg(CASE WHEN {_quoted(au)} IS NULL THEN NULL WHEN {_quoted(au)} >= $1 THEN 1.0 ELSE 0.0 END)"
+        f" AS {_quoted(au + '_rate')}"
+        for au in aus
+    )
+    sds = ", ".join(f"stddev_samp({_quoted(au)}) AS {_quoted(au + '_sd')}" for au in aus)
+    return f"""
+        WITH marked AS (SELECT DISTINCT video_id FROM segments),
+        frames AS (
+            SELECT CAST(r.video_id AS VARCHAR) AS video_id, coalesce(r.face, false) AS face,
+                   r.* EXCLUDE (video_id, face),
+                   CASE WHEN r.video_id NOT IN (SELECT video_id FROM marked) THEN true
+                        ELSE EXISTS (SELECT 1 FROM segments s WHERE s.video_id = r.video_id
+                                     AND r.timestamp >= s.start_s AND r.timestamp < s.end_s)
+                   END AS selected
+            FROM {source} r
+        ),
+        picked AS (SELECT video_id, selected, face AND selected AS face_in, {picked} FROM frames f)
+        SELECT video_id,
+               count(*) FILTER (WHERE selected) AS n_frames,
+               count(*) FILTER (WHERE face_in) AS n_face_frames,
+               count(*) FILTER (WHERE selected AND NOT face_in) AS n_no_face_frames,
+               video_id IN (SELECT video_id FROM marked) AS segmented,
+               {means}, {rates}, {sds}
+        FROM picked GROUP BY video_id ORDER BY video_id
+    """
+
+
+def _tidy(table: pd.DataFrame) -> pd.DataFrame:
+    for column in ("n_frames", "n_face_frames", "n_no_face_frames"):
+        table[column] = table[column].astype("int64")
+    table["segmented"] = table["segmented"].astype(bool)
+    return table.reset_index(drop=True)
