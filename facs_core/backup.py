@@ -1,0 +1,312 @@
+"""Backup and restore of a whole store: catalog, per-frame shards and videos.
+
+A backup is one uncompressed tar file (videos and Parquet are compressed
+already) holding every file of the store under its path relative to the data
+folder, then ``manifest.json``. The manifest lists each file's size and
+sha256, the schema version and when the snapshot was taken.
+
+Consistency: the catalog is checkpointed and copied while the catalog's write
+lock is held, so no transaction commits in between (DuckDB writes its file
+only at a checkpoint, and automatic checkpoints happen at commits). Shards and
+videos are immutable once renamed into place and are written *before* the
+catalog row that names them, so every file the snapshot's catalog refers to
+already exists when the files are copied after it.
+
+Restore extracts into a temporary folder beside the target, verifies every
+file against the manifest and that the catalog opens, and only then renames the
+folder into place. An existing non-empty data folder is never overwritten
+unless ``force`` is given, and then it is kept, renamed aside, not deleted.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+import duckdb
+
+from facs_core import __version__
+from facs_core.errors import InputError, StoreError
+from store import audit
+from store.catalog import Catalog
+from store.paths import StorePaths
+
+MANIFEST = "manifest.json"
+FORMAT = "facs-backup/1"
+#: Folders of the data folder that a backup holds (tmp, logs and backups are not data).
+DATA_FOLDERS = ("videos", "playback", "frames", "chunks")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """What :func:`backup` wrote."""
+
+    archive: Path
+    files: int
+    bytes: int
+    schema_version: int
+
+
+class _HashingReader(io.RawIOBase):
+    """Reads a file once, feeding sha256 as tar copies it."""
+
+    def __init__(self, handle) -> None:
+        self._handle = handle
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._handle.read(len(buffer))
+        self.digest.update(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _data_files(paths: StorePaths) -> Iterator[tuple[Path, str]]:
+    for name in DATA_FOLDERS:
+        folder = paths.root / name
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*")):
+            # Temporaries of interrupted writers are never results.
+            if path.is_file() and not path.is_symlink() and not path.name.endswith(".partial"):
+                yield path, path.relative_to(paths.root).as_posix()
+
+
+def _add_file(tar: tarfile.TarFile, source: Path, arcname: str) -> dict:
+    info = tarfile.TarInfo(arcname)
+    info.size = source.stat().st_size
+    info.mode = 0o600
+    info.mtime = int(source.stat().st_mtime)
+    with open(source, "rb") as handle:
+        reader = _HashingReader(handle)
+        tar.addfile(info, io.BufferedReader(reader, _CHUNK))
+    return {"path": arcname, "size": info.size, "sha256": reader.digest.hexdigest()}
+
+
+def _snapshot_catalog(catalog: Catalog, into: Path) -> list[Path]:
+    """Copy the checkpointed catalog (and its WAL, if any) while no write can commit."""
+    copied = []
+    # catalog.transaction() holds the catalog's write lock for the whole copy;
+    # the checkpoint runs on the same (re-entrant) lock.
+    with catalog.transaction():
+        catalog.checkpoint()
+        for source in (catalog.paths.catalog, catalog.paths.catalog.with_name(catalog.paths.catalog.name + ".wal")):
+            if source.exists():
+                target = into / source.name
+                shutil.copyfile(source, target)
+                copied.append(target)
+    return copied
+
+
+def default_archive(paths: StorePaths) -> Path:
+    """``<data>/backups/facs-backup-<UTC time>.tar``."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return paths.backups / f"facs-backup-{stamp}.tar"
+
+
+def backup(catalog: Catalog, out: str | os.PathLike[str] | None = None, *, actor: str = "cli") -> BackupResult:
+    """Write a consistent, checksummed snapshot of the store to a tar file.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The open store (the app's, or the CLI's).
+    out : path, optional
+        The archive to write (default :func:`default_archive`). It must not
+        exist; it is written under a temporary name and renamed when complete.
+    actor : str
+        Who asked, for the audit trail.
+    """
+    paths = catalog.paths
+    target = Path(out).expanduser().absolute() if out else default_archive(paths)
+    if target.exists():
+        raise InputError(f"backup file {target} already exists; choose another --out")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+    version = int(catalog.scalar("SELECT max(version) FROM schema_version"))
+    staging = Path(tempfile.mkdtemp(prefix="facs-backup-", dir=paths.tmp))
+    try:
+        catalog_files = _snapshot_catalog(catalog, staging)
+        entries = []
+        with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
+            # The manifest goes last in the tar (its hashes are computed while
+            # copying); restore reads it by name.
+            for source in catalog_files:
+                entries.append(_add_file(tar, source, source.name))
+            for source, arcname in _data_files(paths):
+                entries.append(_add_file(tar, source, arcname))
+            manifest = {
+                "format": FORMAT,
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "software_version": __version__,
+                "schema_version": version,
+                "files": entries,
+            }
+            body = json.dumps(manifest, indent=1).encode("utf-8")
+            info = tarfile.TarInfo(MANIFEST)
+            info.size = len(body)
+            info.mode = 0o600
+            tar.addfile(info, io.BytesIO(body))
+        with open(partial, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+    except OSError as exc:
+        raise StoreError(f"cannot write the backup {target}: {exc.strerror or exc}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+    total = sum(entry["size"] for entry in entries)
+    audit.record(catalog, actor, "backup", target.name, f"{len(entries)} files, {total} bytes")
+    return BackupResult(target, len(entries), total, version)
+
+
+def _safe_member(name: str) -> PurePosixPath:
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise InputError(f"backup member {name!r} would leave the data folder; the archive is not trusted")
+    allowed = path.name in ("catalog.duckdb", "catalog.duckdb.wal", MANIFEST) and len(path.parts) == 1
+    if not allowed and path.parts[0] not in DATA_FOLDERS:
+        raise InputError(f"backup member {name!r} is not part of a store")
+    return path
+
+
+def read_manifest(archive: str | os.PathLike[str]) -> dict:
+    """The manifest of a backup file (not yet verified against the files)."""
+    try:
+        with tarfile.open(archive, "r:") as tar:
+            member = tar.getmember(MANIFEST)
+            manifest = json.loads(tar.extractfile(member).read().decode("utf-8"))
+    except (OSError, tarfile.TarError, KeyError, ValueError) as exc:
+        raise InputError(f"{archive} is not a readable FACS backup ({type(exc).__name__})") from None
+    if manifest.get("format") != FORMAT:
+        raise InputError(f"{archive} is not a FACS backup of format {FORMAT}")
+    return manifest
+
+
+def _extract_verified(archive: Path, into: Path, manifest: dict) -> None:
+    expected = {entry["path"]: entry for entry in manifest["files"]}
+    seen = set()
+    with tarfile.open(archive, "r:") as tar:
+        for member in tar:
+            path = _safe_member(member.name)
+            if member.name == MANIFEST:
+                continue
+            if not member.isfile():
+                raise InputError(f"backup member {member.name!r} is not a regular file")
+            if member.name not in expected:
+                raise InputError(f"backup member {member.name!r} is not in the manifest")
+            target = into.joinpath(*path.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            digest = hashlib.sha256()
+            source = tar.extractfile(member)
+            with open(target, "wb") as handle:
+                for block in iter(functools.partial(source.read, _CHUNK), b""):
+                    digest.update(block)
+                    handle.write(block)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if digest.hexdigest() != expected[member.name]["sha256"]:
+                raise StoreError(f"backup {archive.name}: checksum mismatch for {member.name}; the backup is damaged")
+            seen.add(member.name)
+    missing = sorted(set(expected) - seen)
+    if missing:
+        raise StoreError(f"backup {archive.name}: {len(missing)} files missing, first {missing[0]}")
+
+
+def verify(archive: str | os.PathLike[str]) -> dict:
+    """Check every file of a backup against its manifest without restoring it."""
+    archive = Path(archive)
+    manifest = read_manifest(archive)
+    with tempfile.TemporaryDirectory(prefix="facs-verify-") as scratch:
+        _extract_verified(archive, Path(scratch), manifest)
+    return manifest
+
+
+def _is_empty(folder: Path) -> bool:
+    return not folder.exists() or not any(folder.iterdir())
+
+
+def restore(
+    archive: str | os.PathLike[str], data_dir: str | os.PathLike[str], *, force: bool = False, actor: str = "cli"
+) -> dict:
+    """Restore a backup into ``data_dir``; return its manifest.
+
+    The archive is extracted into a temporary sibling of ``data_dir``, every
+    file's sha256 is compared with the manifest and the catalog is opened
+    before anything is renamed. With ``force``, an existing data folder is
+    renamed to ``<data_dir>.before-restore-<time>`` (kept, never deleted).
+
+    Raises
+    ------
+    InputError
+        The file is not a backup, is hostile (paths leaving the folder), or
+        the data folder is not empty and ``force`` is not given.
+    StoreError
+        A checksum differs, a file is missing, or the catalog is in use.
+    """
+    archive = Path(archive).expanduser().absolute()
+    target = Path(data_dir).expanduser().absolute()
+    if not archive.is_file():
+        raise InputError(f"backup file {archive} does not exist")
+    manifest = read_manifest(archive)
+    if not _is_empty(target) and not force:
+        raise InputError(f"data folder {target} is not empty; restore into an empty folder or pass --force")
+    if (target / "catalog.duckdb").exists():
+        try:
+            duckdb.connect(str(target / "catalog.duckdb")).close()
+        except duckdb.Error:
+            raise StoreError(f"the store {target} is in use by another process; stop it before restoring") from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.restore-{uuid.uuid4().hex}")
+    staging.mkdir(mode=0o700)
+    try:
+        _extract_verified(archive, staging, manifest)
+        try:
+            con = duckdb.connect(str(staging / "catalog.duckdb"))
+            version = con.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+            con.close()
+        except duckdb.Error as exc:
+            raise StoreError(f"backup {archive.name}: its catalog does not open ({str(exc).splitlines()[0]})") from None
+        if version != manifest["schema_version"]:
+            raise StoreError(f"backup {archive.name}: catalog schema {version} differs from its manifest")
+        if target.exists():
+            if _is_empty(target):
+                target.rmdir()
+            else:
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+                os.replace(target, target.with_name(f"{target.name}.before-restore-{stamp}"))
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    from store import open_catalog
+
+    restored = open_catalog(target)
+    try:
+        audit.record(restored, actor, "restore", archive.name, f"backup taken {manifest['created_at']}")
+    finally:
+        restored.close()
+    return manifest

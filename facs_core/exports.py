@@ -1,0 +1,76 @@
+"""Safe CSV exports: no formula injection, no identifying columns for researchers.
+
+Every export in the dashboard and the CLI goes through :func:`export_csv`.
+
+Formula injection
+    A spreadsheet opening a CSV runs cells that start with ``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return as formulas (``=cmd|' /C calc'!A0``).
+    Following the OWASP "CSV Injection" guidance, such text cells get a leading
+    apostrophe, which spreadsheets show as text and do not evaluate. Numeric
+    columns are left as numbers (a negative number is not a formula).
+Pseudonymisation
+    Columns listed in ``resources/restricted_columns.csv`` are dropped for the
+    roles named there (original file names, free-text notes, staff names for
+    researchers; server paths for everyone). Patient codes are already
+    pseudonyms, so nothing is renamed.
+"""
+
+from __future__ import annotations
+
+import csv
+from functools import cache
+from importlib import resources
+
+import pandas as pd
+
+#: First characters that make a spreadsheet treat a cell as a formula (OWASP).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: object) -> object:
+    """``value`` with a leading apostrophe if it is text a spreadsheet would evaluate."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells and column names cannot start a formula."""
+    safe = frame.copy()
+    for column in safe.columns:
+        series = safe[column]
+        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+            safe[column] = series.map(neutralise_cell)
+    safe.columns = [neutralise_cell(str(c)) for c in safe.columns]
+    return safe
+
+
+@cache
+def restricted_columns() -> dict[str, frozenset[str]]:
+    """``{column: roles it is hidden from}``; ``all`` hides it from every role."""
+    text = resources.files("facs_core.resources").joinpath("restricted_columns.csv").read_text("utf-8")
+    table: dict[str, set[str]] = {}
+    for row in csv.DictReader(text.splitlines()):
+        table.setdefault(row["column"], set()).add(row["hidden_from"])
+    return {column: frozenset(roles) for column, roles in table.items()}
+
+
+def pseudonymise(frame: pd.DataFrame, role: str) -> pd.DataFrame:
+    """``frame`` without the columns ``role`` may not receive."""
+    hidden = [
+        column
+        for column in frame.columns
+        if {"all", role} & restricted_columns().get(str(column).strip().lower(), frozenset())
+    ]
+    return frame.drop(columns=hidden)
+
+
+def export_csv(frame: pd.DataFrame, role: str) -> bytes:
+    """CSV bytes (UTF-8) of ``frame`` safe to hand to a user of ``role``.
+
+    Columns are pseudonymised for the role, then formula cells neutralised.
+    Pages pass the result to ``st.download_button`` and audit the export
+    (``store.audit.record(catalog, user, "export", ..., detail=<what>)``).
+    """
+    safe = neutralise_formulas(pseudonymise(frame, role))
+    return safe.to_csv(index=False, quoting=csv.QUOTE_MINIMAL).encode("utf-8")
