@@ -24,7 +24,7 @@ frame values of AU ``a`` in a visit are
 .. math:: x_a(t) = \\mu_a + b_a + c + A_a \\sin(2\\pi t / T_a + \\varphi) + e(t)
 
 where ``mu_a = baseline + per_sd_bdi * z`` for the "mean" rows (``baseline``
-0.22 and no slope for AUs not listed), ``b_a ~ N(0, 0.05)`` is a patient's own
+0.22 and no slope for AUs not listed), ``b_a ~ N(0, 0.03)`` is a patient's own
 level, ``c = 0.02`` on camera B only (a nuisance the covariates should absorb),
 ``A_a = max(0.005, baseline + per_sd_bdi * z)`` for the "amplitude" rows at
 period ``T_a = period_s`` (0.02 at a random period for the others), and ``e`` is
@@ -257,7 +257,7 @@ def load_demo(
     messages: list[str] = []
     visits = demo_visits(n_patients)
     rng = np.random.default_rng(DEMO_SEED + 1)
-    levels = {p: rng.normal(0, 0.05, len(action_units())) for p in visits["patient_id"].unique()}
+    levels = {p: rng.normal(0, 0.03, len(action_units())) for p in visits["patient_id"].unique()}
     existing = set(catalog.query("SELECT video_id FROM videos WHERE synthetic")["video_id"])
     patients_before = catalog.scalar("SELECT count(*) FROM patients")
     added = 0

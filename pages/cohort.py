@@ -1,12 +1,141 @@
-"""Cohort page."""
+"""Cohort statistics (researcher view): AU-score associations across the cohort.
+
+Choose the score, covariates, method and correction; the table follows the
+layout of the study's Table 3, the chart shows each coefficient with its
+confidence interval, and picking an AU shows its partial-residual scatter.
+All numbers come from :mod:`facs_core.stats`.
+"""
 
 from __future__ import annotations
 
+import altair as alt
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-from pages import _common
+from facs_core import __version__
+from facs_core.reference import action_unit_names, instruments
+from pages import _cohort_analysis as analysis
+from pages import _common, _data
 from pages._auth import require
 
 store = _common.catalog()
 user = require(store, "view_cohort")
-st.title("Cohort")
+
+st.title("Cohort statistics")
+st.caption("How each Action Unit relates to a depression score across visits, controlling for covariates.")
+
+version = _data.store_version(store)
+clinical = _data.clinical_table(store)
+scores = _data.available_scores(clinical)
+runs = _data.latest_runs(store)
+if runs.empty or not scores:
+    st.info(
+        "No analysable visits yet: the cohort needs extracted videos with scores. Load the demo data on the"
+        " Home page, or upload and extract interviews.",
+        icon=":material/info:",
+    )
+    st.stop()
+
+labels = {i.key: i.label for i in instruments()}
+with st.container(border=True):
+    left, middle, right = st.columns(3)
+    score = left.selectbox("Score", scores, format_func=lambda k: labels.get(k, k), key="cohort_score")
+    covariates = middle.multiselect(
+        "Covariates", list(_data.COVARIATES), default=["age", "sex", "camera"], key="cohort_covariates"
+    )
+    method = right.selectbox("Method", list(analysis.METHODS), format_func=analysis.METHODS.get, key="cohort_method")
+    left, middle, right = st.columns(3)
+    correction = left.selectbox(
+        "Correction", list(analysis.CORRECTIONS), format_func=analysis.CORRECTIONS.get, key="cohort_correction"
+    )
+    feature_kind = middle.selectbox("AU feature", list(analysis.FEATURE_KINDS), format_func=analysis.FEATURE_KINDS.get,
+                                    key="cohort_feature")
+    segment_labels = store.query("SELECT DISTINCT label FROM segments ORDER BY label")["label"].tolist()
+    segment_label = right.selectbox(
+        "Frames analysed", [None, *segment_labels],
+        format_func=lambda v: "whole video" if v is None else f"segments: {v}", key="cohort_segments",
+    )
+
+with _common.friendly_errors():
+    bar = st.progress(0.0, text="per-video features")
+    features = _data.video_features(str(store.paths.root), version, segment_label)
+    bar.progress(0.4, text=f"{analysis.METHODS[method]}")
+    result = analysis.run(features, clinical, score, covariates, method, correction, feature_kind)
+    bar.empty()
+
+    analysed = result.attrs.get("video_ids", [])
+    _common.synthetic_banner(_common.has_synthetic(store, analysed))
+    n_videos = int(result.attrs.get("n_videos", 0))
+    n_patients = int(clinical.loc[clinical["video_id"].isin(analysed), "patient_id"].nunique())
+    backends = runs.loc[runs["video_id"].isin(analysed), ["backend", "backend_version"]].drop_duplicates()
+    st.session_state["methods_settings"] = {
+        "instrument": labels.get(score, score),
+        "covariates": list(covariates),
+        "method": analysis.METHODS[method],
+        "correction": analysis.CORRECTIONS[correction],
+        "alpha": analysis.ALPHA,
+        "n_videos": n_videos,
+        "n_patients": n_patients,
+        "feature": analysis.FEATURE_KINDS[feature_kind],
+        "segments": segment_label,
+        "backends": backends.to_dict("records"),
+        "software_version": __version__,
+    }
+    st.session_state["cohort_result"] = result
+
+    st.subheader(f"AU × {score.upper()} associations")
+    st.caption(
+        f"{n_videos} visits of {n_patients} patients · {analysis.METHODS[method]} · covariates:"
+        f" {', '.join(covariates) or 'none'} · {analysis.CORRECTIONS[correction]}"
+    )
+    for note in result.attrs.get("notes", []):
+        st.caption(f":material/info: {note}")
+
+    table = analysis.table3(result, action_unit_names())
+    st.dataframe(table, hide_index=True, width="stretch", key="table3")
+    st.caption("Marks on the adjusted p: * < .05, ** < .01, *** < .001. CI: 95 % confidence interval.")
+
+    chart_data = result.assign(
+        au=result["feature"].str.split("_").str[0],
+        significance=np.where(result["significant"].fillna(False).astype(bool), "significant", "not significant"),
+    )
+    pick = alt.selection_point(fields=["feature"], name="au_pick", on="click")
+    base = alt.Chart(chart_data).encode(
+        y=alt.Y("feature:N", sort=None, title=None),
+        tooltip=["feature", alt.Tooltip("r:Q", format=".3f"), alt.Tooltip("p_fdr:Q", format=".4f"), "n"],
+    )
+    bars = base.mark_rule().encode(x=alt.X("ci_low:Q", title=f"{analysis.coefficient_label(method)} (95% CI)"),
+                                   x2="ci_high:Q")
+    points = base.mark_point(filled=True, size=70).encode(
+        x="r:Q",
+        color=alt.Color("significance:N", scale=alt.Scale(domain=["significant", "not significant"],
+                                                           range=["#c0392b", "#7f8c8d"])),
+        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.45)),
+    ).add_params(pick)
+    zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(strokeDash=[4, 4]).encode(x="x:Q")
+    chart = (bars + points + zero).properties(height=max(240, 18 * len(chart_data)),
+                                              title="Coefficients with 95% confidence intervals")
+    event = st.altair_chart(chart, on_select="rerun", key="coef_chart", width="stretch")
+    _common.chart_downloads(chart, f"coefficients-{score}", key="coef")
+
+    picked = _common.selection_point(event, "au_pick")
+    features_listed = chart_data["feature"].tolist()
+    default = features_listed.index(picked["feature"]) if picked and picked.get("feature") in features_listed else 0
+    chosen = st.selectbox("Partial-residual scatter for", features_listed, index=default, key="cohort_scatter_au")
+    scatter = analysis.partial_residuals(features, clinical, score, covariates, chosen)
+    row = result.set_index("feature").loc[chosen]
+    scatter_chart = (
+        alt.Chart(scatter)
+        .mark_circle(size=55, opacity=0.75)
+        .encode(
+            x=alt.X("score_residual:Q", title=f"{score.upper()} | covariates (residual)"),
+            y=alt.Y("feature_residual:Q", title=f"{chosen} | covariates (residual)"),
+            tooltip=["patient_id", "video_id", alt.Tooltip("score_residual:Q", format=".2f"),
+                     alt.Tooltip("feature_residual:Q", format=".4f")],
+        )
+        .properties(title=f"{chosen}: r = {row['r']:.3f}, adjusted p = {row['p_fdr']:.4f} (n = {int(row['n'])})",
+                    height=320)
+    )
+    st.altair_chart(scatter_chart + scatter_chart.transform_regression("score_residual", "feature_residual")
+                    .mark_line(color="#c0392b"), width="stretch", key="scatter_chart")

@@ -1,0 +1,151 @@
+"""Glue between the cohort page and :mod:`facs_core.stats`: options, the Table 3 layout, residuals.
+
+No statistics are computed here beyond projecting covariates out for the
+partial-residual plot, which uses the engine's own :func:`prepare`,
+:func:`covariate_basis` and :func:`residualise`, so the plot shows exactly
+what the coefficient was computed from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from facs_core import stats
+from facs_core.errors import InputError
+from facs_core.stats.design import covariate_basis, residualise
+
+ALPHA = 0.05
+
+METHODS: dict[str, str] = {
+    "pearson": "partial correlation (Pearson)",
+    "spearman": "partial correlation (Spearman)",
+    "mixedlm": "linear mixed model (random intercept per patient)",
+    "permutation": "partial correlation, patient-block permutation p",
+}
+
+CORRECTIONS: dict[str, str] = {
+    "bh": "Benjamini-Hochberg FDR",
+    "by": "Benjamini-Yekutieli FDR",
+    "bonferroni": "Bonferroni",
+    "none": "no correction",
+}
+
+FEATURE_KINDS: dict[str, str] = {
+    "mean": "mean AU value",
+    "rate": "occurrence rate (value >= 0.5)",
+    "sd": "standard deviation",
+}
+
+
+def coefficient_label(method: str) -> str:
+    """What the coefficient column means for ``method``."""
+    return "standardised slope" if method == "mixedlm" else "partial r"
+
+
+def feature_table(features: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """``video_id`` plus the AU columns of one feature kind (``AU12``, ``AU12_rate`` ...)."""
+    aus = [c for c in features.columns if c.startswith("AU") and "_" not in c]
+    columns = aus if kind == "mean" else [f"{au}_{kind}" for au in aus if f"{au}_{kind}" in features]
+    if not columns:
+        raise InputError(f"the per-video features have no {FEATURE_KINDS.get(kind, kind)} columns")
+    return features[["video_id", *columns]]
+
+
+def run(
+    features: pd.DataFrame,
+    clinical: pd.DataFrame,
+    score: str,
+    covariates: Sequence[str],
+    method: str,
+    correction: str,
+    kind: str = "mean",
+) -> pd.DataFrame:
+    """Run the chosen analysis; one row per AU with ``feature, n, r, ci_low, ci_high, p, p_fdr, significant``.
+
+    ``attrs``: ``notes`` (videos left out and why), ``n_videos`` and
+    ``video_ids`` (the visits analysed).
+    """
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    table = feature_table(features, kind)
+    clinical = clinical.drop(columns=["visit_date", "synthetic"], errors="ignore")
+    prepared = stats.prepare(table, clinical, score, list(covariates))
+    if method in ("pearson", "spearman"):
+        result = stats.associate(table, clinical, score, covariates, method=method, fdr=correction, alpha=ALPHA)
+    elif method == "mixedlm":
+        result = _engine("mixed_model")(table, clinical, score, covariates, fdr=correction, alpha=ALPHA)
+    else:
+        result = _engine("permutation_test")(table, clinical, score, covariates, fdr=correction, alpha=ALPHA)
+    result.attrs["video_ids"] = list(prepared.features.index)
+    result.attrs.setdefault("n_videos", len(prepared.score))
+    return result
+
+
+def _engine(name: str):
+    function = getattr(stats, name, None)
+    if function is None:
+        raise InputError(
+            f"this installation's statistics engine has no {name.replace('_', ' ')} (facs_core.stats.{name})"
+        )
+    return function
+
+
+def significance_marks(p: float) -> str:
+    """``*`` < .05, ``**`` < .01, ``***`` < .001 on the adjusted p; empty otherwise."""
+    if p is None or not np.isfinite(p):
+        return ""
+    return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
+
+
+def table3(result: pd.DataFrame, au_names: Mapping[str, str]) -> pd.DataFrame:
+    """The result in the layout of the study's Table 3: AU, name, r with marks, CI, p, adjusted p, n."""
+
+    def fmt(value: float, digits: int) -> str:
+        return "" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+    rows = []
+    for row in result.itertuples(index=False):
+        au = str(row.feature).split("_")[0]
+        rows.append(
+            {
+                "AU": row.feature,
+                "Action Unit": au_names.get(au, ""),
+                "r": (fmt(row.r, 2) + significance_marks(row.p_fdr)) if np.isfinite(row.r) else "n/a",
+                "95% CI": f"[{fmt(row.ci_low, 2)}, {fmt(row.ci_high, 2)}]" if np.isfinite(row.ci_low) else "",
+                "p": fmt(row.p, 4),
+                "p (adjusted)": fmt(row.p_fdr, 4),
+                "n": int(row.n),
+                "note": getattr(row, "reason", "") or "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def partial_residuals(
+    features: pd.DataFrame, clinical: pd.DataFrame, score: str, covariates: Sequence[str], feature: str
+) -> pd.DataFrame:
+    """The feature and the score with the covariates projected out, per visit.
+
+    The residuals of both on ``[1, covariates]`` (the engine's
+    :func:`covariate_basis` and :func:`residualise`); their Pearson
+    correlation is the partial r of the table.
+    """
+    clinical = clinical.drop(columns=["visit_date", "synthetic"], errors="ignore")
+    prepared = stats.prepare(features[["video_id", feature]], clinical, score, list(covariates))
+    values = prepared.features[feature].to_numpy(dtype=float)
+    keep = np.isfinite(values)
+    basis, _ = covariate_basis(prepared.design[keep])
+    both = np.column_stack([values[keep], prepared.score[keep]])
+    residuals = residualise(both, basis)
+    return pd.DataFrame(
+        {
+            "video_id": prepared.features.index[keep],
+            "patient_id": prepared.patients[keep],
+            "feature_residual": residuals[:, 0],
+            "score_residual": residuals[:, 1],
+        }
+    )
+
