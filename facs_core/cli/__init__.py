@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "facs_core.cli.store_commands",
     "facs_core.cli.video_commands",
     "facs_core.cli.import_command",
+    "facs_core.cli.extract_commands",
     "facs_core.cli.demo_command",
     "facs_core.cli.users_command",
     "facs_core.cli.backup_command",

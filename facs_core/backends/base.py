@@ -1,0 +1,149 @@
+"""The extraction backend interface: decoded frames in, per-frame table out.
+
+Every backend turns a stream of :class:`facs_core.decode.DecodedFrame` into the
+per-frame table every analysis reads::
+
+    frame (int) | timestamp (s) | face (bool) | face_confidence | AU01 ... | backend columns
+
+AU values lie in [0, 1] and are NaN in frames without a face. A backend lists
+only the AUs it really measures: an AU it has no estimate of is absent, never
+filled in. ``au_source`` says what the AU columns are (``"pyfeat"`` for
+py-feat's AU models, ``"blendshape"`` for estimates derived from MediaPipe
+blendshapes) and travels with the table as Parquet metadata
+(``facs.au_source``), so a view can label them.
+
+Backends are looked up by name with :func:`get_backend`; the modules are
+imported only then, so choosing ``mediapipe`` never loads torch.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import json
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+import pandas as pd
+import pyarrow as pa
+
+from facs_core.decode import DecodedFrame
+from facs_core.errors import InputError
+
+#: Parquet schema metadata keys written with every per-frame table.
+AU_SOURCE_KEY = b"facs.au_source"
+BACKEND_KEY = b"facs.backend"
+
+#: Backend name -> "module:class"; imported lazily.
+BACKENDS: dict[str, str] = {
+    "mediapipe": "facs_core.backends.mediapipe_backend:MediaPipeBackend",
+    "pyfeat": "facs_core.backends.pyfeat_backend:PyFeatBackend",
+}
+
+#: The columns every per-frame table starts with.
+LEADING_COLUMNS: tuple[str, ...] = ("frame", "timestamp", "face", "face_confidence")
+
+
+class Backend(abc.ABC):
+    """A face-analysis model behind one interface.
+
+    Subclasses set :attr:`name` and :attr:`au_source`, accept their
+    parameters as keyword arguments, and implement :meth:`process`.
+
+    Parameters
+    ----------
+    **params
+        Backend parameters; they are part of a run's identity
+        (``runs.params_hash``), so only parameters that change the output
+        belong here.
+    """
+
+    name: ClassVar[str]
+    au_source: ClassVar[str]
+
+    def __init__(self, **params: Any) -> None:
+        self.params: dict[str, Any] = dict(params)
+
+    @classmethod
+    @abc.abstractmethod
+    def library_version(cls) -> str:
+        """Version of the model and library, recorded with each run (loads no model)."""
+
+    @property
+    def version(self) -> str:
+        """Same as :meth:`library_version`."""
+        return self.library_version()
+
+    @abc.abstractmethod
+    def process(self, frames: Iterable[DecodedFrame]) -> pd.DataFrame:
+        """The per-frame table of ``frames`` (one row per frame, in order)."""
+
+    def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
+        """Release the model; the backend is unusable afterwards."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def to_arrow(self, table: pd.DataFrame) -> pa.Table:
+        """``table`` as Arrow, with the AU source and backend in its metadata."""
+        return with_frame_metadata(
+            pa.Table.from_pandas(table, preserve_index=False), self.name, self.au_source, self.version, self.params
+        )
+
+
+def with_frame_metadata(
+    table: pa.Table, backend: str, au_source: str, version: str, params: dict[str, Any]
+) -> pa.Table:
+    """Attach backend, version and AU source to the schema and each AU column.
+
+    The per-column key (``facs.au_source`` on every ``AUxx`` field) survives
+    selecting columns; the schema-level keys describe the whole table.
+    """
+    fields = []
+    for field in table.schema:
+        if field.name.startswith("AU"):
+            field = field.with_metadata({**(field.metadata or {}), AU_SOURCE_KEY: au_source.encode()})
+        fields.append(field)
+    metadata = {
+        **{k: v for k, v in (table.schema.metadata or {}).items() if k != b"pandas"},
+        AU_SOURCE_KEY: au_source.encode(),
+        BACKEND_KEY: backend.encode(),
+        b"facs.backend_version": version.encode(),
+        b"facs.params": json.dumps(params, sort_keys=True, default=str).encode(),
+    }
+    return pa.Table.from_arrays(table.columns, schema=pa.schema(fields, metadata=metadata))
+
+
+def au_source_of(schema: pa.Schema) -> str | None:
+    """The AU source recorded in a per-frame table's schema, or None."""
+    value = (schema.metadata or {}).get(AU_SOURCE_KEY)
+    return value.decode() if value else None
+
+
+def backend_names() -> tuple[str, ...]:
+    """Names :func:`get_backend` accepts."""
+    return tuple(BACKENDS)
+
+
+def backend_class(name: str) -> type[Backend]:
+    """The class of backend ``name`` (imports its module)."""
+    try:
+        module_name, class_name = BACKENDS[name].split(":")
+    except KeyError:
+        raise InputError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}") from None
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def get_backend(name: str, **params: Any) -> Backend:
+    """A ready backend ``name`` with ``params`` (model loaded, checked).
+
+    Raises
+    ------
+    InputError
+        Unknown name, bad parameter, or the model is not available (the
+        message says how to get it).
+    """
+    return backend_class(name)(**params)

@@ -1,0 +1,211 @@
+"""``extract``, ``models install`` and ``jobs run|list|cancel|retry``.
+
+Contracts (other tools call them exactly so)::
+
+    python -m facs_core extract VIDEO --backend mediapipe|pyfeat
+        [--start SECONDS --end SECONDS] [--every N] --out FRAMES.parquet
+    python -m facs_core models install
+    python -m facs_core jobs run [VIDEO_ID ...] [--backend NAME] [--every N]
+    python -m facs_core jobs list | cancel JOB_ID | retry JOB_ID
+
+Progress goes to stderr, one line per update.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from facs_core.errors import InputError
+
+_VIDEO_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from facs_core.backends.base import backend_names
+
+    extract = subparsers.add_parser(
+        "extract",
+        help="per-frame AUs of one video (a file, or a stored video id) into a Parquet file",
+        description="Decode VIDEO, run a face-analysis backend on it, write the per-frame table to --out.",
+    )
+    extract.add_argument("video", metavar="VIDEO", help="a video file, or a stored video id (with --data-dir)")
+    extract.add_argument("--backend", required=True, choices=backend_names(), help="mediapipe (offline) or pyfeat")
+    extract.add_argument("--start", type=float, metavar="SECONDS", help="first second to cover")
+    extract.add_argument("--end", type=float, metavar="SECONDS", help="second to stop before")
+    extract.add_argument("--every", type=int, default=1, metavar="N", help="keep every N-th frame (default 1)")
+    extract.add_argument("--out", required=True, metavar="FRAMES.parquet", help="where to write the per-frame table")
+    extract.set_defaults(func=_extract)
+
+    models = subparsers.add_parser("models", help="model files of the offline backend")
+    models_sub = models.add_subparsers(dest="models_command", metavar="ACTION")
+    install = models_sub.add_parser("install", help="fetch and verify MediaPipe's face_landmarker.task (pinned)")
+    install.add_argument("--force", action="store_true", help="download again even when a verified copy exists")
+    install.set_defaults(func=_models_install)
+    where = models_sub.add_parser("path", help="print the verified model file's path")
+    where.set_defaults(func=_models_path)
+
+    jobs = subparsers.add_parser("jobs", help="store-backed extraction jobs: run, list, cancel, retry")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION")
+    run = jobs_sub.add_parser("run", help="queue extraction of stored videos and run every queued job to the end")
+    run.add_argument("video_ids", nargs="*", metavar="VIDEO_ID", help="videos to queue (default: none, run the queue)")
+    run.add_argument("--all", action="store_true", help="queue every stored video with a file")
+    run.add_argument("--backend", default="mediapipe", choices=backend_names(), help="default mediapipe")
+    run.add_argument("--every", type=int, default=1, metavar="N", help="keep every N-th frame (default 1)")
+    run.add_argument("--chunk-frames", type=int, default=None, metavar="N", help="frames per chunk of work")
+    run.add_argument("--workers", type=int, default=None, metavar="N", help="local Ray CPUs (default: all)")
+    run.set_defaults(func=_jobs_run)
+    listing = jobs_sub.add_parser("list", help="jobs with status and progress")
+    listing.add_argument("--json", action="store_true", help="print as JSON")
+    listing.set_defaults(func=_jobs_list)
+    cancel = jobs_sub.add_parser("cancel", help="cancel a queued or running job")
+    cancel.add_argument("job_id", metavar="JOB_ID")
+    cancel.set_defaults(func=_jobs_cancel)
+    retry = jobs_sub.add_parser("retry", help="queue a failed or cancelled job again (finished chunks are kept)")
+    retry.add_argument("job_id", metavar="JOB_ID")
+    retry.set_defaults(func=_jobs_retry)
+
+
+def _progress_line(label: str):
+    def report(done: int, total: int) -> None:
+        print(f"{label}: {done}/{total} frames ({100.0 * done / max(total, 1):.0f}%)", file=sys.stderr, flush=True)
+
+    return report
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from facs_core.extraction import extract_video
+    from store.shards import write_atomically
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".parquet":
+        raise InputError(f"--out {out} must end in .parquet")
+    if args.every < 1:
+        raise InputError(f"--every must be a positive whole number of frames, got {args.every}")
+    if args.start is not None and args.start < 0:
+        raise InputError(f"--start {args.start} is negative")
+    if args.start is not None and args.end is not None and args.end <= args.start:
+        raise InputError(f"--end {args.end} must be after --start {args.start}")
+    video, label, stored_ranges = _resolve_video(args)
+    if args.start is not None or args.end is not None:
+        ranges = [(args.start or 0.0, args.end if args.end is not None else float("inf"))]
+    else:
+        ranges = stored_ranges
+    table = extract_video(video, args.backend, time_ranges=ranges, every=args.every, progress=_progress_line(label))
+    write_atomically(table, out.absolute())
+    faces = sum(bool(v) for v in table.column("face").to_pylist())
+    print(f"{label}: wrote {table.num_rows} frames ({faces} with a face) to {out}", file=sys.stderr)
+    return 0
+
+
+def _resolve_video(args: argparse.Namespace) -> tuple[Path, str, list[tuple[float, float]]]:
+    """The file to decode, a log-safe label, and the stored segments (if a stored video)."""
+    path = Path(args.video)
+    if path.is_file():
+        # The file name may identify a patient: progress lines show no name.
+        return path, "extract", []
+    if not _VIDEO_ID.match(args.video):
+        raise InputError(f"video {args.video} is neither a file nor a stored video id (16 hex digits)")
+    from facs_core.jobs import segment_ranges
+    from store import open_catalog
+    from store.videos import get_video, video_file
+
+    catalog = open_catalog(args.data_dir)
+    try:
+        record = get_video(catalog, args.video)
+        if record is None:
+            raise InputError(f"no video {args.video} in the store {catalog.paths.root}")
+        if not record.get("stored_path"):
+            raise InputError(f"video {args.video} has no stored file (a synthetic demo visit)")
+        return video_file(catalog, record), f"video {args.video}", segment_ranges(catalog, args.video)
+    finally:
+        catalog.close()
+
+
+def _models_install(args: argparse.Namespace) -> int:
+    from facs_core.models import install_model
+
+    path = install_model(force=args.force)
+    print(f"MediaPipe model ready at {path} (sha256 verified)")
+    return 0
+
+
+def _models_path(args: argparse.Namespace) -> int:
+    from facs_core.models import mediapipe_model_path
+
+    print(mediapipe_model_path())
+    return 0
+
+
+def _jobs_run(args: argparse.Namespace) -> int:
+    from facs_core.jobs import JobRunner, resume_interrupted, submit_extraction
+    from store import open_catalog
+
+    catalog = open_catalog(args.data_dir)
+    try:
+        resumed = resume_interrupted(catalog)
+        for job_id in resumed:
+            print(f"job {job_id}: resuming after an interrupted run", file=sys.stderr)
+        video_ids = list(args.video_ids)
+        if args.all:
+            video_ids += catalog.query("SELECT video_id FROM videos WHERE stored_path IS NOT NULL")["video_id"].tolist()
+        if video_ids:
+            params: dict[str, object] = {"every": args.every}
+            if args.chunk_frames:
+                params["chunk_frames"] = args.chunk_frames
+            submitted = submit_extraction(catalog, video_ids, args.backend, params, actor="cli")
+            for video_id, job_id in zip(video_ids, submitted, strict=True):
+                print(f"video {video_id}: job {job_id}", file=sys.stderr)
+        runner = JobRunner(catalog, num_cpus=args.workers, report=lambda line: print(line, file=sys.stderr, flush=True))
+        outcome = runner.run_until_idle()
+    finally:
+        catalog.close()
+    failed = [job for job, status in outcome.items() if status == "failed"]
+    return 1 if failed else 0
+
+
+def _jobs_list(args: argparse.Namespace) -> int:
+    from facs_core.jobs import job_status
+    from store import open_catalog
+
+    catalog = open_catalog(args.data_dir)
+    try:
+        table = job_status(catalog)
+    finally:
+        catalog.close()
+    if args.json:
+        print(json.dumps(table.to_dict("records"), indent=2, default=str))
+        return 0
+    for row in table.itertuples():
+        reason = f"  {row.error}" if isinstance(row.error, str) and row.error else ""
+        print(f"{row.job_id}  {row.video_id or '-':<16}  {row.status:<9} {100 * row.progress:5.1f}%{reason}")
+    return 0
+
+
+def _jobs_cancel(args: argparse.Namespace) -> int:
+    from facs_core.jobs import cancel_job
+    from store import open_catalog
+
+    catalog = open_catalog(args.data_dir)
+    try:
+        status = cancel_job(catalog, args.job_id, actor="cli")
+    finally:
+        catalog.close()
+    print(f"job {args.job_id}: {status}")
+    return 0
+
+
+def _jobs_retry(args: argparse.Namespace) -> int:
+    from facs_core.jobs import retry_job
+    from store import open_catalog
+
+    catalog = open_catalog(args.data_dir)
+    try:
+        retry_job(catalog, args.job_id, actor="cli")
+    finally:
+        catalog.close()
+    print(f"job {args.job_id}: queued again; run it with `python -m facs_core jobs run`")
+    return 0

@@ -1,0 +1,190 @@
+"""The work of extraction, free of the catalog: plan chunks, run one, merge them.
+
+An extraction covers a set of frame ranges of one video (the marked symptom
+segments, or the whole video). It is cut into chunks of at most
+``chunk_frames`` frames; each chunk is decoded and analysed on its own
+(:func:`run_chunk`) and written atomically to
+``chunks/<run_id>/<chunk>.parquet``. A chunk file that exists is finished, so
+an interrupted run resumes by running only the chunks without a file. When all
+exist, :func:`merge_chunks` joins them in frame order.
+
+Nothing here opens the catalog: these functions run in Ray workers, possibly
+on other machines sharing the data folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from facs_core.backends.base import Backend, get_backend
+from facs_core.decode import decode_frames, frame_timestamps
+from facs_core.errors import InputError
+from facs_core.segments import frame_ranges as segment_frame_ranges
+from store.shards import write_atomically
+
+#: Default chunk length in frames: about 20 s at 30 fps, a few seconds of work.
+DEFAULT_CHUNK_FRAMES = 600
+INDEX_FILE = "frame_index.parquet"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Frames ``start_frame <= i < end_frame`` of one video, chunk number ``index``."""
+
+    index: int
+    start_frame: int
+    end_frame: int
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.index:05d}.parquet"
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """Everything a worker needs to compute one chunk (picklable, no catalog)."""
+
+    video_path: str
+    chunk: Chunk
+    backend: str
+    backend_params: dict[str, Any] = field(default_factory=dict)
+    every: int = 1
+    index_path: str = ""
+    target: str = ""
+
+
+def frame_ranges(timestamps: np.ndarray, time_ranges: Sequence[tuple[float, float]] | None) -> list[tuple[int, int]]:
+    """Frame ranges ``[first, stop)`` covering ``time_ranges`` (the whole video when empty).
+
+    Exact for variable frame rates: see :func:`facs_core.segments.frame_ranges`.
+    """
+    ranges = segment_frame_ranges(time_ranges or [], frame_count=len(timestamps), timestamps=timestamps)
+    return [(a, b) for a, b in ranges if b > a]
+
+
+def plan_chunks(ranges: Sequence[tuple[int, int]], chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> list[Chunk]:
+    """Cut frame ranges into chunks of at most ``chunk_frames`` frames, numbered in order."""
+    if chunk_frames < 1:
+        raise InputError(f"chunk length must be at least 1 frame, got {chunk_frames}")
+    chunks: list[Chunk] = []
+    for first, stop in ranges:
+        for start in range(first, stop, chunk_frames):
+            chunks.append(Chunk(len(chunks), start, min(start + chunk_frames, stop)))
+    return chunks
+
+
+def write_frame_index(video_path: str | os.PathLike[str], target: Path) -> np.ndarray:
+    """Decode-only pass numbering the video's frames; saved for the chunks to seek by."""
+    stamps = frame_timestamps(video_path)
+    write_atomically(pa.table({"timestamp": stamps}), target)
+    return stamps
+
+
+def read_frame_index(path: str | os.PathLike[str]) -> np.ndarray:
+    """Frame timestamps written by :func:`write_frame_index`."""
+    return pq.read_table(path, columns=["timestamp"]).column("timestamp").to_numpy()
+
+
+# Models stay loaded between the chunks a worker process runs.
+_LOADED: dict[tuple[str, str], Backend] = {}
+
+
+def _backend(name: str, params: dict[str, Any]) -> Backend:
+    key = (name, repr(sorted(params.items())))
+    if key not in _LOADED:
+        _LOADED[key] = get_backend(name, **params)
+    return _LOADED[key]
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What a finished chunk holds."""
+
+    index: int
+    n_frames: int
+    n_face_frames: int
+
+
+def chunk_counts(chunk: Chunk, path: str | os.PathLike[str]) -> ChunkResult:
+    """Rows and face rows of a finished chunk file."""
+    faces = pq.read_table(path, columns=["face"]).column("face")
+    return ChunkResult(chunk.index, len(faces), int(pc.sum(faces).as_py() or 0))
+
+
+def run_chunk(task: ChunkTask) -> ChunkResult:
+    """Decode and analyse one chunk; write it atomically to ``task.target``.
+
+    A chunk whose file already exists is not computed again.
+    """
+    if os.path.exists(task.target):
+        return chunk_counts(task.chunk, task.target)
+    backend = _backend(task.backend, task.backend_params)
+    stamps = read_frame_index(task.index_path) if task.index_path else None
+    frames = decode_frames(task.video_path, task.chunk.start_frame, task.chunk.end_frame, task.every, stamps)
+    table = backend.to_arrow(backend.process(frames))
+    write_atomically(table, Path(task.target))
+    return ChunkResult(task.chunk.index, table.num_rows, int(pc.sum(table.column("face")).as_py() or 0))
+
+
+def merge_chunks(files: Sequence[str | os.PathLike[str]]) -> pa.Table:
+    """The chunks' rows in frame order, one table (schema metadata of the first)."""
+    tables = [pq.read_table(f) for f in files]
+    if not tables:
+        raise InputError("no chunk to merge")
+    merged = pa.concat_tables(tables, promote_options="default")
+    return merged.sort_by("frame").replace_schema_metadata(tables[0].schema.metadata)
+
+
+def extract_video(
+    video_path: str | os.PathLike[str],
+    backend: str,
+    *,
+    backend_params: dict[str, Any] | None = None,
+    time_ranges: Sequence[tuple[float, float]] | None = None,
+    every: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> pa.Table:
+    """Extract one video in this process (no store, no Ray): the per-frame table.
+
+    Parameters
+    ----------
+    video_path : path-like
+        The video file.
+    backend : str
+        ``"mediapipe"`` or ``"pyfeat"``.
+    backend_params : dict, optional
+        Passed to :func:`facs_core.backends.base.get_backend`.
+    time_ranges : sequence of (start_s, end_s), optional
+        Parts of the video to cover; the whole video when empty.
+    every : int
+        Keep every N-th frame (by ordinal frame number).
+    progress : callable(done, total), optional
+        Called after each chunk with frames done and frames to do.
+    """
+    instance = get_backend(backend, **(backend_params or {}))
+    try:
+        stamps = frame_timestamps(video_path)
+        ranges = frame_ranges(stamps, time_ranges)
+        if not ranges:
+            raise InputError(f"no frame of {Path(video_path).name} lies in the requested time range")
+        chunks = plan_chunks(ranges)
+        total = sum(c.end_frame - c.start_frame for c in chunks)
+        parts, done = [], 0
+        for chunk in chunks:
+            frames = decode_frames(video_path, chunk.start_frame, chunk.end_frame, every, stamps)
+            parts.append(instance.to_arrow(instance.process(frames)))
+            done += chunk.end_frame - chunk.start_frame
+            if progress:
+                progress(done, total)
+        return pa.concat_tables(parts).replace_schema_metadata(parts[0].schema.metadata)
+    finally:
+        instance.close()

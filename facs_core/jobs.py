@@ -1,0 +1,467 @@
+"""Extraction jobs: submitted to the store, computed on Ray, driven by one process.
+
+The process that holds the catalog (the dashboard, or one CLI command) is the
+*driver*: it queues jobs (:func:`submit_extraction`), hands chunks of work to
+Ray, polls the futures and writes every status change (:class:`JobRunner`).
+Workers only decode, analyse and write chunk files
+(:mod:`facs_core.extraction`); they never open the catalog.
+
+Ray is local by default (``ray.init(num_cpus=..., include_dashboard=False)``,
+kept light for small machines) and a cluster when ``RAY_ADDRESS`` is set (the
+data folder must then be shared by every node).
+
+Guarantees
+----------
+- Same video content, segments, backend, version and parameters -> same run
+  (``runs.params_hash``); submitting a finished one again does nothing.
+- A job killed mid-way resumes where it stopped: finished chunks are files
+  under ``chunks/<run_id>/`` and are not computed again
+  (:func:`resume_interrupted` requeues jobs a dead driver left ``running``).
+- One failing video fails its own job, with its reason; the others go on.
+- Cancelling: ``jobs.cancel_requested`` is read by the driver at each poll;
+  pending chunks are cancelled with ``ray.cancel``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from facs_core.backends.base import backend_class
+from facs_core.errors import FacsError, InputError
+from facs_core.extraction import (
+    DEFAULT_CHUNK_FRAMES,
+    INDEX_FILE,
+    Chunk,
+    ChunkTask,
+    chunk_counts,
+    frame_ranges,
+    merge_chunks,
+    plan_chunks,
+    read_frame_index,
+    run_chunk,
+    write_frame_index,
+)
+from store import audit
+from store import jobs as job_rows
+from store import runs as run_rows
+from store.catalog import Catalog
+from store.segments import segments_for
+from store.shards import shard_path, write_shard
+from store.videos import get_video, video_file
+
+#: Parameters of an extraction that are not the backend's own.
+EXTRACTION_KEYS = ("every", "chunk_frames")
+#: Object store of a local Ray: frames never travel through it, only small results.
+LOCAL_OBJECT_STORE_BYTES = 100 * 1024 * 1024
+
+
+def segment_ranges(catalog: Catalog, video_id: str) -> list[tuple[float, float]]:
+    """The video's marked segments as sorted ``(start_s, end_s)``; empty means the whole video."""
+    table = segments_for(catalog, video_id)
+    return sorted(zip(table["start_s"].astype(float), table["end_s"].astype(float), strict=True))
+
+
+def _split_params(params: dict[str, Any]) -> tuple[int, int, dict[str, Any]]:
+    every = int(params.get("every", 1))
+    chunk_frames = int(params.get("chunk_frames", DEFAULT_CHUNK_FRAMES))
+    if every < 1:
+        raise InputError(f"every must be a positive whole number of frames, got {every}")
+    if chunk_frames < 1:
+        raise InputError(f"chunk_frames must be at least 1, got {chunk_frames}")
+    return every, chunk_frames, {k: v for k, v in params.items() if k not in EXTRACTION_KEYS}
+
+
+def submit_extraction(
+    catalog: Catalog, video_ids: Sequence[str], backend: str, params: dict[str, Any], actor: str
+) -> list[str]:
+    """Queue extraction of ``video_ids``; return one job id per video.
+
+    A video whose identical extraction is queued, running or done gets that
+    job's id back and nothing new is queued. All videos are checked before
+    any job is queued.
+
+    Parameters
+    ----------
+    catalog : Catalog
+    video_ids : sequence of str
+        Stored videos (with a file).
+    backend : str
+        ``"mediapipe"`` or ``"pyfeat"``.
+    params : dict
+        ``every`` (stride), ``chunk_frames`` and the backend's own parameters.
+    actor : str
+        Who asked (audit log).
+
+    Raises
+    ------
+    InputError
+        Unknown video, video without a file, unknown backend or bad parameter.
+    """
+    every, chunk_frames, backend_params = _split_params(params)
+    version = backend_class(backend).library_version()
+    records = []
+    for video_id in video_ids:
+        record = get_video(catalog, video_id)
+        if record is None:
+            raise InputError(f"no video {video_id} in the store")
+        if not record.get("stored_path"):
+            raise InputError(f"video {video_id} has no stored file (a synthetic demo visit) and cannot be extracted")
+        records.append(record)
+    job_ids = []
+    for record in records:
+        video_id = record["video_id"]
+        run_params = {
+            "every": every,
+            "chunk_frames": chunk_frames,
+            "backend_params": backend_params,
+            "segments": segment_ranges(catalog, video_id),
+        }
+        identity = {"sha256": record["sha256"], "backend": backend, "backend_version": version, **run_params}
+        hash_hex = run_rows.params_hash(identity)
+        run_id = run_rows.run_id_for(hash_hex)
+        run = run_rows.get_run(catalog, run_id)
+        previous = job_rows.jobs_of_run(catalog, run_id)
+        if run is not None and run["status"] == "done" and (catalog.paths.root / (run["shard_path"] or "")).is_file():
+            done_job = previous[0]["job_id"] if previous else None
+            job_ids.append(done_job or job_rows.create_job(catalog, "extract", run_id, actor, "done"))
+            continue
+        active = [job for job in previous if job["status"] in ("queued", "running")]
+        if active:
+            job_ids.append(active[0]["job_id"])
+            continue
+        if run is None:
+            run_rows.create_run(
+                catalog, run_id, video_id=video_id, backend=backend, backend_version=version,
+                params=run_params, hash_hex=hash_hex,
+            )
+        else:
+            run_rows.set_run_status(catalog, run_id, "queued")
+        job_id = job_rows.create_job(catalog, "extract", run_id, actor)
+        audit.record(catalog, actor, "extraction queued", video_id, f"job {job_id}, backend {backend}")
+        job_ids.append(job_id)
+    return job_ids
+
+
+def resume_interrupted(catalog: Catalog) -> list[str]:
+    """Requeue jobs a dead driver left ``running``; return their ids.
+
+    Only the process holding the catalog drives jobs, so a job found
+    ``running`` when the catalog is opened belongs to a process that died.
+    Its finished chunks are kept, so it continues where it stopped.
+    """
+    stale = job_rows.job_ids_with_status(catalog, "running")
+    for job_id in stale:
+        job_rows.set_job_status(catalog, job_id, "queued", message="interrupted; resuming from finished chunks")
+        run_id = job_rows.get_job(catalog, job_id)["run_id"]
+        if run_id:
+            run_rows.set_run_status(catalog, run_id, "queued")
+    return stale
+
+
+def job_status(catalog: Catalog) -> pd.DataFrame:
+    """Jobs for display: id, video, backend, status, progress, message, error, times."""
+    return job_rows.list_jobs(catalog)
+
+
+def cancel_job(catalog: Catalog, job_id: str, actor: str) -> str:
+    """Ask for a job to stop; a queued job is cancelled at once. Returns its status."""
+    job = job_rows.get_job(catalog, job_id)
+    if job is None:
+        raise InputError(f"no job {job_id} in the store")
+    if job["status"] in job_rows.FINISHED:
+        return job["status"]
+    job_rows.request_cancel(catalog, job_id)
+    audit.record(catalog, actor, "job cancel requested", job_id)
+    if job["status"] == "queued":
+        _finish_cancelled(catalog, job_id, job["run_id"])
+        return "cancelled"
+    return "cancel requested"
+
+
+def retry_job(catalog: Catalog, job_id: str, actor: str) -> None:
+    """Queue a failed or cancelled job again; its finished chunks are reused."""
+    job = job_rows.get_job(catalog, job_id)
+    if job is None:
+        raise InputError(f"no job {job_id} in the store")
+    if job["status"] not in ("failed", "cancelled"):
+        raise InputError(f"job {job_id} is {job['status']}; only failed or cancelled jobs can be retried")
+    job_rows.set_job_status(catalog, job_id, "queued", message="retry")
+    if job["run_id"]:
+        run_rows.set_run_status(catalog, job["run_id"], "queued")
+    audit.record(catalog, actor, "job retried", job_id)
+
+
+def _finish_cancelled(catalog: Catalog, job_id: str, run_id: str | None) -> None:
+    job_rows.set_job_status(catalog, job_id, "cancelled", message="cancelled")
+    if run_id:
+        run_rows.set_run_status(catalog, run_id, "cancelled")
+
+
+def one_line(exc: BaseException) -> str:
+    """A failure's reason in one line (a Ray task error unwrapped to its cause)."""
+    cause = getattr(exc, "cause", None) or exc
+    if isinstance(cause, FacsError):
+        return str(cause)
+    text = " ".join(str(cause).split()) or "no message"
+    return f"{type(cause).__name__}: {text[:300]}"
+
+
+def ensure_ray(num_cpus: int | None = None) -> None:
+    """Connect to Ray: the cluster at ``RAY_ADDRESS``, else a light local one."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+        return
+    root = str(Path(__file__).resolve().parent.parent)
+    ray.init(
+        num_cpus=num_cpus or os.cpu_count() or 1,
+        include_dashboard=False,
+        log_to_driver=False,
+        object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+        # Local workers import facs_core from this checkout, wherever the driver was started.
+        runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}},
+    )
+
+
+@dataclass
+class _Active:
+    """Driver-side state of one running job."""
+
+    job_id: str
+    run: dict[str, Any]
+    video_path: Path
+    folder: Path
+    stage: str = "index"
+    pending: dict[Any, Chunk] = field(default_factory=dict)
+    chunks: list[Chunk] = field(default_factory=list)
+    done: dict[int, tuple[int, int]] = field(default_factory=dict)
+    total_frames: int = 0
+    index_ref: Any = None
+    last_reported: float = -1.0
+
+
+class JobRunner:
+    """Drives queued extraction jobs on Ray from the process that holds the catalog.
+
+    Use :meth:`run_until_idle` from a command, or :meth:`start` / :meth:`stop`
+    for a background thread in the dashboard's process (the page never waits).
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The open store; only this object's process writes job rows.
+    num_cpus : int, optional
+        CPUs of a local Ray (default: all); ignored with ``RAY_ADDRESS``.
+    poll_s : float
+        Seconds between polls of Ray futures and of cancellation flags.
+    report : callable(str), optional
+        Receives one line per progress update (the CLI prints it on stderr).
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        num_cpus: int | None = None,
+        poll_s: float = 0.25,
+        report: Callable[[str], None] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.num_cpus = num_cpus
+        self.poll_s = poll_s
+        self.report = report or (lambda line: None)
+        self._active: dict[str, _Active] = {}
+        self._outcome: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- public ----------------------------------------------------------
+    def run_until_idle(self) -> dict[str, str]:
+        """Run every queued job to its end; return ``{job_id: final status}``."""
+        while True:
+            self.step()
+            if not self._active and not job_rows.job_ids_with_status(self.catalog, "queued"):
+                return dict(self._outcome)
+            time.sleep(self.poll_s)
+
+    def start(self) -> None:
+        """Drive jobs from a daemon thread until :meth:`stop`."""
+        if self._thread and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="facs-job-runner", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        """Stop the background thread (running chunks finish; jobs resume later)."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def step(self) -> None:
+        """One poll: start queued jobs, collect finished work, honour cancellations."""
+        for job_id in job_rows.job_ids_with_status(self.catalog, "queued"):
+            if job_id not in self._active:
+                self._start_job(job_id)
+        for active in list(self._active.values()):
+            try:
+                self._advance(active)
+            except Exception as exc:
+                self._fail(active, one_line(exc))
+
+    # -- internals -------------------------------------------------------
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.step()
+            except Exception as exc:  # the thread must outlive one bad poll
+                from facs_core.logs import log_exception
+
+                log_exception(exc, self.catalog.paths.root)
+            self._stop.wait(self.poll_s)
+
+    def _start_job(self, job_id: str) -> None:
+        job = job_rows.get_job(self.catalog, job_id)
+        run = run_rows.get_run(self.catalog, job["run_id"]) if job and job["run_id"] else None
+        if run is None:
+            job_rows.set_job_status(self.catalog, job_id, "failed", error="job has no extraction run")
+            self._outcome[job_id] = "failed"
+            return
+        record = get_video(self.catalog, run["video_id"])
+        path = video_file(self.catalog, record) if record and record.get("stored_path") else None
+        active = _Active(job_id, run, path or Path(), self.catalog.paths.chunks / run["run_id"])
+        self._active[job_id] = active
+        job_rows.set_job_status(self.catalog, job_id, "running", message="numbering frames")
+        run_rows.set_run_status(self.catalog, run["run_id"], "running")
+        if path is None or not path.is_file():
+            self._fail(active, f"the stored file of video {run['video_id']} is missing")
+            return
+        import ray
+
+        ensure_ray(self.num_cpus)
+        active.folder.mkdir(parents=True, exist_ok=True)
+        index = active.folder / INDEX_FILE
+        if not index.exists():
+            active.index_ref = ray.remote(num_cpus=1)(write_frame_index).remote(str(path), index)
+        self.report(f"job {job_id}: video {run['video_id']} started")
+
+    def _advance(self, active: _Active) -> None:
+        import ray
+
+        if job_rows.cancel_requested(self.catalog, active.job_id):
+            for ref in [*active.pending, active.index_ref]:
+                if ref is not None:
+                    ray.cancel(ref)
+            self._active.pop(active.job_id)
+            _finish_cancelled(self.catalog, active.job_id, active.run["run_id"])
+            self._outcome[active.job_id] = "cancelled"
+            self.report(f"job {active.job_id}: cancelled")
+            return
+        if active.stage == "index":
+            if active.index_ref is not None:
+                ready, _ = ray.wait([active.index_ref], timeout=0)
+                if not ready:
+                    return
+                ray.get(active.index_ref)
+            self._plan(active)
+        if active.pending:
+            ready, _ = ray.wait(list(active.pending), num_returns=len(active.pending), timeout=0)
+            for ref in ready:
+                chunk = active.pending.pop(ref)
+                result = ray.get(ref)
+                active.done[chunk.index] = (result.n_frames, result.n_face_frames)
+            if ready:
+                self._progress(active)
+        if not active.pending:
+            self._merge(active)
+
+    def _plan(self, active: _Active) -> None:
+        import ray
+
+        params = active.run["params"]
+        stamps: np.ndarray = read_frame_index(active.folder / INDEX_FILE)
+        ranges = frame_ranges(stamps, params.get("segments"))
+        if not ranges:
+            raise InputError(f"no frame of video {active.run['video_id']} lies in its marked segments")
+        active.chunks = plan_chunks(ranges, int(params["chunk_frames"]))
+        active.total_frames = sum(c.end_frame - c.start_frame for c in active.chunks)
+        remote = ray.remote(num_cpus=1, max_retries=1)(run_chunk)
+        for chunk in active.chunks:
+            target = active.folder / chunk.file_name
+            if target.exists():  # finished before an interruption: not recomputed
+                counts = chunk_counts(chunk, target)
+                active.done[chunk.index] = (counts.n_frames, counts.n_face_frames)
+                continue
+            task = ChunkTask(
+                video_path=str(active.video_path),
+                chunk=chunk,
+                backend=active.run["backend"],
+                backend_params=params.get("backend_params", {}),
+                every=int(params["every"]),
+                index_path=str(active.folder / INDEX_FILE),
+                target=str(target),
+            )
+            active.pending[remote.remote(task)] = chunk
+        active.stage = "chunks"
+        self._progress(active)
+
+    def _progress(self, active: _Active) -> None:
+        finished = sum(c.end_frame - c.start_frame for c in active.chunks if c.index in active.done)
+        fraction = finished / max(active.total_frames, 1)
+        message = f"{len(active.done)}/{len(active.chunks)} chunks"
+        job_rows.set_progress(self.catalog, active.job_id, fraction, message)
+        if fraction != active.last_reported:
+            active.last_reported = fraction
+            self.report(f"job {active.job_id}: {message} ({100 * fraction:.0f}%)")
+
+    def _merge(self, active: _Active) -> None:
+        run = active.run
+        files = [active.folder / c.file_name for c in active.chunks]
+        table = merge_chunks(files)
+        written = write_shard(self.catalog.paths, run["run_id"], run["video_id"], table)
+        n_face = sum(face for _, face in active.done.values())
+        run_rows.finish_run(
+            self.catalog,
+            run["run_id"],
+            shard_path=written.relative_to(self.catalog.paths.root).as_posix(),
+            n_frames=table.num_rows,
+            n_face_frames=n_face,
+        )
+        job_rows.set_job_status(self.catalog, active.job_id, "done", message=f"{table.num_rows} frames")
+        self._active.pop(active.job_id)
+        self._outcome[active.job_id] = "done"
+        # The shard holds everything now; the chunks were only a way there.
+        shutil.rmtree(active.folder, ignore_errors=True)
+        self.report(f"job {active.job_id}: done, {table.num_rows} frames ({n_face} with a face)")
+
+    def _fail(self, active: _Active, reason: str) -> None:
+        try:
+            import ray
+
+            for ref in [*active.pending, active.index_ref]:
+                if ref is not None:
+                    ray.cancel(ref)
+        except Exception:  # cancelling is best effort; the failure is what matters
+            pass
+        self._active.pop(active.job_id, None)
+        job_rows.set_job_status(self.catalog, active.job_id, "failed", error=reason, message="failed")
+        run_rows.set_run_status(self.catalog, active.run["run_id"], "failed", error=reason)
+        self._outcome[active.job_id] = "failed"
+        self.report(f"job {active.job_id}: failed: {reason}")
+
+
+def shard_of(catalog: Catalog, run_id: str, video_id: str) -> Path:
+    """Where the shard of a run lives (whether or not it is written yet)."""
+    return shard_path(catalog.paths, run_id, video_id)

@@ -1,0 +1,79 @@
+"""Extraction runs in the catalog: one video, one backend, one parameter set.
+
+A run's identity is ``params_hash``: the sha256 of the video's content hash,
+the time ranges covered, the backend, its version and its parameters, as
+canonical JSON. Asking for the same extraction again finds the same run, so a
+finished one is never recomputed. The run id is derived from that hash, which
+keeps a half-finished run's chunk folder (``chunks/<run_id>/``) findable after
+a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from store.catalog import Catalog
+
+RUN_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+
+
+def params_hash(identity: dict[str, Any]) -> str:
+    """sha256 (hex) of ``identity`` as canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def run_id_for(hash_hex: str) -> str:
+    """The run id of a parameter hash: ``r`` and its first 23 hex digits."""
+    return "r" + hash_hex[:23]
+
+
+def get_run(catalog: Catalog, run_id: str) -> dict[str, Any] | None:
+    """The catalog row of one run (``params`` decoded), or None."""
+    rows = catalog.query("SELECT * FROM runs WHERE run_id = ?", [run_id]).to_dict("records")
+    if not rows:
+        return None
+    row = rows[0]
+    row["params"] = json.loads(row["params"]) if isinstance(row["params"], str) else row["params"]
+    return row
+
+
+def create_run(
+    catalog: Catalog,
+    run_id: str,
+    *,
+    video_id: str,
+    backend: str,
+    backend_version: str,
+    params: dict[str, Any],
+    hash_hex: str,
+) -> None:
+    """Record a new queued run (nothing happens if it exists)."""
+    catalog.execute(
+        "INSERT INTO runs (run_id, video_id, backend, backend_version, params, params_hash, status)"
+        " VALUES (?, ?, ?, ?, ?, ?, 'queued') ON CONFLICT DO NOTHING",
+        [run_id, video_id, backend, backend_version, json.dumps(params, sort_keys=True, default=str), hash_hex],
+    )
+
+
+def set_run_status(catalog: Catalog, run_id: str, status: str, error: str | None = None) -> None:
+    """Move a run to ``status`` (``error`` is kept for failed runs)."""
+    if status not in RUN_STATUSES:
+        raise ValueError(f"unknown run status {status!r}")
+    finished = status in ("done", "failed", "cancelled")
+    catalog.execute(
+        "UPDATE runs SET status = ?, error = ?, finished_at = CASE WHEN ? THEN current_timestamp END"
+        " WHERE run_id = ?",
+        [status, error, finished, run_id],
+    )
+
+
+def finish_run(catalog: Catalog, run_id: str, *, shard_path: str, n_frames: int, n_face_frames: int) -> None:
+    """Mark a run done with its shard (path relative to the data folder) and counts."""
+    catalog.execute(
+        "UPDATE runs SET status = 'done', error = NULL, shard_path = ?, n_frames = ?, n_face_frames = ?,"
+        " finished_at = current_timestamp WHERE run_id = ?",
+        [shard_path, n_frames, n_face_frames, run_id],
+    )
