@@ -209,7 +209,8 @@ def frame_grid(video: pd.DataFrame, aus: Sequence[str]) -> tuple[int, np.ndarray
     values = np.full((size, len(aus)), np.nan)
     stamps = np.full(size, np.nan)
     rows = frame_numbers - first
-    block = video[list(aus)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    # validate_frames checked the AU columns are numeric; copy, as face masking writes into it.
+    block = np.array(video[list(aus)].to_numpy(dtype=float, na_value=np.nan), copy=True)
     if "face" in video.columns:
         # A frame without a face has no AU value, whatever a backend wrote there.
         face = video["face"].astype("boolean").fillna(False).to_numpy(dtype=bool)

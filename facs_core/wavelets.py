@@ -265,10 +265,14 @@ class FilterBank:
                 self._spectra.move_to_end(size)
                 return cached
         padded = np.zeros((self.scales.size, size), dtype=np.complex128)
+        fits = np.array([g.size <= size for g in self._filters])
         for row, (g, offset) in enumerate(zip(self._filters, self._offsets, strict=True)):
-            padded[row, : g.size] = g
-            padded[row] = np.roll(padded[row], -offset)
+            if fits[row]:
+                padded[row, : g.size] = g
+                padded[row] = np.roll(padded[row], -offset)
         spectra = scipy.fft.fft(padded, axis=-1, overwrite_x=True)
+        # A filter longer than the FFT would wrap around: make any use of it loud.
+        spectra[~fits] = np.nan
         with self._lock:
             self._spectra[size] = spectra
             while len(self._spectra) > self._SPECTRA_KEPT:
