@@ -239,7 +239,9 @@ def test_partial_correlations_core_without_pandas() -> None:
     covariates = rng.normal(size=(40, 2))
     values = np.column_stack([score + rng.normal(size=40), rng.normal(size=40)])
     result = partial_correlations(values, score, covariates)
-    data = pd.DataFrame({"a": values[:, 0], "b": values[:, 1], "y": score, "c1": covariates[:, 0], "c2": covariates[:, 1]})
+    data = pd.DataFrame(
+        {"a": values[:, 0], "b": values[:, 1], "y": score, "c1": covariates[:, 0], "c2": covariates[:, 1]}
+    )
     for j, column in enumerate(["a", "b"]):
         expected = pg.partial_corr(data, x=column, y="y", covar=["c1", "c2"])
         assert result.r[j] == pytest.approx(expected["r"].iloc[0], abs=1e-12)

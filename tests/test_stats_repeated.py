@@ -21,7 +21,8 @@ from tests.test_stats_partial_corr import COVARIATES, make_cohort
 def with_patient_effect(features: pd.DataFrame, clinical: pd.DataFrame, seed: int) -> pd.DataFrame:
     """Add a per-patient offset to every AU so the random intercept has something to estimate."""
     rng = np.random.default_rng(seed)
-    offsets = clinical["patient_id"].map(dict(zip(clinical["patient_id"].unique(), rng.normal(0, 0.08, 999), strict=False)))
+    patients = clinical["patient_id"].unique()
+    offsets = clinical["patient_id"].map(dict(zip(patients, rng.normal(0, 0.08, len(patients)), strict=True)))
     shifted = features.copy()
     aus = [c for c in features.columns if c != "video_id"]
     shifted[aus] = shifted[aus].add(offsets.to_numpy(), axis=0)
@@ -53,7 +54,9 @@ def test_mixed_model_recovers_a_known_effect() -> None:
     patients = np.repeat(np.arange(150), 2)
     score = np.clip(np.repeat(rng.normal(25, 10, 150), 2) + rng.normal(0, 3, 300), 0, 63)
     au = 0.01 * score + np.repeat(rng.normal(0, 0.1, 150), 2) + rng.normal(0, 0.05, 300)
-    clinical = pd.DataFrame({"video_id": [f"v{i}" for i in range(300)], "patient_id": patients.astype(str), "bdi": score})
+    clinical = pd.DataFrame(
+        {"video_id": [f"v{i}" for i in range(300)], "patient_id": patients.astype(str), "bdi": score}
+    )
     features = pd.DataFrame({"video_id": clinical["video_id"], "AU12": au})
     row = mixed_model_associations(features, clinical, "bdi", []).iloc[0]
     # Back on the raw scale the coefficient is the simulated slope 0.01, within
