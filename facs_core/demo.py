@@ -54,6 +54,7 @@ from facs_core import __version__
 from facs_core.reference import action_units
 from store import audit
 from store.catalog import Catalog
+from store.segments import add_segment, segments_for
 from store.shards import write_shard
 from store.videos import ensure_patient
 
@@ -348,15 +349,11 @@ def _add_synthetic_visit(catalog: Catalog, visit, patient_level: np.ndarray) -> 
                 int(frames["face"].sum()),
             ],
         )
-        has_segment = cur.execute("SELECT count(*) FROM segments WHERE video_id = ?", [visit.video_id]).fetchone()[0]
-        if not has_segment:
-            seg_rng = np.random.default_rng(visit.seed)
-            start = float(np.round(seg_rng.uniform(20, 60), 1))
-            cur.execute(
-                "INSERT INTO segments (video_id, start_s, end_s, label, author) VALUES (?, ?, ?, ?, ?)",
-                [visit.video_id, start, start + float(np.round(seg_rng.uniform(30, 60), 1)), DEMO_SEGMENT_LABEL,
-                 "synthetic demo"],
-            )
+    if segments_for(catalog, visit.video_id).empty:
+        seg_rng = np.random.default_rng(visit.seed)
+        start = float(np.round(seg_rng.uniform(20, 60), 1))
+        add_segment(catalog, visit.video_id, start, start + float(np.round(seg_rng.uniform(30, 60), 1)),
+                    DEMO_SEGMENT_LABEL, author=SYNTHETIC_LABEL)
     return len(frames)
 
 

@@ -16,8 +16,13 @@ import pandas as pd
 from facs_core import stats
 from facs_core.errors import InputError
 from facs_core.stats.design import covariate_basis, residualise
+from facs_core.stats.mixed import mixed_model_associations
+from facs_core.stats.multicomp import adjust_pvalues
+from facs_core.stats.permutation import permutation_pvalues
 
 ALPHA = 0.05
+#: Random whole-patient permutations behind each permutation p (smallest p 1/1001).
+PERMUTATIONS = 1000
 
 METHODS: dict[str, str] = {
     "pearson": "partial correlation (Pearson)",
@@ -76,21 +81,25 @@ def run(
     if method in ("pearson", "spearman"):
         result = stats.associate(table, clinical, score, covariates, method=method, fdr=correction, alpha=ALPHA)
     elif method == "mixedlm":
-        result = _engine("mixed_model")(table, clinical, score, covariates, fdr=correction, alpha=ALPHA)
+        result = mixed_model_associations(table, clinical, score, list(covariates)).rename(columns={"beta": "r"})
+        result = _corrected(result, correction)
     else:
-        result = _engine("permutation_test")(table, clinical, score, covariates, fdr=correction, alpha=ALPHA)
+        permuted = permutation_pvalues(table, clinical, score, list(covariates), n_permutations=PERMUTATIONS)
+        # The coefficient and its Fisher-z interval are the partial correlation's; only p comes from permutations.
+        intervals = stats.associate(table, clinical, score, covariates, fdr="none")[["feature", "ci_low", "ci_high"]]
+        result = _corrected(permuted.merge(intervals, on="feature", how="left"), correction)
     result.attrs["video_ids"] = list(prepared.features.index)
     result.attrs.setdefault("n_videos", len(prepared.score))
     return result
 
 
-def _engine(name: str):
-    function = getattr(stats, name, None)
-    if function is None:
-        raise InputError(
-            f"this installation's statistics engine has no {name.replace('_', ' ')} (facs_core.stats.{name})"
-        )
-    return function
+def _corrected(result: pd.DataFrame, correction: str) -> pd.DataFrame:
+    p_adjusted, significant = adjust_pvalues(result["p"].to_numpy(dtype=float), correction, ALPHA)
+    computable = result["p"].notna().to_numpy()
+    return result.assign(
+        p_fdr=p_adjusted,
+        significant=pd.array(np.where(computable, significant, None), dtype="boolean"),
+    )
 
 
 def significance_marks(p: float) -> str:
@@ -100,7 +109,7 @@ def significance_marks(p: float) -> str:
     return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
 
 
-def table3(result: pd.DataFrame, au_names: Mapping[str, str]) -> pd.DataFrame:
+def table3(result: pd.DataFrame, au_names: Mapping[str, str], coefficient: str = "r") -> pd.DataFrame:
     """The result in the layout of the study's Table 3: AU, name, r with marks, CI, p, adjusted p, n."""
 
     def fmt(value: float, digits: int) -> str:
@@ -113,7 +122,7 @@ def table3(result: pd.DataFrame, au_names: Mapping[str, str]) -> pd.DataFrame:
             {
                 "AU": row.feature,
                 "Action Unit": au_names.get(au, ""),
-                "r": (fmt(row.r, 2) + significance_marks(row.p_fdr)) if np.isfinite(row.r) else "n/a",
+                coefficient: (fmt(row.r, 2) + significance_marks(row.p_fdr)) if np.isfinite(row.r) else "n/a",
                 "95% CI": f"[{fmt(row.ci_low, 2)}, {fmt(row.ci_high, 2)}]" if np.isfinite(row.ci_low) else "",
                 "p": fmt(row.p, 4),
                 "p (adjusted)": fmt(row.p_fdr, 4),

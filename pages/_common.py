@@ -181,3 +181,13 @@ def start_background_work(store: Catalog):
         return _job_runner(str(store.paths.root))
     except ImportError:
         return None
+
+
+def page_link(page: str, label: str, icon: str = ":material/arrow_forward:") -> None:
+    """``st.page_link`` that degrades to plain text when the page is run on its own (tests, one-page runs)."""
+    from streamlit.errors import StreamlitPageNotFoundError
+
+    try:
+        st.page_link(page, label=label, icon=icon)
+    except StreamlitPageNotFoundError:
+        st.caption(label)

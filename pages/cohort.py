@@ -92,7 +92,7 @@ with _common.friendly_errors():
     for note in result.attrs.get("notes", []):
         st.caption(f":material/info: {note}")
 
-    table = analysis.table3(result, action_unit_names())
+    table = analysis.table3(result, action_unit_names(), "β (standardised)" if method == "mixedlm" else "r")
     st.dataframe(table, hide_index=True, width="stretch", key="table3")
     st.caption("Marks on the adjusted p: * < .05, ** < .01, *** < .001. CI: 95 % confidence interval.")
 

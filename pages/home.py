@@ -96,7 +96,7 @@ steps = [
 ]
 for action, page, text in steps:
     if allowed(user, action):
-        st.page_link(page, label=text, icon=":material/arrow_forward:")
+        _common.page_link(page, label=text, icon=":material/arrow_forward:")
 
 if summary.synthetic_videos == 0:
     with st.expander("Demo data"):

@@ -1,12 +1,136 @@
-"""Timeline page."""
+"""Timeline: the video, an AU strip on the same time axis, and symptom segments.
+
+Drag across the strip to select an interval (an Altair interval brush that
+Streamlit hands back to Python) and save it as a segment, or type start and
+end. Segments are validated and stored by :mod:`store.segments` (bounds,
+overlaps, and a revision so two editors never overwrite each other).
+"""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from pages import _common
+from facs_core import access
+from facs_core.demo import SYNTHETIC_LABEL
+from facs_core.segments import segment_labels
+from pages import _common, _data, _strip
 from pages._auth import require
+from store import segments as segment_store
 
 store = _common.catalog()
 user = require(store, "play_video")
+
 st.title("Timeline")
+
+patients = access.visible_patients(store, user)
+visits = _common.visits_table(store, patients)
+if visits.empty:
+    st.info("No videos you may open yet. Upload an interview first (or load the demo data on the Home page).",
+            icon=":material/info:")
+    st.stop()
+
+ids = visits["video_id"].tolist()
+wanted = st.query_params.get("video")
+video_id = st.selectbox(
+    "Visit", ids, index=ids.index(wanted) if wanted in ids else 0, key="tl_video",
+    format_func=lambda v: _common.visit_label(visits.set_index("video_id").loc[v].to_dict() | {"video_id": v}),
+)
+st.query_params["video"] = video_id
+visit = visits.set_index("video_id").loc[video_id]
+require(store, "play_video", visit["patient_id"])
+_common.synthetic_banner(bool(visit["synthetic"]))
+
+version = _data.store_version(store)
+frames = _data.frames_of_video(str(store.paths.root), version, video_id)
+segments = segment_store.segments_for(store, video_id)
+duration = float(visit["duration_s"]) if pd.notna(visit["duration_s"]) else (
+    float(frames["timestamp"].max()) if not frames.empty else 0.0)
+
+player, side = st.columns([3, 2])
+with player:
+    play_from = st.session_state.get("tl_play_from", {}).get(video_id)
+    source = visit["playback_path"] if pd.notna(visit["playback_path"]) else visit["stored_path"]
+    if pd.notna(source) and source:
+        st.video(str(store.paths.root / source), start_time=int(play_from[0]) if play_from else 0,
+                 end_time=int(play_from[1]) + 1 if play_from else None)
+    else:
+        st.info(f"This {SYNTHETIC_LABEL} visit has AU series only, no video file.", icon=":material/videocam_off:")
+
+aus_available = [a for a in _data.au_choices() if a in frames.columns]
+with side:
+    chosen = st.multiselect("AUs on the strip", aus_available, default=[a for a in ("AU12", "AU04")
+                                                                        if a in aus_available] or aus_available[:2],
+                            key="tl_aus")
+    if frames.empty:
+        st.caption("Not extracted yet: the strip shows AU traces once extraction has run.")
+        _common.page_link("pages/extraction.py", label="Extract this video", icon=":material/memory:")
+
+if duration > 0:
+    chart = _strip.strip_chart(frames, chosen, segments, duration)
+    event = st.altair_chart(chart, on_select="rerun", key="timeline", width="stretch")
+    brushed = _common.selection_interval(event, "seg", "timestamp")
+    if brushed and brushed != st.session_state.get("tl_last_brush"):
+        # A new drag on the strip fills the "new segment" fields.
+        st.session_state["tl_last_brush"] = brushed
+        st.session_state["tl_start"] = round(max(0.0, brushed[0]), 2)
+        st.session_state["tl_end"] = round(min(duration, brushed[1]), 2)
+    st.caption("Drag across the strip to select an interval; it fills the start and end of a new segment.")
+
+may_edit = access.allowed(user, "edit_segments")
+st.subheader("Symptom segments")
+presets = [label.label for label in segment_labels()]
+if may_edit:
+    with st.form("new_segment", border=True):
+        a, b, c, d = st.columns([1, 1, 2, 2])
+        start = a.number_input("Start (s)", min_value=0.0, max_value=max(duration, 0.01), step=0.5, key="tl_start")
+        end = b.number_input("End (s)", min_value=0.0, max_value=max(duration, 0.01), step=0.5, key="tl_end")
+        preset = c.selectbox("Label", [*presets, "other (type below)"], key="tl_label")
+        free = d.text_input("Free label", key="tl_free_label", placeholder="used when the label is 'other'")
+        st.caption("Streamlit's video player does not report its position; use the strip or type the times."
+                   " 'Play' on a segment below plays exactly that passage.")
+        if st.form_submit_button("Add segment", icon=":material/add:", type="primary"):
+            with _common.friendly_errors():
+                access.check(store, user, "edit_segments", visit["patient_id"])
+                label = free if preset == "other (type below)" else preset
+                added = segment_store.add_segment(store, video_id, start, end, label, author=user.username)
+                st.session_state["tl_notice"] = f"Segment {added['segment_id']} added ({added['start_s']:.1f}-" \
+                                                f"{added['end_s']:.1f} s)."
+                st.rerun()
+
+notice = st.session_state.pop("tl_notice", None)
+if notice:
+    st.success(notice, icon=":material/check_circle:")
+
+if segments.empty:
+    st.caption("No segments yet: extraction will cover the whole video.")
+for seg in segments.itertuples(index=False):
+    with st.container(border=True):
+        cols = st.columns([1, 1, 2, 1, 1, 1])
+        key = f"seg{seg.segment_id}"
+        new_start = cols[0].number_input("Start (s)", value=float(seg.start_s), min_value=0.0, step=0.5,
+                                         key=f"{key}_start", disabled=not may_edit)
+        new_end = cols[1].number_input("End (s)", value=float(seg.end_s), min_value=0.0, step=0.5,
+                                       key=f"{key}_end", disabled=not may_edit)
+        new_label = cols[2].text_input("Label", value=seg.label, key=f"{key}_label", disabled=not may_edit)
+        if cols[3].button("Play", key=f"{key}_play", icon=":material/play_arrow:"):
+            st.session_state.setdefault("tl_play_from", {})[video_id] = (seg.start_s, seg.end_s)
+            st.rerun()
+        if may_edit and cols[4].button("Save", key=f"{key}_save", icon=":material/save:"):
+            with _common.friendly_errors():
+                access.check(store, user, "edit_segments", visit["patient_id"])
+                segment_store.update_segment(store, int(seg.segment_id), expected_revision=int(seg.revision),
+                                             start_s=new_start, end_s=new_end, label=new_label,
+                                             author=user.username)
+                st.session_state["tl_notice"] = f"Segment {seg.segment_id} saved."
+                st.rerun()
+        if may_edit and cols[5].button("Delete", key=f"{key}_delete", icon=":material/delete:"):
+            with _common.friendly_errors():
+                access.check(store, user, "edit_segments", visit["patient_id"])
+                segment_store.delete_segment(store, int(seg.segment_id), author=user.username,
+                                             expected_revision=int(seg.revision))
+                st.session_state["tl_notice"] = f"Segment {seg.segment_id} deleted."
+                st.rerun()
+
+if not frames.empty:
+    _common.page_link("pages/patient.py", label="Open the patient profile", icon=":material/person:")

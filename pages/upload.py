@@ -1,12 +1,152 @@
-"""Upload page."""
+"""Upload: interview videos with the visit's clinical data.
+
+Every field is validated by the library's own checks (:mod:`facs_core.ingest`)
+before anything is stored; a message appears under the field at fault. Files
+are received with :func:`facs_core.uploads.receive` (size, disk and content
+checks), probed, stored by content hash and given a browser-playable copy
+when their codec needs one.
+"""
 
 from __future__ import annotations
 
+from datetime import date
+
 import streamlit as st
 
+from facs_core import access, ingest, uploads
+from facs_core.errors import FacsError
+from facs_core.playback import ensure_playback_copy, needs_playback_copy
+from facs_core.reference import instruments
 from pages import _common
 from pages._auth import require
+from store import users
+from store.videos import check_patient_code
 
 store = _common.catalog()
 user = require(store, "upload")
-st.title("Upload")
+
+st.title("Upload interviews")
+st.caption("Videos are stored by content under the data folder; the original file name is kept as metadata only.")
+
+ERRORS = "upload_errors"
+errors: dict[str, str] = st.session_state.get(ERRORS, {})
+
+
+def field_error(name: str) -> None:
+    """The validation message of one field, right under it."""
+    if name in errors:
+        st.error(errors[name], icon=":material/error:")
+
+
+with st.form("upload_form", border=True):
+    files = st.file_uploader(
+        "Interview videos", type=["mp4", "mov", "m4v", "avi", "mkv", "webm"], accept_multiple_files=True,
+        help="One or more recordings of the same visit's patient. MP4 (H.264) plays directly in the browser;"
+        " other codecs get a playback copy.",
+    )
+    field_error("files")
+    left, right = st.columns(2)
+    with left:
+        patient = st.text_input("Patient code", placeholder="e.g. P017", key="up_patient",
+                                help="A pseudonymous code, never a name.")
+        field_error("patient")
+        visit_date = st.date_input("Visit date", value=None, key="up_visit_date", max_value=date.today())
+        field_error("visit_date")
+        age = st.number_input("Age (years)", min_value=0.0, max_value=120.0, value=None, step=1.0, key="up_age")
+        field_error("age")
+        sex = st.selectbox("Sex", ["", "female", "male", "other"], key="up_sex")
+        field_error("sex")
+    with right:
+        camera = st.text_input("Camera", placeholder="e.g. camera A", key="up_camera")
+        medication = st.text_input("Medication", placeholder="e.g. SSRI", key="up_medication")
+        for instrument in instruments():
+            st.number_input(
+                f"{instrument.label} ({instrument.min:g}-{instrument.max:g})",
+                value=None, step=1.0, key=f"up_score_{instrument.key}",
+            )
+            field_error(f"score_{instrument.key}")
+    submitted = st.form_submit_button("Upload", type="primary", icon=":material/upload:")
+
+
+def validate() -> dict[str, str]:
+    """One message per field at fault, from the library's checks."""
+    found: dict[str, str] = {}
+    if not files:
+        found["files"] = "Choose at least one video file."
+    checks = {
+        "patient": lambda: check_patient_code(patient),
+        "age": lambda: ingest.check_age(age),
+        "sex": lambda: ingest.check_sex(sex or None),
+    }
+    for name, check in checks.items():
+        try:
+            check()
+        except FacsError as exc:
+            found[name] = str(exc)
+    for instrument in instruments():
+        value = st.session_state.get(f"up_score_{instrument.key}")
+        if value is None:
+            continue
+        try:
+            ingest.check_scores({instrument.key: value})
+        except FacsError as exc:
+            found[f"score_{instrument.key}"] = str(exc)
+    if "patient" not in found:
+        try:
+            access.check(store, user, "upload", patient.strip())
+        except FacsError as exc:
+            found["patient"] = str(exc)
+    return found
+
+
+def store_upload(upload, clinical: dict) -> None:
+    bar = st.progress(0.0, text=f"{upload.name}: receiving")
+    received = uploads.receive(store.paths, upload, upload.name)
+    try:
+        record, created = ingest.ingest_video(
+            store, received.path, original_name=received.display_name, actor=user.username,
+            progress=lambda f, m: bar.progress(min(0.7 * f, 0.7), text=f"{received.display_name}: {m}"),
+            **clinical,
+        )
+    finally:
+        received.path.unlink(missing_ok=True)
+    if created and needs_playback_copy(record):
+        ensure_playback_copy(
+            store, record["video_id"],
+            progress=lambda f, m: bar.progress(0.7 + 0.3 * min(f, 1.0), text=f"{received.display_name}: playback"
+                                               f" copy {m}"),
+        )
+    bar.progress(1.0, text=f"{received.display_name}: done")
+    if created:
+        st.success(f"{received.display_name} stored as video {record['video_id']} for patient"
+                   f" {record['patient_id']}.", icon=":material/check_circle:")
+    else:
+        st.warning(f"{received.display_name} is already in the store (video {record['video_id']}, patient"
+                   f" {record['patient_id']}); nothing was changed.", icon=":material/content_copy:")
+    st.session_state.setdefault("uploaded_videos", []).append(record["video_id"])
+
+
+if submitted:
+    found = validate()
+    st.session_state[ERRORS] = found
+    if found:
+        st.rerun()
+    code = patient.strip()
+    scores = {i.key: st.session_state[f"up_score_{i.key}"] for i in instruments()
+              if st.session_state.get(f"up_score_{i.key}") is not None}
+    clinical = {"patient_id": code, "visit_date": visit_date, "camera": camera or None, "age": age,
+                "sex": sex or None, "medication": medication or None, "scores": scores}
+    for upload in files:
+        with _common.friendly_errors():
+            store_upload(upload, clinical)
+    if user.role == "clinician" and not access.is_assigned(store, user.username, code):
+        # The uploader created this patient; make it theirs so they can see it.
+        with _common.friendly_errors():
+            users.assign_patient(store, user.username, code, actor=user.username)
+elif errors:
+    st.error(f"{len(errors)} field(s) need attention; see the messages under them.", icon=":material/error:")
+
+uploaded = st.session_state.get("uploaded_videos", [])
+if uploaded:
+    _common.page_link("pages/timeline.py", label="Mark symptom segments on the timeline", icon=":material/arrow_forward:")
+    _common.page_link("pages/extraction.py", label="Extract Action Units", icon=":material/arrow_forward:")
