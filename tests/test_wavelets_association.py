@@ -1,0 +1,163 @@
+"""The AU x scale map on a generated cohort whose answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pingouin
+import pytest
+import pywt
+from statsmodels.stats.multitest import multipletests
+
+from facs_core.wavelets import RESULT_COLUMNS, associate_scales, scale_association, wavelet_features
+
+FPS = 30.0
+#: The planted rhythm: AU12 oscillates with a 0.7 s period, amplitude growing with BDI.
+PERIOD_S = 0.7
+SIGNAL_AU = "AU12"
+NOISE_AUS = ("AU01", "AU04", "AU06")
+SCALES = np.arange(2, 41, dtype=float)
+
+
+def planted_cohort(
+    n_videos: int = 48, seconds: float = 60.0, seed: int = 7, coupled: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Synthetic frames and clinical table: AU12's 0.7 s rhythm follows BDI, the other AUs are noise.
+
+    With ``coupled=False`` the rhythm's amplitude is drawn independently of BDI:
+    every AU x scale cell is then a true null.
+    """
+    rng = np.random.default_rng(seed)
+    n = int(seconds * FPS)
+    t = np.arange(n) / FPS
+    frames, clinical = [], []
+    for v in range(n_videos):
+        bdi = int(rng.integers(0, 64))
+        video = {"video_id": f"syn{v:02d}", "frame": np.arange(n), "timestamp": t}
+        for au in NOISE_AUS:
+            video[au] = np.clip(0.3 + 0.06 * rng.standard_normal(n), 0, 1)
+        strength = bdi / 63 if coupled else rng.uniform(0, 1)
+        amplitude = 0.01 + 0.06 * strength
+        rhythm = amplitude * np.sin(2 * np.pi * t / PERIOD_S + rng.uniform(0, 2 * np.pi))
+        video[SIGNAL_AU] = np.clip(0.3 + rhythm + 0.06 * rng.standard_normal(n), 0, 1)
+        frames.append(pd.DataFrame(video))
+        clinical.append(
+            {
+                "video_id": f"syn{v:02d}",
+                "patient_id": f"P{v:02d}",
+                "bdi": bdi,
+                "age": int(rng.integers(20, 70)),
+                "sex": str(rng.choice(["f", "m"])),
+            }
+        )
+    return pd.concat(frames, ignore_index=True), pd.DataFrame(clinical)
+
+
+@pytest.fixture(scope="module")
+def cohort() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return planted_cohort()
+
+
+@pytest.fixture(scope="module")
+def result(cohort) -> pd.DataFrame:
+    frames, clinical = cohort
+    return scale_association(frames, clinical, "bdi", ["age", "sex"], FPS, SCALES)
+
+
+def test_result_columns_and_shape(result: pd.DataFrame) -> None:
+    assert tuple(result.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
+    assert len(result) == 4 * SCALES.size
+    assert (result["n"] == 48).all()
+
+
+def test_planted_rhythm_found_at_its_scales(result: pd.DataFrame) -> None:
+    signal = result[result["au"] == SIGNAL_AU]
+    hits = signal[signal["significant"].astype(bool)]
+    assert len(hits) > 0
+    # Significant scales sit around the planted period, within an octave either side.
+    assert hits["period_s"].between(PERIOD_S / 2, PERIOD_S * 2).all()
+    best = signal.loc[signal["r"].idxmax()]
+    assert best["period_s"] == pytest.approx(PERIOD_S, rel=0.15)
+    assert best["r"] > 0.5
+
+
+def test_no_cell_significant_when_nothing_is_related() -> None:
+    # Global null (AU12 still oscillates, but not with BDI): BH over the whole map
+    # keeps the chance of any discovery at or below 5 %.
+    frames, clinical = planted_cohort(coupled=False)
+    null = scale_association(frames, clinical, "bdi", ["age", "sex"], FPS, SCALES)
+    assert null["p"].notna().all()
+    assert not null["significant"].astype(bool).any()
+
+
+def test_noise_aus_stay_clean_with_per_au_fdr(cohort) -> None:
+    # Per AU, every scale of a noise AU is a true null: BH then bounds the chance of
+    # any discovery in that AU by 5 %, however strong the signal elsewhere.
+    frames, clinical = cohort
+    per_au = scale_association(frames, clinical, "bdi", ["age", "sex"], FPS, SCALES, fdr_scope="au")
+    assert not per_au.loc[per_au["au"].isin(NOISE_AUS), "significant"].astype(bool).any()
+    assert per_au.loc[per_au["au"] == SIGNAL_AU, "significant"].astype(bool).any()
+
+
+def test_false_discoveries_within_the_fdr_bound(result: pd.DataFrame) -> None:
+    # Across the whole map BH bounds the expected share of noise among discoveries
+    # by 5 %; with ~17 true discoveries an odd noise cell may pass, a cluster may not.
+    hits = result[result["significant"].astype(bool)]
+    noise_hits = hits["au"].isin(NOISE_AUS).sum()
+    assert noise_hits <= max(1, int(0.1 * len(hits)))
+
+
+def test_one_cell_matches_pingouin_on_pywt_features(cohort, result: pd.DataFrame) -> None:
+    # Independent path: pywt.cwt per video, then pingouin's partial correlation.
+    frames, clinical = cohort
+    scale = 21.0
+    rows = []
+    for video_id, video in frames.groupby("video_id"):
+        series = video[SIGNAL_AU].to_numpy()
+        coefficients, _ = pywt.cwt(series - series.mean(), [scale], "cmor1.5-1.0", method="conv")
+        rows.append({"video_id": video_id, "feature": np.abs(coefficients[0]).mean()})
+    data = pd.DataFrame(rows).merge(clinical, on="video_id")
+    data["male"] = (data["sex"] == "m").astype(float)
+    expected = pingouin.partial_corr(data, x="feature", y="bdi", covar=["age", "male"])
+    cell = result[(result["au"] == SIGNAL_AU) & (result["scale"] == scale)].iloc[0]
+    assert cell["r"] == pytest.approx(expected["r"].iloc[0], rel=1e-6)
+    assert cell["p"] == pytest.approx(expected["p_val"].iloc[0], rel=1e-6)
+
+
+def test_fdr_across_all_cells_is_bh_over_the_whole_map(result: pd.DataFrame) -> None:
+    expected = multipletests(result["p"], method="fdr_bh")[1]
+    np.testing.assert_allclose(result["p_fdr"], expected, rtol=1e-12)
+
+
+def test_per_au_fdr(cohort) -> None:
+    frames, clinical = cohort
+    features = wavelet_features(frames, FPS, SCALES)
+    per_au = associate_scales(features, clinical, "bdi", ["age", "sex"], fdr_scope="au")
+    for _, cells in per_au.groupby("au"):
+        np.testing.assert_allclose(cells["p_fdr"], multipletests(cells["p"], method="fdr_bh")[1], rtol=1e-12)
+    assert (per_au["fdr_scope"] == "per AU").all()
+
+
+def test_short_videos_drop_out_of_long_scales_only(cohort) -> None:
+    frames, clinical = cohort
+    # Three videos cut to 20 s (600 frames): too short for scales whose support exceeds 600 frames.
+    short_ids = ["syn00", "syn01", "syn02"]
+    cut = frames[~frames["video_id"].isin(short_ids) | (frames["frame"] < 600)]
+    result = scale_association(cut, clinical, "bdi", ["age", "sex"], FPS, np.array([10.0, 30.0, 40.0]))
+    support = result.groupby("scale")["support_frames"].first()
+    assert support[30.0] < 600 < support[40.0]
+    at40 = result[result["scale"] == 40.0]
+    assert (at40["n"] == 45).all() and (at40["n_short"] == 3).all()
+    assert at40["reason"].str.contains("shorter than the wavelet support").all()
+    at30 = result[result["scale"] == 30.0]
+    assert (at30["n"] == 48).all() and (at30["n_short"] == 0).all()
+
+
+def test_au_without_valid_frames_is_reported_not_fatal(cohort) -> None:
+    frames, clinical = cohort
+    blank = frames.assign(AU04=np.nan)
+    result = scale_association(blank, clinical, "bdi", ["age", "sex"], FPS, np.array([10.0, 21.0]))
+    au04 = result[result["au"] == "AU04"]
+    assert au04["r"].isna().all() and (au04["n_no_frames"] == 48).all()
+    assert au04["reason"].str.contains("no valid frames").all()
+    assert result.loc[result["au"] == SIGNAL_AU, "r"].notna().all()
