@@ -163,9 +163,12 @@ def selection_point(event, name: str) -> dict | None:
 
 @st.cache_resource(show_spinner=False)
 def _job_runner(data_dir: str):
-    from facs_core.jobs import JobRunner
+    from facs_core.jobs import JobRunner, resume_interrupted
 
-    runner = JobRunner(_open_store(data_dir))
+    store = _open_store(data_dir)
+    # This process holds the catalog, so jobs left "running" belong to a driver that died.
+    resume_interrupted(store)
+    runner = JobRunner(store)
     runner.start()
     return runner
 
@@ -174,13 +177,9 @@ def start_background_work(store: Catalog):
     """Start (once per process) the runner that works off queued extraction jobs.
 
     It runs in a background thread of the app process, so extraction never
-    blocks a page and jobs survive a browser reload. Returns the runner, or
-    None when the jobs module is not installed.
+    blocks a page and jobs survive a browser reload. Returns the runner.
     """
-    try:
-        return _job_runner(str(store.paths.root))
-    except ImportError:
-        return None
+    return _job_runner(str(store.paths.root))
 
 
 def page_link(page: str, label: str, icon: str = ":material/arrow_forward:") -> None:

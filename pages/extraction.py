@@ -1,12 +1,89 @@
-"""Extraction page."""
+"""Extraction: queue AU extraction of videos and follow every job live.
+
+Jobs live in the catalog and are driven by the app process's background
+runner (:class:`facs_core.jobs.JobRunner`), so the page never waits, survives a
+browser reload and shows jobs started in other sessions or from the command
+line. The job list refreshes itself every two seconds (``st.fragment``).
+"""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
+from facs_core import access, jobs
+from facs_core.backends.base import backend_names
 from pages import _common
 from pages._auth import require
 
 store = _common.catalog()
 user = require(store, "run_extraction")
+
 st.title("Extraction")
+st.caption("Action Units are extracted on this server in the background; you can leave this page at any time.")
+
+patients = access.visible_patients(store, user)
+visits = _common.visits_table(store, patients)
+extractable = visits[visits["stored_path"].notna()]
+
+with st.form("extract_form", border=True):
+    labels = {row.video_id: _common.visit_label(row._asdict()) for row in extractable.itertuples(index=False)}
+    chosen = st.multiselect("Videos", list(labels), format_func=labels.get, key="ex_videos",
+                            default=[v for v in st.session_state.get("uploaded_videos", []) if v in labels])
+    left, right = st.columns(2)
+    backends = list(backend_names())
+    backend = left.selectbox("Backend", backends, index=backends.index("mediapipe") if "mediapipe" in backends else 0,
+                             key="ex_backend", help="mediapipe runs offline with the model shipped in its wheel.")
+    every = right.number_input("Analyse every n-th frame", min_value=1, max_value=30, value=1, step=1, key="ex_every")
+    start = st.form_submit_button("Start extraction", type="primary", icon=":material/play_arrow:")
+if extractable.empty:
+    st.caption("No stored videos you may extract yet (synthetic demo visits have AU series but no video).")
+
+if start:
+    with _common.friendly_errors():
+        if not chosen:
+            st.error("Choose at least one video.", icon=":material/error:")
+        else:
+            for video_id in chosen:
+                access.check(store, user, "run_extraction", visits.set_index("video_id").loc[video_id, "patient_id"])
+            job_ids = jobs.submit_extraction(store, chosen, backend, {"every": int(every)}, user.username)
+            _common.start_background_work(store)
+            st.success(f"{len(job_ids)} extraction job(s) queued.", icon=":material/check_circle:")
+
+visible_videos = set(visits["video_id"])
+
+
+@st.fragment(run_every=2)
+def job_list() -> None:
+    """Every job on the visible videos, refreshed every 2 s without rerunning the page."""
+    table = jobs.job_status(store)
+    table = table[table["video_id"].isin(visible_videos)]
+    st.subheader("Jobs")
+    if table.empty:
+        st.caption("No extraction jobs yet.")
+        return
+    active = table["status"].isin(["queued", "running"]).sum()
+    st.caption(f"{active} queued or running · refreshed every 2 s")
+    for job in table.head(50).itertuples(index=False):
+        with st.container(border=True):
+            left, right = st.columns([4, 1])
+            progress = float(job.progress or 0.0)
+            left.progress(min(max(progress, 0.0), 1.0),
+                          text=f"{job.status} · video {job.video_id} · {job.backend} · {job.message or ''}")
+            if job.status == "failed" and job.error:
+                left.error(f"Failed: {job.error}", icon=":material/error:")
+            if job.status == "done" and pd.notna(job.n_frames):
+                left.caption(f"{int(job.n_frames)} frames, {int(job.n_face_frames or 0)} with a face")
+            if job.status in ("queued", "running") and right.button("Cancel", key=f"cancel_{job.job_id}",
+                                                                    icon=":material/stop:"):
+                with _common.friendly_errors():
+                    st.toast(f"Job {job.job_id}: {jobs.cancel_job(store, job.job_id, user.username)}")
+            if job.status in ("failed", "cancelled") and right.button("Retry", key=f"retry_{job.job_id}",
+                                                                      icon=":material/refresh:"):
+                with _common.friendly_errors():
+                    jobs.retry_job(store, job.job_id, user.username)
+                    _common.start_background_work(store)
+                    st.toast(f"Job {job.job_id} queued again")
+
+
+job_list()

@@ -148,5 +148,5 @@ elif errors:
 
 uploaded = st.session_state.get("uploaded_videos", [])
 if uploaded:
-    _common.page_link("pages/timeline.py", label="Mark symptom segments on the timeline", icon=":material/arrow_forward:")
-    _common.page_link("pages/extraction.py", label="Extract Action Units", icon=":material/arrow_forward:")
+    _common.page_link("pages/timeline.py", label="Mark symptom segments on the timeline")
+    _common.page_link("pages/extraction.py", label="Extract Action Units")

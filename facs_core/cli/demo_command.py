@@ -37,7 +37,8 @@ def _demo(args: argparse.Namespace) -> int:
             extract=not args.no_extract,
             progress=_print_progress,
         )
-        print(file=sys.stderr)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
         for message in result.messages:
             print(f"note: {message}")
         extracted = _run_jobs(catalog, result.extraction_jobs)
@@ -52,13 +53,16 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _print_progress(fraction: float, message: str) -> None:
-    print(f"\r{fraction:4.0%} {message:<60}", end="", file=sys.stderr, flush=True)
+    # A redrawn line only makes sense on a terminal; logs get the end result.
+    if sys.stderr.isatty():
+        print(f"\r{fraction:4.0%} {message:<60}", end="", file=sys.stderr, flush=True)
 
 
 def _run_jobs(catalog, job_ids: tuple[str, ...]) -> int:
     """Run queued extraction jobs to the end in this process (the CLI has no app to do it)."""
     if not job_ids:
         return 0
-    from facs_core import jobs
+    from facs_core.jobs import JobRunner
 
-    return jobs.run_jobs_to_completion(catalog, list(job_ids))
+    outcome = JobRunner(catalog, report=lambda line: print(line, file=sys.stderr)).run_until_idle()
+    return sum(1 for job_id in job_ids if outcome.get(job_id) == "done")
