@@ -73,4 +73,6 @@ def export_csv(frame: pd.DataFrame, role: str) -> bytes:
     (``store.audit.record(catalog, user, "export", ..., detail=<what>)``).
     """
     safe = neutralise_formulas(pseudonymise(frame, role))
-    return safe.to_csv(index=False, quoting=csv.QUOTE_MINIMAL).encode("utf-8")
+    # RFC 4180 line ends: the csv writer then quotes any cell holding a bare CR
+    # too, which would otherwise split a row in spreadsheets.
+    return safe.to_csv(index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n").encode("utf-8")
