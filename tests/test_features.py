@@ -1,0 +1,147 @@
+"""Per-video features: definitions, segments, no-face frames; pandas and DuckDB-over-shards agree."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from facs_core.errors import InputError
+from facs_core.features import check_segments, features_from_shards, per_video_features
+from facs_core.reference import action_units
+from store.paths import StorePaths
+from store.shards import write_shard
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def synthetic_frames(n_videos: int = 5, seed: int = 0, fps: float = 25.0) -> pd.DataFrame:
+    """Per-frame tables in the contract: 20 AUs, some frames without a face (AU NaN there)."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for v in range(n_videos):
+        n = int(rng.integers(80, 300))
+        face = rng.random(n) > 0.15
+        table = pd.DataFrame(
+            {
+                "frame": np.arange(n),
+                "timestamp": np.arange(n) / fps,
+                "face": face,
+                "face_confidence": np.where(face, rng.uniform(0.6, 1, n), 0.0),
+            }
+        )
+        for au in action_units():
+            table[au] = np.where(face, rng.beta(2, 3, n), np.nan)
+        table.insert(0, "video_id", f"vid{v:03d}")
+        parts.append(table)
+    return pd.concat(parts, ignore_index=True)
+
+
+SEGMENTS = pd.DataFrame(
+    {
+        "video_id": ["vid001", "vid001", "vid003", "vid004"],
+        "start_s": [0.4, 1.0, 2.0, 0.0],  # vid001's two segments overlap
+        "end_s": [1.6, 2.2, 3.0, 0.5],
+        "label": ["answer 1", "answer 2", "answer 1", "intro"],
+    }
+)
+
+
+def test_definitions_match_a_direct_computation() -> None:
+    frames = synthetic_frames(seed=1)
+    result = per_video_features(frames, SEGMENTS, threshold=0.4).set_index("video_id")
+    for video_id, table in frames.groupby("video_id"):
+        spans = SEGMENTS[SEGMENTS["video_id"] == video_id]
+        if spans.empty:
+            inside = np.ones(len(table), dtype=bool)
+        else:
+            inside = np.zeros(len(table), dtype=bool)
+            for span in spans.itertuples():
+                inside |= (table["timestamp"] >= span.start_s).to_numpy() & (table["timestamp"] < span.end_s).to_numpy()
+        window = table[inside]
+        faces = window[window["face"]]
+        row = result.loc[video_id]
+        assert row["n_frames"] == len(window)
+        assert row["n_face_frames"] == len(faces)
+        assert row["n_no_face_frames"] == (~window["face"]).sum()
+        assert row["segmented"] == (not spans.empty)
+        for au in ("AU01", "AU12", "AU43"):
+            values = faces[au].to_numpy()
+            assert row[au] == pytest.approx(np.mean(values), rel=1e-12)
+            assert row[f"{au}_rate"] == pytest.approx(np.mean(values >= 0.4), rel=1e-12)
+            assert row[f"{au}_sd"] == pytest.approx(np.std(values, ddof=1), rel=1e-12)
+
+
+def test_pandas_and_duckdb_over_shards_agree(tmp_path: Path) -> None:
+    frames = synthetic_frames(seed=2)
+    frames.loc[frames.index[::50], "AU04"] = np.nan  # a backend's missing value inside a face frame
+    paths = StorePaths(tmp_path / "data")
+    files = [
+        write_shard(paths, "run01", video_id, table.drop(columns="video_id"))
+        for video_id, table in frames.groupby("video_id")
+    ]
+    for segments in (None, SEGMENTS):
+        in_memory = per_video_features(frames, segments)
+        from_shards = features_from_shards(files, segments)
+        pd.testing.assert_frame_equal(in_memory, from_shards, check_exact=False, rtol=1e-12, atol=1e-15)
+
+
+def test_video_without_faces_is_counted_with_empty_means(tmp_path: Path) -> None:
+    frames = synthetic_frames(n_videos=2, seed=3)
+    no_face = frames["video_id"] == "vid001"
+    frames.loc[no_face, "face"] = False
+    frames.loc[no_face, list(action_units())] = np.nan
+    result = per_video_features(frames).set_index("video_id")
+    assert result.at["vid001", "n_face_frames"] == 0
+    assert result.at["vid001", "n_no_face_frames"] == no_face.sum()
+    assert np.isnan(result.at["vid001", "AU12"]) and np.isnan(result.at["vid001", "AU12_rate"])
+    files = [write_shard(StorePaths(tmp_path), "r", v, t) for v, t in frames.groupby("video_id")]
+    pd.testing.assert_frame_equal(per_video_features(frames), features_from_shards(files), rtol=1e-12)
+
+
+def test_a_video_from_two_runs_is_refused(tmp_path: Path) -> None:
+    frames = synthetic_frames(n_videos=1, seed=4)
+    paths = StorePaths(tmp_path)
+    files = [write_shard(paths, run, "vid000", frames) for run in ("runA", "runB")]
+    with pytest.raises(InputError, match="vid000 appears in shards of more than one extraction run"):
+        features_from_shards(files)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [(2.0, 1.0, "ends at 1 s, not after its start at 2 s"), ("abc", 1.0, "start_s of video v1 is 'abc'")],
+)
+def test_bad_segments_are_one_line_errors(start: object, end: float, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        check_segments(pd.DataFrame({"video_id": ["v1"], "start_s": [start], "end_s": [end]}))
+
+
+def test_features_command(tmp_path: Path) -> None:
+    frames = synthetic_frames(seed=5)
+    frames.to_parquet(tmp_path / "frames.parquet")
+    SEGMENTS.to_csv(tmp_path / "segments.csv", index=False)
+    out = tmp_path / "features.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "facs_core", "features", "--frames", str(tmp_path / "frames.parquet"),
+         "--segments", str(tmp_path / "segments.csv"), "--out", str(out)],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    written = pd.read_csv(out, dtype={"video_id": str})
+    pd.testing.assert_frame_equal(written, per_video_features(frames, SEGMENTS), check_exact=False, rtol=1e-12)
+
+
+def test_features_command_without_video_id_fails_cleanly(tmp_path: Path) -> None:
+    synthetic_frames(n_videos=1).drop(columns="video_id").to_csv(tmp_path / "frames.csv", index=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "facs_core", "features", "--frames", str(tmp_path / "frames.csv"),
+         "--out", str(tmp_path / "f.csv")],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: frames table has no column 'video_id'") and "Traceback" not in done.stderr
+    assert not (tmp_path / "f.csv").exists()
