@@ -224,3 +224,10 @@ def test_import_cli_takes_timestamps_from_the_video(tmp_path: Path, feat_data: P
     assert code == 0
     stamps = pd.read_parquet(out)["timestamp"].to_numpy()
     assert stamps == pytest.approx(np.arange(len(stamps)) / 30.0, abs=1e-3)  # single_face.mp4 is 30 fps
+
+
+def test_in_memory_fex_converts_like_its_csv(feat_data: Path) -> None:
+    from feat.utils.io import read_feat  # py-feat's own reader gives a Fex, as Detector.detect does
+
+    fex = read_feat(str(feat_data / "002.csv"))
+    pd.testing.assert_frame_equal(pyfeat_frame_table(fex, fps=24.0), read_pyfeat_csv(feat_data / "002.csv", fps=24.0))
