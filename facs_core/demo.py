@@ -133,7 +133,7 @@ def demo_visits(n_patients: int = 30, visits_per_patient: int = 2, seed: int = D
         for v in range(visits_per_patient):
             # Later visits improve on average (treatment), with individual spread.
             bdi = float(np.clip(np.round(baseline_bdi - 6 * v + rng.normal(0, 5) * (v > 0)), 0, 63))
-            phq9 = float(np.clip(np.round(bdi * 27 / 63 + rng.normal(0, 2)), 0, 27))
+            phq9 = float(np.clip(np.round(bdi * 27 / 63 + rng.normal(0, 2)), 0, 27)) + 0.0  # no "-0"
             key = f"{seed}:{patient}:{v}".encode()
             rows.append(
                 {

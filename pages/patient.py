@@ -1,12 +1,154 @@
-"""Patient page."""
+"""Patient profile (clinician view): one patient's AU profile against the cohort.
+
+Per-visit AU means as z-scores or percentiles of the cohort's visits, the AU
+time series of a segment, emotions where the backend measures them, change
+between visits, and a scalogram (wavelet modulus, scale x time) of one AU.
+"""
 
 from __future__ import annotations
 
+import altair as alt
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-from pages import _common
+from facs_core import access, wavelets
+from facs_core.errors import FacsError
+from facs_core.reference import action_unit_names
+from pages import _common, _data, _profile
 from pages._auth import require
+from store import segments as segment_store
 
 store = _common.catalog()
 user = require(store, "view_patient")
-st.title("Patient")
+
+st.title("Patient profile")
+
+patients = access.visible_patients(store, user)
+if not patients:
+    st.info("No patients you may open yet: patients are assigned to clinicians by an administrator, and uploads"
+            " are assigned to their uploader.", icon=":material/info:")
+    st.stop()
+wanted = st.query_params.get("patient")
+patient = st.selectbox("Patient", patients, index=patients.index(wanted) if wanted in patients else 0,
+                       key="pp_patient")
+st.query_params["patient"] = patient
+require(store, "view_patient", patient)
+
+version = _data.store_version(store)
+clinical = _data.clinical_table(store)
+visits = clinical[clinical["patient_id"] == patient].sort_values("visit_date")
+_common.synthetic_banner(bool(visits["synthetic"].any()))
+
+with st.expander("How to read this page", expanded=False, icon=":material/help:"):
+    st.markdown(
+        "- **Against the cohort**: each cell compares this visit's average AU intensity with all visits in the"
+        " store. A z-score of +1 means one standard deviation above the cohort's average; a percentile of 90"
+        " means higher than 90 % of visits. The cohort is whoever is in this store, not a clinical norm.\n"
+        "- **AU time series**: how strongly each Action Unit was detected, frame by frame (0 = absent, 1 ="
+        " certainly present); gaps are moments without a detected face.\n"
+        "- **Scalogram**: how much the AU rose and fell in rhythms of different lengths (periods, in seconds)"
+        " over time; bright bands are recurring movements at that rhythm.\n\n"
+        + _common.RESEARCH_CAVEAT
+    )
+st.caption(_common.RESEARCH_CAVEAT)
+
+scores = _data.available_scores(clinical)
+st.subheader("Visits")
+st.dataframe(visits[["video_id", "visit_date", *scores, "age", "sex", "camera", "medication", "repeat_visit"]],
+             hide_index=True, width="stretch")
+
+with _common.friendly_errors():
+    features = _data.video_features(str(store.paths.root), version, None)
+    names = action_unit_names()
+    mode = st.radio("Compare with the cohort as", ["z-score", "percentile"], horizontal=True, key="pp_mode")
+    profile = _profile.cohort_profile(features, visits["video_id"].tolist(), mode)
+    if profile.empty:
+        st.info("No extracted visit for this patient yet.", icon=":material/info:")
+        st.stop()
+    profile["visit"] = profile["video_id"].map(
+        {row.video_id: f"{pd.Timestamp(row.visit_date).date() if pd.notna(row.visit_date) else '?'} · {row.video_id}"
+         for row in visits.itertuples()})
+    profile["name"] = profile["AU"].map(names)
+    domain = [-3, 3] if mode == "z-score" else [0, 100]
+    heat = (
+        alt.Chart(profile)
+        .mark_rect()
+        .encode(
+            x=alt.X("AU:N", sort=list(names), title=None),
+            y=alt.Y("visit:N", title=None),
+            color=alt.Color("value:Q", title=mode, scale=alt.Scale(scheme="redblue", reverse=True, domain=domain,
+                                                                    clamp=True)),
+            tooltip=["visit", "AU", "name", alt.Tooltip("mean:Q", format=".3f"), alt.Tooltip("value:Q", format=".2f")],
+        )
+        .properties(title=f"AU means per visit against the cohort ({mode})",
+                    height=40 * profile["visit"].nunique() + 40)
+    )
+    st.altair_chart(heat, width="stretch", key="pp_profile")
+    _common.chart_downloads(heat, f"profile-{patient}", key="pp_profile")
+
+    extracted = [v for v in visits["video_id"] if v in set(profile["video_id"])]
+    if len(extracted) >= 2:
+        st.subheader("Change between visits")
+        first, last = extracted[0], extracted[-1]
+        change = _profile.visit_change(features, first, last)
+        score_rows = visits.set_index("video_id")
+        deltas = ", ".join(
+            f"{s.upper()} {score_rows.loc[first, s]:g} → {score_rows.loc[last, s]:g}"
+            for s in scores if pd.notna(score_rows.loc[first, s]) and pd.notna(score_rows.loc[last, s])
+        )
+        st.caption(f"First extracted visit {first} → last {last}. {deltas}")
+        st.altair_chart(
+            alt.Chart(change).mark_bar().encode(
+                x=alt.X("AU:N", sort=list(names), title=None), y=alt.Y("change:Q", title="change in mean AU value"),
+                color=alt.condition("datum.change > 0", alt.value("#c0392b"), alt.value("#2980b9")),
+                tooltip=["AU", alt.Tooltip("change:Q", format=".3f")],
+            ).properties(height=220),
+            width="stretch", key="pp_change",
+        )
+
+    st.subheader("One visit over time")
+    visit_id = st.selectbox("Visit", extracted, key="pp_visit")
+    frames = _data.frames_of_video(str(store.paths.root), version, visit_id)
+    segments = segment_store.segments_for(store, visit_id)
+    spans = {"whole visit": None} | {
+        f"{row.label} ({row.start_s:.0f}-{row.end_s:.0f} s)": (float(row.start_s), float(row.end_s))
+        for row in segments.itertuples()
+    }
+    span_name = st.selectbox("Segment", list(spans), index=min(1, len(spans) - 1), key="pp_segment")
+    span = spans[span_name]
+    aus = [a for a in _data.au_choices() if a in frames.columns]
+    chosen = st.multiselect("AUs", aus, default=[a for a in ("AU12", "AU04", "AU15") if a in aus], key="pp_aus")
+    window = frames if span is None else frames[(frames["timestamp"] >= span[0]) & (frames["timestamp"] < span[1])]
+    if chosen:
+        series = window[["timestamp", *chosen]].melt("timestamp", var_name="AU", value_name="value")
+        st.altair_chart(
+            alt.Chart(series).mark_line(strokeWidth=1).encode(
+                x=alt.X("timestamp:Q", title="time (s)"), y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1])),
+                color="AU:N",
+            ).properties(height=220, title=f"AU time series · {span_name}"),
+            width="stretch", key="pp_series",
+        )
+
+    emotions = [c for c in _profile.EMOTIONS if c in frames.columns]
+    if emotions:
+        means = window[emotions].mean().rename("mean").reset_index().rename(columns={"index": "emotion"})
+        st.altair_chart(alt.Chart(means).mark_bar().encode(x="emotion:N", y=alt.Y("mean:Q", title="mean probability"))
+                        .properties(height=200, title="Emotions (backend estimate)"), width="stretch",
+                        key="pp_emotions")
+    else:
+        backend = _data.latest_runs(store).set_index("video_id").get("backend", pd.Series()).get(visit_id, "this")
+        st.caption(f"Emotions: the {backend} backend does not estimate emotions for this visit.")
+
+    st.subheader("Scalogram")
+    au = st.selectbox("AU", aus, index=aus.index("AU12") if "AU12" in aus else 0, key="pp_scalogram_au")
+    fps = float(visits.set_index("video_id").loc[visit_id].get("fps", np.nan)) if "fps" in visits else np.nan
+    fps = fps if np.isfinite(fps) else float(store.scalar("SELECT fps FROM videos WHERE video_id = ?", [visit_id]))
+    try:
+        image = wavelets.scalogram(frames.drop(columns=["face"], errors="ignore"), visit_id, au, fps, segment=span)
+    except FacsError as exc:
+        st.caption(f"No scalogram: {exc}")
+    else:
+        chart = _profile.scalogram_chart(image)
+        st.altair_chart(chart, width="stretch", key="pp_scalogram")
+        _common.chart_downloads(chart, f"scalogram-{visit_id}-{au}", key="pp_scalogram")
