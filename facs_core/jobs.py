@@ -24,6 +24,7 @@ Guarantees
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import threading
@@ -223,13 +224,14 @@ def ensure_ray(num_cpus: int | None = None) -> None:
     if ray.is_initialized():
         return
     if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False, logging_level=logging.ERROR)
         return
     root = str(Path(__file__).resolve().parent.parent)
     ray.init(
         num_cpus=num_cpus or os.cpu_count() or 1,
         include_dashboard=False,
         log_to_driver=False,
+        logging_level=logging.ERROR,
         object_store_memory=LOCAL_OBJECT_STORE_BYTES,
         # Local workers import facs_core from this checkout, wherever the driver was started.
         runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}},
@@ -269,6 +271,9 @@ class JobRunner:
         Seconds between polls of Ray futures and of cancellation flags.
     report : callable(str), optional
         Receives one line per progress update (the CLI prints it on stderr).
+    keep_chunks : bool
+        Keep ``chunks/<run_id>/`` after the shard is written (for inspection);
+        by default it is removed, the shard holding everything.
     """
 
     def __init__(
@@ -277,8 +282,10 @@ class JobRunner:
         num_cpus: int | None = None,
         poll_s: float = 0.25,
         report: Callable[[str], None] | None = None,
+        keep_chunks: bool = False,
     ) -> None:
         self.catalog = catalog
+        self.keep_chunks = keep_chunks
         self.num_cpus = num_cpus
         self.poll_s = poll_s
         self.report = report or (lambda line: None)
@@ -443,7 +450,8 @@ class JobRunner:
         self._active.pop(active.job_id)
         self._outcome[active.job_id] = "done"
         # The shard holds everything now; the chunks were only a way there.
-        shutil.rmtree(active.folder, ignore_errors=True)
+        if not self.keep_chunks:
+            shutil.rmtree(active.folder, ignore_errors=True)
         self.report(f"job {active.job_id}: done, {table.num_rows} frames ({n_face} with a face)")
 
     def _fail(self, active: _Active, reason: str) -> None:
