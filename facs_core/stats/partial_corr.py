@@ -365,7 +365,7 @@ def prepare(
 def _numeric_features(table: pd.DataFrame) -> pd.DataFrame:
     if table.shape[1] == 0:
         raise InputError("features table has no feature columns besides video_id")
-    if all(pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype) for dtype in table.dtypes):
+    if all(getattr(dtype, "kind", "O") in "fiu" for dtype in table.dtypes):
         return table.astype(float)
     converted = {}
     for column in table.columns:
