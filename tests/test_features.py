@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from facs_core.cli import main
 from facs_core.errors import InputError
 from facs_core.features import check_segments, features_from_shards, per_video_features
 from facs_core.reference import action_units
@@ -135,13 +136,10 @@ def test_features_command(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(written, per_video_features(frames, SEGMENTS), check_exact=False, rtol=1e-12)
 
 
-def test_features_command_without_video_id_fails_cleanly(tmp_path: Path) -> None:
+def test_features_command_without_video_id_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     synthetic_frames(n_videos=1).drop(columns="video_id").to_csv(tmp_path / "frames.csv", index=False)
-    done = subprocess.run(
-        [sys.executable, "-m", "facs_core", "features", "--frames", str(tmp_path / "frames.csv"),
-         "--out", str(tmp_path / "f.csv")],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
-    )
-    assert done.returncode == 2
-    assert done.stderr.startswith("error: frames table has no column 'video_id'") and "Traceback" not in done.stderr
+    code = main(["features", "--frames", str(tmp_path / "frames.csv"), "--out", str(tmp_path / "f.csv")])
+    stderr = capsys.readouterr().err
+    assert code == 2
+    assert stderr.startswith("error: frames table has no column 'video_id'") and stderr.count("\n") == 1
     assert not (tmp_path / "f.csv").exists()
