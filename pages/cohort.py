@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from facs_core import __version__
+from facs_core.methods_text import AnalysisSettings
 from facs_core.reference import action_unit_names, instruments
 from pages import _cohort_analysis as analysis
 from pages import _common, _data
@@ -69,19 +69,20 @@ with _common.friendly_errors():
     n_videos = int(result.attrs.get("n_videos", 0))
     n_patients = int(clinical.loc[clinical["video_id"].isin(analysed), "patient_id"].nunique())
     backends = runs.loc[runs["video_id"].isin(analysed), ["backend", "backend_version"]].drop_duplicates()
-    st.session_state["methods_settings"] = {
-        "instrument": labels.get(score, score),
-        "covariates": list(covariates),
-        "method": analysis.METHODS[method],
-        "correction": analysis.CORRECTIONS[correction],
-        "alpha": analysis.ALPHA,
-        "n_videos": n_videos,
-        "n_patients": n_patients,
-        "feature": analysis.FEATURE_KINDS[feature_kind],
-        "segments": segment_label,
-        "backends": backends.to_dict("records"),
-        "software_version": __version__,
-    }
+    st.session_state["methods_settings"] = AnalysisSettings(
+        instrument=labels.get(score, score),
+        covariates=tuple(covariates),
+        method=method,
+        correction=analysis.CORRECTIONS[correction],
+        alpha=analysis.ALPHA,
+        n_videos=n_videos,
+        n_patients=n_patients,
+        feature=feature_kind,
+        backends=tuple(backends.itertuples(index=False, name=None)),
+        segment_label=segment_label,
+        permutations=analysis.PERMUTATIONS,
+        n_aus=len(result),
+    )
     st.session_state["cohort_result"] = result
 
     st.subheader(f"AU × {score.upper()} associations")

@@ -1,12 +1,98 @@
-"""Export page."""
+"""Export: per-frame, per-video and statistics tables, and the methods paragraph.
+
+CSV goes through :func:`facs_core.exports.export_csv` (formula-injection safe,
+columns a role may not receive removed); Parquet through the same
+pseudonymisation. Charts are exported as PNG or SVG next to each chart. Every
+export is written to the audit trail.
+"""
 
 from __future__ import annotations
 
+import io
+
+import pandas as pd
 import streamlit as st
 
-from pages import _common
+from facs_core import access, exports
+from facs_core.methods_text import methods_paragraph
+from pages import _common, _data
 from pages._auth import require
+from store import audit
 
 store = _common.catalog()
 user = require(store, "export")
+
 st.title("Export")
+st.caption("Tables carry pseudonymous patient codes only. CSV cells that a spreadsheet would run as formulas are"
+           " neutralised.")
+
+patients = access.visible_patients(store, user)
+version = _data.store_version(store)
+clinical = _data.clinical_table(store)
+clinical = clinical[clinical["patient_id"].isin(patients)]
+_common.synthetic_banner(bool(clinical["synthetic"].any()))
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    exports.pseudonymise(frame, user.role).to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def downloads(frame: pd.DataFrame, name: str, what: str, key: str) -> None:
+    """CSV and Parquet buttons for one table; each download is audited."""
+    left, right = st.columns(2)
+    left.download_button(
+        "CSV", data=lambda: exports.export_csv(frame, user.role), file_name=f"{name}.csv", mime="text/csv",
+        key=f"{key}_csv", icon=":material/table_view:",
+        on_click=audit.record, args=(store, user.username, "export", None, f"{what} csv"),
+    )
+    right.download_button(
+        "Parquet", data=lambda: parquet_bytes(frame), file_name=f"{name}.parquet",
+        mime="application/vnd.apache.parquet", key=f"{key}_parquet", icon=":material/dataset:",
+        on_click=audit.record, args=(store, user.username, "export", None, f"{what} parquet"),
+    )
+
+
+with _common.friendly_errors():
+    runs = _data.latest_runs(store)
+    runs = runs[runs["patient_id"].isin(patients)]
+
+    st.subheader("Per-frame table")
+    if runs.empty:
+        st.caption("No extracted visits you may export yet.")
+    else:
+        labels = {row.video_id: f"{row.patient_id} · {row.video_id} · {row.backend}" for row in runs.itertuples()}
+        video_id = st.selectbox("Visit", list(labels), format_func=labels.get, key="ex_frames_video")
+        frames = _data.frames_of_video(str(store.paths.root), version, video_id)
+        st.caption(f"{len(frames):,} frames × {frames.shape[1]} columns")
+        downloads(frames, f"frames-{video_id}", f"frames of {video_id}", "frames")
+
+    st.subheader("Per-video features with scores and covariates")
+    features = _data.video_features(str(store.paths.root), version, None)
+    if features.empty:
+        st.caption("No per-video features yet.")
+    else:
+        table = clinical.drop(columns=["synthetic"]).merge(features, on="video_id", how="inner")
+        st.dataframe(table.head(20), hide_index=True, width="stretch")
+        st.caption(f"{len(table)} visits; first 20 shown.")
+        downloads(table, "per-video-features", "per-video features", "features")
+
+    st.subheader("Statistics table")
+    result = st.session_state.get("cohort_result")
+    if result is None or not access.allowed(user, "view_cohort"):
+        st.caption("Run an analysis on the Cohort statistics page first; its table and settings appear here.")
+    else:
+        st.dataframe(result, hide_index=True, width="stretch")
+        downloads(result, "cohort-statistics", "cohort statistics", "stats")
+
+    st.subheader("Methods paragraph")
+    settings = st.session_state.get("methods_settings")
+    if settings is None:
+        st.caption("Generated from the settings of the last analysis you ran on the Cohort statistics page.")
+    else:
+        text = methods_paragraph(settings)
+        st.text_area("For a paper's methods section", value=text, height=200, key="ex_methods")
+        st.download_button("Download as text", data=text, file_name="methods.txt", mime="text/plain",
+                           key="ex_methods_txt", icon=":material/description:")
+    st.caption("Charts: every chart has PNG and SVG buttons under it on its own page.")

@@ -1,0 +1,154 @@
+"""A methods paragraph for a paper, generated from the settings an analysis actually used.
+
+The dashboard's Export page and any script can call :func:`methods_paragraph`
+with the settings of the analysis that produced the exported table, so the
+text never describes a different analysis than the numbers. Nothing here
+computes statistics; it only words what was done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from facs_core import __version__
+from facs_core.errors import InputError
+
+_METHOD_SENTENCES: dict[str, str] = {
+    "pearson": (
+        "For each AU, the partial Pearson correlation between the per-visit feature and the {instrument} score was"
+        " computed{controlling}, with a 95% confidence interval from Fisher's z transform and a two-sided t test"
+        " on n - 2 - k degrees of freedom (k covariate columns)."
+    ),
+    "spearman": (
+        "For each AU, the partial Spearman correlation (Pearson correlation of ranks) between the per-visit feature"
+        " and the {instrument} score was computed{controlling}, with a 95% confidence interval from Fisher's z"
+        " transform and a two-sided t test on n - 2 - k degrees of freedom (k covariate columns)."
+    ),
+    "mixedlm": (
+        "For each AU, a linear mixed model with a random intercept per patient regressed the standardised per-visit"
+        " feature on the standardised {instrument} score{controlling}, fitted by restricted maximum likelihood"
+        " (statsmodels MixedLM); the standardised slope is reported with its Wald 95% confidence interval and"
+        " two-sided Wald p-value."
+    ),
+    "permutation": (
+        "For each AU, the partial Pearson correlation between the per-visit feature and the {instrument} score was"
+        " computed{controlling}; its p-value came from {permutations} permutations of whole patients (all visits"
+        " of a patient kept together, Freedman-Lane scheme), which respects repeated visits."
+    ),
+}
+
+_FEATURE_SENTENCES: dict[str, str] = {
+    "mean": "the mean AU value over frames with a detected face",
+    "rate": "the occurrence rate (share of frames with a detected face where the AU value was at least 0.5)",
+    "sd": "the standard deviation of the AU value over frames with a detected face",
+}
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """What an association analysis was run with.
+
+    Attributes
+    ----------
+    instrument : str
+        The score's instrument, as a reader should see it ("Beck Depression Inventory (BDI-II)").
+    covariates : sequence of str
+        Covariate columns controlled for.
+    method : {"pearson", "spearman", "mixedlm", "permutation"}
+    correction : str
+        The multiple-comparison correction's name ("Benjamini-Hochberg FDR", "no correction").
+    alpha : float
+        Level of significance on the adjusted p.
+    n_videos, n_patients : int
+        Visits and patients analysed.
+    feature : {"mean", "rate", "sd"}
+        The per-visit AU feature.
+    backends : sequence of (backend, version)
+        Extraction backends of the analysed visits.
+    segment_label : str, optional
+        Only frames inside segments with this label were analysed.
+    permutations : int
+        Permutations (method ``"permutation"`` only).
+    n_aus : int
+        Action Units tested (the family size of the correction).
+    """
+
+    instrument: str
+    covariates: Sequence[str]
+    method: str
+    correction: str
+    alpha: float
+    n_videos: int
+    n_patients: int
+    feature: str = "mean"
+    backends: Sequence[tuple[str, str | None]] = field(default_factory=tuple)
+    segment_label: str | None = None
+    permutations: int = 1000
+    n_aus: int = 20
+
+
+def _join(items: Sequence[str]) -> str:
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _backend_phrase(backends: Sequence[tuple[str, str | None]]) -> str:
+    if not backends:
+        return "an unrecorded backend"
+    named = []
+    for backend, version in backends:
+        if backend == "synthetic":
+            named.append("the synthetic demo generator (no video analysed)")
+        else:
+            named.append(f"{backend} {version}" if version else backend)
+    return _join(sorted(set(named)))
+
+
+def methods_paragraph(settings: AnalysisSettings, software_version: str = __version__) -> str:
+    """The methods paragraph for ``settings``, in the past tense, ready to paste.
+
+    Raises
+    ------
+    InputError
+        An unknown method or feature, or an analysis without visits.
+    """
+    if settings.method not in _METHOD_SENTENCES:
+        known = ", ".join(_METHOD_SENTENCES)
+        raise InputError(f"methods text: unknown method {settings.method!r}; use one of {known}")
+    if settings.feature not in _FEATURE_SENTENCES:
+        known = ", ".join(_FEATURE_SENTENCES)
+        raise InputError(f"methods text: unknown feature {settings.feature!r}; use one of {known}")
+    if settings.n_videos < 1:
+        raise InputError("methods text: the analysis used no visits")
+    window = (
+        f" inside the segments labelled \"{settings.segment_label}\" (all frames of visits without such a segment)"
+        if settings.segment_label
+        else " over the whole recording"
+    )
+    controlling = f", controlling for {_join(list(settings.covariates))}" if settings.covariates else ""
+    sentences = [
+        f"Facial Action Units (AUs) were measured frame by frame with {_backend_phrase(settings.backends)}"
+        f" using the FACS interview dashboard (facs_core {software_version}).",
+        f"For each of {settings.n_videos} visits from {settings.n_patients} patients and each of {settings.n_aus}"
+        f" AUs, the per-visit feature was {_FEATURE_SENTENCES[settings.feature]}{window}.",
+        _METHOD_SENTENCES[settings.method].format(
+            instrument=settings.instrument, controlling=controlling, permutations=settings.permutations
+        ),
+    ]
+    if settings.correction.lower().startswith("no correction"):
+        sentences.append(f"P-values were not corrected for multiple comparisons; alpha was {settings.alpha:g}.")
+    else:
+        sentences.append(
+            f"P-values were corrected across the {settings.n_aus} AUs with the {settings.correction} procedure,"
+            f" and associations with an adjusted p below {settings.alpha:g} were called significant."
+        )
+    return " ".join(sentences)
+
+
+def settings_from_mapping(values: Mapping) -> AnalysisSettings:
+    """:class:`AnalysisSettings` from a plain mapping (as a page keeps it in its session)."""
+    known = AnalysisSettings.__dataclass_fields__
+    return AnalysisSettings(**{key: value for key, value in values.items() if key in known})
