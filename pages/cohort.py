@@ -122,8 +122,13 @@ with _common.friendly_errors():
 
     picked = _common.selection_point(event, "au_pick")
     features_listed = chart_data["feature"].tolist()
-    default = features_listed.index(picked["feature"]) if picked and picked.get("feature") in features_listed else 0
-    chosen = st.selectbox("Partial-residual scatter for", features_listed, index=default, key="cohort_scatter_au")
+    if picked and picked.get("feature") in features_listed and picked != st.session_state.get("cohort_last_pick"):
+        # A click on the chart chooses the AU, as if picked in the box.
+        st.session_state["cohort_last_pick"] = picked
+        st.session_state["cohort_scatter_au"] = picked["feature"]
+    if st.session_state.get("cohort_scatter_au") not in features_listed:
+        st.session_state["cohort_scatter_au"] = features_listed[0]
+    chosen = st.selectbox("Partial-residual scatter for", features_listed, key="cohort_scatter_au")
     scatter = analysis.partial_residuals(features, clinical, score, covariates, chosen)
     row = result.set_index("feature").loc[chosen]
     scatter_chart = (

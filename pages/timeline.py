@@ -108,6 +108,15 @@ for seg in segments.itertuples(index=False):
     with st.container(border=True):
         cols = st.columns([1, 1, 2, 1, 1, 1])
         key = f"seg{seg.segment_id}"
+        # The revision this session's editor was drawn from: a save must fail if someone saved since.
+        seen = st.session_state.setdefault(f"{key}_seen", int(seg.revision))
+        if seen != int(seg.revision):
+            st.warning(f"Segment {seg.segment_id} was changed by {seg.author or 'someone'} since you opened it.",
+                       icon=":material/sync_problem:")
+            if st.button("Reload this segment", key=f"{key}_reload", icon=":material/refresh:"):
+                for suffix in ("seen", "start", "end", "label"):
+                    st.session_state.pop(f"{key}_{suffix}", None)
+                st.rerun()
         new_start = cols[0].number_input("Start (s)", value=float(seg.start_s), min_value=0.0, step=0.5,
                                          key=f"{key}_start", disabled=not may_edit)
         new_end = cols[1].number_input("End (s)", value=float(seg.end_s), min_value=0.0, step=0.5,
@@ -119,16 +128,17 @@ for seg in segments.itertuples(index=False):
         if may_edit and cols[4].button("Save", key=f"{key}_save", icon=":material/save:"):
             with _common.friendly_errors():
                 access.check(store, user, "edit_segments", visit["patient_id"])
-                segment_store.update_segment(store, int(seg.segment_id), expected_revision=int(seg.revision),
+                segment_store.update_segment(store, int(seg.segment_id), expected_revision=seen,
                                              start_s=new_start, end_s=new_end, label=new_label,
                                              author=user.username)
+                st.session_state.pop(f"{key}_seen", None)
                 st.session_state["tl_notice"] = f"Segment {seg.segment_id} saved."
                 st.rerun()
         if may_edit and cols[5].button("Delete", key=f"{key}_delete", icon=":material/delete:"):
             with _common.friendly_errors():
                 access.check(store, user, "edit_segments", visit["patient_id"])
                 segment_store.delete_segment(store, int(seg.segment_id), author=user.username,
-                                             expected_revision=int(seg.revision))
+                                             expected_revision=seen)
                 st.session_state["tl_notice"] = f"Segment {seg.segment_id} deleted."
                 st.rerun()
 

@@ -1,0 +1,69 @@
+"""The methods paragraph says what the analysis settings were, and refuses settings it cannot word."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from facs_core.errors import InputError
+from facs_core.methods_text import AnalysisSettings, methods_paragraph, settings_from_mapping
+
+COVARIATES = ("age", "sex", "camera", "medication", "repeat_visit")
+
+
+def _settings(**changes) -> AnalysisSettings:
+    values = dict(instrument="Patient Health Questionnaire (PHQ-9)", covariates=("age", "sex"), method="pearson",
+                  correction="Benjamini-Hochberg FDR", alpha=0.05, n_videos=58, n_patients=29,
+                  backends=(("mediapipe", "0.10.14"),))
+    values.update(changes)
+    return AnalysisSettings(**values)
+
+
+@given(
+    covariates=st.lists(st.sampled_from(COVARIATES), unique=True, max_size=5),
+    method=st.sampled_from(["pearson", "spearman", "mixedlm", "permutation"]),
+    n_videos=st.integers(1, 10_000),
+    n_patients=st.integers(1, 10_000),
+    alpha=st.sampled_from([0.01, 0.05, 0.1]),
+)
+def test_paragraph_names_every_setting(covariates, method, n_videos, n_patients, alpha) -> None:
+    text = methods_paragraph(_settings(covariates=tuple(covariates), method=method, n_videos=n_videos,
+                                       n_patients=n_patients, alpha=alpha), software_version="9.9.9")
+    assert f"{n_videos} visits from {n_patients} patients" in text
+    assert "Patient Health Questionnaire (PHQ-9)" in text
+    assert "mediapipe 0.10.14" in text and "facs_core 9.9.9" in text
+    assert f"{alpha:g}" in text
+    for covariate in covariates:
+        assert covariate in text
+    assert ("controlling for" in text) == bool(covariates)
+    assert ("mixed model" in text) == (method == "mixedlm")
+    assert ("permutations of whole patients" in text) == (method == "permutation")
+
+
+def test_no_correction_is_said_plainly() -> None:
+    text = methods_paragraph(_settings(correction="no correction"))
+    assert "not corrected for multiple comparisons" in text
+    assert "Benjamini" not in text
+
+
+def test_segments_and_synthetic_backend_are_stated() -> None:
+    text = methods_paragraph(_settings(segment_label="depressive symptoms (SCID)",
+                                       backends=(("synthetic", "0.1.0"),)))
+    assert 'segments labelled "depressive symptoms (SCID)"' in text
+    assert "synthetic demo generator" in text
+
+
+@pytest.mark.parametrize("changes", [{"method": "anova"}, {"feature": "median"}, {"n_videos": 0}])
+def test_unwordable_settings_are_refused_in_one_line(changes) -> None:
+    with pytest.raises(InputError) as caught:
+        methods_paragraph(_settings(**changes))
+    assert "\n" not in str(caught.value)
+
+
+def test_settings_from_a_session_mapping_ignore_unknown_keys() -> None:
+    settings = settings_from_mapping(
+        {"instrument": "BDI", "covariates": [], "method": "spearman", "correction": "Bonferroni", "alpha": 0.05,
+         "n_videos": 10, "n_patients": 5, "unknown": 1}
+    )
+    assert settings.method == "spearman" and settings.n_videos == 10

@@ -1,0 +1,411 @@
+"""Each dashboard page's logic, error states and role checks, with Streamlit's AppTest on real stores."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from facs_core.access import User
+from facs_core.demo import SYNTHETIC_LABEL, load_demo
+from facs_core.methods_text import AnalysisSettings
+from facs_core.stats import associate
+from pages import _common, _data
+from store import Catalog, open_catalog, users
+from store.segments import add_segment, segments_for
+
+REPO = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery"
+TIMEOUT = 120
+
+
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with the synthetic demo cohort, built once and copied per test."""
+    folder = tmp_path_factory.mktemp("demo") / "data"
+    catalog = open_catalog(folder)
+    load_demo(catalog, with_videos=False)
+    catalog.close()
+    return folder
+
+
+def _open(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
+    monkeypatch.setenv("FACS_DATA_DIR", str(folder))
+    store = _common.catalog()
+    yield store
+    store.close()
+    _common._open_store.clear()
+
+
+@pytest.fixture
+def empty_store(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
+    """A fresh store, opened the way the app opens it."""
+    yield from _open(data_dir, monkeypatch)
+
+
+@pytest.fixture
+def demo_store(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
+    """A private copy of the demo store, opened the way the app opens it."""
+    folder = tmp_path / "data"
+    shutil.copytree(demo_template, folder)
+    yield from _open(folder, monkeypatch)
+
+
+def page(name: str, store: Catalog, role: str, patients: tuple[str, ...] = ()) -> AppTest:
+    """An AppTest of one page file, signed in as a fresh account of ``role``."""
+    username = f"{role}1"
+    if users.get_user(store, username) is None:
+        users.add_user(store, username, role, PASSWORD, actor="test")
+    for patient in patients:
+        users.assign_patient(store, username, patient, actor="test")
+    at = AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
+    at.session_state["user"] = User(username, role)
+    return at
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def texts(elements) -> str:
+    return " ".join(str(e.value) for e in elements)
+
+
+# -- app and home -----------------------------------------------------------
+
+
+def test_app_without_accounts_asks_for_the_first_administrator(empty_store: Catalog) -> None:
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT).run()
+    no_exception(at)
+    assert "Create the first administrator" in texts(at.title)
+
+
+def test_app_shows_a_broken_store_as_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should be")
+    monkeypatch.setenv("FACS_DATA_DIR", str(blocker))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT).run()
+    _common._open_store.clear()
+    no_exception(at)
+    assert len(at.error) == 1
+    assert str(blocker) in at.error[0].value
+    assert "\n" not in at.error[0].value
+
+
+def test_home_empty_state_loads_the_demo(empty_store: Catalog) -> None:
+    at = page("home", empty_store, "clinician").run()
+    no_exception(at)
+    assert "The store is empty" in texts(at.subheader)
+    at.button(key="load_demo").click().run()
+    no_exception(at)
+    assert SYNTHETIC_LABEL in texts(at.success)
+    assert SYNTHETIC_LABEL in texts(at.info)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Patients"] == str(empty_store.scalar("SELECT count(*) FROM patients"))
+    assert metrics["Videos"] == str(empty_store.scalar("SELECT count(*) FROM videos"))
+    # The clinician who loaded it can open the demo patients.
+    assigned = set(users.assignments(empty_store, "clinician1")["patient_id"])
+    assert assigned == set(empty_store.query("SELECT patient_id FROM patients")["patient_id"])
+
+
+def test_home_for_admin_has_no_patient_pages(demo_store: Catalog) -> None:
+    at = page("home", demo_store, "admin").run()
+    no_exception(at)
+    assert "Mark symptom segments" not in texts(at.caption) + texts(at.markdown)
+
+
+# -- upload -------------------------------------------------------------------
+
+
+def test_upload_shows_messages_next_to_bad_fields_and_stores_nothing(empty_store: Catalog, feat_data: Path) -> None:
+    at = page("upload", empty_store, "clinician").run()
+    at.file_uploader[0].upload("single_face.mp4", (feat_data / "single_face.mp4").read_bytes(), "video/mp4")
+    at.text_input(key="up_patient").input("John Smith")
+    at.number_input(key="up_score_bdi").set_value(70.0)
+    at.button[0].click().run()
+    no_exception(at)
+    messages = [e.value for e in at.error]
+    assert any("John Smith" in m for m in messages)
+    assert any("bdi" in m and "70" in m for m in messages)
+    assert empty_store.scalar("SELECT count(*) FROM videos") == 0
+    assert empty_store.scalar("SELECT count(*) FROM patients") == 0
+
+
+def test_upload_stores_the_video_with_its_clinical_data(empty_store: Catalog, feat_data: Path) -> None:
+    at = page("upload", empty_store, "clinician").run()
+    at.file_uploader[0].upload("single_face.mp4", (feat_data / "single_face.mp4").read_bytes(), "video/mp4")
+    at.text_input(key="up_patient").input("P017")
+    at.number_input(key="up_age").set_value(41.0)
+    at.selectbox(key="up_sex").set_value("female")
+    at.number_input(key="up_score_bdi").set_value(23.0)
+    at.number_input(key="up_score_phq9").set_value(11.0)
+    at.button[0].click().run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    video = empty_store.query("SELECT * FROM videos").iloc[0]
+    assert video["patient_id"] == "P017" and video["original_name"] == "single_face.mp4"
+    scores = empty_store.query("SELECT instrument, score FROM assessments").set_index("instrument")["score"]
+    assert scores.to_dict() == {"bdi": 23.0, "phq9": 11.0}
+    assert empty_store.scalar("SELECT age FROM visit_covariates") == 41.0
+    assert set(users.assignments(empty_store, "clinician1")["patient_id"]) == {"P017"}
+    assert video["video_id"] in texts(at.success)
+
+
+def test_upload_refuses_researchers(empty_store: Catalog) -> None:
+    at = page("upload", empty_store, "researcher").run()
+    no_exception(at)
+    assert "may not upload" in texts(at.error)
+    assert not at.file_uploader
+
+
+# -- timeline ---------------------------------------------------------------
+
+
+def _first_patient(store: Catalog) -> tuple[str, str]:
+    row = store.fetchone("SELECT patient_id, video_id FROM videos ORDER BY patient_id, visit_date LIMIT 1")
+    return row[0], row[1]
+
+
+def test_timeline_refuses_researchers(demo_store: Catalog) -> None:
+    at = page("timeline", demo_store, "researcher").run()
+    no_exception(at)
+    assert "may not play video" in texts(at.error)
+    assert not at.selectbox
+
+
+def test_timeline_brush_fills_a_new_segment_and_saves_it(demo_store: Catalog) -> None:
+    patient, video_id = _first_patient(demo_store)
+    at = page("timeline", demo_store, "clinician", (patient,)).run()
+    no_exception(at)
+    assert SYNTHETIC_LABEL in texts(at.info)
+    before = segments_for(demo_store, video_id)
+    free = float(before["end_s"].max()) + 5.0
+    at.session_state["timeline"] = {"selection": {"seg": {"timestamp": [free + 10.0, free]}}}
+    at.run()
+    assert at.number_input(key="tl_start").value == pytest.approx(free)
+    assert at.number_input(key="tl_end").value == pytest.approx(free + 10.0)
+    at.selectbox(key="tl_label").set_value("anhedonia")
+    at.button(key="FormSubmitter:new_segment-Add segment").click().run()
+    no_exception(at)
+    after = segments_for(demo_store, video_id)
+    added = after[~after["segment_id"].isin(before["segment_id"])]
+    assert len(added) == 1
+    assert added.iloc[0][["start_s", "end_s", "label"]].tolist() == [free, free + 10.0, "anhedonia"]
+    assert "added" in texts(at.success)
+
+
+def test_timeline_overlapping_segment_is_refused_and_nothing_changes(demo_store: Catalog) -> None:
+    patient, video_id = _first_patient(demo_store)
+    existing = segments_for(demo_store, video_id).iloc[0]
+    at = page("timeline", demo_store, "clinician", (patient,)).run()
+    at.number_input(key="tl_start").set_value(float(existing["start_s"]) + 1.0)
+    at.number_input(key="tl_end").set_value(float(existing["end_s"]) - 1.0)
+    at.button(key="FormSubmitter:new_segment-Add segment").click().run()
+    no_exception(at)
+    assert "overlap" in texts(at.error).lower()
+    assert segments_for(demo_store, video_id).equals(segments_for(demo_store, video_id))
+    assert len(segments_for(demo_store, video_id)) == 1
+
+
+def test_timeline_edits_and_deletes_a_segment(demo_store: Catalog) -> None:
+    patient, video_id = _first_patient(demo_store)
+    segment = segments_for(demo_store, video_id).iloc[0]
+    key = f"seg{segment['segment_id']}"
+    at = page("timeline", demo_store, "clinician", (patient,)).run()
+    at.number_input(key=f"{key}_end").set_value(float(segment["end_s"]) + 2.0)
+    at.button(key=f"{key}_save").click().run()
+    no_exception(at)
+    saved = segments_for(demo_store, video_id).iloc[0]
+    assert saved["end_s"] == pytest.approx(segment["end_s"] + 2.0)
+    assert saved["revision"] == segment["revision"] + 1
+    at.button(key=f"{key}_delete").click().run()
+    no_exception(at)
+    assert segments_for(demo_store, video_id).empty
+
+
+def test_timeline_stale_edit_is_refused(demo_store: Catalog) -> None:
+    patient, video_id = _first_patient(demo_store)
+    segment = segments_for(demo_store, video_id).iloc[0]
+    key = f"seg{segment['segment_id']}"
+    at = page("timeline", demo_store, "clinician", (patient,)).run()
+    # Another session changes the segment after this page was drawn.
+    add_segment(demo_store, video_id, 140.0, 145.0, "sleep", author="someone else")
+    from store.segments import update_segment
+
+    update_segment(demo_store, int(segment["segment_id"]), expected_revision=int(segment["revision"]),
+                   label="anhedonia", author="someone else")
+    at.button(key=f"{key}_save").click().run()
+    no_exception(at)
+    assert "reload" in texts(at.error)
+    assert segments_for(demo_store, video_id).set_index("segment_id").loc[segment["segment_id"], "label"] == "anhedonia"
+
+
+# -- cohort statistics and significance map ------------------------------------
+
+
+def test_cohort_table_shows_the_engines_numbers(demo_store: Catalog) -> None:
+    at = page("cohort", demo_store, "researcher").run()
+    no_exception(at)
+    assert SYNTHETIC_LABEL in texts(at.info)
+    shown = at.dataframe[0].value.set_index("AU")
+    version = _data.store_version(demo_store)
+    features = _data.video_features(str(demo_store.paths.root), version, None)
+    aus = [c for c in features.columns if c.startswith("AU") and "_" not in c]
+    clinical = _data.clinical_table(demo_store).drop(columns=["visit_date", "synthetic"])
+    expected = associate(features[["video_id", *aus]], clinical, "bdi", ["age", "sex", "camera"]).set_index("feature")
+    assert list(shown.index) == aus
+    assert shown["p (adjusted)"].tolist() == [f"{p:.4f}" for p in expected.loc[aus, "p_fdr"]]
+    marked = shown["r"].str.endswith("*")
+    assert marked.tolist() == (expected.loc[aus, "p_fdr"] < 0.05).tolist()
+    assert shown["n"].tolist() == expected.loc[aus, "n"].tolist()
+
+
+@pytest.mark.parametrize("method", ["spearman", "mixedlm", "permutation"])
+def test_cohort_other_methods_render(demo_store: Catalog, method: str) -> None:
+    at = page("cohort", demo_store, "researcher").run()
+    at.selectbox(key="cohort_method").set_value(method).run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.dataframe[0].value) == 20
+
+
+def test_cohort_selected_au_shows_its_partial_residuals(demo_store: Catalog) -> None:
+    at = page("cohort", demo_store, "researcher").run()
+    at.session_state["coef_chart"] = {"selection": {"au_pick": [{"feature": "AU17"}]}}
+    at.run()
+    no_exception(at)
+    assert at.selectbox(key="cohort_scatter_au").value == "AU17"
+
+
+def test_cohort_refuses_clinicians(demo_store: Catalog) -> None:
+    at = page("cohort", demo_store, "clinician").run()
+    no_exception(at)
+    assert "may not view cohort" in texts(at.error)
+    assert not at.dataframe
+
+
+def test_cohort_with_too_few_visits_says_so(demo_store: Catalog) -> None:
+    demo_store.execute("DELETE FROM assessments WHERE video_id NOT IN (SELECT video_id FROM videos LIMIT 3)")
+    at = page("cohort", demo_store, "researcher").run()
+    no_exception(at)
+    assert "needs at least" in texts(at.error)
+
+
+def test_significance_map_and_cell_selection(demo_store: Catalog) -> None:
+    at = page("significance", demo_store, "researcher").run()
+    no_exception(at)
+    assert SYNTHETIC_LABEL in texts(at.info)
+    assert "cells significant" in texts(at.caption)
+    at.session_state["sig_map"] = {"selection": {"cell": [{"au": "AU01", "scale": 60.0}]}}
+    at.run()
+    no_exception(at)
+    assert "AU01 at scale 60" in texts(at.subheader)
+
+
+# -- patient profile, extraction, export, admin -------------------------------
+
+
+def test_patient_profile_lists_only_assigned_patients(demo_store: Catalog) -> None:
+    patient, _ = _first_patient(demo_store)
+    at = page("patient", demo_store, "clinician", (patient,)).run()
+    no_exception(at)
+    assert at.selectbox(key="pp_patient").options == [patient]
+    assert "not a diagnostic device" in texts(at.caption)
+    assert not at.error
+
+
+def test_patient_profile_z_scores_match_the_cohort(demo_store: Catalog) -> None:
+    from pages._profile import cohort_profile
+
+    version = _data.store_version(demo_store)
+    features = _data.video_features(str(demo_store.paths.root), version, None)
+    mine = features["video_id"].iloc[:2].tolist()
+    profile = cohort_profile(features, mine, "z-score").set_index(["video_id", "AU"])
+    column = features.set_index("video_id")["AU12"]
+    expected = (column.loc[mine] - column.mean()) / column.std(ddof=1)
+    assert np.allclose(profile.xs("AU12", level="AU")["value"].to_numpy(), expected.to_numpy())
+    percentiles = cohort_profile(features, mine, "percentile").set_index(["video_id", "AU"])
+    expected_pct = [(column <= column.loc[v]).mean() * 100 for v in mine]
+    assert np.allclose(percentiles.xs("AU12", level="AU")["value"].to_numpy(), expected_pct)
+
+
+def test_extraction_queues_and_cancels_a_job(empty_store: Catalog, feat_data: Path) -> None:
+    from facs_core.ingest import ingest_video
+
+    record, _ = ingest_video(empty_store, feat_data / "single_face.mp4", original_name="single_face.mp4",
+                             patient_id="P001", scores={"bdi": 12})
+    at = page("extraction", empty_store, "clinician", ("P001",)).run()
+    no_exception(at)
+    at.multiselect(key="ex_videos").set_value([record["video_id"]])
+    at.button(key="FormSubmitter:extract_form-Start extraction").click().run()
+    no_exception(at)
+    jobs = empty_store.query("SELECT job_id, status FROM jobs")
+    assert len(jobs) == 1
+    job_id = jobs["job_id"].iloc[0]
+    runner = _common._job_runner(str(empty_store.paths.root))
+    runner.stop()
+    _common._job_runner.clear()
+    # The job may have started meanwhile; cancelling either ends it or asks the runner to.
+    if empty_store.scalar("SELECT status FROM jobs WHERE job_id = ?", [job_id]) == "queued":
+        at.run()
+        at.button(key=f"cancel_{job_id}").click().run()
+        no_exception(at)
+        assert empty_store.scalar("SELECT status FROM jobs WHERE job_id = ?", [job_id]) == "cancelled"
+
+
+def test_extraction_refuses_researchers(demo_store: Catalog) -> None:
+    at = page("extraction", demo_store, "researcher").run()
+    no_exception(at)
+    assert "may not run extraction" in texts(at.error)
+
+
+def test_export_methods_paragraph_uses_the_settings(demo_store: Catalog) -> None:
+    at = page("export", demo_store, "researcher")
+    settings = AnalysisSettings(instrument="Beck Depression Inventory (BDI-II)", covariates=("age", "camera"),
+                                method="spearman", correction="Benjamini-Hochberg FDR", alpha=0.05, n_videos=60,
+                                n_patients=30, backends=(("synthetic", "0.1.0"),))
+    at.session_state["methods_settings"] = settings
+    at.run()
+    no_exception(at)
+    text = at.text_area(key="ex_methods").value
+    assert "60 visits from 30 patients" in text and "age and camera" in text and "Spearman" in text
+    assert SYNTHETIC_LABEL in texts(at.info)
+
+
+def test_export_clinician_sees_only_assigned_visits(demo_store: Catalog) -> None:
+    patient, _ = _first_patient(demo_store)
+    at = page("export", demo_store, "clinician", (patient,)).run()
+    no_exception(at)
+    table = at.dataframe[0].value
+    assert set(table["patient_id"]) == {patient}
+
+
+def test_admin_adds_an_account_and_refuses_others(demo_store: Catalog) -> None:
+    at = page("admin", demo_store, "admin").run()
+    no_exception(at)
+    at.text_input(key="ad_username").input("newclinician")
+    at.selectbox(key="ad_role").set_value("clinician")
+    at.text_input(key="ad_password").input("short")
+    at.button(key="FormSubmitter:add_user-Add account").click().run()
+    assert at.error, "a too-short password must be refused"
+    assert users.get_user(demo_store, "newclinician") is None
+    at.text_input(key="ad_password").input(PASSWORD)
+    at.button(key="FormSubmitter:add_user-Add account").click().run()
+    no_exception(at)
+    assert users.get_user(demo_store, "newclinician") == User("newclinician", "clinician")
+    refused = page("admin", demo_store, "researcher").run()
+    assert "may not admin" in texts(refused.error)
+
+
+def test_admin_audit_log_lists_denials(demo_store: Catalog) -> None:
+    page("cohort", demo_store, "clinician").run()
+    events = demo_store.query("SELECT actor, action FROM audit_log WHERE action = 'access denied'")
+    assert "clinician1" in set(events["actor"])
+    at = page("admin", demo_store, "admin").run()
+    shown = pd.concat([d.value for d in at.dataframe])
+    assert "access denied" in set(shown.get("action", pd.Series(dtype=str)))
