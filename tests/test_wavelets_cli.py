@@ -135,6 +135,15 @@ def test_existing_result_survives_a_failed_run(inputs, tmp_path: Path, capsys) -
     assert out.read_text() == "keep me\n"
 
 
+def test_parser_defaults_match_the_library() -> None:
+    from facs_core import wavelets
+    from facs_core.cli import scalogram_command
+
+    assert scalogram_command.DEFAULT_WAVELET == wavelets.DEFAULT_WAVELET
+    assert scalogram_command.DEFAULT_MAX_GAP_S == wavelets.DEFAULT_MAX_GAP_S
+    assert scalogram_command.FDR_SCOPES == wavelets.FDR_SCOPES
+
+
 def test_module_entry_point_runs(inputs, tmp_path: Path) -> None:
     # The real command line, in a fresh interpreter, as other tools call it.
     out = tmp_path / "result.csv"

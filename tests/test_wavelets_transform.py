@@ -109,6 +109,18 @@ def test_features_equal_pywt_loop_without_gaps(power: bool) -> None:
             assert (features.frames_used[v, a] == len(video)).all()
 
 
+def test_long_series_overlap_save_equals_pywt() -> None:
+    # Long enough that small scales use many overlap-save blocks and large ones one block.
+    rng = np.random.default_rng(21)
+    n = 9000
+    values = 0.4 + 0.1 * np.sin(np.arange(n) / 7.0) + 0.05 * rng.standard_normal(n)
+    scales = np.array([1.0, 2.0, 3.0, 6.0, 12.0, 25.0, 47.0, 100.0])
+    bank = FilterBank("cmor1.5-1.0", scales)
+    assert any(plan.hop < n for plan in bank.block_plans(n)) and any(plan.hop == n for plan in bank.block_plans(n))
+    features = wavelet_features(_frames({"AU12": values}), FPS, scales, batch_bytes=2**20)
+    np.testing.assert_allclose(features.values[0, 0], _pywt_mean_modulus(values, scales), rtol=1e-9)
+
+
 def test_features_with_gaps_equal_frame_weighted_pywt_pieces() -> None:
     # Built by hand: a 6-frame gap (0.2 s, filled), a 60-frame gap (2 s, splits),
     # NaN at both ends (dropped) and three decoder-dropped frames (a short gap).

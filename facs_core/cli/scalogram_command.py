@@ -20,18 +20,13 @@ import sys
 import uuid
 from pathlib import Path
 
-import pandas as pd
-
-from facs_core.clinical import read_table
 from facs_core.errors import InputError
-from facs_core.wavelets import (
-    DEFAULT_MAX_GAP_S,
-    DEFAULT_WAVELET,
-    FDR_SCOPES,
-    checked_fps,
-    parse_scales,
-    scale_association,
-)
+
+# Defaults repeated here so that building the parser (every CLI call, --help
+# included) does not import pandas, scipy and PyWavelets; a test checks they agree.
+DEFAULT_WAVELET = "cmor1.5-1.0"
+DEFAULT_MAX_GAP_S = 0.5
+FDR_SCOPES = ("all", "au")
 
 
 def register_stats(stats_subparsers: argparse._SubParsersAction) -> None:
@@ -81,8 +76,10 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
-def read_frames(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read FRAMES.csv or FRAMES.parquet with one-line errors."""
+def read_frames(path: str | os.PathLike[str]):
+    """Read FRAMES.csv or FRAMES.parquet (a DataFrame) with one-line errors."""
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"frames table {path} does not exist")
@@ -96,7 +93,7 @@ def read_frames(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise InputError(f"frames table {path} cannot be read: {first_line}") from exc
 
 
-def _write_csv(table: pd.DataFrame, target: Path) -> None:
+def _write_csv(table, target: Path) -> None:
     # Through a temporary file, so an interrupted run never leaves half a result.
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
@@ -110,6 +107,9 @@ def _write_csv(table: pd.DataFrame, target: Path) -> None:
 
 def run_scalogram(args: argparse.Namespace) -> int:
     """Handler of ``stats scalogram``."""
+    from facs_core.clinical import read_table
+    from facs_core.wavelets import checked_fps, parse_scales, scale_association
+
     fps = checked_fps(args.fps)
     scales = parse_scales(args.scales)
     covariates = [c.strip() for c in args.covariates.split(",") if c.strip()]
