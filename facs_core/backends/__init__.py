@@ -1,0 +1,1 @@
+"""Extraction backends behind one interface (see :mod:`facs_core.backends.base`)."""
