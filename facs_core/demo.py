@@ -379,16 +379,25 @@ def _add_sample_videos(catalog: Catalog, actor: str, report: ProgressCallback) -
     folder = sample_video_dir()
     added = 0
     video_ids: list[str] = []
+    messages: list[str] = []
     for index, name in enumerate(SAMPLE_VIDEOS):
         report(0.8 + 0.2 * index / len(SAMPLE_VIDEOS), f"sample video {name}")
         clinical = _sample_clinical(index)
-        ensure_patient(catalog, clinical["patient_id"], synthetic=True)
         record, created = ingest_video(catalog, folder / name, original_name=name, actor=actor, **clinical)
         video_id = record["video_id"]
-        catalog.execute("UPDATE videos SET synthetic = TRUE WHERE video_id = ?", [video_id])
+        if not created:
+            # Already stored (by an earlier demo load or as someone's upload): left exactly as it is.
+            if record["synthetic"]:
+                video_ids.append(video_id)
+            else:
+                messages.append(f"sample video {name} is already in the store as video {video_id}; left as it is")
+            continue
+        with catalog.transaction() as cur:
+            cur.execute("UPDATE videos SET synthetic = TRUE WHERE video_id = ?", [video_id])
+            cur.execute("UPDATE patients SET synthetic = TRUE WHERE patient_id = ?", [clinical["patient_id"]])
         video_ids.append(video_id)
-        added += int(created)
-    return added, video_ids, []
+        added += 1
+    return added, video_ids, messages
 
 
 def _queue_extraction(catalog: Catalog, video_ids: list[str], actor: str) -> tuple[tuple[str, ...], str | None]:

