@@ -20,6 +20,10 @@ interview. This module turns one video's rows into the evenly sampled
    seconds of invented signal. Missing frames at the start or end of a
    segment are dropped, not extrapolated.
 
+Rows must come at the frame rate given (``check_frame_rate`` compares it with
+the timestamps); a table that keeps every k-th frame is not a lower frame rate
+but a grid with (k - 1)-frame gaps, filled when ``k - 1 <= max_gap``.
+
 Per-video features are then the frame-weighted average over pieces (see
 :mod:`facs_core.wavelets`).
 """

@@ -19,8 +19,12 @@ import os
 import sys
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facs_core.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Defaults repeated here so that building the parser (every CLI call, --help
 # included) does not import pandas, scipy and PyWavelets; a test checks they agree.
@@ -76,7 +80,7 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
-def read_frames(path: str | os.PathLike[str]):
+def read_frames(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read FRAMES.csv or FRAMES.parquet (a DataFrame) with one-line errors."""
     import pandas as pd
 
@@ -93,7 +97,7 @@ def read_frames(path: str | os.PathLike[str]):
         raise InputError(f"frames table {path} cannot be read: {first_line}") from exc
 
 
-def _write_csv(table, target: Path) -> None:
+def _write_csv(table: pd.DataFrame, target: Path) -> None:
     # Through a temporary file, so an interrupted run never leaves half a result.
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
