@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import pywt
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from facs_core.errors import InputError
 from facs_core.wavelets import FilterBank, cwt, parse_scales, scale_table, scalogram, wavelet_features
@@ -119,6 +121,35 @@ def test_long_series_overlap_save_equals_pywt() -> None:
     assert any(plan.hop < n for plan in bank.block_plans(n)) and any(plan.hop == n for plan in bank.block_plans(n))
     features = wavelet_features(_frames({"AU12": values}), FPS, scales, batch_bytes=2**20)
     np.testing.assert_allclose(features.values[0, 0], _pywt_mean_modulus(values, scales), rtol=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    lengths=st.lists(st.integers(20, 2500), min_size=1, max_size=4),
+    scales=st.lists(st.floats(1.0, 60.0), min_size=1, max_size=6, unique=True),
+    seed=st.integers(0, 2**16),
+)
+def test_batched_features_equal_pywt_for_any_lengths_and_scales(lengths, scales, seed) -> None:
+    # Pieces of different lengths share batches and block plans; every one must still match pywt.
+    rng = np.random.default_rng(seed)
+    scales = np.sort(np.array(scales))
+    frames = pd.concat(
+        [_frames({"AU12": rng.uniform(0, 1, n)}, video_id=f"v{i}") for i, n in enumerate(lengths)]
+    )
+    features = wavelet_features(frames, FPS, scales) if _any_fits(lengths, scales) else None
+    if features is None:
+        with pytest.raises(InputError, match="shorter than the wavelet support"):
+            wavelet_features(frames, FPS, scales)
+        return
+    support = features.scales["support_frames"].to_numpy()
+    for v, video_id in enumerate(features.video_ids):
+        values = frames.loc[frames["video_id"] == video_id, "AU12"].to_numpy()
+        expected = np.where(values.size >= support, _pywt_mean_modulus(values, scales), np.nan)
+        np.testing.assert_allclose(features.values[v, 0], expected, rtol=1e-9)
+
+
+def _any_fits(lengths: list[int], scales: np.ndarray) -> bool:
+    return bool((max(lengths) >= FilterBank("cmor1.5-1.0", scales).support).any())
 
 
 def test_features_with_gaps_equal_frame_weighted_pywt_pieces() -> None:
