@@ -614,6 +614,11 @@ def scale_table(
     )
 
 
+def rhythm_label(period_s: float, frequency_hz: float) -> str:
+    """A scale as a clinician reads it: ``"0.70 s rhythm (1.43 Hz)"``."""
+    return f"{period_s:.2f} s rhythm ({frequency_hz:.3g} Hz)"
+
+
 def _segment_bounds(segments: pd.DataFrame | None) -> dict[str, list[tuple[float, float]]] | None:
     if segments is None:
         return None
@@ -911,10 +916,11 @@ def associate_scales(
         One row per (AU, scale): :data:`RESULT_COLUMNS`, then ``ci_low,
         ci_high, support_frames, support_s, above_nyquist, n_short,
         n_no_frames, method, correction, fdr_scope, measure, wavelet,
-        reason``. ``n_short`` counts the videos left out of the cell because
-        every piece was shorter than the wavelet support; ``reason`` says so
-        and why r is empty where it is. ``attrs["notes"]`` lists videos left
-        out for clinical reasons.
+        reason, rhythm`` (``rhythm`` reads like "0.70 s rhythm (1.43 Hz)").
+        ``n_short`` counts the videos left out of the cell because every
+        piece was shorter than the wavelet support; ``reason`` says so and
+        why r is empty where it is. ``attrs["notes"]`` lists videos left out
+        for clinical reasons.
     """
     from facs_core.clinical import validate_clinical
     from facs_core.stats.partial_corr import associate
@@ -980,6 +986,10 @@ def associate_scales(
             table["reason"],
             strict=True,
         )
+    ]
+    result["rhythm"] = [
+        rhythm_label(period, frequency)
+        for period, frequency in zip(result["period_s"], result["frequency_hz"], strict=True)
     ]
     result.attrs["notes"] = table.attrs.get("notes", [])
     result.attrs["n_videos"] = table.attrs.get("n_videos")

@@ -160,3 +160,6 @@ def test_module_entry_point_runs(inputs, tmp_path: Path) -> None:
     long_scales = result[result["support_frames"] > 900]
     assert len(long_scales) > 0
     assert long_scales["r"].isna().all() and (long_scales["n_short"] == 24).all()
+    assert "shorter than the wavelet support" in completed.stderr
+    at21 = result[(result["au"] == "AU12") & (result["scale"] == 21)].iloc[0]
+    assert at21["rhythm"] == "0.70 s rhythm (1.43 Hz)"

@@ -142,6 +142,14 @@ def run_scalogram(args: argparse.Namespace) -> int:
     )
     for note in result.attrs.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
+    short = result[result["n_short"] > 0]
+    if len(short):
+        print(
+            f"note: {len(short)} of {len(result)} cells leave out videos shorter than the wavelet support"
+            f" (from scale {short['scale'].min():g}, which needs {short['support_s'].min():.1f} s of"
+            " uninterrupted face); see n_short and reason",
+            file=sys.stderr,
+        )
     _write_csv(result, out)
     significant = result[result["significant"].fillna(False).astype(bool)]
     aus = significant["au"].nunique()
