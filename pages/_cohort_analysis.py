@@ -115,6 +115,10 @@ def table3(result: pd.DataFrame, au_names: Mapping[str, str], coefficient: str =
     def fmt(value: float, digits: int) -> str:
         return "" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
+    def fmt_p(value: float) -> str:
+        # Four decimals hide how small a p is; below 1e-4 say so instead of printing 0.0000.
+        return "<0.0001" if value is not None and np.isfinite(value) and value < 1e-4 else fmt(value, 4)
+
     rows = []
     for row in result.itertuples(index=False):
         au = str(row.feature).split("_")[0]
@@ -124,8 +128,8 @@ def table3(result: pd.DataFrame, au_names: Mapping[str, str], coefficient: str =
                 "Action Unit": au_names.get(au, ""),
                 coefficient: (fmt(row.r, 2) + significance_marks(row.p_fdr)) if np.isfinite(row.r) else "n/a",
                 "95% CI": f"[{fmt(row.ci_low, 2)}, {fmt(row.ci_high, 2)}]" if np.isfinite(row.ci_low) else "",
-                "p": fmt(row.p, 4),
-                "p (adjusted)": fmt(row.p_fdr, 4),
+                "p": fmt_p(row.p),
+                "p (adjusted)": fmt_p(row.p_fdr),
                 "n": int(row.n),
                 "note": getattr(row, "reason", "") or "",
             }

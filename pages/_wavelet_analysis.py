@@ -95,7 +95,7 @@ def heatmap(table: pd.DataFrame, score: str) -> alt.LayerChart:
             color=alt.Color("r:Q", title=f"partial r with {score}",
                             scale=alt.Scale(scheme="redblue", domain=[-limit, limit], reverse=True)),
             opacity=alt.condition("datum.survives", alt.value(1.0), alt.value(0.25)),
-            stroke=alt.condition(cell, alt.value("black"), alt.value(None)),
+            stroke=alt.condition(cell, alt.value("black"), alt.value(None), empty=False),
             tooltip=["au", alt.Tooltip("scale:Q", format="g"), alt.Tooltip("period_s:Q", format=".2f"),
                      alt.Tooltip("r:Q", format=".3f"), alt.Tooltip("p_fdr:Q", format=".4f"), "n", "survives"],
         )
@@ -108,5 +108,5 @@ def heatmap(table: pd.DataFrame, score: str) -> alt.LayerChart:
                         scale=alt.Scale(domain=[scale_min * ratio, scale_max * ratio], nice=False)))
     )
     return alt.layer(rects, seconds).resolve_scale(x="independent").properties(
-        height=22 * max(1, table["au"].nunique()), title=f"AU × scale partial correlations with {score}"
+        height=alt.Step(22), title=f"AU × scale partial correlations with {score}"
     )

@@ -115,7 +115,7 @@ with _common.friendly_errors():
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.45)),
     ).add_params(pick)
     zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(strokeDash=[4, 4]).encode(x="x:Q")
-    chart = (bars + points + zero).properties(height=max(240, 18 * len(chart_data)),
+    chart = (bars + points + zero).properties(height=alt.Step(22),
                                               title="Coefficients with 95% confidence intervals")
     event = st.altair_chart(chart, on_select="rerun", key="coef_chart", width="stretch")
     _common.chart_downloads(chart, f"coefficients-{score}", key="coef")
@@ -144,4 +144,4 @@ with _common.friendly_errors():
                     height=320)
     )
     st.altair_chart(scatter_chart + scatter_chart.transform_regression("score_residual", "feature_residual")
-                    .mark_line(color="#c0392b"), width="stretch", key="scatter_chart")
+                    .mark_line(color="#c0392b"), width="stretch", height=360, key="scatter_chart")

@@ -81,8 +81,7 @@ with _common.friendly_errors():
                                                                     clamp=True)),
             tooltip=["visit", "AU", "name", alt.Tooltip("mean:Q", format=".3f"), alt.Tooltip("value:Q", format=".2f")],
         )
-        .properties(title=f"AU means per visit against the cohort ({mode})",
-                    height=40 * profile["visit"].nunique() + 40)
+        .properties(title=f"AU means per visit against the cohort ({mode})", height=alt.Step(36))
     )
     st.altair_chart(heat, width="stretch", key="pp_profile")
     _common.chart_downloads(heat, f"profile-{patient}", key="pp_profile")
@@ -104,7 +103,7 @@ with _common.friendly_errors():
                 color=alt.condition("datum.change > 0", alt.value("#c0392b"), alt.value("#2980b9")),
                 tooltip=["AU", alt.Tooltip("change:Q", format=".3f")],
             ).properties(height=220),
-            width="stretch", key="pp_change",
+            width="stretch", height=260, key="pp_change",
         )
 
     st.subheader("One visit over time")
@@ -127,14 +126,14 @@ with _common.friendly_errors():
                 x=alt.X("timestamp:Q", title="time (s)"), y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1])),
                 color="AU:N",
             ).properties(height=220, title=f"AU time series · {span_name}"),
-            width="stretch", key="pp_series",
+            width="stretch", height=260, key="pp_series",
         )
 
     emotions = [c for c in _profile.EMOTIONS if c in frames.columns]
     if emotions:
         means = window[emotions].mean().rename("mean").reset_index().rename(columns={"index": "emotion"})
         st.altair_chart(alt.Chart(means).mark_bar().encode(x="emotion:N", y=alt.Y("mean:Q", title="mean probability"))
-                        .properties(height=200, title="Emotions (backend estimate)"), width="stretch",
+                        .properties(height=200, title="Emotions (backend estimate)"), width="stretch", height=240,
                         key="pp_emotions")
     else:
         backend = _data.latest_runs(store).set_index("video_id").get("backend", pd.Series()).get(visit_id, "this")
@@ -150,5 +149,5 @@ with _common.friendly_errors():
         st.caption(f"No scalogram: {exc}")
     else:
         chart = _profile.scalogram_chart(image)
-        st.altair_chart(chart, width="stretch", key="pp_scalogram")
+        st.altair_chart(chart, width="stretch", height=340, key="pp_scalogram")
         _common.chart_downloads(chart, f"scalogram-{visit_id}-{au}", key="pp_scalogram")

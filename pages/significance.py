@@ -82,7 +82,7 @@ with _common.friendly_errors():
     scatter = wavelet_analysis.cell_scatter(str(store.paths.root), version, float(fps), score, au, scale)
     row = table[(table["au"] == au) & (table["scale"] == scale)].iloc[0]
     st.caption(
-        f"period {row['period_s']:.2f} s · r = {row['r']:.3f} · p = {row['p']:.4f} · adjusted p = {row['p_fdr']:.4f}"
+        f"period {row['period_s']:.2f} s · r = {row['r']:.3f} · p = {row['p']:.2g} · adjusted p = {row['p_fdr']:.2g}"
         f" · n = {int(row['n'])}"
     )
     st.altair_chart(
@@ -95,5 +95,6 @@ with _common.friendly_errors():
         )
         .properties(height=300),
         width="stretch",
+        height=340,
         key="cell_scatter",
     )

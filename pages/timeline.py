@@ -68,7 +68,7 @@ with side:
 
 if duration > 0:
     chart = _strip.strip_chart(frames, chosen, segments, duration)
-    event = st.altair_chart(chart, on_select="rerun", key="timeline", width="stretch")
+    event = st.altair_chart(chart, on_select="rerun", key="timeline", width="stretch", height=280)
     brushed = _common.selection_interval(event, "seg", "timestamp")
     if brushed and brushed != st.session_state.get("tl_last_brush"):
         # A new drag on the strip fills the "new segment" fields.
