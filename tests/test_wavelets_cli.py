@@ -127,6 +127,20 @@ def test_every_series_too_short_is_one_line(inputs, tmp_path: Path, capsys) -> N
     assert not out.exists()
 
 
+def test_blank_au_is_a_note_not_an_error(inputs, tmp_path: Path, capsys) -> None:
+    frames = pd.read_parquet(inputs["parquet"]).assign(AU04=np.nan)
+    path = tmp_path / "blank.csv"
+    frames.to_csv(path, index=False)
+    out = tmp_path / "result.csv"
+    code = _run("--frames", str(path), "--clinical", str(inputs["clinical"]), "--score", "bdi",
+                "--fps", "30", "--scales", "5-25:5", "--out", str(out))  # fmt: skip
+    assert code == 0
+    assert "note: AU04 has no valid frames" in capsys.readouterr().err
+    result = pd.read_csv(out)
+    assert result.loc[result["au"] == "AU04", "r"].isna().all()
+    assert result.loc[result["au"] == "AU12", "r"].notna().all()
+
+
 def test_existing_result_survives_a_failed_run(inputs, tmp_path: Path, capsys) -> None:
     out = tmp_path / "result.csv"
     out.write_text("keep me\n")
