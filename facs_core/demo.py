@@ -232,6 +232,7 @@ def load_demo(
     with_videos: bool = True,
     extract: bool = False,
     progress: ProgressCallback | None = None,
+    duration_s: float = 150.0,
 ) -> DemoResult:
     """Fill the store with the demo: sample videos and the synthetic cohort.
 
@@ -253,6 +254,9 @@ def load_demo(
         backend (needs the jobs module); the ids come back in the result.
     progress : callable, optional
         ``progress(fraction, message)``, for a progress bar.
+    duration_s : float
+        Length of each synthetic visit at 10 frames per second (benchmarks
+        use long visits to build large stores).
     """
     report = progress or _noop
     messages: list[str] = []
@@ -267,7 +271,7 @@ def load_demo(
         report(0.8 * i / len(visits), f"synthetic demo visit {i + 1} of {len(visits)}")
         if visit.video_id in existing:
             continue
-        frames_added += _add_synthetic_visit(catalog, visit, levels[visit.patient_id])
+        frames_added += _add_synthetic_visit(catalog, visit, levels[visit.patient_id], duration_s)
         added += 1
     samples = 0
     job_ids: tuple[str, ...] = ()
@@ -293,8 +297,8 @@ def load_demo(
     )
 
 
-def _add_synthetic_visit(catalog: Catalog, visit, patient_level: np.ndarray) -> int:
-    frames = demo_frames(visit.bdi, visit.camera, patient_level, visit.seed)
+def _add_synthetic_visit(catalog: Catalog, visit, patient_level: np.ndarray, duration_s: float) -> int:
+    frames = demo_frames(visit.bdi, visit.camera, patient_level, visit.seed, duration_s=duration_s)
     fps = 10.0
     run_id = f"synthetic-{visit.video_id}"
     # The shard goes first: a crash before the catalog rows leaves an orphan

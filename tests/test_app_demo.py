@@ -10,7 +10,7 @@ from facs_core.demo import SAMPLE_VIDEOS, demo_frames, demo_visits, load_demo, p
 from facs_core.features import features_from_shards
 from facs_core.reference import action_units
 from facs_core.stats import associate
-from store import Catalog
+from store import Catalog, open_catalog
 from store.shards import parquet_list_sql
 
 
@@ -120,3 +120,19 @@ def test_a_users_upload_of_a_sample_video_is_left_unchanged(catalog: Catalog, fe
     assert catalog.scalar("SELECT score FROM assessments WHERE video_id = ?", [record["video_id"]]) == 30
     assert any(record["video_id"] in message for message in result.messages)
     assert result.sample_videos == len(SAMPLE_VIDEOS) - 1
+
+
+def test_demo_command_loads_and_refuses_bad_counts(data_dir, capsys) -> None:
+    from facs_core.cli import main
+
+    assert main(["--data-dir", str(data_dir), "demo", "--no-videos", "--patients", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "synthetic demo: 3 patients, 6 synthetic visits" in out
+    catalog = open_catalog(data_dir)
+    try:
+        assert catalog.scalar("SELECT count(*) FROM videos WHERE synthetic") == 6
+    finally:
+        catalog.close()
+    assert main(["--data-dir", str(data_dir), "demo", "--patients", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --patients 1") and err.count("\n") == 1
