@@ -118,20 +118,6 @@ def frames_of_video(data_dir: str, version: str, video_id: str) -> pd.DataFrame:
     return store.query(f"SELECT * FROM {parquet_list_sql(files)} ORDER BY frame")
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def cohort_frames(data_dir: str, version: str, aus: tuple[str, ...]) -> pd.DataFrame:
-    """Per-frame tables of every video's newest run, only the columns the wavelet map needs."""
-    del version
-    store = _store(data_dir)
-    runs = latest_runs(store)
-    files = shard_files(store, runs)
-    if not files:
-        return pd.DataFrame()
-    present = set(store.query(f"DESCRIBE SELECT * FROM {parquet_list_sql(files)}")["column_name"])
-    columns = ", ".join(["video_id", "frame", "timestamp", "face"] + [a for a in aus if a in present])
-    return store.query(f"SELECT {columns} FROM {parquet_list_sql(files)} ORDER BY video_id, frame")
-
-
 def au_choices() -> list[str]:
     """The study's AUs, for pickers."""
     return list(action_units())

@@ -16,30 +16,59 @@ import pandas as pd
 import streamlit as st
 
 from facs_core import wavelets
+from facs_core.errors import InputError
 from facs_core.reference import action_units
 from facs_core.stats import associate
 from pages import _common, _data
 from pages._cohort_analysis import ALPHA
 
 
-def _frames_at(data_dir: str, version: str, fps: float) -> pd.DataFrame:
+@st.cache_data(show_spinner=False, max_entries=20_000)
+def _video_features(shard: str, modified: float, video_id: str, fps: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One video's wide wavelet features, cached per shard file.
+
+    A shard never changes once written (a new extraction is a new run and a
+    new file; ``modified`` guards against a restore), so a finished
+    extraction recomputes only its own video, not the cohort.
+    """
+    del modified
+    store = _common.catalog()
+    frames = store.query("SELECT * FROM read_parquet(?) ORDER BY frame", [shard])
+    result = wavelets.wavelet_features(frames.assign(video_id=video_id), fps)
+    return result.wide().reset_index(), result.scales
+
+
+def features_at(data_dir: str, version: str, fps: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Wide wavelet features (``video_id`` + ``AUxx@scale`` columns) and the scale table.
+
+    Every video of frame rate ``fps`` in its newest run, one cached video at a time.
+    """
+    del data_dir, version
     store = _common.catalog()
     runs = _data.latest_runs(store)
-    videos = set(runs.loc[runs["fps"].round(3) == round(fps, 3), "video_id"])
-    frames = _data.cohort_frames(data_dir, version, tuple(action_units()))
-    frames = frames[frames["video_id"].isin(videos)]
-    # The per-frame contract puts NaN in AU columns of faceless frames, so the
-    # face flag adds nothing here; it is dropped because the series module
-    # writes into the array it builds from it.
-    return frames.drop(columns=["face"], errors="ignore")
+    runs = runs[runs["fps"].round(3) == round(fps, 3)]
+    parts, scales = [], None
+    for row in runs.itertuples(index=False):
+        shard = store.paths.root / row.shard_path
+        if not shard.exists():
+            continue
+        wide, scales = _video_features(str(shard), shard.stat().st_mtime, row.video_id, float(fps))
+        parts.append(wide)
+    if not parts:
+        raise InputError(f"no extracted videos at {fps:g} fps")
+    return pd.concat(parts, ignore_index=True), scales
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def features_at(data_dir: str, version: str, fps: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Wide wavelet features (``video_id`` + ``AUxx@scale`` columns) and the scale table."""
-    frames = _frames_at(data_dir, version, fps)
-    result = wavelets.wavelet_features(frames, fps)
-    return result.wide().reset_index(), result.scales
+def warm(data_dir: str) -> None:
+    """Compute (into the cache) the wavelet features of every extracted video, for every frame rate.
+
+    Run by the app's background thread, so the significance map does not
+    pay for new videos when a researcher opens it.
+    """
+    store = _common.catalog()
+    version = _data.store_version(store)
+    for fps in _data.latest_runs(store)["fps"].dropna().round(3).unique():
+        features_at(data_dir, version, float(fps))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -66,6 +66,11 @@ with _common.friendly_errors():
     )
     for note in table.attrs.get("notes", []):
         st.caption(f":material/info: {note}")
+    empty = table["r"].isna()
+    if empty.any():
+        reason = table.loc[empty, "reason"].mode()
+        st.caption(f":material/info: {int(empty.sum())} cells are empty"
+                   + (f", mostly because {reason.iloc[0]}" if len(reason) and reason.iloc[0] else "") + ".")
 
     chart = wavelet_analysis.heatmap(table, score)
     event = st.altair_chart(chart, on_select="rerun", key="sig_map", width="stretch")
