@@ -9,18 +9,11 @@ renames it into place. ``backup --verify FILE`` only checks a backup.
 from __future__ import annotations
 
 import argparse
-import getpass
 
 from facs_core import backup as backups
+from facs_core.cli._shared import cli_actor
 from store import open_catalog
 from store.paths import resolve_data_dir
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,7 +34,7 @@ def _backup(args: argparse.Namespace) -> int:
         return 0
     catalog = open_catalog(args.data_dir)
     try:
-        result = backups.backup(catalog, args.out, actor=_actor())
+        result = backups.backup(catalog, args.out, actor=cli_actor())
     finally:
         catalog.close()
     print(f"backup written to {result.archive} ({result.files} files, {result.bytes / 1e6:.1f} MB)")
@@ -50,6 +43,6 @@ def _backup(args: argparse.Namespace) -> int:
 
 def _restore(args: argparse.Namespace) -> int:
     target = resolve_data_dir(args.data_dir)
-    manifest = backups.restore(args.file, target, force=args.force, actor=_actor())
+    manifest = backups.restore(args.file, target, force=args.force, actor=cli_actor())
     print(f"restored {len(manifest['files'])} files into {target} (backup taken {manifest['created_at']})")
     return 0

@@ -18,16 +18,9 @@ import json
 import sys
 
 from facs_core.access import ROLES
+from facs_core.cli._shared import cli_actor
 from facs_core.errors import InputError
 from store import open_catalog, users
-
-
-def _actor() -> str:
-    # The operating-system account that ran the command, for the audit trail.
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -93,7 +86,7 @@ def _add(args: argparse.Namespace) -> int:
     password = None if args.sso else _read_password(args.password_stdin)
     catalog = open_catalog(args.data_dir)
     try:
-        users.add_user(catalog, args.username, args.role, password, actor=_actor())
+        users.add_user(catalog, args.username, args.role, password, actor=cli_actor())
     finally:
         catalog.close()
     print(f"user {args.username} added ({args.role})")
@@ -128,13 +121,13 @@ def _with_catalog(args: argparse.Namespace, action, message: str) -> int:
 
 def _disable(args: argparse.Namespace) -> int:
     return _with_catalog(
-        args, lambda c: users.disable_user(c, args.username, actor=_actor()), f"user {args.username} disabled"
+        args, lambda c: users.disable_user(c, args.username, actor=cli_actor()), f"user {args.username} disabled"
     )
 
 
 def _enable(args: argparse.Namespace) -> int:
     return _with_catalog(
-        args, lambda c: users.enable_user(c, args.username, actor=_actor()), f"user {args.username} enabled"
+        args, lambda c: users.enable_user(c, args.username, actor=cli_actor()), f"user {args.username} enabled"
     )
 
 
@@ -142,7 +135,7 @@ def _reset(args: argparse.Namespace) -> int:
     password = _read_password(args.password_stdin)
     return _with_catalog(
         args,
-        lambda c: users.reset_password(c, args.username, password, actor=_actor()),
+        lambda c: users.reset_password(c, args.username, password, actor=cli_actor()),
         f"password of {args.username} reset",
     )
 
@@ -150,7 +143,7 @@ def _reset(args: argparse.Namespace) -> int:
 def _role(args: argparse.Namespace) -> int:
     return _with_catalog(
         args,
-        lambda c: users.set_role(c, args.username, args.role, actor=_actor()),
+        lambda c: users.set_role(c, args.username, args.role, actor=cli_actor()),
         f"user {args.username} is now {args.role}",
     )
 
@@ -158,7 +151,7 @@ def _role(args: argparse.Namespace) -> int:
 def _assign(args: argparse.Namespace) -> int:
     return _with_catalog(
         args,
-        lambda c: users.assign_patient(c, args.username, args.patient, actor=_actor()),
+        lambda c: users.assign_patient(c, args.username, args.patient, actor=cli_actor()),
         f"patient {args.patient} assigned to {args.username}",
     )
 
@@ -166,6 +159,6 @@ def _assign(args: argparse.Namespace) -> int:
 def _unassign(args: argparse.Namespace) -> int:
     return _with_catalog(
         args,
-        lambda c: users.unassign_patient(c, args.username, args.patient, actor=_actor()),
+        lambda c: users.unassign_patient(c, args.username, args.patient, actor=cli_actor()),
         f"patient {args.patient} no longer assigned to {args.username}",
     )
