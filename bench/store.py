@@ -24,10 +24,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._report import write_section  # noqa: E402
-from facs_core.reference import action_units  # noqa: E402
-from store.paths import StorePaths  # noqa: E402
-from store.shards import parquet_list_sql, write_shard  # noqa: E402
+from bench._report import write_section
+from facs_core.reference import action_units
+from store.paths import StorePaths
+from store.shards import parquet_list_sql, write_shard
 
 N_VIDEOS = 58
 
