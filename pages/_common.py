@@ -124,15 +124,24 @@ def visit_label(row: pd.Series | dict) -> str:
     return f"{row['patient_id'] or 'no patient'} · {date} · {row['video_id']}{mark}"
 
 
-def chart_downloads(chart: alt.TopLevelMixin, name: str, key: str) -> None:
-    """PNG and SVG download buttons for an Altair chart, rendered with vl-convert."""
+def chart_image(chart: alt.TopLevelMixin, fmt: str) -> bytes:
+    """The chart rendered offline by vl-convert: ``fmt`` ``"png"`` (2x scale) or ``"svg"``."""
     import vl_convert as vlc
 
     spec = chart.to_json()
+    if fmt == "png":
+        return vlc.vegalite_to_png(spec, scale=2)
+    if fmt == "svg":
+        return vlc.vegalite_to_svg(spec).encode("utf-8")
+    raise ValueError(f"unknown chart format {fmt!r}")
+
+
+def chart_downloads(chart: alt.TopLevelMixin, name: str, key: str) -> None:
+    """PNG and SVG download buttons for an Altair chart (rendered only when clicked)."""
     left, right = st.columns(2)
-    left.download_button("PNG", data=lambda: vlc.vegalite_to_png(spec, scale=2), file_name=f"{name}.png",
+    left.download_button("PNG", data=lambda: chart_image(chart, "png"), file_name=f"{name}.png",
                          mime="image/png", key=f"{key}-png", icon=":material/image:")
-    right.download_button("SVG", data=lambda: vlc.vegalite_to_svg(spec), file_name=f"{name}.svg",
+    right.download_button("SVG", data=lambda: chart_image(chart, "svg"), file_name=f"{name}.svg",
                           mime="image/svg+xml", key=f"{key}-svg", icon=":material/image:")
 
 

@@ -441,3 +441,15 @@ def test_admin_audit_log_lists_denials(demo_store: Catalog) -> None:
     at = page("admin", demo_store, "admin").run()
     shown = pd.concat([d.value for d in at.dataframe])
     assert "access denied" in set(shown.get("action", pd.Series(dtype=str)))
+
+
+def test_charts_export_as_png_and_svg(demo_store: Catalog) -> None:
+    from pages._strip import strip_chart
+
+    _, video_id = _first_patient(demo_store)
+    frames = _data.frames_of_video(str(demo_store.paths.root), _data.store_version(demo_store), video_id)
+    chart = strip_chart(frames, ["AU12", "AU04"], segments_for(demo_store, video_id), 180.0)
+    png = _common.chart_image(chart, "png")
+    svg = _common.chart_image(chart, "svg")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert svg.lstrip().startswith(b"<svg") and b"AU12" in svg
