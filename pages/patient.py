@@ -144,7 +144,7 @@ with _common.friendly_errors():
     fps = float(visits.set_index("video_id").loc[visit_id].get("fps", np.nan)) if "fps" in visits else np.nan
     fps = fps if np.isfinite(fps) else float(store.scalar("SELECT fps FROM videos WHERE video_id = ?", [visit_id]))
     try:
-        image = wavelets.scalogram(frames.drop(columns=["face"], errors="ignore"), visit_id, au, fps, segment=span)
+        image = wavelets.scalogram(frames, visit_id, au, fps, segment=span)
     except FacsError as exc:
         st.caption(f"No scalogram: {exc}")
     else:
