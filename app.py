@@ -7,6 +7,9 @@ user's role allows. Pages enforce their own permission again on the server
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NoReturn
+
 import streamlit as st
 
 from facs_core.errors import FacsError
@@ -14,16 +17,35 @@ from pages import _common
 
 st.set_page_config(page_title="FACS interview dashboard", page_icon=":material/face:", layout="wide")
 
+
+def show_alone(render: Callable[[], None], title: str, icon: str) -> NoReturn:
+    """Render one page with no navigation, then stop.
+
+    A run that never reaches ``st.navigation`` makes Streamlit list every file
+    in ``pages/`` in the sidebar, helpers and all, so even the sign-in form and
+    start-up errors go through a hidden one-page navigation.
+    """
+    st.navigation([st.Page(render, title=title, icon=icon)], position="hidden").run()
+    st.stop()
+
+
 try:
     store = _common.catalog()
 except FacsError as exc:
-    st.error(str(exc), icon=":material/error:")
-    st.stop()
+    message = str(exc)
+    show_alone(lambda: st.error(message, icon=":material/error:"), "Store unavailable", ":material/error:")
 
 from facs_core.access import allowed  # noqa: E402
-from pages._auth import current_user, sign_out_button  # noqa: E402
+from pages._auth import current_user, sign_out_button, signed_in_user  # noqa: E402
 
-user = current_user(store)
+try:
+    user = signed_in_user(store)
+except FacsError as exc:
+    message = str(exc)
+    show_alone(lambda: st.error(message, icon=":material/error:"), "Sign in", ":material/login:")
+if user is None:
+    # current_user renders the sign-in (or first-administrator) form and stops the run.
+    show_alone(lambda: current_user(store), "Sign in", ":material/login:")
 _common.start_background_work(store)
 
 SECTIONS: dict[str, list[tuple[str, str, str, str]]] = {

@@ -167,6 +167,24 @@ def _sign_in_form(catalog: Catalog) -> None:
         st.rerun()
 
 
+def signed_in_user(catalog: Catalog) -> User | None:
+    """The signed-in user, or None; renders nothing.
+
+    A live session (within the inactivity timeout, account still active)
+    first, then a single-sign-on identity mapped to an active account.
+    """
+    user = _fresh_session_user(catalog)
+    if user is not None:
+        return user
+    if sso_configured() and _sso_logged_in() and not st.session_state.get(_SSO_REFUSED):
+        user = users.sign_in_sso(catalog, st.user.get("email"))
+        if user is not None:
+            _start_session(user)
+            return user
+        st.session_state[_SSO_REFUSED] = True
+    return None
+
+
 def current_user(catalog: Catalog) -> User:
     """The signed-in user; otherwise render the sign-in page and stop the run.
 
@@ -176,18 +194,12 @@ def current_user(catalog: Catalog) -> User:
     sign-in form.
     """
     try:
-        user = _fresh_session_user(catalog)
+        user = signed_in_user(catalog)
     except InputError as exc:
         st.error(str(exc))
         st.stop()
     if user is not None:
         return user
-    if sso_configured() and _sso_logged_in() and not st.session_state.get(_SSO_REFUSED):
-        user = users.sign_in_sso(catalog, st.user.get("email"))
-        if user is not None:
-            _start_session(user)
-            return user
-        st.session_state[_SSO_REFUSED] = True
     if st.session_state.get(_SSO_REFUSED):
         st.error("Your single sign-on identity has no active account here; ask an administrator.")
         if st.button("Sign out"):

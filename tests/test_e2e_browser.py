@@ -106,6 +106,8 @@ def shot(page: Page, name: str) -> None:
 def sign_in(page: Page, url: str, username: str) -> None:
     page.goto(url)
     idle(page)
+    # Before sign-in nothing is listed: no pages, and never the helper modules in pages/.
+    expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
     page.get_by_role("textbox", name="User name").fill(username)
     page.get_by_role("textbox", name="Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in", exact=True).click()
