@@ -42,7 +42,7 @@ with st.container(border=True):
     left, middle, right = st.columns(3)
     score = left.selectbox("Score", scores, format_func=lambda k: labels.get(k, k), key="cohort_score")
     covariates = middle.multiselect(
-        "Covariates", list(_data.COVARIATES), default=["age", "sex", "camera"], key="cohort_covariates"
+        "Covariates", list(_data.COVARIATES), default=list(_data.COVARIATES), key="cohort_covariates"
     )
     method = right.selectbox("Method", list(analysis.METHODS), format_func=analysis.METHODS.get, key="cohort_method")
     left, middle, right = st.columns(3)

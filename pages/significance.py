@@ -41,7 +41,7 @@ rates = runs["fps"].round(3).value_counts()
 with st.container(border=True):
     left, middle, right = st.columns(3)
     score = left.selectbox("Score", scores, format_func=lambda k: labels.get(k, k), key="map_score")
-    covariates = middle.multiselect("Covariates", list(_data.COVARIATES), default=["age", "sex", "camera"],
+    covariates = middle.multiselect("Covariates", list(_data.COVARIATES), default=list(_data.COVARIATES),
                                     key="map_covariates")
     correction = right.selectbox("Correction (within each AU)", list(analysis.CORRECTIONS),
                                  format_func=analysis.CORRECTIONS.get, key="map_correction")

@@ -258,7 +258,7 @@ def test_cohort_table_shows_the_engines_numbers(demo_store: Catalog) -> None:
     features = _data.video_features(str(demo_store.paths.root), version, None)
     aus = [c for c in features.columns if c.startswith("AU") and "_" not in c]
     clinical = _data.clinical_table(demo_store).drop(columns=["visit_date", "synthetic"])
-    expected = associate(features[["video_id", *aus]], clinical, "bdi", ["age", "sex", "camera"]).set_index("feature")
+    expected = associate(features[["video_id", *aus]], clinical, "bdi", list(_data.COVARIATES)).set_index("feature")
     assert list(shown.index) == aus
     assert shown["p (adjusted)"].tolist() == [
         "<0.0001" if p < 1e-4 else f"{p:.4f}" for p in expected.loc[aus, "p_fdr"]
