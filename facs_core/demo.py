@@ -49,7 +49,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from facs_core import __version__
 from facs_core.reference import action_units
@@ -204,6 +203,9 @@ def demo_frames(
         "face": face,
         "face_confidence": np.where(face, rng.uniform(0.85, 1.0, n), rng.uniform(0.0, 0.2, n)),
     }
+    # Imported here: scipy.signal costs ~0.6 s, and every CLI start imports this module.
+    from scipy.signal import lfilter
+
     for i, au in enumerate(aus):
         amplitude, period = amplitudes[au]
         noise = lfilter([1.0], [1.0, -0.9], rng.normal(0, 0.02, n))
