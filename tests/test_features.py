@@ -141,5 +141,21 @@ def test_features_command_without_video_id_fails_cleanly(tmp_path: Path, capsys:
     code = main(["features", "--frames", str(tmp_path / "frames.csv"), "--out", str(tmp_path / "f.csv")])
     stderr = capsys.readouterr().err
     assert code == 2
-    assert stderr.startswith("error: frames table has no column 'video_id'") and stderr.count("\n") == 1
+    assert stderr.startswith(f"error: frames table {tmp_path / 'frames.csv'} has no 'video_id' column")
+    assert "--video-id" in stderr and stderr.count("\n") == 1
     assert not (tmp_path / "f.csv").exists()
+
+
+def test_features_command_names_a_one_video_table_with_video_id(tmp_path: Path) -> None:
+    """``extract`` writes one video's frames without video_id; ``--video-id`` names it."""
+    frames = synthetic_frames(n_videos=1, seed=3)
+    frames.drop(columns="video_id").to_parquet(tmp_path / "frames.parquet")
+    out = tmp_path / "features.csv"
+    code = main(["features", "--frames", str(tmp_path / "frames.parquet"), "--video-id", "V42", "--out", str(out)])
+    assert code == 0
+    expected = per_video_features(frames.assign(video_id="V42"))
+    pd.testing.assert_frame_equal(pd.read_csv(out, dtype={"video_id": str}), expected, check_exact=False, rtol=1e-12)
+    # A table that already names its videos refuses a second name.
+    frames.to_parquet(tmp_path / "named.parquet")
+    assert main(["features", "--frames", str(tmp_path / "named.parquet"), "--video-id", "V42", "--out",
+                 str(tmp_path / "x.csv")]) == 2

@@ -41,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     features.add_argument("--frames", required=True, metavar="FRAMES.parquet", help="per-frame table with video_id")
     features.add_argument("--segments", metavar="SEGMENTS.csv", help="video_id,start_s,end_s[,label]")
     features.add_argument(
+        "--video-id",
+        metavar="ID",
+        help="video id for a one-video frames table without a video_id column (as `extract` writes)",
+    )
+    features.add_argument(
         "--threshold",
         type=float,
         default=DEFAULT_THRESHOLD,
@@ -110,6 +115,15 @@ def write_csv_atomically(table: pd.DataFrame, target: str | os.PathLike[str]) ->
 
 def run_features(args: argparse.Namespace) -> int:
     frames = read_table(args.frames, "frames table")
+    if args.video_id is not None:
+        if "video_id" in frames.columns:
+            raise InputError(f"frames table {args.frames} already has a video_id column; leave out --video-id")
+        frames = frames.assign(video_id=args.video_id)
+    elif "video_id" not in frames.columns:
+        raise InputError(
+            f"frames table {args.frames} has no 'video_id' column; for one video's table"
+            " (as `extract` writes it) name the video with --video-id"
+        )
     segments = read_segments(args.segments)
     features = per_video_features(frames, segments, threshold=args.threshold)
     unknown = sorted(set(segments["video_id"]) - set(features["video_id"]))
