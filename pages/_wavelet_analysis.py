@@ -9,6 +9,7 @@ each AU over its scales (``fdr_groups``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import altair as alt
 import numpy as np
@@ -21,6 +22,7 @@ from facs_core.reference import action_units
 from facs_core.stats import associate
 from pages import _common, _data
 from pages._cohort_analysis import ALPHA
+from store import feature_cache
 
 
 @st.cache_data(show_spinner=False, max_entries=20_000)
@@ -29,12 +31,12 @@ def _video_features(shard: str, modified: float, video_id: str, fps: float) -> t
 
     A shard never changes once written (a new extraction is a new run and a
     new file; ``modified`` guards against a restore), so a finished
-    extraction recomputes only its own video, not the cohort.
+    extraction recomputes only its own video, not the cohort. Below this
+    in-process layer, :func:`store.feature_cache.cached_wavelet_features`
+    keeps the features on disk, so a restarted server reads them.
     """
     del modified
-    store = _common.catalog()
-    frames = store.query("SELECT * FROM read_parquet(?) ORDER BY frame", [shard])
-    result = wavelets.wavelet_features(frames.assign(video_id=video_id), fps)
+    result = feature_cache.cached_wavelet_features(_common.catalog().paths, Path(shard), video_id, fps)
     return result.wide().reset_index(), result.scales
 
 

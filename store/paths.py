@@ -75,6 +75,14 @@ class StorePaths:
         """Default destination of ``python -m facs_core backup``."""
         return self.root / "backups"
 
+    @property
+    def cache(self) -> Path:
+        """Derived results that can be recomputed from the shards (``cache/wavelets/...``).
+
+        Never a result: not backed up, not read as shards; deleting it costs only time.
+        """
+        return self.root / "cache"
+
     def folders(self) -> tuple[Path, ...]:
         """Every folder the store creates on first start."""
-        return (self.root, self.videos, self.playback, self.frames, self.chunks, self.tmp, self.logs)
+        return (self.root, self.videos, self.playback, self.frames, self.chunks, self.tmp, self.logs, self.cache)
