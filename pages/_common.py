@@ -15,6 +15,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from facs_core.backends.base import BACKENDS, backend_class
 from facs_core.demo import SYNTHETIC_LABEL
 from facs_core.errors import FacsError
 from facs_core.logs import log_exception
@@ -74,6 +75,24 @@ def has_synthetic(store: Catalog, video_ids: Sequence[str] | None = None) -> boo
     marks = ", ".join("?" for _ in video_ids)
     return bool(store.scalar(f"SELECT count(*) FROM videos WHERE synthetic AND video_id IN ({marks})",
                              list(video_ids)))
+
+
+def au_source_note(store: Catalog, video_ids: Sequence[str]) -> None:
+    """Say that AUs are blendshape-derived wherever a blendshape backend's values are shown."""
+    ids = [str(v) for v in video_ids]
+    if not ids:
+        return
+    marks = ", ".join("?" for _ in ids)
+    backends = store.query(
+        f"SELECT DISTINCT backend FROM runs WHERE status = 'done' AND video_id IN ({marks})", ids
+    )["backend"]
+    derived = [b for b in backends if b in BACKENDS and backend_class(b).au_source == "blendshape"]
+    if derived:
+        st.caption(
+            f":material/info: AU values from the {', '.join(derived)} backend are **blendshape-derived**"
+            " estimates (face blendshapes mapped to AUs through a documented table), not FACS-coded AUs;"
+            " AUs without a blendshape counterpart are absent."
+        )
 
 
 @contextlib.contextmanager

@@ -66,6 +66,7 @@ with _common.friendly_errors():
 
     analysed = result.attrs.get("video_ids", [])
     _common.synthetic_banner(_common.has_synthetic(store, analysed))
+    _common.au_source_note(store, analysed)
     n_videos = int(result.attrs.get("n_videos", 0))
     n_patients = int(clinical.loc[clinical["video_id"].isin(analysed), "patient_id"].nunique())
     backends = runs.loc[runs["video_id"].isin(analysed), ["backend", "backend_version"]].drop_duplicates()

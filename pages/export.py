@@ -31,6 +31,7 @@ version = _data.store_version(store)
 clinical = _data.clinical_table(store)
 clinical = clinical[clinical["patient_id"].isin(patients)]
 _common.synthetic_banner(bool(clinical["synthetic"].any()))
+_common.au_source_note(store, clinical["video_id"])
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:

@@ -39,6 +39,7 @@ version = _data.store_version(store)
 clinical = _data.clinical_table(store)
 visits = clinical[clinical["patient_id"] == patient].sort_values("visit_date")
 _common.synthetic_banner(bool(visits["synthetic"].any()))
+_common.au_source_note(store, visits["video_id"])
 
 with st.expander("How to read this page", expanded=False, icon=":material/help:"):
     st.markdown(

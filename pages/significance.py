@@ -58,6 +58,7 @@ with _common.friendly_errors():
     )
     bar.empty()
     _common.synthetic_banner(_common.has_synthetic(store, table.attrs.get("video_ids", [])))
+    _common.au_source_note(store, table.attrs.get("video_ids", []))
     n_sig = int(table["significant"].fillna(False).astype(bool).sum())
     st.caption(
         f"{table.attrs.get('n_videos', 0)} visits at {fps:g} fps · {len(table['au'].unique())} AUs ×"

@@ -40,6 +40,7 @@ st.query_params["video"] = video_id
 visit = visits.set_index("video_id").loc[video_id]
 require(store, "play_video", visit["patient_id"])
 _common.synthetic_banner(bool(visit["synthetic"]))
+_common.au_source_note(store, [video_id])
 
 version = _data.store_version(store)
 frames = _data.frames_of_video(str(store.paths.root), version, video_id)
