@@ -125,6 +125,8 @@ def run_features(args: argparse.Namespace) -> int:
             " (as `extract` writes it) name the video with --video-id"
         )
     segments = read_segments(args.segments)
+    if "au_source" in frames.columns and (frames["au_source"] == "blendshape").any():
+        _note("AU values are blendshape-derived estimates (mediapipe backend), not FACS-coded AUs")
     features = per_video_features(frames, segments, threshold=args.threshold)
     unknown = sorted(set(segments["video_id"]) - set(features["video_id"]))
     if unknown:
