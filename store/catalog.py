@@ -150,5 +150,6 @@ def open_catalog(data_dir: str | os.PathLike[str] | None = None) -> Catalog:
 def _remove_stale_temporaries(paths: StorePaths) -> None:
     """Delete what interrupted writers left behind; they are never results."""
     for folder in (paths.tmp, paths.frames, paths.videos, paths.playback, paths.cache):
-        for leftover in folder.rglob("*.partial"):
+        # "*.partial*" also matches playback copies ("*.partial.webm": FFmpeg picks formats by extension).
+        for leftover in folder.rglob("*.partial*"):
             leftover.unlink(missing_ok=True)
