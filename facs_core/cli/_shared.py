@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 import getpass
+import os
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from facs_core.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def cli_actor() -> str:
@@ -12,3 +21,25 @@ def cli_actor() -> str:
     except (KeyError, OSError):
         # No passwd entry for this uid (containers) or no login name at all.
         return "cli"
+
+
+def write_csv_atomically(table: pd.DataFrame, target: str | os.PathLike[str]) -> Path:
+    """Write ``table`` as CSV through a temporary file and a rename: all or nothing.
+
+    An interrupted or failed run never leaves half a result, and an existing
+    result stays as it was.
+    """
+    target = Path(target)
+    if not target.parent.is_dir():
+        raise InputError(f"output folder {target.parent} does not exist")
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+    try:
+        table.to_csv(partial, index=False)
+        os.replace(partial, target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise InputError(f"cannot write result {target}: {exc.strerror or exc}") from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return target

@@ -17,10 +17,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from facs_core.cli._shared import write_csv_atomically
 from facs_core.errors import InputError
 
 if TYPE_CHECKING:
@@ -97,18 +97,6 @@ def read_frames(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise InputError(f"frames table {path} cannot be read: {first_line}") from exc
 
 
-def _write_csv(table: pd.DataFrame, target: Path) -> None:
-    # Through a temporary file, so an interrupted run never leaves half a result.
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
-    try:
-        table.to_csv(partial, index=False)
-        os.replace(partial, target)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise InputError(f"cannot write result {target}: {exc.strerror or exc}") from exc
-
-
 def run_scalogram(args: argparse.Namespace) -> int:
     """Handler of ``stats scalogram``."""
     from facs_core.clinical import read_table
@@ -153,7 +141,7 @@ def run_scalogram(args: argparse.Namespace) -> int:
             " uninterrupted face); see n_short and reason",
             file=sys.stderr,
         )
-    _write_csv(result, out)
+    write_csv_atomically(result, out)
     significant = result[result["significant"].fillna(False).astype(bool)]
     aus = significant["au"].nunique()
     print(

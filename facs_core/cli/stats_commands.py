@@ -14,13 +14,11 @@ temporary file beside ``--out`` and is renamed into place at the end.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import uuid
-from pathlib import Path
 
 import pandas as pd
 
+from facs_core.cli._shared import write_csv_atomically
 from facs_core.clinical import load_clinical, read_table
 from facs_core.errors import InputError
 from facs_core.features import DEFAULT_THRESHOLD, au_columns, per_video_features, read_segments
@@ -96,21 +94,6 @@ def _covariate_list(text: str) -> list[str]:
 
 def _note(line: str) -> None:
     print(f"note: {line}", file=sys.stderr)
-
-
-def write_csv_atomically(table: pd.DataFrame, target: str | os.PathLike[str]) -> Path:
-    """Write ``table`` as CSV through a temporary file and a rename: all or nothing."""
-    target = Path(target)
-    if target.parent and not target.parent.is_dir():
-        raise InputError(f"output folder {target.parent} does not exist")
-    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
-    try:
-        table.to_csv(partial, index=False)
-        os.replace(partial, target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return target
 
 
 def run_features(args: argparse.Namespace) -> int:
