@@ -54,6 +54,7 @@ from facs_core import __version__
 from facs_core.reference import action_units
 from store import audit
 from store.catalog import Catalog
+from store.feature_cache import precompute
 from store.segments import add_segment, segments_for
 from store.shards import write_shard
 from store.videos import ensure_patient
@@ -309,6 +310,8 @@ def _add_synthetic_visit(catalog: Catalog, visit, patient_level: np.ndarray, dur
     # The shard goes first: a crash before the catalog rows leaves an orphan
     # file that the next load overwrites, never a run pointing at nothing.
     path = write_shard(catalog.paths, run_id, visit.video_id, frames)
+    # Same as an extraction job: the per-video features are cached with the shard.
+    precompute(catalog.paths, path, visit.video_id, fps)
     params = {"generator": "facs_core.demo", "seed": int(visit.seed), "fps": fps}
     params_hash = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
     ensure_patient(catalog, visit.patient_id, synthetic=True)

@@ -56,6 +56,7 @@ from store import audit
 from store import jobs as job_rows
 from store import runs as run_rows
 from store.catalog import Catalog
+from store.feature_cache import precompute
 from store.segments import segments_for
 from store.shards import shard_path, write_shard
 from store.videos import get_video, video_file
@@ -447,6 +448,11 @@ class JobRunner:
             n_face_frames=n_face,
         )
         job_rows.set_job_status(self.catalog, active.job_id, "done", message=f"{table.num_rows} frames")
+        # Per-video features are computed once, here, so no page computes them on first view;
+        # precompute() logs and swallows its own failures, so the finished run stays done.
+        fps = self.catalog.scalar("SELECT fps FROM videos WHERE video_id = ?", [run["video_id"]])
+        if fps is not None:
+            precompute(self.catalog.paths, written, run["video_id"], float(fps))
         self._active.pop(active.job_id)
         self._outcome[active.job_id] = "done"
         # The shard holds everything now; the chunks were only a way there.

@@ -36,7 +36,10 @@ def _video_features(shard: str, modified: float, video_id: str, fps: float) -> t
     keeps the features on disk, so a restarted server reads them.
     """
     del modified
-    result = feature_cache.cached_wavelet_features(_common.catalog().paths, Path(shard), video_id, fps)
+    result = feature_cache.cached_wavelet_features(
+        _common.catalog().paths, Path(shard), video_id, feature_cache.analysis_fps(fps),
+        feature_cache.ANALYSIS_PARAMS,
+    )
     return result.wide().reset_index(), result.scales
 
 

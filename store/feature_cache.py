@@ -192,3 +192,44 @@ def cached_wavelet_features(
         # A read-only or full disk costs speed, not the result.
         logger.warning("could not write wavelet cache entry %s (%s)", target.name, error.strerror)
     return result
+
+
+#: Decimals a frame rate is rounded to before it keys the cache: the significance map groups
+#: videos by ``fps`` rounded this way and asks for features at the rounded rate, so an entry
+#: computed at extraction time must use the same number to be found.
+FPS_DECIMALS = 3
+
+
+def analysis_fps(fps: float) -> float:
+    """The frame rate (``fps`` rounded to :data:`FPS_DECIMALS`, as pandas rounds) features are keyed by."""
+    return float(np.round(float(fps), FPS_DECIMALS))
+
+
+#: The parameters the significance map asks for and :func:`precompute` fills (the study's defaults).
+ANALYSIS_PARAMS = WaveletParams()
+
+
+def precompute(paths: StorePaths, shard_file: Path, video_id: str, fps: float) -> Path | None:
+    """Fill the cache for a freshly written shard, with the parameters the significance map uses.
+
+    Called by the extraction job and the demo loader right after a shard is
+    written, so data flows one way (video -> frames -> per-video features) and
+    no page computes features on its first view. A failure (bad frames, full
+    disk, ...) is logged with the file and video id only and never raised: the
+    shard is the result; the features can be computed again later.
+
+    Returns
+    -------
+    Path or None
+        The cache entry written, or ``None`` when the computation failed.
+    """
+    try:
+        rate = analysis_fps(fps)
+        cached_wavelet_features(paths, shard_file, video_id, rate, ANALYSIS_PARAMS)
+        return cache_file(paths, shard_file, video_id, rate, ANALYSIS_PARAMS)
+    except Exception as error:  # the features are derived data; the extraction must not fail over them
+        logger.warning(
+            "could not precompute wavelet features of video %s (%s): %s",
+            video_id, Path(shard_file).name, type(error).__name__,
+        )
+        return None
