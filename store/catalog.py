@@ -94,6 +94,13 @@ class Catalog:
         """Close the connection; the Catalog is unusable afterwards."""
         self._con.close()
 
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # A short-lived owner (one CLI command) releases the file lock however it ends.
+        self.close()
+
 
 def _ensure_writable(folder: Path) -> None:
     try:

@@ -32,11 +32,8 @@ def _backup(args: argparse.Namespace) -> int:
         manifest = backups.verify(args.verify)
         print(f"{args.verify}: {len(manifest['files'])} files verified (taken {manifest['created_at']})")
         return 0
-    catalog = open_catalog(args.data_dir)
-    try:
+    with open_catalog(args.data_dir) as catalog:
         result = backups.backup(catalog, args.out, actor=cli_actor())
-    finally:
-        catalog.close()
     print(f"backup written to {result.archive} ({result.files} files, {result.bytes / 1e6:.1f} MB)")
     return 0
 

@@ -27,8 +27,7 @@ def _demo(args: argparse.Namespace) -> int:
         from facs_core.errors import InputError
 
         raise InputError(f"--patients {args.patients} is out of range: use 2 to 500")
-    catalog = open_catalog(args.data_dir)
-    try:
+    with open_catalog(args.data_dir) as catalog:
         result = load_demo(
             catalog,
             actor="cli",
@@ -42,8 +41,6 @@ def _demo(args: argparse.Namespace) -> int:
         for message in result.messages:
             print(f"note: {message}")
         extracted = _run_jobs(catalog, result.extraction_jobs)
-    finally:
-        catalog.close()
     print(
         f"{SYNTHETIC_LABEL}: {result.patients} patients, {result.synthetic_visits} synthetic visits"
         f" ({result.frames} frames), {result.sample_videos} sample videos added"

@@ -113,16 +113,13 @@ def _resolve_video(args: argparse.Namespace) -> tuple[Path, str, list[tuple[floa
     from store import open_catalog
     from store.videos import get_video, video_file
 
-    catalog = open_catalog(args.data_dir)
-    try:
+    with open_catalog(args.data_dir) as catalog:
         record = get_video(catalog, args.video)
         if record is None:
             raise InputError(f"no video {args.video} in the store {catalog.paths.root}")
         if not record.get("stored_path"):
             raise InputError(f"video {args.video} has no stored file (a synthetic demo visit)")
         return video_file(catalog, record), f"video {args.video}", segment_ranges(catalog, args.video)
-    finally:
-        catalog.close()
 
 
 def _models_install(args: argparse.Namespace) -> int:
@@ -144,8 +141,7 @@ def _jobs_run(args: argparse.Namespace) -> int:
     from facs_core.jobs import JobRunner, resume_interrupted, submit_extraction
     from store import open_catalog
 
-    catalog = open_catalog(args.data_dir)
-    try:
+    with open_catalog(args.data_dir) as catalog:
         resumed = resume_interrupted(catalog)
         for job_id in resumed:
             print(f"job {job_id}: resuming after an interrupted run", file=sys.stderr)
@@ -161,8 +157,6 @@ def _jobs_run(args: argparse.Namespace) -> int:
                 print(f"video {video_id}: job {job_id}", file=sys.stderr)
         runner = JobRunner(catalog, num_cpus=args.workers, report=lambda line: print(line, file=sys.stderr, flush=True))
         outcome = runner.run_until_idle()
-    finally:
-        catalog.close()
     failed = [job for job, status in outcome.items() if status == "failed"]
     return 1 if failed else 0
 
@@ -171,11 +165,8 @@ def _jobs_list(args: argparse.Namespace) -> int:
     from facs_core.jobs import job_status
     from store import open_catalog
 
-    catalog = open_catalog(args.data_dir)
-    try:
+    with open_catalog(args.data_dir) as catalog:
         table = job_status(catalog)
-    finally:
-        catalog.close()
     if args.json:
         print(json.dumps(table.to_dict("records"), indent=2, default=str))
         return 0
@@ -189,11 +180,8 @@ def _jobs_cancel(args: argparse.Namespace) -> int:
     from facs_core.jobs import cancel_job
     from store import open_catalog
 
-    catalog = open_catalog(args.data_dir)
-    try:
+    with open_catalog(args.data_dir) as catalog:
         status = cancel_job(catalog, args.job_id, actor="cli")
-    finally:
-        catalog.close()
     print(f"job {args.job_id}: {status}")
     return 0
 
@@ -202,10 +190,7 @@ def _jobs_retry(args: argparse.Namespace) -> int:
     from facs_core.jobs import retry_job
     from store import open_catalog
 
-    catalog = open_catalog(args.data_dir)
-    try:
+    with open_catalog(args.data_dir) as catalog:
         retry_job(catalog, args.job_id, actor="cli")
-    finally:
-        catalog.close()
     print(f"job {args.job_id}: queued again; run it with `python -m facs_core jobs run`")
     return 0

@@ -18,19 +18,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
-    catalog = open_catalog(args.data_dir)
-    version = catalog.scalar("SELECT max(version) FROM schema_version")
+    with open_catalog(args.data_dir) as catalog:
+        version = catalog.scalar("SELECT max(version) FROM schema_version")
     print(f"store ready at {catalog.paths.root} (schema version {version})")
-    catalog.close()
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
-    catalog = open_catalog(args.data_dir)
-    try:
+    with open_catalog(args.data_dir) as catalog:
         summary = store_summary(catalog)
-    finally:
-        catalog.close()
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2, default=str))
         return 0

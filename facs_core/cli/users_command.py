@@ -84,21 +84,15 @@ def _read_password(from_stdin: bool) -> str:
 
 def _add(args: argparse.Namespace) -> int:
     password = None if args.sso else _read_password(args.password_stdin)
-    catalog = open_catalog(args.data_dir)
-    try:
+    with open_catalog(args.data_dir) as catalog:
         users.add_user(catalog, args.username, args.role, password, actor=cli_actor())
-    finally:
-        catalog.close()
     print(f"user {args.username} added ({args.role})")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
-    catalog = open_catalog(args.data_dir)
-    try:
+    with open_catalog(args.data_dir) as catalog:
         frame = users.list_users(catalog)
-    finally:
-        catalog.close()
     if args.json:
         print(json.dumps(frame.to_dict("records"), indent=2, default=str))
         return 0
@@ -110,11 +104,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _with_catalog(args: argparse.Namespace, action, message: str) -> int:
-    catalog = open_catalog(args.data_dir)
-    try:
+    with open_catalog(args.data_dir) as catalog:
         action(catalog)
-    finally:
-        catalog.close()
     print(message)
     return 0
 

@@ -95,8 +95,7 @@ def _videos_add(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise InputError(f"{args.video}: file not found")
     repeat = None if args.repeat_visit is None else args.repeat_visit == "yes"
-    catalog = open_catalog(args.data_dir)
-    try:
+    with open_catalog(args.data_dir) as catalog:
         record, created = ingest_video(
             catalog,
             path,
@@ -122,14 +121,11 @@ def _videos_add(args: argparse.Namespace) -> int:
         if needs_playback_copy(record) and not args.no_playback:
             playback = ensure_playback_copy(catalog, record["video_id"])
             print(f"browser playback copy: {playback}")
-    finally:
-        catalog.close()
     return 0
 
 
 def _videos_list(args: argparse.Namespace) -> int:
-    catalog = open_catalog(args.data_dir)
-    try:
+    with open_catalog(args.data_dir) as catalog:
         sql = (
             "SELECT video_id, patient_id, visit_date, container, codec, frame_count, fps, duration_s, width, height,"
             " playback_path, synthetic FROM videos"
@@ -139,8 +135,6 @@ def _videos_list(args: argparse.Namespace) -> int:
             sql += " WHERE patient_id = ?"
             params.append(args.patient)
         table = catalog.query(sql + " ORDER BY patient_id, visit_date, video_id", params)
-    finally:
-        catalog.close()
     if args.json:
         print(json.dumps(table.to_dict("records"), indent=2, default=str))
     elif table.empty:
@@ -158,25 +152,19 @@ def _print_segment(segment: dict) -> None:
 
 
 def _segments_add(args: argparse.Namespace) -> int:
-    catalog = open_catalog(args.data_dir)
-    try:
+    with open_catalog(args.data_dir) as catalog:
         segment = add_segment(
             catalog, args.video_id, args.start, args.end, args.label, author=args.author, on_overlap=args.on_overlap
         )
-    finally:
-        catalog.close()
     _print_segment(segment)
     return 0
 
 
 def _segments_list(args: argparse.Namespace) -> int:
-    catalog = open_catalog(args.data_dir)
-    try:
+    with open_catalog(args.data_dir) as catalog:
         if get_video(catalog, args.video_id) is None:
             raise InputError(f"video {args.video_id} is not in the store")
         table = segments_for(catalog, args.video_id)
-    finally:
-        catalog.close()
     if args.json:
         print(json.dumps(table.to_dict("records"), indent=2, default=str))
     elif table.empty:
@@ -187,8 +175,7 @@ def _segments_list(args: argparse.Namespace) -> int:
 
 
 def _segments_edit(args: argparse.Namespace) -> int:
-    catalog = open_catalog(args.data_dir)
-    try:
+    with open_catalog(args.data_dir) as catalog:
         segment = update_segment(
             catalog,
             args.segment_id,
@@ -199,17 +186,12 @@ def _segments_edit(args: argparse.Namespace) -> int:
             author=args.author,
             on_overlap=args.on_overlap,
         )
-    finally:
-        catalog.close()
     _print_segment(segment)
     return 0
 
 
 def _segments_delete(args: argparse.Namespace) -> int:
-    catalog = open_catalog(args.data_dir)
-    try:
+    with open_catalog(args.data_dir) as catalog:
         delete_segment(catalog, args.segment_id, author=args.author, expected_revision=args.revision)
-    finally:
-        catalog.close()
     print(f"segment {args.segment_id} deleted")
     return 0
