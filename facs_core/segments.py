@@ -19,10 +19,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from facs_core.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: How far a segment may run past the video's end from rounding of times typed or dragged in the UI.
 END_TOLERANCE_S = 1e-3
@@ -128,6 +130,10 @@ def frame_ranges(
     timestamps : array, optional
         Decoder timestamp (seconds) of every frame.
     """
+    # numpy here, not at the top: the command line reads this module's presets
+    # to build its parser and must not pay numpy's import for every call.
+    import numpy as np
+
     spans = sorted((float(s), float(e)) for s, e in segments)
     if not spans:
         return [(0, int(frame_count))] if frame_count > 0 else []

@@ -7,6 +7,13 @@ analysis under ``stats`` (``stats partial-corr``, ``stats scalogram``) exposes
 ``register_stats(stats_subparsers)`` instead or as well. Listing a module in
 :data:`COMMAND_MODULES` is all it takes to add a command.
 
+Every call builds the whole parser (``--help`` included), so a command module
+imports only the standard library, :mod:`facs_core.errors`,
+:mod:`facs_core.cli._shared` and light constant modules at its top; the library
+(pandas, duckdb, scipy, the store) is imported inside the handlers. A constant
+the parser needs from a heavy module is repeated in the command module, and a
+test checks it still agrees (``tests/test_cli_startup.py``).
+
 Errors a user can act on (:class:`facs_core.errors.FacsError`) print as one
 line, ``error: ...``, with exit code 2. Anything else prints one line naming
 the log file that holds the details: a user never sees a traceback.

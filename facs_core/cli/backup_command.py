@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from facs_core import backup as backups
 from facs_core.cli._shared import cli_actor
-from store import open_catalog
-from store.paths import resolve_data_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _backup(args: argparse.Namespace) -> int:
+    from facs_core import backup as backups
+    from store import open_catalog
+
     if args.verify:
         manifest = backups.verify(args.verify)
         print(f"{args.verify}: {len(manifest['files'])} files verified (taken {manifest['created_at']})")
@@ -39,6 +39,9 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
+    from facs_core import backup as backups
+    from store.paths import resolve_data_dir
+
     target = resolve_data_dir(args.data_dir)
     manifest = backups.restore(args.file, target, force=args.force, actor=cli_actor())
     print(f"restored {len(manifest['files'])} files into {target} (backup taken {manifest['created_at']})")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facs_core.demo import SYNTHETIC_LABEL, load_demo
-from store import open_catalog
+# facs_core.demo.SYNTHETIC_LABEL, repeated so that building the parser (every
+# CLI call, --help included) does not import the demo loader, pandas and the
+# store; a test checks they agree.
+SYNTHETIC_LABEL = "synthetic demo"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from facs_core.demo import load_demo
+    from store import open_catalog
+
     if not 2 <= args.patients <= 500:
         from facs_core.errors import InputError
 

@@ -23,17 +23,20 @@ from facs_core.errors import InputError
 
 _VIDEO_ID = re.compile(r"^[0-9a-f]{16}$")
 
+# facs_core.backends.base.backend_names(), repeated so that building the parser
+# (every CLI call, --help included) does not import pandas and pyarrow; a test
+# checks they agree.
+BACKEND_NAMES: tuple[str, ...] = ("mediapipe", "pyfeat")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from facs_core.backends.base import backend_names
-
     extract = subparsers.add_parser(
         "extract",
         help="per-frame AUs of one video (a file, or a stored video id) into a Parquet file",
         description="Decode VIDEO, run a face-analysis backend on it, write the per-frame table to --out.",
     )
     extract.add_argument("video", metavar="VIDEO", help="a video file, or a stored video id (with --data-dir)")
-    extract.add_argument("--backend", required=True, choices=backend_names(), help="mediapipe (offline) or pyfeat")
+    extract.add_argument("--backend", required=True, choices=BACKEND_NAMES, help="mediapipe (offline) or pyfeat")
     extract.add_argument("--start", type=float, metavar="SECONDS", help="first second to cover")
     extract.add_argument("--end", type=float, metavar="SECONDS", help="second to stop before")
     extract.add_argument("--every", type=int, default=1, metavar="N", help="keep every N-th frame (default 1)")
@@ -53,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run = jobs_sub.add_parser("run", help="queue extraction of stored videos and run every queued job to the end")
     run.add_argument("video_ids", nargs="*", metavar="VIDEO_ID", help="videos to queue (default: none, run the queue)")
     run.add_argument("--all", action="store_true", help="queue every stored video with a file")
-    run.add_argument("--backend", default="mediapipe", choices=backend_names(), help="default mediapipe")
+    run.add_argument("--backend", default="mediapipe", choices=BACKEND_NAMES, help="default mediapipe")
     run.add_argument("--every", type=int, default=1, metavar="N", help="keep every N-th frame (default 1)")
     run.add_argument("--chunk-frames", type=int, default=None, metavar="N", help="frames per chunk of work")
     run.add_argument("--workers", type=int, default=None, metavar="N", help="local Ray CPUs (default: all)")

@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pyarrow as pa
-
 from facs_core.errors import InputError
-from facs_core.importers import FORMATS, import_file
-from store.shards import write_atomically
+
+# facs_core.importers.FORMATS, repeated so that building the parser (every CLI
+# call, --help included) does not import pandas; a test checks they agree.
+FORMATS: tuple[str, ...] = ("openface", "pyfeat")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+
+    from facs_core.importers import import_file
+    from store.shards import write_atomically
+
     source = Path(args.file)
     out = Path(args.out)
     if out.suffix.lower() != ".parquet":

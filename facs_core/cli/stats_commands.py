@@ -16,17 +16,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-import pandas as pd
-
 from facs_core.cli._shared import write_csv_atomically
-from facs_core.clinical import load_clinical, read_table
 from facs_core.errors import InputError
-from facs_core.features import DEFAULT_THRESHOLD, au_columns, per_video_features, read_segments
-from facs_core.stats.multicomp import CORRECTIONS
-from facs_core.stats.partial_corr import METHODS, associate
 
 #: First columns of RESULT.csv, in this order (the CLI contract).
 RESULT_CSV_COLUMNS: tuple[str, ...] = ("au", "n", "r", "ci_low", "ci_high", "p", "p_fdr", "significant")
+
+# Library values repeated so that building the parser (every CLI call, --help
+# included) does not import pandas, duckdb and scipy; a test checks they agree:
+# facs_core.features.DEFAULT_THRESHOLD, facs_core.stats.partial_corr.METHODS and
+# the keys of facs_core.stats.multicomp.CORRECTIONS.
+DEFAULT_THRESHOLD = 0.5
+METHODS: tuple[str, ...] = ("pearson", "spearman")
+CORRECTIONS: tuple[str, ...] = ("bh", "by", "bonferroni", "none")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -69,7 +71,7 @@ def register_stats(stats_subparsers: argparse._SubParsersAction) -> None:
         "--covariates", default="", help="comma-separated covariate columns, e.g. age,sex,camera,medication"
     )
     parser.add_argument("--method", choices=METHODS, default="pearson")
-    parser.add_argument("--fdr", choices=tuple(CORRECTIONS), default="bh", help="multiple-comparison correction")
+    parser.add_argument("--fdr", choices=CORRECTIONS, default="bh", help="multiple-comparison correction")
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument(
         "--mixed-model",
@@ -97,6 +99,9 @@ def _note(line: str) -> None:
 
 
 def run_features(args: argparse.Namespace) -> int:
+    from facs_core.clinical import read_table
+    from facs_core.features import au_columns, per_video_features, read_segments
+
     frames = read_table(args.frames, "frames table")
     if args.video_id is not None:
         if "video_id" in frames.columns:
@@ -123,6 +128,12 @@ def run_features(args: argparse.Namespace) -> int:
 
 
 def run_partial_corr(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from facs_core.clinical import load_clinical, read_table
+    from facs_core.features import au_columns
+    from facs_core.stats.partial_corr import associate
+
     covariates = _covariate_list(args.covariates)
     features = read_table(args.features, "features table")
     if "video_id" not in features.columns:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from store import open_catalog
-from store.summary import store_summary
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     init = subparsers.add_parser("init", help="create (or upgrade) the store in the data folder")
@@ -18,6 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
+    from store import open_catalog
+
     with open_catalog(args.data_dir) as catalog:
         version = catalog.scalar("SELECT max(version) FROM schema_version")
     print(f"store ready at {catalog.paths.root} (schema version {version})")
@@ -25,6 +24,9 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from store import open_catalog
+    from store.summary import store_summary
+
     with open_catalog(args.data_dir) as catalog:
         summary = store_summary(catalog)
     if args.json:

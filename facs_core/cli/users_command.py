@@ -20,7 +20,6 @@ import sys
 from facs_core.access import ROLES
 from facs_core.cli._shared import cli_actor
 from facs_core.errors import InputError
-from store import open_catalog, users
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -83,6 +82,8 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def _add(args: argparse.Namespace) -> int:
+    from store import open_catalog, users
+
     password = None if args.sso else _read_password(args.password_stdin)
     with open_catalog(args.data_dir) as catalog:
         users.add_user(catalog, args.username, args.role, password, actor=cli_actor())
@@ -91,6 +92,8 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from store import open_catalog, users
+
     with open_catalog(args.data_dir) as catalog:
         frame = users.list_users(catalog)
     if args.json:
@@ -104,6 +107,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _with_catalog(args: argparse.Namespace, action, message: str) -> int:
+    from store import open_catalog
+
     with open_catalog(args.data_dir) as catalog:
         action(catalog)
     print(message)
@@ -111,18 +116,24 @@ def _with_catalog(args: argparse.Namespace, action, message: str) -> int:
 
 
 def _disable(args: argparse.Namespace) -> int:
+    from store import users
+
     return _with_catalog(
         args, lambda c: users.disable_user(c, args.username, actor=cli_actor()), f"user {args.username} disabled"
     )
 
 
 def _enable(args: argparse.Namespace) -> int:
+    from store import users
+
     return _with_catalog(
         args, lambda c: users.enable_user(c, args.username, actor=cli_actor()), f"user {args.username} enabled"
     )
 
 
 def _reset(args: argparse.Namespace) -> int:
+    from store import users
+
     password = _read_password(args.password_stdin)
     return _with_catalog(
         args,
@@ -132,6 +143,8 @@ def _reset(args: argparse.Namespace) -> int:
 
 
 def _role(args: argparse.Namespace) -> int:
+    from store import users
+
     return _with_catalog(
         args,
         lambda c: users.set_role(c, args.username, args.role, actor=cli_actor()),
@@ -140,6 +153,8 @@ def _role(args: argparse.Namespace) -> int:
 
 
 def _assign(args: argparse.Namespace) -> int:
+    from store import users
+
     return _with_catalog(
         args,
         lambda c: users.assign_patient(c, args.username, args.patient, actor=cli_actor()),
@@ -148,6 +163,8 @@ def _assign(args: argparse.Namespace) -> int:
 
 
 def _unassign(args: argparse.Namespace) -> int:
+    from store import users
+
     return _with_catalog(
         args,
         lambda c: users.unassign_patient(c, args.username, args.patient, actor=cli_actor()),

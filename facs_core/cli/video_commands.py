@@ -14,12 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from facs_core.errors import InputError
-from facs_core.ingest import ingest_video
-from facs_core.playback import ensure_playback_copy, needs_playback_copy
 from facs_core.segments import OVERLAP_POLICIES, segment_labels
-from store import open_catalog
-from store.segments import add_segment, delete_segment, segments_for, update_segment
-from store.videos import get_video
 
 
 def _date(text: str) -> date:
@@ -91,6 +86,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _videos_add(args: argparse.Namespace) -> int:
+    from facs_core.ingest import ingest_video
+    from facs_core.playback import ensure_playback_copy, needs_playback_copy
+    from store import open_catalog
+
     path = Path(args.video)
     if not path.is_file():
         raise InputError(f"{args.video}: file not found")
@@ -125,6 +124,8 @@ def _videos_add(args: argparse.Namespace) -> int:
 
 
 def _videos_list(args: argparse.Namespace) -> int:
+    from store import open_catalog
+
     with open_catalog(args.data_dir) as catalog:
         sql = (
             "SELECT video_id, patient_id, visit_date, container, codec, frame_count, fps, duration_s, width, height,"
@@ -152,6 +153,9 @@ def _print_segment(segment: dict) -> None:
 
 
 def _segments_add(args: argparse.Namespace) -> int:
+    from store import open_catalog
+    from store.segments import add_segment
+
     with open_catalog(args.data_dir) as catalog:
         segment = add_segment(
             catalog, args.video_id, args.start, args.end, args.label, author=args.author, on_overlap=args.on_overlap
@@ -161,6 +165,10 @@ def _segments_add(args: argparse.Namespace) -> int:
 
 
 def _segments_list(args: argparse.Namespace) -> int:
+    from store import open_catalog
+    from store.segments import segments_for
+    from store.videos import get_video
+
     with open_catalog(args.data_dir) as catalog:
         if get_video(catalog, args.video_id) is None:
             raise InputError(f"video {args.video_id} is not in the store")
@@ -175,6 +183,9 @@ def _segments_list(args: argparse.Namespace) -> int:
 
 
 def _segments_edit(args: argparse.Namespace) -> int:
+    from store import open_catalog
+    from store.segments import update_segment
+
     with open_catalog(args.data_dir) as catalog:
         segment = update_segment(
             catalog,
@@ -191,6 +202,9 @@ def _segments_edit(args: argparse.Namespace) -> int:
 
 
 def _segments_delete(args: argparse.Namespace) -> int:
+    from store import open_catalog
+    from store.segments import delete_segment
+
     with open_catalog(args.data_dir) as catalog:
         delete_segment(catalog, args.segment_id, author=args.author, expected_revision=args.revision)
     print(f"segment {args.segment_id} deleted")

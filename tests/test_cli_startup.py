@@ -1,0 +1,82 @@
+"""Building the command line's parser stays cheap: no scientific stack, no store.
+
+Every ``python -m facs_core`` call, ``--help`` included, builds the whole
+parser, so the command modules import the library inside their handlers and
+repeat the few constants their options need. These tests hold both halves of
+that bargain: the imports stay out, and the repeated values still agree with
+the library's.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Modules whose import costs a noticeable part of a second (or opens the store's machinery).
+HEAVY = ("pandas", "numpy", "scipy", "statsmodels", "duckdb", "pyarrow", "argon2", "pywt", "store.catalog")
+
+
+def test_building_the_parser_imports_no_heavy_module() -> None:
+    # A fresh interpreter: this test process has long imported all of them.
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from facs_core.cli import build_parser
+        build_parser()
+        heavy = {HEAVY!r}
+        print(sorted(m for m in sys.modules if any(m == h or m.startswith(h + ".") for h in heavy)))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", f"building the parser imported {done.stdout.strip()}"
+
+
+def test_help_runs_in_a_fresh_interpreter() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "facs_core", "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "COMMAND" in done.stdout and "stats" in done.stdout
+
+
+def test_repeated_import_formats_match_the_library() -> None:
+    from facs_core.cli import import_command
+    from facs_core.importers import FORMATS
+
+    assert FORMATS == import_command.FORMATS
+
+
+def test_repeated_backend_names_match_the_library() -> None:
+    from facs_core.backends.base import backend_names
+    from facs_core.cli import extract_commands
+
+    assert backend_names() == extract_commands.BACKEND_NAMES
+
+
+def test_repeated_synthetic_label_matches_the_library() -> None:
+    from facs_core import demo
+    from facs_core.cli import demo_command
+
+    assert demo.SYNTHETIC_LABEL == demo_command.SYNTHETIC_LABEL
+
+
+def test_repeated_stats_options_match_the_library() -> None:
+    from facs_core import features
+    from facs_core.cli import stats_commands
+    from facs_core.stats import multicomp, partial_corr
+
+    assert features.DEFAULT_THRESHOLD == stats_commands.DEFAULT_THRESHOLD
+    assert partial_corr.METHODS == stats_commands.METHODS
+    assert tuple(multicomp.CORRECTIONS) == stats_commands.CORRECTIONS
