@@ -20,8 +20,20 @@ P_VALUES = st.lists(st.floats(0, 1, allow_nan=False), min_size=1, max_size=60)
 def test_equals_multipletests(method: str, p: list[float], alpha: float) -> None:
     adjusted, significant = adjust_pvalues(p, method, alpha)
     reject, expected, _, _ = multipletests(p, alpha=alpha, method=CORRECTIONS[method])
-    np.testing.assert_allclose(adjusted, expected, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(adjusted, expected)  # same operations, same bits
     np.testing.assert_array_equal(significant, reject)
+
+
+@pytest.mark.parametrize("method", ["bh", "by", "bonferroni"])
+def test_equals_multipletests_on_a_scalogram_sized_family_with_ties(method: str) -> None:
+    rng = np.random.default_rng(4)
+    p = np.concatenate([rng.uniform(0, 1, 1900), rng.uniform(0, 1e-4, 80), np.full(20, 0.003)])
+    rng.shuffle(p)
+    adjusted, significant = adjust_pvalues(p, method, 0.05)
+    reject, expected, _, _ = multipletests(p, alpha=0.05, method=CORRECTIONS[method])
+    np.testing.assert_array_equal(adjusted, expected)
+    np.testing.assert_array_equal(significant, reject)
+    assert significant.any() and not significant.all()
 
 
 def test_nan_p_values_are_not_part_of_the_family() -> None:

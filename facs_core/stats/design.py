@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 
 def covariate_matrix(clinical: pd.DataFrame, covariates: Sequence[str]) -> tuple[np.ndarray, list[str]]:
@@ -53,6 +52,8 @@ def rank_columns(matrix: np.ndarray) -> np.ndarray:
     """Average ranks of each column (ties share their mean rank, as pandas' ``rank``)."""
     if matrix.size == 0:
         return matrix.astype(float)
+    from scipy.stats import rankdata  # only Spearman needs scipy.stats, slow to import
+
     return rankdata(matrix, axis=0, method="average").astype(float)
 
 
