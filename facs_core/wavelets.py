@@ -58,7 +58,6 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 import pywt
-import scipy.fft
 
 from facs_core.errors import InputError
 from facs_core.series import (
@@ -201,12 +200,24 @@ def checked_fps(fps: float | None) -> float:
 def _fast_length(n: int) -> int:
     """Smallest 5-smooth length (2^a 3^b 5^c) at least ``n``, for complex FFTs.
 
-    ``scipy.fft.next_fast_len(n, real=False)`` also allows factors 7 and 11;
-    pocketfft's complex transforms at such lengths measured 10-25 % slower per
-    point than at nearby 5-smooth ones on the benchmark machine, which is why
-    the 5-smooth lengths that ``real=True`` returns are used for complex data too.
+    What ``scipy.fft.next_fast_len(n, real=True)`` returns (checked in
+    ``tests/test_wavelets_transform.py``). Lengths with factors 7 or 11, which
+    ``real=False`` also allows, measured 10-25 % slower per point in pocketfft
+    on the benchmark machine. Written out because the transforms here use
+    ``numpy.fft`` (it writes into a given array; ``scipy.fft`` cannot) and
+    importing ``scipy.fft`` for this alone costs a tenth of a second per run.
     """
-    return scipy.fft.next_fast_len(int(n), real=True)
+    n = max(int(n), 1)
+    best = 1 << (n - 1).bit_length()
+    power_of_5 = 1
+    while power_of_5 < best:
+        odd = power_of_5
+        while odd < best:
+            # The smallest power of two that takes this odd part to at least n.
+            best = min(best, odd << (-(-n // odd) - 1).bit_length())
+            odd *= 3
+        power_of_5 *= 5
+    return best
 
 
 #: Overlap-save blocks are about this many times the longest filter they serve:
@@ -300,7 +311,7 @@ class FilterBank:
             if fits[row]:
                 padded[row, : g.size] = g
                 padded[row] = np.roll(padded[row], -offset)
-        spectra = scipy.fft.fft(padded, axis=-1, overwrite_x=True)
+        spectra = np.fft.fft(padded, axis=-1, out=padded)
         # A filter longer than the FFT would wrap around: make any use of it loud.
         spectra[~fits] = np.nan
         with self._lock:
@@ -358,7 +369,7 @@ class FilterBank:
             assert g.size <= plan.size and shift + plan.hop <= plan.size
             padded[row, : g.size] = g
             padded[row] = np.roll(padded[row], -shift)
-        spectra = scipy.fft.fft(padded, axis=-1, overwrite_x=True)
+        spectra = np.fft.fft(padded, axis=-1, out=padded)
         with self._lock:
             self._block_spectra[key] = spectra
             while len(self._block_spectra) > self._BLOCK_SPECTRA_KEPT:
@@ -416,11 +427,11 @@ def cwt(
     n = shape[-1]
     size = bank.fft_size(n)
     spectra = bank.spectra(size)
-    spectrum = scipy.fft.fft(rows, n=size, axis=-1)
+    spectrum = np.fft.fft(rows, n=size, axis=-1)
     out = np.empty((bank.scales.size, rows.shape[0], n), dtype=np.complex128)
     chunk = _scale_chunk(rows.shape[0], size, batch_bytes)
     for start in range(0, bank.scales.size, chunk):
-        block = scipy.fft.ifft(spectra[start : start + chunk, None, :] * spectrum[None], axis=-1, overwrite_x=True)
+        block = np.fft.ifft(spectra[start : start + chunk, None, :] * spectrum[None], axis=-1)
         out[start : start + chunk] = block[..., :n]
     if not bank.complex_output:
         out = out.real
@@ -449,6 +460,31 @@ def _batches(lengths: np.ndarray, bank: FilterBank, batch_bytes: int) -> list[np
     return batches
 
 
+class _Workspace(threading.local):
+    """Scratch arrays reused across batches, one set per thread.
+
+    Every batch needs several arrays of a few MiB; fresh ones come from
+    ``mmap`` and pay a page fault per 4 KiB on first touch, which measured
+    about a fifth of the transform's CPU time (system time) before buffers
+    were reused. A buffer only grows, to the largest request seen.
+    """
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, np.ndarray] = {}
+
+    def array(self, name: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
+        """An uninitialised array of ``shape`` and ``dtype`` backed by the buffer ``name``."""
+        itemsize = np.dtype(dtype).itemsize
+        count = math.prod(shape)
+        buffer = self.buffers.get(name)
+        if buffer is None or buffer.size < count * itemsize:
+            buffer = self.buffers[name] = np.empty(count * itemsize, dtype=np.uint8)
+        return buffer[: count * itemsize].view(dtype).reshape(shape)
+
+
+_WORKSPACE = _Workspace()
+
+
 def _batch_sums(
     series: list[np.ndarray], bank: FilterBank, power: bool, batch_bytes: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -465,39 +501,38 @@ def _batch_sums(
     Returns ``(sums, valid)``, both shape (series, scales); ``valid`` is false
     where the series is shorter than the wavelet support (sum left at 0).
     """
+    work = _WORKSPACE
+    rows = len(series)
     lengths = np.array([s.size for s in series])
     valid = lengths[:, None] >= bank.support[None, :]
     sums = np.zeros(valid.shape)
     longest = int(lengths.max())
-    centred = np.zeros((len(series), longest))
-    for row, values in enumerate(series):
-        centred[row, : values.size] = values - values.mean()
     # 1 inside each row's own samples, 0 in the padding after it; None when all rows are full.
     inside = None if np.all(lengths == longest) else (np.arange(longest) < lengths[:, None]).astype(float)
     for plan in bank.block_plans(longest):
         blocks = -(-longest // plan.hop)
-        padded = np.zeros((len(series), plan.lead + (blocks - 1) * plan.hop + plan.size))
-        padded[:, plan.lead : plan.lead + longest] = centred
+        padded = work.array("padded", (rows, plan.lead + (blocks - 1) * plan.hop + plan.size))
+        padded.fill(0.0)
+        for row, values in enumerate(series):
+            np.subtract(values, values.mean(), out=padded[row, plan.lead : plan.lead + values.size])
         frames = np.lib.stride_tricks.sliding_window_view(padded, plan.size, axis=-1)[:, :: plan.hop]
-        spectrum = scipy.fft.fft(frames, axis=-1)
-        del padded, frames
+        spectrum = np.fft.fft(frames, axis=-1, out=work.array("spectrum", frames.shape, np.complex128))
         spectra = bank.block_spectra(plan)
-        chunk = _scale_chunk(len(series) * blocks, plan.size, batch_bytes)
-        # One product buffer per plan, reused by every chunk: fresh arrays of this
-        # size come from mmap and cost a page fault per 4 KiB on every chunk.
-        product = np.empty((min(chunk, plan.scale_index.size), *spectrum.shape), dtype=np.complex128)
+        chunk = min(_scale_chunk(rows * blocks, plan.size, batch_bytes), plan.scale_index.size)
         for first in range(0, plan.scale_index.size, chunk):
             scales_here = plan.scale_index[first : first + chunk]
-            buffer = product[: scales_here.size]
-            np.multiply(spectra[first : first + chunk, None, None, :], spectrum[None], out=buffer)
-            block = scipy.fft.ifft(buffer, axis=-1, overwrite_x=True)[..., : plan.hop]
+            product = work.array("product", (scales_here.size, *spectrum.shape), np.complex128)
+            np.multiply(spectra[first : first + chunk, None, None, :], spectrum[None], out=product)
+            # In place: numpy's pocketfft accepts out= (scipy.fft does not), so no new array per chunk.
+            np.fft.ifft(product, axis=-1, out=product)
+            block = product[..., : plan.hop]
+            magnitude = work.array("magnitude", block.shape)
             if power:
-                parts = block.view(np.float64)
-                np.square(parts, out=parts)
-                magnitude = parts[..., 0::2] + parts[..., 1::2]
+                np.multiply(block.real, block.real, out=magnitude)
+                magnitude += np.square(block.imag)
             else:
-                magnitude = np.abs(block)
-            magnitude = magnitude.reshape(scales_here.size, len(series), blocks * plan.hop)[..., :longest]
+                np.abs(block, out=magnitude)
+            magnitude = magnitude.reshape(scales_here.size, rows, blocks * plan.hop)[..., :longest]
             if inside is None:
                 sums[:, scales_here] = magnitude.sum(axis=-1).T
             else:

@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import pywt
+import scipy.fft
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from facs_core.errors import InputError
-from facs_core.wavelets import FilterBank, cwt, parse_scales, scale_table, scalogram, wavelet_features
+from facs_core.wavelets import FilterBank, _fast_length, cwt, parse_scales, scale_table, scalogram, wavelet_features
 
 FPS = 30.0
 
@@ -40,6 +41,12 @@ def test_cwt_small_chunks_change_nothing() -> None:
     whole = cwt(data, scales)
     chunked = cwt(data, scales, batch_bytes=1)
     np.testing.assert_array_equal(whole, chunked)
+
+
+def test_fast_length_is_scipys_five_smooth_length() -> None:
+    lengths = np.arange(1, 40001)
+    expected = [scipy.fft.next_fast_len(int(n), real=True) for n in lengths]
+    assert [_fast_length(int(n)) for n in lengths] == expected
 
 
 def test_cwt_refuses_nan() -> None:
