@@ -507,8 +507,6 @@ def _batch_sums(
     valid = lengths[:, None] >= bank.support[None, :]
     sums = np.zeros(valid.shape)
     longest = int(lengths.max())
-    # 1 inside each row's own samples, 0 in the padding after it; None when all rows are full.
-    inside = None if np.all(lengths == longest) else (np.arange(longest) < lengths[:, None]).astype(float)
     for plan in bank.block_plans(longest):
         blocks = -(-longest // plan.hop)
         padded = work.array("padded", (rows, plan.lead + (blocks - 1) * plan.hop + plan.size))
@@ -526,19 +524,20 @@ def _batch_sums(
             # In place: numpy's pocketfft accepts out= (scipy.fft does not), so no new array per chunk.
             np.fft.ifft(product, axis=-1, out=product)
             block = product[..., : plan.hop]
-            magnitude = work.array("magnitude", block.shape)
+            # Row r's outputs are the first lengths[r] of its blocks * hop samples; the flat
+            # buffer has one spare element so that every reduceat start is in bounds.
+            width = blocks * plan.hop
+            flat = work.array("magnitude", (scales_here.size, rows * width + 1))
+            magnitude = np.reshape(flat[:, : rows * width], block.shape, copy=False)  # a view, or an error
             if power:
                 np.multiply(block.real, block.real, out=magnitude)
                 magnitude += np.square(block.imag)
             else:
                 np.abs(block, out=magnitude)
-            magnitude = magnitude.reshape(scales_here.size, rows, blocks * plan.hop)[..., :longest]
-            if inside is None:
-                sums[:, scales_here] = magnitude.sum(axis=-1).T
-            else:
-                # Each row's sum over its own length as one batched matrix-vector product
-                # (a Python loop over rows here cost ~10 % of the whole transform).
-                sums[:, scales_here] = np.matmul(magnitude.transpose(1, 0, 2), inside[:, :, None])[..., 0]
+            # Each row's sum over its own length in one call. Not a matmul with a 0/1 mask:
+            # that goes to multithreaded BLAS, which fights the worker threads for the cores.
+            starts = np.column_stack((np.arange(rows) * width, np.arange(rows) * width + lengths)).ravel()
+            sums[:, scales_here] = np.add.reduceat(flat, starts, axis=-1)[:, ::2].T
     sums[~valid] = 0.0
     return sums, valid
 
