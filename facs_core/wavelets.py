@@ -528,6 +528,7 @@ def _batch_sums(
             # buffer has one spare element so that every reduceat start is in bounds.
             width = blocks * plan.hop
             flat = work.array("magnitude", (scales_here.size, rows * width + 1))
+            flat[:, -1] = 0.0  # only ever summed into a discarded range, but never garbage
             magnitude = np.reshape(flat[:, : rows * width], block.shape, copy=False)  # a view, or an error
             if power:
                 np.multiply(block.real, block.real, out=magnitude)
