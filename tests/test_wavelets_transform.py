@@ -130,6 +130,24 @@ def test_long_series_overlap_save_equals_pywt() -> None:
     np.testing.assert_allclose(features.values[0, 0], _pywt_mean_modulus(values, scales), rtol=1e-9)
 
 
+@pytest.mark.parametrize("power", [False, True])
+def test_one_thread_reusing_its_buffers_across_batches_equals_pywt(power: bool) -> None:
+    # One worker, a small budget: batches of long multi-block rows, rows of different lengths
+    # and then short ones run through the same scratch buffers, which must leave no trace.
+    rng = np.random.default_rng(5)
+    lengths = [9000, 7000, 6100, 2000, 300]
+    scales = np.array([1.0, 2.0, 3.0, 6.0, 12.0, 25.0, 47.0, 100.0])
+    frames = pd.concat(
+        [_frames({"AU12": rng.uniform(0, 1, n)}, video_id=f"v{i}") for i, n in enumerate(lengths)]
+    )
+    features = wavelet_features(frames, FPS, scales, power=power, workers=1, batch_bytes=2**19)
+    support = features.scales["support_frames"].to_numpy()
+    for v, video_id in enumerate(features.video_ids):
+        values = frames.loc[frames["video_id"] == video_id, "AU12"].to_numpy()
+        expected = np.where(values.size >= support, _pywt_mean_modulus(values, scales, power), np.nan)
+        np.testing.assert_allclose(features.values[v, 0], expected, rtol=1e-9)
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     lengths=st.lists(st.integers(20, 2500), min_size=1, max_size=4),
