@@ -516,6 +516,11 @@ def _batch_sums(
         frames = np.lib.stride_tricks.sliding_window_view(padded, plan.size, axis=-1)[:, :: plan.hop]
         spectrum = np.fft.fft(frames, axis=-1, out=work.array("spectrum", frames.shape, np.complex128))
         spectra = bank.block_spectra(plan)
+        # Row r's outputs are the first lengths[r] of its blocks * hop samples; each row is
+        # summed over its own length by one reduceat over these bounds. (A matmul with a 0/1
+        # mask would call multithreaded BLAS, which competes with the worker threads.)
+        width = blocks * plan.hop
+        starts = np.column_stack((np.arange(rows) * width, np.arange(rows) * width + lengths)).ravel()
         chunk = min(_scale_chunk(rows * blocks, plan.size, batch_bytes), plan.scale_index.size)
         for first in range(0, plan.scale_index.size, chunk):
             scales_here = plan.scale_index[first : first + chunk]
@@ -524,20 +529,16 @@ def _batch_sums(
             # In place: numpy's pocketfft accepts out= (scipy.fft does not), so no new array per chunk.
             np.fft.ifft(product, axis=-1, out=product)
             block = product[..., : plan.hop]
-            # Row r's outputs are the first lengths[r] of its blocks * hop samples; the flat
-            # buffer has one spare element so that every reduceat start is in bounds.
-            width = blocks * plan.hop
+            # One spare element keeps every reduceat bound in range; it is only ever summed
+            # into a discarded range, but is zeroed so that range never holds garbage.
             flat = work.array("magnitude", (scales_here.size, rows * width + 1))
-            flat[:, -1] = 0.0  # only ever summed into a discarded range, but never garbage
+            flat[:, -1] = 0.0
             magnitude = np.reshape(flat[:, : rows * width], block.shape, copy=False)  # a view, or an error
             if power:
                 np.multiply(block.real, block.real, out=magnitude)
                 magnitude += np.square(block.imag)
             else:
                 np.abs(block, out=magnitude)
-            # Each row's sum over its own length in one call. Not a matmul with a 0/1 mask:
-            # that goes to multithreaded BLAS, which fights the worker threads for the cores.
-            starts = np.column_stack((np.arange(rows) * width, np.arange(rows) * width + lengths)).ravel()
             sums[:, scales_here] = np.add.reduceat(flat, starts, axis=-1)[:, ::2].T
     sums[~valid] = 0.0
     return sums, valid
