@@ -27,8 +27,9 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Stamps: reinstall only when a requirements file changes.
-$(VENV)/.installed: requirements.txt | $(PY)
+$(VENV)/.installed: requirements.txt pyproject.toml | $(PY)
 	$(PIP) -r requirements.txt 2>&1 | $(QUIET)
+	$(PIP) --no-deps -e . 2>&1 | $(QUIET)
 	$(PY) -m facs_core models install
 	$(PY) -m pip check
 	touch $@

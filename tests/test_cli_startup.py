@@ -9,6 +9,7 @@ the library's.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -80,3 +81,19 @@ def test_repeated_stats_options_match_the_library() -> None:
     assert features.DEFAULT_THRESHOLD == stats_commands.DEFAULT_THRESHOLD
     assert partial_corr.METHODS == stats_commands.METHODS
     assert tuple(multicomp.CORRECTIONS) == stats_commands.CORRECTIONS
+
+
+def test_the_command_line_runs_from_any_folder(tmp_path: Path) -> None:
+    # `make` installs the project into .venv, so researchers can run it where their data are.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-m", "facs_core", "--data-dir", "store", "init"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "store").is_dir()
