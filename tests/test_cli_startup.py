@@ -39,15 +39,13 @@ def test_building_the_parser_imports_no_heavy_module() -> None:
     assert done.stdout.strip() == "[]", f"building the parser imported {done.stdout.strip()}"
 
 
+def _run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "facs_core", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
 def test_help_runs_in_a_fresh_interpreter() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "facs_core", "--help"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _run_cli("--help", cwd=REPO_ROOT)
     assert done.returncode == 0, done.stderr
     assert "COMMAND" in done.stdout and "stats" in done.stdout
 
@@ -86,14 +84,6 @@ def test_repeated_stats_options_match_the_library() -> None:
 def test_the_command_line_runs_from_any_folder(tmp_path: Path) -> None:
     # `make` installs the project into .venv, so researchers can run it where their data are.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run(
-        [sys.executable, "-m", "facs_core", "--data-dir", "store", "init"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _run_cli("--data-dir", "store", "init", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "store").is_dir()
