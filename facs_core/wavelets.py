@@ -507,12 +507,16 @@ def _batch_sums(
     valid = lengths[:, None] >= bank.support[None, :]
     sums = np.zeros(valid.shape)
     longest = int(lengths.max())
+    centred = work.array("centred", (rows, longest))
+    centred.fill(0.0)
+    for row, values in enumerate(series):
+        np.subtract(values, values.mean(), out=centred[row, : values.size])
     for plan in bank.block_plans(longest):
         blocks = -(-longest // plan.hop)
         padded = work.array("padded", (rows, plan.lead + (blocks - 1) * plan.hop + plan.size))
-        padded.fill(0.0)
-        for row, values in enumerate(series):
-            np.subtract(values, values.mean(), out=padded[row, plan.lead : plan.lead + values.size])
+        padded[:, : plan.lead] = 0.0
+        padded[:, plan.lead : plan.lead + longest] = centred
+        padded[:, plan.lead + longest :] = 0.0
         frames = np.lib.stride_tricks.sliding_window_view(padded, plan.size, axis=-1)[:, :: plan.hop]
         spectrum = np.fft.fft(frames, axis=-1, out=work.array("spectrum", frames.shape, np.complex128))
         spectra = bank.block_spectra(plan)

@@ -135,7 +135,7 @@ def test_one_thread_reusing_its_buffers_across_batches_equals_pywt(power: bool) 
     # One worker, a small budget: batches of long multi-block rows, rows of different lengths
     # and then short ones run through the same scratch buffers, which must leave no trace.
     rng = np.random.default_rng(5)
-    lengths = [9000, 7000, 6100, 2000, 300]
+    lengths = [9000, 7000, 6100, 3000, 3000, 2900, 1000, 900, 800, 300]
     scales = np.array([1.0, 2.0, 3.0, 6.0, 12.0, 25.0, 47.0, 100.0])
     frames = pd.concat(
         [_frames({"AU12": rng.uniform(0, 1, n)}, video_id=f"v{i}") for i, n in enumerate(lengths)]
