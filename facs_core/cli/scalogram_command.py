@@ -15,16 +15,11 @@ RESULT.csv has one row per (AU, scale); its first columns are
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from facs_core.cli._shared import write_csv_atomically
 from facs_core.errors import InputError
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 # Defaults repeated here so that building the parser (every CLI call, --help
 # included) does not import pandas, scipy and PyWavelets; a test checks they agree.
@@ -44,7 +39,12 @@ def register_stats(stats_subparsers: argparse._SubParsersAction) -> None:
             " (AU, scale) feature with the score controlling for the covariates, FDR across all cells."
         ),
     )
-    parser.add_argument("--frames", required=True, metavar="FRAMES", help="per-frame table, .csv or .parquet")
+    parser.add_argument(
+        "--frames",
+        required=True,
+        metavar="FRAMES",
+        help="per-frame table, .csv or .parquet, or a folder of them (a file without video_id is named by its stem)",
+    )
     parser.add_argument("--clinical", required=True, metavar="CLINICAL", help="clinical table, .csv or .parquet")
     parser.add_argument("--score", required=True, help="score column, e.g. bdi")
     parser.add_argument("--covariates", default="", help="comma-separated covariate columns (default: none)")
@@ -80,26 +80,10 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
-def read_frames(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read FRAMES.csv or FRAMES.parquet (a DataFrame) with one-line errors."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"frames table {path} does not exist")
-    try:
-        if path.suffix.lower() in {".parquet", ".pq"}:
-            return pd.read_parquet(path)
-        # pyarrow's CSV reader is several times faster on million-row tables.
-        return pd.read_csv(path, engine="pyarrow", dtype={"video_id": "string"})
-    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"frames table {path} cannot be read: {first_line}") from exc
-
-
 def run_scalogram(args: argparse.Namespace) -> int:
     """Handler of ``stats scalogram``."""
     from facs_core.clinical import read_table
+    from facs_core.frame_tables import read_frames
     from facs_core.wavelets import checked_fps, parse_scales, scale_association
 
     fps = checked_fps(args.fps)

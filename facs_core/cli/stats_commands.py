@@ -38,7 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Per-video features: mean AU value over face frames inside the marked segments"
         " (all frames when a video has none), occurrence rate and standard deviation.",
     )
-    features.add_argument("--frames", required=True, metavar="FRAMES.parquet", help="per-frame table with video_id")
+    features.add_argument(
+        "--frames",
+        required=True,
+        metavar="FRAMES.parquet",
+        help="per-frame table with video_id, or a folder of tables (a file without video_id is named by its stem)",
+    )
     features.add_argument("--segments", metavar="SEGMENTS.csv", help="video_id,start_s,end_s[,label]")
     features.add_argument(
         "--video-id",
@@ -99,10 +104,10 @@ def _note(line: str) -> None:
 
 
 def run_features(args: argparse.Namespace) -> int:
-    from facs_core.clinical import read_table
     from facs_core.features import au_columns, per_video_features, read_segments
+    from facs_core.frame_tables import read_frames
 
-    frames = read_table(args.frames, "frames table")
+    frames = read_frames(args.frames)
     if args.video_id is not None:
         if "video_id" in frames.columns:
             raise InputError(f"frames table {args.frames} already has a video_id column; leave out --video-id")
