@@ -107,66 +107,55 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _with_catalog(args: argparse.Namespace, action, message: str) -> int:
-    from store import open_catalog
+    """Run ``action(users, catalog)`` (``users`` is :mod:`store.users`) on the store, then print ``message``."""
+    from store import open_catalog, users
 
     with open_catalog(args.data_dir) as catalog:
-        action(catalog)
+        action(users, catalog)
     print(message)
     return 0
 
 
 def _disable(args: argparse.Namespace) -> int:
-    from store import users
-
     return _with_catalog(
-        args, lambda c: users.disable_user(c, args.username, actor=cli_actor()), f"user {args.username} disabled"
+        args, lambda users, c: users.disable_user(c, args.username, actor=cli_actor()), f"user {args.username} disabled"
     )
 
 
 def _enable(args: argparse.Namespace) -> int:
-    from store import users
-
     return _with_catalog(
-        args, lambda c: users.enable_user(c, args.username, actor=cli_actor()), f"user {args.username} enabled"
+        args, lambda users, c: users.enable_user(c, args.username, actor=cli_actor()), f"user {args.username} enabled"
     )
 
 
 def _reset(args: argparse.Namespace) -> int:
-    from store import users
-
     password = _read_password(args.password_stdin)
     return _with_catalog(
         args,
-        lambda c: users.reset_password(c, args.username, password, actor=cli_actor()),
+        lambda users, c: users.reset_password(c, args.username, password, actor=cli_actor()),
         f"password of {args.username} reset",
     )
 
 
 def _role(args: argparse.Namespace) -> int:
-    from store import users
-
     return _with_catalog(
         args,
-        lambda c: users.set_role(c, args.username, args.role, actor=cli_actor()),
+        lambda users, c: users.set_role(c, args.username, args.role, actor=cli_actor()),
         f"user {args.username} is now {args.role}",
     )
 
 
 def _assign(args: argparse.Namespace) -> int:
-    from store import users
-
     return _with_catalog(
         args,
-        lambda c: users.assign_patient(c, args.username, args.patient, actor=cli_actor()),
+        lambda users, c: users.assign_patient(c, args.username, args.patient, actor=cli_actor()),
         f"patient {args.patient} assigned to {args.username}",
     )
 
 
 def _unassign(args: argparse.Namespace) -> int:
-    from store import users
-
     return _with_catalog(
         args,
-        lambda c: users.unassign_patient(c, args.username, args.patient, actor=cli_actor()),
+        lambda users, c: users.unassign_patient(c, args.username, args.patient, actor=cli_actor()),
         f"patient {args.patient} no longer assigned to {args.username}",
     )
