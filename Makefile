@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    install into .venv and start the dashboard (data folder: \$$FACS_DATA_DIR or ./data)"
 	@echo "make test   install into .venv with test tools and run the whole test suite"
-	@echo "make lint   ruff over the code base"
+	@echo "make lint   ruff check and ruff format --check over the code base"
 	@echo "make bench  run every benchmark and update docs/benchmarks.md"
 
 $(PY):
@@ -55,6 +55,7 @@ test: install-dev system-deps
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: install-dev system-deps
 	for script in bench/[a-z]*.py; do $(PY) $$script || exit 1; done

@@ -144,11 +144,25 @@ def streamlit_server(data_dir: Path, log: Path) -> Iterator[int]:
     """``streamlit run app.py`` on a free loopback port; killed (with its children) on exit."""
     port = free_port()
     env = dict(os.environ, FACS_DATA_DIR=str(data_dir))
-    command = [PYTHON, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", HOST,
-               "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    command = [
+        PYTHON,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.port",
+        str(port),
+        "--server.address",
+        HOST,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     with log.open("w") as sink:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while http_status(port, "/_stcore/health") != 200:
@@ -211,9 +225,14 @@ class Session:
 
     async def __aenter__(self) -> Session:
         origin = f"http://{HOST}:{self.port}"
-        self.ws = await websockets.connect(f"ws://{HOST}:{self.port}/_stcore/stream", origin=origin,
-                                           subprotocols=["streamlit"], max_size=None, open_timeout=30,
-                                           ping_interval=None)
+        self.ws = await websockets.connect(
+            f"ws://{HOST}:{self.port}/_stcore/stream",
+            origin=origin,
+            subprotocols=["streamlit"],
+            max_size=None,
+            open_timeout=30,
+            ping_interval=None,
+        )
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -365,11 +384,21 @@ class ExtractionLoop(threading.Thread):
     def run(self) -> None:
         for i in range(MAX_EXTRACTION_RUNS):
             out = self.folder / f"concurrent_{i:03d}.parquet"
-            command = [PYTHON, "-m", "facs_core", "extract", str(sample_video()), "--backend", "mediapipe",
-                       "--out", str(out)]
+            command = [
+                PYTHON,
+                "-m",
+                "facs_core",
+                "extract",
+                str(sample_video()),
+                "--backend",
+                "mediapipe",
+                "--out",
+                str(out),
+            ]
             start = time.perf_counter()
-            self._process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                             start_new_session=True)
+            self._process = subprocess.Popen(
+                command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+            )
             _, stderr = self._process.communicate()
             if self._process.returncode != 0:
                 # Reported, never swallowed: the benchmark then fails.
@@ -414,6 +443,7 @@ def report(args, logs, baseline, cold_s, alone_s, loop: ExtractionLoop, mismatch
     views = [r for r in renders if r.page != "sign-in"]
     slowest = max(views, key=lambda r: r.seconds) if views else None
     base_all = [t for ts in baseline.values() for t in ts]
+    load_over_alone = percentile([r.seconds for r in views], 0.95) / percentile(base_all, 0.95)
     lines = [
         f"## Load: {args.sessions} sessions on one server while an extraction runs (`bench/load.py`)",
         "",
@@ -430,17 +460,17 @@ def report(args, logs, baseline, cold_s, alone_s, loop: ExtractionLoop, mismatch
         f"| errors (exceptions, catch-all error alerts, HTTP != 200, drops, timeouts, refused sign-ins)"
         f" | **{len(errors)}** | 0 |",
         f"| page renders under load | {len(views)} (+ {sum(r.page == 'sign-in' for r in renders)} sign-ins) | |",
-        f"| render p50 / p95 under load | {percentile([r.seconds for r in views], .5):.2f} s /"
-        f" {percentile([r.seconds for r in views], .95):.2f} s | |",
+        f"| render p50 / p95 under load | {percentile([r.seconds for r in views], 0.5):.2f} s /"
+        f" {percentile([r.seconds for r in views], 0.95):.2f} s | |",
         f"| render p50 / p95 alone (1 session, every page x{args.baseline_repeats}) |"
-        f" {percentile(base_all, .5):.2f} s / {percentile(base_all, .95):.2f} s | |",
-        f"| p95 under load / p95 alone | {percentile([r.seconds for r in views], .95) / percentile(base_all, .95):.1f}x"
-        " | |",
-        f"| slowest page render | **{slowest.seconds:.2f} s** ({slowest.page}) | |" if slowest else
-        "| slowest page render | none | |",
+        f" {percentile(base_all, 0.5):.2f} s / {percentile(base_all, 0.95):.2f} s | |",
+        f"| p95 under load / p95 alone | {load_over_alone:.1f}x | |",
+        f"| slowest page render | **{slowest.seconds:.2f} s** ({slowest.page}) | |"
+        if slowest
+        else "| slowest page render | none | |",
         f"| first render after server start (cold, not in the above) | {cold_s:.2f} s | |",
         f"| sign-in (form render + submit + home), p95 |"
-        f" {percentile([r.seconds for r in renders if r.page == 'sign-in'], .95):.2f} s | |",
+        f" {percentile([r.seconds for r in renders if r.page == 'sign-in'], 0.95):.2f} s | |",
         f"| extraction alone (best of {args.alone_runs}; runs equal to each other) | {alone_s:.1f} s | |",
         f"| extraction under load, mean of {len(loop.seconds)} runs | "
         f"{statistics.fmean(loop.seconds) if loop.seconds else float('nan'):.1f} s"
@@ -459,7 +489,7 @@ def report(args, logs, baseline, cold_s, alone_s, loop: ExtractionLoop, mismatch
     for page in sorted({r.page for r in views}):
         times = [r.seconds for r in views if r.page == page]
         alone = statistics.median(baseline[page]) if page in baseline else float("nan")
-        lines.append(f"| {page} | {len(times)} | {percentile(times, .5):.2f} | {max(times):.2f} | {alone:.2f} |")
+        lines.append(f"| {page} | {len(times)} | {percentile(times, 0.5):.2f} | {max(times):.2f} | {alone:.2f} |")
     if errors:
         lines += ["", "Errors (first 10):", ""] + [f"- {e}" for e in errors[:10]]
     if mismatches or loop.error:

@@ -42,9 +42,14 @@ IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 CLINICIAN_PAGES = ("Home", "Upload", "Timeline", "Extraction", "Patient profile")
 RESEARCHER_PAGES = ("Home", "Cohort statistics", "Significance map", "Export")
 TITLES = {
-    "Home": "FACS interview dashboard", "Upload": "Upload interviews", "Timeline": "Timeline",
-    "Extraction": "Extraction", "Patient profile": "Patient profile", "Cohort statistics": "Cohort statistics",
-    "Significance map": "Scalogram significance map", "Export": "Export",
+    "Home": "FACS interview dashboard",
+    "Upload": "Upload interviews",
+    "Timeline": "Timeline",
+    "Extraction": "Extraction",
+    "Patient profile": "Patient profile",
+    "Cohort statistics": "Cohort statistics",
+    "Significance map": "Scalogram significance map",
+    "Export": "Export",
 }
 RENDERED_JS = """(title) => {
   const app = document.querySelector("[data-testid='stApp']");
@@ -88,7 +93,10 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
     env = os.environ | {"FACS_DATA_DIR": str(data_dir), "RAY_DISABLE_USAGE_STATS": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
@@ -110,7 +118,8 @@ def time_pages(
     timings: dict[tuple[str, str], float] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
+            executable_path=CHROMIUM,
+            headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -168,8 +177,14 @@ def report(rows: list[dict], sizes: dict[str, int]) -> str:
         "|---|---|---|---|---:|---:|---|",
     ]
     for row in rows:
-        base = next(r["seconds"] for r in rows if r["store"] == row["store"] and r["user"] == row["user"]
-                    and r["page"] == "Home" and r["pass"] == row["pass"])
+        base = next(
+            r["seconds"]
+            for r in rows
+            if r["store"] == row["store"]
+            and r["user"] == row["user"]
+            and r["page"] == "Home"
+            and r["pass"] == row["pass"]
+        )
         lines.append(
             f"| {row['store']} ({sizes[row['store']]:,} frames) | {row['user']} | {row['page']} | {row['pass']} |"
             f" {row['seconds']:.2f} | {row['seconds'] / base:.1f} | {'yes' if row['seconds'] < 2 else '**no**'} |"

@@ -185,7 +185,7 @@ def part_a(folder: Path, n_videos: int, minutes: float) -> str:
         "| stage | baseline s | ours s | ratio |\n|---|---:|---:|---:|\n"
         f"| end to end: baseline in-process (no I/O) vs `python -m facs_core stats scalogram` (fresh process,"
         f" CSV in and out, best of 2) | {reference_seconds:.2f} | {ours:.2f} | **{ratio:.3f}** |\n"
-        f"| features: per-series `pywt.cwt(method=\"fft\")` loop vs `wavelet_features` (in-process)"
+        f'| features: per-series `pywt.cwt(method="fft")` loop vs `wavelet_features` (in-process)'
         f" | {reference_features:.2f} | {features_seconds:.2f} | {features_seconds / reference_features:.3f} |\n"
         f"| end to end less the bare CLI start (below) | {reference_seconds:.2f} | {ours - startup:.2f} |"
         f" {(ours - startup) / reference_seconds:.3f} |\n"

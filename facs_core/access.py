@@ -115,9 +115,7 @@ def _current_account(catalog, user: User) -> User:
 def is_assigned(catalog, username: str, patient_id: str) -> bool:
     """Whether ``patient_id`` is assigned to ``username``."""
     return bool(
-        catalog.scalar(
-            "SELECT count(*) FROM assignments WHERE username = ? AND patient_id = ?", [username, patient_id]
-        )
+        catalog.scalar("SELECT count(*) FROM assignments WHERE username = ? AND patient_id = ?", [username, patient_id])
     )
 
 

@@ -252,4 +252,3 @@ def align(features: pd.DataFrame, clinical: pd.DataFrame) -> Alignment:
         features_only=[v for v in by_video.index if v not in shared_set],
         clinical_only=[v for v in clinical_ids if v not in feature_ids],
     )
-

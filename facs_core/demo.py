@@ -364,8 +364,14 @@ def _add_synthetic_visit(catalog: Catalog, visit, patient_level: np.ndarray, dur
     if segments_for(catalog, visit.video_id).empty:
         seg_rng = np.random.default_rng(visit.seed)
         start = float(np.round(seg_rng.uniform(20, 60), 1))
-        add_segment(catalog, visit.video_id, start, start + float(np.round(seg_rng.uniform(30, 60), 1)),
-                    DEMO_SEGMENT_LABEL, author=SYNTHETIC_LABEL)
+        add_segment(
+            catalog,
+            visit.video_id,
+            start,
+            start + float(np.round(seg_rng.uniform(30, 60), 1)),
+            DEMO_SEGMENT_LABEL,
+            author=SYNTHETIC_LABEL,
+        )
     return len(frames)
 
 
@@ -417,8 +423,9 @@ def _queue_extraction(catalog: Catalog, video_ids: list[str], actor: str) -> tup
         from facs_core.jobs import submit_extraction
     except ImportError:
         return (), "extraction not queued: the jobs module (facs_core.jobs) is not installed"
-    done = set(catalog.query("SELECT DISTINCT video_id FROM runs WHERE status IN ('done', 'queued', 'running')")
-               ["video_id"])
+    done = set(
+        catalog.query("SELECT DISTINCT video_id FROM runs WHERE status IN ('done', 'queued', 'running')")["video_id"]
+    )
     todo = [v for v in video_ids if v not in done]
     if not todo:
         return (), None

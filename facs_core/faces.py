@@ -113,8 +113,9 @@ def choose_patient_face(
     return chosen
 
 
-def face_counts(boxes: pd.DataFrame, *, frame_column: str = "frame",
-                box_columns: tuple[str, str, str, str] = BOX_COLUMNS) -> pd.Series:
+def face_counts(
+    boxes: pd.DataFrame, *, frame_column: str = "frame", box_columns: tuple[str, str, str, str] = BOX_COLUMNS
+) -> pd.Series:
     """Number of detected faces (rows with a box) in each row's frame, aligned with ``boxes.index``."""
     has_box = boxes[list(box_columns)].notna().all(axis=1)
     return has_box.groupby(boxes[frame_column]).transform("sum").astype("int64")

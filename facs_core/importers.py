@@ -75,8 +75,7 @@ def _numeric(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
     if bad.any():
         position = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
-            f"{source}: column {column.strip()!r}, row {_row_number(position)}:"
-            f" {raw.iloc[position]!r} is not a number"
+            f"{source}: column {column.strip()!r}, row {_row_number(position)}: {raw.iloc[position]!r} is not a number"
         )
     return values.astype(float)
 
@@ -286,8 +285,9 @@ def read_openface_csv(
 
     numeric = {c: _numeric(data, c, label) for c in ("frame", "timestamp", "confidence", "success")}
     if numeric["frame"].isna().any():
-        raise InputError(f"{label}: column 'frame', row {_row_number(int(np.flatnonzero(numeric['frame'].isna())[0]))}"
-                         " is empty")
+        raise InputError(
+            f"{label}: column 'frame', row {_row_number(int(np.flatnonzero(numeric['frame'].isna())[0]))} is empty"
+        )
     _check_range(numeric["confidence"], "confidence", 0.0, 1.0, label)
     table = pd.DataFrame({"frame": numeric["frame"].astype("int64") - 1})
     face = numeric["success"].fillna(0).to_numpy() > 0.5
@@ -310,9 +310,15 @@ def read_openface_csv(
         ys = [c for c in data.columns if re.fullmatch(r"y_\d+", c)]
         if xs and ys:
             lx, ly = data[xs].astype(float), data[ys].astype(float)
-            boxes = pd.DataFrame({"frame": table["frame"], "FaceRectX": lx.min(axis=1), "FaceRectY": ly.min(axis=1),
-                                  "FaceRectWidth": lx.max(axis=1) - lx.min(axis=1),
-                                  "FaceRectHeight": ly.max(axis=1) - ly.min(axis=1)})
+            boxes = pd.DataFrame(
+                {
+                    "frame": table["frame"],
+                    "FaceRectX": lx.min(axis=1),
+                    "FaceRectY": ly.min(axis=1),
+                    "FaceRectWidth": lx.max(axis=1) - lx.min(axis=1),
+                    "FaceRectHeight": ly.max(axis=1) - ly.min(axis=1),
+                }
+            )
             boxes.loc[~face, list(BOX_COLUMNS)] = np.nan
             table["face_count"] = face_counts(boxes)
             chosen = choose_patient_face(boxes)
@@ -326,8 +332,10 @@ def read_openface_csv(
     duplicated = table["frame"].duplicated()
     if duplicated.any():
         position = int(np.flatnonzero(duplicated.to_numpy())[0])
-        raise InputError(f"{label}: column 'frame', row {_row_number(position)}: frame"
-                         f" {table['frame'].iloc[position] + 1} appears twice")
+        raise InputError(
+            f"{label}: column 'frame', row {_row_number(position)}: frame"
+            f" {table['frame'].iloc[position] + 1} appears twice"
+        )
     table = table.sort_values("frame", kind="stable").reset_index(drop=True)
     face_mask = table["_face"].to_numpy(dtype=bool)
     if timestamps is not None:

@@ -143,8 +143,13 @@ def submit_extraction(
             continue
         if run is None:
             run_rows.create_run(
-                catalog, run_id, video_id=video_id, backend=backend, backend_version=version,
-                params=run_params, hash_hex=hash_hex,
+                catalog,
+                run_id,
+                video_id=video_id,
+                backend=backend,
+                backend_version=version,
+                params=run_params,
+                hash_hex=hash_hex,
             )
         else:
             run_rows.set_run_status(catalog, run_id, "queued")

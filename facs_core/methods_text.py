@@ -124,7 +124,7 @@ def methods_paragraph(settings: AnalysisSettings, software_version: str = __vers
     if settings.n_videos < 1:
         raise InputError("methods text: the analysis used no visits")
     window = (
-        f" inside the segments labelled \"{settings.segment_label}\" (all frames of visits without such a segment)"
+        f' inside the segments labelled "{settings.segment_label}" (all frames of visits without such a segment)'
         if settings.segment_label
         else " over the whole recording"
     )

@@ -756,9 +756,7 @@ def wavelet_features(
         if bounds is not None and video_id not in bounds:
             continue
         video_ids.append(str(video_id))
-        pieces.extend(
-            video_pieces(video, aus, fps, max_gap, None if bounds is None else bounds[str(video_id)])
-        )
+        pieces.extend(video_pieces(video, aus, fps, max_gap, None if bounds is None else bounds[str(video_id)]))
     if bounds is not None and not video_ids:
         raise InputError("no video of the frames table has a segment in the segments table")
 

@@ -224,9 +224,7 @@ def require(catalog: Catalog, action: str, patient_id: str | None = None) -> Use
     try:
         current = access.check(catalog, user, action, patient_id)
     except PermissionDenied as exc:
-        audit.record(
-            catalog, user.username if user else "anonymous", "access denied", patient_id, f"action={action}"
-        )
+        audit.record(catalog, user.username if user else "anonymous", "access denied", patient_id, f"action={action}")
         st.error(str(exc), icon=":material/block:")
         st.stop()
     if patient_id is not None and action in AUDITED_VIEWS:

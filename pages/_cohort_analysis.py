@@ -161,4 +161,3 @@ def partial_residuals(
             "score_residual": residuals[:, 1],
         }
     )
-

@@ -73,8 +73,7 @@ def has_synthetic(store: Catalog, video_ids: Sequence[str] | None = None) -> boo
     if not video_ids:
         return False
     marks = ", ".join("?" for _ in video_ids)
-    return bool(store.scalar(f"SELECT count(*) FROM videos WHERE synthetic AND video_id IN ({marks})",
-                             list(video_ids)))
+    return bool(store.scalar(f"SELECT count(*) FROM videos WHERE synthetic AND video_id IN ({marks})", list(video_ids)))
 
 
 def au_source_note(store: Catalog, video_ids: Sequence[str]) -> None:
@@ -83,9 +82,9 @@ def au_source_note(store: Catalog, video_ids: Sequence[str]) -> None:
     if not ids:
         return
     marks = ", ".join("?" for _ in ids)
-    backends = store.query(
-        f"SELECT DISTINCT backend FROM runs WHERE status = 'done' AND video_id IN ({marks})", ids
-    )["backend"]
+    backends = store.query(f"SELECT DISTINCT backend FROM runs WHERE status = 'done' AND video_id IN ({marks})", ids)[
+        "backend"
+    ]
     derived = [b for b in backends if b in BACKENDS and backend_class(b).au_source == "blendshape"]
     if derived:
         st.caption(
@@ -104,8 +103,7 @@ def friendly_errors() -> Iterator[None]:
         st.error(str(exc), icon=":material/error:")
     except Exception as exc:
         where = log_exception(exc)
-        st.error(f"Something went wrong ({type(exc).__name__}); the details are in {where}.",
-                 icon=":material/error:")
+        st.error(f"Something went wrong ({type(exc).__name__}); the details are in {where}.", icon=":material/error:")
 
 
 def progress_reporter(bar) -> Callable[[float, str], None]:
@@ -123,8 +121,20 @@ def visits_table(store: Catalog, patient_ids: Sequence[str] | None = None) -> pd
     params: list = []
     if patient_ids is not None:
         if not patient_ids:
-            return pd.DataFrame(columns=["video_id", "patient_id", "visit_date", "original_name", "synthetic",
-                                         "stored_path", "playback_path", "duration_s", "fps", "bdi"])
+            return pd.DataFrame(
+                columns=[
+                    "video_id",
+                    "patient_id",
+                    "visit_date",
+                    "original_name",
+                    "synthetic",
+                    "stored_path",
+                    "playback_path",
+                    "duration_s",
+                    "fps",
+                    "bdi",
+                ]
+            )
         where = "WHERE v.patient_id IN (" + ", ".join("?" for _ in patient_ids) + ")"
         params = list(patient_ids)
     return store.query(
@@ -158,10 +168,22 @@ def chart_image(chart: alt.TopLevelMixin, fmt: str) -> bytes:
 def chart_downloads(chart: alt.TopLevelMixin, name: str, key: str) -> None:
     """PNG and SVG download buttons for an Altair chart (rendered only when clicked)."""
     left, right = st.columns(2)
-    left.download_button("PNG", data=lambda: chart_image(chart, "png"), file_name=f"{name}.png",
-                         mime="image/png", key=f"{key}-png", icon=":material/image:")
-    right.download_button("SVG", data=lambda: chart_image(chart, "svg"), file_name=f"{name}.svg",
-                          mime="image/svg+xml", key=f"{key}-svg", icon=":material/image:")
+    left.download_button(
+        "PNG",
+        data=lambda: chart_image(chart, "png"),
+        file_name=f"{name}.png",
+        mime="image/png",
+        key=f"{key}-png",
+        icon=":material/image:",
+    )
+    right.download_button(
+        "SVG",
+        data=lambda: chart_image(chart, "svg"),
+        file_name=f"{name}.svg",
+        mime="image/svg+xml",
+        key=f"{key}-svg",
+        icon=":material/image:",
+    )
 
 
 def selection_interval(event, name: str, field: str) -> tuple[float, float] | None:

@@ -57,9 +57,7 @@ def clinical_table(store: Catalog) -> pd.DataFrame:
 
     The layout :func:`facs_core.clinical.validate_clinical` expects.
     """
-    scores = ", ".join(
-        f"max(a.score) FILTER (WHERE a.instrument = '{i.key}') AS {i.key}" for i in instruments()
-    )
+    scores = ", ".join(f"max(a.score) FILTER (WHERE a.instrument = '{i.key}') AS {i.key}" for i in instruments())
     table = store.query(
         f"SELECT v.video_id, v.patient_id, v.visit_date, v.synthetic, {scores},"
         " c.age, c.sex, v.camera, c.medication, c.repeat_visit"

@@ -88,11 +88,16 @@ def scalogram_chart(image) -> alt.Chart:
         alt.Chart(data)
         .mark_rect()
         .encode(
-            x=alt.X("t0:Q", title="time (s)"), x2="t1:Q",
-            y=alt.Y("p0:Q", title="period (s)"), y2="p1:Q",
+            x=alt.X("t0:Q", title="time (s)"),
+            x2="t1:Q",
+            y=alt.Y("p0:Q", title="period (s)"),
+            y2="p1:Q",
             color=alt.Color("value:Q", title="|W|", scale=alt.Scale(scheme="viridis")),
-            tooltip=[alt.Tooltip("t0:Q", format=".1f", title="time (s)"),
-                     alt.Tooltip("period_s:Q", format=".2f"), alt.Tooltip("value:Q", format=".4f")],
+            tooltip=[
+                alt.Tooltip("t0:Q", format=".1f", title="time (s)"),
+                alt.Tooltip("period_s:Q", format=".2f"),
+                alt.Tooltip("value:Q", format=".4f"),
+            ],
         )
         .properties(height=280, title=f"Scalogram of {image.au} (wavelet modulus, scale × time)")
     )

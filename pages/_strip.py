@@ -37,26 +37,39 @@ def strip_chart(frames: pd.DataFrame, aus: Sequence[str], segments: pd.DataFrame
         layers.append(
             alt.Chart(segments[["start_s", "end_s", "label"]])
             .mark_rect(opacity=0.15, color="#8e44ad")
-            .encode(x=alt.X("start_s:Q", scale=alt.Scale(domain=[0, duration], nice=False)), x2="end_s:Q",
-                    tooltip=["label", "start_s", "end_s"])
+            .encode(
+                x=alt.X("start_s:Q", scale=alt.Scale(domain=[0, duration], nice=False)),
+                x2="end_s:Q",
+                tooltip=["label", "start_s", "end_s"],
+            )
         )
     if frames.empty:
         base = pd.DataFrame({"timestamp": [0.0, duration], "value": [np.nan, np.nan], "AU": ["", ""]})
-        layers.append(alt.Chart(base).mark_line().encode(x=x, y=alt.Y("value:Q", title="AU value",
-                                                                      scale=alt.Scale(domain=[0, 1]))))
+        layers.append(
+            alt.Chart(base)
+            .mark_line()
+            .encode(x=x, y=alt.Y("value:Q", title="AU value", scale=alt.Scale(domain=[0, 1])))
+        )
     else:
         binned = downsample(frames, list(aus))
         long = binned.melt(id_vars=["timestamp"], value_vars=list(aus), var_name="AU", value_name="value")
         layers.append(
             alt.Chart(binned)
             .mark_area(opacity=0.25, color="#27ae60", interpolate="step-after")
-            .encode(x=x, y=alt.Y("face:Q", title="AU value / face present", scale=alt.Scale(domain=[0, 1])),
-                    tooltip=[alt.Tooltip("timestamp:Q", format=".1f"), alt.Tooltip("face:Q", format=".2f")])
+            .encode(
+                x=x,
+                y=alt.Y("face:Q", title="AU value / face present", scale=alt.Scale(domain=[0, 1])),
+                tooltip=[alt.Tooltip("timestamp:Q", format=".1f"), alt.Tooltip("face:Q", format=".2f")],
+            )
         )
         if list(aus):
             layers.append(
-                alt.Chart(long).mark_line(strokeWidth=1.2).encode(
-                    x=x, y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1])), color=alt.Color("AU:N"),
+                alt.Chart(long)
+                .mark_line(strokeWidth=1.2)
+                .encode(
+                    x=x,
+                    y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1])),
+                    color=alt.Color("AU:N"),
                     tooltip=["AU", alt.Tooltip("timestamp:Q", format=".1f"), alt.Tooltip("value:Q", format=".3f")],
                 )
             )

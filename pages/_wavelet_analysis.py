@@ -37,7 +37,10 @@ def _video_features(shard: str, modified: float, video_id: str, fps: float) -> t
     """
     del modified
     result = feature_cache.cached_wavelet_features(
-        _common.catalog().paths, Path(shard), video_id, feature_cache.analysis_fps(fps),
+        _common.catalog().paths,
+        Path(shard),
+        video_id,
+        feature_cache.analysis_fps(fps),
         feature_cache.ANALYSIS_PARAMS,
     )
     return result.wide().reset_index(), result.scales
@@ -126,21 +129,39 @@ def heatmap(table: pd.DataFrame, score: str) -> alt.LayerChart:
             x=alt.X("x0:Q", title="wavelet scale (frames)", scale=alt.Scale(domain=[scale_min, scale_max], nice=False)),
             x2="x1:Q",
             y=alt.Y("au:N", sort=list(action_units()), title=None),
-            color=alt.Color("r:Q", title=f"partial r with {score}",
-                            scale=alt.Scale(scheme="redblue", domain=[-limit, limit], reverse=True)),
+            color=alt.Color(
+                "r:Q",
+                title=f"partial r with {score}",
+                scale=alt.Scale(scheme="redblue", domain=[-limit, limit], reverse=True),
+            ),
             opacity=alt.condition("datum.survives", alt.value(1.0), alt.value(0.25)),
             stroke=alt.condition(cell, alt.value("black"), alt.value(None), empty=False),
-            tooltip=["au", alt.Tooltip("scale:Q", format="g"), alt.Tooltip("period_s:Q", format=".2f"),
-                     alt.Tooltip("r:Q", format=".3f"), alt.Tooltip("p_fdr:Q", format=".4f"), "n", "survives"],
+            tooltip=[
+                "au",
+                alt.Tooltip("scale:Q", format="g"),
+                alt.Tooltip("period_s:Q", format=".2f"),
+                alt.Tooltip("r:Q", format=".3f"),
+                alt.Tooltip("p_fdr:Q", format=".4f"),
+                "n",
+                "survives",
+            ],
         )
         .add_params(cell)
     )
     seconds = (
         alt.Chart(pd.DataFrame({"period": [scale_min * ratio, scale_max * ratio]}))
         .mark_point(opacity=0)
-        .encode(x=alt.X("period:Q", title="period (seconds)", axis=alt.Axis(orient="top"),
-                        scale=alt.Scale(domain=[scale_min * ratio, scale_max * ratio], nice=False)))
+        .encode(
+            x=alt.X(
+                "period:Q",
+                title="period (seconds)",
+                axis=alt.Axis(orient="top"),
+                scale=alt.Scale(domain=[scale_min * ratio, scale_max * ratio], nice=False),
+            )
+        )
     )
-    return alt.layer(rects, seconds).resolve_scale(x="independent").properties(
-        height=alt.Step(22), title=f"AU × scale partial correlations with {score}"
+    return (
+        alt.layer(rects, seconds)
+        .resolve_scale(x="independent")
+        .properties(height=alt.Step(22), title=f"AU × scale partial correlations with {score}")
     )

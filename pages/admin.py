@@ -30,8 +30,12 @@ with accounts_tab:
         a, b, c = st.columns(3)
         username = a.text_input("User name", key="ad_username")
         role = b.selectbox("Role", list(ROLES), key="ad_role")
-        password = c.text_input("Initial password", type="password", key="ad_password",
-                                help=f"At least {users.MIN_PASSWORD_LENGTH} characters")
+        password = c.text_input(
+            "Initial password",
+            type="password",
+            key="ad_password",
+            help=f"At least {users.MIN_PASSWORD_LENGTH} characters",
+        )
         if st.form_submit_button("Add account", icon=":material/person_add:"):
             with _common.friendly_errors():
                 users.add_user(store, username, role, password, actor=user.username)
@@ -89,15 +93,24 @@ with audit_tab:
     limit = st.number_input("Latest events", min_value=10, max_value=100_000, value=500, step=100, key="ad_limit")
     events = audit.events(store, int(limit))
     st.dataframe(events, hide_index=True, width="stretch")
-    st.download_button("Export the audit log (CSV)", data=lambda: exports.export_csv(audit.events(store, 10**9),
-                                                                                     user.role),
-                       file_name="audit-log.csv", mime="text/csv", key="ad_audit_csv", icon=":material/download:",
-                       on_click=audit.record, args=(store, user.username, "export", None, "audit log csv"))
+    st.download_button(
+        "Export the audit log (CSV)",
+        data=lambda: exports.export_csv(audit.events(store, 10**9), user.role),
+        file_name="audit-log.csv",
+        mime="text/csv",
+        key="ad_audit_csv",
+        icon=":material/download:",
+        on_click=audit.record,
+        args=(store, user.username, "export", None, "audit log csv"),
+    )
 
 with backup_tab:
     st.write(f"Writes a verified archive of the catalog, videos and frame shards to `{store.paths.backups}`.")
     if st.button("Back up now", icon=":material/backup:", key="ad_backup"):
         with _common.friendly_errors(), st.spinner("Backing up ..."):
             result = backup(store, actor=user.username)
-            st.success(f"Backup written: {result.archive} ({result.files} files, {result.bytes / 1e6:.1f} MB,"
-                       f" schema version {result.schema_version}).", icon=":material/check_circle:")
+            st.success(
+                f"Backup written: {result.archive} ({result.files} files, {result.bytes / 1e6:.1f} MB,"
+                f" schema version {result.schema_version}).",
+                icon=":material/check_circle:",
+            )

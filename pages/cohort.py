@@ -49,12 +49,15 @@ with st.container(border=True):
     correction = left.selectbox(
         "Correction", list(analysis.CORRECTIONS), format_func=analysis.CORRECTIONS.get, key="cohort_correction"
     )
-    feature_kind = middle.selectbox("AU feature", list(analysis.FEATURE_KINDS), format_func=analysis.FEATURE_KINDS.get,
-                                    key="cohort_feature")
+    feature_kind = middle.selectbox(
+        "AU feature", list(analysis.FEATURE_KINDS), format_func=analysis.FEATURE_KINDS.get, key="cohort_feature"
+    )
     segment_labels = store.query("SELECT DISTINCT label FROM segments ORDER BY label")["label"].tolist()
     segment_label = right.selectbox(
-        "Frames analysed", [None, *segment_labels],
-        format_func=lambda v: "whole video" if v is None else f"segments: {v}", key="cohort_segments",
+        "Frames analysed",
+        [None, *segment_labels],
+        format_func=lambda v: "whole video" if v is None else f"segments: {v}",
+        key="cohort_segments",
     )
 
 with _common.friendly_errors():
@@ -107,17 +110,23 @@ with _common.friendly_errors():
         y=alt.Y("feature:N", sort=None, title=None),
         tooltip=["feature", alt.Tooltip("r:Q", format=".3f"), alt.Tooltip("p_fdr:Q", format=".4f"), "n"],
     )
-    bars = base.mark_rule().encode(x=alt.X("ci_low:Q", title=f"{analysis.coefficient_label(method)} (95% CI)"),
-                                   x2="ci_high:Q")
-    points = base.mark_point(filled=True, size=70).encode(
-        x="r:Q",
-        color=alt.Color("significance:N", scale=alt.Scale(domain=["significant", "not significant"],
-                                                           range=["#c0392b", "#7f8c8d"])),
-        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.45)),
-    ).add_params(pick)
+    bars = base.mark_rule().encode(
+        x=alt.X("ci_low:Q", title=f"{analysis.coefficient_label(method)} (95% CI)"), x2="ci_high:Q"
+    )
+    points = (
+        base.mark_point(filled=True, size=70)
+        .encode(
+            x="r:Q",
+            color=alt.Color(
+                "significance:N",
+                scale=alt.Scale(domain=["significant", "not significant"], range=["#c0392b", "#7f8c8d"]),
+            ),
+            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.45)),
+        )
+        .add_params(pick)
+    )
     zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(strokeDash=[4, 4]).encode(x="x:Q")
-    chart = (bars + points + zero).properties(height=alt.Step(22),
-                                              title="Coefficients with 95% confidence intervals")
+    chart = (bars + points + zero).properties(height=alt.Step(22), title="Coefficients with 95% confidence intervals")
     event = st.altair_chart(chart, on_select="rerun", key="coef_chart", width="stretch")
     _common.chart_downloads(chart, f"coefficients-{score}", key="coef")
 
@@ -138,11 +147,21 @@ with _common.friendly_errors():
         .encode(
             x=alt.X("score_residual:Q", title=f"{score.upper()} | covariates (residual)"),
             y=alt.Y("feature_residual:Q", title=f"{chosen} | covariates (residual)"),
-            tooltip=["patient_id", "video_id", alt.Tooltip("score_residual:Q", format=".2f"),
-                     alt.Tooltip("feature_residual:Q", format=".4f")],
+            tooltip=[
+                "patient_id",
+                "video_id",
+                alt.Tooltip("score_residual:Q", format=".2f"),
+                alt.Tooltip("feature_residual:Q", format=".4f"),
+            ],
         )
-        .properties(title=f"{chosen}: r = {row['r']:.3f}, adjusted p = {row['p_fdr']:.4f} (n = {int(row['n'])})",
-                    height=320)
+        .properties(
+            title=f"{chosen}: r = {row['r']:.3f}, adjusted p = {row['p_fdr']:.4f} (n = {int(row['n'])})", height=320
+        )
     )
-    st.altair_chart(scatter_chart + scatter_chart.transform_regression("score_residual", "feature_residual")
-                    .mark_line(color="#c0392b"), width="stretch", height=360, key="scatter_chart")
+    st.altair_chart(
+        scatter_chart
+        + scatter_chart.transform_regression("score_residual", "feature_residual").mark_line(color="#c0392b"),
+        width="stretch",
+        height=360,
+        key="scatter_chart",
+    )

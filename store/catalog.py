@@ -142,9 +142,7 @@ def open_catalog(data_dir: str | os.PathLike[str] | None = None) -> Catalog:
             ) from None
         raise StoreError(f"cannot open the store {paths.catalog}: {text.splitlines()[0]}") from None
     except duckdb.Error as exc:
-        raise StoreError(
-            f"cannot open the store {paths.catalog}: {str(exc).splitlines()[0]}"
-        ) from None
+        raise StoreError(f"cannot open the store {paths.catalog}: {str(exc).splitlines()[0]}") from None
     try:
         migrate(con)
     except Exception:

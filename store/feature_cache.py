@@ -230,6 +230,8 @@ def precompute(paths: StorePaths, shard_file: Path, video_id: str, fps: float) -
     except Exception as error:  # the features are derived data; the extraction must not fail over them
         logger.warning(
             "could not precompute wavelet features of video %s (%s): %s",
-            video_id, Path(shard_file).name, type(error).__name__,
+            video_id,
+            Path(shard_file).name,
+            type(error).__name__,
         )
         return None

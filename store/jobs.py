@@ -36,9 +36,9 @@ def get_job(catalog: Catalog, job_id: str) -> dict[str, Any] | None:
 
 def jobs_of_run(catalog: Catalog, run_id: str) -> list[dict[str, Any]]:
     """Jobs of one run, newest first."""
-    return catalog.query(
-        "SELECT * FROM jobs WHERE run_id = ? ORDER BY created_at DESC, job_id", [run_id]
-    ).to_dict("records")
+    return catalog.query("SELECT * FROM jobs WHERE run_id = ? ORDER BY created_at DESC, job_id", [run_id]).to_dict(
+        "records"
+    )
 
 
 def job_ids_with_status(catalog: Catalog, status: str, kind: str = "extract") -> list[str]:

@@ -64,8 +64,7 @@ def set_run_status(catalog: Catalog, run_id: str, status: str, error: str | None
         raise ValueError(f"unknown run status {status!r}")
     finished = status in ("done", "failed", "cancelled")
     catalog.execute(
-        "UPDATE runs SET status = ?, error = ?, finished_at = CASE WHEN ? THEN current_timestamp END"
-        " WHERE run_id = ?",
+        "UPDATE runs SET status = ?, error = ?, finished_at = CASE WHEN ? THEN current_timestamp END WHERE run_id = ?",
         [status, error, finished, run_id],
     )
 

@@ -46,9 +46,7 @@ _DUMMY_HASH = _hasher.hash("not a password of any account")
 def check_username(username: str) -> str:
     """A valid account name: 1-128 letters, digits, '.', '_', '@', '+' or '-'."""
     if not isinstance(username, str) or not _USERNAME.match(username):
-        raise InputError(
-            f"user name {username!r} is not allowed: use 1-128 letters, digits, '.', '_', '@', '+' or '-'"
-        )
+        raise InputError(f"user name {username!r} is not allowed: use 1-128 letters, digits, '.', '_', '@', '+' or '-'")
     return username
 
 
@@ -80,9 +78,7 @@ def check_password(password: str, username: str | None = None) -> str:
 
 
 def _account(catalog: Catalog, username: str) -> tuple | None:
-    return catalog.fetchone(
-        "SELECT username, password_hash, role, active FROM users WHERE username = ?", [username]
-    )
+    return catalog.fetchone("SELECT username, password_hash, role, active FROM users WHERE username = ?", [username])
 
 
 def get_user(catalog: Catalog, username: str) -> User | None:
@@ -137,9 +133,7 @@ def add_user(
         exists = cur.execute("SELECT count(*) FROM users WHERE username = ?", [username]).fetchone()[0]
         if exists:
             raise InputError(f"user {username!r} already exists")
-        cur.execute(
-            "INSERT INTO users (username, password_hash, role) VALUES (?, ?, ?)", [username, hashed, role]
-        )
+        cur.execute("INSERT INTO users (username, password_hash, role) VALUES (?, ?, ?)", [username, hashed, role])
         cur.execute(
             "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, ?, ?, ?)",
             [actor, "user added", username, f"role={role}" + (" sso" if hashed is None else "")],
@@ -254,9 +248,7 @@ def disable_user(catalog: Catalog, username: str, *, actor: str) -> None:
         if row[1] == "admin" and not _other_active_admins(cur, username):
             raise InputError(f"user {username!r} is the last active administrator; add another one first")
         cur.execute("UPDATE users SET active = FALSE WHERE username = ?", [username])
-        cur.execute(
-            "INSERT INTO audit_log (actor, action, target) VALUES (?, 'user disabled', ?)", [actor, username]
-        )
+        cur.execute("INSERT INTO audit_log (actor, action, target) VALUES (?, 'user disabled', ?)", [actor, username])
 
 
 def enable_user(catalog: Catalog, username: str, *, actor: str) -> None:
@@ -273,9 +265,7 @@ def reset_password(catalog: Catalog, username: str, password: str, *, actor: str
     with catalog.transaction() as cur:
         _require_account(cur, username)
         cur.execute("UPDATE users SET password_hash = ? WHERE username = ?", [hashed, username])
-        cur.execute(
-            "INSERT INTO audit_log (actor, action, target) VALUES (?, 'password reset', ?)", [actor, username]
-        )
+        cur.execute("INSERT INTO audit_log (actor, action, target) VALUES (?, 'password reset', ?)", [actor, username])
 
 
 def set_role(catalog: Catalog, username: str, role: str, *, actor: str) -> None:

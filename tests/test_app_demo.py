@@ -110,8 +110,9 @@ def test_sample_videos_are_ingested_once_and_marked_synthetic(catalog: Catalog) 
 def test_a_users_upload_of_a_sample_video_is_left_unchanged(catalog: Catalog, feat_data) -> None:
     from facs_core.ingest import ingest_video
 
-    record, _ = ingest_video(catalog, feat_data / "single_face.mp4", original_name="interview.mp4",
-                             patient_id="P017", scores={"bdi": 30})
+    record, _ = ingest_video(
+        catalog, feat_data / "single_face.mp4", original_name="interview.mp4", patient_id="P017", scores={"bdi": 30}
+    )
     before = catalog.query("SELECT * FROM videos WHERE video_id = ?", [record["video_id"]])
     result = load_demo(catalog, n_patients=2)
     after = catalog.query("SELECT * FROM videos WHERE video_id = ?", [record["video_id"]])

@@ -13,9 +13,16 @@ COVARIATES = ("age", "sex", "camera", "medication", "repeat_visit")
 
 
 def _settings(**changes) -> AnalysisSettings:
-    values = dict(instrument="Patient Health Questionnaire (PHQ-9)", covariates=("age", "sex"), method="pearson",
-                  correction="Benjamini-Hochberg FDR", alpha=0.05, n_videos=58, n_patients=29,
-                  backends=(("mediapipe", "0.10.14"),))
+    values = dict(
+        instrument="Patient Health Questionnaire (PHQ-9)",
+        covariates=("age", "sex"),
+        method="pearson",
+        correction="Benjamini-Hochberg FDR",
+        alpha=0.05,
+        n_videos=58,
+        n_patients=29,
+        backends=(("mediapipe", "0.10.14"),),
+    )
     values.update(changes)
     return AnalysisSettings(**values)
 
@@ -28,8 +35,10 @@ def _settings(**changes) -> AnalysisSettings:
     alpha=st.sampled_from([0.01, 0.05, 0.1]),
 )
 def test_paragraph_names_every_setting(covariates, method, n_videos, n_patients, alpha) -> None:
-    text = methods_paragraph(_settings(covariates=tuple(covariates), method=method, n_videos=n_videos,
-                                       n_patients=n_patients, alpha=alpha), software_version="9.9.9")
+    text = methods_paragraph(
+        _settings(covariates=tuple(covariates), method=method, n_videos=n_videos, n_patients=n_patients, alpha=alpha),
+        software_version="9.9.9",
+    )
     assert f"{n_videos} visits from {n_patients} patients" in text
     assert "Patient Health Questionnaire (PHQ-9)" in text
     assert "mediapipe 0.10.14" in text and "facs_core 9.9.9" in text
@@ -48,8 +57,7 @@ def test_no_correction_is_said_plainly() -> None:
 
 
 def test_segments_and_synthetic_backend_are_stated() -> None:
-    text = methods_paragraph(_settings(segment_label="depressive symptoms (SCID)",
-                                       backends=(("synthetic", "0.1.0"),)))
+    text = methods_paragraph(_settings(segment_label="depressive symptoms (SCID)", backends=(("synthetic", "0.1.0"),)))
     assert 'segments labelled "depressive symptoms (SCID)"' in text
     assert "synthetic demo generator" in text
 
@@ -63,7 +71,15 @@ def test_unwordable_settings_are_refused_in_one_line(changes) -> None:
 
 def test_settings_from_a_session_mapping_ignore_unknown_keys() -> None:
     settings = settings_from_mapping(
-        {"instrument": "BDI", "covariates": [], "method": "spearman", "correction": "Bonferroni", "alpha": 0.05,
-         "n_videos": 10, "n_patients": 5, "unknown": 1}
+        {
+            "instrument": "BDI",
+            "covariates": [],
+            "method": "spearman",
+            "correction": "Bonferroni",
+            "alpha": 0.05,
+            "n_videos": 10,
+            "n_patients": 5,
+            "unknown": 1,
+        }
     )
     assert settings.method == "spearman" and settings.n_videos == 10

@@ -251,8 +251,13 @@ def test_timeline_stale_edit_is_refused(demo_store: Catalog) -> None:
     add_segment(demo_store, video_id, 140.0, 145.0, "sleep", author="someone else")
     from store.segments import update_segment
 
-    update_segment(demo_store, int(segment["segment_id"]), expected_revision=int(segment["revision"]),
-                   label="anhedonia", author="someone else")
+    update_segment(
+        demo_store,
+        int(segment["segment_id"]),
+        expected_revision=int(segment["revision"]),
+        label="anhedonia",
+        author="someone else",
+    )
     at.button(key=f"{key}_save").click().run()
     no_exception(at)
     assert "reload" in texts(at.error)
@@ -273,9 +278,7 @@ def test_cohort_table_shows_the_engines_numbers(demo_store: Catalog) -> None:
     clinical = _data.clinical_table(demo_store).drop(columns=["visit_date", "synthetic"])
     expected = associate(features[["video_id", *aus]], clinical, "bdi", list(_data.COVARIATES)).set_index("feature")
     assert list(shown.index) == aus
-    assert shown["p (adjusted)"].tolist() == [
-        "<0.0001" if p < 1e-4 else f"{p:.4f}" for p in expected.loc[aus, "p_fdr"]
-    ]
+    assert shown["p (adjusted)"].tolist() == ["<0.0001" if p < 1e-4 else f"{p:.4f}" for p in expected.loc[aus, "p_fdr"]]
     marked = shown["r"].str.endswith("*")
     assert marked.tolist() == (expected.loc[aus, "p_fdr"] < 0.05).tolist()
     assert shown["n"].tolist() == expected.loc[aus, "n"].tolist()
@@ -354,8 +357,13 @@ def test_patient_profile_z_scores_match_the_cohort(demo_store: Catalog) -> None:
 def test_extraction_page_runs_a_job_in_the_background(empty_store: Catalog, feat_data: Path) -> None:
     from facs_core.ingest import ingest_video
 
-    record, _ = ingest_video(empty_store, feat_data / "single_face.mp4", original_name="single_face.mp4",
-                             patient_id="P001", scores={"bdi": 12})
+    record, _ = ingest_video(
+        empty_store,
+        feat_data / "single_face.mp4",
+        original_name="single_face.mp4",
+        patient_id="P001",
+        scores={"bdi": 12},
+    )
     at = page("extraction", empty_store, "clinician", ("P001",)).run()
     no_exception(at)
     at.multiselect(key="ex_videos").set_value([record["video_id"]])
@@ -388,8 +396,13 @@ def test_extraction_cancel_and_retry_buttons(empty_store: Catalog, feat_data: Pa
     from facs_core import jobs
     from facs_core.ingest import ingest_video
 
-    record, _ = ingest_video(empty_store, feat_data / "single_face.mp4", original_name="single_face.mp4",
-                             patient_id="P001", scores={"bdi": 12})
+    record, _ = ingest_video(
+        empty_store,
+        feat_data / "single_face.mp4",
+        original_name="single_face.mp4",
+        patient_id="P001",
+        scores={"bdi": 12},
+    )
     # Queued from elsewhere (the command line), with no runner in this process: the page must show it.
     (job_id,) = jobs.submit_extraction(empty_store, [record["video_id"]], "mediapipe", {}, "cli")
     at = page("extraction", empty_store, "clinician", ("P001",)).run()
@@ -411,9 +424,16 @@ def test_extraction_refuses_researchers(demo_store: Catalog) -> None:
 
 def test_export_methods_paragraph_uses_the_settings(demo_store: Catalog) -> None:
     at = page("export", demo_store, "researcher")
-    settings = AnalysisSettings(instrument="Beck Depression Inventory (BDI-II)", covariates=("age", "camera"),
-                                method="spearman", correction="Benjamini-Hochberg FDR", alpha=0.05, n_videos=60,
-                                n_patients=30, backends=(("synthetic", "0.1.0"),))
+    settings = AnalysisSettings(
+        instrument="Beck Depression Inventory (BDI-II)",
+        covariates=("age", "camera"),
+        method="spearman",
+        correction="Benjamini-Hochberg FDR",
+        alpha=0.05,
+        n_videos=60,
+        n_patients=30,
+        backends=(("synthetic", "0.1.0"),),
+    )
     at.session_state["methods_settings"] = settings
     at.run()
     no_exception(at)

@@ -142,8 +142,20 @@ def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
 
 def test_extract_command_time_range_and_stride(feat_data: Path, tmp_path: Path, mediapipe_model: Path) -> None:
     out = tmp_path / "frames.parquet"
-    done = _cli("extract", str(feat_data / "WolfgangLanger_Pexels.mp4"), "--backend", "mediapipe",
-                "--start", "5", "--end", "9", "--every", "3", "--out", str(out))
+    done = _cli(
+        "extract",
+        str(feat_data / "WolfgangLanger_Pexels.mp4"),
+        "--backend",
+        "mediapipe",
+        "--start",
+        "5",
+        "--end",
+        "9",
+        "--every",
+        "3",
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     table = pq.read_table(out)
@@ -174,8 +186,18 @@ def test_extract_command_refuses_a_text_file_in_one_line(tmp_path: Path, mediapi
 
 
 def test_extract_command_bad_range(feat_data: Path, tmp_path: Path) -> None:
-    done = _cli("extract", str(feat_data / "single_face.mp4"), "--backend", "mediapipe",
-                "--start", "3", "--end", "1", "--out", str(tmp_path / "f.parquet"))
+    done = _cli(
+        "extract",
+        str(feat_data / "single_face.mp4"),
+        "--backend",
+        "mediapipe",
+        "--start",
+        "3",
+        "--end",
+        "1",
+        "--out",
+        str(tmp_path / "f.parquet"),
+    )
     assert done.returncode == 2 and "--end" in done.stderr and "Traceback" not in done.stderr
 
 

@@ -19,9 +19,22 @@ def _extract(tmp_path: Path, feat_data: Path, **env: str) -> tuple[subprocess.Co
     environment = {**os.environ, "HF_HOME": str(tmp_path / "hf-home"), **env}
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "facs_core", "extract", str(feat_data / "single_face.mp4"),
-         "--backend", "pyfeat", "--out", str(out)],
-        cwd=REPO, capture_output=True, text=True, env=environment, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "facs_core",
+            "extract",
+            str(feat_data / "single_face.mp4"),
+            "--backend",
+            "pyfeat",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
     )
     return done, time.monotonic() - started, out
 
@@ -75,6 +88,9 @@ def test_weights_prefilled_under_hf_home_are_found_without_network(tmp_path: Pat
     environment = {**os.environ, "HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "pyfeat-cache")],
-        capture_output=True, text=True, env=environment, timeout=60,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

@@ -27,21 +27,34 @@ def _fill(catalog, feat_data: Path) -> dict:
     video = feat_data / "single_face.mp4"
     record, _ = add_video(catalog, video, probe_video(video), patient_id="P001", original_name="single_face.mp4")
     rng = np.random.default_rng(7)
-    frames = pd.DataFrame({"frame": np.arange(50), "timestamp": np.arange(50) / 25.0, "face": True,
-                           "face_confidence": rng.uniform(0.8, 1, 50), "AU01": rng.uniform(0, 1, 50)})
+    frames = pd.DataFrame(
+        {
+            "frame": np.arange(50),
+            "timestamp": np.arange(50) / 25.0,
+            "face": True,
+            "face_confidence": rng.uniform(0.8, 1, 50),
+            "AU01": rng.uniform(0, 1, 50),
+        }
+    )
     shard = shards.write_shard(catalog.paths, "run1", record["video_id"], frames)
     catalog.execute(
         "INSERT INTO runs (run_id, video_id, backend, params_hash, status, shard_path, n_frames)"
         " VALUES ('run1', ?, 'test', 'h', 'done', ?, 50)",
         [record["video_id"], shard.relative_to(catalog.paths.root).as_posix()],
     )
-    catalog.execute("INSERT INTO segments (video_id, start_s, end_s, label) VALUES (?, 0, 1, 'ÄÖ; DROP TABLE x')",
-                    [record["video_id"]])
+    catalog.execute(
+        "INSERT INTO segments (video_id, start_s, end_s, label) VALUES (?, 0, 1, 'ÄÖ; DROP TABLE x')",
+        [record["video_id"]],
+    )
     return {
-        "tables": {t: catalog.query(f"SELECT * FROM {t} ORDER BY ALL").drop(columns=["created_at"], errors="ignore")
-                   for t in ("patients", "videos", "runs", "segments", "users")},
-        "files": {p.relative_to(catalog.paths.root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                  for p in (catalog.paths.root / record["stored_path"], shard)},
+        "tables": {
+            t: catalog.query(f"SELECT * FROM {t} ORDER BY ALL").drop(columns=["created_at"], errors="ignore")
+            for t in ("patients", "videos", "runs", "segments", "users")
+        },
+        "files": {
+            p.relative_to(catalog.paths.root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in (catalog.paths.root / record["stored_path"], shard)
+        },
     }
 
 
@@ -106,8 +119,7 @@ def test_restore_never_overwrites_without_force_and_keeps_the_old_folder(catalog
 def _tar_with(tmp_path: Path, name: str, payload: bytes, manifest_path: str | None = None) -> Path:
     archive = tmp_path / "evil.tar"
     entry = {"path": manifest_path or name, "size": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
-    manifest = json.dumps({"format": backups.FORMAT, "created_at": "x", "schema_version": 2,
-                           "files": [entry]}).encode()
+    manifest = json.dumps({"format": backups.FORMAT, "created_at": "x", "schema_version": 2, "files": [entry]}).encode()
     with tarfile.open(archive, "w") as tar:
         for member, body in ((name, payload), (backups.MANIFEST, manifest)):
             info = tarfile.TarInfo(member)
@@ -139,8 +151,9 @@ def test_cli_backup_verify_restore(data_dir, feat_data, tmp_path):
     catalog.close()
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "facs_core", *args], capture_output=True, text=True,
-                              cwd=REPO_ROOT, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "facs_core", *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120
+        )
 
     out = tmp_path / "snap.tar"
     made = cli("--data-dir", str(data_dir), "backup", "--out", str(out))

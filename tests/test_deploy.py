@@ -63,8 +63,14 @@ def dashboard(tmp_path):
     """``scripts/serve`` on a free loopback port, with an empty data folder."""
     port = _free_port()
     env = dict(os.environ, FACS_BIND_ADDRESS="127.0.0.1", FACS_PORT=str(port), FACS_DATA_DIR=str(tmp_path / "data"))
-    proc = subprocess.Popen([str(REPO_ROOT / "scripts" / "serve")], env=env, cwd=REPO_ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(REPO_ROOT / "scripts" / "serve")],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         assert _wait_http(f"http://127.0.0.1:{port}/_stcore/health") == b"ok"
         yield port, tmp_path / "data"
@@ -84,9 +90,26 @@ def nginx(tmp_path, dashboard):
     upstream, _ = dashboard
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     https, http = _free_port(), _free_port()
     site = CONF.read_text()
@@ -116,11 +139,15 @@ def nginx(tmp_path, dashboard):
             include {tmp_path}/site.conf;
         }}
     """)
-    checked = subprocess.run([binary, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-                             capture_output=True, text=True)
+    checked = subprocess.run(
+        [binary, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True
+    )
     assert checked.returncode == 0, checked.stderr
-    proc = subprocess.Popen([binary, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-                            stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [binary, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     context = ssl.create_default_context(cafile=str(cert))
     try:
         yield https, http, context
@@ -167,8 +194,9 @@ def test_shipped_configuration_matches_the_upload_limit_and_keeps_protections_on
 
 
 def test_no_secrets_in_the_repository():
-    ignored = subprocess.run(["git", "check-ignore", ".streamlit/secrets.toml"], cwd=REPO_ROOT,
-                             capture_output=True, text=True)
+    ignored = subprocess.run(
+        ["git", "check-ignore", ".streamlit/secrets.toml"], cwd=REPO_ROOT, capture_output=True, text=True
+    )
     assert ignored.returncode == 0
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True).stdout.split()
     assert ".streamlit/secrets.toml" not in tracked

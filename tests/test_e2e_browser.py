@@ -39,8 +39,14 @@ def _free_port() -> int:
 
 
 def _cli(data_dir: Path, *args: str, stdin: str | None = None) -> None:
-    subprocess.run([sys.executable, "-m", "facs_core", "--data-dir", str(data_dir), *args], input=stdin, text=True,
-                   check=True, cwd=REPO, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "facs_core", "--data-dir", str(data_dir), *args],
+        input=stdin,
+        text=True,
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +61,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = open(tmp_path_factory.mktemp("e2e-log") / "streamlit.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -83,7 +92,8 @@ def browser_page(server: str) -> Iterator[Page]:
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
+            executable_path=str(CHROMIUM),
+            headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})

@@ -39,8 +39,13 @@ def _frames(seed: int, n: int = 400) -> pd.DataFrame:
 def _fresh(shard: Path, video_id: str) -> wavelets.WaveletFeatures:
     frames = pd.read_parquet(shard).sort_values("frame").assign(video_id=video_id)
     return wavelets.wavelet_features(
-        frames, FPS, scales=PARAMS.scales, wavelet=PARAMS.wavelet, power=PARAMS.power,
-        max_gap_s=PARAMS.max_gap_s, precision=PARAMS.precision,
+        frames,
+        FPS,
+        scales=PARAMS.scales,
+        wavelet=PARAMS.wavelet,
+        power=PARAMS.power,
+        max_gap_s=PARAMS.max_gap_s,
+        precision=PARAMS.precision,
     )
 
 
@@ -51,7 +56,10 @@ def _assert_same(cached: wavelets.WaveletFeatures, fresh: wavelets.WaveletFeatur
     np.testing.assert_array_equal(cached.frames_used, fresh.frames_used)
     np.testing.assert_array_equal(cached.frames_valid, fresh.frames_valid)
     assert (cached.video_ids, cached.aus, cached.wavelet, cached.power) == (
-        fresh.video_ids, fresh.aus, fresh.wavelet, fresh.power,
+        fresh.video_ids,
+        fresh.aus,
+        fresh.wavelet,
+        fresh.power,
     )
     pd.testing.assert_frame_equal(cached.scales, fresh.scales, check_exact=True)
     pd.testing.assert_frame_equal(cached.wide(), fresh.wide(), check_exact=True)

@@ -27,7 +27,8 @@ def _entry(catalog: Catalog, video_id: str) -> tuple[Path, Path, float]:
     """The newest finished shard of ``video_id``, its cache file and the fps it is keyed by."""
     row = catalog.query(
         "SELECT r.shard_path, v.fps FROM runs r JOIN videos v USING (video_id)"
-        " WHERE r.video_id = ? AND r.status = 'done'", [video_id],
+        " WHERE r.video_id = ? AND r.status = 'done'",
+        [video_id],
     ).iloc[0]
     shard = catalog.paths.root / row["shard_path"]
     fps = feature_cache.analysis_fps(row["fps"])
@@ -65,8 +66,9 @@ def test_demo_loader_caches_the_features_of_synthetic_shards(catalog: Catalog) -
 
 def test_a_failing_computation_is_logged_not_raised(catalog: Catalog, caplog) -> None:
     # No AU column: wavelet_features refuses the table; the shard stays, nothing is cached.
-    frames = pd.DataFrame({"frame": np.arange(50), "timestamp": np.arange(50) / 10.0, "face": True,
-                           "face_confidence": 0.9})
+    frames = pd.DataFrame(
+        {"frame": np.arange(50), "timestamp": np.arange(50) / 10.0, "face": True, "face_confidence": 0.9}
+    )
     shard = write_shard(catalog.paths, "run-x", "vid-x", frames)
     assert feature_cache.precompute(catalog.paths, shard, "vid-x", 10.0) is None
     assert shard.exists()

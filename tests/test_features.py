@@ -127,9 +127,22 @@ def test_features_command(tmp_path: Path) -> None:
     SEGMENTS.to_csv(tmp_path / "segments.csv", index=False)
     out = tmp_path / "features.csv"
     done = subprocess.run(
-        [sys.executable, "-m", "facs_core", "features", "--frames", str(tmp_path / "frames.parquet"),
-         "--segments", str(tmp_path / "segments.csv"), "--out", str(out)],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "facs_core",
+            "features",
+            "--frames",
+            str(tmp_path / "frames.parquet"),
+            "--segments",
+            str(tmp_path / "segments.csv"),
+            "--out",
+            str(out),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     written = pd.read_csv(out, dtype={"video_id": str})
@@ -157,5 +170,17 @@ def test_features_command_names_a_one_video_table_with_video_id(tmp_path: Path) 
     pd.testing.assert_frame_equal(pd.read_csv(out, dtype={"video_id": str}), expected, check_exact=False, rtol=1e-12)
     # A table that already names its videos refuses a second name.
     frames.to_parquet(tmp_path / "named.parquet")
-    assert main(["features", "--frames", str(tmp_path / "named.parquet"), "--video-id", "V42", "--out",
-                 str(tmp_path / "x.csv")]) == 2
+    assert (
+        main(
+            [
+                "features",
+                "--frames",
+                str(tmp_path / "named.parquet"),
+                "--video-id",
+                "V42",
+                "--out",
+                str(tmp_path / "x.csv"),
+            ]
+        )
+        == 2
+    )

@@ -118,8 +118,9 @@ def test_importers_refuse_empty_and_binary_files_in_one_line(tmp_path, raw):
 # -- uploads -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/shadow", "..\\..\\boot.ini", "a\x00b.mp4",
-                                  "CON", "😀" * 300, "", None])
+@pytest.mark.parametrize(
+    "name", ["../../etc/passwd", "/etc/shadow", "..\\..\\boot.ini", "a\x00b.mp4", "CON", "😀" * 300, "", None]
+)
 def test_upload_names_never_become_paths(catalog, feat_data, name):
     received = uploads.receive(catalog.paths, io.BytesIO((feat_data / "single_face.mp4").read_bytes()), name)
     assert received.path.parent == catalog.paths.tmp
@@ -171,7 +172,7 @@ def test_huge_declared_frame_count_is_not_believed(tmp_path):
     _write_video(path, 5)
     raw = bytearray(path.read_bytes())
     at = raw.find(b"avih") + 8 + 16  # dwTotalFrames in the AVI main header
-    raw[at:at + 4] = (2**31 - 1).to_bytes(4, "little")
+    raw[at : at + 4] = (2**31 - 1).to_bytes(4, "little")
     path.write_bytes(bytes(raw))
     try:
         meta = probe_video(path)
@@ -219,11 +220,17 @@ def test_exported_cells_never_start_a_formula(cell):
 
 
 def test_researcher_exports_carry_codes_only():
-    frame = pd.DataFrame({
-        "patient_id": ["P001"], "video_id": ["abcd"], "original_name": ["Jane_Doe_2024.mp4"],
-        "stored_path": ["videos/x.mp4"], "label": ["said she feels hopeless"], "medication": ["sertraline"],
-        "bdi": [21.0],
-    })
+    frame = pd.DataFrame(
+        {
+            "patient_id": ["P001"],
+            "video_id": ["abcd"],
+            "original_name": ["Jane_Doe_2024.mp4"],
+            "stored_path": ["videos/x.mp4"],
+            "label": ["said she feels hopeless"],
+            "medication": ["sertraline"],
+            "bdi": [21.0],
+        }
+    )
     researcher = pd.read_csv(io.BytesIO(exports.export_csv(frame, "researcher")))
     assert list(researcher.columns) == ["patient_id", "video_id", "bdi"]
     clinician = pd.read_csv(io.BytesIO(exports.export_csv(frame, "clinician")))

@@ -189,10 +189,13 @@ def test_non_numeric_value_names_column_and_row(tmp_path: Path, feat_data: Path)
     assert "'AU12'" in message and "row 8" in message
 
 
-@pytest.mark.parametrize(("fmt", "source", "column", "value"), [
-    ("pyfeat", "001.csv", "AU04", 1.7),
-    ("openface", "OpenFace_Test.csv", " AU04_r", 6.2),
-])
+@pytest.mark.parametrize(
+    ("fmt", "source", "column", "value"),
+    [
+        ("pyfeat", "001.csv", "AU04", 1.7),
+        ("openface", "OpenFace_Test.csv", " AU04_r", 6.2),
+    ],
+)
 def test_out_of_range_value_names_column_and_row(
     tmp_path: Path, feat_data: Path, fmt: str, source: str, column: str, value: float
 ) -> None:
@@ -219,8 +222,18 @@ def test_import_cli_writes_a_parquet_table(tmp_path: Path, feat_data: Path, caps
 
 def test_import_cli_takes_timestamps_from_the_video(tmp_path: Path, feat_data: Path) -> None:
     out = tmp_path / "frames.parquet"
-    code = main(["import", str(feat_data / "001.csv"), "--format", "pyfeat", "--out", str(out),
-                 "--video", str(feat_data / "single_face.mp4")])
+    code = main(
+        [
+            "import",
+            str(feat_data / "001.csv"),
+            "--format",
+            "pyfeat",
+            "--out",
+            str(out),
+            "--video",
+            str(feat_data / "single_face.mp4"),
+        ]
+    )
     assert code == 0
     stamps = pd.read_parquet(out)["timestamp"].to_numpy()
     assert stamps == pytest.approx(np.arange(len(stamps)) / 30.0, abs=1e-3)  # single_face.mp4 is 30 fps

@@ -25,7 +25,8 @@ def _snapshot(catalog: Catalog) -> dict:
         frame = catalog.query(f"SELECT * FROM {table} ORDER BY ALL").astype(object)
         state[table] = frame.where(frame.notna(), None).to_dict("records")  # NaN != NaN would spoil ==
     state["files"] = sorted(
-        str(p.relative_to(catalog.paths.root)) for p in catalog.paths.root.rglob("*")
+        str(p.relative_to(catalog.paths.root))
+        for p in catalog.paths.root.rglob("*")
         if p.is_file() and not p.name.startswith("catalog.duckdb")
     )
     return state
@@ -34,8 +35,16 @@ def _snapshot(catalog: Catalog) -> dict:
 def test_ingest_stores_by_hash_with_covariates_scores_and_audit(catalog: Catalog, feat_data: Path) -> None:
     source = feat_data / "single_face.mp4"
     record, created = ingest_video(
-        catalog, source, original_name="Jane Doe visit.mp4", patient_id="P017", visit_date=date(2024, 3, 1),
-        age=41, sex="f", medication="sertraline", scores={"BDI-II": 23, "phq9": 11}, actor="dr_a",
+        catalog,
+        source,
+        original_name="Jane Doe visit.mp4",
+        patient_id="P017",
+        visit_date=date(2024, 3, 1),
+        age=41,
+        sex="f",
+        medication="sertraline",
+        scores={"BDI-II": 23, "phq9": 11},
+        actor="dr_a",
     )
     assert created
     sha = hashlib.sha256(source.read_bytes()).hexdigest()
@@ -58,14 +67,16 @@ def test_ingest_stores_by_hash_with_covariates_scores_and_audit(catalog: Catalog
 def test_duplicate_upload_returns_the_existing_record_and_changes_nothing(
     catalog: Catalog, feat_data: Path, tmp_path: Path
 ) -> None:
-    first, created = ingest_video(catalog, feat_data / "single_face.mp4", original_name="a.mp4", patient_id="P1",
-                                  scores={"bdi": 10})
+    first, created = ingest_video(
+        catalog, feat_data / "single_face.mp4", original_name="a.mp4", patient_id="P1", scores={"bdi": 10}
+    )
     assert created
     before = _snapshot(catalog)
     copy = tmp_path / "renamed copy.mp4"
     copy.write_bytes((feat_data / "single_face.mp4").read_bytes())
-    again, created = ingest_video(catalog, copy, original_name="renamed copy.mp4", patient_id="P2",
-                                  scores={"bdi": 50}, age=30)
+    again, created = ingest_video(
+        catalog, copy, original_name="renamed copy.mp4", patient_id="P2", scores={"bdi": 50}, age=30
+    )
     assert not created and again == first
     assert _snapshot(catalog) == before
 
@@ -105,12 +116,19 @@ def test_score_errors_name_instrument_and_value(catalog: Catalog, feat_data: Pat
 
 
 def test_repeat_visit_is_derived_from_earlier_visits_by_date(catalog: Catalog, feat_data: Path) -> None:
-    later, _ = ingest_video(catalog, feat_data / "single_face.mp4", original_name="b.mp4", patient_id="P5",
-                            visit_date=date(2024, 6, 1))
-    earlier, _ = ingest_video(catalog, feat_data / "no_face.mp4", original_name="a.mp4", patient_id="P5",
-                              visit_date=date(2024, 1, 1))
-    third, _ = ingest_video(catalog, feat_data / "WolfgangLanger_Pexels.mp4", original_name="c.mp4",
-                            patient_id="P5", visit_date=date(2024, 9, 1))
+    later, _ = ingest_video(
+        catalog, feat_data / "single_face.mp4", original_name="b.mp4", patient_id="P5", visit_date=date(2024, 6, 1)
+    )
+    earlier, _ = ingest_video(
+        catalog, feat_data / "no_face.mp4", original_name="a.mp4", patient_id="P5", visit_date=date(2024, 1, 1)
+    )
+    third, _ = ingest_video(
+        catalog,
+        feat_data / "WolfgangLanger_Pexels.mp4",
+        original_name="c.mp4",
+        patient_id="P5",
+        visit_date=date(2024, 9, 1),
+    )
     repeat = dict(catalog.query("SELECT video_id, repeat_visit FROM visit_covariates").itertuples(index=False))
     assert repeat == {later["video_id"]: False, earlier["video_id"]: False, third["video_id"]: True}
 
@@ -155,14 +173,33 @@ def test_hevc_video_gets_a_playback_copy_and_h264_does_not(catalog: Catalog, fea
 
 def test_videos_cli_add_and_list(data_dir: Path, feat_data: Path, capsys: pytest.CaptureFixture) -> None:
     video = str(feat_data / "single_face.mp4")
-    args = ["--data-dir", str(data_dir), "videos", "add", video, "--patient", "P8", "--visit-date", "2024-02-02",
-            "--age", "50", "--sex", "male", "--score", "bdi=31", "--score", "hamd=14"]
+    args = [
+        "--data-dir",
+        str(data_dir),
+        "videos",
+        "add",
+        video,
+        "--patient",
+        "P8",
+        "--visit-date",
+        "2024-02-02",
+        "--age",
+        "50",
+        "--sex",
+        "male",
+        "--score",
+        "bdi=31",
+        "--score",
+        "hamd=14",
+    ]
     assert main(args) == 0
     assert "72 frames" in capsys.readouterr().out
     assert main(args) == 0
     assert "already stored" in capsys.readouterr().out
-    assert main(["--data-dir", str(data_dir), "videos", "add", str(feat_data / "OpenFace_Test.csv"),
-                 "--patient", "P8"]) == 2
+    assert (
+        main(["--data-dir", str(data_dir), "videos", "add", str(feat_data / "OpenFace_Test.csv"), "--patient", "P8"])
+        == 2
+    )
     assert capsys.readouterr().err.startswith("error: OpenFace_Test.csv: not a video")
     with pytest.raises(SystemExit) as usage:
         main(["--data-dir", str(data_dir), "videos", "add", video, "--patient", "P8", "--score", "bdi"])

@@ -87,7 +87,11 @@ def test_cancel_and_retry_a_queued_job(catalog, feat_data: Path, mediapipe_model
 def _jobs_run(data_dir: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "facs_core", "--data-dir", str(data_dir), "jobs", "run", *args],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
 
 

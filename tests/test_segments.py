@@ -39,13 +39,16 @@ def test_label_presets_come_from_the_data_file() -> None:
     assert all(preset.source for preset in segment_labels())
 
 
-@pytest.mark.parametrize(("start", "end", "fragment"), [
-    (-1.0, 2.0, "before the video starts"),
-    (3.0, 3.0, "not after its start"),
-    (5.0, 2.0, "not after its start"),
-    (1.0, 25.0, "past the video's end"),
-    (float("nan"), 2.0, "not finite"),
-])
+@pytest.mark.parametrize(
+    ("start", "end", "fragment"),
+    [
+        (-1.0, 2.0, "before the video starts"),
+        (3.0, 3.0, "not after its start"),
+        (5.0, 2.0, "not after its start"),
+        (1.0, 25.0, "past the video's end"),
+        (float("nan"), 2.0, "not finite"),
+    ],
+)
 def test_bad_bounds_are_refused(catalog: Catalog, video: dict, start: float, end: float, fragment: str) -> None:
     with pytest.raises(InputError, match=fragment):
         add_segment(catalog, video["video_id"], start, end, "sleep", author="a")

@@ -40,7 +40,10 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Finished]:
 def run_process(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "facs_core", "stats", "partial-corr", *args],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -54,8 +57,19 @@ def test_result_csv_contract(tmp_path: Path, run_cli: Callable[..., Finished]) -
     features, clinical = make_cohort(seed=31)
     features = features[["video_id", "AU12", "AU01", "AU04"]]  # output follows input order
     out = tmp_path / "result.csv"
-    done = run_cli(*write_inputs(tmp_path, features, clinical), "--score", "bdi",
-                   "--covariates", ",".join(COVARIATES), "--method", "spearman", "--fdr", "by", "--out", str(out))
+    done = run_cli(
+        *write_inputs(tmp_path, features, clinical),
+        "--score",
+        "bdi",
+        "--covariates",
+        ",".join(COVARIATES),
+        "--method",
+        "spearman",
+        "--fdr",
+        "by",
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     result = pd.read_csv(out)
     assert list(result.columns[: len(CONTRACT)]) == CONTRACT
@@ -75,8 +89,9 @@ def test_score_out_of_range_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "result.csv"
     out.write_text("previous result\n")
     # A real process: the user sees one line and no traceback.
-    done = run_process(*write_inputs(tmp_path, features, clinical), "--score", "phq9", "--covariates", "age,sex",
-                   "--out", str(out))
+    done = run_process(
+        *write_inputs(tmp_path, features, clinical), "--score", "phq9", "--covariates", "age,sex", "--out", str(out)
+    )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
     assert "phq9 of video vid0007 is 31" in done.stderr and "0-27" in done.stderr
@@ -91,8 +106,15 @@ def test_missing_values_constant_au_and_unmatched_ids(tmp_path: Path, run_cli: C
     clinical.loc[5, "medication"] = np.nan
     features = features.drop(index=[0])
     out = tmp_path / "result.csv"
-    done = run_cli(*write_inputs(tmp_path, features, clinical), "--score", "bdi",
-                   "--covariates", ",".join(COVARIATES), "--out", str(out))
+    done = run_cli(
+        *write_inputs(tmp_path, features, clinical),
+        "--score",
+        "bdi",
+        "--covariates",
+        ",".join(COVARIATES),
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     assert "vid0000" in done.stderr and "bdi is missing for vid0003" in done.stderr
     assert "medication is missing for vid0005" in done.stderr
@@ -115,9 +137,20 @@ def test_too_few_videos_and_unknown_columns_fail_cleanly(tmp_path: Path, run_cli
 def test_repeated_visit_methods_are_labelled(tmp_path: Path, run_cli: Callable[..., Finished]) -> None:
     features, clinical = make_cohort(seed=35)
     out = tmp_path / "result.csv"
-    done = run_cli(*write_inputs(tmp_path, features[["video_id", "AU01", "AU12"]], clinical), "--score", "bdi",
-                   "--covariates", ",".join(COVARIATES), "--mixed-model", "--permutations", "200", "--seed", "4",
-                   "--out", str(out))
+    done = run_cli(
+        *write_inputs(tmp_path, features[["video_id", "AU01", "AU12"]], clinical),
+        "--score",
+        "bdi",
+        "--covariates",
+        ",".join(COVARIATES),
+        "--mixed-model",
+        "--permutations",
+        "200",
+        "--seed",
+        "4",
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     result = pd.read_csv(out)
     assert result["mixed_method"].str.startswith("linear mixed model").all()

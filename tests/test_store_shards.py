@@ -70,8 +70,8 @@ def test_duckdb_per_video_means_equal_pandas(tmp_path: Path) -> None:
         .set_index("video_id")
     )
     frames = pd.concat([pd.read_parquet(f) for f in files])
-    by_pandas = frames[frames["face"]].groupby("video_id").agg(
-        AU01=("AU01", "mean"), AU12=("AU12", "mean"), n=("face", "size")
+    by_pandas = (
+        frames[frames["face"]].groupby("video_id").agg(AU01=("AU01", "mean"), AU12=("AU12", "mean"), n=("face", "size"))
     )
     np.testing.assert_allclose(by_duckdb[["AU01", "AU12"]], by_pandas[["AU01", "AU12"]], rtol=1e-12)
     assert by_duckdb["n"].tolist() == by_pandas["n"].tolist()

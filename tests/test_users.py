@@ -32,9 +32,7 @@ def test_password_is_stored_as_argon2id_and_never_in_clear(catalog):
     assert PASSWORD not in everything and "argon2" not in everything
 
 
-@pytest.mark.parametrize(
-    "password", ["s3cr", "", "aaaaaaaaaaaaaaaa", "alice.example", "x" * 2000 + "y"]
-)
+@pytest.mark.parametrize("password", ["s3cr", "", "aaaaaaaaaaaaaaaa", "alice.example", "x" * 2000 + "y"])
 def test_password_policy_refuses_weak_passwords_in_one_line(catalog, password):
     with pytest.raises(InputError) as caught:
         users.add_user(catalog, "alice.example", "clinician", password, actor="test")
@@ -111,7 +109,11 @@ def test_single_sign_on_maps_email_to_an_account(catalog):
 def _cli(data_dir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "facs_core", "--data-dir", str(data_dir), "users", *args],
-        input=stdin, capture_output=True, text=True, cwd=REPO_ROOT, timeout=120,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
     )
 
 

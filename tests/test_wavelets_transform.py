@@ -137,9 +137,7 @@ def test_one_thread_reusing_its_buffers_across_batches_equals_pywt(power: bool) 
     rng = np.random.default_rng(5)
     lengths = [9000, 7000, 6100, 3000, 3000, 2900, 1000, 900, 800, 300]
     scales = np.array([1.0, 2.0, 3.0, 6.0, 12.0, 25.0, 47.0, 100.0])
-    frames = pd.concat(
-        [_frames({"AU12": rng.uniform(0, 1, n)}, video_id=f"v{i}") for i, n in enumerate(lengths)]
-    )
+    frames = pd.concat([_frames({"AU12": rng.uniform(0, 1, n)}, video_id=f"v{i}") for i, n in enumerate(lengths)])
     features = wavelet_features(frames, FPS, scales, power=power, workers=1, batch_bytes=2**19)
     support = features.scales["support_frames"].to_numpy()
     for v, video_id in enumerate(features.video_ids):
@@ -158,9 +156,7 @@ def test_batched_features_equal_pywt_for_any_lengths_and_scales(lengths, scales,
     # Pieces of different lengths share batches and block plans; every one must still match pywt.
     rng = np.random.default_rng(seed)
     scales = np.sort(np.array(scales))
-    frames = pd.concat(
-        [_frames({"AU12": rng.uniform(0, 1, n)}, video_id=f"v{i}") for i, n in enumerate(lengths)]
-    )
+    frames = pd.concat([_frames({"AU12": rng.uniform(0, 1, n)}, video_id=f"v{i}") for i, n in enumerate(lengths)])
     features = wavelet_features(frames, FPS, scales) if _any_fits(lengths, scales) else None
     if features is None:
         with pytest.raises(InputError, match="shorter than the wavelet support"):

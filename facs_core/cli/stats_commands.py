@@ -158,7 +158,12 @@ def run_partial_corr(args: argparse.Namespace) -> int:
         from facs_core.stats.permutation import permutation_pvalues
 
         perm = permutation_pvalues(
-            features, clinical, args.score, covariates, method=args.method, n_permutations=args.permutations,
+            features,
+            clinical,
+            args.score,
+            covariates,
+            method=args.method,
+            n_permutations=args.permutations,
             seed=args.seed,
         )
         extra.append(perm.add_prefix("perm_"))

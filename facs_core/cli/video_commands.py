@@ -44,10 +44,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--medication", help="medication at the visit (free text)")
     add.add_argument("--camera", help="camera or room (free text)")
     add.add_argument("--repeat-visit", choices=("yes", "no"), help="default: derived from earlier visits")
-    add.add_argument("--score", type=_score, action="append", default=[], metavar="INSTRUMENT=SCORE",
-                     help="a rating, e.g. bdi=23 (repeatable)")
-    add.add_argument("--no-playback", action="store_true",
-                     help="do not make a browser playback copy even when the codec needs one")
+    add.add_argument(
+        "--score",
+        type=_score,
+        action="append",
+        default=[],
+        metavar="INSTRUMENT=SCORE",
+        help="a rating, e.g. bdi=23 (repeatable)",
+    )
+    add.add_argument(
+        "--no-playback", action="store_true", help="do not make a browser playback copy even when the codec needs one"
+    )
     add.set_defaults(func=_videos_add)
     listing = video_commands.add_parser("list", help="the stored videos")
     listing.add_argument("--patient", metavar="CODE")

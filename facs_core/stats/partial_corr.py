@@ -325,9 +325,7 @@ class PreparedData:
     notes: list[str]
 
 
-def prepare(
-    features: pd.DataFrame, clinical: pd.DataFrame, score: str, covariates: Sequence[str]
-) -> PreparedData:
+def prepare(features: pd.DataFrame, clinical: pd.DataFrame, score: str, covariates: Sequence[str]) -> PreparedData:
     """Validate, align and code the data every association method uses.
 
     Videos with a missing score or covariate and videos present on one side
