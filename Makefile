@@ -51,6 +51,8 @@ run: install
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
 test: install-dev system-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-dev
