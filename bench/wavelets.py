@@ -140,7 +140,7 @@ def baseline(frames: pd.DataFrame, clinical: pd.DataFrame) -> tuple[pd.DataFrame
 
 def library_parts(frames: pd.DataFrame, clinical: pd.DataFrame) -> tuple[float, float]:
     """In-process seconds of the library's two stages (features, association), best of 2."""
-    from facs_core.wavelets import associate_scales, wavelet_features
+    from facs_core.wavelets import AssociationParams, associate_scales, wavelet_features
 
     features_seconds = association_seconds = float("inf")
     for _ in range(2):
@@ -148,7 +148,7 @@ def library_parts(frames: pd.DataFrame, clinical: pd.DataFrame) -> tuple[float, 
         features = wavelet_features(frames, FPS, SCALES, WAVELET)
         features_seconds = min(features_seconds, time.perf_counter() - start)
         start = time.perf_counter()
-        associate_scales(features, clinical, "bdi", COVARIATES)
+        associate_scales(features, clinical, AssociationParams("bdi", tuple(COVARIATES)))
         association_seconds = min(association_seconds, time.perf_counter() - start)
     return features_seconds, association_seconds
 

@@ -9,7 +9,14 @@ import pytest
 import pywt
 from statsmodels.stats.multitest import multipletests
 
-from facs_core.wavelets import RESULT_COLUMNS, associate_scales, scale_association, wavelet_features
+from facs_core.wavelets import (
+    RESULT_COLUMNS,
+    AssociationParams,
+    WaveletParams,
+    associate_scales,
+    scale_association,
+    wavelet_features,
+)
 
 FPS = 30.0
 #: The planted rhythm: AU12 oscillates with a 0.7 s period, amplitude growing with BDI.
@@ -17,6 +24,9 @@ PERIOD_S = 0.7
 SIGNAL_AU = "AU12"
 NOISE_AUS = ("AU01", "AU04", "AU06")
 SCALES = np.arange(2, 41, dtype=float)
+#: The study's question: BDI against each cell, controlling for age and sex, BH over all cells.
+BDI = AssociationParams(score="bdi", covariates=("age", "sex"))
+PER_AU = AssociationParams(score="bdi", covariates=("age", "sex"), fdr_scope="au")
 
 
 def planted_cohort(
@@ -61,7 +71,7 @@ def cohort() -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def result(cohort) -> pd.DataFrame:
     frames, clinical = cohort
-    return scale_association(frames, clinical, "bdi", ["age", "sex"], FPS, SCALES)
+    return scale_association(frames, clinical, FPS, BDI, WaveletParams(SCALES))
 
 
 def test_result_columns_and_shape(result: pd.DataFrame) -> None:
@@ -85,7 +95,7 @@ def test_no_cell_significant_when_nothing_is_related() -> None:
     # Global null (AU12 still oscillates, but not with BDI): BH over the whole map
     # keeps the chance of any discovery at or below 5 %.
     frames, clinical = planted_cohort(coupled=False)
-    null = scale_association(frames, clinical, "bdi", ["age", "sex"], FPS, SCALES)
+    null = scale_association(frames, clinical, FPS, BDI, WaveletParams(SCALES))
     assert null["p"].notna().all()
     assert not null["significant"].astype(bool).any()
 
@@ -94,7 +104,7 @@ def test_noise_aus_stay_clean_with_per_au_fdr(cohort) -> None:
     # Per AU, every scale of a noise AU is a true null: BH then bounds the chance of
     # any discovery in that AU by 5 %, however strong the signal elsewhere.
     frames, clinical = cohort
-    per_au = scale_association(frames, clinical, "bdi", ["age", "sex"], FPS, SCALES, fdr_scope="au")
+    per_au = scale_association(frames, clinical, FPS, PER_AU, WaveletParams(SCALES))
     assert not per_au.loc[per_au["au"].isin(NOISE_AUS), "significant"].astype(bool).any()
     assert per_au.loc[per_au["au"] == SIGNAL_AU, "significant"].astype(bool).any()
 
@@ -132,7 +142,7 @@ def test_fdr_across_all_cells_is_bh_over_the_whole_map(result: pd.DataFrame) -> 
 def test_per_au_fdr(cohort) -> None:
     frames, clinical = cohort
     features = wavelet_features(frames, FPS, SCALES)
-    per_au = associate_scales(features, clinical, "bdi", ["age", "sex"], fdr_scope="au")
+    per_au = associate_scales(features, clinical, PER_AU)
     for _, cells in per_au.groupby("au"):
         np.testing.assert_allclose(cells["p_fdr"], multipletests(cells["p"], method="fdr_bh")[1], rtol=1e-12)
     assert (per_au["fdr_scope"] == "per AU").all()
@@ -143,7 +153,7 @@ def test_short_videos_drop_out_of_long_scales_only(cohort) -> None:
     # Three videos cut to 20 s (600 frames): too short for scales whose support exceeds 600 frames.
     short_ids = ["syn00", "syn01", "syn02"]
     cut = frames[~frames["video_id"].isin(short_ids) | (frames["frame"] < 600)]
-    result = scale_association(cut, clinical, "bdi", ["age", "sex"], FPS, np.array([10.0, 30.0, 40.0]))
+    result = scale_association(cut, clinical, FPS, BDI, WaveletParams(np.array([10.0, 30.0, 40.0])))
     support = result.groupby("scale")["support_frames"].first()
     assert support[30.0] < 600 < support[40.0]
     at40 = result[result["scale"] == 40.0]
@@ -156,7 +166,7 @@ def test_short_videos_drop_out_of_long_scales_only(cohort) -> None:
 def test_au_without_valid_frames_is_reported_not_fatal(cohort) -> None:
     frames, clinical = cohort
     blank = frames.assign(AU04=np.nan)
-    result = scale_association(blank, clinical, "bdi", ["age", "sex"], FPS, np.array([10.0, 21.0]))
+    result = scale_association(blank, clinical, FPS, BDI, WaveletParams(np.array([10.0, 21.0])))
     au04 = result[result["au"] == "AU04"]
     assert au04["r"].isna().all() and (au04["n_no_frames"] == 48).all()
     assert au04["reason"].str.contains("no valid frames").all()

@@ -10,8 +10,9 @@ import scipy.fft
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from facs_core.cli.options import parse_scales
 from facs_core.errors import InputError
-from facs_core.wavelets import FilterBank, _fast_length, cwt, parse_scales, scale_table, scalogram, wavelet_features
+from facs_core.wavelets import FilterBank, cwt, scale_table, scalogram, wavelet_features
 
 FPS = 30.0
 
@@ -43,10 +44,14 @@ def test_cwt_small_chunks_change_nothing() -> None:
     np.testing.assert_array_equal(whole, chunked)
 
 
-def test_fast_length_is_scipys_five_smooth_length() -> None:
-    lengths = np.arange(1, 40001)
-    expected = [scipy.fft.next_fast_len(int(n), real=True) for n in lengths]
-    assert [_fast_length(int(n)) for n in lengths] == expected
+def test_fft_size_is_scipys_five_smooth_length() -> None:
+    # The shortest filter at scale 1 pads a series by its support; every padded length
+    # from there to 40,000 must round up to scipy's fast length (2^a 3^b 5^c).
+    bank = FilterBank("cmor1.5-1.0", [1.0])
+    support = int(bank.support[0])
+    lengths = np.arange(1, 40001 - support)
+    expected = [scipy.fft.next_fast_len(int(n) + support, real=True) for n in lengths]
+    assert [bank.fft_size(int(n)) for n in lengths] == expected
 
 
 def test_cwt_refuses_nan() -> None:

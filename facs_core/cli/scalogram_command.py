@@ -82,9 +82,10 @@ def _number(text: str) -> float:
 
 def run_scalogram(args: argparse.Namespace) -> int:
     """Handler of ``stats scalogram``."""
+    from facs_core.cli.options import checked_fps, parse_scales
     from facs_core.clinical import read_table
     from facs_core.frame_tables import read_frames
-    from facs_core.wavelets import checked_fps, parse_scales, scale_association
+    from facs_core.wavelets import AssociationParams, WaveletParams, scale_association
 
     fps = checked_fps(args.fps)
     scales = parse_scales(args.scales)
@@ -95,23 +96,16 @@ def run_scalogram(args: argparse.Namespace) -> int:
     frames = read_frames(args.frames)
     clinical = read_table(args.clinical, "clinical table")
     segments = read_table(args.segments, "segments table") if args.segments else None
-    result = scale_association(
-        frames,
-        clinical,
-        args.score,
-        covariates,
-        fps=fps,
-        scales=scales,
-        wavelet=args.wavelet,
-        segments=segments,
-        power=args.power,
-        max_gap_s=args.max_gap,
+    association = AssociationParams(
+        score=args.score,
+        covariates=tuple(covariates),
         method=args.method,
         fdr=args.fdr,
         fdr_scope=args.fdr_scope,
         alpha=args.alpha,
-        workers=args.workers,
     )
+    transform = WaveletParams(scales=scales, wavelet=args.wavelet, power=args.power, max_gap_s=args.max_gap)
+    result = scale_association(frames, clinical, fps, association, transform, segments=segments, workers=args.workers)
     for note in result.attrs.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
     blank = result.groupby("au", sort=False).apply(lambda cells: bool((cells["n"] == 0).all()), include_groups=False)

@@ -23,7 +23,7 @@ import pandas as pd
 from statsmodels.regression.mixed_linear_model import MixedLM
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-from facs_core.stats._docs import fill_doc
+from facs_core.docstrings import fill_doc
 from facs_core.stats.partial_corr import prepare
 
 MIXED_COLUMNS = ("feature", "n", "n_patients", "beta", "ci_low", "ci_high", "p", "method", "reason")

@@ -18,8 +18,8 @@ import pandas as pd
 from scipy import special
 
 from facs_core.clinical import align, complete_rows, missing_value_notes, validate_clinical
+from facs_core.docstrings import fill_doc
 from facs_core.errors import InputError
-from facs_core.stats._docs import fill_doc
 from facs_core.stats.design import covariate_basis, covariate_matrix, rank_columns, residualise
 from facs_core.stats.multicomp import CORRECTION_LABELS, adjust_pvalues, check_correction
 

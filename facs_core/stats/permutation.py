@@ -25,8 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from facs_core.docstrings import fill_doc
 from facs_core.errors import InputError
-from facs_core.stats._docs import fill_doc
 from facs_core.stats.design import covariate_basis, rank_columns, residualise
 from facs_core.stats.partial_corr import METHODS, method_label, partial_correlations, prepare
 

@@ -1,0 +1,217 @@
+"""The AU x scale association map: each wavelet feature against a clinical score.
+
+:func:`associate_scales` relates :class:`~facs_core.wavelets.features.WaveletFeatures`
+to a score with the study's partial-correlation engine
+(:func:`facs_core.stats.associate`); :func:`scale_association` runs the whole
+chain from a frames table, as ``python -m facs_core stats scalogram`` does.
+The options of each stage are one object: :class:`AssociationParams` for the
+statistics, :class:`~facs_core.wavelets.features.WaveletParams` for the transform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from facs_core.docstrings import fill_doc
+from facs_core.errors import InputError
+from facs_core.wavelets.features import WaveletFeatures, WaveletParams, rhythm_label, wavelet_features
+
+__all__ = ["FDR_SCOPES", "RESULT_COLUMNS", "AssociationParams", "associate_scales", "scale_association"]
+
+#: The first columns of the (AU, scale) result table, in order (the CLI contract).
+RESULT_COLUMNS: tuple[str, ...] = ("au", "scale", "n", "r", "p", "p_fdr", "significant", "period_s", "frequency_hz")
+
+#: Where the multiple-comparison family is: every AU x scale cell, or each AU's scales.
+FDR_SCOPES: tuple[str, ...] = ("all", "au")
+
+
+@dataclass(frozen=True)
+class AssociationParams:
+    """How wavelet features are related to a clinical score.
+
+    Attributes
+    ----------
+    score : str
+        Score column, e.g. ``"bdi"``.
+    covariates : tuple of str
+        Covariate columns (default none).
+    method : {"pearson", "spearman"}
+        Partial correlation on the values or on their ranks.
+    fdr : {"bh", "by", "bonferroni", "none"}
+        Multiple-comparison correction.
+    fdr_scope : {"all", "au"}
+        The family corrected together: every AU x scale cell, or each AU's scales.
+    alpha : float
+        Level for ``significant`` (on the adjusted p).
+    """
+
+    score: str
+    covariates: tuple[str, ...] = ()
+    method: str = "pearson"
+    fdr: str = "bh"
+    fdr_scope: str = "all"
+    alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        covariates = (self.covariates,) if isinstance(self.covariates, str) else self.covariates
+        object.__setattr__(self, "covariates", tuple(str(c) for c in covariates))
+
+
+def associate_scales(features: WaveletFeatures, clinical: pd.DataFrame, params: AssociationParams) -> pd.DataFrame:
+    """Partial correlation of every (AU, scale) feature with the score.
+
+    Runs :func:`facs_core.stats.partial_corr.associate` (the study's engine:
+    pingouin's partial correlation, validated to 1e-9) on all AU x scale
+    columns at once, with the multiple-comparison correction over all cells
+    (``fdr_scope="all"``, the default) or within each AU's scales
+    (``fdr_scope="au"``).
+
+    Parameters
+    ----------
+    features : WaveletFeatures
+        From :func:`~facs_core.wavelets.features.wavelet_features`.
+    clinical : DataFrame
+        ``video_id``, ``patient_id``, the score and the covariates.
+    params : AssociationParams
+        Score, covariates, method, correction, its scope and the level.
+
+    Returns
+    -------
+    DataFrame
+        One row per (AU, scale): :data:`RESULT_COLUMNS`, then ``ci_low,
+        ci_high, support_frames, support_s, above_nyquist, n_short,
+        n_no_frames, method, correction, fdr_scope, measure, wavelet,
+        reason, rhythm`` (``rhythm`` reads like "0.70 s rhythm (1.43 Hz)").
+        ``n_short`` counts the videos left out of the cell because every
+        piece was shorter than the wavelet support; ``reason`` says so and
+        why r is empty where it is. ``attrs["notes"]`` lists videos left out
+        for clinical reasons.
+    """
+    # Imported here so that drawing a scalogram (the patient view) does not load the statistics.
+    from facs_core.clinical import validate_clinical
+    from facs_core.stats.partial_corr import associate
+
+    score, covariates, fdr_scope = params.score, list(params.covariates), params.fdr_scope
+    scope = (fdr_scope or "").strip().lower()
+    if scope not in FDR_SCOPES:
+        raise InputError(f"unknown FDR scope {fdr_scope!r}; use 'all' (every AU x scale cell) or 'au' (per AU)")
+    wide = features.wide()
+    n_scales = features.scales.shape[0]
+    groups = [au for au in features.aus for _ in range(n_scales)] if scope == "au" else None
+    table = associate(
+        wide, clinical, score, covariates, method=params.method, fdr=params.fdr, alpha=params.alpha, fdr_groups=groups
+    )
+
+    checked = validate_clinical(clinical, score, covariates)
+    analysed = checked.loc[checked[[score, *covariates]].notna().all(axis=1), "video_id"].astype(str)
+    in_clinical = np.isin(features.video_ids, analysed.to_numpy())
+    reasons = features.reasons()[in_clinical]
+    short = np.char.startswith(reasons.astype(str), "every piece shorter").sum(axis=0).ravel()
+    no_frames = (reasons == "no valid frames").sum(axis=0).ravel()
+
+    scales = features.scales
+    result = pd.DataFrame(
+        {
+            "au": np.repeat(features.aus, n_scales),
+            "scale": np.tile(scales["scale"].to_numpy(), len(features.aus)),
+            "n": table["n"].to_numpy(),
+            "r": table["r"].to_numpy(),
+            "p": table["p"].to_numpy(),
+            "p_fdr": table["p_fdr"].to_numpy(),
+            "significant": table["significant"].array,
+            "period_s": np.tile(scales["period_s"].to_numpy(), len(features.aus)),
+            "frequency_hz": np.tile(scales["frequency_hz"].to_numpy(), len(features.aus)),
+            "ci_low": table["ci_low"].to_numpy(),
+            "ci_high": table["ci_high"].to_numpy(),
+            "support_frames": np.tile(scales["support_frames"].to_numpy(), len(features.aus)),
+            "support_s": np.tile(scales["support_s"].to_numpy(), len(features.aus)),
+            "above_nyquist": np.tile(scales["above_nyquist"].to_numpy(), len(features.aus)),
+            "n_short": short,
+            "n_no_frames": no_frames,
+            "method": table["method"].to_numpy(),
+            "correction": table["correction"].to_numpy(),
+            "fdr_scope": "per AU" if scope == "au" else "all AU x scale cells",
+            "measure": "mean |W|^2" if features.power else "mean |W|",
+            "wavelet": features.wavelet,
+        }
+    )
+    result["reason"] = [
+        "; ".join(
+            part
+            for part in (
+                f"{s} video(s) left out: shorter than the wavelet support ({int(f)} frames, {t:.1f} s)" if s else "",
+                f"{z} video(s) left out: no valid frames" if z else "",
+                "frequency above the Nyquist limit (fps/2): aliased" if alias else "",
+                str(engine or ""),
+            )
+            if part
+        )
+        for s, f, t, z, alias, engine in zip(
+            short,
+            result["support_frames"],
+            result["support_s"],
+            no_frames,
+            result["above_nyquist"],
+            table["reason"],
+            strict=True,
+        )
+    ]
+    result["rhythm"] = [
+        rhythm_label(period, frequency)
+        for period, frequency in zip(result["period_s"], result["frequency_hz"], strict=True)
+    ]
+    result.attrs["notes"] = table.attrs.get("notes", [])
+    result.attrs["n_videos"] = table.attrs.get("n_videos")
+    return result
+
+
+@fill_doc
+def scale_association(
+    frames: pd.DataFrame,
+    clinical: pd.DataFrame,
+    fps: float,
+    params: AssociationParams,
+    wavelet_params: WaveletParams | None = None,
+    segments: pd.DataFrame | None = None,
+    workers: int | None = None,
+) -> pd.DataFrame:
+    """The AU x scale significance map, from frames to the result table.
+
+    :func:`~facs_core.wavelets.features.wavelet_features` then
+    :func:`associate_scales`; see those for the definitions. This is what
+    ``python -m facs_core stats scalogram`` runs.
+
+    Parameters
+    ----------
+    %(frames)s
+    clinical : DataFrame
+        ``video_id``, ``patient_id``, the score and the covariates.
+    %(fps)s
+    params : AssociationParams
+        Score, covariates, method, correction, its scope and the level.
+    wavelet_params : WaveletParams, optional
+        Scales, wavelet, measure, maximum gap and precision (default: the study's).
+    %(segments)s
+    %(workers)s
+
+    Returns
+    -------
+    DataFrame
+        See :func:`associate_scales`.
+    """
+    wavelet_params = wavelet_params or WaveletParams()
+    features = wavelet_features(
+        frames,
+        fps,
+        wavelet_params.scales,
+        wavelet_params.wavelet,
+        segments=segments,
+        power=wavelet_params.power,
+        max_gap_s=wavelet_params.max_gap_s,
+        precision=wavelet_params.precision,
+        workers=workers,
+    )
+    return associate_scales(features, clinical, params)
