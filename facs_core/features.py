@@ -32,6 +32,18 @@ import pandas as pd
 
 from facs_core.errors import InputError
 
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "SEGMENT_COLUMNS",
+    "au_columns",
+    "check_segments",
+    "feature_columns",
+    "features_from_shards",
+    "in_segments",
+    "per_video_features",
+    "read_segments",
+]
+
 #: Occurrence threshold: an AU "occurs" in a frame when its value is at least this.
 DEFAULT_THRESHOLD = 0.5
 
@@ -158,6 +170,20 @@ def per_video_features(
     DataFrame
         One row per video (sorted by ``video_id``), columns as
         :func:`feature_columns`.
+
+    Examples
+    --------
+    Four frames of one video, one without a face; the segment keeps the first
+    three (``start_s <= timestamp < end_s``):
+
+    >>> import numpy as np, pandas as pd
+    >>> frames = pd.DataFrame({"video_id": "v1", "timestamp": [0.0, 0.5, 1.0, 1.5],
+    ...                        "face": [True, True, False, True], "AU12": [0.2, 0.8, np.nan, 0.9]})
+    >>> segments = pd.DataFrame({"video_id": ["v1"], "start_s": [0.0], "end_s": [1.2]})
+    >>> table = per_video_features(frames, segments)
+    >>> table[["video_id", "n_frames", "n_face_frames", "AU12", "AU12_rate"]]
+      video_id  n_frames  n_face_frames  AU12  AU12_rate
+    0       v1         3              2   0.5        0.5
     """
     aus = _check_frames(frames, "frames table")
     segments = check_segments(segments)
@@ -202,6 +228,25 @@ def features_from_shards(
         ``video_id, start_s, end_s``.
     threshold : float
         Occurrence threshold for ``AUxx_rate``.
+
+    Examples
+    --------
+    The same numbers as :func:`per_video_features` on the same frames:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> frames = pd.DataFrame({"video_id": "v1", "timestamp": [0.0, 0.5, 1.0, 1.5],
+    ...                        "face": [True, True, False, True], "AU12": [0.2, 0.8, 0.0, 0.9]})
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     shard = Path(folder) / "v1.parquet"
+    ...     frames.to_parquet(shard)
+    ...     table = features_from_shards([shard])
+    >>> table[["video_id", "n_frames", "n_face_frames", "AU12"]].round(6)
+      video_id  n_frames  n_face_frames      AU12
+    0       v1         4              3  0.633333
+    >>> bool(table.equals(per_video_features(frames)))
+    True
     """
     from store.shards import parquet_list_sql
 

@@ -82,6 +82,25 @@ def mixed_model_associations(
     DataFrame
         One row per feature column: ``feature, n, n_patients, beta, ci_low,
         ci_high, p, method, reason``.
+
+    Examples
+    --------
+    Four patients seen twice; the visits of one patient share an intercept:
+
+    >>> import pandas as pd
+    >>> clinical = pd.DataFrame({
+    ...     "video_id": ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8"],
+    ...     "patient_id": ["p1", "p1", "p2", "p2", "p3", "p3", "p4", "p4"],
+    ...     "bdi": [2, 5, 9, 14, 20, 26, 31, 40],
+    ... })
+    >>> features = pd.DataFrame({"video_id": clinical["video_id"],
+    ...                          "AU04": [0.1, 0.2, 0.2, 0.35, 0.4, 0.5, 0.6, 0.8]})
+    >>> result = mixed_model_associations(features, clinical, "bdi", [])
+    >>> result[["feature", "n", "n_patients"]]
+      feature  n  n_patients
+    0    AU04  8           4
+    >>> bool(result["beta"].iloc[0] > 0.9)
+    True
     """
     prepared = prepare(features, clinical, score, covariates)
     rows = []

@@ -79,6 +79,17 @@ def adjust_pvalues(
     adjusted : ndarray of float
     significant : ndarray of bool
         False where the p-value is NaN.
+
+    Examples
+    --------
+    Benjamini-Hochberg on four tests: sorted, 0.01 x 4/1, 0.03 x 4/2,
+    0.04 x 4/3 and 0.2 x 4/4, then the running minimum from the top:
+
+    >>> adjusted, significant = adjust_pvalues([0.01, 0.04, 0.03, 0.2], "bh")
+    >>> adjusted.round(4)
+    array([0.04  , 0.0533, 0.0533, 0.2   ])
+    >>> significant
+    array([ True, False, False, False])
     """
     method = check_correction(method)
     p = np.asarray(pvalues, dtype=float)

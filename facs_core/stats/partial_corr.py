@@ -132,6 +132,18 @@ def partial_correlations(
         Spearman ranks the feature, the score and each covariate among the
         complete cases of the column, like pingouin.
 
+    Examples
+    --------
+    Controlling for ``z``, ``x = z + score`` relates perfectly to the score
+    even though ``z`` dominates it:
+
+    >>> import numpy as np
+    >>> score = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    >>> z = np.array([9.0, -3.0, 4.0, 0.0, 7.0, -5.0])
+    >>> values = np.column_stack([z + score, z])
+    >>> partial_correlations(values, score, z[:, None]).r.round(6)
+    array([ 1., nan])
+
     Returns
     -------
     PartialCorrelations
@@ -252,6 +264,29 @@ def associate(
         lists the videos left out and why; ``attrs["n_videos"]`` is the
         number of videos analysed.
 
+    Examples
+    --------
+    A feature that falls exactly with the score has a partial correlation of
+    -1 whatever the covariates; one unrelated to it is not significant:
+
+    >>> import pandas as pd
+    >>> clinical = pd.DataFrame({
+    ...     "video_id": ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8"],
+    ...     "patient_id": ["p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8"],
+    ...     "bdi": [2, 5, 9, 14, 20, 26, 31, 40],
+    ...     "age": [30, 42, 25, 51, 38, 47, 29, 60],
+    ... })
+    >>> features = pd.DataFrame({
+    ...     "video_id": clinical["video_id"],
+    ...     "AU12": 0.8 - 0.01 * clinical["bdi"],
+    ...     "AU04": [0.3, 0.1, 0.4, 0.1, 0.5, 0.9, 0.2, 0.6],
+    ... })
+    >>> table = associate(features, clinical, "bdi", ["age"])
+    >>> table[["feature", "n", "r", "significant", "method"]].round(3)
+      feature  n      r  significant           method
+    0    AU12  8 -1.000         True  partial pearson
+    1    AU04  8  0.427        False  partial pearson
+
     Raises
     ------
     InputError
@@ -330,6 +365,22 @@ def prepare(features: pd.DataFrame, clinical: pd.DataFrame, score: str, covariat
 
     Videos with a missing score or covariate and videos present on one side
     only are left out and listed in ``notes``.
+
+    Examples
+    --------
+    A video without a score is left out and said so:
+
+    >>> import pandas as pd
+    >>> clinical = pd.DataFrame({"video_id": ["v1", "v2", "v3", "v4", "v5"],
+    ...                          "patient_id": ["p1", "p2", "p3", "p4", "p5"],
+    ...                          "bdi": [3, 12, None, 25, 30]})
+    >>> features = pd.DataFrame({"video_id": ["v1", "v2", "v3", "v4", "v5"],
+    ...                          "AU12": [0.5, 0.4, 0.45, 0.2, 0.1]})
+    >>> prepared = prepare(features, clinical, "bdi", [])
+    >>> prepared.score
+    array([ 3., 12., 25., 30.])
+    >>> prepared.notes
+    ['1 video(s) left out: bdi is missing for v3']
 
     Raises
     ------

@@ -101,6 +101,22 @@ def permutation_pvalues(
     DataFrame
         One row per feature column: ``feature, n, r, p, n_permutations,
         method, reason``.
+
+    Examples
+    --------
+    With eight single-visit patients and a feature that falls exactly with the
+    score, no permutation does as well: p is the smallest possible, 1/(B+1):
+
+    >>> import pandas as pd
+    >>> clinical = pd.DataFrame({
+    ...     "video_id": ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8"],
+    ...     "patient_id": ["p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8"],
+    ...     "bdi": [2, 5, 9, 14, 20, 26, 31, 40],
+    ... })
+    >>> features = pd.DataFrame({"video_id": clinical["video_id"], "AU12": 0.8 - 0.01 * clinical["bdi"]})
+    >>> permutation_pvalues(features, clinical, "bdi", [], n_permutations=99)[["feature", "r", "p"]]
+      feature    r     p
+    0    AU12 -1.0  0.01
     """
     if method not in METHODS:
         raise InputError(f"unknown correlation method {method!r}; use pearson or spearman")
