@@ -77,7 +77,6 @@ for section, entries in SECTIONS.items():
 
 with st.sidebar:
     st.caption(f"Signed in as **{user.username}** ({user.role})")
-    st.caption(f"Data folder: `{store.paths.root}`")
     sign_out_button(store)
 
 st.navigation(navigation).run()

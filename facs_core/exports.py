@@ -1,6 +1,8 @@
 """Safe CSV exports: no formula injection, no identifying columns for researchers.
 
-Every export in the dashboard and the CLI goes through :func:`export_csv`.
+Every export in the dashboard goes through :func:`export_csv`; the command
+line's CSV results go through :func:`safe_csv` (the same neutralisation and
+quoting, no role: whoever runs the CLI on the server holds the whole store).
 
 Formula injection
     A spreadsheet opening a CSV runs cells that start with ``=``, ``+``,
@@ -22,6 +24,16 @@ from functools import cache
 from importlib import resources
 
 import pandas as pd
+
+__all__ = [
+    "FORMULA_TRIGGERS",
+    "export_csv",
+    "neutralise_cell",
+    "neutralise_formulas",
+    "pseudonymise",
+    "restricted_columns",
+    "safe_csv",
+]
 
 #: First characters that make a spreadsheet treat a cell as a formula (OWASP).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -65,14 +77,20 @@ def pseudonymise(frame: pd.DataFrame, role: str) -> pd.DataFrame:
     return frame.drop(columns=hidden)
 
 
-def export_csv(frame: pd.DataFrame, role: str) -> bytes:
-    """CSV bytes (UTF-8) of ``frame`` safe to hand to a user of ``role``.
-
-    Columns are pseudonymised for the role, then formula cells neutralised.
-    Pages pass the result to ``st.download_button`` and audit the export
-    (``store.audit.record(catalog, user, "export", ..., detail=<what>)``).
-    """
-    safe = neutralise_formulas(pseudonymise(frame, role))
+def safe_csv(frame: pd.DataFrame) -> bytes:
+    """CSV bytes (UTF-8) of ``frame`` with formula cells neutralised (:func:`neutralise_formulas`)."""
+    safe = neutralise_formulas(frame)
     # RFC 4180 line ends: the csv writer then quotes any cell holding a bare CR
     # too, which would otherwise split a row in spreadsheets.
     return safe.to_csv(index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n").encode("utf-8")
+
+
+def export_csv(frame: pd.DataFrame, role: str) -> bytes:
+    """CSV bytes (UTF-8) of ``frame`` safe to hand to a user of ``role``.
+
+    Columns are pseudonymised for the role, then formula cells neutralised
+    (:func:`safe_csv`). Pages pass the result to ``st.download_button`` and
+    audit the export (``store.audit.record(catalog, user, "export", ...,
+    detail=<what>)``).
+    """
+    return safe_csv(pseudonymise(frame, role))

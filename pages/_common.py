@@ -15,6 +15,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from facs_core import visibility
+from facs_core.access import PermissionDenied
 from facs_core.backends.base import BACKENDS, backend_class
 from facs_core.demo import SYNTHETIC_LABEL
 from facs_core.errors import FacsError
@@ -94,16 +96,58 @@ def au_source_note(store: Catalog, video_ids: Sequence[str]) -> None:
         )
 
 
+def viewer(store: Catalog) -> visibility.Viewer:
+    """What the signed-in user may see (:mod:`facs_core.visibility`), re-read from the catalog.
+
+    Raises
+    ------
+    PermissionDenied
+        Nobody is signed in or the account is disabled.
+    """
+    return visibility.viewer_for(store, st.session_state.get("user"))
+
+
+def visible_text(store: Catalog, text: str) -> str:
+    """``text`` with whatever the signed-in user may not see removed (:func:`facs_core.visibility.scrub`).
+
+    Every message built from stored data or from a library error goes through
+    this before it is shown; with nobody signed in nothing but a fixed text is.
+    """
+    try:
+        return visibility.scrub(store, viewer(store), text)
+    except PermissionDenied:
+        return "sign in again"
+
+
+def show_table(store: Catalog, frame: pd.DataFrame, **kwargs) -> None:
+    """``st.dataframe`` of ``frame`` as the signed-in user may see it (:func:`facs_core.visibility.visible_table`).
+
+    The only way pages show a table: rows of other patients and restricted
+    columns never reach the browser, and text cells are formula-neutralised,
+    so the browser holds nothing the audited export would not hand out.
+    """
+    seen_by = viewer(store)
+    st.dataframe(visibility.visible_table(seen_by, frame, visibility.scrubber(store, seen_by)), **kwargs)
+
+
 @contextlib.contextmanager
 def friendly_errors() -> Iterator[None]:
-    """Show a :class:`FacsError` as its one line, anything else as a pointer to the log."""
+    """Show a :class:`FacsError` as its one line, anything else as a pointer to the log.
+
+    The line passes through :func:`visible_text`, so an error that quotes a
+    stored value (a covariate level, a file name, a path) shows it only to
+    whoever may see it.
+    """
     try:
         yield
     except FacsError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(visible_text(catalog(), str(exc)), icon=":material/error:")
     except Exception as exc:
-        where = log_exception(exc)
-        st.error(f"Something went wrong ({type(exc).__name__}); the details are in {where}.", icon=":material/error:")
+        log_exception(exc)
+        st.error(
+            f"Something went wrong ({type(exc).__name__}); the details are in the server's error log.",
+            icon=":material/error:",
+        )
 
 
 def progress_reporter(bar) -> Callable[[float, str], None]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from facs_core import visibility
 from facs_core.reference import action_units, instruments
 from store import Catalog
 from store.shards import parquet_list_sql
@@ -75,12 +76,15 @@ def available_scores(clinical: pd.DataFrame) -> list[str]:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def video_features(data_dir: str, version: str, segment_label: str | None = None) -> pd.DataFrame:
+def video_features(
+    data_dir: str, version: str, segment_label: str | None = None, viewer: visibility.Viewer | None = None
+) -> pd.DataFrame:
     """Per-video AU features of each video's newest run (``facs_core.features.features_from_shards``).
 
-    With ``segment_label``, only frames inside that label's segments count
-    (videos without such a segment use every frame, as the features module
-    defines).
+    With ``segment_label`` (a choice of :func:`facs_core.visibility.segment_choices`
+    for ``viewer``), only frames inside the segments ``viewer`` sees under
+    that label count (videos without such a segment use every frame, as the
+    features module defines).
     """
     from facs_core import features
 
@@ -92,7 +96,9 @@ def video_features(data_dir: str, version: str, segment_label: str | None = None
         return pd.DataFrame(columns=["video_id"])
     segments = None
     if segment_label:
-        segments = store.query("SELECT video_id, start_s, end_s FROM segments WHERE label = ?", [segment_label])
+        if viewer is None:
+            raise ValueError("choosing segments needs the viewer whose labels they are")
+        segments = visibility.segment_spans(store, viewer, segment_label)
     return features.features_from_shards(files, segments)
 
 

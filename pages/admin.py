@@ -24,7 +24,7 @@ accounts_tab, assignments_tab, audit_tab, backup_tab = st.tabs(["Accounts", "Ass
 
 with accounts_tab:
     accounts = users.list_users(store)
-    st.dataframe(accounts, hide_index=True, width="stretch")
+    _common.show_table(store, accounts, hide_index=True, width="stretch")
     with st.form("add_user", border=True):
         st.markdown("**Add an account**")
         a, b, c = st.columns(3)
@@ -66,7 +66,7 @@ if notice:
     st.toast(notice, icon=":material/check_circle:")
 
 with assignments_tab:
-    st.dataframe(users.assignments(store), hide_index=True, width="stretch")
+    _common.show_table(store, users.assignments(store), hide_index=True, width="stretch")
     clinicians = users.list_users(store).query("role == 'clinician' and active")["username"].tolist()
     patients = store.query("SELECT patient_id FROM patients ORDER BY patient_id")["patient_id"].tolist()
     if clinicians and patients:
@@ -92,7 +92,7 @@ with assignments_tab:
 with audit_tab:
     limit = st.number_input("Latest events", min_value=10, max_value=100_000, value=500, step=100, key="ad_limit")
     events = audit.events(store, int(limit))
-    st.dataframe(events, hide_index=True, width="stretch")
+    _common.show_table(store, events, hide_index=True, width="stretch")
     st.download_button(
         "Export the audit log (CSV)",
         data=lambda: exports.export_csv(audit.events(store, 10**9), user.role),

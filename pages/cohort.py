@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from facs_core import visibility
 from facs_core.methods_text import AnalysisSettings
 from facs_core.reference import action_unit_names, instruments
 from pages import _cohort_analysis as analysis
@@ -21,6 +22,7 @@ from pages._auth import require
 
 store = _common.catalog()
 user = require(store, "view_cohort")
+viewer = _common.viewer(store)
 
 st.title("Cohort statistics")
 st.caption("How each Action Unit relates to a depression score across visits, controlling for covariates.")
@@ -52,7 +54,7 @@ with st.container(border=True):
     feature_kind = middle.selectbox(
         "AU feature", list(analysis.FEATURE_KINDS), format_func=analysis.FEATURE_KINDS.get, key="cohort_feature"
     )
-    segment_labels = store.query("SELECT DISTINCT label FROM segments ORDER BY label")["label"].tolist()
+    segment_labels = visibility.segment_choices(store, viewer)
     segment_label = right.selectbox(
         "Frames analysed",
         [None, *segment_labels],
@@ -62,7 +64,7 @@ with st.container(border=True):
 
 with _common.friendly_errors():
     bar = st.progress(0.0, text="per-video features")
-    features = _data.video_features(str(store.paths.root), version, segment_label)
+    features = _data.video_features(str(store.paths.root), version, segment_label, viewer)
     bar.progress(0.4, text=f"{analysis.METHODS[method]}")
     result = analysis.run(features, clinical, score, covariates, method, correction, feature_kind)
     bar.empty()
@@ -95,10 +97,10 @@ with _common.friendly_errors():
         f" {', '.join(covariates) or 'none'} · {analysis.CORRECTIONS[correction]}"
     )
     for note in result.attrs.get("notes", []):
-        st.caption(f":material/info: {note}")
+        st.caption(f":material/info: {_common.visible_text(store, note)}")
 
     table = analysis.table3(result, action_unit_names(), "β (standardised)" if method == "mixedlm" else "r")
-    st.dataframe(table, hide_index=True, width="stretch", key="table3")
+    _common.show_table(store, table, hide_index=True, width="stretch", key="table3")
     st.caption("Marks on the adjusted p: * < .05, ** < .01, *** < .001. CI: 95 % confidence interval.")
 
     chart_data = result.assign(

@@ -86,7 +86,7 @@ with _common.friendly_errors():
         st.caption("No per-video features yet.")
     else:
         table = clinical.drop(columns=["synthetic"]).merge(features, on="video_id", how="inner")
-        st.dataframe(table.head(20), hide_index=True, width="stretch")
+        _common.show_table(store, table.head(20), hide_index=True, width="stretch")
         st.caption(f"{len(table)} visits; first 20 shown.")
         downloads(table, "per-video-features", "per-video features", "features")
 
@@ -95,7 +95,7 @@ with _common.friendly_errors():
     if result is None or not access.allowed(user, "view_cohort"):
         st.caption("Run an analysis on the Cohort statistics page first; its table and settings appear here.")
     else:
-        st.dataframe(result, hide_index=True, width="stretch")
+        _common.show_table(store, result, hide_index=True, width="stretch")
         downloads(result, "cohort-statistics", "cohort statistics", "stats")
 
     st.subheader("Methods paragraph")

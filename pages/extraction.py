@@ -11,7 +11,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from facs_core import access, jobs
+from facs_core import access, jobs, visibility
+from facs_core.access import PermissionDenied
 from facs_core.backends.base import backend_names
 from pages import _common
 from pages._auth import require
@@ -66,7 +67,12 @@ visible_videos = set(visits["video_id"])
 @st.fragment(run_every=2)
 def job_list() -> None:
     """Every job on the visible videos, refreshed every 2 s without rerunning the page."""
-    table = jobs.job_status(store)
+    try:
+        viewer = _common.viewer(store)
+    except PermissionDenied as exc:
+        st.error(str(exc), icon=":material/block:")
+        return
+    table = visibility.visible_jobs(store, viewer, jobs.job_status(store))
     table = table[table["video_id"].isin(visible_videos)]
     st.subheader("Jobs")
     if table.empty:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
+from facs_core import visibility
 from facs_core.access import allowed, is_assigned
 from facs_core.demo import SYNTHETIC_LABEL, load_demo
 from pages import _common
 from pages._auth import require
 from store import users
-from store.summary import store_summary
 
 store = _common.catalog()
 user = require(store, "view_home")
@@ -18,7 +17,8 @@ user = require(store, "view_home")
 st.title("FACS interview dashboard")
 st.caption("Facial Action Units from recorded interviews, related to depression severity. " + _common.RESEARCH_CAVEAT)
 
-summary = store_summary(store, recent=8)
+viewer = _common.viewer(store)
+summary = visibility.home_counts(store, viewer)
 _common.synthetic_banner(summary.synthetic_videos > 0)
 
 
@@ -58,8 +58,16 @@ if "demo_result" in st.session_state:
         icon=":material/check_circle:",
     )
     for message in result.messages:
-        st.caption(message)
+        st.caption(_common.visible_text(store, message))
 
+if summary.is_empty and not visibility.store_is_empty(store):
+    with st.container(border=True):
+        st.subheader("No patients assigned to you yet")
+        st.markdown(
+            "Upload an interview with a new patient code (it is then assigned to you), or ask an administrator"
+            " to assign patients to you."
+        )
+    st.stop()
 if summary.is_empty:
     with st.container(border=True):
         st.subheader("The store is empty")
@@ -70,7 +78,6 @@ if summary.is_empty:
             " cohort of 30 patients with 2 visits each, so every page has something to show."
         )
         _demo_button(primary=True)
-        st.caption(f"Data folder: `{summary.data_dir}`")
     st.stop()
 
 cols = st.columns(4)
@@ -80,9 +87,10 @@ cols[2].metric("Hours of video", f"{summary.hours:.2f}")
 cols[3].metric("Extracted frames", f"{summary.frames:,}")
 
 st.subheader("Recent jobs")
-if summary.recent_jobs:
-    jobs = pd.DataFrame(summary.recent_jobs)
-    st.dataframe(
+jobs = visibility.recent_jobs(store, viewer, limit=8)
+if not jobs.empty:
+    _common.show_table(
+        store,
         jobs[["kind", "status", "progress", "message", "error", "created_at", "finished_at"]],
         hide_index=True,
         column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)},

@@ -12,12 +12,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from facs_core import access, wavelets
+from facs_core import access, visibility, wavelets
 from facs_core.errors import FacsError
 from facs_core.reference import action_unit_names
 from pages import _common, _data, _profile
 from pages._auth import require
-from store import segments as segment_store
 
 store = _common.catalog()
 user = require(store, "view_patient")
@@ -57,7 +56,8 @@ st.caption(_common.RESEARCH_CAVEAT)
 
 scores = _data.available_scores(clinical)
 st.subheader("Visits")
-st.dataframe(
+_common.show_table(
+    store,
     visits[["video_id", "visit_date", *scores, "age", "sex", "camera", "medication", "repeat_visit"]],
     hide_index=True,
     width="stretch",
@@ -125,7 +125,7 @@ with _common.friendly_errors():
     st.subheader("One visit over time")
     visit_id = st.selectbox("Visit", extracted, key="pp_visit")
     frames = _data.frames_of_video(str(store.paths.root), version, visit_id)
-    segments = segment_store.segments_for(store, visit_id)
+    segments = visibility.segments_of_video(store, _common.viewer(store), visit_id)
     spans = {"whole visit": None} | {
         f"{row.label} ({row.start_s:.0f}-{row.end_s:.0f} s)": (float(row.start_s), float(row.end_s))
         for row in segments.itertuples()
@@ -174,7 +174,7 @@ with _common.friendly_errors():
     try:
         image = wavelets.scalogram(frames, visit_id, au, fps, segment=span)
     except FacsError as exc:
-        st.caption(f"No scalogram: {exc}")
+        st.caption(f"No scalogram: {_common.visible_text(store, str(exc))}")
     else:
         chart = _profile.scalogram_chart(image)
         st.altair_chart(chart, width="stretch", height=340, key="pp_scalogram")

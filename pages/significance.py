@@ -75,13 +75,17 @@ with _common.friendly_errors():
         f" {n_sig} cells significant"
     )
     for note in table.attrs.get("notes", []):
-        st.caption(f":material/info: {note}")
+        st.caption(f":material/info: {_common.visible_text(store, note)}")
     empty = table["r"].isna()
     if empty.any():
         reason = table.loc[empty, "reason"].mode()
         st.caption(
             f":material/info: {int(empty.sum())} cells are empty"
-            + (f", mostly because {reason.iloc[0]}" if len(reason) and reason.iloc[0] else "")
+            + (
+                f", mostly because {_common.visible_text(store, str(reason.iloc[0]))}"
+                if len(reason) and reason.iloc[0]
+                else ""
+            )
             + "."
         )
 

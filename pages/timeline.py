@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from facs_core import access
+from facs_core import access, visibility
 from facs_core.demo import SYNTHETIC_LABEL
 from facs_core.segments import segment_labels
 from pages import _common, _data, _strip
@@ -49,7 +49,7 @@ _common.au_source_note(store, [video_id])
 
 version = _data.store_version(store)
 frames = _data.frames_of_video(str(store.paths.root), version, video_id)
-segments = segment_store.segments_for(store, video_id)
+segments = visibility.segments_of_video(store, _common.viewer(store), video_id)
 duration = (
     float(visit["duration_s"])
     if pd.notna(visit["duration_s"])

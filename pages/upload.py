@@ -13,7 +13,7 @@ from datetime import date
 
 import streamlit as st
 
-from facs_core import access, ingest, uploads
+from facs_core import access, ingest, uploads, visibility
 from facs_core.errors import FacsError
 from facs_core.playback import ensure_playback_copy, needs_playback_copy
 from facs_core.reference import instruments
@@ -104,7 +104,8 @@ def validate() -> dict[str, str]:
     return found
 
 
-def store_upload(upload, clinical: dict) -> None:
+def store_upload(upload, clinical: dict) -> bool:
+    """Receive, store and catalogue one file; True when it was new to the store."""
     bar = st.progress(0.0, text=f"{upload.name}: receiving")
     received = uploads.receive(store.paths, upload, upload.name)
     try:
@@ -127,6 +128,7 @@ def store_upload(upload, clinical: dict) -> None:
             ),
         )
     bar.progress(1.0, text=f"{received.display_name}: done")
+    viewer = _common.viewer(store)
     if created:
         st.success(
             f"{received.display_name} stored as video {record['video_id']} for patient {record['patient_id']}.",
@@ -134,11 +136,13 @@ def store_upload(upload, clinical: dict) -> None:
         )
     else:
         st.warning(
-            f"{received.display_name} is already in the store (video {record['video_id']}, patient"
-            f" {record['patient_id']}); nothing was changed.",
+            visibility.duplicate_upload_message(viewer, record, received.display_name),
             icon=":material/content_copy:",
         )
-    st.session_state.setdefault("uploaded_videos", []).append(record["video_id"])
+    if viewer.sees_patient(record["patient_id"]) or created:
+        # Links to the next steps only for a video this user may open.
+        st.session_state.setdefault("uploaded_videos", []).append(record["video_id"])
+    return created
 
 
 if submitted:
@@ -161,10 +165,11 @@ if submitted:
         "medication": medication or None,
         "scores": scores,
     }
+    stored_any = False
     for upload in files:
         with _common.friendly_errors():
-            store_upload(upload, clinical)
-    if user.role == "clinician" and not access.is_assigned(store, user.username, code):
+            stored_any = store_upload(upload, clinical) or stored_any
+    if stored_any and user.role == "clinician" and not access.is_assigned(store, user.username, code):
         # The uploader created this patient; make it theirs so they can see it.
         with _common.friendly_errors():
             users.assign_patient(store, user.username, code, actor=user.username)

@@ -27,14 +27,18 @@ def write_csv_atomically(table: pd.DataFrame, target: str | os.PathLike[str]) ->
     """Write ``table`` as CSV through a temporary file and a rename: all or nothing.
 
     An interrupted or failed run never leaves half a result, and an existing
-    result stays as it was.
+    result stays as it was. Cells a spreadsheet would run as formulas are
+    neutralised exactly as the dashboard's exports do
+    (:func:`facs_core.exports.safe_csv`).
     """
+    from facs_core.exports import safe_csv
+
     target = Path(target)
     if not target.parent.is_dir():
         raise InputError(f"output folder {target.parent} does not exist")
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
     try:
-        table.to_csv(partial, index=False)
+        partial.write_bytes(safe_csv(table))
         os.replace(partial, target)
     except OSError as exc:
         partial.unlink(missing_ok=True)

@@ -399,9 +399,12 @@ def prepare(features: pd.DataFrame, clinical: pd.DataFrame, score: str, covariat
     design, design_names = covariate_matrix(used, covariates)
     needed = design.shape[1] + 3
     if len(used) < needed:
+        # Name the covariates, never their levels: a dummy column's name
+        # carries a stored value (camera[ward 3]) a reader may not see.
         raise InputError(
             f"only {len(used)} video(s) have features, {score} and every covariate; a partial correlation with"
-            f" {design.shape[1]} covariate column(s) ({', '.join(design_names) or 'none'}) needs at least {needed}"
+            f" {design.shape[1]} covariate column(s) (from {', '.join(covariates) or 'no covariates'}) needs at"
+            f" least {needed}"
         )
     return PreparedData(
         features=feature_table[keep],
