@@ -12,9 +12,15 @@ videos are immutable once renamed into place and are written *before* the
 catalog row that names them, so every file the snapshot's catalog refers to
 already exists when the files are copied after it.
 
+Integrity: a store that fails :func:`facs_core.integrity.verify_catalog` is
+not archived unless ``allow_damaged`` is given (a backup must not preserve
+corruption silently); each member's sha256 and the archive's own are recorded
+in the catalog (``backups``, ``backup_members``) once it is written.
+
 Restore extracts into a temporary folder beside the target, verifies every
-file against the manifest and that the catalog opens, and only then renames the
-folder into place. An existing non-empty data folder is never overwritten
+file against the manifest, that the catalog opens and that the restored store
+passes verification (catalog rows against files, orphans), and only then
+renames the folder into place. An existing non-empty data folder is never overwritten
 unless ``force`` is given, and then it is kept, renamed aside, not deleted.
 """
 
@@ -57,6 +63,26 @@ class BackupResult:
     files: int
     bytes: int
     schema_version: int
+    #: What verification found in the store (non-empty only with ``allow_damaged``).
+    problems: tuple[str, ...] = ()
+
+
+class _HashingWriter(io.RawIOBase):
+    """Passes writes through to a file, feeding sha256 with every byte."""
+
+    def __init__(self, handle) -> None:
+        self._handle = handle
+        self.digest = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        return self._handle.write(data)
+
+    def tell(self) -> int:
+        return self._handle.tell()
 
 
 class _HashingReader(io.RawIOBase):
@@ -127,7 +153,24 @@ def default_archive(paths: StorePaths) -> Path:
     return paths.backups / f"facs-backup-{stamp}.tar"
 
 
-def backup(catalog: Catalog, out: str | os.PathLike[str] | None = None, *, actor: str = "cli") -> BackupResult:
+def _check_out(out: str | os.PathLike[str]) -> Path:
+    target = Path(out).expanduser().absolute()
+    if target.exists():
+        raise InputError(f"backup file {target} already exists; choose another --out")
+    if not target.parent.is_dir():
+        raise InputError(f"--out {out}: folder {target.parent} does not exist (it is not created)")
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: folder {target.parent} is not writable")
+    return target
+
+
+def backup(
+    catalog: Catalog,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    actor: str = "cli",
+    allow_damaged: bool = False,
+) -> BackupResult:
     """Write a consistent, checksummed snapshot of the store to a tar file.
 
     Parameters
@@ -136,41 +179,63 @@ def backup(catalog: Catalog, out: str | os.PathLike[str] | None = None, *, actor
         The open store (the app's, or the CLI's).
     out : path, optional
         The archive to write (default :func:`default_archive`). It must not
-        exist; it is written under a temporary name and renamed when complete.
+        exist and its folder must exist; it is written under a temporary name
+        and renamed when complete.
     actor : str
         Who asked, for the audit trail.
+    allow_damaged : bool
+        Archive a store that fails verification anyway (the record says so).
+
+    Raises
+    ------
+    StoreError
+        The store fails verification (the message names what is damaged) and
+        ``allow_damaged`` is not given, or the archive cannot be written.
     """
+    from facs_core.integrity import damage_summary, verify_catalog
+
     paths = catalog.paths
-    target = Path(out).expanduser().absolute() if out else default_archive(paths)
-    if target.exists():
-        raise InputError(f"backup file {target} already exists; choose another --out")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if out:
+        target = _check_out(out)
+    else:
+        target = default_archive(paths)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            raise InputError(f"backup file {target} already exists; choose another --out")
+    checked = verify_catalog(catalog, actor=actor)
+    if not checked.ok and not allow_damaged:
+        raise StoreError(
+            f"the store fails verification, nothing archived ({len(checked.problems)} problems:"
+            f" {damage_summary(checked.problems)}); see 'python -m facs_core verify', or pass --allow-damaged"
+        )
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
     version = int(catalog.scalar("SELECT max(version) FROM schema_version"))
     staging = Path(tempfile.mkdtemp(prefix="facs-backup-", dir=paths.tmp))
     try:
         catalog_files = _snapshot_catalog(catalog, staging)
         entries = []
-        with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
-            # The manifest goes last in the tar (its hashes are computed while
-            # copying); restore reads it by name.
-            for source in catalog_files:
-                entries.append(_add_file(tar, source, source.name))
-            for source, arcname in _data_files(paths):
-                entries.append(_add_file(tar, source, arcname))
-            manifest = {
-                "format": FORMAT,
-                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "software_version": __version__,
-                "schema_version": version,
-                "files": entries,
-            }
-            body = json.dumps(manifest, indent=1).encode("utf-8")
-            info = tarfile.TarInfo(MANIFEST)
-            info.size = len(body)
-            info.mode = 0o600
-            tar.addfile(info, io.BytesIO(body))
-        with open(partial, "rb+") as handle:
+        with open(partial, "wb") as handle:
+            sink = _HashingWriter(handle)
+            with tarfile.open(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                # The manifest goes last in the tar (its hashes are computed while
+                # copying); restore reads it by name.
+                for source in catalog_files:
+                    entries.append(_add_file(tar, source, source.name))
+                for source, arcname in _data_files(paths):
+                    entries.append(_add_file(tar, source, arcname))
+                manifest = {
+                    "format": FORMAT,
+                    "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "software_version": __version__,
+                    "schema_version": version,
+                    "files": entries,
+                }
+                body = json.dumps(manifest, indent=1).encode("utf-8")
+                info = tarfile.TarInfo(MANIFEST)
+                info.size = len(body)
+                info.mode = 0o600
+                tar.addfile(info, io.BytesIO(body))
+            handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, target)
     except OSError as exc:
@@ -179,8 +244,18 @@ def backup(catalog: Catalog, out: str | os.PathLike[str] | None = None, *, actor
         partial.unlink(missing_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
     total = sum(entry["size"] for entry in entries)
-    audit.record(catalog, actor, "backup", target.name, f"{len(entries)} files, {total} bytes")
-    return BackupResult(target, len(entries), total, version)
+    with catalog.transaction() as cur:
+        cur.execute(
+            "INSERT INTO backups (archive, sha256, files, bytes, damaged) VALUES (?, ?, ?, ?, ?)",
+            [str(target), sink.digest.hexdigest(), len(entries), total, not checked.ok],
+        )
+        cur.executemany(
+            "INSERT INTO backup_members (archive, path, size, sha256) VALUES (?, ?, ?, ?)",
+            [[str(target), e["path"], e["size"], e["sha256"]] for e in entries],
+        )
+    detail = f"{len(entries)} files, {total} bytes" + ("" if checked.ok else ", store damaged")
+    audit.record(catalog, actor, "backup", target.name, detail)
+    return BackupResult(target, len(entries), total, version, tuple(checked.problems))
 
 
 def _safe_member(name: str) -> PurePosixPath:
@@ -236,12 +311,37 @@ def _extract_verified(archive: Path, into: Path, manifest: dict) -> None:
         raise StoreError(f"backup {archive.name}: {len(missing)} files missing, first {missing[0]}")
 
 
-def verify(archive: str | os.PathLike[str]) -> dict:
-    """Check every file of a backup against its manifest without restoring it."""
+def _verify_restored(archive: Path, folder: Path, allow_damaged: bool) -> tuple[str, ...]:
+    """The extracted store's own verification: catalog rows against files, orphans.
+
+    Checksums that older software did not record are taken from the files,
+    which the manifest has just vouched for.
+    """
+    from facs_core.integrity import damage_summary, verify_data_dir
+
+    outcome = verify_data_dir(folder, record=False, record_missing=True, actor="restore")
+    if not outcome.ok and not allow_damaged:
+        raise StoreError(
+            f"backup {archive.name} holds a damaged store ({len(outcome.problems)} problems:"
+            f" {damage_summary(outcome.problems)}); nothing restored; pass --allow-damaged to restore it anyway"
+        )
+    return outcome.problems
+
+
+def verify(archive: str | os.PathLike[str], *, allow_damaged: bool = False) -> dict:
+    """Check every file of a backup against its manifest, and the store it holds, without restoring it.
+
+    Raises
+    ------
+    StoreError
+        A member differs from the manifest, or the archived store fails
+        verification (unless ``allow_damaged``).
+    """
     archive = Path(archive)
     manifest = read_manifest(archive)
     with tempfile.TemporaryDirectory(prefix="facs-verify-") as scratch:
         _extract_verified(archive, Path(scratch), manifest)
+        _verify_restored(archive, Path(scratch), allow_damaged)
     return manifest
 
 
@@ -250,13 +350,19 @@ def _is_empty(folder: Path) -> bool:
 
 
 def restore(
-    archive: str | os.PathLike[str], data_dir: str | os.PathLike[str], *, force: bool = False, actor: str = "cli"
+    archive: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    actor: str = "cli",
+    allow_damaged: bool = False,
 ) -> dict:
     """Restore a backup into ``data_dir``; return its manifest.
 
     The archive is extracted into a temporary sibling of ``data_dir``, every
-    file's sha256 is compared with the manifest and the catalog is opened
-    before anything is renamed. With ``force``, an existing data folder is
+    file's sha256 is compared with the manifest, the catalog is opened and the
+    store it holds is verified (:mod:`facs_core.integrity`) before anything is
+    renamed; a damaged store is refused unless ``allow_damaged``. With ``force``, an existing data folder is
     renamed to ``<data_dir>.before-restore-<time>`` (kept, never deleted).
 
     Raises
@@ -265,7 +371,8 @@ def restore(
         The file is not a backup, is hostile (paths leaving the folder), or
         the data folder is not empty and ``force`` is not given.
     StoreError
-        A checksum differs, a file is missing, or the catalog is in use.
+        A checksum differs, a file is missing, the archived store fails
+        verification, or the catalog is in use.
     """
     archive = Path(archive).expanduser().absolute()
     target = Path(data_dir).expanduser().absolute()
@@ -292,6 +399,7 @@ def restore(
             raise StoreError(f"backup {archive.name}: its catalog does not open ({str(exc).splitlines()[0]})") from None
         if version != manifest["schema_version"]:
             raise StoreError(f"backup {archive.name}: catalog schema {version} differs from its manifest")
+        _verify_restored(archive, staging, allow_damaged)
         if target.exists():
             if _is_empty(target):
                 target.rmdir()

@@ -56,7 +56,7 @@ from store import audit
 from store.catalog import Catalog
 from store.feature_cache import precompute
 from store.segments import add_segment, segments_for
-from store.shards import write_shard
+from store.shards import write_shard_file
 from store.videos import ensure_patient
 
 #: Seed of every random draw in the demo; change it and the cohort changes.
@@ -309,7 +309,8 @@ def _add_synthetic_visit(catalog: Catalog, visit, patient_level: np.ndarray, dur
     run_id = f"synthetic-{visit.video_id}"
     # The shard goes first: a crash before the catalog rows leaves an orphan
     # file that the next load overwrites, never a run pointing at nothing.
-    path = write_shard(catalog.paths, run_id, visit.video_id, frames)
+    shard = write_shard_file(catalog.paths, run_id, visit.video_id, frames)
+    path = shard.path
     # Same as an extraction job: the per-video features are cached with the shard.
     precompute(catalog.paths, path, visit.video_id, fps)
     params = {"generator": "facs_core.demo", "seed": int(visit.seed), "fps": fps}
@@ -347,8 +348,10 @@ def _add_synthetic_visit(catalog: Catalog, visit, patient_level: np.ndarray, dur
         )
         cur.execute(
             "INSERT INTO runs (run_id, video_id, backend, backend_version, params, params_hash, status,"
-            " shard_path, n_frames, n_face_frames, finished_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'done', ?, ?, ?, current_timestamp) ON CONFLICT DO NOTHING",
+            " shard_path, shard_sha256, n_frames, n_face_frames, finished_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'done', ?, ?, ?, ?, current_timestamp)"
+            # A second load rewrites the shard; the checksum follows the bytes now on disk.
+            " ON CONFLICT (run_id) DO UPDATE SET shard_sha256 = excluded.shard_sha256",
             [
                 run_id,
                 visit.video_id,
@@ -357,6 +360,7 @@ def _add_synthetic_visit(catalog: Catalog, visit, patient_level: np.ndarray, dur
                 json.dumps(params),
                 params_hash,
                 path.relative_to(catalog.paths.root).as_posix(),
+                shard.sha256,
                 len(frames),
                 int(frames["face"].sum()),
             ],

@@ -91,7 +91,7 @@ def write_frame_index(video_path: str | os.PathLike[str], target: Path) -> np.nd
 
 def read_frame_index(path: str | os.PathLike[str]) -> np.ndarray:
     """Frame timestamps written by :func:`write_frame_index`."""
-    return pq.read_table(path, columns=["timestamp"]).column("timestamp").to_numpy()
+    return pq.read_table(path, columns=["timestamp"], page_checksum_verification=True).column("timestamp").to_numpy()
 
 
 # Models stay loaded between the chunks a worker process runs.
@@ -116,7 +116,7 @@ class ChunkResult:
 
 def chunk_counts(chunk: Chunk, path: str | os.PathLike[str]) -> ChunkResult:
     """Rows and face rows of a finished chunk file."""
-    faces = pq.read_table(path, columns=["face"]).column("face")
+    faces = pq.read_table(path, columns=["face"], page_checksum_verification=True).column("face")
     return ChunkResult(chunk.index, len(faces), int(pc.sum(faces).as_py() or 0))
 
 
@@ -137,7 +137,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
 
 def merge_chunks(files: Sequence[str | os.PathLike[str]]) -> pa.Table:
     """The chunks' rows in frame order, one table (schema metadata of the first)."""
-    tables = [pq.read_table(f) for f in files]
+    tables = [pq.read_table(f, page_checksum_verification=True) for f in files]
     if not tables:
         raise InputError("no chunk to merge")
     merged = pa.concat_tables(tables, promote_options="default")

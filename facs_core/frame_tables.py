@@ -72,7 +72,7 @@ def _read_folder(folder: Path) -> pd.DataFrame:
 def _read_file(path: Path) -> pd.DataFrame:
     try:
         if path.suffix.lower() in {".parquet", ".pq"}:
-            return pd.read_parquet(path)
+            return pd.read_parquet(path, page_checksum_verification=True)
         # pyarrow's CSV reader is several times faster on million-row tables.
         return pd.read_csv(path, engine="pyarrow", dtype={"video_id": "string"})
     except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:

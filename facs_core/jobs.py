@@ -58,7 +58,7 @@ from store import runs as run_rows
 from store.catalog import Catalog
 from store.feature_cache import precompute
 from store.segments import segments_for
-from store.shards import shard_path, write_shard
+from store.shards import shard_path, write_shard_file
 from store.videos import get_video, video_file
 
 #: Parameters of an extraction that are not the backend's own.
@@ -443,7 +443,8 @@ class JobRunner:
         run = active.run
         files = [active.folder / c.file_name for c in active.chunks]
         table = merge_chunks(files)
-        written = write_shard(self.catalog.paths, run["run_id"], run["video_id"], table)
+        shard = write_shard_file(self.catalog.paths, run["run_id"], run["video_id"], table)
+        written = shard.path
         n_face = sum(face for _, face in active.done.values())
         run_rows.finish_run(
             self.catalog,
@@ -451,6 +452,7 @@ class JobRunner:
             shard_path=written.relative_to(self.catalog.paths.root).as_posix(),
             n_frames=table.num_rows,
             n_face_frames=n_face,
+            shard_sha256=shard.sha256,
         )
         job_rows.set_job_status(self.catalog, active.job_id, "done", message=f"{table.num_rows} frames")
         # Per-video features are computed once, here, so no page computes them on first view;

@@ -21,7 +21,7 @@ import cv2
 
 from facs_core.errors import InputError
 from store.catalog import Catalog
-from store.videos import get_video, video_file
+from store.videos import get_video, sha256_file, video_file
 
 #: Codecs (as OpenCV's FOURCC, lower case) browsers decode natively.
 BROWSER_CODECS: frozenset[str] = frozenset({"h264", "avc1", "avc3", "vp8", "vp80", "vp9", "vp90", "vp09"})
@@ -114,5 +114,9 @@ def ensure_playback_copy(catalog: Catalog, video_id: str, *, progress: Progress 
     target = catalog.paths.root / relative
     if not target.exists():
         write_webm_copy(video_file(catalog, record), target, progress=progress)
-    catalog.execute("UPDATE videos SET playback_path = ? WHERE video_id = ?", [relative.as_posix(), video_id])
+    # Hashed right after it is written (FFmpeg writes the file, so not while writing).
+    catalog.execute(
+        "UPDATE videos SET playback_path = ?, playback_sha256 = ? WHERE video_id = ?",
+        [relative.as_posix(), sha256_file(target), video_id],
+    )
     return relative.as_posix()

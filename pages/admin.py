@@ -1,7 +1,7 @@
-"""Admin: accounts, patient assignments, the audit log and backups.
+"""Admin: accounts, patient assignments, the audit log, store integrity and backups.
 
 Calls :mod:`store.users` (accounts and assignments, each change audited),
-:mod:`store.audit` and :func:`facs_core.backup.backup`. Administrators manage
+:mod:`store.audit`, :mod:`facs_core.integrity` and :func:`facs_core.backup.backup`. Administrators manage
 access; they see no patient content.
 """
 
@@ -12,6 +12,7 @@ import streamlit as st
 from facs_core import exports
 from facs_core.access import ROLES
 from facs_core.backup import backup
+from facs_core.integrity import last_verification, verify_catalog
 from pages import _common
 from pages._auth import require
 from store import audit, users
@@ -20,7 +21,9 @@ store = _common.catalog()
 user = require(store, "admin")
 
 st.title("Administration")
-accounts_tab, assignments_tab, audit_tab, backup_tab = st.tabs(["Accounts", "Assignments", "Audit log", "Backup"])
+accounts_tab, assignments_tab, audit_tab, integrity_tab, backup_tab = st.tabs(
+    ["Accounts", "Assignments", "Audit log", "Integrity", "Backup"]
+)
 
 with accounts_tab:
     accounts = users.list_users(store)
@@ -103,6 +106,28 @@ with audit_tab:
         on_click=audit.record,
         args=(store, user.username, "export", None, "audit log csv"),
     )
+
+with integrity_tab:
+    st.write("Checks the catalog and every video, playback copy and frame shard against its recorded sha256.")
+    if st.button("Verify the store now", icon=":material/verified:", key="ad_verify"):
+        with _common.friendly_errors(), st.spinner("Verifying ..."):
+            verify_catalog(store, actor=user.username)
+    last = last_verification(store)
+    if last is None:
+        st.info("The store has not been verified yet.", icon=":material/info:")
+    elif not last["problems"]:
+        st.success(
+            f"Last verification {last['finished_at']:%Y-%m-%d %H:%M} by {last['actor']}: sound,"
+            f" {last['files_checked']} files verified.",
+            icon=":material/check_circle:",
+        )
+    else:
+        st.error(
+            f"Last verification {last['finished_at']:%Y-%m-%d %H:%M} by {last['actor']}:"
+            f" {len(last['problems'])} problems in {last['files_checked']} files checked.",
+            icon=":material/error:",
+        )
+        st.code("\n".join(last["problems"]), language=None)
 
 with backup_tab:
     st.write(f"Writes a verified archive of the catalog, videos and frame shards to `{store.paths.backups}`.")

@@ -135,7 +135,7 @@ def _from_table(table: pa.Table, key: str, video_id: str, params: WaveletParams)
 
 def read_shard_frames(shard_file: Path, video_id: str) -> pd.DataFrame:
     """One shard's per-frame table in frame order, with ``video_id`` set."""
-    frames = pq.read_table(shard_file).to_pandas()
+    frames = pq.read_table(shard_file, page_checksum_verification=True).to_pandas()
     frames = frames.sort_values("frame", kind="stable").reset_index(drop=True)
     return frames.assign(video_id=video_id)
 
@@ -173,7 +173,7 @@ def cached_wavelet_features(
     target = cache_file(paths, shard_file, video_id, fps, params)
     if target.exists():
         try:
-            return _from_table(pq.read_table(target), key, video_id, params)
+            return _from_table(pq.read_table(target, page_checksum_verification=True), key, video_id, params)
         # Any unreadable entry (truncated, corrupt, foreign) is recomputed, never trusted.
         except Exception as error:
             logger.warning("ignoring unreadable wavelet cache entry %s (%s)", target.name, type(error).__name__)

@@ -5,6 +5,11 @@ version ``NNNN - 1`` to ``NNNN``. A catalog made by any earlier version opens
 and upgrades itself; each step runs in its own transaction, so an interrupted
 upgrade leaves the catalog at the last complete version. Migration files are
 never edited once released: a change of schema is a new file.
+
+Numbers are reserved by parallel branches before they land, so the shipped set
+may have gaps for a while (1, 2, 5). A catalog records each step it applied,
+and opening it applies every shipped step it lacks, in order, so a store made
+while step 3 was still on a branch gains step 3 when that lands.
 """
 
 from __future__ import annotations
@@ -36,12 +41,12 @@ def migrations() -> list[Migration]:
             found.append(Migration(int(match[1]), match[2], entry.read_text("utf-8")))
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"store migrations are not numbered 1..n: {versions}")
+    if len(set(versions)) != len(versions) or not versions or versions[0] != 1:
+        raise RuntimeError(f"store migrations are not numbered uniquely from 1: {versions}")
     return found
 
 
-LATEST_VERSION = len(migrations())
+LATEST_VERSION = migrations()[-1].version
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
@@ -67,15 +72,18 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
         " applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
     )
     version = current_version(con)
-    if version > LATEST_VERSION:
+    shipped = migrations()
+    applied = {int(row[0]) for row in con.execute("SELECT version FROM schema_version").fetchall()}
+    unknown = sorted(applied - {step.version for step in shipped})
+    if version > LATEST_VERSION or unknown:
         from facs_core.errors import StoreError
 
         raise StoreError(
-            f"the store is at schema version {version}, newer than this software"
+            f"the store is at schema version {max(version, *unknown)}, newer than this software"
             f" ({LATEST_VERSION}); upgrade the software before opening it"
         )
-    for step in migrations():
-        if version < step.version <= target:
+    for step in shipped:
+        if step.version not in applied and step.version <= target:
             con.execute("BEGIN TRANSACTION")
             try:
                 con.execute(step.sql)
@@ -87,5 +95,5 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
             except Exception:
                 con.execute("ROLLBACK")
                 raise
-            version = step.version
+            version = max(version, step.version)
     return version

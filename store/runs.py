@@ -69,10 +69,26 @@ def set_run_status(catalog: Catalog, run_id: str, status: str, error: str | None
     )
 
 
-def finish_run(catalog: Catalog, run_id: str, *, shard_path: str, n_frames: int, n_face_frames: int) -> None:
-    """Mark a run done with its shard (path relative to the data folder) and counts."""
+def finish_run(
+    catalog: Catalog,
+    run_id: str,
+    *,
+    shard_path: str,
+    n_frames: int,
+    n_face_frames: int,
+    shard_sha256: str | None = None,
+) -> None:
+    """Mark a run done with its shard (path relative to the data folder), counts and checksum.
+
+    ``shard_sha256`` is the hash the writer computed from the bytes it wrote
+    (:class:`store.shards.WrittenFile`); without it the file is hashed now.
+    """
+    if shard_sha256 is None:
+        from store.videos import sha256_file
+
+        shard_sha256 = sha256_file(catalog.paths.root / shard_path)
     catalog.execute(
-        "UPDATE runs SET status = 'done', error = NULL, shard_path = ?, n_frames = ?, n_face_frames = ?,"
-        " finished_at = current_timestamp WHERE run_id = ?",
-        [shard_path, n_frames, n_face_frames, run_id],
+        "UPDATE runs SET status = 'done', error = NULL, shard_path = ?, shard_sha256 = ?, n_frames = ?,"
+        " n_face_frames = ?, finished_at = current_timestamp WHERE run_id = ?",
+        [shard_path, shard_sha256, n_frames, n_face_frames, run_id],
     )

@@ -9,14 +9,22 @@ other Ray nodes sharing the folder) can call :func:`write_shard` safely.
 
 DuckDB reads the shards in place (``read_parquet``); nothing is loaded into the
 catalog.
+
+Integrity: every Parquet file is written with page checksums (CRC32 of each
+page, verified by :func:`read_verified` and by pyarrow readers given
+``page_checksum_verification=True``), and a shard's sha256 is computed from the
+very bytes written, so the catalog can record it (``runs.shard_sha256``) and
+``verify`` can tell any later change of a byte.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +32,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from store.paths import StorePaths
+
+__all__ = [
+    "WrittenFile",
+    "parquet_list_sql",
+    "read_verified",
+    "shard_path",
+    "write_atomically",
+    "write_parquet",
+    "write_shard",
+    "write_shard_file",
+]
+
+#: Parquet page checksums: written on every table, verified by :func:`read_verified`.
+PAGE_CHECKSUMS = True
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -40,17 +62,36 @@ def shard_path(paths: StorePaths, run_id: str, video_id: str) -> Path:
     return paths.frames / _checked_id("run id", run_id) / f"{_checked_id('video id', video_id)}.parquet"
 
 
-def write_atomically(table: pa.Table, target: Path) -> Path:
-    """Write ``table`` to ``target`` through a temporary file and a rename.
+@dataclass(frozen=True)
+class WrittenFile:
+    """A file written atomically: where, how big, and the sha256 of its bytes."""
 
-    The rename is atomic on POSIX file systems, so ``target`` is either absent
-    or complete. Returns ``target``.
+    path: Path
+    size: int
+    sha256: str
+
+
+def _serialise(table: pa.Table, page_checksums: bool) -> pa.Buffer:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", write_page_checksum=page_checksums)
+    return sink.getvalue()
+
+
+def write_parquet(table: pa.Table, target: Path, *, page_checksums: bool = PAGE_CHECKSUMS) -> WrittenFile:
+    """Write ``table`` as Parquet to ``target`` through a temporary file and a rename.
+
+    The table is serialised in memory once (shards are compressed and small),
+    hashed from those bytes and written, so the hash is of exactly what went
+    to disk, not of a second read. The rename is atomic on POSIX file
+    systems: ``target`` is either absent or complete.
     """
+    body = _serialise(table, page_checksums)
+    digest = hashlib.sha256(memoryview(body)).hexdigest()
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
     try:
         with open(partial, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
+            handle.write(memoryview(body))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, target)
@@ -58,7 +99,17 @@ def write_atomically(table: pa.Table, target: Path) -> Path:
         partial.unlink(missing_ok=True)
         raise
     _fsync_dir(target.parent)
-    return target
+    return WrittenFile(target, body.size, digest)
+
+
+def write_atomically(table: pa.Table, target: Path) -> Path:
+    """:func:`write_parquet`, returning only the path."""
+    return write_parquet(table, target).path
+
+
+def read_verified(path: str | os.PathLike[str], columns: list[str] | None = None) -> pa.Table:
+    """Read a Parquet file, checking every page's checksum where it has one."""
+    return pq.read_table(path, columns=columns, page_checksum_verification=True)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -71,10 +122,16 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def write_shard(paths: StorePaths, run_id: str, video_id: str, frames: pd.DataFrame | pa.Table) -> Path:
+    """:func:`write_shard_file`, returning only the path."""
+    return write_shard_file(paths, run_id, video_id, frames).path
+
+
+def write_shard_file(paths: StorePaths, run_id: str, video_id: str, frames: pd.DataFrame | pa.Table) -> WrittenFile:
     """Write one run's per-frame table for one video as a complete shard.
 
     ``video_id`` and ``run_id`` columns are added (or overwritten) so a query
-    over many shards knows where each row came from.
+    over many shards knows where each row came from. The returned sha256 is
+    what the catalog records for the run.
     """
     table = frames if isinstance(frames, pa.Table) else pa.Table.from_pandas(frames, preserve_index=False)
     n = table.num_rows
@@ -82,7 +139,7 @@ def write_shard(paths: StorePaths, run_id: str, video_id: str, frames: pd.DataFr
         if name in table.column_names:
             table = table.drop_columns([name])
         table = table.add_column(0, name, pa.array([value] * n, type=pa.string()))
-    return write_atomically(table, shard_path(paths, run_id, video_id))
+    return write_parquet(table, shard_path(paths, run_id, video_id))
 
 
 def parquet_list_sql(files: Iterable[Path]) -> str:

@@ -36,11 +36,12 @@ def _fill(catalog, feat_data: Path) -> dict:
             "AU01": rng.uniform(0, 1, 50),
         }
     )
-    shard = shards.write_shard(catalog.paths, "run1", record["video_id"], frames)
+    written = shards.write_shard_file(catalog.paths, "run1", record["video_id"], frames)
+    shard = written.path
     catalog.execute(
-        "INSERT INTO runs (run_id, video_id, backend, params_hash, status, shard_path, n_frames)"
-        " VALUES ('run1', ?, 'test', 'h', 'done', ?, 50)",
-        [record["video_id"], shard.relative_to(catalog.paths.root).as_posix()],
+        "INSERT INTO runs (run_id, video_id, backend, params_hash, status, shard_path, shard_sha256, n_frames)"
+        " VALUES ('run1', ?, 'test', 'h', 'done', ?, ?, 50)",
+        [record["video_id"], shard.relative_to(catalog.paths.root).as_posix(), written.sha256],
     )
     catalog.execute(
         "INSERT INTO segments (video_id, start_s, end_s, label) VALUES (?, 0, 1, 'ÄÖ; DROP TABLE x')",

@@ -83,18 +83,17 @@ def test_a_writer_killed_mid_write_leaves_no_shard(tmp_path: Path) -> None:
     open_catalog(data).close()
     script = textwrap.dedent(
         f"""
-        import sys
+        import os, sys, time
         import numpy as np, pandas as pd
-        import pyarrow.parquet as pq
         from store.paths import StorePaths
         from store import shards
 
-        original = pq.write_table
-        def slow_write(table, where, **kwargs):
+        original = os.fsync
+        def slow_fsync(fd):
+            original(fd)
             print("writing", flush=True)
-            original(table, where, **kwargs)
-            import time; time.sleep(60)   # killed here: the bytes are in the temporary file only
-        pq.write_table = slow_write
+            time.sleep(60)   # killed here: the bytes are in the temporary file only
+        os.fsync = slow_fsync
         n = 200_000
         frames = pd.DataFrame({{"frame": np.arange(n), "AU01": np.random.default_rng(0).random(n)}})
         shards.write_shard(StorePaths({str(data)!r}), "run9", "video9", frames)

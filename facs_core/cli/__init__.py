@@ -39,6 +39,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "facs_core.cli.demo_command",
     "facs_core.cli.users_command",
     "facs_core.cli.backup_command",
+    "facs_core.cli.verify_command",
     "facs_core.cli.stats_commands",
     "facs_core.cli.scalogram_command",
 )

