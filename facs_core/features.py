@@ -223,7 +223,8 @@ def features_from_shards(
     Parameters
     ----------
     files : sequence of path-like
-        Shard files (``store.shards``); each video must come from one run.
+        Per-frame Parquet files (the store's shards, ``store.shards``); each
+        video must come from one run.
     segments : DataFrame, optional
         ``video_id, start_s, end_s``.
     threshold : float
@@ -248,8 +249,6 @@ def features_from_shards(
     >>> bool(table.equals(per_video_features(frames)))
     True
     """
-    from store.shards import parquet_list_sql
-
     files = [Path(f) for f in files]
     if not files:
         raise InputError("no frame shards to read")
@@ -257,7 +256,7 @@ def features_from_shards(
     if absent:
         raise InputError(f"frame shard {absent[0]} does not exist")
     segments = check_segments(segments)
-    source = parquet_list_sql(files)
+    source = _read_parquet_sql(files)
     connection = duckdb.connect()
     try:
         columns = [row[0] for row in connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
@@ -272,6 +271,13 @@ def features_from_shards(
         return connection.execute(_shard_sql(source, aus), [threshold]).df()[feature_columns(aus)].pipe(_tidy)
     finally:
         connection.close()
+
+
+def _read_parquet_sql(files: Sequence[Path]) -> str:
+    # Any Parquet files, not only the store's shards: the core reads paths it is given
+    # (union_by_name lets files of different backends, with different AU sets, be read together).
+    quoted = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+    return f"read_parquet([{quoted}], union_by_name = true)"
 
 
 def _quoted(name: str) -> str:
