@@ -15,11 +15,12 @@ QUIET := { grep -v '^WARNING: Location' || true; }
 PORT ?= 8501
 PYTEST_ARGS ?=
 
-.PHONY: help install install-dev system-deps run test lint bench
+.PHONY: help install install-dev system-deps run test test-fast lint bench
 
 help:
 	@echo "make run    install into .venv and start the dashboard (data folder: \$$FACS_DATA_DIR or ./data)"
 	@echo "make test   install into .venv with test tools and run the whole test suite"
+	@echo "make test-fast  the suite without tests marked slow or browser (the inner loop)"
 	@echo "make lint   ruff check and ruff format --check over the code base"
 	@echo "make bench  run every benchmark and update docs/benchmarks.md"
 
@@ -54,6 +55,10 @@ test: install-dev system-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The inner loop: no Chromium, no tests marked slow (over ~20 s) or browser.
+test-fast: install-dev
+	$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
