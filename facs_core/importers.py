@@ -56,7 +56,6 @@ _TOLERANCE = 1e-6
 
 FORMATS: tuple[str, ...] = ("openface", "pyfeat")
 
-_BASE_COLUMNS = ("frame", "timestamp", "face", "face_confidence")
 _MIN_SEC = re.compile(r"^\s*(\d+):(\d+(?:\.\d*)?)\s*$")
 
 
