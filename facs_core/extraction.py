@@ -3,10 +3,13 @@
 An extraction covers a set of frame ranges of one video (the marked symptom
 segments, or the whole video). It is cut into chunks of at most
 ``chunk_frames`` frames; each chunk is decoded and analysed on its own
-(:func:`run_chunk`) and written atomically to
-``chunks/<run_id>/<chunk>.parquet``. A chunk file that exists is finished, so
-an interrupted run resumes by running only the chunks without a file. When all
-exist, :func:`merge_chunks` joins them in frame order.
+(:func:`run_chunk`: the backend's first pass, :meth:`Backend.detect`, every
+face it saw) and written atomically to ``chunks/<run_id>/<chunk>.parquet``. A
+chunk file that exists is finished, so an interrupted run resumes by running
+only the chunks without a file. When all exist, :func:`merge_chunks` joins
+them in frame order and runs the second pass (:meth:`Backend.assemble`) once
+over the whole video: which face is the patient's is decided per video, never
+per chunk.
 
 Nothing here opens the catalog: these functions run in Ray workers, possibly
 on other machines sharing the data folder.
@@ -14,6 +17,7 @@ on other machines sharing the data folder.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from facs_core.backends.base import Backend, get_backend
+from facs_core.backends.base import BACKEND_KEY, Backend, backend_class, get_backend, with_frame_metadata
 from facs_core.decode import decode_frames, frame_timestamps
 from facs_core.errors import InputError
 from facs_core.segments import frame_ranges as segment_frame_ranges
@@ -34,6 +39,9 @@ from store.shards import write_atomically
 #: Default chunk length in frames: about 20 s at 30 fps, a few seconds of work.
 DEFAULT_CHUNK_FRAMES = 600
 INDEX_FILE = "frame_index.parquet"
+#: Schema metadata key marking a chunk file as first-pass detections.
+STAGE_KEY = b"facs.stage"
+_DETECTIONS = b"detections"
 
 
 @dataclass(frozen=True)
@@ -114,34 +122,66 @@ class ChunkResult:
     n_face_frames: int
 
 
+def _counts(index: int, table: pa.Table) -> ChunkResult:
+    frames = pc.unique(table.column("frame"))
+    faces = pc.unique(pc.filter(table.column("frame"), table.column("face")))
+    return ChunkResult(index, len(frames), len(faces))
+
+
 def chunk_counts(chunk: Chunk, path: str | os.PathLike[str]) -> ChunkResult:
-    """Rows and face rows of a finished chunk file."""
-    faces = pq.read_table(path, columns=["face"], page_checksum_verification=True).column("face")
-    return ChunkResult(chunk.index, len(faces), int(pc.sum(faces).as_py() or 0))
+    """Frames and frames with any face of a finished chunk file."""
+    return _counts(chunk.index, pq.read_table(path, columns=["frame", "face"], page_checksum_verification=True))
+
+
+def _is_detections(path: str | os.PathLike[str]) -> bool:
+    return (pq.read_schema(path).metadata or {}).get(STAGE_KEY) == _DETECTIONS
+
+
+def detections_to_arrow(backend: Backend, detections: pd.DataFrame) -> pa.Table:
+    """First-pass detections as Arrow, labelled as such and with the backend's metadata."""
+    table = backend.to_arrow(detections)
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), STAGE_KEY: _DETECTIONS})
 
 
 def run_chunk(task: ChunkTask) -> ChunkResult:
-    """Decode and analyse one chunk; write it atomically to ``task.target``.
+    """Decode one chunk and run the backend's first pass; write it atomically to ``task.target``.
 
-    A chunk whose file already exists is not computed again.
+    A chunk whose file already exists is not computed again (unless it was
+    written by a version that stored per-frame tables instead of detections).
     """
-    if os.path.exists(task.target):
+    if os.path.exists(task.target) and _is_detections(task.target):
         return chunk_counts(task.chunk, task.target)
     backend = _backend(task.backend, task.backend_params)
     stamps = read_frame_index(task.index_path) if task.index_path else None
     frames = decode_frames(task.video_path, task.chunk.start_frame, task.chunk.end_frame, task.every, stamps)
-    table = backend.to_arrow(backend.process(frames))
+    table = detections_to_arrow(backend, backend.detect(frames))
     write_atomically(table, Path(task.target))
-    return ChunkResult(task.chunk.index, table.num_rows, int(pc.sum(table.column("face")).as_py() or 0))
+    return _counts(task.chunk.index, table)
+
+
+def assemble_detections(tables: Sequence[pa.Table]) -> pa.Table:
+    """The per-frame table of a whole video from its chunks' detections (the second pass).
+
+    Backend, version and parameters come from the chunks' metadata, so this
+    needs no model: it runs in the process that holds the catalog.
+    """
+    if not tables:
+        raise InputError("no chunk to merge")
+    metadata = tables[0].schema.metadata or {}
+    name = metadata.get(BACKEND_KEY, b"").decode()
+    cls = backend_class(name)
+    merged = pa.concat_tables(tables, promote_options="default").sort_by("frame")
+    frame_table = cls.assemble(merged.to_pandas())
+    params = json.loads(metadata.get(b"facs.params", b"{}"))
+    version = metadata.get(b"facs.backend_version", b"").decode()
+    return with_frame_metadata(
+        pa.Table.from_pandas(frame_table, preserve_index=False), cls.name, cls.au_source, version, params
+    )
 
 
 def merge_chunks(files: Sequence[str | os.PathLike[str]]) -> pa.Table:
-    """The chunks' rows in frame order, one table (schema metadata of the first)."""
-    tables = [pq.read_table(f, page_checksum_verification=True) for f in files]
-    if not tables:
-        raise InputError("no chunk to merge")
-    merged = pa.concat_tables(tables, promote_options="default")
-    return merged.sort_by("frame").replace_schema_metadata(tables[0].schema.metadata)
+    """The per-frame table of a whole video from its chunk files (:func:`assemble_detections`)."""
+    return assemble_detections([pq.read_table(f, page_checksum_verification=True) for f in files])
 
 
 def extract_video(
@@ -152,6 +192,7 @@ def extract_video(
     time_ranges: Sequence[tuple[float, float]] | None = None,
     every: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
 ) -> pa.Table:
     """Extract one video in this process (no store, no Ray): the per-frame table.
 
@@ -169,6 +210,8 @@ def extract_video(
         Keep every N-th frame (by ordinal frame number).
     progress : callable(done, total), optional
         Called after each chunk with frames done and frames to do.
+    chunk_frames : int
+        Frames per chunk (the first pass); the second pass sees them all.
     """
     instance = get_backend(backend, **(backend_params or {}))
     try:
@@ -176,15 +219,63 @@ def extract_video(
         ranges = frame_ranges(stamps, time_ranges)
         if not ranges:
             raise InputError(f"no frame of {Path(video_path).name} lies in the requested time range")
-        chunks = plan_chunks(ranges)
+        chunks = plan_chunks(ranges, chunk_frames)
         total = sum(c.end_frame - c.start_frame for c in chunks)
         parts, done = [], 0
         for chunk in chunks:
             frames = decode_frames(video_path, chunk.start_frame, chunk.end_frame, every, stamps)
-            parts.append(instance.to_arrow(instance.process(frames)))
+            parts.append(detections_to_arrow(instance, instance.detect(frames)))
             done += chunk.end_frame - chunk.start_frame
             if progress:
                 progress(done, total)
-        return pa.concat_tables(parts).replace_schema_metadata(parts[0].schema.metadata)
+        return assemble_detections(parts)
     finally:
         instance.close()
+
+
+@dataclass(frozen=True)
+class FaceSummary:
+    """How many frames of a per-frame table show what."""
+
+    frames: int
+    patient: int
+    uncertain: int
+    other_face: int
+    no_face: int
+
+    def describe(self) -> str:
+        """One line for a log or a summary, e.g. ``240 frames: 230 patient face (3 uncertain), ...``."""
+        return (
+            f"{self.frames} frames: {self.patient} patient face ({self.uncertain} identity uncertain),"
+            f" {self.other_face} other face only, {self.no_face} no face"
+        )
+
+
+def face_summary(table: pa.Table | pd.DataFrame) -> FaceSummary:
+    """Count patient, identity-uncertain, other-face-only and faceless frames of a per-frame table.
+
+    Tables without ``face_status`` (py-feat, imports) count every frame
+    without the patient's face as ``no_face``.
+    """
+    if isinstance(table, pa.Table):
+        wanted = ("face", "face_status", "identity_uncertain")
+        table = table.select([c for c in table.column_names if c in wanted]).to_pandas()
+    frame = table
+    face = frame["face"].fillna(False).astype(bool).to_numpy()
+    uncertain = (
+        frame["identity_uncertain"].fillna(False).astype(bool).to_numpy() & face
+        if "identity_uncertain" in frame.columns
+        else np.zeros(len(frame), bool)
+    )
+    other = (
+        (frame["face_status"].astype(str) == "other_face").to_numpy()
+        if "face_status" in frame.columns
+        else np.zeros(len(frame), bool)
+    )
+    return FaceSummary(
+        frames=len(frame),
+        patient=int(face.sum()),
+        uncertain=int(uncertain.sum()),
+        other_face=int(other.sum()),
+        no_face=int((~face & ~other).sum()),
+    )

@@ -45,6 +45,7 @@ from facs_core.extraction import (
     Chunk,
     ChunkTask,
     chunk_counts,
+    face_summary,
     frame_ranges,
     merge_chunks,
     plan_chunks,
@@ -445,7 +446,8 @@ class JobRunner:
         table = merge_chunks(files)
         shard = write_shard_file(self.catalog.paths, run["run_id"], run["video_id"], table)
         written = shard.path
-        n_face = sum(face for _, face in active.done.values())
+        summary = face_summary(table)
+        n_face = summary.patient
         run_rows.finish_run(
             self.catalog,
             run["run_id"],
@@ -465,7 +467,7 @@ class JobRunner:
         # The shard holds everything now; the chunks were only a way there.
         if not self.keep_chunks:
             shutil.rmtree(active.folder, ignore_errors=True)
-        self.report(f"job {active.job_id}: done, {table.num_rows} frames ({n_face} with a face)")
+        self.report(f"job {active.job_id}: done, {summary.describe()}")
 
     def _fail(self, active: _Active, reason: str) -> None:
         try:

@@ -12,6 +12,14 @@ py-feat's AU models, ``"blendshape"`` for estimates derived from MediaPipe
 blendshapes) and travels with the table as Parquet metadata
 (``facs.au_source``), so a view can label them.
 
+Extraction is two passes: :meth:`Backend.detect` runs on each chunk of
+frames (in parallel, possibly on other machines) and records what it saw;
+:meth:`Backend.assemble` runs once over the whole video's detections and
+makes the per-frame table. A backend that sees several faces per frame
+decides *there*, over the whole video, which face is the patient's
+(:mod:`facs_core.tracking`); :meth:`Backend.process` is both passes on one
+stream of frames.
+
 Backends are looked up by name with :func:`get_backend`; the modules are
 imported only then, so choosing ``mediapipe`` never loads torch.
 """
@@ -75,8 +83,26 @@ class Backend(abc.ABC):
         return self.library_version()
 
     @abc.abstractmethod
+    def detect(self, frames: Iterable[DecodedFrame]) -> pd.DataFrame:
+        """First pass: what the model saw in ``frames``.
+
+        Has at least ``frame`` and ``face`` (this row holds a face); a backend
+        that keeps every face has several rows per frame. Chunks' detections
+        are concatenated before :meth:`assemble`.
+        """
+
+    @classmethod
+    def assemble(cls, detections: pd.DataFrame) -> pd.DataFrame:
+        """Second pass over a whole video's detections: the per-frame table.
+
+        The default keeps the detections as they are (a backend whose
+        :meth:`detect` already gives one row per frame).
+        """
+        return detections.sort_values("frame", kind="stable").reset_index(drop=True)
+
     def process(self, frames: Iterable[DecodedFrame]) -> pd.DataFrame:
-        """The per-frame table of ``frames`` (one row per frame, in order)."""
+        """The per-frame table of ``frames`` (both passes; one row per frame, in order)."""
+        return self.assemble(self.detect(frames))
 
     def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
         """Release the model; the backend is unusable afterwards."""

@@ -2,11 +2,15 @@
 
 Needs no download at run time: the model file comes from a pinned registry
 package and is checked by sha256 (:mod:`facs_core.models`). Runs the Tasks API
-``FaceLandmarker`` in ``VIDEO`` mode (tracking from frame to frame) with
-``output_face_blendshapes=True`` and ``num_faces`` above one, so the patient's
-face can be chosen among several (:func:`facs_core.faces.choose_patient_face`:
-largest, most central, consistent across frames); ``face_count`` records how
-many faces the frame held.
+``FaceLandmarker`` in ``VIDEO`` mode with ``output_face_blendshapes=True`` and
+``num_faces`` above one.
+
+Two passes (:class:`facs_core.backends.base.Backend`): :meth:`detect` keeps
+*every* face of every frame, with an appearance descriptor
+(:mod:`facs_core.identity`); :meth:`assemble` then decides over the whole
+video which face is the patient's (:mod:`facs_core.tracking`). Frames where
+the patient's face is not found have ``face`` false and ``face_status``
+``other_face`` or ``no_face``: never another person's values.
 
 Output columns, after the leading four:
 
@@ -16,19 +20,25 @@ Output columns, after the leading four:
   (Ekman & Friesen) and the ARKit-to-FACS correspondences of
   melindaozel.com/arkit-to-facs-cheat-sheet). An AU with several blendshapes
   (left and right sides) is their mean; blendshape coefficients already lie
-  in [0, 1]. Study AUs without a blendshape counterpart (AU11, AU23, AU24,
-  AU25, AU28, AU43) are absent. These columns are *blendshape-derived*, not
-  FACS-coded intensities: ``au_source`` = ``"blendshape"`` in the table's
-  Parquet metadata and in a column of the same name.
-- ``bs_<name>``: the 52 blendshape coefficients as MediaPipe gives them.
-- ``face_count``, ``face_x``, ``face_y``, ``face_w``, ``face_h`` (pixels, box
-  of the 478 landmarks), ``head_pitch``, ``head_yaw``, ``head_roll``
-  (degrees, Euler angles x-y-z of the facial transformation matrix, via
-  :meth:`scipy.spatial.transform.Rotation.as_euler`).
+  in [0, 1]. These columns are *blendshape-derived*, not FACS-coded
+  intensities: ``au_source`` = ``"blendshape"`` in the table's Parquet
+  metadata and in a column of the same name.
+- ``face_count`` (faces seen, the patient's included), ``face_status``
+  (``patient`` / ``other_face`` / ``no_face``), ``track_id`` (tracklet of the
+  kept face, -1 when none), ``identity_uncertain`` (kept face whose identity
+  confidence is below :data:`facs_core.tracking.CONFIDENT_FROM`).
+- ``face_x``, ``face_y``, ``face_w``, ``face_h`` (pixels, box of the 478
+  landmarks), ``head_pitch``, ``head_yaw``, ``head_roll`` (degrees, Euler
+  angles x-y-z of the facial transformation matrix, via
+  :meth:`scipy.spatial.transform.Rotation.as_euler`), the ``geo_*`` ratios of
+  :mod:`facs_core.face_geometry`, and ``bs_<name>``: the 52 blendshape
+  coefficients as MediaPipe gives them.
 
-``face_confidence``: the Face Landmarker reports no per-face score; each face
-it returns passed ``min_face_detection_confidence`` and
-``min_face_presence_confidence``, so a found face is 1.0 and no face is 0.0.
+``face_confidence``: the Face Landmarker reports no per-face detection score
+(each face it returns passed ``min_face_detection_confidence`` and
+``min_face_presence_confidence``); the column holds the confidence that the
+kept face is the patient's (:func:`facs_core.tracking.patient_track`), 0 where
+the patient's face was not found.
 """
 
 from __future__ import annotations
@@ -47,9 +57,11 @@ from scipy.spatial.transform import Rotation
 from facs_core.backends.base import Backend
 from facs_core.decode import DecodedFrame
 from facs_core.errors import InputError
-from facs_core.faces import choose_patient_face
+from facs_core.face_geometry import GEOMETRY_COLUMNS, geometry_features
+from facs_core.identity import face_descriptor
 from facs_core.models import mediapipe_model_path, mediapipe_model_pin
 from facs_core.reference import action_units
+from facs_core.tracking import CONFIDENT_FROM, STATUS_NO_FACE, STATUS_OTHER_FACE, STATUS_PATIENT, patient_track
 
 # MediaPipe's native logging (glog/absl) would interleave with our one-line
 # progress on stderr; keep its warnings out unless the user asked for them.
@@ -129,81 +141,133 @@ class MediaPipeBackend(Backend):
         )
         return vision.FaceLandmarker.create_from_options(options)
 
-    def process(self, frames: Iterable[DecodedFrame]) -> pd.DataFrame:
-        """Per-frame table of ``frames``.
+    def detect(self, frames: Iterable[DecodedFrame]) -> pd.DataFrame:
+        """First pass: every face of every frame (one row per face; a frame without one gets one row).
 
-        A fresh landmarker (and so a fresh face track) serves each call, so
-        one chunk's result depends only on that chunk's frames.
+        Columns: ``frame``, ``timestamp``, ``face`` (the row holds a face),
+        ``frame_width``, ``frame_height``, the box, head pose, the 52
+        ``bs_*`` coefficients, the ``geo_*`` ratios
+        (:mod:`facs_core.face_geometry`) and ``descriptor``, the face's
+        appearance (:mod:`facs_core.identity`). A fresh landmarker (and so a
+        fresh MediaPipe face track) serves each call, so one chunk's result
+        depends only on that chunk's frames; who is who is decided later,
+        over the whole video (:meth:`assemble`).
         """
         import mediapipe as mp
 
-        frame_rows: list[tuple[int, float]] = []
-        faces: list[dict[str, Any]] = []
-        blendshape_names: list[str] = []
-        frame_size: tuple[int, int] | None = None
+        rows: list[dict[str, Any]] = []
         landmarker = self._landmarker()
         try:
             last_ms = -1
             for decoded in frames:
                 height, width = decoded.image.shape[:2]
-                frame_size = (width, height)
                 # VIDEO mode wants strictly increasing integer milliseconds.
                 stamp_ms = max(round(decoded.timestamp * 1000.0), last_ms + 1)
                 last_ms = stamp_ms
                 image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(decoded.image))
                 result = landmarker.detect_for_video(image, stamp_ms)
-                frame_rows.append((decoded.index, decoded.timestamp))
+                base = {"frame": decoded.index, "timestamp": decoded.timestamp, "frame_width": width}
+                base["frame_height"] = height
+                if not result.face_landmarks:
+                    rows.append({**base, "face": False})
                 for i, landmarks in enumerate(result.face_landmarks):
-                    xs = np.fromiter((p.x for p in landmarks), float) * width
-                    ys = np.fromiter((p.y for p in landmarks), float) * height
+                    points = np.array([(p.x * width, p.y * height, p.z * width) for p in landmarks])
+                    xs, ys = points[:, 0], points[:, 1]
                     face: dict[str, Any] = {
-                        "frame": decoded.index,
+                        **base,
+                        "face": True,
                         "face_x": xs.min(),
                         "face_y": ys.min(),
                         "face_w": xs.max() - xs.min(),
                         "face_h": ys.max() - ys.min(),
+                        "descriptor": face_descriptor(decoded.image, points[:, :2]),
                     }
+                    face.update(zip(GEOMETRY_COLUMNS, geometry_features(points), strict=True))
                     if i < len(result.face_blendshapes):
-                        categories = result.face_blendshapes[i]
-                        if not blendshape_names:
-                            blendshape_names = [c.category_name for c in categories]
-                        face.update({f"bs_{c.category_name}": c.score for c in categories})
+                        face.update({f"bs_{c.category_name}": c.score for c in result.face_blendshapes[i]})
                     if i < len(result.facial_transformation_matrixes):
                         matrix = np.asarray(result.facial_transformation_matrixes[i])[:3, :3]
                         face.update(zip(_POSE, Rotation.from_matrix(matrix).as_euler("xyz", degrees=True), strict=True))
-                    faces.append(face)
+                    rows.append(face)
         finally:
             landmarker.close()
-        return self._frame_table(frame_rows, faces, frame_size)
+        return _detection_table(rows)
 
-    def _frame_table(
-        self, frame_rows: list[tuple[int, float]], faces: list[dict[str, Any]], frame_size: tuple[int, int] | None
-    ) -> pd.DataFrame:
-        table = pd.DataFrame(frame_rows, columns=["frame", "timestamp"])
-        table = table.astype({"frame": "int64", "timestamp": "float64"})
-        au_map = blendshape_au_map()
-        bs_columns = [f"bs_{name}" for name in _blendshape_names()]
-        if faces:
-            detected = pd.DataFrame(faces)
-            detected["face_count"] = detected.groupby("frame")["frame"].transform("size")
-            patient = detected[
-                choose_patient_face(detected, box_columns=_BOX, frame_size=frame_size).to_numpy()
-            ].set_index("frame")
-        else:
-            patient = pd.DataFrame(columns=["face_count", *_BOX, *_POSE, *bs_columns]).rename_axis("frame")
-        patient = patient.reindex(columns=["face_count", *_BOX, *_POSE, *bs_columns])
+    @classmethod
+    def assemble(cls, detections: pd.DataFrame) -> pd.DataFrame:
+        """Second pass over a whole video: the patient's face in each frame (:mod:`facs_core.tracking`).
+
+        ``face`` is true where the patient's face was found; ``face_status``
+        says ``patient``, ``other_face`` (only other people's faces) or
+        ``no_face``; ``face_confidence`` is the confidence that the kept face
+        is the patient's, ``identity_uncertain`` flags kept faces below
+        :data:`facs_core.tracking.CONFIDENT_FROM`, ``track_id`` numbers the
+        kept face's tracklet and ``face_count`` counts all faces seen.
+        """
+        detections = _detection_table(detections)
+        per_frame = detections.drop_duplicates("frame").sort_values("frame", kind="stable")
+        table = pd.DataFrame(
+            {"frame": per_frame["frame"].to_numpy(dtype="int64"), "timestamp": per_frame["timestamp"].to_numpy(float)}
+        )
+        faces = detections[detections["face"].to_numpy(dtype=bool)].reset_index(drop=True)
+        faces["track_id"] = np.full(len(faces), -1, np.int64)
+        faces["face_confidence"] = np.zeros(len(faces))
+        is_patient = np.zeros(len(faces), bool)
+        if len(faces):
+            size = (int(faces["frame_width"].iloc[0]), int(faces["frame_height"].iloc[0]))
+            track = patient_track(
+                faces["frame"].to_numpy(),
+                faces["timestamp"].to_numpy(float),
+                faces[list(_BOX)].to_numpy(float),
+                np.stack(faces["descriptor"].to_numpy()),
+                size,
+            )
+            faces["track_id"] = track.track_id
+            faces["face_confidence"] = track.confidence
+            is_patient = track.is_patient
+        patient = faces[is_patient].set_index("frame")
+        counts = faces.groupby("frame").size()
         joined = patient.reindex(table["frame"].to_numpy())
-        has_face = joined["face_count"].notna().to_numpy()
-        table["face"] = has_face
-        table["face_confidence"] = has_face.astype("float64")
-        for au, shapes in au_map.items():
+        found = joined["face_confidence"].notna().to_numpy()
+        face_count = counts.reindex(table["frame"].to_numpy()).fillna(0).to_numpy(dtype="int64")
+        table["face"] = found
+        table["face_confidence"] = joined["face_confidence"].fillna(0.0).to_numpy(dtype="float64")
+        for au, shapes in blendshape_au_map().items():
             values = joined[[f"bs_{s}" for s in shapes]].to_numpy(dtype=float).mean(axis=1)
             table[au] = np.clip(values, 0.0, 1.0)
-        table["au_source"] = self.au_source
-        table["face_count"] = joined["face_count"].fillna(0).to_numpy(dtype="int64")
-        for column in (*_BOX, *_POSE, *bs_columns):
+        table["au_source"] = cls.au_source
+        table["face_count"] = face_count
+        table["face_status"] = np.where(
+            found, STATUS_PATIENT, np.where(face_count > 0, STATUS_OTHER_FACE, STATUS_NO_FACE)
+        )
+        table["track_id"] = joined["track_id"].fillna(-1).to_numpy(dtype="int64")
+        table["identity_uncertain"] = found & (table["face_confidence"].to_numpy() < CONFIDENT_FROM)
+        for column in (*_PER_FACE, *(f"bs_{name}" for name in _blendshape_names())):
             table[column] = joined[column].to_numpy(dtype="float64")
         return table
+
+
+_PER_FACE = (*_BOX, *_POSE, *GEOMETRY_COLUMNS)
+
+
+def _detection_table(rows: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+    """Detections with every column present, in a fixed order (chunks concatenate cleanly)."""
+    columns = [
+        "frame",
+        "timestamp",
+        "face",
+        "frame_width",
+        "frame_height",
+        *_PER_FACE,
+        *(f"bs_{name}" for name in _blendshape_names()),
+        "descriptor",
+    ]
+    table = pd.DataFrame(rows).reindex(columns=columns)
+    table = table.astype({"frame": "int64", "timestamp": "float64", "frame_width": "int64", "frame_height": "int64"})
+    table["face"] = table["face"].fillna(False).astype(bool)
+    for column in columns[5:-1]:
+        table[column] = table[column].astype("float64")
+    return table
 
 
 @cache

@@ -202,8 +202,12 @@ class PyFeatBackend(Backend):
 
         return f"py-feat {version('py-feat')} Detectorv1 retinaface/mobilefacenet/xgb/resmasknet"
 
-    def process(self, frames: Iterable[DecodedFrame]) -> pd.DataFrame:
-        """Per-frame table of ``frames``, run in batches of ``batch_size``."""
+    def detect(self, frames: Iterable[DecodedFrame]) -> pd.DataFrame:
+        """Per-frame table of ``frames``, run in batches of ``batch_size``.
+
+        The patient's face is chosen per call here (py-feat gives no
+        appearance descriptor for :mod:`facs_core.tracking`).
+        """
         import torch
 
         from facs_core.importers import pyfeat_frame_table

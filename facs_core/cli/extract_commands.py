@@ -80,7 +80,7 @@ def _progress_line(label: str):
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from facs_core.extraction import extract_video
+    from facs_core.extraction import extract_video, face_summary
     from store.shards import write_atomically
 
     out = Path(args.out)
@@ -99,8 +99,7 @@ def _extract(args: argparse.Namespace) -> int:
         ranges = stored_ranges
     table = extract_video(video, args.backend, time_ranges=ranges, every=args.every, progress=_progress_line(label))
     write_atomically(table, out.absolute())
-    faces = sum(bool(v) for v in table.column("face").to_pylist())
-    print(f"{label}: wrote {table.num_rows} frames ({faces} with a face) to {out}", file=sys.stderr)
+    print(f"{label}: wrote {face_summary(table).describe()} to {out}", file=sys.stderr)
     return 0
 
 
