@@ -175,7 +175,13 @@ def assemble_detections(tables: Sequence[pa.Table]) -> pa.Table:
     params = json.loads(metadata.get(b"facs.params", b"{}"))
     version = metadata.get(b"facs.backend_version", b"").decode()
     return with_frame_metadata(
-        pa.Table.from_pandas(frame_table, preserve_index=False), cls.name, cls.au_source, version, params
+        pa.Table.from_pandas(frame_table, preserve_index=False),
+        cls.name,
+        cls.au_source,
+        version,
+        params,
+        au_scales=cls.au_scales(),
+        absent=cls.absent_aus(),
     )
 
 

@@ -88,11 +88,17 @@ def au_source_note(store: Catalog, video_ids: Sequence[str]) -> None:
         "backend"
     ]
     derived = [b for b in backends if b in BACKENDS and backend_class(b).au_source == "blendshape"]
-    if derived:
+    for name in derived:
+        absent = backend_class(name).absent_aus()
         st.caption(
-            f":material/info: AU values from the {', '.join(derived)} backend are **blendshape-derived**"
-            " estimates (face blendshapes mapped to AUs through a documented table), not FACS-coded AUs;"
-            " AUs without a blendshape counterpart are absent."
+            f":material/info: AU values from the {name} backend are **estimates** (blendshape coefficients,"
+            " or landmark ratios for AU25 and AU43, each derived as `offline_au_derivation.csv` states),"
+            " not FACS-coded AUs. "
+            + (
+                f"**Not measured** (no honest estimate, absent from every table and export): {', '.join(absent)}."
+                if absent
+                else ""
+            )
         )
 
 

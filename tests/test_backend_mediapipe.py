@@ -20,7 +20,7 @@ from facs_core.models import MODEL_ENV, install_model, mediapipe_model_pin
 from facs_core.reference import action_units
 
 REPO = Path(__file__).resolve().parent.parent
-MAP_CSV = REPO / "facs_core" / "resources" / "blendshape_au_map.csv"
+DERIVATION_CSV = REPO / "facs_core" / "resources" / "offline_au_derivation.csv"
 
 
 @pytest.fixture(scope="session")
@@ -35,12 +35,9 @@ def backend(mediapipe_model: Path):
         yield instance
 
 
-def _expected_map() -> dict[str, list[str]]:
-    mapping: dict[str, list[str]] = {}
-    with open(MAP_CSV, newline="") as handle:
-        for row in csv.DictReader(handle):
-            mapping.setdefault(row["au"], []).append(row["blendshape"])
-    return mapping
+def _derivations() -> dict[str, dict[str, str]]:
+    with open(DERIVATION_CSV, newline="") as handle:
+        return {row["au"]: row for row in csv.DictReader(handle)}
 
 
 def test_single_face_gives_faces_and_aus_in_range(feat_data: Path, backend) -> None:
@@ -60,19 +57,52 @@ def test_single_face_gives_faces_and_aus_in_range(feat_data: Path, backend) -> N
     assert table[["head_pitch", "head_yaw", "head_roll"]].abs().max().max() < 90
 
 
-def test_au_columns_are_the_mapped_blendshape_means_and_nothing_else(feat_data: Path, backend) -> None:
+def test_au_columns_follow_the_derivation_table_and_nothing_else(feat_data: Path, backend) -> None:
     table = backend.process(decode_frames(feat_data / "single_face.mp4", 0, 10))
-    mapping = _expected_map()
-    expected = [au for au in action_units() if au in mapping]
+    rows = _derivations()
+    assert set(rows) == set(action_units())  # every study AU has a stated derivation
+    expected = [au for au in action_units() if rows[au]["derivation"] != "absent"]
     assert [c for c in table.columns if c.startswith("AU")] == expected
     for au in action_units():
-        if au not in mapping:
-            assert au not in table.columns  # never invented
-    for au in expected:
-        shapes = table[[f"bs_{s}" for s in mapping[au]]].to_numpy()
-        np.testing.assert_allclose(table[au].to_numpy(), shapes.mean(axis=1))
+        row = rows[au]
+        if row["derivation"] == "absent":
+            assert au not in table.columns and row["basis"]  # never invented, always explained
+        elif row["derivation"] == "blendshape":
+            shapes = table[[f"bs_{s}" for s in row["inputs"].split(";")]].to_numpy()
+            np.testing.assert_allclose(table[au].to_numpy(), shapes.mean(axis=1))
+        else:
+            assert row["derivation"] == "geometry"
+            lo, hi = float(row["lo"]), float(row["hi"])
+            ratio = table[row["inputs"]].to_numpy()
+            np.testing.assert_allclose(table[au].to_numpy(), np.clip((ratio - lo) / (hi - lo), 0, 1))
     assert len([c for c in table.columns if c.startswith("bs_")]) == 52
     assert (table["au_source"] == "blendshape").all()
+
+
+def test_geometric_ratios_match_landmark_distances(feat_data: Path, mediapipe_model: Path) -> None:
+    # Independent check of two ratios: MediaPipe's landmarks in IMAGE mode, distances by hand.
+    import mediapipe as mp
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    from facs_core.decode import DecodedFrame
+
+    rgb = cv2.cvtColor(cv2.imread(str(feat_data / "0-f1-su-ph.jpg")), cv2.COLOR_BGR2RGB)
+    options = vision.FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(mediapipe_model)))
+    with vision.FaceLandmarker.create_from_options(options) as landmarker:
+        marks = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)).face_landmarks[0]
+    h, w = rgb.shape[:2]
+    p = np.array([(m.x * w, m.y * h, m.z * w) for m in marks])
+    iod = np.linalg.norm(p[33] - p[263])
+    lip_gap = np.linalg.norm(p[13] - p[14]) / iod
+    eye = (
+        np.linalg.norm(p[159] - p[145]) / np.linalg.norm(p[33] - p[133])
+        + np.linalg.norm(p[386] - p[374]) / np.linalg.norm(p[362] - p[263])
+    ) / 2
+    with get_backend("mediapipe") as backend:
+        row = backend.process([DecodedFrame(0, 0.0, rgb)]).iloc[0]
+    assert row["geo_lip_gap"] == pytest.approx(lip_gap, rel=0.05)
+    assert row["geo_eye_open"] == pytest.approx(eye, rel=0.05)
+    assert row["AU25"] > 0.9  # the surprise photo's open mouth
 
 
 def test_no_face_rows_have_face_false_and_empty_aus(feat_data: Path, backend) -> None:

@@ -41,6 +41,10 @@ from facs_core.errors import InputError
 #: Parquet schema metadata keys written with every per-frame table.
 AU_SOURCE_KEY = b"facs.au_source"
 BACKEND_KEY = b"facs.backend"
+#: Per-AU-column key: how this backend derives the AU (e.g. "blendshape coefficient").
+AU_DERIVATION_KEY = b"facs.au_derivation"
+#: Schema key: JSON object of the study AUs the backend does not measure -> why.
+ABSENT_AUS_KEY = b"facs.absent_aus"
 
 #: Backend name -> "module:class"; imported lazily.
 BACKENDS: dict[str, str] = {
@@ -76,6 +80,16 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def library_version(cls) -> str:
         """Version of the model and library, recorded with each run (loads no model)."""
+
+    @classmethod
+    def au_scales(cls) -> dict[str, str]:
+        """AU column -> what its value is (its scale); empty when one scale serves all (:attr:`au_source`)."""
+        return {}
+
+    @classmethod
+    def absent_aus(cls) -> dict[str, str]:
+        """Study AUs this backend does not measure -> why (written into every table's metadata)."""
+        return {}
 
     @property
     def version(self) -> str:
@@ -116,22 +130,40 @@ class Backend(abc.ABC):
     def to_arrow(self, table: pd.DataFrame) -> pa.Table:
         """``table`` as Arrow, with the AU source and backend in its metadata."""
         return with_frame_metadata(
-            pa.Table.from_pandas(table, preserve_index=False), self.name, self.au_source, self.version, self.params
+            pa.Table.from_pandas(table, preserve_index=False),
+            self.name,
+            self.au_source,
+            self.version,
+            self.params,
+            au_scales=self.au_scales(),
+            absent=self.absent_aus(),
         )
 
 
 def with_frame_metadata(
-    table: pa.Table, backend: str, au_source: str, version: str, params: dict[str, Any]
+    table: pa.Table,
+    backend: str,
+    au_source: str,
+    version: str,
+    params: dict[str, Any],
+    *,
+    au_scales: dict[str, str] | None = None,
+    absent: dict[str, str] | None = None,
 ) -> pa.Table:
     """Attach backend, version and AU source to the schema and each AU column.
 
-    The per-column key (``facs.au_source`` on every ``AUxx`` field) survives
-    selecting columns; the schema-level keys describe the whole table.
+    The per-column keys (``facs.au_source`` and, where known,
+    ``facs.au_derivation`` on every ``AUxx`` field) survive selecting columns;
+    the schema-level keys describe the whole table, including the study AUs
+    the backend does not measure (``facs.absent_aus``).
     """
     fields = []
     for field in table.schema:
         if field.name.startswith("AU"):
-            field = field.with_metadata({**(field.metadata or {}), AU_SOURCE_KEY: au_source.encode()})
+            extra = {AU_SOURCE_KEY: au_source.encode()}
+            if au_scales and field.name in au_scales:
+                extra[AU_DERIVATION_KEY] = au_scales[field.name].encode()
+            field = field.with_metadata({**(field.metadata or {}), **extra})
         fields.append(field)
     metadata = {
         **{k: v for k, v in (table.schema.metadata or {}).items() if k != b"pandas"},
@@ -140,7 +172,15 @@ def with_frame_metadata(
         b"facs.backend_version": version.encode(),
         b"facs.params": json.dumps(params, sort_keys=True, default=str).encode(),
     }
+    if absent:
+        metadata[ABSENT_AUS_KEY] = json.dumps(absent, sort_keys=True).encode()
     return pa.Table.from_arrays(table.columns, schema=pa.schema(fields, metadata=metadata))
+
+
+def absent_aus_of(schema: pa.Schema) -> dict[str, str]:
+    """Study AUs a per-frame table's backend does not measure -> why (empty when none recorded)."""
+    value = (schema.metadata or {}).get(ABSENT_AUS_KEY)
+    return json.loads(value) if value else {}
 
 
 def au_source_of(schema: pa.Schema) -> str | None:

@@ -14,15 +14,17 @@ the patient's face is not found have ``face`` false and ``face_status``
 
 Output columns, after the leading four:
 
-- ``AUxx``: AU estimates derived from the 52 ARKit-style blendshapes through
-  ``resources/blendshape_au_map.csv`` (from py-feat's
-  ``feat/resources/blendshape_region_map.json``, which follows FACS
-  (Ekman & Friesen) and the ARKit-to-FACS correspondences of
-  melindaozel.com/arkit-to-facs-cheat-sheet). An AU with several blendshapes
-  (left and right sides) is their mean; blendshape coefficients already lie
-  in [0, 1]. These columns are *blendshape-derived*, not FACS-coded
-  intensities: ``au_source`` = ``"blendshape"`` in the table's Parquet
-  metadata and in a column of the same name.
+- ``AUxx``: 16 of the study's 20 AUs, each derived as
+  ``resources/offline_au_derivation.csv`` states (:mod:`facs_core.offline_aus`):
+  the mean of blendshape coefficients (the correspondences of py-feat's
+  ``feat/resources/blendshape_region_map.json`` and the ARKit-to-FACS cheat
+  sheet of melindaozel.com), or a landmark ratio normalised by face size
+  (lips part AU25, eyes closed AU43). AU06, AU09, AU11 and AU23 have no
+  honest estimate and are absent; the reasons travel in the Parquet metadata
+  (``facs.absent_aus``), each AU column says how it was derived
+  (``facs.au_derivation``). These are estimates, not FACS-coded intensities:
+  ``au_source`` = ``"blendshape"`` in the metadata and in a column of that
+  name.
 - ``face_count`` (faces seen, the patient's included), ``face_status``
   (``patient`` / ``other_face`` / ``no_face``), ``track_id`` (tracklet of the
   kept face, -1 when none), ``identity_uncertain`` (kept face whose identity
@@ -43,11 +45,9 @@ the patient's face was not found.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Iterable
 from functools import cache
-from importlib import resources
 from typing import Any, ClassVar
 
 import numpy as np
@@ -60,7 +60,7 @@ from facs_core.errors import InputError
 from facs_core.face_geometry import GEOMETRY_COLUMNS, geometry_features
 from facs_core.identity import face_descriptor
 from facs_core.models import mediapipe_model_path, mediapipe_model_pin
-from facs_core.reference import action_units
+from facs_core.offline_aus import absent_aus, derivations, derive_aus
 from facs_core.tracking import CONFIDENT_FROM, STATUS_NO_FACE, STATUS_OTHER_FACE, STATUS_PATIENT, patient_track
 
 # MediaPipe's native logging (glog/absl) would interleave with our one-line
@@ -70,20 +70,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 _BOX = ("face_x", "face_y", "face_w", "face_h")
 _POSE = ("head_pitch", "head_yaw", "head_roll")
-
-
-@cache
-def blendshape_au_map() -> dict[str, tuple[str, ...]]:
-    """Study AU -> the blendshapes it is estimated from (``resources/blendshape_au_map.csv``).
-
-    Only the study's AUs (:func:`facs_core.reference.action_units`) that have
-    a counterpart, in the study's order.
-    """
-    text = resources.files("facs_core.resources").joinpath("blendshape_au_map.csv").read_text("utf-8")
-    mapping: dict[str, list[str]] = {}
-    for row in csv.DictReader(text.splitlines()):
-        mapping.setdefault(row["au"], []).append(row["blendshape"])
-    return {au: tuple(mapping[au]) for au in action_units() if au in mapping}
 
 
 class MediaPipeBackend(Backend):
@@ -119,6 +105,16 @@ class MediaPipeBackend(Backend):
             min_tracking_confidence=float(min_tracking_confidence),
         )
         self._model_path = mediapipe_model_path()
+
+    @classmethod
+    def au_scales(cls) -> dict[str, str]:
+        """AU -> ``blendshape coefficient`` or ``geometric ratio mapped to [0, 1]`` (:mod:`facs_core.offline_aus`)."""
+        return {d.au: d.scale for d in derivations() if d.derivation != "absent"}
+
+    @classmethod
+    def absent_aus(cls) -> dict[str, str]:
+        """AU06, AU09, AU11, AU23 and why (:func:`facs_core.offline_aus.absent_aus`)."""
+        return absent_aus()
 
     @classmethod
     def library_version(cls) -> str:
@@ -232,9 +228,8 @@ class MediaPipeBackend(Backend):
         face_count = counts.reindex(table["frame"].to_numpy()).fillna(0).to_numpy(dtype="int64")
         table["face"] = found
         table["face_confidence"] = joined["face_confidence"].fillna(0.0).to_numpy(dtype="float64")
-        for au, shapes in blendshape_au_map().items():
-            values = joined[[f"bs_{s}" for s in shapes]].to_numpy(dtype=float).mean(axis=1)
-            table[au] = np.clip(values, 0.0, 1.0)
+        for au, values in derive_aus(joined).items():
+            table[au] = values.to_numpy(dtype="float64")
         table["au_source"] = cls.au_source
         table["face_count"] = face_count
         table["face_status"] = np.where(

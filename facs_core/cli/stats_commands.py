@@ -119,7 +119,12 @@ def run_features(args: argparse.Namespace) -> int:
         )
     segments = read_segments(args.segments)
     if "au_source" in frames.columns and (frames["au_source"] == "blendshape").any():
-        _note("AU values are blendshape-derived estimates (mediapipe backend), not FACS-coded AUs")
+        from facs_core.offline_aus import absent_aus
+
+        _note(
+            "AU values are estimates of the mediapipe backend (blendshape coefficients or landmark ratios),"
+            f" not FACS-coded AUs; not measured: {', '.join(absent_aus())}"
+        )
     features = per_video_features(frames, segments, threshold=args.threshold)
     unknown = sorted(set(segments["video_id"]) - set(features["video_id"]))
     if unknown:
