@@ -26,6 +26,7 @@ unless ``force`` is given, and then it is kept, renamed aside, not deleted.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -46,6 +47,8 @@ from facs_core import __version__
 from facs_core.errors import InputError, StoreError
 from store import audit
 from store.catalog import Catalog
+from store.lock import exclusive_turn
+from store.migrate import migrate
 from store.paths import StorePaths
 
 MANIFEST = "manifest.json"
@@ -349,6 +352,25 @@ def _is_empty(folder: Path) -> bool:
     return not folder.exists() or not any(folder.iterdir())
 
 
+@contextlib.contextmanager
+def _replacing(target: Path) -> Iterator[None]:
+    """While a live store is replaced, hold its turn: the dashboard and commands using it wait.
+
+    A process outside the turn protocol that holds the catalog file makes the
+    restore refuse, in one line, before anything is moved.
+    """
+    catalog = target / "catalog.duckdb"
+    if not catalog.exists():
+        yield
+        return
+    with exclusive_turn(catalog):
+        try:
+            duckdb.connect(str(catalog)).close()
+        except duckdb.Error:
+            raise StoreError(f"the store {target} is in use by another process; stop it before restoring") from None
+        yield
+
+
 def restore(
     archive: str | os.PathLike[str],
     data_dir: str | os.PathLike[str],
@@ -381,11 +403,6 @@ def restore(
     manifest = read_manifest(archive)
     if not _is_empty(target) and not force:
         raise InputError(f"data folder {target} is not empty; restore into an empty folder or pass --force")
-    if (target / "catalog.duckdb").exists():
-        try:
-            duckdb.connect(str(target / "catalog.duckdb")).close()
-        except duckdb.Error:
-            raise StoreError(f"the store {target} is in use by another process; stop it before restoring") from None
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.restore-{uuid.uuid4().hex}")
     staging.mkdir(mode=0o700)
@@ -400,13 +417,20 @@ def restore(
         if version != manifest["schema_version"]:
             raise StoreError(f"backup {archive.name}: catalog schema {version} differs from its manifest")
         _verify_restored(archive, staging, allow_damaged)
-        if target.exists():
-            if _is_empty(target):
-                target.rmdir()
-            else:
-                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-                os.replace(target, target.with_name(f"{target.name}.before-restore-{stamp}"))
-        os.replace(staging, target)
+        with _replacing(target):
+            if target.exists():
+                if _is_empty(target):
+                    target.rmdir()
+                else:
+                    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+                    os.replace(target, target.with_name(f"{target.name}.before-restore-{stamp}"))
+            os.replace(staging, target)
+            # Brought to this software's schema before any other process gets a turn on it.
+            con = duckdb.connect(str(target / "catalog.duckdb"))
+            try:
+                migrate(con)
+            finally:
+                con.close()
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

@@ -54,6 +54,7 @@ from facs_core import __version__
 from facs_core.reference import action_units
 from store import audit
 from store.catalog import Catalog
+from store.crashpoints import crash_point
 from store.feature_cache import precompute
 from store.segments import add_segment, segments_for
 from store.shards import write_shard_file
@@ -315,9 +316,10 @@ def _add_synthetic_visit(catalog: Catalog, visit, patient_level: np.ndarray, dur
     precompute(catalog.paths, path, visit.video_id, fps)
     params = {"generator": "facs_core.demo", "seed": int(visit.seed), "fps": fps}
     params_hash = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
-    ensure_patient(catalog, visit.patient_id, synthetic=True)
     duration = float(frames["timestamp"].iloc[-1] + 1 / fps)
+    # Patient, visit, scores, run and segment commit together: a crash leaves whole visits only.
     with catalog.transaction() as cur:
+        ensure_patient(catalog, visit.patient_id, synthetic=True)
         cur.execute(
             "INSERT INTO videos (video_id, sha256, patient_id, visit_date, original_name, stored_path,"
             " fps, frame_count, duration_s, camera, recording_date, synthetic)"
@@ -365,17 +367,18 @@ def _add_synthetic_visit(catalog: Catalog, visit, patient_level: np.ndarray, dur
                 int(frames["face"].sum()),
             ],
         )
-    if segments_for(catalog, visit.video_id).empty:
-        seg_rng = np.random.default_rng(visit.seed)
-        start = float(np.round(seg_rng.uniform(20, 60), 1))
-        add_segment(
-            catalog,
-            visit.video_id,
-            start,
-            start + float(np.round(seg_rng.uniform(30, 60), 1)),
-            DEMO_SEGMENT_LABEL,
-            author=SYNTHETIC_LABEL,
-        )
+        if segments_for(catalog, visit.video_id).empty:
+            seg_rng = np.random.default_rng(visit.seed)
+            start = float(np.round(seg_rng.uniform(20, 60), 1))
+            add_segment(
+                catalog,
+                visit.video_id,
+                start,
+                start + float(np.round(seg_rng.uniform(30, 60), 1)),
+                DEMO_SEGMENT_LABEL,
+                author=SYNTHETIC_LABEL,
+            )
+        crash_point("demo-visit-uncommitted")
     return len(frames)
 
 
@@ -405,7 +408,10 @@ def _add_sample_videos(catalog: Catalog, actor: str, report: ProgressCallback) -
     for index, name in enumerate(SAMPLE_VIDEOS):
         report(0.8 + 0.2 * index / len(SAMPLE_VIDEOS), f"sample video {name}")
         clinical = _sample_clinical(index)
-        record, created = ingest_video(catalog, folder / name, original_name=name, actor=actor, **clinical)
+        # Labelled synthetic in the same transaction as the rest of the visit, never a moment unlabelled.
+        record, created = ingest_video(
+            catalog, folder / name, original_name=name, actor=actor, synthetic=True, **clinical
+        )
         video_id = record["video_id"]
         if not created:
             # Already stored (by an earlier demo load or as someone's upload): left exactly as it is.
@@ -414,9 +420,6 @@ def _add_sample_videos(catalog: Catalog, actor: str, report: ProgressCallback) -
             else:
                 messages.append(f"sample video {name} is already in the store as video {video_id}; left as it is")
             continue
-        with catalog.transaction() as cur:
-            cur.execute("UPDATE videos SET synthetic = TRUE WHERE video_id = ?", [video_id])
-            cur.execute("UPDATE patients SET synthetic = TRUE WHERE patient_id = ?", [clinical["patient_id"]])
         video_ids.append(video_id)
         added += 1
     return added, video_ids, messages

@@ -1,10 +1,12 @@
 """Take an interview video into the store: probe, de-duplicate, catalogue.
 
 Order matters for "nothing stored on bad input": the file is probed and every
-clinical value is validated before anything is written. The video is then
-stored by content hash (:func:`store.videos.add_video`); its covariates and
-scores are written in one transaction, and if that fails the video row and
-file just added are removed again. Uploading the same content twice returns
+clinical value is validated before anything is written. The file is then put
+in place by content hash (:func:`store.videos.store_video_file`), and only
+then are the patient, video, covariate, score and audit rows committed, all in
+one transaction. A failure or a SIGKILL at any point leaves either no row of
+the visit or all of them (at worst an unreferenced stored file, which the next
+upload of the same content reuses). Uploading the same content twice returns
 the existing record and changes nothing.
 """
 
@@ -21,7 +23,15 @@ from facs_core.errors import InputError
 from facs_core.probe import probe_video
 from facs_core.reference import instrument_for_column, instruments
 from store.catalog import Catalog
-from store.videos import add_video, check_patient_code, find_by_sha256, get_video, sha256_file
+from store.crashpoints import crash_point
+from store.videos import (
+    check_patient_code,
+    find_by_sha256,
+    get_video,
+    insert_video_row,
+    sha256_file,
+    store_video_file,
+)
 
 Progress = Callable[[float, str], None]
 
@@ -114,13 +124,6 @@ def _hash_with_progress(path: Path, progress: Progress | None) -> str:
     return digest
 
 
-def _remove_video(catalog: Catalog, record: dict[str, Any]) -> None:
-    # Compensates a half-finished ingest: the row and file were new, so nothing older is lost.
-    catalog.execute("DELETE FROM videos WHERE video_id = ?", [record["video_id"]])
-    if record.get("stored_path"):
-        (catalog.paths.root / record["stored_path"]).unlink(missing_ok=True)
-
-
 def ingest_video(
     catalog: Catalog,
     path: str | os.PathLike[str],
@@ -137,6 +140,7 @@ def ingest_video(
     repeat_visit: bool | None = None,
     actor: str = "cli",
     progress: Progress | None = None,
+    synthetic: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     """Probe, store and catalogue one interview video.
 
@@ -163,6 +167,8 @@ def ingest_video(
         Who uploads, for the audit trail.
     progress : callable, optional
         ``progress(fraction, message)``, called as the work advances.
+    synthetic : bool
+        Demo data: the video (and a new patient) are labelled synthetic.
 
     Returns
     -------
@@ -194,43 +200,45 @@ def ingest_video(
     if existing is not None:
         return existing, False
 
-    record, created = add_video(
-        catalog,
-        source,
-        metadata,
-        patient_id=patient,
-        original_name=original_name,
-        visit_date=visit_date,
-        camera=camera.strip() if camera and camera.strip() else None,
-        recording_date=recording_date,
-        sha256=sha,
-    )
-    if not created:  # another session stored the same content meanwhile
-        return record, False
+    # The file first, then every row of the visit in one transaction: a crash
+    # at any point leaves either nothing catalogued or the whole visit.
+    relative = store_video_file(catalog, source, sha, metadata.container)
     if progress is not None:
         progress(0.8, "stored")
-    video_id = record["video_id"]
-    try:
+    with catalog.transaction() as cur:
+        existing = find_by_sha256(catalog, sha)
+        if existing is not None:  # another session or process stored the same content meanwhile
+            return existing, False
+        video_id = insert_video_row(
+            catalog,
+            relative,
+            metadata,
+            sha256=sha,
+            patient_id=patient,
+            original_name=original_name,
+            visit_date=visit_date,
+            camera=camera.strip() if camera and camera.strip() else None,
+            recording_date=recording_date,
+            synthetic=synthetic,
+        )
+        crash_point("ingest-rows-uncommitted")
         repeat = repeat_visit
         if repeat is None:
             repeat = derive_repeat_visit(catalog, patient, visit_date, video_id)
-        with catalog.transaction() as cur:
+        cur.execute(
+            "INSERT INTO visit_covariates (video_id, age, sex, medication, repeat_visit) VALUES (?, ?, ?, ?, ?)",
+            [video_id, checked_age, checked_sex, medication, repeat],
+        )
+        for key, value in checked_scores.items():
             cur.execute(
-                "INSERT INTO visit_covariates (video_id, age, sex, medication, repeat_visit) VALUES (?, ?, ?, ?, ?)",
-                [video_id, checked_age, checked_sex, medication, repeat],
+                "INSERT INTO assessments (video_id, instrument, score, assessed_on) VALUES (?, ?, ?, ?)",
+                [video_id, key, value, visit_date],
             )
-            for key, value in checked_scores.items():
-                cur.execute(
-                    "INSERT INTO assessments (video_id, instrument, score, assessed_on) VALUES (?, ?, ?, ?)",
-                    [video_id, key, value, visit_date],
-                )
-            cur.execute(
-                "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, ?, ?, ?)",
-                [actor, "upload", video_id, f"container {metadata.container}"],
-            )
-    except BaseException:
-        _remove_video(catalog, record)
-        raise
+        cur.execute(
+            "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, ?, ?, ?)",
+            [actor, "upload", video_id, f"container {metadata.container}"],
+        )
+    crash_point("ingest-committed")
     if progress is not None:
         progress(1.0, "done")
-    return get_video(catalog, video_id) or record, True
+    return get_video(catalog, video_id), True

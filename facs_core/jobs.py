@@ -1,10 +1,12 @@
 """Extraction jobs: submitted to the store, computed on Ray, driven by one process.
 
-The process that holds the catalog (the dashboard, or one CLI command) is the
-*driver*: it queues jobs (:func:`submit_extraction`), hands chunks of work to
-Ray, polls the futures and writes every status change (:class:`JobRunner`).
-Workers only decode, analyse and write chunk files
-(:mod:`facs_core.extraction`); they never open the catalog.
+Jobs are queued in the shared catalog (:func:`submit_extraction`) by the
+dashboard or the command line. Any of those processes may run a *driver*
+(:class:`JobRunner`): it claims a queued job (one driver per job, a lease in
+the catalog: :func:`store.jobs.claim_job`), hands chunks of work to Ray, polls
+the futures and writes every status change of the jobs it holds. Workers only
+decode, analyse and write chunk files (:mod:`facs_core.extraction`); they
+never open the catalog.
 
 Ray is local by default (``ray.init(num_cpus=..., include_dashboard=False)``,
 kept light for small machines) and a cluster when ``RAY_ADDRESS`` is set (the
@@ -15,8 +17,11 @@ Guarantees
 - Same video content, segments, backend, version and parameters -> same run
   (``runs.params_hash``); submitting a finished one again does nothing.
 - A job killed mid-way resumes where it stopped: finished chunks are files
-  under ``chunks/<run_id>/`` and are not computed again
-  (:func:`resume_interrupted` requeues jobs a dead driver left ``running``).
+  under ``chunks/<run_id>/`` and are not computed again. A job whose driver
+  died (its process is gone, or its lease ran out) is taken over by the next
+  driver (:func:`resume_interrupted` requeues such jobs explicitly).
+- Only the driver holding a job's lease changes it; one that lost its lease
+  (paused past it) drops the job without writing.
 - One failing video fails its own job, with its reason; the others go on.
 - Cancelling: ``jobs.cancel_requested`` is read by the driver at each poll;
   pending chunks are cancelled with ``ray.cancel``.
@@ -57,6 +62,7 @@ from store import audit
 from store import jobs as job_rows
 from store import runs as run_rows
 from store.catalog import Catalog
+from store.crashpoints import crash_point
 from store.feature_cache import precompute
 from store.segments import segments_for
 from store.shards import shard_path, write_shard_file
@@ -121,59 +127,71 @@ def submit_extraction(
             raise InputError(f"video {video_id} has no stored file (a synthetic demo visit) and cannot be extracted")
         records.append(record)
     job_ids = []
-    for record in records:
-        video_id = record["video_id"]
-        run_params = {
-            "every": every,
-            "chunk_frames": chunk_frames,
-            "backend_params": backend_params,
-            "segments": segment_ranges(catalog, video_id),
-        }
-        identity = {"sha256": record["sha256"], "backend": backend, "backend_version": version, **run_params}
-        hash_hex = run_rows.params_hash(identity)
-        run_id = run_rows.run_id_for(hash_hex)
-        run = run_rows.get_run(catalog, run_id)
-        previous = job_rows.jobs_of_run(catalog, run_id)
-        if run is not None and run["status"] == "done" and (catalog.paths.root / (run["shard_path"] or "")).is_file():
-            done_job = previous[0]["job_id"] if previous else None
-            job_ids.append(done_job or job_rows.create_job(catalog, "extract", run_id, actor, "done"))
-            continue
-        active = [job for job in previous if job["status"] in ("queued", "running")]
-        if active:
-            job_ids.append(active[0]["job_id"])
-            continue
-        if run is None:
-            run_rows.create_run(
-                catalog,
-                run_id,
-                video_id=video_id,
-                backend=backend,
-                backend_version=version,
-                params=run_params,
-                hash_hex=hash_hex,
-            )
-        else:
-            run_rows.set_run_status(catalog, run_id, "queued")
-        job_id = job_rows.create_job(catalog, "extract", run_id, actor)
-        audit.record(catalog, actor, "extraction queued", video_id, f"job {job_id}, backend {backend}")
-        job_ids.append(job_id)
+    # One transaction: a driver never sees a run without its job, and a kill queues all or nothing.
+    with catalog.transaction():
+        for record in records:
+            video_id = record["video_id"]
+            run_params = {
+                "every": every,
+                "chunk_frames": chunk_frames,
+                "backend_params": backend_params,
+                "segments": segment_ranges(catalog, video_id),
+            }
+            identity = {"sha256": record["sha256"], "backend": backend, "backend_version": version, **run_params}
+            hash_hex = run_rows.params_hash(identity)
+            run_id = run_rows.run_id_for(hash_hex)
+            run = run_rows.get_run(catalog, run_id)
+            previous = job_rows.jobs_of_run(catalog, run_id)
+            if (
+                run is not None
+                and run["status"] == "done"
+                and (catalog.paths.root / (run["shard_path"] or "")).is_file()
+            ):
+                done_job = previous[0]["job_id"] if previous else None
+                job_ids.append(done_job or job_rows.create_job(catalog, "extract", run_id, actor, "done"))
+                continue
+            active = [job for job in previous if job["status"] in ("queued", "running")]
+            if active:
+                job_ids.append(active[0]["job_id"])
+                continue
+            if run is None:
+                run_rows.create_run(
+                    catalog,
+                    run_id,
+                    video_id=video_id,
+                    backend=backend,
+                    backend_version=version,
+                    params=run_params,
+                    hash_hex=hash_hex,
+                )
+            else:
+                run_rows.set_run_status(catalog, run_id, "queued")
+            job_id = job_rows.create_job(catalog, "extract", run_id, actor)
+            audit.record(catalog, actor, "extraction queued", video_id, f"job {job_id}, backend {backend}")
+            job_ids.append(job_id)
+            crash_point("jobs-queued-uncommitted")
     return job_ids
 
 
 def resume_interrupted(catalog: Catalog) -> list[str]:
     """Requeue jobs a dead driver left ``running``; return their ids.
 
-    Only the process holding the catalog drives jobs, so a job found
-    ``running`` when the catalog is opened belongs to a process that died.
-    Its finished chunks are kept, so it continues where it stopped.
+    A running job is abandoned when its driver's process is gone or its lease
+    ran out; jobs other live drivers hold are left alone. Finished chunks are
+    kept, so a requeued job continues where it stopped.
     """
-    stale = job_rows.job_ids_with_status(catalog, "running")
-    for job_id in stale:
-        job_rows.set_job_status(catalog, job_id, "queued", message="interrupted; resuming from finished chunks")
-        run_id = job_rows.get_job(catalog, job_id)["run_id"]
-        if run_id:
-            run_rows.set_run_status(catalog, run_id, "queued")
-    return stale
+    requeued = []
+    for job_id in job_rows.abandoned_job_ids(catalog):
+        with catalog.transaction():
+            # Checked again inside the transaction: another driver may have claimed it meanwhile.
+            if job_id not in job_rows.abandoned_job_ids(catalog):
+                continue
+            job_rows.set_job_status(catalog, job_id, "queued", message="interrupted; resuming from finished chunks")
+            run_id = job_rows.get_job(catalog, job_id)["run_id"]
+            if run_id:
+                run_rows.set_run_status(catalog, run_id, "queued")
+        requeued.append(job_id)
+    return requeued
 
 
 def job_status(catalog: Catalog) -> pd.DataFrame:
@@ -183,36 +201,39 @@ def job_status(catalog: Catalog) -> pd.DataFrame:
 
 def cancel_job(catalog: Catalog, job_id: str, actor: str) -> str:
     """Ask for a job to stop; a queued job is cancelled at once. Returns its status."""
-    job = job_rows.get_job(catalog, job_id)
-    if job is None:
-        raise InputError(f"no job {job_id} in the store")
-    if job["status"] in job_rows.FINISHED:
-        return job["status"]
-    job_rows.request_cancel(catalog, job_id)
-    audit.record(catalog, actor, "job cancel requested", job_id)
-    if job["status"] == "queued":
-        _finish_cancelled(catalog, job_id, job["run_id"])
-        return "cancelled"
-    return "cancel requested"
+    # One transaction: a driver cannot claim the job between the check and the change.
+    with catalog.transaction():
+        job = job_rows.get_job(catalog, job_id)
+        if job is None:
+            raise InputError(f"no job {job_id} in the store")
+        if job["status"] in job_rows.FINISHED:
+            return job["status"]
+        job_rows.request_cancel(catalog, job_id)
+        audit.record(catalog, actor, "job cancel requested", job_id)
+        if job["status"] == "queued":
+            _finish_cancelled(catalog, job_id, job["run_id"])
+            return "cancelled"
+        return "cancel requested"
 
 
 def retry_job(catalog: Catalog, job_id: str, actor: str) -> None:
     """Queue a failed or cancelled job again; its finished chunks are reused."""
-    job = job_rows.get_job(catalog, job_id)
-    if job is None:
-        raise InputError(f"no job {job_id} in the store")
-    if job["status"] not in ("failed", "cancelled"):
-        raise InputError(f"job {job_id} is {job['status']}; only failed or cancelled jobs can be retried")
-    job_rows.set_job_status(catalog, job_id, "queued", message="retry")
-    if job["run_id"]:
-        run_rows.set_run_status(catalog, job["run_id"], "queued")
-    audit.record(catalog, actor, "job retried", job_id)
+    with catalog.transaction():
+        job = job_rows.get_job(catalog, job_id)
+        if job is None:
+            raise InputError(f"no job {job_id} in the store")
+        if job["status"] not in ("failed", "cancelled"):
+            raise InputError(f"job {job_id} is {job['status']}; only failed or cancelled jobs can be retried")
+        job_rows.set_job_status(catalog, job_id, "queued", message="retry")
+        if job["run_id"]:
+            run_rows.set_run_status(catalog, job["run_id"], "queued")
+        audit.record(catalog, actor, "job retried", job_id)
 
 
-def _finish_cancelled(catalog: Catalog, job_id: str, run_id: str | None) -> None:
-    job_rows.set_job_status(catalog, job_id, "cancelled", message="cancelled")
-    if run_id:
-        run_rows.set_run_status(catalog, run_id, "cancelled")
+def _finish_cancelled(catalog: Catalog, job_id: str, run_id: str | None, driver: str | None = None) -> None:
+    with catalog.transaction():
+        if job_rows.set_job_status(catalog, job_id, "cancelled", message="cancelled", driver=driver) and run_id:
+            run_rows.set_run_status(catalog, run_id, "cancelled")
 
 
 def one_line(exc: BaseException) -> str:
@@ -263,19 +284,25 @@ class _Active:
 
 
 class JobRunner:
-    """Drives queued extraction jobs on Ray from the process that holds the catalog.
+    """A driver: claims queued extraction jobs and drives them on Ray.
 
     Use :meth:`run_until_idle` from a command, or :meth:`start` / :meth:`stop`
     for a background thread in the dashboard's process (the page never waits).
+    Several drivers (the dashboard, CLI commands) may share a store; each job
+    is claimed by exactly one (:func:`store.jobs.claim_job`), which renews its
+    lease while it works.
 
     Parameters
     ----------
     catalog : Catalog
-        The open store; only this object's process writes job rows.
+        The store; this driver writes only the job rows it holds.
     num_cpus : int, optional
         CPUs of a local Ray (default: all); ignored with ``RAY_ADDRESS``.
     poll_s : float
         Seconds between polls of Ray futures and of cancellation flags.
+    idle_poll_s : float
+        Seconds between looks for new jobs while this driver has none (the
+        background thread only): each look opens the shared catalog briefly.
     report : callable(str), optional
         Receives one line per progress update (the CLI prints it on stderr).
     keep_chunks : bool
@@ -290,11 +317,16 @@ class JobRunner:
         poll_s: float = 0.25,
         report: Callable[[str], None] | None = None,
         keep_chunks: bool = False,
+        idle_poll_s: float = 2.0,
     ) -> None:
         self.catalog = catalog
         self.keep_chunks = keep_chunks
         self.num_cpus = num_cpus
         self.poll_s = poll_s
+        self.idle_poll_s = idle_poll_s
+        self.driver = job_rows.new_driver_id()
+        self._renewed_at = time.monotonic()
+        self._waiting_noted: set[str] = set()
         self.report = report or (lambda line: None)
         self._active: dict[str, _Active] = {}
         self._outcome: dict[str, str] = {}
@@ -302,13 +334,37 @@ class JobRunner:
         self._thread: threading.Thread | None = None
 
     # -- public ----------------------------------------------------------
-    def run_until_idle(self) -> dict[str, str]:
-        """Run every queued job to its end; return ``{job_id: final status}``."""
+    def run_until_idle(self, wait_for: Sequence[str] = ()) -> dict[str, str]:
+        """Run queued jobs until none is left; return ``{job_id: final status}``.
+
+        Jobs in ``wait_for`` that another driver holds are waited for (and
+        reported with their final status too), so a command that queued them
+        ends when they are finished, whoever drove them.
+        """
+        wait_for = list(dict.fromkeys(wait_for))
         while True:
             self.step()
-            if not self._active and not job_rows.job_ids_with_status(self.catalog, "queued"):
-                return dict(self._outcome)
+            if not self._active and not job_rows.claimable_job_ids(self.catalog):
+                pending = self._others_pending(wait_for)
+                if not pending:
+                    outcome = dict(self._outcome)
+                    for job_id in wait_for:
+                        if job_id not in outcome:
+                            job = job_rows.get_job(self.catalog, job_id)
+                            outcome[job_id] = job["status"] if job else "missing"
+                    return outcome
             time.sleep(self.poll_s)
+
+    def _others_pending(self, job_ids: Sequence[str]) -> list[str]:
+        pending = []
+        for job_id in job_ids:
+            job = job_rows.get_job(self.catalog, job_id)
+            if job and job["status"] not in job_rows.FINISHED and job_id not in self._active:
+                pending.append(job_id)
+                if job_id not in self._waiting_noted:
+                    self._waiting_noted.add(job_id)
+                    self.report(f"job {job_id}: driven by another process ({job['driver'] or 'queued'}); waiting")
+        return pending
 
     def start(self) -> None:
         """Drive jobs from a daemon thread until :meth:`stop`."""
@@ -325,10 +381,23 @@ class JobRunner:
             self._thread.join(timeout)
 
     def step(self) -> None:
-        """One poll: start queued jobs, collect finished work, honour cancellations."""
-        for job_id in job_rows.job_ids_with_status(self.catalog, "queued"):
-            if job_id not in self._active:
-                self._start_job(job_id)
+        """One poll: claim and start queued jobs, collect finished work, honour cancellations."""
+        self._renew()
+        for job_id in job_rows.claimable_job_ids(self.catalog):
+            if job_id not in self._active and job_rows.claim_job(
+                self.catalog, job_id, self.driver, message="numbering frames"
+            ):
+                try:
+                    self._start_job(job_id)
+                except Exception as exc:  # e.g. Ray did not start: the job fails with the reason
+                    active = self._active.get(job_id)
+                    if active is not None:
+                        self._fail(active, one_line(exc))
+                    else:
+                        job_rows.set_job_status(
+                            self.catalog, job_id, "failed", error=one_line(exc), message="failed", driver=self.driver
+                        )
+                        self._outcome[job_id] = "failed"
         for active in list(self._active.values()):
             try:
                 self._advance(active)
@@ -344,21 +413,46 @@ class JobRunner:
                 from facs_core.logs import log_exception
 
                 log_exception(exc, self.catalog.paths.root)
-            self._stop.wait(self.poll_s)
+            self._stop.wait(self.poll_s if self._active else self.idle_poll_s)
+
+    def _renew(self) -> None:
+        """Extend the leases of this driver's jobs; drop (without writing) any it lost."""
+        if not self._active or time.monotonic() - self._renewed_at < job_rows.LEASE_S / 3:
+            return
+        held = job_rows.renew_leases(self.catalog, self.driver, list(self._active))
+        self._renewed_at = time.monotonic()
+        for job_id in [j for j in self._active if j not in held]:
+            self._drop(self._active[job_id], "no longer held by this driver; left to the one that holds it")
+
+    def _drop(self, active: _Active, why: str) -> None:
+        self._cancel_refs(active)
+        self._active.pop(active.job_id, None)
+        self.report(f"job {active.job_id}: {why}")
+
+    @staticmethod
+    def _cancel_refs(active: _Active) -> None:
+        try:
+            import ray
+
+            for ref in [*active.pending, active.index_ref]:
+                if ref is not None:
+                    ray.cancel(ref)
+        except Exception:  # cancelling is best effort
+            pass
 
     def _start_job(self, job_id: str) -> None:
         job = job_rows.get_job(self.catalog, job_id)
         run = run_rows.get_run(self.catalog, job["run_id"]) if job and job["run_id"] else None
         if run is None:
-            job_rows.set_job_status(self.catalog, job_id, "failed", error="job has no extraction run")
+            job_rows.set_job_status(
+                self.catalog, job_id, "failed", error="job has no extraction run", driver=self.driver
+            )
             self._outcome[job_id] = "failed"
             return
         record = get_video(self.catalog, run["video_id"])
         path = video_file(self.catalog, record) if record and record.get("stored_path") else None
         active = _Active(job_id, run, path or Path(), self.catalog.paths.chunks / run["run_id"])
         self._active[job_id] = active
-        job_rows.set_job_status(self.catalog, job_id, "running", message="numbering frames")
-        run_rows.set_run_status(self.catalog, run["run_id"], "running")
         if path is None or not path.is_file():
             self._fail(active, f"the stored file of video {run['video_id']} is missing")
             return
@@ -379,7 +473,7 @@ class JobRunner:
                 if ref is not None:
                     ray.cancel(ref)
             self._active.pop(active.job_id)
-            _finish_cancelled(self.catalog, active.job_id, active.run["run_id"])
+            _finish_cancelled(self.catalog, active.job_id, active.run["run_id"], self.driver)
             self._outcome[active.job_id] = "cancelled"
             self.report(f"job {active.job_id}: cancelled")
             return
@@ -390,6 +484,8 @@ class JobRunner:
                     return
                 ray.get(active.index_ref)
             self._plan(active)
+        if active.job_id not in self._active:  # dropped: another driver holds it now
+            return
         if active.pending:
             ready, _ = ray.wait(list(active.pending), num_returns=len(active.pending), timeout=0)
             for ref in ready:
@@ -398,7 +494,7 @@ class JobRunner:
                 active.done[chunk.index] = (result.n_frames, result.n_face_frames)
             if ready:
                 self._progress(active)
-        if not active.pending:
+        if not active.pending and active.job_id in self._active:
             self._merge(active)
 
     def _plan(self, active: _Active) -> None:
@@ -435,7 +531,9 @@ class JobRunner:
         finished = sum(c.end_frame - c.start_frame for c in active.chunks if c.index in active.done)
         fraction = finished / max(active.total_frames, 1)
         message = f"{len(active.done)}/{len(active.chunks)} chunks"
-        job_rows.set_progress(self.catalog, active.job_id, fraction, message)
+        if not job_rows.set_progress(self.catalog, active.job_id, fraction, message, driver=self.driver):
+            self._drop(active, "no longer held by this driver; left to the one that holds it")
+            return
         if fraction != active.last_reported:
             active.last_reported = fraction
             self.report(f"job {active.job_id}: {message} ({100 * fraction:.0f}%)")
@@ -448,15 +546,21 @@ class JobRunner:
         written = shard.path
         summary = face_summary(table)
         n_face = summary.patient
-        run_rows.finish_run(
-            self.catalog,
-            run["run_id"],
-            shard_path=written.relative_to(self.catalog.paths.root).as_posix(),
-            n_frames=table.num_rows,
-            n_face_frames=n_face,
-            shard_sha256=shard.sha256,
-        )
-        job_rows.set_job_status(self.catalog, active.job_id, "done", message=f"{table.num_rows} frames")
+        # The run and its job finish together, and only if this driver still holds the job.
+        with self.catalog.transaction():
+            if not job_rows.set_job_status(
+                self.catalog, active.job_id, "done", message=f"{table.num_rows} frames", driver=self.driver
+            ):
+                self._drop(active, "no longer held by this driver; left to the one that holds it")
+                return
+            run_rows.finish_run(
+                self.catalog,
+                run["run_id"],
+                shard_path=written.relative_to(self.catalog.paths.root).as_posix(),
+                n_frames=table.num_rows,
+                n_face_frames=n_face,
+                shard_sha256=shard.sha256,
+            )
         # Per-video features are computed once, here, so no page computes them on first view;
         # precompute() logs and swallows its own failures, so the finished run stays done.
         fps = self.catalog.scalar("SELECT fps FROM videos WHERE video_id = ?", [run["video_id"]])
@@ -470,17 +574,14 @@ class JobRunner:
         self.report(f"job {active.job_id}: done, {summary.describe()}")
 
     def _fail(self, active: _Active, reason: str) -> None:
-        try:
-            import ray
-
-            for ref in [*active.pending, active.index_ref]:
-                if ref is not None:
-                    ray.cancel(ref)
-        except Exception:  # cancelling is best effort; the failure is what matters
-            pass
+        self._cancel_refs(active)
         self._active.pop(active.job_id, None)
-        job_rows.set_job_status(self.catalog, active.job_id, "failed", error=reason, message="failed")
-        run_rows.set_run_status(self.catalog, active.run["run_id"], "failed", error=reason)
+        with self.catalog.transaction():
+            if not job_rows.set_job_status(
+                self.catalog, active.job_id, "failed", error=reason, message="failed", driver=self.driver
+            ):
+                return
+            run_rows.set_run_status(self.catalog, active.run["run_id"], "failed", error=reason)
         self._outcome[active.job_id] = "failed"
         self.report(f"job {active.job_id}: failed: {reason}")
 

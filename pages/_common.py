@@ -268,7 +268,7 @@ def _job_runner(data_dir: str):
     from facs_core.jobs import JobRunner, resume_interrupted
 
     store = _open_store(data_dir)
-    # This process holds the catalog, so jobs left "running" belong to a driver that died.
+    # Jobs whose driver died (this process before a restart, a killed command) continue here.
     resume_interrupted(store)
     runner = JobRunner(store)
     runner.start()

@@ -20,6 +20,7 @@ from typing import Any
 
 from facs_core.errors import InputError
 from store.catalog import Catalog
+from store.crashpoints import crash_point
 
 _CHUNK = 1 << 20
 _PATIENT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
@@ -90,6 +91,77 @@ def find_by_sha256(catalog: Catalog, sha256: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+def store_video_file(
+    catalog: Catalog, source: str | os.PathLike[str], sha256: str, container: str, *, move: bool = False
+) -> Path:
+    """Put a video's content in place under ``videos/<sha256>.<container>``; return the relative path.
+
+    The file is written under a temporary name and renamed, so the final name
+    only ever holds complete content. A file already there (same content, by
+    its name) is kept. Writing the file *before* any catalog row means a crash
+    leaves at worst an unreferenced file that the next upload of that content
+    reuses, never a row without its file.
+    """
+    if not _CONTAINER.match(container):
+        raise InputError(f"container {container!r} is not a known video container")
+    relative = Path("videos") / f"{sha256}.{container}"
+    target = catalog.paths.root / relative
+    if not target.exists():
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+        try:
+            if move:
+                shutil.move(os.fspath(source), partial)
+            else:
+                shutil.copyfile(source, partial)
+            crash_point("video-file-copied")
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    crash_point("video-file-in-place")
+    return relative
+
+
+def insert_video_row(
+    catalog: Catalog,
+    relative: Path,
+    metadata: VideoMetadata,
+    *,
+    sha256: str,
+    patient_id: str | None = None,
+    original_name: str | None = None,
+    visit_date: date | None = None,
+    camera: str | None = None,
+    recording_date: date | None = None,
+    synthetic: bool = False,
+) -> str:
+    """Catalogue a stored file (its patient too, if new); return the video id.
+
+    Run it inside the caller's transaction to commit it together with the
+    visit's other rows.
+    """
+    values: dict[str, Any] = {
+        "video_id": video_id_for(sha256),
+        "sha256": sha256,
+        "patient_id": patient_id,
+        "visit_date": visit_date,
+        "original_name": original_name,
+        "stored_path": relative.as_posix(),
+        "size_bytes": (catalog.paths.root / relative).stat().st_size,
+        "camera": camera,
+        "recording_date": recording_date,
+        "synthetic": synthetic,
+    }
+    values.update({f.name: getattr(metadata, f.name) for f in fields(metadata)})
+    columns = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    with catalog.transaction() as cur:
+        if patient_id is not None:
+            values["patient_id"] = ensure_patient(catalog, patient_id, synthetic=synthetic)
+        cur.execute(f"INSERT INTO videos ({columns}) VALUES ({marks})", list(values.values()))
+    return values["video_id"]
+
+
 def add_video(
     catalog: Catalog,
     source: str | os.PathLike[str],
@@ -104,7 +176,7 @@ def add_video(
     sha256: str | None = None,
     move: bool = False,
 ) -> tuple[dict[str, Any], bool]:
-    """Store a probed video file and catalogue it.
+    """Store a probed video file and catalogue it (patient and video row in one transaction).
 
     Parameters
     ----------
@@ -126,42 +198,27 @@ def add_video(
     existing = find_by_sha256(catalog, sha)
     if existing is not None:
         return existing, False
-    if not _CONTAINER.match(metadata.container):
-        raise InputError(f"container {metadata.container!r} is not a known video container")
     if patient_id is not None:
-        patient_id = ensure_patient(catalog, patient_id, synthetic=synthetic)
-
-    relative = Path("videos") / f"{sha}.{metadata.container}"
-    target = catalog.paths.root / relative
-    if not target.exists():
-        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
-        try:
-            if move:
-                shutil.move(os.fspath(source), partial)
-            else:
-                shutil.copyfile(source, partial)
-            os.replace(partial, target)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-
-    values: dict[str, Any] = {
-        "video_id": video_id_for(sha),
-        "sha256": sha,
-        "patient_id": patient_id,
-        "visit_date": visit_date,
-        "original_name": original_name,
-        "stored_path": relative.as_posix(),
-        "size_bytes": target.stat().st_size,
-        "camera": camera,
-        "recording_date": recording_date,
-        "synthetic": synthetic,
-    }
-    values.update({f.name: getattr(metadata, f.name) for f in fields(metadata)})
-    columns = ", ".join(values)
-    marks = ", ".join("?" for _ in values)
-    catalog.execute(f"INSERT INTO videos ({columns}) VALUES ({marks})", list(values.values()))
-    return get_video(catalog, values["video_id"]), True
+        patient_id = check_patient_code(patient_id)
+    relative = store_video_file(catalog, source, sha, metadata.container, move=move)
+    with catalog.transaction():
+        # Checked again inside the transaction: another process may have stored the same content meanwhile.
+        existing = find_by_sha256(catalog, sha)
+        if existing is not None:
+            return existing, False
+        video_id = insert_video_row(
+            catalog,
+            relative,
+            metadata,
+            sha256=sha,
+            patient_id=patient_id,
+            original_name=original_name,
+            visit_date=visit_date,
+            camera=camera,
+            recording_date=recording_date,
+            synthetic=synthetic,
+        )
+    return get_video(catalog, video_id), True
 
 
 def video_file(catalog: Catalog, record: dict[str, Any]) -> Path:

@@ -17,11 +17,15 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from facs_core import backup as backups
+from facs_core.probe import probe_video
 from store import open_catalog
+from store.crashpoints import CRASH_MARKER_ENV, CRASH_POINT_ENV
 from store.migrate import LATEST_VERSION
 from store.shards import parquet_list_sql
+from store.videos import add_video, sha256_file
 from tests.conftest import REPO_ROOT
 
 BATCH = 40
@@ -161,5 +165,113 @@ def test_kill_during_upload_leaves_no_temporary_file(data_dir, feat_data):
     try:
         assert list((data_dir / "tmp").iterdir()) == []
         assert catalog.scalar("SELECT count(*) FROM videos") == 0
+    finally:
+        catalog.close()
+
+
+# -- kills at named points of multi-step writes ---------------------------------
+def _kill_at(point: str, argv: list[str], tmp_path: Path, timeout_s: float = 180) -> None:
+    """Run ``python argv`` with the crash point armed, wait for its marker, SIGKILL it, prove where it died."""
+    marker = tmp_path / f"marker-{point}"
+    env = {**os.environ, CRASH_POINT_ENV: point, CRASH_MARKER_ENV: str(marker)}
+    proc = subprocess.Popen(
+        [sys.executable, *argv], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + timeout_s
+    while not marker.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"writer ended before reaching {point}: {proc.stderr.read()[-2000:]}")
+        assert time.monotonic() < deadline, f"writer never reached {point}"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    # The marker names the killed process and the point: the kill landed exactly there.
+    assert marker.read_text().split() == [str(proc.pid), point]
+
+
+def _visit_rows(catalog) -> dict[str, int]:
+    return {
+        table: catalog.scalar(f"SELECT count(*) FROM {table}")
+        for table in ("patients", "videos", "visit_covariates", "assessments")
+    } | {"audit": catalog.scalar("SELECT count(*) FROM audit_log WHERE action = 'upload'")}
+
+
+WHOLE_VISIT = {"patients": 1, "videos": 1, "visit_covariates": 1, "assessments": 2, "audit": 1}
+NO_VISIT = dict.fromkeys(WHOLE_VISIT, 0)
+
+
+@pytest.mark.parametrize(
+    ("point", "committed"),
+    [
+        ("video-file-copied", False),  # the copy is complete under its temporary name
+        ("video-file-in-place", False),  # renamed into place, no row yet
+        ("ingest-rows-uncommitted", False),  # patient and video rows written, transaction open
+        ("ingest-committed", True),  # everything committed, the command not yet done
+    ],
+)
+def test_kill_during_videos_add_leaves_the_whole_visit_or_none_of_it(point, committed, data_dir, feat_data, tmp_path):
+    video = feat_data / "single_face.mp4"
+    add = ["-m", "facs_core", "--data-dir", str(data_dir), "videos", "add", str(video), "--patient", "P001"]
+    add += ["--age", "41", "--sex", "female", "--score", "bdi=23", "--score", "phq9=11", "--no-playback"]
+    open_catalog(data_dir).close()
+    _kill_at(point, add, tmp_path)
+    catalog = open_catalog(data_dir)
+    try:
+        assert _visit_rows(catalog) == (WHOLE_VISIT if committed else NO_VISIT)
+        assert not list(data_dir.rglob("*.partial*"))  # the dead writer's temporary is gone
+        if committed:
+            stored = catalog.paths.root / catalog.scalar("SELECT stored_path FROM videos")
+            assert stored.read_bytes() == video.read_bytes()
+    finally:
+        catalog.close()
+    # Adding the video again completes (or, when committed, finds) the visit; one file, reused.
+    again = subprocess.run([sys.executable, *add], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert ("already stored" in again.stdout) == committed
+    catalog = open_catalog(data_dir)
+    try:
+        assert _visit_rows(catalog) == WHOLE_VISIT
+        assert [p.name for p in (data_dir / "videos").iterdir()] == [f"{sha256_file(video)}.mp4"]
+    finally:
+        catalog.close()
+
+
+def test_kill_while_queueing_extraction_queues_nothing(data_dir, feat_data, tmp_path):
+    catalog = open_catalog(data_dir)
+    try:
+        ids = []
+        for name in ("single_face.mp4", "no_face.mp4"):
+            record, _ = add_video(catalog, feat_data / name, probe_video(feat_data / name), patient_id="P001")
+            ids.append(record["video_id"])
+    finally:
+        catalog.close()
+    code = (
+        "import sys; from store import open_catalog; from facs_core.jobs import submit_extraction;"
+        f"submit_extraction(open_catalog(sys.argv[1]), {ids!r}, 'mediapipe', {{}}, 'test')"
+    )
+    _kill_at("jobs-queued-uncommitted", ["-c", code, str(data_dir)], tmp_path)
+    catalog = open_catalog(data_dir)
+    try:
+        # The first video's run and job were written in the killed transaction: none survived.
+        assert catalog.scalar("SELECT count(*) FROM runs") == 0
+        assert catalog.scalar("SELECT count(*) FROM jobs") == 0
+        assert catalog.scalar("SELECT count(*) FROM audit_log WHERE action = 'extraction queued'") == 0
+    finally:
+        catalog.close()
+
+
+def test_kill_while_loading_a_demo_visit_leaves_whole_visits_only(data_dir, tmp_path):
+    open_catalog(data_dir).close()
+    code = (
+        "import sys; from store import open_catalog; from facs_core.demo import load_demo;"
+        "load_demo(open_catalog(sys.argv[1]), actor='test', n_patients=2, with_videos=False, extract=False)"
+    )
+    _kill_at("demo-visit-uncommitted", ["-c", code, str(data_dir)], tmp_path)
+    catalog = open_catalog(data_dir)
+    try:
+        # The first visit's patient, video, scores, run and segment were all in the killed transaction.
+        for table in ("patients", "videos", "assessments", "visit_covariates", "runs", "segments"):
+            assert catalog.scalar(f"SELECT count(*) FROM {table}") == 0, table
     finally:
         catalog.close()

@@ -21,8 +21,10 @@ REPO = Path(__file__).resolve().parent.parent
 META = VideoMetadata(container="mp4", codec="avc1", fps=30.0, frame_count=90, duration_s=3.0, width=64, height=48)
 
 
-def run_cli(*args: str, env_data_dir: Path | None = None, **kwargs) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(Path.home())}
+def run_cli(
+    *args: str, env_data_dir: Path | None = None, env_extra: dict[str, str] | None = None, **kwargs
+) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), **(env_extra or {})}
     if env_data_dir is not None:
         env["FACS_DATA_DIR"] = str(env_data_dir)
     return subprocess.run(
@@ -36,7 +38,8 @@ def test_store_is_created_on_first_start_in_facs_data_dir(data_dir: Path) -> Non
     try:
         assert catalog.paths.root == data_dir
         assert (data_dir / "catalog.duckdb").is_file()
-        assert current_version(catalog._con) == LATEST_VERSION
+        with catalog.session() as con:
+            assert current_version(con) == LATEST_VERSION
         tables = set(catalog.query("SELECT table_name FROM information_schema.tables")["table_name"])
         for table in ("patients", "videos", "assessments", "visit_covariates", "segments", "runs", "jobs", "audit_log"):
             assert table in tables
@@ -161,18 +164,77 @@ def test_unwritable_data_folder_gives_one_line_naming_the_path(tmp_path: Path) -
     assert "Traceback" not in result.stderr + result.stdout
 
 
-def test_store_held_by_another_process_gives_one_line_naming_the_path(tmp_path: Path) -> None:
+def _holder_process(target: Path, body: str) -> subprocess.Popen:
+    """A process that opens the store, runs ``body`` (which prints "ready"), then sleeps."""
+    code = f"""
+import sys, time
+from store import open_catalog
+catalog = open_catalog({str(target)!r})
+{body}
+time.sleep(60)
+"""
+    return subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
+
+
+def test_an_idle_process_with_the_store_open_does_not_block_the_command_line(tmp_path: Path) -> None:
+    target = tmp_path / "shared"
+    holder = _holder_process(target, 'catalog.scalar("SELECT 1"); print("ready", flush=True)')
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        result = run_cli("--data-dir", str(target), "users", "add", "ana", "--role", "admin", "--sso", timeout=60)
+        assert result.returncode == 0, result.stderr
+        info = run_cli("--data-dir", str(target), "info", timeout=60)
+        assert info.returncode == 0, info.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_writer_waits_its_bounded_turn_then_says_so_in_one_line(tmp_path: Path) -> None:
     target = tmp_path / "held"
+    # The holder sits inside one unit of work (a session) for a minute.
+    holder = _holder_process(target, 'session = catalog.session(); session.__enter__(); print("ready", flush=True)')
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        env = {"FACS_LOCK_TIMEOUT_S": "1.5"}
+        started = time.monotonic()
+        result = run_cli(
+            "--data-dir", str(target), "users", "add", "ana", "--role", "admin", "--sso", timeout=60, env_extra=env
+        )
+        waited = time.monotonic() - started
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert str(target / "catalog.duckdb") in lines[0]
+        assert f"process {holder.pid} has held it" in lines[0]
+        assert "FACS_LOCK_TIMEOUT_S" in lines[0] and "1.5 s" in lines[0]
+        assert "Traceback" not in result.stderr
+        assert 1.5 <= waited < 30
+    finally:
+        holder.kill()
+        holder.wait()
+    # The holder is gone (SIGKILL drops its turn): the same command now succeeds, nothing was half-written.
+    again = run_cli("--data-dir", str(target), "users", "add", "ana", "--role", "admin", "--sso", timeout=60)
+    assert again.returncode == 0, again.stderr
+    catalog = open_catalog(target)
+    try:
+        assert catalog.scalar("SELECT count(*) FROM users") == 1
+    finally:
+        catalog.close()
+
+
+def test_a_process_outside_the_protocol_holding_the_file_gives_one_line(tmp_path: Path) -> None:
+    target = tmp_path / "raw"
+    open_catalog(target).close()
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
             textwrap.dedent(
                 f"""
-                import sys, time
-                from store import open_catalog
-                catalog = open_catalog({str(target)!r})
-                print("open", flush=True)
+                import time, duckdb
+                con = duckdb.connect({str(target / "catalog.duckdb")!r})
+                print("ready", flush=True)
                 time.sleep(60)
                 """
             ),
@@ -182,16 +244,13 @@ def test_store_held_by_another_process_gives_one_line_naming_the_path(tmp_path: 
         text=True,
     )
     try:
-        assert holder.stdout.readline().strip() == "open"
-        started = time.monotonic()
-        result = run_cli("--data-dir", str(target), "info", timeout=60)
-        assert time.monotonic() - started < 30
+        assert holder.stdout.readline().strip() == "ready"
+        result = run_cli("--data-dir", str(target), "info", timeout=60, env_extra={"FACS_LOCK_TIMEOUT_S": "1"})
         assert result.returncode == 2
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, result.stderr
         assert str(target / "catalog.duckdb") in lines[0]
-        assert "another process" in lines[0]
-        assert "Traceback" not in result.stderr
+        assert f"another process (process {holder.pid})" in lines[0]
     finally:
         holder.kill()
         holder.wait()

@@ -66,5 +66,5 @@ def _run_jobs(catalog, job_ids: tuple[str, ...]) -> int:
         return 0
     from facs_core.jobs import JobRunner
 
-    outcome = JobRunner(catalog, report=lambda line: print(line, file=sys.stderr)).run_until_idle()
+    outcome = JobRunner(catalog, report=lambda line: print(line, file=sys.stderr)).run_until_idle(wait_for=job_ids)
     return sum(1 for job_id in job_ids if outcome.get(job_id) == "done")

@@ -150,6 +150,7 @@ def _jobs_run(args: argparse.Namespace) -> int:
         video_ids = list(args.video_ids)
         if args.all:
             video_ids += catalog.query("SELECT video_id FROM videos WHERE stored_path IS NOT NULL")["video_id"].tolist()
+        submitted: list[str] = []
         if video_ids:
             params: dict[str, object] = {"every": args.every}
             if args.chunk_frames:
@@ -158,7 +159,8 @@ def _jobs_run(args: argparse.Namespace) -> int:
             for video_id, job_id in zip(video_ids, submitted, strict=True):
                 print(f"video {video_id}: job {job_id}", file=sys.stderr)
         runner = JobRunner(catalog, num_cpus=args.workers, report=lambda line: print(line, file=sys.stderr, flush=True))
-        outcome = runner.run_until_idle()
+        # Jobs the dashboard (another driver) picked up are waited for, not driven twice.
+        outcome = runner.run_until_idle(wait_for=submitted)
     failed = [job for job, status in outcome.items() if status == "failed"]
     return 1 if failed else 0
 
