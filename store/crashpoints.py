@@ -25,6 +25,9 @@ def crash_point(name: str) -> None:
         return
     marker = os.environ.get(CRASH_MARKER_ENV)
     if marker:
-        Path(marker).write_text(f"{os.getpid()} {name}\n")
+        # Renamed into place, so the test never reads a marker that exists but is still empty.
+        partial = Path(f"{marker}.{os.getpid()}.tmp")
+        partial.write_text(f"{os.getpid()} {name}\n")
+        os.replace(partial, marker)
     while True:  # the test's SIGKILL ends this
         time.sleep(3600)
