@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facs_core.decoder_log import decoder_messages
 from facs_core.errors import InputError
 
 # OpenCV's own warnings (e.g. on a file that is not a video) duplicate the one
@@ -79,16 +80,29 @@ def frame_timestamps(path: str | os.PathLike[str]) -> np.ndarray:
     InputError
         The file is missing, is not a video, or holds no decodable frame.
     """
-    capture = _open(path)
     stamps: list[float] = []
-    try:
-        while capture.grab():
-            stamps.append(capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
-    finally:
-        capture.release()
+    # A damaged file's decoder errors are counted by probing; here they are only kept off the terminal.
+    with decoder_messages():
+        capture = _open(path)
+        try:
+            while capture.grab():
+                stamps.append(capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
+        finally:
+            capture.release()
     if not stamps:
         raise InputError(f"cannot decode {Path(path)}: no frame could be decoded")
     return np.asarray(stamps, dtype=np.float64)
+
+
+def container_frame_count(path: str | os.PathLike[str]) -> int | None:
+    """The frame count the container claims (no decoding), or None when it claims none."""
+    with decoder_messages():
+        capture = _open(path)
+        try:
+            count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        finally:
+            capture.release()
+    return count if count > 0 else None
 
 
 def frame_range_for_times(timestamps: np.ndarray, start_s: float | None, end_s: float | None) -> tuple[int, int]:

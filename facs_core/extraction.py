@@ -31,8 +31,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from facs_core.backends.base import BACKEND_KEY, Backend, backend_class, get_backend, with_frame_metadata
-from facs_core.decode import decode_frames, frame_timestamps
+from facs_core.damage import damage_status
+from facs_core.decode import container_frame_count, decode_frames, frame_timestamps
+from facs_core.decoder_log import decoder_messages
 from facs_core.errors import InputError
+from facs_core.probe import sniff_container
 from facs_core.segments import frame_ranges as segment_frame_ranges
 from store.shards import write_atomically
 
@@ -154,7 +157,8 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     backend = _backend(task.backend, task.backend_params)
     stamps = read_frame_index(task.index_path) if task.index_path else None
     frames = decode_frames(task.video_path, task.chunk.start_frame, task.chunk.end_frame, task.every, stamps)
-    table = detections_to_arrow(backend, backend.detect(frames))
+    with decoder_messages():
+        table = detections_to_arrow(backend, backend.detect(frames))
     write_atomically(table, Path(task.target))
     return _counts(task.chunk.index, table)
 
@@ -190,6 +194,21 @@ def merge_chunks(files: Sequence[str | os.PathLike[str]]) -> pa.Table:
     return assemble_detections([pq.read_table(f, page_checksum_verification=True) for f in files])
 
 
+def decoding_gap(video_path: str | os.PathLike[str], decoded: int) -> str | None:
+    """One line saying how many frames a damaged video lacks, or None when it is whole.
+
+    ``decoded`` is the number of frames that decode (:func:`frame_timestamps`);
+    the container's claim is read from its header (see :mod:`facs_core.damage`).
+    """
+    with open(video_path, "rb") as handle:
+        container = sniff_container(handle.read(4096))
+    claimed = container_frame_count(video_path)
+    status = damage_status({"container": container, "frame_count": decoded, "header_frame_count": claimed})
+    if status is None or claimed is None:
+        return None
+    return f"{status}; the table covers the decodable frames only, {claimed - decoded} are missing"
+
+
 def extract_video(
     video_path: str | os.PathLike[str],
     backend: str,
@@ -199,6 +218,7 @@ def extract_video(
     every: int = 1,
     progress: Callable[[int, int], None] | None = None,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    notes: list[str] | None = None,
 ) -> pa.Table:
     """Extract one video in this process (no store, no Ray): the per-frame table.
 
@@ -218,10 +238,15 @@ def extract_video(
         Called after each chunk with frames done and frames to do.
     chunk_frames : int
         Frames per chunk (the first pass); the second pass sees them all.
+    notes : list, optional
+        Receives one line when the video is damaged (:func:`decoding_gap`).
     """
     instance = get_backend(backend, **(backend_params or {}))
     try:
         stamps = frame_timestamps(video_path)
+        gap = decoding_gap(video_path, len(stamps))
+        if gap and notes is not None:
+            notes.append(gap)
         ranges = frame_ranges(stamps, time_ranges)
         if not ranges:
             raise InputError(f"no frame of {Path(video_path).name} lies in the requested time range")
@@ -230,7 +255,8 @@ def extract_video(
         parts, done = [], 0
         for chunk in chunks:
             frames = decode_frames(video_path, chunk.start_frame, chunk.end_frame, every, stamps)
-            parts.append(detections_to_arrow(instance, instance.detect(frames)))
+            with decoder_messages():
+                parts.append(detections_to_arrow(instance, instance.detect(frames)))
             done += chunk.end_frame - chunk.start_frame
             if progress:
                 progress(done, total)

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from facs_core.backends.base import backend_class
+from facs_core.damage import damage_status
 from facs_core.errors import FacsError, InputError
 from facs_core.extraction import (
     DEFAULT_CHUNK_FRAMES,
@@ -545,11 +546,14 @@ class JobRunner:
         shard = write_shard_file(self.catalog.paths, run["run_id"], run["video_id"], table)
         written = shard.path
         summary = face_summary(table)
+        # A damaged video's gap is said where the job is shown, not only on its visit.
+        damage = damage_status(get_video(self.catalog, run["video_id"]) or {})
+        gap = f"; {damage}" if damage else ""
         n_face = summary.patient
         # The run and its job finish together, and only if this driver still holds the job.
         with self.catalog.transaction():
             if not job_rows.set_job_status(
-                self.catalog, active.job_id, "done", message=f"{table.num_rows} frames", driver=self.driver
+                self.catalog, active.job_id, "done", message=f"{table.num_rows} frames{gap}", driver=self.driver
             ):
                 self._drop(active, "no longer held by this driver; left to the one that holds it")
                 return
@@ -571,7 +575,7 @@ class JobRunner:
         # The shard holds everything now; the chunks were only a way there.
         if not self.keep_chunks:
             shutil.rmtree(active.folder, ignore_errors=True)
-        self.report(f"job {active.job_id}: done, {summary.describe()}")
+        self.report(f"job {active.job_id}: done, {summary.describe()}{gap}")
 
     def _fail(self, active: _Active, reason: str) -> None:
         self._cancel_refs(active)

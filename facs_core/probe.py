@@ -23,6 +23,7 @@ from pathlib import Path
 
 import cv2
 
+from facs_core.decoder_log import decoder_messages
 from facs_core.errors import InputError
 from facs_core.logs import LOGGER_NAME
 from store.videos import VideoMetadata
@@ -50,11 +51,15 @@ class ProbeReport:
         The frame count the container header claims, for comparison only.
     notes : list of str
         Non-fatal findings, e.g. the header claiming more frames than decode.
+    decode_errors : int
+        Error messages the decoder gave while decoding every frame (counted,
+        never printed; see :mod:`facs_core.decoder_log`).
     """
 
     metadata: VideoMetadata
     header_frame_count: int | None
     notes: list[str] = field(default_factory=list)
+    decode_errors: int = 0
 
 
 def _label(path: Path, original_name: str | None) -> str:
@@ -230,22 +235,26 @@ def probe_report(path: str | os.PathLike[str], *, original_name: str | None = No
     if reason:
         raise InputError(f"{label}: the {container.upper()} file is truncated or corrupt: {reason}")
 
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    try:
-        if not capture.isOpened():
-            raise InputError(f"{label}: the {container.upper()} file cannot be decoded (corrupt or unsupported codec)")
-        fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        codec = _fourcc(capture.get(cv2.CAP_PROP_FOURCC))
-        header_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        decoded, last_ms = 0, 0.0
-        # grab() decodes without the colour conversion retrieve() would add.
-        while capture.grab():
-            decoded += 1
-            last_ms = float(capture.get(cv2.CAP_PROP_POS_MSEC))
-    finally:
-        capture.release()
+    # The decoder's messages (opening probes frames too) are counted, never printed.
+    with decoder_messages() as messages:
+        capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        try:
+            if not capture.isOpened():
+                raise InputError(
+                    f"{label}: the {container.upper()} file cannot be decoded (corrupt or unsupported codec)"
+                )
+            fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+            width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+            height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+            codec = _fourcc(capture.get(cv2.CAP_PROP_FOURCC))
+            header_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+            decoded, last_ms = 0, 0.0
+            # grab() decodes without the colour conversion retrieve() would add.
+            while capture.grab():
+                decoded += 1
+                last_ms = float(capture.get(cv2.CAP_PROP_POS_MSEC))
+        finally:
+            capture.release()
     if decoded == 0:
         raise InputError(f"{label}: no frame of the {container.upper()} file can be decoded (corrupt)")
     if not fps > 0 or width <= 0 or height <= 0:
@@ -258,6 +267,9 @@ def probe_report(path: str | os.PathLike[str], *, original_name: str | None = No
     if header is not None and header > decoded:
         notes.append(f"the container header claims {header} frames; {decoded} could be decoded")
         _log.info("probe: header claims %d frames, %d decoded", header, decoded)
+    if messages.errors:
+        notes.append(f"the decoder reported {messages.errors} errors")
+        _log.info("probe: %d decoder errors", messages.errors)
     metadata = VideoMetadata(
         container=container,
         codec=codec,
@@ -266,8 +278,10 @@ def probe_report(path: str | os.PathLike[str], *, original_name: str | None = No
         duration_s=duration,
         width=width,
         height=height,
+        header_frame_count=header,
+        decode_errors=messages.errors,
     )
-    return ProbeReport(metadata=metadata, header_frame_count=header, notes=notes)
+    return ProbeReport(metadata=metadata, header_frame_count=header, notes=notes, decode_errors=messages.errors)
 
 
 def probe_video(path: str | os.PathLike[str], *, original_name: str | None = None) -> VideoMetadata:

@@ -18,6 +18,7 @@ import streamlit as st
 from facs_core import visibility
 from facs_core.access import PermissionDenied
 from facs_core.backends.base import BACKENDS, backend_class
+from facs_core.damage import damage_status
 from facs_core.demo import SYNTHETIC_LABEL
 from facs_core.errors import FacsError
 from facs_core.logs import log_exception
@@ -182,6 +183,10 @@ def visits_table(store: Catalog, patient_ids: Sequence[str] | None = None) -> pd
                     "playback_path",
                     "duration_s",
                     "fps",
+                    "container",
+                    "frame_count",
+                    "header_frame_count",
+                    "decode_errors",
                     "bdi",
                 ]
             )
@@ -189,7 +194,8 @@ def visits_table(store: Catalog, patient_ids: Sequence[str] | None = None) -> pd
         params = list(patient_ids)
     return store.query(
         "SELECT v.video_id, v.patient_id, v.visit_date, v.original_name, v.synthetic, v.stored_path,"
-        " v.playback_path, v.duration_s, v.fps, a.score AS bdi"
+        " v.playback_path, v.duration_s, v.fps, v.container, v.frame_count, v.header_frame_count, v.decode_errors,"
+        " a.score AS bdi"
         " FROM videos v LEFT JOIN assessments a ON a.video_id = v.video_id AND a.instrument = 'bdi'"
         f" {where} ORDER BY v.patient_id, v.visit_date",
         params,
@@ -200,7 +206,20 @@ def visit_label(row: pd.Series | dict) -> str:
     """How a visit is named in pickers: patient, date, and the demo label when synthetic."""
     date = pd.Timestamp(row["visit_date"]).date().isoformat() if pd.notna(row["visit_date"]) else "no date"
     mark = f" · {SYNTHETIC_LABEL}" if row.get("synthetic") else ""
+    damage = damage_status(row)
+    mark += f" · {damage}" if damage else ""
     return f"{row['patient_id'] or 'no patient'} · {date} · {row['video_id']}{mark}"
+
+
+def damage_badge(row: pd.Series | dict, label: str | None = None) -> None:
+    """A visible badge on a damaged visit (:func:`facs_core.damage.damage_status`); nothing otherwise.
+
+    ``row`` is the visit's catalog row or its :func:`visits_table` row;
+    ``label`` names the visit where a page shows several.
+    """
+    damage = damage_status(row)
+    if damage:
+        st.badge(f"{label}: {damage}" if label else damage, icon=":material/broken_image:", color="orange")
 
 
 def chart_image(chart: alt.TopLevelMixin, fmt: str) -> bytes:

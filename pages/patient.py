@@ -40,6 +40,8 @@ version = _data.store_version(store)
 clinical = _data.clinical_table(store)
 visits = clinical[clinical["patient_id"] == patient].sort_values("visit_date")
 _common.synthetic_banner(bool(visits["synthetic"].any()))
+for visit_row in _common.visits_table(store, [patient]).to_dict("records"):
+    _common.damage_badge(visit_row, label=f"visit {visit_row['video_id']}")
 _common.au_source_note(store, visits["video_id"])
 
 with st.expander("How to read this page", expanded=False, icon=":material/help:"):

@@ -45,6 +45,7 @@ st.query_params["video"] = video_id
 visit = visits.set_index("video_id").loc[video_id]
 require(store, "play_video", visit["patient_id"])
 _common.synthetic_banner(bool(visit["synthetic"]))
+_common.damage_badge(visit)
 _common.au_source_note(store, [video_id])
 
 version = _data.store_version(store)

@@ -134,6 +134,7 @@ def store_upload(upload, clinical: dict) -> bool:
             f"{received.display_name} stored as video {record['video_id']} for patient {record['patient_id']}.",
             icon=":material/check_circle:",
         )
+        _common.damage_badge(record, label=received.display_name)
     else:
         st.warning(
             visibility.duplicate_upload_message(viewer, record, received.display_name),

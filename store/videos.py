@@ -58,7 +58,12 @@ def check_patient_code(code: str) -> str:
 
 @dataclass(frozen=True)
 class VideoMetadata:
-    """What probing a video file found (see ``facs_core.video``)."""
+    """What probing a video file found (see ``facs_core.probe``).
+
+    ``frame_count`` is what decodes; ``header_frame_count`` what the container
+    claims (None when it claims nothing); ``decode_errors`` the decoder's error
+    messages while decoding every frame.
+    """
 
     container: str
     codec: str | None
@@ -67,6 +72,8 @@ class VideoMetadata:
     duration_s: float
     width: int
     height: int
+    header_frame_count: int | None = None
+    decode_errors: int = 0
 
 
 def ensure_patient(catalog: Catalog, patient_id: str, synthetic: bool = False) -> str:

@@ -97,9 +97,14 @@ def _extract(args: argparse.Namespace) -> int:
         ranges = [(args.start or 0.0, args.end if args.end is not None else float("inf"))]
     else:
         ranges = stored_ranges
-    table = extract_video(video, args.backend, time_ranges=ranges, every=args.every, progress=_progress_line(label))
+    notes: list[str] = []
+    table = extract_video(
+        video, args.backend, time_ranges=ranges, every=args.every, progress=_progress_line(label), notes=notes
+    )
     write_atomically(table, out.absolute())
     print(f"{label}: wrote {face_summary(table).describe()} to {out}", file=sys.stderr)
+    for note in notes:
+        print(f"{label}: warning: {note}", file=sys.stderr)
     return 0
 
 

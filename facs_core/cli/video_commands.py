@@ -93,6 +93,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _videos_add(args: argparse.Namespace) -> int:
+    from facs_core.damage import damage_status
     from facs_core.ingest import ingest_video
     from facs_core.playback import ensure_playback_copy, needs_playback_copy
     from store import open_catalog
@@ -124,6 +125,10 @@ def _videos_add(args: argparse.Namespace) -> int:
             f" {record['frame_count']} frames, {record['fps']:.3f} fps, {record['duration_s']:.2f} s,"
             f" {record['width']}x{record['height']}"
         )
+        damage = damage_status(record)
+        if damage:
+            errors = int(record.get("decode_errors") or 0)
+            print(f"video {record['video_id']} is {damage} ({errors} decoder errors); stored with this status")
         if needs_playback_copy(record) and not args.no_playback:
             playback = ensure_playback_copy(catalog, record["video_id"])
             print(f"browser playback copy: {playback}")
@@ -131,18 +136,21 @@ def _videos_add(args: argparse.Namespace) -> int:
 
 
 def _videos_list(args: argparse.Namespace) -> int:
+    from facs_core.damage import damage_status
     from store import open_catalog
 
     with open_catalog(args.data_dir) as catalog:
         sql = (
-            "SELECT video_id, patient_id, visit_date, container, codec, frame_count, fps, duration_s, width, height,"
-            " playback_path, synthetic FROM videos"
+            "SELECT video_id, patient_id, visit_date, container, codec, frame_count, header_frame_count,"
+            " decode_errors, fps, duration_s, width, height, playback_path, synthetic FROM videos"
         )
         params: list[str] = []
         if args.patient:
             sql += " WHERE patient_id = ?"
             params.append(args.patient)
         table = catalog.query(sql + " ORDER BY patient_id, visit_date, video_id", params)
+    table["status"] = [damage_status(row) or "ok" for row in table.to_dict("records")]
+    table = table.drop(columns=["header_frame_count", "decode_errors"])
     if args.json:
         print(json.dumps(table.to_dict("records"), indent=2, default=str))
     elif table.empty:
