@@ -7,27 +7,38 @@ in place) and, as the baseline in the same run, through pandas
 (``read_parquet`` + ``groupby``). Checks both give the same numbers and writes
 the result to ``docs/benchmarks.md``. Target: DuckDB at least 3x faster.
 
+The cost of integrity is measured in the same run: the same shards written by
+:func:`store.shards.write_shard_file` (Parquet page checksums, sha256 of the
+bytes written) against the writer without either (``pq.write_table`` to the
+file, as before checksums), alternating, best of 3 each; and the same shards
+read with and without page-checksum verification.
+
 Run: ``.venv/bin/python bench/store.py [--quick]``
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import write_section
 from facs_core.reference import action_units
 from store.paths import StorePaths
-from store.shards import parquet_list_sql, write_shard
+from store.shards import parquet_list_sql, shard_path, write_shard, write_shard_file
 
 N_VIDEOS = 58
 
@@ -43,6 +54,41 @@ def make_frames(n: int, rng: np.random.Generator) -> pd.DataFrame:
     for au in action_units():
         table[au] = np.where(face, rng.beta(2, 5, n), np.nan)
     return pd.DataFrame(table)
+
+
+def write_unchecked(paths: StorePaths, run_id: str, video_id: str, frames: pd.DataFrame) -> Path:
+    """The shard writer without page checksums or sha256 (what it was before them): the baseline."""
+    table = pa.Table.from_pandas(frames, preserve_index=False)
+    n = table.num_rows
+    for name, value in (("run_id", run_id), ("video_id", video_id)):
+        table = table.add_column(0, name, pa.array([value] * n, type=pa.string()))
+    target = shard_path(paths, run_id, video_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+    with open(partial, "wb") as handle:
+        pq.write_table(table, handle, compression="zstd")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, target)
+    return target
+
+
+def integrity_cost(paths: StorePaths, tables: list[pd.DataFrame], repeats: int = 3) -> dict[str, float]:
+    """Seconds to write (and read back) every table, with and without checksums, alternating runs."""
+    times: dict[str, list[float]] = {"write_plain": [], "write_checked": [], "read_plain": [], "read_verified": []}
+    for attempt in range(repeats):
+        for kind, writer in (("plain", write_unchecked), ("checked", lambda *a: write_shard_file(*a).path)):
+            run_id = f"{kind}{attempt}"
+            start = time.perf_counter()
+            files = [writer(paths, run_id, f"video{i:03d}", t) for i, t in enumerate(tables)]
+            times[f"write_{kind}"].append(time.perf_counter() - start)
+            verify = kind == "checked"
+            start = time.perf_counter()
+            for f in files:
+                pq.read_table(f, page_checksum_verification=verify)
+            times["read_verified" if verify else "read_plain"].append(time.perf_counter() - start)
+            shutil.rmtree(paths.frames / run_id)
+    return {key: min(values) for key, values in times.items()}
 
 
 def best_of(repeats: int, func):
@@ -66,6 +112,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         paths = StorePaths(Path(folder))
         tables = [make_frames(int(n), rng) for n in sizes]
+        cost = integrity_cost(paths, tables)
         start = time.perf_counter()
         files = [write_shard(paths, "bench", f"video{i:03d}", table) for i, table in enumerate(tables)]
         write_s = time.perf_counter() - start
@@ -93,6 +140,13 @@ def main() -> None:
     rows_per_s = total_rows / write_s
     print(f"wrote {total_rows:,} rows in {write_s:.2f} s ({rows_per_s:,.0f} rows/s)")
     print(f"per-video AU means: DuckDB {duck_s:.3f} s, pandas {pandas_s:.3f} s, ratio {ratio:.1f}x")
+    plain_rate, checked_rate = total_rows / cost["write_plain"], total_rows / cost["write_checked"]
+    write_cost = cost["write_checked"] / cost["write_plain"] - 1
+    read_cost = cost["read_verified"] / cost["read_plain"] - 1
+    print(
+        f"shard writing without checksums {plain_rate:,.0f} rows/s, with {checked_rate:,.0f} rows/s"
+        f" ({100 * write_cost:+.1f}%); reading {100 * read_cost:+.1f}% with page-checksum verification"
+    )
     if args.quick:
         return
     write_section(
@@ -105,7 +159,19 @@ def main() -> None:
         f"| per-video AU means, pandas `read_parquet` + `groupby` (baseline) | {pandas_s:.3f} s |\n"
         f"| **DuckDB speed-up over pandas** | **{ratio:.1f}x** (target >= 3x: "
         f"{'met' if ratio >= 3 else 'NOT met'}) |\n\n"
-        "Both give the same means (checked to 1e-10 relative). Best of 3 runs each.",
+        "Both give the same means (checked to 1e-10 relative). Best of 3 runs each.\n\n"
+        "### Cost of integrity checksums\n\n"
+        "The same shards written with Parquet page checksums and a sha256 of the bytes written"
+        " (`store.shards.write_shard_file`, what the store does) and without either (the baseline, the writer"
+        " before checksums), alternating, best of 3 each; then read back with and without page-checksum"
+        " verification.\n\n"
+        "| measure | without checksums (baseline) | with checksums | cost |\n|---|---|---|---|\n"
+        f"| shard writing | {plain_rate:,.0f} rows/s ({cost['write_plain']:.2f} s) |"
+        f" {checked_rate:,.0f} rows/s ({cost['write_checked']:.2f} s) | {100 * write_cost:+.1f}% time |\n"
+        f"| shard reading (pyarrow) | {cost['read_plain']:.3f} s | {cost['read_verified']:.3f} s |"
+        f" {100 * read_cost:+.1f}% time |\n\n"
+        "DuckDB's own `read_parquet` (the pages' queries) does not verify page checksums, so page renders pay"
+        " nothing; `python -m facs_core verify` and every pyarrow reader of the store check them.",
     )
 
 

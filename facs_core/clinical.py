@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from facs_core.errors import InputError
@@ -27,6 +28,10 @@ from facs_core.reference import instrument_for_column
 
 #: Columns every clinical table must have besides the score and covariates.
 ID_COLUMNS: tuple[str, ...] = ("video_id", "patient_id")
+
+#: Documented ranges of numeric covariates the study records (age at the visit in years,
+#: as the upload form and ``videos add`` accept it).
+COVARIATE_RANGES: dict[str, tuple[float, float]] = {"age": (0.0, 120.0), "repeat_visit": (0.0, 1.0)}
 
 #: How many ids a message lists before it says "and N more".
 _IDS_SHOWN = 5
@@ -47,11 +52,15 @@ def read_table(path: str | os.PathLike[str], what: str) -> pd.DataFrame:
         raise InputError(f"{what} {path} does not exist")
     try:
         if path.suffix.lower() in {".parquet", ".pq"}:
-            return pd.read_parquet(path)
-        return pd.read_csv(path, dtype={"video_id": str, "patient_id": str})
+            table = pd.read_parquet(path, page_checksum_verification=True)
+        else:
+            table = pd.read_csv(path, dtype={"video_id": str, "patient_id": str})
     except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{what} {path} cannot be read: {first_line}") from exc
+    if table.empty:
+        raise InputError(f"{what} {path} has no data rows, only a header")
+    return table
 
 
 def _id_list(ids: Sequence[str]) -> str:
@@ -120,6 +129,7 @@ def validate_clinical(
             f"{source}: score {score!r} of video {table.at[row, 'video_id']} is {table.at[row, score]!r}, not a number"
         )
     table[score] = numeric_score.astype(float)
+    _refuse_infinite(table, score, source)
     instrument = instrument_for_column(score)
     if instrument is not None:
         values = table[score]
@@ -132,11 +142,37 @@ def validate_clinical(
             )
     for column in covariates:
         table[column] = _covariate(table[column])
+        if pd.api.types.is_numeric_dtype(table[column]):
+            _refuse_infinite(table, column, source)
+            limits = COVARIATE_RANGES.get(column.strip().lower())
+            if limits is not None:
+                values = table[column]
+                outside = values.notna() & ((values < limits[0]) | (values > limits[1]))
+                if outside.any():
+                    row = outside.idxmax()
+                    raise InputError(
+                        f"{source}: {column} of video {table.at[row, 'video_id']} is {_number(values[row])},"
+                        f" outside {_number(limits[0])}-{_number(limits[1])}"
+                    )
     return table.reset_index(drop=True)
 
 
+def _refuse_infinite(table: pd.DataFrame, column: str, source: str) -> None:
+    # NaN is a missing value (the video is left out and counted); inf is an impossible one.
+    infinite = np.isinf(table[column].to_numpy(dtype=float))
+    if infinite.any():
+        row = table.index[int(infinite.argmax())]
+        raise InputError(
+            f"{source}: {column} of video {table.at[row, 'video_id']} is {float(table.at[row, column]):g},"
+            " not a finite number"
+        )
+
+
 def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    value = float(value)
+    if abs(value) >= 1e15:
+        return f"{value:g}"
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def _ids(values: pd.Series, column: str, source: str) -> pd.Series:

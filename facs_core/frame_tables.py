@@ -16,11 +16,16 @@ name (``a``, ``b``), which is what the clinical table must then use.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from facs_core.errors import InputError
+from facs_core.importers import MAX_FRAME, MAX_TIMESTAMP_S, limit_text
+
+_AU_COLUMN = re.compile(r"^AU\d{2}(_c)?$")
 
 #: File endings read as frame tables.
 TABLE_SUFFIXES: tuple[str, ...] = (".parquet", ".pq", ".csv")
@@ -72,9 +77,50 @@ def _read_folder(folder: Path) -> pd.DataFrame:
 def _read_file(path: Path) -> pd.DataFrame:
     try:
         if path.suffix.lower() in {".parquet", ".pq"}:
-            return pd.read_parquet(path, page_checksum_verification=True)
-        # pyarrow's CSV reader is several times faster on million-row tables.
-        return pd.read_csv(path, engine="pyarrow", dtype={"video_id": "string"})
+            table = pd.read_parquet(path, page_checksum_verification=True)
+        else:
+            # pyarrow's CSV reader is several times faster on million-row tables.
+            table = pd.read_csv(path, engine="pyarrow", dtype={"video_id": "string"})
     except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"frames table {path} cannot be read: {first_line}") from exc
+    check_frame_values(table, f"frames table {path}")
+    return table
+
+
+def check_frame_values(table: pd.DataFrame, source: str) -> None:
+    """Refuse impossible numbers in a per-frame table, naming the column and the row.
+
+    The per-frame contract (:mod:`facs_core.importers`): ``frame`` whole and
+    within 0-``MAX_FRAME``; ``timestamp`` within 0-``MAX_TIMESTAMP_S`` seconds
+    or empty; every AU (``AU01``, presence ``AU01_c``) and ``face_confidence``
+    within [0, 1] or empty, whatever the backend (OpenFace's 0-5 intensities
+    are divided by 5 on import). Rows count as in a spreadsheet, the header
+    being row 1.
+    """
+    if table.empty:
+        raise InputError(f"{source}: no data rows, only a header")
+    limits: dict[str, tuple[float, float]] = {
+        "frame": (0.0, float(MAX_FRAME)),
+        "timestamp": (0.0, MAX_TIMESTAMP_S),
+        "face_confidence": (0.0, 1.0),
+    }
+    limits.update({c: (0.0, 1.0) for c in table.columns if _AU_COLUMN.match(str(c))})
+    for column, (low, high) in limits.items():
+        if column not in table.columns:
+            continue
+        values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+        if column == "frame":
+            whole = ~np.isfinite(values) | (values != np.floor(values))
+            if whole.any():
+                position = int(np.flatnonzero(whole)[0])
+                raise InputError(
+                    f"{source}: column 'frame', row {position + 2}: {values[position]:g} is not a whole frame number"
+                )
+        bad = np.isinf(values) | (values < low) | (values > high)
+        if bad.any():
+            position = int(np.flatnonzero(bad)[0])
+            raise InputError(
+                f"{source}: column {column!r}, row {position + 2}: {values[position]:g} is outside"
+                f" {limit_text(low)}-{limit_text(high)}"
+            )

@@ -56,6 +56,15 @@ _TOLERANCE = 1e-6
 
 FORMATS: tuple[str, ...] = ("openface", "pyfeat")
 
+#: Largest frame number accepted: 46 hours at 60 frames per second, far beyond any interview.
+MAX_FRAME = 10_000_000
+#: Largest timestamp accepted, in seconds (48 hours).
+MAX_TIMESTAMP_S = 172_800.0
+#: Highest frame rate accepted (high-speed cameras stay below it).
+MAX_FPS = 1000.0
+#: Head pose angles (py-feat degrees) lie within a half turn either way.
+_POSE_LIMIT_DEG = 180.0
+
 _MIN_SEC = re.compile(r"^\s*(\d+):(\d+(?:\.\d*)?)\s*$")
 
 
@@ -79,13 +88,73 @@ def _numeric(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
     return values.astype(float)
 
 
+def limit_text(value: float) -> str:
+    """A range limit as people write it: ``10000000``, ``0.5``, ``-180``."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _first_bad(mask: pd.Series | np.ndarray) -> int:
+    return int(np.flatnonzero(np.asarray(mask))[0])
+
+
+def _check_finite(values: pd.Series, column: str, source: str) -> None:
+    """Refuse inf and -inf (NaN means "no value" and stays)."""
+    infinite = np.isinf(values.to_numpy(dtype=float))
+    if infinite.any():
+        position = _first_bad(infinite)
+        raise InputError(
+            f"{source}: column {column!r}, row {_row_number(position)}: {values.iloc[position]:g}"
+            " is not a finite number"
+        )
+
+
+def _check_frames(values: pd.Series, source: str, first: int = 0) -> None:
+    """Frame numbers: present, finite, whole, within ``first``-``first + MAX_FRAME``."""
+    if values.isna().any():
+        raise InputError(f"{source}: column 'frame', row {_row_number(_first_bad(values.isna()))} is empty")
+    _check_finite(values, "frame", source)
+    fractional = values != np.floor(values)
+    if fractional.any():
+        position = _first_bad(fractional)
+        raise InputError(
+            f"{source}: column 'frame', row {_row_number(position)}: {values.iloc[position]:g} is not a whole frame"
+            " number"
+        )
+    _check_range(values, "frame", first, first + MAX_FRAME, source)
+
+
+def check_fps(fps: float | None) -> float | None:
+    """A frame rate given by the user: a finite number above 0 and at most :data:`MAX_FPS`, or None."""
+    if fps is None:
+        return None
+    try:
+        value = float(fps)
+    except (TypeError, ValueError):
+        raise InputError(f"fps {fps!r} is not a number") from None
+    if not np.isfinite(value) or not 0 < value <= MAX_FPS:
+        raise InputError(f"fps {fps!r} must be above 0 and at most {MAX_FPS:g} frames per second")
+    return value
+
+
+def _check_timestamps(stamps: pd.Series, frames: pd.Series, source: str) -> None:
+    """Timestamps: finite and within 0-:data:`MAX_TIMESTAMP_S` (NaN = unknown, allowed)."""
+    values = stamps.to_numpy(dtype=float)
+    bad = np.isinf(values) | (values < 0) | (values > MAX_TIMESTAMP_S)
+    if bad.any():
+        position = _first_bad(bad)
+        raise InputError(
+            f"{source}: frame {int(frames.iloc[position])}: timestamp {values[position]:g} s is outside"
+            f" 0-{MAX_TIMESTAMP_S:g} s"
+        )
+
+
 def _check_range(values: pd.Series, column: str, low: float, high: float, source: str) -> None:
     outside = (values < low - _TOLERANCE) | (values > high + _TOLERANCE)
     if outside.any():
         position = int(np.flatnonzero(outside.to_numpy())[0])
         raise InputError(
             f"{source}: column {column!r}, row {_row_number(position)}: {values.iloc[position]:g}"
-            f" is outside {low:g}-{high:g}"
+            f" is outside {limit_text(low)}-{limit_text(high)}"
         )
 
 
@@ -121,9 +190,7 @@ def _timestamps(
             raise InputError(f"frame {frame} has no decoder timestamp: the results do not belong to this video")
         return mapped
     if fps is not None:
-        if not fps > 0:
-            raise InputError(f"fps {fps!r} must be positive")
-        return frames.astype(float) / float(fps)
+        return frames.astype(float) / check_fps(fps)
     if approx_time is not None:
         return approx_time.map(_parse_time).astype(float)
     return pd.Series(np.nan, index=frames.index, dtype=float)
@@ -168,6 +235,8 @@ def pyfeat_frame_table(
         an AU/emotion probability lies outside [0, 1].
     """
     data = pd.DataFrame(df).reset_index(drop=True)
+    if data.empty:
+        raise InputError(f"{source}: no data rows, only a header")
     if "frame" not in data.columns:
         raise InputError(f"{source}: column 'frame' is missing (is this py-feat output?)")
     aus = [au for au in action_units() if au in data.columns]
@@ -175,14 +244,20 @@ def pyfeat_frame_table(
         raise InputError(f"{source}: no AU column (AU01 ... AU43) found (is this py-feat output?)")
 
     frames = _numeric(data, "frame", source)
-    if frames.isna().any():
-        raise InputError(f"{source}: column 'frame', row {_row_number(int(np.flatnonzero(frames.isna())[0]))} is empty")
+    _check_frames(frames, source)
     numeric: dict[str, pd.Series] = {"frame": frames.astype("int64")}
     present = [c for c in (*aus, *PYFEAT_EMOTIONS, *BOX_COLUMNS, *PYFEAT_POSE, "FaceScore") if c in data.columns]
     for column in present:
         numeric[column] = _numeric(data, column, source)
-    for column in (*aus, *[e for e in PYFEAT_EMOTIONS if e in data.columns]):
-        _check_range(numeric[column], column, 0.0, 1.0, source)
+        _check_finite(numeric[column], column, source)
+    # py-feat's documented ranges: probabilities in [0, 1], pose in degrees.
+    for column in (*aus, *[e for e in PYFEAT_EMOTIONS if e in data.columns], "FaceScore"):
+        if column in numeric:
+            _check_range(numeric[column], column, 0.0, 1.0, source)
+    for column in (c for c in PYFEAT_POSE if c in numeric):
+        _check_range(numeric[column], column, -_POSE_LIMIT_DEG, _POSE_LIMIT_DEG, source)
+    if "approx_time" in data.columns and timestamps is None and fps is None:
+        _check_timestamps(data["approx_time"].map(_parse_time).astype(float), frames, source)
     table = pd.DataFrame(numeric)
 
     has_box = all(c in table.columns for c in BOX_COLUMNS)
@@ -206,10 +281,12 @@ def pyfeat_frame_table(
     approx = None
     if "approx_time" in data.columns:
         approx = data.loc[keep[keep].index, "approx_time"].reset_index(drop=True)
+    stamps = _timestamps(table["frame"], approx, timestamps=timestamps, fps=fps)
+    _check_timestamps(stamps, table["frame"], source)
     out = pd.DataFrame(
         {
             "frame": table["frame"],
-            "timestamp": _timestamps(table["frame"], approx, timestamps=timestamps, fps=fps).to_numpy(),
+            "timestamp": stamps.to_numpy(),
             "face": face.to_numpy(dtype=bool),
             "face_confidence": table["FaceScore"] if "FaceScore" in table.columns else face.astype(float),
         }
@@ -236,10 +313,13 @@ def _read_csv(path: Path, label: str, expected: str) -> pd.DataFrame:
         hint = f" (found {found!r} instead)" if found else ""
         raise InputError(f"{label}: not a comma-separated {expected} file{hint}")
     try:
-        return pd.read_csv(path, low_memory=False)
+        data = pd.read_csv(path, low_memory=False)
     except (pd.errors.ParserError, UnicodeDecodeError, csv.Error) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{label}: cannot be read as CSV: {first}") from None
+    if data.empty:
+        raise InputError(f"{label}: no data rows, only a header")
+    return data
 
 
 def read_pyfeat_csv(
@@ -283,11 +363,12 @@ def read_openface_csv(
         raise InputError(f"{label}: no AU intensity column (AU01_r ...) found (is this OpenFace 2.x output?)")
 
     numeric = {c: _numeric(data, c, label) for c in ("frame", "timestamp", "confidence", "success")}
-    if numeric["frame"].isna().any():
-        raise InputError(
-            f"{label}: column 'frame', row {_row_number(int(np.flatnonzero(numeric['frame'].isna())[0]))} is empty"
-        )
+    # OpenFace counts frames from 1.
+    _check_frames(numeric["frame"], label, first=1)
+    _check_finite(numeric["timestamp"], "timestamp", label)
+    _check_range(numeric["timestamp"], "timestamp", 0.0, MAX_TIMESTAMP_S, label)
     _check_range(numeric["confidence"], "confidence", 0.0, 1.0, label)
+    _check_range(numeric["success"], "success", 0.0, 1.0, label)
     table = pd.DataFrame({"frame": numeric["frame"].astype("int64") - 1})
     face = numeric["success"].fillna(0).to_numpy() > 0.5
     for au, column in intensity.items():
@@ -300,6 +381,7 @@ def read_openface_csv(
         table[column] = values
     for column in (c for c in OPENFACE_EXTRA if c in data.columns):
         table[column] = _numeric(data, column, label)
+        _check_finite(table[column], column, label)
     table["face_confidence"] = numeric["confidence"]
     table["openface_timestamp"] = numeric["timestamp"]
     table["_face"] = face
@@ -370,11 +452,11 @@ def import_file(
         return read_pyfeat_csv(path, timestamps=timestamps, fps=fps, frame_size=frame_size, label=label)
     if fmt == "openface":
         if fps is not None and timestamps is None:
-            if not fps > 0:
-                raise InputError(f"fps {fps!r} must be positive")
+            rate = check_fps(fps)
             # OpenFace writes its own timestamps; an explicit fps re-derives them from frame numbers.
             table = read_openface_csv(path, label=label)
-            table["timestamp"] = table["frame"].astype(float) / float(fps)
+            table["timestamp"] = table["frame"].astype(float) / rate
+            _check_timestamps(table["timestamp"], table["frame"], label or Path(path).name)
             return table
         return read_openface_csv(path, timestamps=timestamps, label=label)
     raise InputError(f"format {fmt!r}: use one of {', '.join(FORMATS)}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,25 @@ def check_age(age: float | None) -> float | None:
         raise InputError(f"age {age!r} is not a number") from None
     if not math.isfinite(value) or not 0 <= value <= _MAX_AGE:
         raise InputError(f"age {age!r} is outside 0-{_MAX_AGE:g} years")
+    return value
+
+
+#: Earliest visit or recording date accepted (no video interview predates it).
+EARLIEST_DATE = date(1900, 1, 1)
+
+
+def check_date(label: str, value: date | None) -> date | None:
+    """A visit or recording date: a real date, not in the future and not before 1900, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, date):
+        raise InputError(f"{label} {value!r} is not a date (use YYYY-MM-DD)")
+    if isinstance(value, datetime):
+        value = value.date()
+    if value > date.today():
+        raise InputError(f"{label} {value.isoformat()} is in the future")
+    if value < EARLIEST_DATE:
+        raise InputError(f"{label} {value.isoformat()} is before {EARLIEST_DATE.year}")
     return value
 
 
@@ -192,8 +211,7 @@ def ingest_video(
     checked_sex = check_sex(sex)
     medication = medication.strip() if medication and medication.strip() else None
     for label, value in (("visit date", visit_date), ("recording date", recording_date)):
-        if value is not None and not isinstance(value, date):
-            raise InputError(f"{label} {value!r} is not a date (use YYYY-MM-DD)")
+        check_date(label, value)
 
     sha = _hash_with_progress(source, progress)
     existing = find_by_sha256(catalog, sha)

@@ -17,10 +17,17 @@ LOGGER_NAME = "facs"
 
 
 def log_folder(data_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The folder logs go to: ``<data folder>/logs`` if writable, else the temp folder."""
+    """The folder logs go to: ``<data folder>/logs`` if writable, else the temp folder.
+
+    A data folder that does not exist yet is not created for a log: a command
+    that failed must not leave a ``./data`` behind as a side effect.
+    """
     from store.paths import resolve_data_dir
 
-    folder = resolve_data_dir(data_dir) / "logs"
+    root = resolve_data_dir(data_dir)
+    if not root.is_dir():
+        return Path(tempfile.gettempdir())
+    folder = root / "logs"
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if os.access(folder, os.W_OK):

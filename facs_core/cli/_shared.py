@@ -23,6 +23,27 @@ def cli_actor() -> str:
         return "cli"
 
 
+def checked_out(value: str, suffixes: tuple[str, ...] = ()) -> Path:
+    """The ``--out`` path, refused unless its folder already exists and is writable.
+
+    Checked before any work starts; a missing folder is never created (a typo
+    in ``--out`` must not scatter folders over the disk).
+    """
+    target = Path(value).expanduser().absolute()
+    if suffixes and target.suffix.lower() not in suffixes:
+        raise InputError(f"--out {value}: name it *{' or *'.join(suffixes)}")
+    folder = target.parent
+    if not folder.exists():
+        raise InputError(f"--out {value}: folder {folder} does not exist (it is not created)")
+    if not folder.is_dir():
+        raise InputError(f"--out {value}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"--out {value}: folder {folder} is not writable")
+    if target.is_dir():
+        raise InputError(f"--out {value}: is a folder, not a file")
+    return target
+
+
 def write_csv_atomically(table: pd.DataFrame, target: str | os.PathLike[str]) -> Path:
     """Write ``table`` as CSV through a temporary file and a rename: all or nothing.
 

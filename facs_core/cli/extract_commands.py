@@ -19,6 +19,7 @@ import re
 import sys
 from pathlib import Path
 
+from facs_core.cli._shared import checked_out
 from facs_core.errors import InputError
 
 _VIDEO_ID = re.compile(r"^[0-9a-f]{16}$")
@@ -83,9 +84,7 @@ def _extract(args: argparse.Namespace) -> int:
     from facs_core.extraction import extract_video, face_summary
     from store.shards import write_atomically
 
-    out = Path(args.out)
-    if out.suffix.lower() != ".parquet":
-        raise InputError(f"--out {out} must end in .parquet")
+    out = checked_out(args.out, (".parquet",))
     if args.every < 1:
         raise InputError(f"--every must be a positive whole number of frames, got {args.every}")
     if args.start is not None and args.start < 0:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facs_core.errors import InputError
+from facs_core.cli._shared import checked_out
 
 # facs_core.importers.FORMATS, repeated so that building the parser (every CLI
 # call, --help included) does not import pandas; a test checks they agree.
@@ -39,9 +39,7 @@ def _import(args: argparse.Namespace) -> int:
     from store.shards import write_atomically
 
     source = Path(args.file)
-    out = Path(args.out)
-    if out.suffix.lower() != ".parquet":
-        raise InputError(f"--out {args.out}: the per-frame table is written as Parquet; name it *.parquet")
+    out = checked_out(args.out, (".parquet",))
     timestamps = None
     frame_size = None
     if args.video:

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from facs_core.cli._shared import write_csv_atomically
-from facs_core.errors import InputError
+from facs_core.cli._shared import checked_out, write_csv_atomically
 
 # Defaults repeated here so that building the parser (every CLI call, --help
 # included) does not import pandas, scipy and PyWavelets; a test checks they agree.
@@ -90,9 +88,7 @@ def run_scalogram(args: argparse.Namespace) -> int:
     fps = checked_fps(args.fps)
     scales = parse_scales(args.scales)
     covariates = [c.strip() for c in args.covariates.split(",") if c.strip()]
-    out = Path(args.out)
-    if out.suffix.lower() != ".csv":
-        raise InputError(f"--out {out} must be a .csv file")
+    out = checked_out(args.out, (".csv",))
     frames = read_frames(args.frames)
     clinical = read_table(args.clinical, "clinical table")
     segments = read_table(args.segments, "segments table") if args.segments else None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facs_core.cli._shared import write_csv_atomically
+from facs_core.cli._shared import checked_out, write_csv_atomically
 from facs_core.errors import InputError
 
 #: First columns of RESULT.csv, in this order (the CLI contract).
@@ -107,6 +107,7 @@ def run_features(args: argparse.Namespace) -> int:
     from facs_core.features import au_columns, per_video_features, read_segments
     from facs_core.frame_tables import read_frames
 
+    checked_out(args.out, (".csv",))
     frames = read_frames(args.frames)
     if args.video_id is not None:
         if "video_id" in frames.columns:
@@ -145,6 +146,7 @@ def run_partial_corr(args: argparse.Namespace) -> int:
     from facs_core.stats.partial_corr import associate
 
     covariates = _covariate_list(args.covariates)
+    checked_out(args.out, (".csv",))
     features = read_table(args.features, "features table")
     if "video_id" not in features.columns:
         raise InputError(f"features table {args.features} has no 'video_id' column")

@@ -48,6 +48,36 @@ def covariate_matrix(clinical: pd.DataFrame, covariates: Sequence[str]) -> tuple
     return matrix, names
 
 
+def design_notes(design: np.ndarray, names: Sequence[str]) -> list[str]:
+    """One line per covariate that adjusts for nothing, naming it.
+
+    A covariate constant among the analysed videos, or a linear combination of
+    the intercept and the covariates before it (collinear), is absorbed by
+    :func:`covariate_basis` instead of breaking the fit; this says which one.
+    Dummy columns are named by their covariate, never their level (a level is
+    a stored value a reader may not see).
+    """
+    n = design.shape[0]
+    notes: list[str] = []
+    kept = np.ones((n, 1)) / np.sqrt(max(n, 1))
+    earlier: list[str] = []
+    for j, name in enumerate(names):
+        covariate = str(name).split("[", 1)[0]
+        column = design[:, j]
+        if n and np.ptp(column) == 0:
+            notes.append(f"covariate {covariate} is constant among the {n} analysed videos; it adjusts for nothing")
+            continue
+        centred = column - column.mean()
+        residual = column - kept @ (kept.T @ column)
+        if np.linalg.norm(residual) <= 1e-8 * np.linalg.norm(centred):
+            others = ", ".join(dict.fromkeys(earlier)) or "the intercept"
+            notes.append(f"covariate {covariate} is collinear with {others}; it adds no adjustment")
+            continue
+        kept = np.column_stack([kept, residual / np.linalg.norm(residual)])
+        earlier.append(covariate)
+    return notes
+
+
 def rank_columns(matrix: np.ndarray) -> np.ndarray:
     """Average ranks of each column (ties share their mean rank, as pandas' ``rank``)."""
     if matrix.size == 0:

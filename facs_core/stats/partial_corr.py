@@ -20,7 +20,7 @@ from scipy import special
 from facs_core.clinical import align, complete_rows, missing_value_notes, validate_clinical
 from facs_core.docstrings import fill_doc
 from facs_core.errors import InputError
-from facs_core.stats.design import covariate_basis, covariate_matrix, rank_columns, residualise
+from facs_core.stats.design import covariate_basis, covariate_matrix, design_notes, rank_columns, residualise
 from facs_core.stats.multicomp import CORRECTION_LABELS, adjust_pvalues, check_correction
 
 METHODS: tuple[str, ...] = ("pearson", "spearman")
@@ -397,6 +397,7 @@ def prepare(features: pd.DataFrame, clinical: pd.DataFrame, score: str, covariat
     keep = complete_rows(matched, score, covariates).to_numpy()
     used = matched[keep]
     design, design_names = covariate_matrix(used, covariates)
+    notes += design_notes(design, design_names)
     needed = design.shape[1] + 3
     if len(used) < needed:
         # Name the covariates, never their levels: a dummy column's name
@@ -420,7 +421,7 @@ def _numeric_features(table: pd.DataFrame) -> pd.DataFrame:
     if table.shape[1] == 0:
         raise InputError("features table has no feature columns besides video_id")
     if all(getattr(dtype, "kind", "O") in "fiu" for dtype in table.dtypes):
-        return table.astype(float)
+        return _finite(table.astype(float))
     converted = {}
     for column in table.columns:
         values = table[column]
@@ -432,4 +433,16 @@ def _numeric_features(table: pd.DataFrame) -> pd.DataFrame:
             video = bad.idxmax()
             raise InputError(f"feature column {column!r} of video {video} is {values[video]!r}, not a number")
         converted[column] = numeric.astype(float)
-    return pd.DataFrame(converted, index=table.index)
+    return _finite(pd.DataFrame(converted, index=table.index))
+
+
+def _finite(table: pd.DataFrame) -> pd.DataFrame:
+    # NaN is a missing feature (left out per AU and counted); inf would poison every sum it enters.
+    infinite = np.isinf(table.to_numpy(dtype=float))
+    if infinite.any():
+        row, col = (int(i[0]) for i in np.nonzero(infinite))
+        raise InputError(
+            f"feature column {table.columns[col]!r} of video {table.index[row]} is {float(table.iat[row, col]):g},"
+            " not a finite number"
+        )
+    return table
