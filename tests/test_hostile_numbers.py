@@ -310,7 +310,7 @@ def test_out_must_name_a_file_in_an_existing_folder(bare_folder, feat_data, caps
         "{missing}": f"--out {out}: folder {Path(out).absolute().parent} does not exist (it is not created)",
         "file": f"--out {out}: {bare_folder / 'in.csv'} is not a folder",
         "folder": f"--out {out}: is a folder, not a file",
-        "suffix": f"--out {out}: name it *.parquet",
+        "suffix": f"--out {out} must be a .parquet file",
     }[kind]
     before = sorted(p.name for p in bare_folder.iterdir())
     _refused(argv, capsys, expected)

@@ -31,7 +31,7 @@ def checked_out(value: str, suffixes: tuple[str, ...] = ()) -> Path:
     """
     target = Path(value).expanduser().absolute()
     if suffixes and target.suffix.lower() not in suffixes:
-        raise InputError(f"--out {value}: name it *{' or *'.join(suffixes)}")
+        raise InputError(f"--out {value} must be a {' or '.join(suffixes)} file")
     folder = target.parent
     if not folder.exists():
         raise InputError(f"--out {value}: folder {folder} does not exist (it is not created)")
