@@ -13,6 +13,7 @@ import streamlit as st
 
 from facs_core import access, jobs, visibility
 from facs_core.access import PermissionDenied
+from facs_core.backend_status import backend_statuses
 from facs_core.backends.base import backend_names
 from pages import _common
 from pages._auth import require
@@ -22,6 +23,14 @@ user = require(store, "run_extraction")
 
 st.title("Extraction")
 st.caption("Action Units are extracted on this server in the background; you can leave this page at any time.")
+
+with st.expander("Backends on this server", expanded=False, icon=":material/memory:"):
+    for status in backend_statuses():
+        if status.ready:
+            st.markdown(f":green[**{status.backend}** · ready] · {status.detail}")
+        else:
+            st.markdown(f":orange[**{status.backend}** · not ready] · {status.detail}")
+            st.caption(f"To make {status.backend} ready: {status.how}")
 
 patients = access.visible_patients(store, user)
 visits = _common.visits_table(store, patients)
@@ -43,7 +52,8 @@ with st.form("extract_form", border=True):
         backends,
         index=backends.index("mediapipe") if "mediapipe" in backends else 0,
         key="ex_backend",
-        help="mediapipe runs offline with the model shipped in its wheel.",
+        help="mediapipe runs offline with its pinned model; pyfeat (the study's toolbox) needs its weights"
+        " imported (see 'Backends on this server').",
     )
     every = right.number_input("Analyse every n-th frame", min_value=1, max_value=30, value=1, step=1, key="ex_every")
     start = st.form_submit_button("Start extraction", type="primary", icon=":material/play_arrow:")

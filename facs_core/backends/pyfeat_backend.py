@@ -12,27 +12,30 @@ Weights
 -------
 py-feat downloads its weights from the Hugging Face hub on first use and
 keeps them in its own package folder (``feat/resources``, which py-feat 2.1.5
-passes as ``cache_dir``). Before any model is built this backend looks for
-every file it needs there and in the standard hub cache (``$HF_HOME/hub``,
-so an administrator can pre-fill a cache for an intranet; files found only
-there are copied into py-feat's folder, as py-feat's own download would).
-When a file is missing:
+passes as ``cache_dir``). This backend looks, in order:
 
-- with ``HF_HUB_OFFLINE=1`` it fails at once;
-- otherwise it tries the hub once with a short timeout (no minute of
-  retries).
+1. in the project's model folder (:func:`facs_core.pyfeat_weights.model_folder`,
+   filled by ``python -m facs_core models import BUNDLE.tar``): checked against
+   its manifest (complete, this py-feat version, not a generated test set) and
+   handed to py-feat as its resource folder, so nothing is written into the
+   installed package;
+2. otherwise in py-feat's own folder and in the standard hub cache
+   (``$HF_HOME/hub``; files found only there are copied into py-feat's
+   folder, as py-feat's own download would). When a file is missing: with
+   ``HF_HUB_OFFLINE=1`` it fails at once; otherwise it tries the hub once with
+   a short timeout (no minute of retries).
 
-Either way the message is one line naming the offline backend
-(``--backend mediapipe``). The detector is then built with the hub forced
-offline, so building it never touches the network.
+Every failure is one line naming the offline backend (``--backend mediapipe``).
+Once the weights are local, the hub is forced offline for the backend's whole
+life (building the detector and every ``detect()``, which loads the pose model
+lazily): no call can wait on the network or retry a download.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,18 +43,13 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from facs_core import pyfeat_weights
 from facs_core.backends.base import Backend
 from facs_core.decode import DecodedFrame
 from facs_core.errors import InputError
 
-#: Files the default Detectorv1 configuration loads: (repo, file, fallback file).
-REQUIRED_WEIGHTS: tuple[tuple[str, str, str | None], ...] = (
-    ("py-feat/retinaface_r34", "model.safetensors", "retinaface_r34.safetensors"),
-    ("py-feat/mobilefacenet", "mobilefacenet_model_best.pth.tar", None),
-    ("py-feat/xgb_au", "xgb_au_classifier_v2.skops", "xgb_au_classifier.skops"),
-    ("py-feat/resmasknet", "config.json", None),
-    ("py-feat/resmasknet", "ResMaskNet_Z_resmasking_dropout1_rot30.pth", None),
-)
+#: Files the default Detectorv1 configuration loads (pose model included).
+REQUIRED_WEIGHTS = pyfeat_weights.REQUIRED_WEIGHTS
 #: Seconds the one attempt to reach the hub may take.
 HUB_TIMEOUT_S = 5.0
 _OFFLINE_HINT = "use the offline backend: --backend mediapipe"
@@ -86,6 +84,16 @@ def _copy_from_hub_cache(repo: str, target_cache: Path) -> None:
     shutil.copytree(Path(constants.HF_HUB_CACHE) / folder, target_cache / folder, symlinks=True, dirs_exist_ok=True)
 
 
+def missing_in_pyfeat_cache() -> list[str]:
+    """Required files found neither in py-feat's folder nor in ``$HF_HOME/hub`` (no download)."""
+    cache = pyfeat_cache()
+    return [
+        f"{repo}/{filename}"
+        for repo, filename, fallback in REQUIRED_WEIGHTS
+        if not any(_cached(repo, name, where) for name in (filename, fallback) if name for where in (cache, None))
+    ]
+
+
 def ensure_weights(cache: Path | None = None) -> None:
     """Make sure every weight file is in py-feat's folder, or fail fast in one line.
 
@@ -110,7 +118,7 @@ def ensure_weights(cache: Path | None = None) -> None:
     what = f"py-feat weights {repo}/{filename} are not in the local cache ({cache} or $HF_HOME)"
     if _truthy(os.environ.get("HF_HUB_OFFLINE")):
         raise InputError(f"{what} and HF_HUB_OFFLINE is set; {_OFFLINE_HINT}")
-    reachable, reason = _hub_reachable()
+    reachable, reason = pyfeat_weights.hub_reachable(HUB_TIMEOUT_S)
     if not reachable:
         raise InputError(f"{what} and the hub cannot be reached ({reason}); {_OFFLINE_HINT}")
     from huggingface_hub import hf_hub_download
@@ -123,38 +131,77 @@ def ensure_weights(cache: Path | None = None) -> None:
             raise InputError(f"{what} and the hub cannot be reached ({reason}); {_OFFLINE_HINT}") from None
 
 
-def _hub_reachable() -> tuple[bool, str]:
-    """One TCP connection to the hub, within :data:`HUB_TIMEOUT_S`.
+class _PyFeatEnvironment:
+    """The hub forced offline and, optionally, py-feat pointed at a weight folder.
 
-    huggingface_hub retries an unreachable hub with back-off for about half a
-    minute; this single probe says at once whether downloading can work.
+    Held for a backend's whole life: py-feat looks weights up while building
+    the detector and again inside ``detect()`` (the pose model), and both must
+    stay off the network and read the chosen folder.
     """
-    import socket
-    from urllib.parse import urlsplit
 
-    from huggingface_hub import constants
+    def __init__(self, resources: Path | None) -> None:
+        from huggingface_hub import constants
 
-    parts = urlsplit(constants.ENDPOINT)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._constants = constants
+        self._offline_before = constants.HF_HUB_OFFLINE
+        self._env_before = os.environ.get("HF_HUB_OFFLINE")
+        self._patched: list[tuple[Any, Any]] = []
+        constants.HF_HUB_OFFLINE = True
+        # Libraries that read the variable rather than the constant (and child
+        # processes) see the same.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        if resources is not None:
+            import feat.detector
+            import feat.utils.io
+            from feat.utils import face_pose_mlp
+
+            folder = str(resources)
+            # py-feat binds get_resource_path into feat.detector at import; the
+            # face detector and the pose model look it up in feat.utils.io.
+            for module in (feat.utils.io, feat.detector):
+                self._patched.append((module, module.get_resource_path))
+                module.get_resource_path = lambda folder=folder: folder
+            # The pose model is cached per device: drop one loaded from elsewhere.
+            face_pose_mlp._CACHE.clear()
+
+    def restore(self) -> None:
+        for module, original in self._patched:
+            module.get_resource_path = original
+        self._patched.clear()
+        self._constants.HF_HUB_OFFLINE = self._offline_before
+        if self._env_before is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = self._env_before
+
+
+def local_weights() -> Path | None:
+    """The checked model folder when weights were imported there, else None (py-feat's own folder).
+
+    Raises
+    ------
+    InputError
+        The model folder has a manifest but cannot be used (generated test
+        set, other py-feat version, missing or damaged file).
+    """
+    folder = pyfeat_weights.model_folder()
+    if not (folder / pyfeat_weights.MANIFEST).is_file():
+        return None
+    pyfeat_weights.check_folder(folder)
+    return folder
+
+
+def _weights_tag() -> str:
+    """`` weights <digest>`` of the imported set (`` GENERATED TEST weights ...`` for a fake one), or ""."""
+    import hashlib
+    import json
+
     try:
-        socket.create_connection((parts.hostname or "", port), timeout=HUB_TIMEOUT_S).close()
-    except OSError as exc:
-        return False, f"{parts.hostname}: {exc.strerror or type(exc).__name__}"
-    return True, ""
-
-
-@contextmanager
-def _hub_offline() -> Iterator[None]:
-    # huggingface_hub reads this flag at call time; building the detector with
-    # it set means a missing file fails at once instead of being fetched.
-    from huggingface_hub import constants
-
-    before = constants.HF_HUB_OFFLINE
-    constants.HF_HUB_OFFLINE = True
-    try:
-        yield
-    finally:
-        constants.HF_HUB_OFFLINE = before
+        manifest = pyfeat_weights.read_manifest(pyfeat_weights.model_folder())
+    except InputError:
+        return ""
+    digest = hashlib.sha256(json.dumps(sorted(e["sha256"] for e in manifest["files"])).encode()).hexdigest()[:12]
+    return f" GENERATED TEST weights {digest}" if manifest.get("fake") else f" weights {digest}"
 
 
 def default_device() -> str:
@@ -189,18 +236,32 @@ class PyFeatBackend(Backend):
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
         # The device changes speed, not results: it is not part of the run's identity.
         super().__init__(batch_size=int(batch_size), face_detection_threshold=float(face_detection_threshold))
-        ensure_weights()
+        resources = local_weights()
+        if resources is None:
+            ensure_weights()
         from feat.detector import Detectorv1
 
         self.device = default_device() if device == "auto" else device
-        with _hub_offline():
+        self._environment: _PyFeatEnvironment | None = _PyFeatEnvironment(resources)
+        try:
             self._detector = Detectorv1(identity_model=None, gaze_model=None, device=self.device)
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Drop the detector and give py-feat and the hub their settings back."""
+        self._detector = None
+        if self._environment is not None:
+            self._environment.restore()
+            self._environment = None
 
     @classmethod
     def library_version(cls) -> str:
         from importlib.metadata import version
 
-        return f"py-feat {version('py-feat')} Detectorv1 retinaface/mobilefacenet/xgb/resmasknet"
+        described = f"py-feat {version('py-feat')} Detectorv1 retinaface/mobilefacenet/xgb/resmasknet"
+        return f"{described}{_weights_tag()}"
 
     def detect(self, frames: Iterable[DecodedFrame]) -> pd.DataFrame:
         """Per-frame table of ``frames``, run in batches of ``batch_size``.

@@ -5,6 +5,9 @@ Contracts (other tools call them exactly so)::
     python -m facs_core extract VIDEO --backend mediapipe|pyfeat
         [--start SECONDS --end SECONDS] [--every N] --out FRAMES.parquet
     python -m facs_core models install
+    python -m facs_core models export pyfeat --out BUNDLE.tar
+    python -m facs_core models import BUNDLE.tar
+    python -m facs_core models list
     python -m facs_core jobs run [VIDEO_ID ...] [--backend NAME] [--every N]
     python -m facs_core jobs list | cancel JOB_ID | retry JOB_ID
 
@@ -44,13 +47,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("--out", required=True, metavar="FRAMES.parquet", help="where to write the per-frame table")
     extract.set_defaults(func=_extract)
 
-    models = subparsers.add_parser("models", help="model files of the offline backend")
+    models = subparsers.add_parser("models", help="model files of the backends: install, export, import, list")
     models_sub = models.add_subparsers(dest="models_command", metavar="ACTION")
     install = models_sub.add_parser("install", help="fetch and verify MediaPipe's face_landmarker.task (pinned)")
     install.add_argument("--force", action="store_true", help="download again even when a verified copy exists")
     install.set_defaults(func=_models_install)
     where = models_sub.add_parser("path", help="print the verified model file's path")
     where.set_defaults(func=_models_path)
+    export = models_sub.add_parser(
+        "export",
+        help="download a backend's weights (needs internet) and pack them with a sha256 manifest",
+        description="Download py-feat's weights through huggingface_hub (HF_ENDPOINT and HF_HOME apply) and"
+        " write them, with a manifest of sha256 sums and the py-feat version, to one tar file for"
+        " `models import` on a machine without internet.",
+    )
+    export.add_argument("backend", choices=("pyfeat",), help="the backend whose weights to export")
+    export.add_argument("--out", required=True, metavar="BUNDLE.tar", help="the bundle to write")
+    export.set_defaults(func=_models_export)
+    load = models_sub.add_parser(
+        "import",
+        help="verify a bundle made by `models export` and install it into the model folder",
+        description="Check every file of BUNDLE.tar against its manifest (sha256, py-feat version, complete,"
+        " not a generated test set) and install it into the project's model folder ($FACS_PYFEAT_DIR, else"
+        " <venv>/share/facs_core/pyfeat). Nothing is installed unless every check passes.",
+    )
+    load.add_argument("bundle", metavar="BUNDLE.tar")
+    load.set_defaults(func=_models_import)
+    listing = models_sub.add_parser("list", help="which backends are ready, where their models are, how to fix")
+    listing.set_defaults(func=_models_list)
 
     jobs = subparsers.add_parser("jobs", help="store-backed extraction jobs: run, list, cancel, retry")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION")
@@ -140,6 +164,41 @@ def _models_path(args: argparse.Namespace) -> int:
     from facs_core.models import mediapipe_model_path
 
     print(mediapipe_model_path())
+    return 0
+
+
+def _models_export(args: argparse.Namespace) -> int:
+    from facs_core.pyfeat_weights import export_bundle
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".tar":
+        raise InputError(f"--out {out} must end in .tar")
+    export_bundle(out.absolute())
+    print(f"py-feat weights written to {out} (sha256 manifest inside); on the target machine run:")
+    print(f"python -m facs_core models import {out.name}")
+    return 0
+
+
+def _models_import(args: argparse.Namespace) -> int:
+    from facs_core.pyfeat_weights import import_bundle, model_folder
+
+    manifest = import_bundle(Path(args.bundle))
+    print(
+        f"py-feat {manifest['py_feat_version']} weights ({len(manifest['files'])} files, sha256 verified)"
+        f" installed in {model_folder()}"
+    )
+    return 0
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    from facs_core.backend_status import backend_statuses
+
+    for status in backend_statuses():
+        state = "ready" if status.ready else "not ready"
+        print(f"{status.backend:<10} {state:<10} {status.where or '-'}")
+        print(f"{'':<10} {status.detail}")
+        if status.how:
+            print(f"{'':<10} to make it ready: {status.how}")
     return 0
 
 

@@ -1,0 +1,215 @@
+"""The pyfeat backend's real code path, end to end, on a generated weight set.
+
+py-feat's ``Detectorv1`` runs on weights generated at test time
+(``pyfeat_fake_weights``): random numbers in py-feat's own formats, with a face
+detector set to report two faces at fixed boxes in every picture (the patient,
+large and central, and a small face near a corner). The numbers are
+meaningless; what is checked is everything around them: the command line and
+a Ray job, the per-frame contract, the patient-face choice, pose and emotions,
+the hub never contacted, and the fake set refused where it must be.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from facs_core.importers import PYFEAT_EMOTIONS, PYFEAT_POSE
+from facs_core.reference import action_units
+from tests.pyfeat_fake_weights import FAKE_FACES
+
+REPO = Path(__file__).resolve().parent.parent
+EVERY = 12  # single_face.mp4 has 72 frames: 6 analysed
+
+
+class _CountingHub:
+    """A TCP port on 127.0.0.1 that counts connections (the hub, as far as the backend knows)."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.2)
+        self.port = self._server.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._server.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            connection.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._server.close()
+
+
+def _cli(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
+    environment = {**os.environ, **env, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "facs_core", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=timeout,
+    )
+
+
+def _check_contract(table: pd.DataFrame, frames: list[int]) -> None:
+    """One row per analysed frame; the study's AUs in [0, 1]; emotions; pose; the patient's face."""
+    assert table["frame"].tolist() == frames
+    aus = [c for c in table.columns if c.startswith("AU")]
+    assert aus == list(action_units())  # all 20, named and ordered as the contract says
+    values = table[aus].to_numpy(float)
+    assert np.isfinite(values).all() and (values >= 0).all() and (values <= 1).all()
+    emotions = table[list(PYFEAT_EMOTIONS)].to_numpy(float)
+    assert np.isfinite(emotions).all()
+    np.testing.assert_allclose(emotions.sum(axis=1), 1.0, atol=1e-4)  # a probability over 7 emotions
+    assert np.isfinite(table[list(PYFEAT_POSE)].to_numpy(float)).all()
+    assert table["face"].all() and (table["face_count"] == len(FAKE_FACES)).all()
+    assert (table["face_confidence"] > 0.5).all()
+    # The patient is the large central face, whatever order py-feat lists them in.
+    x, y, w, h = FAKE_FACES[0]
+    centre_x = table["FaceRectX"] + table["FaceRectWidth"] / 2
+    centre_y = table["FaceRectY"] + table["FaceRectHeight"] / 2
+    np.testing.assert_allclose(centre_x, x + w / 2, atol=2)
+    np.testing.assert_allclose(centre_y, y + h / 2, atol=2)
+
+
+@pytest.fixture(scope="module")
+def hub() -> _CountingHub:
+    server = _CountingHub()
+    yield server
+    server.close()
+
+
+@pytest.mark.slow
+def test_cli_extract_runs_pyfeat_detector_offline(pyfeat_env, hub, feat_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "frames.parquet"
+    # The hub "reachable" at a local port and HF_HUB_OFFLINE unset: the backend
+    # must go offline by itself, so not one connection reaches that port.
+    env = {**pyfeat_env, "HF_ENDPOINT": f"http://127.0.0.1:{hub.port}"}
+    video = str(feat_data / "single_face.mp4")
+    done = _cli("extract", video, "--backend", "pyfeat", "--every", str(EVERY), "--out", str(out), env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and "Retrying" not in done.stderr
+    assert hub.connections == 0
+    table = pd.read_parquet(out)
+    _check_contract(table, list(range(0, 72, EVERY)))
+    metadata = pq.read_schema(out).metadata
+    assert metadata[b"facs.au_source"] == b"pyfeat" and metadata[b"facs.backend"] == b"pyfeat"
+    assert b"GENERATED TEST weights" in metadata[b"facs.backend_version"]
+
+
+@pytest.mark.slow
+def test_ray_job_runs_pyfeat_detector(pyfeat_env, feat_data: Path, tmp_path: Path) -> None:
+    from facs_core.probe import probe_video
+    from store import open_catalog
+    from store.videos import add_video
+
+    source = feat_data / "single_face.mp4"
+    catalog = open_catalog(tmp_path / "data")
+    try:
+        record, _ = add_video(catalog, source, probe_video(source), patient_id="P001", original_name=source.name)
+    finally:
+        catalog.close()
+    video = record["video_id"]
+    args = ("--data-dir", str(tmp_path / "data"), "jobs", "run", video, "--backend", "pyfeat")
+    done = _cli(*args, "--every", str(EVERY), "--chunk-frames", "36", "--workers", "1", env=pyfeat_env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    catalog = open_catalog(tmp_path / "data")
+    try:
+        run = catalog.query("SELECT * FROM runs WHERE video_id = ?", [video]).iloc[0]
+        assert run["status"] == "done" and run["backend"] == "pyfeat"
+        shard = pd.read_parquet(catalog.paths.root / run["shard_path"])
+    finally:
+        catalog.close()
+    _check_contract(shard, list(range(0, 72, EVERY)))
+    # Chunked on Ray (two chunks of 36 frames) or in one pass: the same rows.
+    direct = tmp_path / "direct.parquet"
+    done = _cli(
+        "extract", str(source), "--backend", "pyfeat", "--every", str(EVERY), "--out", str(direct), env=pyfeat_env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    pd.testing.assert_frame_equal(
+        shard.drop(columns=["au_source"], errors="ignore"),
+        pd.read_parquet(direct).drop(columns=["au_source"], errors="ignore"),
+        check_exact=False,
+        atol=1e-5,
+    )
+
+
+@pytest.mark.slow
+def test_backend_on_the_sample_image(pyfeat_env, feat_data: Path) -> None:
+    import cv2
+
+    from facs_core.backends.base import get_backend
+    from facs_core.decode import DecodedFrame
+
+    image = cv2.cvtColor(cv2.imread(str(feat_data / "single_face.jpg")), cv2.COLOR_BGR2RGB)
+    with get_backend("pyfeat", batch_size=2) as backend:
+        table = backend.process([DecodedFrame(0, 0.0, image), DecodedFrame(1, 0.04, image[:, ::-1].copy())])
+    _check_contract(table, [0, 1])
+    from huggingface_hub import constants
+
+    assert not constants.HF_HUB_OFFLINE  # closing the backend gave the setting back
+
+
+def _partial_copy(source: Path, target: Path, *, drop: str | None = None, manifest: dict | None = None) -> Path:
+    """A copy of a weight folder made of symbolic links, without ``drop``'s repository, with another manifest."""
+    shutil.copytree(source, target, copy_function=os.symlink)
+    if drop:
+        shutil.rmtree(target / f"models--{drop.replace('/', '--')}")
+    if manifest is not None:
+        (target / "manifest.json").unlink()
+        (target / "manifest.json").write_text(json.dumps(manifest))
+    return target
+
+
+def _extract_error(feat_data: Path, tmp_path: Path, env: dict[str, str]) -> str:
+    out = tmp_path / "frames.parquet"
+    done = _cli(
+        "extract", str(feat_data / "single_face.mp4"), "--backend", "pyfeat", "--out", str(out), env=env, timeout=120
+    )
+    assert done.returncode == 2 and not out.exists(), done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error:"), done.stderr
+    return errors[0]
+
+
+def test_generated_set_is_refused_without_its_token(pyfeat_env, feat_data: Path, tmp_path: Path) -> None:
+    for token in ("", "0" * 32):
+        env = {**pyfeat_env, "FACS_PYFEAT_FAKE_TOKEN": token}
+        assert "generated test weights (marked fake)" in _extract_error(feat_data, tmp_path, env)
+
+
+def test_model_folder_without_pose_model_is_refused(pyfeat_env, feat_data: Path, tmp_path: Path) -> None:
+    # Without the pose model py-feat would quietly report NaN pose; the backend says so at once.
+    folder = _partial_copy(Path(pyfeat_env["FACS_PYFEAT_DIR"]), tmp_path / "weights", drop="py-feat/pose_mlp_v2")
+    error = _extract_error(feat_data, tmp_path, {**pyfeat_env, "FACS_PYFEAT_DIR": str(folder)})
+    assert "incomplete" in error and "pose_mlp_v2" in error
+
+
+def test_model_folder_for_another_pyfeat_version_is_refused(pyfeat_env, feat_data: Path, tmp_path: Path) -> None:
+    source = Path(pyfeat_env["FACS_PYFEAT_DIR"])
+    manifest = {**json.loads((source / "manifest.json").read_text()), "py_feat_version": "0.0.1"}
+    folder = _partial_copy(source, tmp_path / "weights", manifest=manifest)
+    error = _extract_error(feat_data, tmp_path, {**pyfeat_env, "FACS_PYFEAT_DIR": str(folder)})
+    assert "py-feat 0.0.1" in error
