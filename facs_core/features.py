@@ -8,6 +8,10 @@ segments (all frames when it has none) that show a detected face:
   at or above a threshold (default 0.5);
 * ``AUxx_sd``: the sample standard deviation (ddof = 1; empty with one frame).
 
+The same three statistics are computed for the seven emotion probabilities
+py-feat reports (``anger`` ... ``neutral``, with ``anger_rate``, ``anger_sd``
+...), for videos whose backend estimates them (NaN for the others).
+
 Frames without a face (``face`` false) are left out of the AU statistics and
 counted: ``n_frames`` (frames in the analysed window), ``n_face_frames`` and
 ``n_no_face_frames``. A frame belongs to a segment when
@@ -31,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from facs_core.errors import InputError
+from facs_core.importers import PYFEAT_EMOTIONS
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -57,14 +62,21 @@ def au_columns(columns: Iterable[str]) -> list[str]:
     return [str(c) for c in columns if _AU_COLUMN.match(str(c))]
 
 
-def feature_columns(aus: Sequence[str]) -> list[str]:
-    """Output column order: counts, then means, rates and standard deviations."""
+def emotion_columns(columns: Iterable[str]) -> list[str]:
+    """py-feat's emotion columns (``anger`` ... ``neutral``) among ``columns``, in py-feat's order."""
+    present = {str(c) for c in columns}
+    return [e for e in PYFEAT_EMOTIONS if e in present]
+
+
+def feature_columns(aus: Sequence[str], emotions: Sequence[str] = ()) -> list[str]:
+    """Output column order: counts, then means, rates and standard deviations (AUs, then emotions)."""
+    measures = [*aus, *emotions]
     return [
         "video_id",
         *_COUNT_COLUMNS,
-        *aus,
-        *(f"{au}_rate" for au in aus),
-        *(f"{au}_sd" for au in aus),
+        *measures,
+        *(f"{m}_rate" for m in measures),
+        *(f"{m}_sd" for m in measures),
     ]
 
 
@@ -186,11 +198,13 @@ def per_video_features(
     0       v1         3              2   0.5        0.5
     """
     aus = _check_frames(frames, "frames table")
+    emotions = emotion_columns(frames.columns)
+    measures = [*aus, *emotions]
     segments = check_segments(segments)
     video = frames["video_id"].astype(str)
     selected = in_segments(frames, segments)
     face = frames["face"].fillna(False).astype(bool).to_numpy() & selected
-    values = frames[aus].astype(float).where(np.broadcast_to(face[:, None], (len(frames), len(aus))))
+    values = frames[measures].astype(float).where(np.broadcast_to(face[:, None], (len(frames), len(measures))))
     grouped = values.groupby(video, sort=True)
     occurs = (values >= threshold).astype(float).where(values.notna())
     rates = occurs.groupby(video, sort=True).mean().add_suffix("_rate")
@@ -207,7 +221,7 @@ def per_video_features(
     table = table.reset_index()
     for column in ("n_frames", "n_face_frames", "n_no_face_frames"):
         table[column] = table[column].astype("int64")
-    return table[feature_columns(aus)]
+    return table[feature_columns(aus, emotions)]
 
 
 def features_from_shards(
@@ -261,6 +275,7 @@ def features_from_shards(
     try:
         columns = [row[0] for row in connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
         aus = _check_frames(pd.DataFrame(columns=columns), "frame shards")
+        measures = [*aus, *emotion_columns(columns)]
         if "run_id" in columns:
             mixed = connection.execute(
                 f"SELECT video_id FROM {source} GROUP BY video_id HAVING count(DISTINCT run_id) > 1 LIMIT 1"
@@ -268,7 +283,8 @@ def features_from_shards(
             if mixed:
                 raise InputError(f"video {mixed[0]} appears in shards of more than one extraction run; pick one run")
         connection.register("segments", segments)
-        return connection.execute(_shard_sql(source, aus), [threshold]).df()[feature_columns(aus)].pipe(_tidy)
+        result = connection.execute(_shard_sql(source, measures), [threshold]).df()
+        return result[feature_columns(aus, emotion_columns(columns))].pipe(_tidy)
     finally:
         connection.close()
 

@@ -29,8 +29,6 @@ Guarantees
 
 from __future__ import annotations
 
-import logging
-import os
 import shutil
 import threading
 import time
@@ -71,8 +69,6 @@ from store.videos import get_video, video_file
 
 #: Parameters of an extraction that are not the backend's own.
 EXTRACTION_KEYS = ("every", "chunk_frames")
-#: Object store of a local Ray: frames never travel through it, only small results.
-LOCAL_OBJECT_STORE_BYTES = 100 * 1024 * 1024
 
 
 def segment_ranges(catalog: Catalog, video_id: str) -> list[tuple[float, float]]:
@@ -247,24 +243,10 @@ def one_line(exc: BaseException) -> str:
 
 
 def ensure_ray(num_cpus: int | None = None) -> None:
-    """Connect to Ray: the cluster at ``RAY_ADDRESS``, else a light local one."""
-    import ray
+    """Connect to Ray: the cluster at ``RAY_ADDRESS``, else a light local one (:func:`facs_core.cluster.connect`)."""
+    from facs_core import cluster
 
-    if ray.is_initialized():
-        return
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False, logging_level=logging.ERROR)
-        return
-    root = str(Path(__file__).resolve().parent.parent)
-    ray.init(
-        num_cpus=num_cpus or os.cpu_count() or 1,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.ERROR,
-        object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-        # Local workers import facs_core from this checkout, wherever the driver was started.
-        runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}},
-    )
+    cluster.connect(num_cpus)
 
 
 @dataclass
@@ -333,8 +315,25 @@ class JobRunner:
         self._outcome: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._connected = False
 
     # -- public ----------------------------------------------------------
+    def connect(self) -> None:
+        """Connect to Ray (once); on a cluster, check that every node sees the data folder.
+
+        Raises
+        ------
+        facs_core.cluster.ClusterError
+            The cluster cannot be used (one line saying what to do).
+        """
+        from facs_core import cluster
+
+        if self._connected:
+            return
+        if cluster.connect(self.num_cpus):
+            cluster.check_shared_folder(self.catalog.paths.chunks)
+        self._connected = True
+
     def run_until_idle(self, wait_for: Sequence[str] = ()) -> dict[str, str]:
         """Run queued jobs until none is left; return ``{job_id: final status}``.
 
@@ -459,7 +458,7 @@ class JobRunner:
             return
         import ray
 
-        ensure_ray(self.num_cpus)
+        self.connect()
         active.folder.mkdir(parents=True, exist_ok=True)
         index = active.folder / INDEX_FILE
         if not index.exists():
@@ -508,7 +507,9 @@ class JobRunner:
             raise InputError(f"no frame of video {active.run['video_id']} lies in its marked segments")
         active.chunks = plan_chunks(ranges, int(params["chunk_frames"]))
         active.total_frames = sum(c.end_frame - c.start_frame for c in active.chunks)
-        remote = ray.remote(num_cpus=1, max_retries=1)(run_chunk)
+        from facs_core.cluster import chunk_resources
+
+        remote = ray.remote(max_retries=1, **chunk_resources(active.run["backend"]))(run_chunk)
         for chunk in active.chunks:
             target = active.folder / chunk.file_name
             if target.exists():  # finished before an interruption: not recomputed

@@ -42,6 +42,10 @@ _FEATURE_SENTENCES: dict[str, str] = {
     "mean": "the mean AU value over frames with a detected face",
     "rate": "the occurrence rate (share of frames with a detected face where the AU value was at least 0.5)",
     "sd": "the standard deviation of the AU value over frames with a detected face",
+    "emotion_mean": "the mean probability of each of py-feat's seven emotions (ResMaskNet) over frames with a"
+    " detected face",
+    "emotion_sd": "the standard deviation of each of py-feat's seven emotion probabilities (ResMaskNet) over frames"
+    " with a detected face",
 }
 
 
@@ -62,8 +66,8 @@ class AnalysisSettings:
         Level of significance on the adjusted p.
     n_videos, n_patients : int
         Visits and patients analysed.
-    feature : {"mean", "rate", "sd"}
-        The per-visit AU feature.
+    feature : {"mean", "rate", "sd", "emotion_mean", "emotion_sd"}
+        The per-visit AU feature (or emotion feature, py-feat runs).
     backends : sequence of (backend, version)
         Extraction backends of the analysed visits.
     segment_label : str, optional

@@ -42,7 +42,11 @@ FEATURE_KINDS: dict[str, str] = {
     "mean": "mean AU value",
     "rate": "occurrence rate (value >= 0.5)",
     "sd": "standard deviation",
+    "emotion_mean": "mean emotion probability (py-feat)",
+    "emotion_sd": "emotion standard deviation (py-feat)",
 }
+#: py-feat's seven emotions, as the per-video features name them.
+EMOTIONS: tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 
 
 def coefficient_label(method: str) -> str:
@@ -51,11 +55,21 @@ def coefficient_label(method: str) -> str:
 
 
 def feature_table(features: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """``video_id`` plus the AU columns of one feature kind (``AU12``, ``AU12_rate`` ...)."""
-    aus = [c for c in features.columns if c.startswith("AU") and "_" not in c]
-    columns = aus if kind == "mean" else [f"{au}_{kind}" for au in aus if f"{au}_{kind}" in features]
+    """``video_id`` plus the columns of one feature kind (``AU12``, ``AU12_rate``, ``anger`` ...).
+
+    Emotion kinds keep the emotions some visit has a value of (py-feat runs).
+    """
+    if kind.startswith("emotion_"):
+        measures = [e for e in EMOTIONS if e in features and features[e].notna().any()]
+        kind = kind.removeprefix("emotion_")
+    else:
+        measures = [c for c in features.columns if c.startswith("AU") and "_" not in c]
+    columns = measures if kind == "mean" else [f"{m}_{kind}" for m in measures if f"{m}_{kind}" in features]
     if not columns:
-        raise InputError(f"the per-video features have no {FEATURE_KINDS.get(kind, kind)} columns")
+        raise InputError(
+            f"the per-video features have no {FEATURE_KINDS.get(kind, kind)} columns"
+            " (emotions come from py-feat runs only)"
+        )
     return features[["video_id", *columns]]
 
 
@@ -125,7 +139,7 @@ def table3(result: pd.DataFrame, au_names: Mapping[str, str], coefficient: str =
         rows.append(
             {
                 "AU": row.feature,
-                "Action Unit": au_names.get(au, ""),
+                "Action Unit": au_names.get(au, "emotion (py-feat)" if au in EMOTIONS else ""),
                 coefficient: (fmt(row.r, 2) + significance_marks(row.p_fdr)) if np.isfinite(row.r) else "n/a",
                 "95% CI": f"[{fmt(row.ci_low, 2)}, {fmt(row.ci_high, 2)}]" if np.isfinite(row.ci_low) else "",
                 "p": fmt_p(row.p),

@@ -79,7 +79,9 @@ def available_scores(clinical: pd.DataFrame) -> list[str]:
 def video_features(
     data_dir: str, version: str, segment_label: str | None = None, viewer: visibility.Viewer | None = None
 ) -> pd.DataFrame:
-    """Per-video AU features of each video's newest run (``facs_core.features.features_from_shards``).
+    """Per-video AU (and emotion) features of each video's newest run, with its ``backend``.
+
+    Computed by ``facs_core.features.features_from_shards``.
 
     With ``segment_label`` (a choice of :func:`facs_core.visibility.segment_choices`
     for ``viewer``), only frames inside the segments ``viewer`` sees under
@@ -99,7 +101,10 @@ def video_features(
         if viewer is None:
             raise ValueError("choosing segments needs the viewer whose labels they are")
         segments = visibility.segment_spans(store, viewer, segment_label)
-    return features.features_from_shards(files, segments)
+    table = features.features_from_shards(files, segments)
+    # Which backend measured each video travels with its features (exports, labels).
+    table.insert(1, "backend", table["video_id"].map(runs.set_index("video_id")["backend"]))
+    return table
 
 
 def _store(data_dir: str) -> Catalog:

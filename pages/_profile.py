@@ -16,13 +16,16 @@ EMOTIONS: tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "sadness",
 MAX_SCALOGRAM_COLUMNS = 240
 
 
-def _au_means(features: pd.DataFrame) -> pd.DataFrame:
-    aus = [c for c in features.columns if c.startswith("AU") and "_" not in c]
-    return features.set_index("video_id")[aus]
+def _au_means(features: pd.DataFrame, measures: str = "aus") -> pd.DataFrame:
+    if measures == "emotions":
+        columns = [c for c in EMOTIONS if c in features.columns and features[c].notna().any()]
+    else:
+        columns = [c for c in features.columns if c.startswith("AU") and "_" not in c]
+    return features.set_index("video_id")[columns]
 
 
-def cohort_profile(features: pd.DataFrame, video_ids: Sequence[str], mode: str) -> pd.DataFrame:
-    """Each visit's AU means against every visit in ``features``.
+def cohort_profile(features: pd.DataFrame, video_ids: Sequence[str], mode: str, measures: str = "aus") -> pd.DataFrame:
+    """Each visit's AU means (or, with ``measures="emotions"``, emotion means) against every visit in ``features``.
 
     ``mode="z-score"``: ``(x - mean) / sd`` over the cohort's visits (sample
     SD, ddof = 1). ``mode="percentile"``: the share of cohort visits at or
@@ -35,7 +38,7 @@ def cohort_profile(features: pd.DataFrame, video_ids: Sequence[str], mode: str) 
     """
     if features.empty or "video_id" not in features:
         return pd.DataFrame(columns=["video_id", "AU", "mean", "value"])
-    means = _au_means(features)
+    means = _au_means(features, measures)
     mine = means.loc[[v for v in video_ids if v in means.index]]
     rows = []
     for au in means.columns:

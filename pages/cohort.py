@@ -52,7 +52,7 @@ with st.container(border=True):
         "Correction", list(analysis.CORRECTIONS), format_func=analysis.CORRECTIONS.get, key="cohort_correction"
     )
     feature_kind = middle.selectbox(
-        "AU feature", list(analysis.FEATURE_KINDS), format_func=analysis.FEATURE_KINDS.get, key="cohort_feature"
+        "Feature", list(analysis.FEATURE_KINDS), format_func=analysis.FEATURE_KINDS.get, key="cohort_feature"
     )
     segment_labels = visibility.segment_choices(store, viewer)
     segment_label = right.selectbox(

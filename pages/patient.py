@@ -15,7 +15,7 @@ import streamlit as st
 from facs_core import access, visibility, wavelets
 from facs_core.errors import FacsError
 from facs_core.reference import action_unit_names
-from pages import _common, _data, _profile
+from pages import _agreement, _common, _data, _profile
 from pages._auth import require
 
 store = _common.catalog()
@@ -97,6 +97,26 @@ with _common.friendly_errors():
     st.altair_chart(heat, width="stretch", key="pp_profile")
     _common.chart_downloads(heat, f"profile-{patient}", key="pp_profile")
 
+    emotion_profile = _profile.cohort_profile(features, visits["video_id"].tolist(), mode, measures="emotions")
+    if not emotion_profile.empty:
+        emotion_profile["visit"] = emotion_profile["video_id"].map(
+            profile.drop_duplicates("video_id").set_index("video_id")["visit"]
+        )
+        emotion_heat = (
+            alt.Chart(emotion_profile)
+            .mark_rect()
+            .encode(
+                x=alt.X("AU:N", sort=list(_profile.EMOTIONS), title=None),
+                y=alt.Y("visit:N", title=None),
+                color=alt.Color(
+                    "value:Q", title=mode, scale=alt.Scale(scheme="redblue", reverse=True, domain=domain, clamp=True)
+                ),
+                tooltip=["visit", alt.Tooltip("AU:N", title="emotion"), alt.Tooltip("mean:Q", format=".3f")],
+            )
+            .properties(title=f"Emotion means per visit against the cohort ({mode}; py-feat)", height=alt.Step(36))
+        )
+        st.altair_chart(emotion_heat, width="stretch", key="pp_emotion_profile")
+
     extracted = [v for v in visits["video_id"] if v in set(profile["video_id"])]
     if len(extracted) >= 2:
         st.subheader("Change between visits")
@@ -168,6 +188,8 @@ with _common.friendly_errors():
     else:
         backend = _data.latest_runs(store).set_index("video_id").get("backend", pd.Series()).get(visit_id, "this")
         st.caption(f"Emotions: the {backend} backend does not estimate emotions for this visit.")
+
+    _agreement.agreement_section(store, visit_id)
 
     st.subheader("Scalogram")
     au = st.selectbox("AU", aus, index=aus.index("AU12") if "AU12" in aus else 0, key="pp_scalogram_au")

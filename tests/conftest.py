@@ -46,7 +46,7 @@ def _feat_package() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _feat_files() -> set[str]:
+def feat_files() -> set[str]:
     """py-feat's installed files, bytecode caches aside (a run must add none)."""
     root = _feat_package()
     return {str(p.relative_to(root)) for p in root.rglob("*") if "__pycache__" not in p.parts}
@@ -94,7 +94,7 @@ def pyfeat_env(pyfeat_fake_weights: Path, tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("FACS_PYFEAT_FAKE_TOKEN", token)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    before = _feat_files()
+    before = feat_files()
     yield {k: os.environ[k] for k in ("FACS_PYFEAT_DIR", "FACS_PYFEAT_FAKE_TOKEN", "HF_HOME")}
-    added = _feat_files() - before
+    added = feat_files() - before
     assert not added, f"the test wrote into py-feat's package folder: {sorted(added)[:5]}"

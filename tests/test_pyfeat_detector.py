@@ -27,6 +27,7 @@ import pytest
 
 from facs_core.importers import PYFEAT_EMOTIONS, PYFEAT_POSE
 from facs_core.reference import action_units
+from tests.conftest import feat_files
 from tests.pyfeat_fake_weights import FAKE_FACES
 
 REPO = Path(__file__).resolve().parent.parent
@@ -94,23 +95,36 @@ def _check_contract(table: pd.DataFrame, frames: list[int]) -> None:
 
 
 @pytest.fixture(scope="module")
-def hub() -> _CountingHub:
-    server = _CountingHub()
-    yield server
-    server.close()
+def cli_extraction(pyfeat_fake_weights: Path, feat_data: Path, tmp_path_factory) -> dict:
+    """``extract single_face.mp4 --backend pyfeat --every 12`` run once, with a counting "hub"."""
+    folder = tmp_path_factory.mktemp("cli-extraction")
+    token = json.loads((pyfeat_fake_weights / "manifest.json").read_text())["fake_token"]
+    hub = _CountingHub()
+    # The hub "reachable" at a local port and HF_HUB_OFFLINE unset: the backend
+    # must go offline by itself, so not one connection reaches that port.
+    env = {
+        "FACS_PYFEAT_DIR": str(pyfeat_fake_weights),
+        "FACS_PYFEAT_FAKE_TOKEN": token,
+        "HF_HOME": str(folder / "hf-home"),
+        "HF_ENDPOINT": f"http://127.0.0.1:{hub.port}",
+    }
+    before = feat_files()
+    out = folder / "frames.parquet"
+    try:
+        video = str(feat_data / "single_face.mp4")
+        done = _cli("extract", video, "--backend", "pyfeat", "--every", str(EVERY), "--out", str(out), env=env)
+    finally:
+        hub.close()
+    return {"done": done, "out": out, "connections": hub.connections, "added": feat_files() - before}
 
 
 @pytest.mark.slow
-def test_cli_extract_runs_pyfeat_detector_offline(pyfeat_env, hub, feat_data: Path, tmp_path: Path) -> None:
-    out = tmp_path / "frames.parquet"
-    # The hub "reachable" at a local port and HF_HUB_OFFLINE unset: the backend
-    # must go offline by itself, so not one connection reaches that port.
-    env = {**pyfeat_env, "HF_ENDPOINT": f"http://127.0.0.1:{hub.port}"}
-    video = str(feat_data / "single_face.mp4")
-    done = _cli("extract", video, "--backend", "pyfeat", "--every", str(EVERY), "--out", str(out), env=env)
+def test_cli_extract_runs_pyfeat_detector_offline(cli_extraction: dict) -> None:
+    done, out = cli_extraction["done"], cli_extraction["out"]
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Traceback" not in done.stderr and "Retrying" not in done.stderr
-    assert hub.connections == 0
+    assert cli_extraction["connections"] == 0
+    assert not cli_extraction["added"], "the extraction wrote into py-feat's package folder"
     table = pd.read_parquet(out)
     _check_contract(table, list(range(0, 72, EVERY)))
     metadata = pq.read_schema(out).metadata
@@ -119,7 +133,7 @@ def test_cli_extract_runs_pyfeat_detector_offline(pyfeat_env, hub, feat_data: Pa
 
 
 @pytest.mark.slow
-def test_ray_job_runs_pyfeat_detector(pyfeat_env, feat_data: Path, tmp_path: Path) -> None:
+def test_ray_job_runs_pyfeat_detector(pyfeat_env, cli_extraction: dict, feat_data: Path, tmp_path: Path) -> None:
     from facs_core.probe import probe_video
     from store import open_catalog
     from store.videos import add_video
@@ -138,19 +152,15 @@ def test_ray_job_runs_pyfeat_detector(pyfeat_env, feat_data: Path, tmp_path: Pat
     try:
         run = catalog.query("SELECT * FROM runs WHERE video_id = ?", [video]).iloc[0]
         assert run["status"] == "done" and run["backend"] == "pyfeat"
+        assert run["n_frames"] == 72 // EVERY and run["n_face_frames"] == 72 // EVERY
         shard = pd.read_parquet(catalog.paths.root / run["shard_path"])
     finally:
         catalog.close()
     _check_contract(shard, list(range(0, 72, EVERY)))
-    # Chunked on Ray (two chunks of 36 frames) or in one pass: the same rows.
-    direct = tmp_path / "direct.parquet"
-    done = _cli(
-        "extract", str(source), "--backend", "pyfeat", "--every", str(EVERY), "--out", str(direct), env=pyfeat_env
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    # Two chunks of 36 frames on Ray, or one pass from the command line: the same rows.
     pd.testing.assert_frame_equal(
-        shard.drop(columns=["au_source"], errors="ignore"),
-        pd.read_parquet(direct).drop(columns=["au_source"], errors="ignore"),
+        shard.drop(columns=["run_id", "video_id"]),
+        pd.read_parquet(cli_extraction["out"]),
         check_exact=False,
         atol=1e-5,
     )

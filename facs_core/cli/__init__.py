@@ -42,6 +42,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "facs_core.cli.verify_command",
     "facs_core.cli.stats_commands",
     "facs_core.cli.scalogram_command",
+    "facs_core.cli.agreement_command",
 )
 
 

@@ -8,7 +8,7 @@ Contracts (other tools call them exactly so)::
     python -m facs_core models export pyfeat --out BUNDLE.tar
     python -m facs_core models import BUNDLE.tar
     python -m facs_core models list
-    python -m facs_core jobs run [VIDEO_ID ...] [--backend NAME] [--every N]
+    python -m facs_core jobs run [VIDEO_ID ...] [--backend NAME] [--every N] [--batch-size N]
     python -m facs_core jobs list | cancel JOB_ID | retry JOB_ID
 
 Progress goes to stderr, one line per update.
@@ -85,6 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--every", type=int, default=1, metavar="N", help="keep every N-th frame (default 1)")
     run.add_argument("--chunk-frames", type=int, default=None, metavar="N", help="frames per chunk of work")
     run.add_argument("--workers", type=int, default=None, metavar="N", help="local Ray CPUs (default: all)")
+    run.add_argument(
+        "--batch-size", type=int, default=None, metavar="N", help="pyfeat: frames per forward pass (default 8)"
+    )
     run.set_defaults(func=_jobs_run)
     listing = jobs_sub.add_parser("list", help="jobs with status and progress")
     listing.add_argument("--json", action="store_true", help="print as JSON")
@@ -218,10 +221,17 @@ def _jobs_run(args: argparse.Namespace) -> int:
             params: dict[str, object] = {"every": args.every}
             if args.chunk_frames:
                 params["chunk_frames"] = args.chunk_frames
+            if args.batch_size is not None:
+                if args.backend != "pyfeat":
+                    raise InputError("--batch-size applies to the pyfeat backend only")
+                params["batch_size"] = args.batch_size
             submitted = submit_extraction(catalog, video_ids, args.backend, params, actor="cli")
             for video_id, job_id in zip(video_ids, submitted, strict=True):
                 print(f"video {video_id}: job {job_id}", file=sys.stderr)
         runner = JobRunner(catalog, num_cpus=args.workers, report=lambda line: print(line, file=sys.stderr, flush=True))
+        if catalog.scalar("SELECT count(*) FROM jobs WHERE status = 'queued'"):
+            # A cluster that cannot be used fails here, in one line, before any job is claimed.
+            runner.connect()
         # Jobs the dashboard (another driver) picked up are waited for, not driven twice.
         outcome = runner.run_until_idle(wait_for=submitted)
     failed = [job for job, status in outcome.items() if status == "failed"]

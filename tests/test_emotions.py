@@ -1,0 +1,119 @@
+"""py-feat's seven emotions from frames to per-video features, cohort statistics and exports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from facs_core.features import features_from_shards, per_video_features
+from facs_core.importers import PYFEAT_EMOTIONS
+from facs_core.stats import associate
+from pages import _cohort_analysis as analysis
+from store.paths import StorePaths
+from store.shards import write_shard
+from tests.test_features import SEGMENTS, synthetic_frames
+
+
+def _with_emotions(frames: pd.DataFrame, videos: set[str], seed: int = 0) -> pd.DataFrame:
+    """Softmax emotion probabilities on face frames of ``videos``; the other videos have none (NaN)."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(len(frames), len(PYFEAT_EMOTIONS)))
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    keep = frames["video_id"].isin(videos).to_numpy() & frames["face"].to_numpy()
+    out = frames.copy()
+    for i, emotion in enumerate(PYFEAT_EMOTIONS):
+        out[emotion] = np.where(keep, probabilities[:, i], np.nan)
+    return out
+
+
+def test_emotion_features_per_video() -> None:
+    frames = _with_emotions(synthetic_frames(n_videos=4, seed=11), {"vid000", "vid002"})
+    result = per_video_features(frames, threshold=0.3).set_index("video_id")
+    for video_id, table in frames.groupby("video_id"):
+        faces = table[table["face"]]
+        for emotion in PYFEAT_EMOTIONS:
+            values = faces[emotion].dropna().to_numpy()
+            if video_id in ("vid000", "vid002"):
+                assert result.at[video_id, emotion] == pytest.approx(values.mean(), rel=1e-12)
+                assert result.at[video_id, f"{emotion}_rate"] == pytest.approx(np.mean(values >= 0.3), rel=1e-12)
+                assert result.at[video_id, f"{emotion}_sd"] == pytest.approx(values.std(ddof=1), rel=1e-12)
+            else:
+                assert np.isnan(result.at[video_id, emotion])  # that backend has no emotions: none invented
+    # AU columns first, then emotions; each statistic in that order.
+    columns = list(result.columns)
+    assert columns.index("AU43") < columns.index("anger") < columns.index("neutral") < columns.index("AU01_rate")
+
+
+def test_emotions_over_shards_of_two_backends_match_pandas(tmp_path: Path) -> None:
+    frames = _with_emotions(synthetic_frames(n_videos=4, seed=12), {"vid001", "vid003"})
+    paths = StorePaths(tmp_path / "data")
+    files = []
+    for video_id, table in frames.groupby("video_id"):
+        if video_id not in ("vid001", "vid003"):  # a MediaPipe shard: no emotion columns at all
+            table = table.drop(columns=list(PYFEAT_EMOTIONS))
+        files.append(write_shard(paths, f"run{video_id}", video_id, table.drop(columns="video_id")))
+    for segments in (None, SEGMENTS):
+        expected = per_video_features(frames, segments)
+        got = features_from_shards(files, segments)
+        pd.testing.assert_frame_equal(expected, got, check_exact=False, rtol=1e-12, atol=1e-15)
+
+
+def _cohort(seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    n = 40
+    features = pd.DataFrame({"video_id": [f"v{i:02d}" for i in range(n)], "backend": "pyfeat"})
+    for au in ("AU01", "AU12"):
+        features[au] = rng.uniform(size=n)
+    for emotion in PYFEAT_EMOTIONS:
+        features[emotion] = rng.uniform(size=n)
+        features[f"{emotion}_sd"] = rng.uniform(0, 0.2, size=n)
+    features.loc[:4, list(PYFEAT_EMOTIONS)] = np.nan  # visits from a backend without emotions
+    clinical = pd.DataFrame(
+        {
+            "video_id": features["video_id"],
+            "patient_id": [f"P{i // 2:02d}" for i in range(n)],
+            "bdi": np.clip(np.round(20 + 30 * features["happiness"].fillna(0.5) + rng.normal(0, 3, n)), 0, 63),
+            "age": rng.uniform(20, 70, n),
+        }
+    )
+    return features, clinical
+
+
+def test_emotions_relate_to_a_score_like_aus() -> None:
+    features, clinical = _cohort()
+    result = analysis.run(features, clinical, "bdi", ["age"], "pearson", "bh", "emotion_mean")
+    expected = associate(features[["video_id", *PYFEAT_EMOTIONS]], clinical, "bdi", ["age"], fdr="bh")
+    pd.testing.assert_frame_equal(result.reset_index(drop=True), expected.reset_index(drop=True))
+    assert result.set_index("feature").loc["happiness", "n"] == 35  # visits without emotions left out
+    table = analysis.table3(result, {"AU12": "Lip corner puller"})
+    assert table.set_index("AU").loc["happiness", "Action Unit"] == "emotion (py-feat)"
+    sd = analysis.run(features, clinical, "bdi", ["age"], "pearson", "bh", "emotion_sd")
+    assert sd["feature"].tolist() == [f"{e}_sd" for e in PYFEAT_EMOTIONS]
+    # Without any emotion values (MediaPipe-only cohort) the choice is refused in one line.
+    from facs_core.errors import InputError
+
+    with pytest.raises(InputError, match="emotions come from py-feat runs only"):
+        analysis.run(
+            features.drop(columns=list(PYFEAT_EMOTIONS)), clinical, "bdi", ["age"], "pearson", "bh", "emotion_mean"
+        )
+
+
+def test_methods_text_names_the_emotion_feature() -> None:
+    from facs_core.methods_text import AnalysisSettings, methods_paragraph
+
+    settings = AnalysisSettings(
+        instrument="BDI-II",
+        covariates=("age",),
+        method="pearson",
+        correction="Benjamini-Hochberg FDR",
+        alpha=0.05,
+        n_videos=35,
+        n_patients=20,
+        feature="emotion_mean",
+        backends=(("pyfeat", "py-feat 2.1.5"),),
+        n_aus=7,
+    )
+    assert "seven emotions" in methods_paragraph(settings)
