@@ -42,6 +42,8 @@ __all__ = [
 
 #: Object store of a local Ray: frames never travel through it, only small results.
 LOCAL_OBJECT_STORE_BYTES = 100 * 1024 * 1024
+#: Tries to start a local Ray before giving up.
+LOCAL_START_ATTEMPTS = 2
 #: Seconds to wait for each node to answer the shared-folder check.
 NODE_CHECK_TIMEOUT_S = 120.0
 _DEPLOY = "see docs/deploy.md"
@@ -137,15 +139,30 @@ def connect(num_cpus: int | None = None) -> bool:
             raise ClusterError(_describe(exc, address)) from None
         return True
     root = str(Path(__file__).resolve().parent.parent)
-    ray.init(
-        num_cpus=num_cpus or os.cpu_count() or 1,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.ERROR,
-        object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-        # Local workers import facs_core from this checkout, wherever the driver was started.
-        runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}},
-    )
+    for attempt in range(LOCAL_START_ATTEMPTS):
+        try:
+            ray.init(
+                num_cpus=num_cpus or os.cpu_count() or 1,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                # Local workers import facs_core from this checkout, wherever the driver was started.
+                runtime_env={
+                    "env_vars": {"PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+                },
+            )
+            return False
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+            # Ray gives its processes 30 s to register; a machine busy with other work can miss that once.
+            if attempt + 1 == LOCAL_START_ATTEMPTS:
+                text = " ".join(str(exc).split())[:200]
+                raise ClusterError(
+                    f"Ray could not start on this machine ({type(exc).__name__}: {text}); if the machine is busy,"
+                    " retry later or with fewer workers (--workers)"
+                ) from None
     return False
 
 

@@ -10,7 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from facs_core import agreement
+from facs_core import agreement_runs as agreement
 from facs_core.errors import FacsError
 
 __all__ = ["agreement_section"]

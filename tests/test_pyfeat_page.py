@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_app_pages import empty_store, no_exception, page, texts
+from tests.test_app_pages import demo_store, demo_template, empty_store, no_exception, page, texts
 
-_ = empty_store
+_ = (demo_store, demo_template, empty_store)  # fixtures, used by name
 
 
 def _backends_text(at) -> str:
@@ -41,3 +41,42 @@ def test_extraction_page_on_a_generated_set(
         assert "**pyfeat** · ready" in shown and "GENERATED TEST SET" in shown
     else:
         assert "**pyfeat** · not ready" in shown and "generated test weights (marked fake)" in shown
+
+
+def test_patient_page_shows_backend_agreement(demo_store) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from facs_core.stats.agreement import agreement_table
+    from pages import _data
+    from store import runs as run_rows
+    from store.shards import write_shard
+
+    runs = _data.latest_runs(demo_store)
+    video, patient = runs.iloc[0]["video_id"], runs.iloc[0]["patient_id"]
+    first = pd.read_parquet(demo_store.paths.root / runs.iloc[0]["shard_path"])
+    rng = np.random.default_rng(0)
+    second = first.drop(columns=["run_id", "video_id"]).copy()
+    for au in [c for c in second.columns if c.startswith("AU")]:
+        second[au] = np.clip(second[au] * 0.9 + rng.normal(0, 0.02, len(second)), 0, 1)
+    run_id = run_rows.run_id_for(run_rows.params_hash({"agreement-test": video}))
+    run_rows.create_run(
+        demo_store, run_id, video_id=video, backend="pyfeat", backend_version="test", params={}, hash_hex=run_id
+    )
+    shard = write_shard(demo_store.paths, run_id, video, second)
+    run_rows.finish_run(
+        demo_store,
+        run_id,
+        shard_path=shard.relative_to(demo_store.paths.root).as_posix(),
+        n_frames=len(second),
+        n_face_frames=int(second["face"].sum()),
+    )
+    at = page("patient", demo_store, "clinician", (patient,)).run()
+    no_exception(at)
+    at.selectbox(key="pp_visit").set_value(video).run()
+    no_exception(at)
+    shown = next(d.value for d in at.dataframe if "icc_3_1" in d.value.columns).set_index("au")
+    # pyfeat is the first backend by default, the demo's run the second.
+    expected = agreement_table(second, first.drop(columns=["run_id", "video_id"])).set_index("au").round(3)
+    assert shown.index.tolist() == expected.index.tolist()
+    pd.testing.assert_series_equal(shown["icc_3_1"], expected["icc_3_1"], check_names=False)
