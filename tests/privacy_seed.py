@@ -15,6 +15,7 @@ import numpy as np
 
 from facs_core.demo import demo_frames, load_demo
 from facs_core.ingest import ingest_video
+from facs_core.jobs import cancel_job, submit_extraction
 from facs_core.reference import action_units
 from store import Catalog, runs, users
 from store.segments import add_segment
@@ -111,4 +112,7 @@ def seed(catalog: Catalog, feat_data: Path, *, demo: bool = True, frames: bool =
     if frames:
         add_frames(catalog, nobody, 20, 1)
         add_frames(catalog, own, 12, 2)
+        # Job rows for the job lists, cancelled before anything runs them.
+        for job_id in submit_extraction(catalog, [nobody["video_id"], own["video_id"]], "mediapipe", {}, "test"):
+            cancel_job(catalog, job_id, "test")
     return {"nobody": nobody["video_id"], "own": own["video_id"]}

@@ -1,0 +1,119 @@
+"""Pages show each role only what facs_core.visibility allows (Streamlit AppTest on a real seeded store)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from facs_core.access import User
+from facs_core.visibility import DUPLICATE_ELSEWHERE, OTHER_LABEL
+from pages import _common
+from store import Catalog, open_catalog
+from tests.privacy_seed import CANARIES, CLINICIAN, NOBODYS_PATIENT, OWN_PATIENT, OWN_TEXTS, RESEARCHER, seed
+
+REPO = Path(__file__).resolve().parent.parent
+TIMEOUT = 180
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory, feat_data: Path) -> Path:
+    folder = tmp_path_factory.mktemp("seeded") / "data"
+    catalog = open_catalog(folder)
+    seed(catalog, feat_data, demo=True, frames=True)
+    catalog.close()
+    return folder
+
+
+@pytest.fixture
+def store(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
+    folder = tmp_path / "data"
+    shutil.copytree(template, folder)
+    monkeypatch.setenv("FACS_DATA_DIR", str(folder))
+    opened = _common.catalog()
+    yield opened
+    opened.close()
+    _common._open_store.clear()
+
+
+def run_page(name: str, username: str, role: str) -> AppTest:
+    at = AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
+    at.session_state["user"] = User(username, role)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def everything_shown(at: AppTest) -> str:
+    """Text of every element, every table cell and every picker option of the page."""
+    parts = [str(getattr(element, "value", "")) for element in at.main]
+    for table in at.dataframe:
+        parts.append(table.value.to_csv())
+    for picker in [*at.selectbox, *at.multiselect]:
+        parts.extend(str(picker.format_func(option)) for option in picker.options)
+    for element in [*at.error, *at.warning, *at.info, *at.caption, *at.markdown, *at.success]:
+        parts.append(str(element.value))
+    return "\n".join(parts)
+
+
+def test_researcher_cohort_offers_presets_and_other_only(store: Catalog) -> None:
+    at = run_page("cohort", RESEARCHER, "researcher")
+    frames = at.selectbox(key="cohort_segments")
+    shown = [frames.format_func(option) for option in frames.options]
+    assert f"segments: {OTHER_LABEL}" in shown and "segments: sleep" in shown
+    assert not any(CANARIES["label"] in text or OWN_TEXTS["label"] in text for text in shown)
+    # The default covariates need more visits than the cohort has: the error names columns, not their levels.
+    errors = " ".join(e.value for e in at.error)
+    assert "covariate" in errors and "camera" in errors
+    for canary in (CANARIES["camera"], CANARIES["medication"], OWN_TEXTS["camera"], OWN_TEXTS["medication"]):
+        assert canary not in everything_shown(at)
+    # "other" is a usable choice: its frames are the free-text segments.
+    at.multiselect(key="cohort_covariates").set_value(["age"])
+    at.selectbox(key="cohort_segments").set_value(OTHER_LABEL).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.dataframe
+
+
+def test_researcher_patient_profile_has_no_free_text(store: Catalog) -> None:
+    at = run_page("patient", RESEARCHER, "researcher")
+    at.selectbox(key="pp_patient").set_value(NOBODYS_PATIENT).run()
+    assert not at.exception
+    visits = at.dataframe[0].value
+    assert "camera" not in visits.columns and "medication" not in visits.columns
+    segments = at.selectbox(key="pp_segment")
+    assert any(OTHER_LABEL in segments.format_func(o) for o in segments.options)
+    shown = everything_shown(at)
+    for canary in (CANARIES["camera"], CANARIES["medication"], CANARIES["label"], CANARIES["original_name"]):
+        assert canary not in shown
+
+
+def test_clinician_home_counts_and_pickers_cover_the_assigned_patient(store: Catalog) -> None:
+    at = run_page("home", CLINICIAN, "clinician")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Patients"] == "1" and metrics["Videos"] == "1"
+    at = run_page("patient", CLINICIAN, "clinician")
+    assert at.selectbox(key="pp_patient").options == [OWN_PATIENT]
+    visits = at.dataframe[0].value
+    assert visits["camera"].tolist() == [OWN_TEXTS["camera"]]  # the clinician's own patient's notes
+    assert NOBODYS_PATIENT not in everything_shown(at)
+
+
+def test_duplicate_of_another_patients_file_names_nothing_and_keeps_the_form(store: Catalog, feat_data: Path) -> None:
+    at = run_page("upload", CLINICIAN, "clinician")
+    at.file_uploader[0].upload("mine.mp4", (feat_data / "single_face.mp4").read_bytes(), "video/mp4")
+    at.text_input(key="up_patient").input(OWN_PATIENT)
+    at.text_input(key="up_camera").input("typed camera")
+    at.text_input(key="up_medication").input("typed medication")
+    at.button[0].click().run()
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert DUPLICATE_ELSEWHERE in warnings
+    shown = everything_shown(at)
+    assert NOBODYS_PATIENT not in shown and CANARIES["original_name"] not in shown
+    assert at.text_input(key="up_camera").value == "typed camera"
+    assert at.text_input(key="up_medication").value == "typed medication"
+    assert "Mark symptom segments" not in shown and "Extract Action Units" not in shown
+    assert store.scalar("SELECT count(*) FROM videos WHERE patient_id = ?", [OWN_PATIENT]) == 1
