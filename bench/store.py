@@ -171,7 +171,9 @@ def main() -> None:
         f"| shard reading (pyarrow) | {cost['read_plain']:.3f} s | {cost['read_verified']:.3f} s |"
         f" {100 * read_cost:+.1f}% time |\n\n"
         "DuckDB's own `read_parquet` (the pages' queries) does not verify page checksums, so page renders pay"
-        " nothing; `python -m facs_core verify` and every pyarrow reader of the store check them.",
+        " nothing; `python -m facs_core verify` and every pyarrow reader of the store check them.\n\n"
+        f"Load average at the end of the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        " (above the core count, other work shared the machine: compare ratios, not absolute numbers).",
     )
 
 

@@ -589,3 +589,36 @@ def test_an_unexpected_failure_leaves_no_data_folder_behind(bare_folder, capsys,
     log = Path(tempfile.gettempdir()) / "errors.log"
     assert capsys.readouterr().err == f"error: unexpected ZeroDivisionError; details in {log}\n"
     assert sorted(p.name for p in bare_folder.iterdir()) == ["clinical.csv", "features.csv"]
+
+
+NO_STORE_CASES = {
+    "segments-list": (["segments", "list", "abcdef0123456789"], "video abcdef0123456789 is not in the store"),
+    "segments-delete": (["segments", "delete", "5"], "segment 5 does not exist (deleted meanwhile?)"),
+    "segments-edit": (
+        ["segments", "edit", "5", "--revision", "1", "--label", "x"],
+        "segment 5 does not exist (deleted meanwhile?)",
+    ),
+    "jobs-cancel": (["jobs", "cancel", "xyz"], "no job xyz in the store"),
+    "jobs-retry": (["jobs", "retry", "xyz"], "no job xyz in the store"),
+}
+
+
+@pytest.mark.parametrize(("argv", "message"), NO_STORE_CASES.values(), ids=NO_STORE_CASES.keys())
+def test_a_failed_command_leaves_no_new_data_folder(bare_folder, capsys, argv, message):
+    _refused(argv, capsys, message)
+    assert list(bare_folder.iterdir()) == []
+
+
+def test_a_store_with_content_is_never_taken_for_an_empty_one(data_dir, feat_data, tmp_path):
+    from store.pristine import is_pristine
+
+    with open_catalog(data_dir):
+        pass
+    assert is_pristine(data_dir)
+    with open_catalog(data_dir) as catalog:
+        catalog.execute("INSERT INTO patients (patient_id) VALUES ('P001')")
+    assert not is_pristine(data_dir)
+    other = tmp_path / "other"
+    open_catalog(other).close()
+    (other / "videos" / "x.mp4").write_bytes(b"\0")
+    assert not is_pristine(other)

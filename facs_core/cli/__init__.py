@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from facs_core import __version__
 from facs_core.errors import FacsError
@@ -79,6 +81,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _data_folder(data_dir: str | None) -> Path:
+    from store.paths import resolve_data_dir
+
+    return resolve_data_dir(data_dir)
+
+
+def _forget_new_store(data_dir: str | None, existed: bool) -> None:
+    """Remove a data folder this failed command created, if it holds nothing but an empty store.
+
+    Opening the catalog creates the folder (``./data`` by default); a command
+    that then fails must not leave it behind as a side effect.
+    """
+    if existed:
+        return
+    from store.pristine import is_pristine
+
+    folder = _data_folder(data_dir)
+    if folder.exists() and is_pristine(folder):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code."""
     parser = build_parser()
@@ -86,15 +109,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2
+    data_dir = getattr(args, "data_dir", None)
+    existed = _data_folder(data_dir).exists()
     try:
         return int(args.func(args) or 0)
     except FacsError as exc:
+        _forget_new_store(data_dir, existed)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        where = log_exception(exc, getattr(args, "data_dir", None))
+        _forget_new_store(data_dir, existed)
+        where = log_exception(exc, data_dir)
         print(f"error: unexpected {type(exc).__name__}; details in {where}", file=sys.stderr)
         return 1
