@@ -147,3 +147,20 @@ def test_timeline_and_patient_pages_show_the_badge(damaged, data_dir, monkeypatc
             assert not at.exception, [e.value for e in at.exception]
             shown = " ".join(str(m.value) for m in at.markdown)
             assert expected in shown, name
+
+
+@pytest.mark.slow
+def test_upload_page_shows_the_badge_of_a_damaged_upload(damaged, data_dir, monkeypatch):
+    from tests.test_app_pages import _open, page
+
+    for store in _open(data_dir, monkeypatch):
+        at: AppTest = page("upload", store, "clinician").run()
+        at.file_uploader[0].upload("interview.mp4", damaged.read_bytes(), "video/mp4")
+        at.text_input(key="up_patient").input("P017")
+        at.button[0].click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert not at.error, [e.value for e in at.error]
+        record = store.query("SELECT * FROM videos").iloc[0].to_dict()
+        expected = damage_status(record)
+        assert expected is not None
+        assert f"interview.mp4: {expected}" in " ".join(str(m.value) for m in at.markdown)
