@@ -47,9 +47,10 @@ install-dev: $(VENV)/.installed-dev
 system-deps:
 	@bash scripts/install_system_deps.sh
 
+# umask 077: the store, its temporaries and backups are owner-only (docs/security.md).
 run: install
-	$(PY) -m facs_core init
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	umask 077 && $(PY) -m facs_core init
+	umask 077 && $(PY) -m streamlit run app.py --server.port $(PORT)
 
 test: install-dev system-deps
 	$(VENV)/bin/ruff check .

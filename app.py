@@ -8,14 +8,23 @@ user's role allows. Pages enforce their own permission again on the server
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
 import streamlit as st
 
 from facs_core.errors import FacsError
 from pages import _common
+from store.paths import private_umask
 
-st.set_page_config(page_title="FACS interview dashboard", page_icon=":material/face:", layout="wide")
+# Whatever the dashboard writes (store, uploads in flight, backups) is owner-only,
+# however it was started (make run, scripts/serve, streamlit run).
+private_umask()
+
+# The tab icon is a file served by the app itself: a ":material/...:" page icon makes every
+# browser fetch an SVG from a public font host, an outside request on a hospital intranet.
+FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
+st.set_page_config(page_title="FACS interview dashboard", page_icon=str(FAVICON), layout="wide")
 
 
 def show_alone(render: Callable[[], None], title: str, icon: str) -> NoReturn:

@@ -28,6 +28,21 @@ from importlib import resources
 
 from facs_core.errors import FacsError
 
+__all__ = [
+    "ACTIONS",
+    "OPERATOR_ROLE",
+    "ROLES",
+    "LocalOperator",
+    "PermissionDenied",
+    "User",
+    "allowed",
+    "authorise",
+    "check",
+    "is_assigned",
+    "permissions",
+    "visible_patients",
+]
+
 #: The actions pages and commands ask about (exact names, used by every page).
 ACTIONS: tuple[str, ...] = (
     "view_home",
@@ -43,6 +58,8 @@ ACTIONS: tuple[str, ...] = (
 )
 
 ROLES: tuple[str, ...] = ("clinician", "researcher", "admin")
+#: The role of a :class:`LocalOperator`; never stored in ``users`` (its CHECK allows :data:`ROLES` only).
+OPERATOR_ROLE = "operator"
 
 _SCOPES = ("all", "assigned")
 
@@ -65,6 +82,25 @@ class User:
 
     username: str
     role: str
+
+
+@dataclass(frozen=True)
+class LocalOperator(User):
+    """Whoever runs a command on the server: ``python -m facs_core ...`` or the demo loader.
+
+    A command-line invocation is authorised by the operating system, not by an
+    account: the store's folders are owner-only (0700) and belong to the
+    service account, so whoever can run the command can already read and
+    change every file of the store. Checking a role there would only pretend
+    to protect. The operator may therefore do every action; what it does is
+    audited under its name (``cli:<OS account>``).
+
+    No page ever builds one: a browser session's user comes from the
+    ``users`` table, whose roles are :data:`ROLES` only, and :func:`check`
+    recognises the operator by its type, not by a name or a role string.
+    """
+
+    role: str = OPERATOR_ROLE
 
 
 @cache
@@ -143,6 +179,8 @@ def check(catalog, user: User | None, action: str, patient_id: str | None = None
     _checked_action(action)
     if user is None:
         raise PermissionDenied(f"sign in to {action.replace('_', ' ')}")
+    if type(user) is LocalOperator:
+        return user
     current = _current_account(catalog, user)
     scope = permissions().get((current.role, action))
     if scope is None:
@@ -156,6 +194,42 @@ def check(catalog, user: User | None, action: str, patient_id: str | None = None
                 f"patient {patient_id!r} is not assigned to {current.username!r}; ask an administrator"
             )
     return current
+
+
+def authorise(
+    catalog, user: User | None, action: str, patient_id: str | None = None, *, target: str | None = None
+) -> User:
+    """:func:`check`, and an audit entry when it refuses.
+
+    Every library call that changes the store calls this first with the
+    acting user, so a page or command that forgets its own check is still
+    refused, and the refusal is on the audit trail.
+
+    Parameters
+    ----------
+    target : str, optional
+        What the refused action was aimed at (a job id, a segment id), for the
+        audit entry; defaults to ``patient_id``.
+
+    Raises
+    ------
+    PermissionDenied
+        As :func:`check`; the refusal has been audited.
+    """
+    try:
+        return check(catalog, user, action, patient_id)
+    except PermissionDenied:
+        # Imported here: store.users imports this module for User and ROLES.
+        from store import audit
+
+        audit.record(
+            catalog,
+            user.username if user is not None else "anonymous",
+            "access denied",
+            target if target is not None else patient_id,
+            f"action={action}",
+        )
+        raise
 
 
 def visible_patients(catalog, user: User | None) -> list[str]:

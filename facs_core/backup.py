@@ -49,7 +49,7 @@ from store import audit
 from store.catalog import Catalog
 from store.lock import exclusive_turn
 from store.migrate import migrate
-from store.paths import StorePaths
+from store.paths import BACKUP_STAGING_PREFIX, PRIVATE_FOLDER_MODE, StorePaths, private_umask
 
 MANIFEST = "manifest.json"
 FORMAT = "facs-backup/1"
@@ -150,6 +150,10 @@ def _snapshot_catalog(catalog: Catalog, into: Path) -> list[Path]:
     return copied
 
 
+def _owner_only(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
+
+
 def default_archive(paths: StorePaths) -> Path:
     """``<data>/backups/facs-backup-<UTC time>.tar``."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -198,11 +202,13 @@ def backup(
     from facs_core.integrity import damage_summary, verify_catalog
 
     paths = catalog.paths
+    # Owner-only whatever the caller's umask: the archive holds every video and score.
+    private_umask()
     if out:
         target = _check_out(out)
     else:
         target = default_archive(paths)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(mode=PRIVATE_FOLDER_MODE, parents=True, exist_ok=True)
         if target.exists():
             raise InputError(f"backup file {target} already exists; choose another --out")
     checked = verify_catalog(catalog, actor=actor)
@@ -213,11 +219,12 @@ def backup(
         )
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
     version = int(catalog.scalar("SELECT max(version) FROM schema_version"))
-    staging = Path(tempfile.mkdtemp(prefix="facs-backup-", dir=paths.tmp))
+    # mkdtemp makes it 0700; opening the store removes it if this process dies.
+    staging = Path(tempfile.mkdtemp(prefix=BACKUP_STAGING_PREFIX, dir=paths.tmp))
     try:
         catalog_files = _snapshot_catalog(catalog, staging)
         entries = []
-        with open(partial, "wb") as handle:
+        with open(partial, "xb", opener=_owner_only) as handle:
             sink = _HashingWriter(handle)
             with tarfile.open(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT) as tar:
                 # The manifest goes last in the tar (its hashes are computed while
@@ -403,9 +410,10 @@ def restore(
     manifest = read_manifest(archive)
     if not _is_empty(target) and not force:
         raise InputError(f"data folder {target} is not empty; restore into an empty folder or pass --force")
+    private_umask()
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.restore-{uuid.uuid4().hex}")
-    staging.mkdir(mode=0o700)
+    staging.mkdir(mode=PRIVATE_FOLDER_MODE)
     try:
         _extract_verified(archive, staging, manifest)
         try:

@@ -119,6 +119,8 @@ def connect(num_cpus: int | None = None) -> bool:
     ClusterError
         ``RAY_ADDRESS`` is set and the cluster cannot be used (one line).
     """
+    # Ray's usage statistics would report to the internet from a hospital server; off unless set.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
     address = os.environ.get("RAY_ADDRESS", "").strip()

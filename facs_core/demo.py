@@ -50,7 +50,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from facs_core import __version__
+from facs_core import __version__, access
+from facs_core.access import LocalOperator, User
 from facs_core.reference import action_units
 from store import audit
 from store.catalog import Catalog
@@ -234,7 +235,7 @@ def _noop(fraction: float, message: str) -> None:
 def load_demo(
     catalog: Catalog,
     *,
-    actor: str = "system",
+    user: User | None = None,
     n_patients: int = 30,
     with_videos: bool = True,
     extract: bool = False,
@@ -250,8 +251,12 @@ def load_demo(
     ----------
     catalog : Catalog
         The open store.
-    actor : str
-        Who loaded it, for the audit trail.
+    user : facs_core.access.User, optional
+        Who loads it. A signed-in user must be allowed ``upload`` or
+        ``admin`` (checked here, refusals audited); the demo's fixed content is
+        then stored on their behalf by a :class:`~facs_core.access.LocalOperator`
+        under their name. None (headless use: the CLI, tests, benchmarks) is
+        the local operator ``system``.
     n_patients : int
         Patients in the generated cohort (2 visits each).
     with_videos : bool
@@ -266,6 +271,7 @@ def load_demo(
         use long visits to build large stores).
     """
     report = progress or _noop
+    actor = _demo_operator(catalog, user)
     messages: list[str] = []
     visits = demo_visits(n_patients)
     rng = np.random.default_rng(DEMO_SEED + 1)
@@ -292,7 +298,7 @@ def load_demo(
                 messages.append(extract_message)
     patients_added = int(catalog.scalar("SELECT count(*) FROM patients") - patients_before)
     if added or samples:
-        audit.record(catalog, actor, "load demo", None, f"{added} synthetic visits, {samples} sample videos")
+        audit.record(catalog, actor.username, "load demo", None, f"{added} synthetic visits, {samples} sample videos")
     report(1.0, "demo data loaded")
     return DemoResult(
         patients=patients_added,
@@ -396,7 +402,16 @@ def _sample_clinical(index: int) -> dict:
     }
 
 
-def _add_sample_videos(catalog: Catalog, actor: str, report: ProgressCallback) -> tuple[int, list[str], list[str]]:
+def _demo_operator(catalog: Catalog, user: User | None) -> LocalOperator:
+    if user is None:
+        return LocalOperator("system")
+    if type(user) is LocalOperator:
+        return user
+    role = "upload" if access.allowed(user, "upload") else "admin"
+    return LocalOperator(access.authorise(catalog, user, role, target="demo data").username)
+
+
+def _add_sample_videos(catalog: Catalog, actor: User, report: ProgressCallback) -> tuple[int, list[str], list[str]]:
     try:
         from facs_core.ingest import ingest_video
     except ImportError:
@@ -410,7 +425,7 @@ def _add_sample_videos(catalog: Catalog, actor: str, report: ProgressCallback) -
         clinical = _sample_clinical(index)
         # Labelled synthetic in the same transaction as the rest of the visit, never a moment unlabelled.
         record, created = ingest_video(
-            catalog, folder / name, original_name=name, actor=actor, synthetic=True, **clinical
+            catalog, folder / name, original_name=name, user=actor, synthetic=True, **clinical
         )
         video_id = record["video_id"]
         if not created:
@@ -425,7 +440,7 @@ def _add_sample_videos(catalog: Catalog, actor: str, report: ProgressCallback) -
     return added, video_ids, messages
 
 
-def _queue_extraction(catalog: Catalog, video_ids: list[str], actor: str) -> tuple[tuple[str, ...], str | None]:
+def _queue_extraction(catalog: Catalog, video_ids: list[str], actor: User) -> tuple[tuple[str, ...], str | None]:
     try:
         from facs_core.jobs import submit_extraction
     except ImportError:

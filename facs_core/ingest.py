@@ -19,6 +19,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from facs_core import access
+from facs_core.access import User
 from facs_core.errors import InputError
 from facs_core.probe import probe_video
 from facs_core.reference import instrument_for_column, instruments
@@ -157,7 +159,7 @@ def ingest_video(
     medication: str | None = None,
     scores: dict[str, float] | None = None,
     repeat_visit: bool | None = None,
-    actor: str = "cli",
+    user: User,
     progress: Progress | None = None,
     synthetic: bool = False,
 ) -> tuple[dict[str, Any], bool]:
@@ -182,8 +184,10 @@ def ingest_video(
         against ``facs_core/resources/instruments.csv``.
     repeat_visit : bool, optional
         Derived from the patient's earlier visits when not given.
-    actor : str
-        Who uploads, for the audit trail.
+    user : facs_core.access.User
+        Who uploads: must be allowed ``upload`` for ``patient_id`` (checked
+        here before anything is read; a refusal is audited). Recorded in the
+        audit trail.
     progress : callable, optional
         ``progress(fraction, message)``, called as the work advances.
     synthetic : bool
@@ -200,12 +204,15 @@ def ingest_video(
     InputError
         The file is not a usable video, or a value is out of range. Nothing
         has been stored when this is raised.
+    PermissionDenied
+        ``user`` may not upload for this patient; nothing has been stored.
     """
+    patient = check_patient_code(patient_id)
+    actor = access.authorise(catalog, user, "upload", patient).username
     source = Path(path)
     metadata = probe_video(source, original_name=original_name)
     if progress is not None:
         progress(0.0, "probed")
-    patient = check_patient_code(patient_id)
     checked_scores = check_scores(scores)
     checked_age = check_age(age)
     checked_sex = check_sex(sex)

@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from facs_core import access
+from facs_core.access import User
 from facs_core.backends.base import backend_class
 from facs_core.damage import damage_status
 from facs_core.errors import FacsError, InputError
@@ -88,7 +90,7 @@ def _split_params(params: dict[str, Any]) -> tuple[int, int, dict[str, Any]]:
 
 
 def submit_extraction(
-    catalog: Catalog, video_ids: Sequence[str], backend: str, params: dict[str, Any], actor: str
+    catalog: Catalog, video_ids: Sequence[str], backend: str, params: dict[str, Any], user: User
 ) -> list[str]:
     """Queue extraction of ``video_ids``; return one job id per video.
 
@@ -105,13 +107,16 @@ def submit_extraction(
         ``"mediapipe"`` or ``"pyfeat"``.
     params : dict
         ``every`` (stride), ``chunk_frames`` and the backend's own parameters.
-    actor : str
-        Who asked (audit log).
+    user : facs_core.access.User
+        Who asks: must be allowed ``run_extraction`` on every video's patient
+        (checked here, refusals audited); recorded in the job and the audit log.
 
     Raises
     ------
     InputError
         Unknown video, video without a file, unknown backend or bad parameter.
+    PermissionDenied
+        ``user`` may not extract one of the videos; nothing is queued.
     """
     every, chunk_frames, backend_params = _split_params(params)
     version = backend_class(backend).library_version()
@@ -122,7 +127,9 @@ def submit_extraction(
             raise InputError(f"no video {video_id} in the store")
         if not record.get("stored_path"):
             raise InputError(f"video {video_id} has no stored file (a synthetic demo visit) and cannot be extracted")
+        access.authorise(catalog, user, "run_extraction", record["patient_id"], target=video_id)
         records.append(record)
+    actor = user.username
     job_ids = []
     # One transaction: a driver never sees a run without its job, and a kill queues all or nothing.
     with catalog.transaction():
@@ -196,8 +203,32 @@ def job_status(catalog: Catalog) -> pd.DataFrame:
     return job_rows.list_jobs(catalog)
 
 
-def cancel_job(catalog: Catalog, job_id: str, actor: str) -> str:
-    """Ask for a job to stop; a queued job is cancelled at once. Returns its status."""
+def _authorise_job(catalog: Catalog, job_id: str, user: User) -> None:
+    """Refuse (and audit) unless ``user`` may run extraction on the job's video's patient.
+
+    Called before the job's transaction: a refusal's audit entry must not be
+    rolled back with it.
+    """
+    job = job_rows.get_job(catalog, job_id)
+    if job is None:
+        # The patient is unknown; the role alone must allow extraction (the caller reports the missing job).
+        access.authorise(catalog, user, "run_extraction", target=job_id)
+        return
+    run = run_rows.get_run(catalog, job["run_id"]) if job.get("run_id") else None
+    video = get_video(catalog, run["video_id"]) if run else None
+    patient = video.get("patient_id") if video else None
+    access.authorise(catalog, user, "run_extraction", patient, target=job_id)
+
+
+def cancel_job(catalog: Catalog, job_id: str, user: User) -> str:
+    """Ask for a job to stop; a queued job is cancelled at once. Returns its status.
+
+    ``user`` must be allowed ``run_extraction`` on the job's patient (checked
+    here at the moment of the call; a refusal is audited and raises
+    :class:`~facs_core.access.PermissionDenied`).
+    """
+    _authorise_job(catalog, job_id, user)
+    actor = user.username
     # One transaction: a driver cannot claim the job between the check and the change.
     with catalog.transaction():
         job = job_rows.get_job(catalog, job_id)
@@ -213,8 +244,15 @@ def cancel_job(catalog: Catalog, job_id: str, actor: str) -> str:
         return "cancel requested"
 
 
-def retry_job(catalog: Catalog, job_id: str, actor: str) -> None:
-    """Queue a failed or cancelled job again; its finished chunks are reused."""
+def retry_job(catalog: Catalog, job_id: str, user: User) -> None:
+    """Queue a failed or cancelled job again; its finished chunks are reused.
+
+    ``user`` must be allowed ``run_extraction`` on the job's patient (checked
+    here at the moment of the call; a refusal is audited and raises
+    :class:`~facs_core.access.PermissionDenied`).
+    """
+    _authorise_job(catalog, job_id, user)
+    actor = user.username
     with catalog.transaction():
         job = job_rows.get_job(catalog, job_id)
         if job is None:

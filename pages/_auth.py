@@ -93,8 +93,12 @@ def _end_session(catalog: Catalog, reason: str) -> None:
         audit.record(catalog, user.username, "sign-out", user.username, reason)
 
 
-def _fresh_session_user(catalog: Catalog) -> User | None:
-    """The session's user if still signed in (not timed out, account active)."""
+def _fresh_session_user(catalog: Catalog, *, touch: bool = True) -> User | None:
+    """The session's user if still signed in (not timed out, account active).
+
+    ``touch`` counts this run as activity; a fragment's timer tick must not,
+    or a page that refreshes itself would never time out.
+    """
     user = st.session_state.get(_USER)
     if user is None:
         return None
@@ -108,7 +112,8 @@ def _fresh_session_user(catalog: Catalog) -> User | None:
     if current is None:
         _end_session(catalog, "account disabled or removed")
         return None
-    st.session_state[_LAST_ACTIVITY] = now
+    if touch:
+        st.session_state[_LAST_ACTIVITY] = now
     st.session_state[_USER] = current
     return current
 
@@ -233,6 +238,31 @@ def require(catalog: Catalog, action: str, patient_id: str | None = None) -> Use
             audit.record(catalog, current.username, AUDITED_VIEWS[action], patient_id)
             seen.add((action, patient_id))
     return current
+
+
+def recheck(catalog: Catalog, action: str, patient_id: str | None = None) -> User:
+    """:func:`require` for fragments and widget callbacks: the session is re-read first.
+
+    A fragment's rerun (its ``run_every`` timer or a click inside it) does not
+    run ``app.py``, so without this it would act for the session as it was
+    when the page was drawn. If the session has ended (inactivity timeout,
+    account disabled or removed) the action is refused and audited, the
+    session is ended and the whole app reruns to the sign-in form: the click
+    does nothing but sign the user out. A timer tick does not count as
+    activity; call :func:`touch` when the user really clicked.
+    """
+    before = st.session_state.get(_USER)
+    if _fresh_session_user(catalog, touch=False) is None:
+        if before is not None:
+            audit.record(catalog, before.username, "access denied", patient_id, f"action={action}; session ended")
+        st.rerun(scope="app")
+    return require(catalog, action, patient_id)
+
+
+def touch() -> None:
+    """Count this moment as the user's activity (a click inside a self-refreshing fragment)."""
+    if st.session_state.get(_USER) is not None:
+        st.session_state[_LAST_ACTIVITY] = time.time()
 
 
 def sign_out_button(catalog: Catalog, *, key: str = "sign-out") -> None:

@@ -8,8 +8,6 @@ export is written to the audit trail.
 
 from __future__ import annotations
 
-import io
-
 import pandas as pd
 import streamlit as st
 
@@ -17,7 +15,6 @@ from facs_core import access, exports
 from facs_core.methods_text import methods_paragraph
 from pages import _common, _data
 from pages._auth import require
-from store import audit
 
 store = _common.catalog()
 user = require(store, "export")
@@ -35,34 +32,26 @@ _common.synthetic_banner(bool(clinical["synthetic"].any()))
 _common.au_source_note(store, clinical["video_id"])
 
 
-def parquet_bytes(frame: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    exports.pseudonymise(frame, user.role).to_parquet(buffer, index=False)
-    return buffer.getvalue()
-
-
 def downloads(frame: pd.DataFrame, name: str, what: str, key: str) -> None:
     """CSV and Parquet buttons for one table; each download is audited."""
     left, right = st.columns(2)
     left.download_button(
         "CSV",
-        data=lambda: exports.export_csv(frame, user.role),
+        data=lambda: exports.export_for(store, user, frame, what=what, fmt="csv"),
         file_name=f"{name}.csv",
         mime="text/csv",
         key=f"{key}_csv",
         icon=":material/table_view:",
-        on_click=audit.record,
-        args=(store, user.username, "export", None, f"{what} csv"),
+        on_click="ignore",
     )
     right.download_button(
         "Parquet",
-        data=lambda: parquet_bytes(frame),
+        data=lambda: exports.export_for(store, user, frame, what=what, fmt="parquet"),
         file_name=f"{name}.parquet",
         mime="application/vnd.apache.parquet",
         key=f"{key}_parquet",
         icon=":material/dataset:",
-        on_click=audit.record,
-        args=(store, user.username, "export", None, f"{what} parquet"),
+        on_click="ignore",
     )
 
 

@@ -16,7 +16,7 @@ from facs_core.access import PermissionDenied
 from facs_core.backend_status import backend_statuses
 from facs_core.backends.base import backend_names
 from pages import _common
-from pages._auth import require
+from pages._auth import recheck, require, touch
 
 store = _common.catalog()
 user = require(store, "run_extraction")
@@ -65,9 +65,7 @@ if start:
         if not chosen:
             st.error("Choose at least one video.", icon=":material/error:")
         else:
-            for video_id in chosen:
-                access.check(store, user, "run_extraction", visits.set_index("video_id").loc[video_id, "patient_id"])
-            job_ids = jobs.submit_extraction(store, chosen, backend, {"every": int(every)}, user.username)
+            job_ids = jobs.submit_extraction(store, chosen, backend, {"every": int(every)}, user)
             _common.start_background_work(store)
             st.success(f"{len(job_ids)} extraction job(s) queued.", icon=":material/check_circle:")
 
@@ -76,7 +74,13 @@ visible_videos = set(visits["video_id"])
 
 @st.fragment(run_every=2)
 def job_list() -> None:
-    """Every job on the visible videos, refreshed every 2 s without rerunning the page."""
+    """Every job on the visible videos, refreshed every 2 s without rerunning the page.
+
+    Each refresh re-reads the session and the account first (:func:`recheck`):
+    a timed-out or disabled user's next tick or click signs them out, and the
+    job calls check the acting user again themselves.
+    """
+    actor = recheck(store, "run_extraction")
     try:
         viewer = _common.viewer(store)
     except PermissionDenied as exc:
@@ -105,13 +109,15 @@ def job_list() -> None:
             if job.status in ("queued", "running") and right.button(
                 "Cancel", key=f"cancel_{job.job_id}", icon=":material/stop:"
             ):
+                touch()
                 with _common.friendly_errors():
-                    st.toast(f"Job {job.job_id}: {jobs.cancel_job(store, job.job_id, user.username)}")
+                    st.toast(f"Job {job.job_id}: {jobs.cancel_job(store, job.job_id, actor)}")
             if job.status in ("failed", "cancelled") and right.button(
                 "Retry", key=f"retry_{job.job_id}", icon=":material/refresh:"
             ):
+                touch()
                 with _common.friendly_errors():
-                    jobs.retry_job(store, job.job_id, user.username)
+                    jobs.retry_job(store, job.job_id, actor)
                     _common.start_background_work(store)
                     st.toast(f"Job {job.job_id} queued again")
 

@@ -25,7 +25,7 @@ _common.synthetic_banner(summary.synthetic_videos > 0)
 def _load_demo() -> None:
     bar = st.progress(0.0, text="loading demo data")
     with _common.friendly_errors():
-        result = load_demo(store, actor=user.username, extract=True, progress=_common.progress_reporter(bar))
+        result = load_demo(store, user=user, extract=True, progress=_common.progress_reporter(bar))
         if user.role == "clinician":
             # A clinician sees assigned patients only; the demo patients become theirs, as uploads do.
             for patient in store.query("SELECT patient_id FROM patients WHERE synthetic")["patient_id"]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from facs_core import access, visibility
+from facs_core import access, segment_edits, visibility
 from facs_core.demo import SYNTHETIC_LABEL
 from facs_core.segments import segment_labels
 from pages import _common, _data, _strip
@@ -109,9 +109,8 @@ if may_edit:
         )
         if st.form_submit_button("Add segment", icon=":material/add:", type="primary"):
             with _common.friendly_errors():
-                access.check(store, user, "edit_segments", visit["patient_id"])
                 label = free if preset == "other (type below)" else preset
-                added = segment_store.add_segment(store, video_id, start, end, label, author=user.username)
+                added = segment_edits.add_segment(store, user, video_id, start, end, label)
                 st.session_state["tl_notice"] = (
                     f"Segment {added['segment_id']} added ({added['start_s']:.1f}-{added['end_s']:.1f} s)."
                 )
@@ -123,50 +122,69 @@ if notice:
 
 if segments.empty:
     st.caption("No segments yet: extraction will cover the whole video.")
+
+_EDITOR_FIELDS = ("seen", "start", "end", "label")
+
+
+def _load_segment(key: str, stored: dict) -> None:
+    """Put the stored values and revision of a segment into its editor's widgets.
+
+    Runs as the Reload button's callback, i.e. before the widgets are drawn,
+    which is the only moment Streamlit lets a program change a widget's value.
+    """
+    st.session_state[f"{key}_start"] = float(stored["start_s"])
+    st.session_state[f"{key}_end"] = float(stored["end_s"])
+    st.session_state[f"{key}_label"] = str(stored["label"])
+    st.session_state[f"{key}_seen"] = int(stored["revision"])
+
+
 for seg in segments.itertuples(index=False):
     with st.container(border=True):
         cols = st.columns([1, 1, 2, 1, 1, 1])
         key = f"seg{seg.segment_id}"
-        # The revision this session's editor was drawn from: a save must fail if someone saved since.
-        seen = st.session_state.setdefault(f"{key}_seen", int(seg.revision))
+        if any(f"{key}_{field}" not in st.session_state for field in _EDITOR_FIELDS):
+            # First draw, or Streamlit dropped the widgets' state after the page was left.
+            _load_segment(key, seg._asdict())
+        # The revision whose values the editor shows: a save must fail if someone saved since.
+        seen = st.session_state[f"{key}_seen"]
         if seen != int(seg.revision):
             st.warning(
-                f"Segment {seg.segment_id} was changed by {seg.author or 'someone'} since you opened it.",
+                f"Segment {seg.segment_id} was changed by {seg.author or 'someone'} since you opened it;"
+                " saving your values is refused until you reload it.",
                 icon=":material/sync_problem:",
             )
-            if st.button("Reload this segment", key=f"{key}_reload", icon=":material/refresh:"):
-                for suffix in ("seen", "start", "end", "label"):
-                    st.session_state.pop(f"{key}_{suffix}", None)
-                st.rerun()
+            st.button(
+                "Reload this segment",
+                key=f"{key}_reload",
+                icon=":material/refresh:",
+                on_click=_load_segment,
+                args=(key, seg._asdict()),
+            )
         new_start = cols[0].number_input(
-            "Start (s)", value=float(seg.start_s), min_value=0.0, step=0.5, key=f"{key}_start", disabled=not may_edit
+            "Start (s)", min_value=0.0, step=0.5, key=f"{key}_start", disabled=not may_edit
         )
-        new_end = cols[1].number_input(
-            "End (s)", value=float(seg.end_s), min_value=0.0, step=0.5, key=f"{key}_end", disabled=not may_edit
-        )
-        new_label = cols[2].text_input("Label", value=seg.label, key=f"{key}_label", disabled=not may_edit)
+        new_end = cols[1].number_input("End (s)", min_value=0.0, step=0.5, key=f"{key}_end", disabled=not may_edit)
+        new_label = cols[2].text_input("Label", key=f"{key}_label", disabled=not may_edit)
         if cols[3].button("Play", key=f"{key}_play", icon=":material/play_arrow:"):
             st.session_state.setdefault("tl_play_from", {})[video_id] = (seg.start_s, seg.end_s)
             st.rerun()
         if may_edit and cols[4].button("Save", key=f"{key}_save", icon=":material/save:"):
             with _common.friendly_errors():
-                access.check(store, user, "edit_segments", visit["patient_id"])
-                segment_store.update_segment(
+                saved = segment_edits.update_segment(
                     store,
+                    user,
                     int(seg.segment_id),
                     expected_revision=seen,
                     start_s=new_start,
                     end_s=new_end,
                     label=new_label,
-                    author=user.username,
                 )
-                st.session_state.pop(f"{key}_seen", None)
+                st.session_state[f"{key}_seen"] = int(saved["revision"])
                 st.session_state["tl_notice"] = f"Segment {seg.segment_id} saved."
                 st.rerun()
         if may_edit and cols[5].button("Delete", key=f"{key}_delete", icon=":material/delete:"):
             with _common.friendly_errors():
-                access.check(store, user, "edit_segments", visit["patient_id"])
-                segment_store.delete_segment(store, int(seg.segment_id), author=user.username, expected_revision=seen)
+                segment_edits.delete_segment(store, user, int(seg.segment_id), expected_revision=seen)
                 st.session_state["tl_notice"] = f"Segment {seg.segment_id} deleted."
                 st.rerun()
 

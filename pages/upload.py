@@ -113,7 +113,7 @@ def store_upload(upload, clinical: dict) -> bool:
             store,
             received.path,
             original_name=received.display_name,
-            actor=user.username,
+            user=user,
             progress=lambda f, m: bar.progress(min(0.7 * f, 0.7), text=f"{received.display_name}: {m}"),
             **clinical,
         )

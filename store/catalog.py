@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import threading
 import time
 import weakref
@@ -37,7 +38,14 @@ import pandas as pd
 from facs_core.errors import StoreError
 from store.lock import StoreBusyError, TurnLock, lock_timeout_s, only_user, register_user
 from store.migrate import migrate
-from store.paths import StorePaths, resolve_data_dir
+from store.paths import (
+    BACKUP_STAGING_PREFIX,
+    PRIVATE_FOLDER_MODE,
+    StorePaths,
+    make_private,
+    private_umask,
+    resolve_data_dir,
+)
 
 __all__ = ["Catalog", "StoreBusyError", "open_catalog"]
 
@@ -344,9 +352,10 @@ class Catalog:
 
 def _ensure_writable(folder: Path) -> None:
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=PRIVATE_FOLDER_MODE, parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the data folder {folder}: {exc.strerror}") from None
+    make_private(folder)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StoreError(f"the data folder {folder} is not writable by this user")
     probe = folder / f".write-test-{os.getpid()}"
@@ -370,12 +379,16 @@ def open_catalog(data_dir: str | os.PathLike[str] | None = None) -> Catalog:
         longer than ``FACS_LOCK_TIMEOUT_S``, or it was made by newer
         software. The message names the path.
     """
+    private_umask()
     paths = StorePaths(resolve_data_dir(data_dir))
     for folder in paths.folders():
         _ensure_writable(folder)
     catalog = Catalog(paths)
     with catalog.session():
         pass
+    for written in (paths.catalog, paths.catalog.with_name(paths.catalog.name + ".wal")):
+        if written.exists():
+            make_private(written, 0o600)
     _remove_stale_temporaries(paths, everything=catalog._holder.only_user())
     return catalog
 
@@ -385,10 +398,18 @@ def _remove_stale_temporaries(paths: StorePaths, everything: bool) -> None:
 
     With ``everything`` (no other process uses the store) every temporary is a
     leftover; otherwise only those nobody wrote to for :data:`STALE_PARTIAL_S`,
-    so another process's upload or shard in flight is never pulled away.
+    so another process's upload, shard or backup in flight is never pulled
+    away. Leftovers include half-written backup archives (``backups/.*.partial``)
+    and the catalog copies of an interrupted backup (``tmp/facs-backup-*``).
     """
     now = time.time()
-    for folder in (paths.tmp, paths.frames, paths.videos, paths.playback, paths.cache):
+    for staging in paths.tmp.glob(f"{BACKUP_STAGING_PREFIX}*"):
+        try:
+            if everything or now - staging.stat().st_mtime > STALE_PARTIAL_S:
+                shutil.rmtree(staging, ignore_errors=True)
+        except OSError:
+            continue
+    for folder in (paths.tmp, paths.frames, paths.videos, paths.playback, paths.cache, paths.backups):
         # "*.partial*" also matches playback copies ("*.partial.webm": FFmpeg picks formats by extension).
         for leftover in folder.rglob("*.partial*"):
             try:

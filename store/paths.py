@@ -1,7 +1,11 @@
-"""Where the store keeps its files.
+"""Where the store keeps its files, and that nobody else may read them.
 
 The data folder defaults to ``./data`` and is overridden by ``FACS_DATA_DIR``
 (or the CLI's ``--data-dir``). Everything the store writes lives below it.
+Every process that writes the store (the CLI, the dashboard, ``make run``,
+``scripts/serve``, backups) calls :func:`private_umask` first, so whatever it
+creates, including temporaries and archives, is owner-only (folders 0700,
+files 0600), and the store's own folders are made 0700 when it is opened.
 """
 
 from __future__ import annotations
@@ -12,6 +16,32 @@ from pathlib import Path
 
 DATA_DIR_ENV = "FACS_DATA_DIR"
 DEFAULT_DATA_DIR = "data"
+#: Bits a store-writing process never grants: group and others get nothing.
+PRIVATE_UMASK = 0o077
+#: Mode of the store's folders (and of a backup's destination folder it creates).
+PRIVATE_FOLDER_MODE = 0o700
+#: Prefix of a backup's staging folder under ``tmp/`` (copies of the catalog).
+BACKUP_STAGING_PREFIX = "facs-backup-"
+
+
+def private_umask() -> int:
+    """Make this process create owner-only files and folders; returns the previous umask.
+
+    Only tightens: bits the previous umask already withheld stay withheld.
+    """
+    previous = os.umask(PRIVATE_UMASK)
+    os.umask(previous | PRIVATE_UMASK)
+    return previous
+
+
+def make_private(path: Path, mode: int = PRIVATE_FOLDER_MODE) -> None:
+    """``chmod`` an existing ``path`` to ``mode`` if this user owns it (an older store may be 0755)."""
+    try:
+        if path.stat().st_uid == os.getuid():
+            path.chmod(mode)
+    except OSError:
+        # Not ours or gone: the writability check that follows names the problem.
+        pass
 
 
 def resolve_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -6,12 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from facs_core.access import LocalOperator
 from facs_core.demo import SAMPLE_VIDEOS, demo_frames, demo_visits, load_demo, planted_effects
 from facs_core.features import features_from_shards
 from facs_core.reference import action_units
 from facs_core.stats import associate
 from store import Catalog, open_catalog
 from store.shards import parquet_list_sql
+
+OPERATOR = LocalOperator("test")
 
 
 def _counts(catalog: Catalog) -> dict[str, int]:
@@ -111,7 +114,12 @@ def test_a_users_upload_of_a_sample_video_is_left_unchanged(catalog: Catalog, fe
     from facs_core.ingest import ingest_video
 
     record, _ = ingest_video(
-        catalog, feat_data / "single_face.mp4", original_name="interview.mp4", patient_id="P017", scores={"bdi": 30}
+        catalog,
+        feat_data / "single_face.mp4",
+        user=OPERATOR,
+        original_name="interview.mp4",
+        patient_id="P017",
+        scores={"bdi": 30},
     )
     before = catalog.query("SELECT * FROM videos WHERE video_id = ?", [record["video_id"]])
     result = load_demo(catalog, n_patients=2)

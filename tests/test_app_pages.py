@@ -14,13 +14,16 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from facs_core.access import User
+from facs_core.access import LocalOperator, User
 from facs_core.demo import SYNTHETIC_LABEL, load_demo
 from facs_core.methods_text import AnalysisSettings
 from facs_core.stats import associate
 from pages import _common, _data
 from store import Catalog, open_catalog, users
 from store.segments import add_segment, segments_for
+
+OPERATOR = LocalOperator("test")
+
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery"
@@ -270,6 +273,16 @@ def test_timeline_stale_edit_is_refused(demo_store: Catalog) -> None:
     no_exception(at)
     assert "reload" in texts(at.error)
     assert segments_for(demo_store, video_id).set_index("segment_id").loc[segment["segment_id"], "label"] == "anhedonia"
+    # Reload shows what is stored now, and a save from there is based on the current revision.
+    at.button(key=f"{key}_reload").click().run()
+    no_exception(at)
+    assert at.text_input(key=f"{key}_label").value == "anhedonia"
+    at.number_input(key=f"{key}_end").set_value(float(segment["end_s"]) + 1.0)
+    at.button(key=f"{key}_save").click().run()
+    no_exception(at)
+    stored = segments_for(demo_store, video_id).set_index("segment_id").loc[segment["segment_id"]]
+    assert (stored["label"], stored["end_s"]) == ("anhedonia", pytest.approx(segment["end_s"] + 1.0))
+    assert stored["revision"] == segment["revision"] + 2
 
 
 # -- cohort statistics and significance map ------------------------------------
@@ -404,6 +417,7 @@ def test_extraction_page_runs_a_job_in_the_background(empty_store: Catalog, feat
     record, _ = ingest_video(
         empty_store,
         feat_data / "single_face.mp4",
+        user=OPERATOR,
         original_name="single_face.mp4",
         patient_id="P001",
         scores={"bdi": 12},
@@ -443,12 +457,13 @@ def test_extraction_cancel_and_retry_buttons(empty_store: Catalog, feat_data: Pa
     record, _ = ingest_video(
         empty_store,
         feat_data / "single_face.mp4",
+        user=OPERATOR,
         original_name="single_face.mp4",
         patient_id="P001",
         scores={"bdi": 12},
     )
     # Queued from elsewhere (the command line), with no runner in this process: the page must show it.
-    (job_id,) = jobs.submit_extraction(empty_store, [record["video_id"]], "mediapipe", {}, "cli")
+    (job_id,) = jobs.submit_extraction(empty_store, [record["video_id"]], "mediapipe", {}, OPERATOR)
     at = page("extraction", empty_store, "clinician", ("P001",)).run()
     no_exception(at)
     at.button(key=f"cancel_{job_id}").click().run()

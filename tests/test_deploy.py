@@ -5,7 +5,10 @@ self-signed certificate with ``openssl``, runs nginx (Debian package ``nginx``)
 with ``deploy/nginx/facs-dashboard.conf`` (only ports, certificate paths and
 the upstream port rewritten) and checks through TLS: the health endpoint, the
 websocket upgrade on ``/_stcore/stream`` (101 Switching Protocols), the
-HTTP-to-HTTPS redirect, and that Streamlit listens on loopback only.
+HTTP-to-HTTPS redirect, that Streamlit listens on loopback only, that
+``/_stcore/metrics`` is refused and that every answer carries a strict
+Content-Security-Policy. A browser then signs in as each role through the
+proxy and opens every page: the policy must not block anything the pages use.
 """
 
 from __future__ import annotations
@@ -172,6 +175,96 @@ def test_dashboard_behind_nginx_over_tls(dashboard, nginx):
     # Streamlit itself listens on loopback only; the data folder is private.
     assert _listening_addresses(port) <= {"0100007F", "00000000000000000000000001000000"}
     assert (data_dir.stat().st_mode & 0o077) == 0
+    # Streamlit's metrics answer anyone who reaches it; through the proxy, under any spelling, nothing.
+    assert _wait_http(f"http://127.0.0.1:{port}/_stcore/metrics") is not None
+    for path in (
+        "/_stcore/metrics",
+        "/_stcore//metrics",
+        "/_stcore/%6detrics",
+        "/_stcore/metrics?x=1",
+        "//_stcore/metrics",
+    ):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"https://localhost:{https}{path}", context=context, timeout=10)
+        assert refused.value.code == 404, path
+    # Every answer, the refusal included, carries the security headers.
+    for headers in (_headers(f"https://localhost:{https}/", context), refused.value.headers):
+        policy = _csp(headers["Content-Security-Policy"])
+        assert policy["default-src"] == ["'self'"] and policy["object-src"] == ["'none'"]
+        assert policy["frame-ancestors"] == ["'self'"] and policy["connect-src"] == ["'self'"]
+        assert not {"'unsafe-eval'", "'unsafe-inline'", "*", "https:", "http:"} & set(policy["script-src"])
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "SAMEORIGIN"
+        assert headers["Strict-Transport-Security"].startswith("max-age=") and headers["Referrer-Policy"]
+
+
+def _headers(url: str, context: ssl.SSLContext):
+    with urllib.request.urlopen(url, context=context, timeout=10) as answer:
+        return answer.headers
+
+
+def _csp(header: str | None) -> dict[str, list[str]]:
+    assert header, "no Content-Security-Policy header"
+    directives = [part.split() for part in header.split(";") if part.strip()]
+    return {name: values for name, *values in directives}
+
+
+@pytest.fixture
+def seeded(tmp_path, feat_data):
+    """Three accounts, a small synthetic cohort and a real video in the data folder ``dashboard`` serves."""
+    from facs_core.access import LocalOperator
+    from facs_core.demo import load_demo
+    from facs_core.ingest import ingest_video
+    from store import open_catalog, users
+    from tests.test_e2e_browser import PASSWORD
+
+    accounts = {"ada": "admin", "clara": "clinician", "rita": "researcher"}
+    with open_catalog(tmp_path / "data") as catalog:
+        for name, role in accounts.items():
+            users.add_user(catalog, name, role, PASSWORD, actor="test")
+        load_demo(catalog, n_patients=3, with_videos=False)
+        video = feat_data / "single_face.mp4"
+        ingest_video(catalog, video, original_name="v.mp4", patient_id="P017", user=LocalOperator("test"))
+        for patient in catalog.query("SELECT patient_id FROM patients")["patient_id"]:
+            users.assign_patient(catalog, "clara", patient, actor="test")
+    return list(accounts)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_every_page_works_under_the_content_security_policy(seeded, dashboard, nginx):
+    """Each role opens every page through nginx; the browser reports no CSP violation and no failed request."""
+
+    from tests.browser_server import chromium
+
+    https, _, _ = nginx
+    with chromium() as browser:
+        for username in seeded:
+            problems = _csp_tour(browser, f"https://localhost:{https}", username)
+            assert not problems, f"{username}: {problems}"
+
+
+def _csp_tour(browser, url: str, username: str) -> list[str]:
+    """Violations the browser reports while ``username`` opens every page, plus failed requests."""
+    from tests.browser_server import tour
+
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 1000})
+    context.add_init_script(
+        "window.__violations = [];"
+        " document.addEventListener('securitypolicyviolation',"
+        " e => window.__violations.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline')));"
+    )
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    problems: list[str] = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and problems.append(m.text))
+    page.on("requestfailed", lambda r: r.failure != "net::ERR_ABORTED" and problems.append(f"{r.url} {r.failure}"))
+
+    def check(where: str) -> None:
+        problems.extend(f"{where}: {v}" for v in page.evaluate("window.__violations.splice(0)"))
+
+    assert tour(page, url, username, check, prefix="csp")
+    context.close()
+    return problems
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from facs_core import wavelets
+from facs_core.access import LocalOperator
 from facs_core.demo import load_demo
 from facs_core.jobs import JobRunner, submit_extraction
 from facs_core.models import install_model
@@ -51,7 +52,7 @@ def test_extraction_job_caches_the_features_of_its_shard(catalog: Catalog, feat_
     install_model()
     source = feat_data / "single_face.mp4"
     record, _ = add_video(catalog, source, probe_video(source), patient_id="P001", original_name=source.name)
-    (job,) = submit_extraction(catalog, [record["video_id"]], "mediapipe", {"chunk_frames": 40}, actor="test")
+    (job,) = submit_extraction(catalog, [record["video_id"]], "mediapipe", {"chunk_frames": 40}, LocalOperator("test"))
     assert JobRunner(catalog, num_cpus=2).run_until_idle() == {job: "done"}
     _assert_equal_to_fresh(catalog, record["video_id"])
 

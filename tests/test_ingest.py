@@ -10,11 +10,15 @@ import cv2
 import numpy as np
 import pytest
 
+from facs_core.access import LocalOperator
 from facs_core.cli import main
 from facs_core.errors import InputError
 from facs_core.ingest import ingest_video
 from facs_core.playback import browser_playable, ensure_playback_copy, write_webm_copy
 from store import Catalog
+
+OPERATOR = LocalOperator("test")
+
 
 TABLES = ("patients", "videos", "assessments", "visit_covariates", "audit_log")
 
@@ -44,7 +48,7 @@ def test_ingest_stores_by_hash_with_covariates_scores_and_audit(catalog: Catalog
         sex="f",
         medication="sertraline",
         scores={"BDI-II": 23, "phq9": 11},
-        actor="dr_a",
+        user=LocalOperator("dr_a"),
     )
     assert created
     sha = hashlib.sha256(source.read_bytes()).hexdigest()
@@ -68,14 +72,19 @@ def test_duplicate_upload_returns_the_existing_record_and_changes_nothing(
     catalog: Catalog, feat_data: Path, tmp_path: Path
 ) -> None:
     first, created = ingest_video(
-        catalog, feat_data / "single_face.mp4", original_name="a.mp4", patient_id="P1", scores={"bdi": 10}
+        catalog,
+        feat_data / "single_face.mp4",
+        user=OPERATOR,
+        original_name="a.mp4",
+        patient_id="P1",
+        scores={"bdi": 10},
     )
     assert created
     before = _snapshot(catalog)
     copy = tmp_path / "renamed copy.mp4"
     copy.write_bytes((feat_data / "single_face.mp4").read_bytes())
     again, created = ingest_video(
-        catalog, copy, original_name="renamed copy.mp4", patient_id="P2", scores={"bdi": 50}, age=30
+        catalog, copy, user=OPERATOR, original_name="renamed copy.mp4", patient_id="P2", scores={"bdi": 50}, age=30
     )
     assert not created and again == first
     assert _snapshot(catalog) == before
@@ -102,7 +111,7 @@ def test_failed_ingest_leaves_no_file_and_no_row(catalog: Catalog, feat_data: Pa
         kwargs["age"] = -3
     before = _snapshot(catalog)
     with pytest.raises(InputError) as caught:
-        ingest_video(catalog, path, original_name=path.name, **kwargs)
+        ingest_video(catalog, path, user=OPERATOR, original_name=path.name, **kwargs)
     assert "\n" not in str(caught.value)
     assert _snapshot(catalog) == before
 
@@ -110,21 +119,32 @@ def test_failed_ingest_leaves_no_file_and_no_row(catalog: Catalog, feat_data: Pa
 def test_score_errors_name_instrument_and_value(catalog: Catalog, feat_data: Path) -> None:
     video = feat_data / "single_face.mp4"
     with pytest.raises(InputError, match=r"phq9: '30' is outside .* 0-27"):
-        ingest_video(catalog, video, original_name="v.mp4", patient_id="P1", scores={"PHQ-9": "30"})
+        ingest_video(catalog, video, user=OPERATOR, original_name="v.mp4", patient_id="P1", scores={"PHQ-9": "30"})
     with pytest.raises(InputError, match="'gaf': unknown instrument"):
-        ingest_video(catalog, video, original_name="v.mp4", patient_id="P1", scores={"gaf": 50})
+        ingest_video(catalog, video, user=OPERATOR, original_name="v.mp4", patient_id="P1", scores={"gaf": 50})
 
 
 def test_repeat_visit_is_derived_from_earlier_visits_by_date(catalog: Catalog, feat_data: Path) -> None:
     later, _ = ingest_video(
-        catalog, feat_data / "single_face.mp4", original_name="b.mp4", patient_id="P5", visit_date=date(2024, 6, 1)
+        catalog,
+        feat_data / "single_face.mp4",
+        user=OPERATOR,
+        original_name="b.mp4",
+        patient_id="P5",
+        visit_date=date(2024, 6, 1),
     )
     earlier, _ = ingest_video(
-        catalog, feat_data / "no_face.mp4", original_name="a.mp4", patient_id="P5", visit_date=date(2024, 1, 1)
+        catalog,
+        feat_data / "no_face.mp4",
+        user=OPERATOR,
+        original_name="a.mp4",
+        patient_id="P5",
+        visit_date=date(2024, 1, 1),
     )
     third, _ = ingest_video(
         catalog,
         feat_data / "WolfgangLanger_Pexels.mp4",
+        user=OPERATOR,
         original_name="c.mp4",
         patient_id="P5",
         visit_date=date(2024, 9, 1),
@@ -157,8 +177,8 @@ def test_opencv_here_writes_vp8_webm(tmp_path: Path) -> None:
 
 
 def test_hevc_video_gets_a_playback_copy_and_h264_does_not(catalog: Catalog, feat_data: Path) -> None:
-    mov, _ = ingest_video(catalog, feat_data / "face_noface.mov", original_name="m.mov", patient_id="P3")
-    mp4, _ = ingest_video(catalog, feat_data / "single_face.mp4", original_name="s.mp4", patient_id="P3")
+    mov, _ = ingest_video(catalog, feat_data / "face_noface.mov", user=OPERATOR, original_name="m.mov", patient_id="P3")
+    mp4, _ = ingest_video(catalog, feat_data / "single_face.mp4", user=OPERATOR, original_name="s.mp4", patient_id="P3")
     assert ensure_playback_copy(catalog, mp4["video_id"]) is None
     relative = ensure_playback_copy(catalog, mov["video_id"])
     assert relative == f"playback/{mov['sha256']}.webm"

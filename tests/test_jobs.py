@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from facs_core.access import LocalOperator
 from facs_core.backends.base import get_backend
 from facs_core.decode import decode_frames
 from facs_core.jobs import JobRunner, cancel_job, job_status, retry_job, submit_extraction
@@ -46,7 +47,7 @@ def test_one_bad_video_fails_alone_and_rerun_does_nothing(catalog, feat_data: Pa
     fake.write_text("not a video at all\n" * 100)
     bad_record, _ = add_video(catalog, fake, VideoMetadata("mp4", "h264", 30.0, 90, 3.0, 640, 360), patient_id="P002")
     bad = bad_record["video_id"]
-    jobs = submit_extraction(catalog, [good[0], bad, good[1]], "mediapipe", {"chunk_frames": 40}, actor="test")
+    jobs = submit_extraction(catalog, [good[0], bad, good[1]], "mediapipe", {"chunk_frames": 40}, LocalOperator("test"))
     outcome = JobRunner(catalog, num_cpus=2).run_until_idle()
     assert outcome == {jobs[0]: "done", jobs[1]: "failed", jobs[2]: "done"}
     status = job_status(catalog).set_index("job_id")
@@ -65,22 +66,22 @@ def test_one_bad_video_fails_alone_and_rerun_does_nothing(catalog, feat_data: Pa
     shards = sorted(catalog.paths.frames.rglob("*.parquet"))
     stamps = [p.stat().st_mtime_ns for p in shards]
     n_jobs = catalog.scalar("SELECT count(*) FROM jobs")
-    again = submit_extraction(catalog, good, "mediapipe", {"chunk_frames": 40}, actor="test")
+    again = submit_extraction(catalog, good, "mediapipe", {"chunk_frames": 40}, LocalOperator("test"))
     assert again == [jobs[0], jobs[2]]
     assert catalog.scalar("SELECT count(*) FROM jobs") == n_jobs
     assert JobRunner(catalog).run_until_idle() == {}
     assert [p.stat().st_mtime_ns for p in shards] == stamps
     # Other parameters are another extraction.
-    other = submit_extraction(catalog, good[:1], "mediapipe", {"chunk_frames": 40, "every": 2}, actor="test")
+    other = submit_extraction(catalog, good[:1], "mediapipe", {"chunk_frames": 40, "every": 2}, LocalOperator("test"))
     assert other[0] not in jobs
 
 
 def test_cancel_and_retry_a_queued_job(catalog, feat_data: Path, mediapipe_model):
     video = _store(catalog, feat_data / "single_face.mp4")
-    (job,) = submit_extraction(catalog, [video], "mediapipe", {}, actor="test")
-    assert cancel_job(catalog, job, actor="test") == "cancelled"
+    (job,) = submit_extraction(catalog, [video], "mediapipe", {}, LocalOperator("test"))
+    assert cancel_job(catalog, job, LocalOperator("test")) == "cancelled"
     assert JobRunner(catalog).run_until_idle() == {}
-    retry_job(catalog, job, actor="test")
+    retry_job(catalog, job, LocalOperator("test"))
     assert JobRunner(catalog).run_until_idle() == {job: "done"}
 
 

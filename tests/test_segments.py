@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from facs_core.access import LocalOperator
 from facs_core.cli import main
 from facs_core.errors import InputError
 from facs_core.ingest import ingest_video
@@ -21,10 +22,14 @@ from store.segments import (
     update_segment,
 )
 
+OPERATOR = LocalOperator("test")
+
 
 @pytest.fixture
 def video(catalog: Catalog, feat_data: Path) -> dict:
-    record, _ = ingest_video(catalog, feat_data / "WolfgangLanger_Pexels.mp4", original_name="w.mp4", patient_id="P1")
+    record, _ = ingest_video(
+        catalog, feat_data / "WolfgangLanger_Pexels.mp4", user=OPERATOR, original_name="w.mp4", patient_id="P1"
+    )
     return record
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -103,7 +104,13 @@ def _forget_new_store(data_dir: str | None, existed: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; return its exit code."""
+    """Run one command; return its exit code.
+
+    Whatever a command writes (the store, backups, result tables of patient
+    data) is owner-only: the umask is tightened to 077 first, as
+    ``store.paths.private_umask`` does (not imported here, to keep ``--help`` light).
+    """
+    os.umask(os.umask(0o077) | 0o077)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

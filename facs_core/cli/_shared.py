@@ -13,6 +13,8 @@ from facs_core.errors import InputError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from facs_core.access import LocalOperator
+
 
 def cli_actor() -> str:
     """The audit trail's name for whoever ran the command: ``cli:<OS account>``."""
@@ -42,6 +44,18 @@ def checked_out(value: str, suffixes: tuple[str, ...] = ()) -> Path:
     if target.is_dir():
         raise InputError(f"--out {value}: is a folder, not a file")
     return target
+
+
+def cli_operator() -> LocalOperator:
+    """The acting user of a command: the local operator, audited as ``cli:<OS account>``.
+
+    A command is authorised by the operating system (see
+    :class:`facs_core.access.LocalOperator`): whoever may run it owns the
+    store's owner-only files anyway.
+    """
+    from facs_core.access import LocalOperator
+
+    return LocalOperator(cli_actor())
 
 
 def write_csv_atomically(table: pd.DataFrame, target: str | os.PathLike[str]) -> Path:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from facs_core.cli._shared import cli_operator
+
 # facs_core.demo.SYNTHETIC_LABEL, repeated so that building the parser (every
 # CLI call, --help included) does not import the demo loader, pandas and the
 # store; a test checks they agree.
@@ -35,7 +37,7 @@ def _demo(args: argparse.Namespace) -> int:
     with open_catalog(args.data_dir) as catalog:
         result = load_demo(
             catalog,
-            actor="cli",
+            user=cli_operator(),
             n_patients=args.patients,
             with_videos=not args.no_videos,
             extract=not args.no_extract,

@@ -22,7 +22,7 @@ import re
 import sys
 from pathlib import Path
 
-from facs_core.cli._shared import checked_out
+from facs_core.cli._shared import checked_out, cli_operator
 from facs_core.errors import InputError
 
 _VIDEO_ID = re.compile(r"^[0-9a-f]{16}$")
@@ -225,7 +225,7 @@ def _jobs_run(args: argparse.Namespace) -> int:
                 if args.backend != "pyfeat":
                     raise InputError("--batch-size applies to the pyfeat backend only")
                 params["batch_size"] = args.batch_size
-            submitted = submit_extraction(catalog, video_ids, args.backend, params, actor="cli")
+            submitted = submit_extraction(catalog, video_ids, args.backend, params, cli_operator())
             for video_id, job_id in zip(video_ids, submitted, strict=True):
                 print(f"video {video_id}: job {job_id}", file=sys.stderr)
         runner = JobRunner(catalog, num_cpus=args.workers, report=lambda line: print(line, file=sys.stderr, flush=True))
@@ -258,7 +258,7 @@ def _jobs_cancel(args: argparse.Namespace) -> int:
     from store import open_catalog
 
     with open_catalog(args.data_dir) as catalog:
-        status = cancel_job(catalog, args.job_id, actor="cli")
+        status = cancel_job(catalog, args.job_id, cli_operator())
     print(f"job {args.job_id}: {status}")
     return 0
 
@@ -268,6 +268,6 @@ def _jobs_retry(args: argparse.Namespace) -> int:
     from store import open_catalog
 
     with open_catalog(args.data_dir) as catalog:
-        retry_job(catalog, args.job_id, actor="cli")
+        retry_job(catalog, args.job_id, cli_operator())
     print(f"job {args.job_id}: queued again; run it with `python -m facs_core jobs run`")
     return 0

@@ -13,6 +13,7 @@ import json
 from datetime import date
 from pathlib import Path
 
+from facs_core.cli._shared import cli_operator
 from facs_core.errors import InputError
 from facs_core.segments import OVERLAP_POLICIES, segment_labels
 
@@ -70,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seg_add.add_argument("--end", type=float, required=True, metavar="SECONDS")
     seg_add.add_argument("--label", required=True, help=f"a preset ({presets}) or free text")
     seg_add.add_argument("--on-overlap", choices=OVERLAP_POLICIES, default="refuse")
-    seg_add.add_argument("--author", default="cli")
+    seg_add.add_argument("--author", help="name stored with the segment (default: cli:<OS account>)")
     seg_add.set_defaults(func=_segments_add)
     seg_list = seg_commands.add_parser("list", help="a video's segments")
     seg_list.add_argument("video_id", metavar="VIDEO_ID")
@@ -83,12 +84,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seg_edit.add_argument("--end", type=float, metavar="SECONDS")
     seg_edit.add_argument("--label")
     seg_edit.add_argument("--on-overlap", choices=OVERLAP_POLICIES, default="refuse")
-    seg_edit.add_argument("--author", default="cli")
+    seg_edit.add_argument("--author", help="name stored with the segment (default: cli:<OS account>)")
     seg_edit.set_defaults(func=_segments_edit)
     seg_delete = seg_commands.add_parser("delete", help="delete a segment")
     seg_delete.add_argument("segment_id", type=int, metavar="SEGMENT_ID")
     seg_delete.add_argument("--revision", type=int, help="refuse if the segment changed since this revision")
-    seg_delete.add_argument("--author", default="cli")
+    seg_delete.add_argument("--author", help="name stored with the segment (default: cli:<OS account>)")
     seg_delete.set_defaults(func=_segments_delete)
 
 
@@ -116,6 +117,7 @@ def _videos_add(args: argparse.Namespace) -> int:
             medication=args.medication,
             scores=dict(args.score),
             repeat_visit=repeat,
+            user=cli_operator(),
         )
         if not created:
             print(f"already stored as video {record['video_id']} (same content); nothing changed")
@@ -168,12 +170,19 @@ def _print_segment(segment: dict) -> None:
 
 
 def _segments_add(args: argparse.Namespace) -> int:
+    from facs_core.segment_edits import add_segment
     from store import open_catalog
-    from store.segments import add_segment
 
     with open_catalog(args.data_dir) as catalog:
         segment = add_segment(
-            catalog, args.video_id, args.start, args.end, args.label, author=args.author, on_overlap=args.on_overlap
+            catalog,
+            cli_operator(),
+            args.video_id,
+            args.start,
+            args.end,
+            args.label,
+            author=args.author,
+            on_overlap=args.on_overlap,
         )
     _print_segment(segment)
     return 0
@@ -198,12 +207,13 @@ def _segments_list(args: argparse.Namespace) -> int:
 
 
 def _segments_edit(args: argparse.Namespace) -> int:
+    from facs_core.segment_edits import update_segment
     from store import open_catalog
-    from store.segments import update_segment
 
     with open_catalog(args.data_dir) as catalog:
         segment = update_segment(
             catalog,
+            cli_operator(),
             args.segment_id,
             expected_revision=args.revision,
             start_s=args.start,
@@ -217,10 +227,10 @@ def _segments_edit(args: argparse.Namespace) -> int:
 
 
 def _segments_delete(args: argparse.Namespace) -> int:
+    from facs_core.segment_edits import delete_segment
     from store import open_catalog
-    from store.segments import delete_segment
 
     with open_catalog(args.data_dir) as catalog:
-        delete_segment(catalog, args.segment_id, author=args.author, expected_revision=args.revision)
+        delete_segment(catalog, cli_operator(), args.segment_id, author=args.author, expected_revision=args.revision)
     print(f"segment {args.segment_id} deleted")
     return 0

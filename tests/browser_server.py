@@ -1,0 +1,113 @@
+"""A ``streamlit run app.py`` server and a Chromium for browser tests that need their own store.
+
+The page helpers (``idle``, ``sign_in``, ``open_page``, ``shot``) live in
+``tests/test_e2e_browser.py``; this module only starts and stops things.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.test_e2e_browser import CHROMIUM, PASSWORD, REPO, _free_port, idle, shot
+
+__all__ = ["chromium", "streamlit_server", "tour"]
+
+
+@contextlib.contextmanager
+def streamlit_server(data_dir: Path, log_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Serve the dashboard on the store at ``data_dir``; yields its URL (``http://127.0.0.1:PORT``)."""
+    port = _free_port()
+    environment = os.environ | {"FACS_DATA_DIR": str(data_dir), "RAY_DISABLE_USAGE_STATS": "1"} | (env or {})
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+            ],
+            cwd=REPO,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                        if answer.status == 200:
+                            break
+                except OSError:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        raise RuntimeError(f"streamlit did not start on {url}; see {log_path}") from None
+                    time.sleep(0.5)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's headless Chromium under Playwright."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def tour(page: Page, url: str, username: str, at: Callable[[str], None], *, prefix: str = "tour") -> list[str]:
+    """Sign ``username`` in at ``url`` and open every page the navigation offers.
+
+    ``at(where)`` is called on the sign-in page, on Home after signing in and
+    on every page once it has been drawn (and late fetches have started);
+    each page is screenshotted as ``<prefix>-<user>-<page>.png``. Returns the
+    page titles visited.
+    """
+
+    def settle(where: str) -> None:
+        idle(page)
+        page.wait_for_timeout(1500)
+        at(where)
+
+    page.goto(url)
+    settle("sign-in")
+    page.get_by_role("textbox", name="User name").fill(username)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    idle(page)
+    expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
+    settle("home")
+    nav = page.get_by_test_id("stSidebarNav").get_by_role("link")
+    # A link's text is its icon's ligature name, then its title.
+    titles = [nav.nth(i).inner_text().strip().splitlines()[-1] for i in range(nav.count())]
+    for index, title in enumerate(titles):
+        nav.nth(index).click()
+        settle(title)
+        shot(page, f"{prefix}-{username}-{title.lower().replace(' ', '-')}")
+    return titles

@@ -1,0 +1,154 @@
+"""Actions authorised when they run, and segment edits that cannot lose an update, in Chromium.
+
+A clinician's Extraction page refreshes its job list by itself (a Streamlit
+fragment, which never reruns ``app.py``). An administrator disables her in
+another browser; her page must sign her out at its next tick or click, and
+her Retry must neither requeue the job nor go unaudited.
+
+Two browser contexts edit the same segment: the second save, based on the
+old revision, is refused with one line; "Reload this segment" shows what is
+stored; a save from there keeps the other editor's change.
+
+The store is read after the server has stopped (DuckDB admits one process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Error as PlaywrightError
+
+from facs_core import jobs
+from facs_core.access import LocalOperator
+from facs_core.ingest import ingest_video
+from store import audit, open_catalog, users
+from store import jobs as job_rows
+from store.segments import add_segment, get_segment
+from tests.browser_server import chromium, streamlit_server
+from tests.test_e2e_browser import ARTIFACTS, PASSWORD, idle, open_page, shot, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture
+def store(tmp_path: Path, feat_data: Path) -> dict:
+    """clara (clinician, P017), ada (admin); one video of P017 with a segment and a cancelled job."""
+    data = tmp_path / "data"
+    operator = LocalOperator("test")
+    with open_catalog(data) as catalog:
+        users.add_user(catalog, "clara", "clinician", PASSWORD, actor="test")
+        users.add_user(catalog, "ada", "admin", PASSWORD, actor="test")
+        record, _ = ingest_video(
+            catalog, feat_data / "single_face.mp4", original_name="v.mp4", patient_id="P017", user=operator
+        )
+        users.assign_patient(catalog, "clara", "P017", actor="test")
+        segment = add_segment(catalog, record["video_id"], 0.5, 2.0, "sleep", author="clara")
+        (job_id,) = jobs.submit_extraction(catalog, [record["video_id"]], "mediapipe", {}, operator)
+        jobs.cancel_job(catalog, job_id, operator)
+    return {"data": data, "video_id": record["video_id"], "segment_id": int(segment["segment_id"]), "job_id": job_id}
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    with chromium() as launched:
+        yield launched
+
+
+def _page(browser: Browser) -> tuple[BrowserContext, Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    return context, page
+
+
+def _disable(page: Page, username: str) -> None:
+    open_page(page, "Admin")
+    form = page.get_by_test_id("stForm").filter(has_text="Change an account")
+    form.get_by_test_id("stSelectbox").first.click()
+    page.get_by_role("option", name=username, exact=True).click()
+    form.get_by_role("button", name="Apply").click()
+    idle(page)
+
+
+def test_a_disabled_users_auto_refreshing_page_signs_out_and_her_retry_is_refused(
+    store: dict, browser: Browser, tmp_path: Path
+) -> None:
+    job_id = store["job_id"]
+    with streamlit_server(store["data"], tmp_path / "streamlit.log") as url:
+        clara_context, clara = _page(browser)
+        sign_in(clara, url, "clara")
+        open_page(clara, "Extraction")
+        retry = clara.get_by_role("button", name="Retry")
+        expect(retry).to_have_count(1)
+        shot(clara, "actions-extraction-before-disable")
+        ada_context, ada = _page(browser)
+        sign_in(ada, url, "ada")
+        _disable(ada, "clara")
+        # Her page has not been rerun by her; click Retry at once (or the job list's next tick got there first).
+        with contextlib.suppress(PlaywrightError):
+            retry.click(timeout=1500)
+        expect(clara.get_by_role("button", name="Sign in", exact=True)).to_be_visible(timeout=20_000)
+        expect(clara.get_by_text("Signed in as clara")).to_have_count(0)
+        shot(clara, "actions-extraction-after-disable")
+        clara_context.close()
+        ada_context.close()
+    with open_catalog(store["data"]) as catalog:
+        assert job_rows.get_job(catalog, job_id)["status"] == "cancelled"
+        events = audit.events(catalog, 10_000)
+    denied = events[(events["actor"] == "clara") & (events["action"] == "access denied")]
+    assert denied["detail"].str.contains("action=run_extraction").any(), events.head(10).to_string()
+    assert not ((events["action"] == "job retried") & (events["actor"] == "clara")).any()
+
+
+def _field(page: Page, key: str):
+    return page.locator(f".st-key-{key} input")
+
+
+def test_two_editors_of_one_segment_never_lose_an_update(store: dict, browser: Browser, tmp_path: Path) -> None:
+    key = f"seg{store['segment_id']}"
+    with streamlit_server(store["data"], tmp_path / "streamlit.log") as url:
+        first_context, first = _page(browser)
+        second_context, second = _page(browser)
+        for page in (first, second):
+            sign_in(page, url, "clara")
+            open_page(page, "Timeline")
+            expect(_field(page, f"{key}_end")).to_have_value("2.00")
+        # The first editor moves the end and saves.
+        _field(first, f"{key}_end").fill("3.5")
+        _field(first, f"{key}_end").press("Enter")
+        idle(first)
+        first.locator(f".st-key-{key}_save button").click()
+        idle(first)
+        expect(first.get_by_text(f"Segment {store['segment_id']} saved.")).to_be_visible()
+        # The second, drawn from the old revision, changes the label and saves: refused, one line.
+        _field(second, f"{key}_label").fill("anhedonia")
+        _field(second, f"{key}_label").press("Enter")
+        idle(second)
+        second.locator(f".st-key-{key}_save button").click()
+        idle(second)
+        refusal = second.get_by_test_id("stAlertContentError").filter(has_text="meanwhile")
+        expect(refusal).to_have_count(1)
+        assert "\n" not in refusal.inner_text().strip()
+        shot(second, "actions-segment-refused")
+        # Reload shows what is stored now: the first editor's end, the stored label.
+        second.get_by_role("button", name="Reload this segment").click()
+        idle(second)
+        expect(_field(second, f"{key}_end")).to_have_value("3.50")
+        expect(_field(second, f"{key}_label")).to_have_value("sleep")
+        shot(second, "actions-segment-reloaded")
+        _field(second, f"{key}_label").fill("anhedonia")
+        _field(second, f"{key}_label").press("Enter")
+        idle(second)
+        second.locator(f".st-key-{key}_save button").click()
+        idle(second)
+        expect(second.get_by_text(f"Segment {store['segment_id']} saved.")).to_be_visible()
+        first_context.close()
+        second_context.close()
+    with open_catalog(store["data"]) as catalog:
+        stored = get_segment(catalog, store["segment_id"])
+    assert (stored["end_s"], stored["label"], stored["revision"]) == (3.5, "anhedonia", 3)
