@@ -16,7 +16,6 @@ from facs_core.demo import SYNTHETIC_LABEL
 from facs_core.segments import segment_labels
 from pages import _common, _data, _strip
 from pages._auth import require
-from store import segments as segment_store
 
 store = _common.catalog()
 user = require(store, "play_video")

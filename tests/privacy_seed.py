@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facs_core.access import LocalOperator
 from facs_core.demo import demo_frames, load_demo
 from facs_core.ingest import ingest_video
 from facs_core.jobs import cancel_job, submit_extraction
@@ -90,7 +91,7 @@ def seed(catalog: Catalog, feat_data: Path, *, demo: bool = True, frames: bool =
         age=40,
         sex="female",
         scores={"bdi": 20},
-        actor="test",
+        user=LocalOperator("test"),
     )
     own, _ = ingest_video(
         catalog,
@@ -102,7 +103,7 @@ def seed(catalog: Catalog, feat_data: Path, *, demo: bool = True, frames: bool =
         age=35,
         sex="male",
         scores={"bdi": 12},
-        actor="test",
+        user=LocalOperator("test"),
     )
     users.assign_patient(catalog, CLINICIAN, OWN_PATIENT, actor="test")
     add_segment(catalog, nobody["video_id"], 0.0, 1.0, CANARIES["label"], author="test")

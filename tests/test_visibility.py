@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from facs_core import visibility
-from facs_core.access import PermissionDenied, User
+from facs_core.access import LocalOperator, PermissionDenied, User
 from facs_core.errors import InputError
 from facs_core.stats import associate
 from store import Catalog, open_catalog, users
@@ -127,8 +127,8 @@ def test_home_counts_and_jobs_cover_the_clinicians_patients_only(seeded) -> None
     from facs_core import jobs
 
     if catalog.scalar("SELECT count(*) FROM jobs") == 0:
-        jobs.submit_extraction(catalog, [videos["nobody"]], "mediapipe", {}, "test")
-        jobs.submit_extraction(catalog, [videos["own"]], "mediapipe", {}, CLINICIAN)
+        jobs.submit_extraction(catalog, [videos["nobody"]], "mediapipe", {}, LocalOperator("test"))
+        jobs.submit_extraction(catalog, [videos["own"]], "mediapipe", {}, User(CLINICIAN, "clinician"))
     clinician = visibility.home_counts(catalog, viewer(catalog, CLINICIAN))
     researcher = visibility.home_counts(catalog, viewer(catalog, RESEARCHER))
     assert (clinician.patients, clinician.videos) == (1, 1)
