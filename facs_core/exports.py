@@ -1,6 +1,6 @@
 """Safe CSV exports: no formula injection, no identifying columns for researchers.
 
-Every export in the dashboard goes through :func:`export_for`, which
+Every export in the dashboard goes through :func:`facs_core.downloads.export_for`, which
 authorises the acting user at the moment the file is made, filters it for
 their role (:func:`export_csv`) and audits it; the command line's CSV results
 go through :func:`safe_csv` (the same neutralisation and quoting, no role:
@@ -28,14 +28,9 @@ from importlib import resources
 
 import pandas as pd
 
-from facs_core import access
-from facs_core.access import User
-
 __all__ = [
-    "EXPORT_FORMATS",
     "FORMULA_TRIGGERS",
     "export_csv",
-    "export_for",
     "export_parquet",
     "neutralise_cell",
     "neutralise_formulas",
@@ -44,8 +39,6 @@ __all__ = [
     "safe_csv",
 ]
 
-#: File formats of :func:`export_for`.
-EXPORT_FORMATS = ("csv", "parquet")
 #: First characters that make a spreadsheet treat a cell as a formula (OWASP).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -100,8 +93,8 @@ def export_csv(frame: pd.DataFrame, role: str) -> bytes:
     """CSV bytes (UTF-8) of ``frame`` safe to hand to a user of ``role``.
 
     Columns are pseudonymised for the role, then formula cells neutralised
-    (:func:`safe_csv`). Pages download through :func:`export_for`,
-    which calls this.
+    (:func:`safe_csv`). Pages download through
+    :func:`facs_core.downloads.export_for`, which calls this.
     """
     return safe_csv(pseudonymise(frame, role))
 
@@ -111,47 +104,3 @@ def export_parquet(frame: pd.DataFrame, role: str) -> bytes:
     buffer = io.BytesIO()
     pseudonymise(frame, role).to_parquet(buffer, index=False)
     return buffer.getvalue()
-
-
-def export_for(
-    catalog, user: User, frame: pd.DataFrame, *, what: str, fmt: str = "csv", action: str = "export"
-) -> bytes:
-    """The file ``user`` downloads: authorised now, filtered for their current role, audited.
-
-    Called when the file is made (a download button's deferred data), not
-    when the page was drawn, so an account disabled or demoted meanwhile gets
-    nothing. A frame with a ``patient_id`` column needs ``action`` on every
-    patient in it.
-
-    Parameters
-    ----------
-    catalog : store.catalog.Catalog
-    user : facs_core.access.User
-        The acting user.
-    frame : DataFrame
-        What the page shows; restricted columns are dropped for the role.
-    what : str
-        Non-identifying description for the audit trail (``"AU summary"``).
-    fmt : {"csv", "parquet"}
-    action : str
-        The permission needed: ``"export"``, or ``"admin"`` for the audit log.
-
-    Raises
-    ------
-    PermissionDenied
-        The user may not export this (audited).
-    InputError
-        An unknown format.
-    """
-    from facs_core.errors import InputError
-    from store import audit
-
-    if fmt not in EXPORT_FORMATS:
-        raise InputError(f"export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
-    current = access.authorise(catalog, user, action, target=what)
-    if "patient_id" in frame.columns and access.permissions().get((current.role, action)) == "assigned":
-        for patient in frame["patient_id"].dropna().unique():
-            access.authorise(catalog, current, action, str(patient), target=what)
-    data = export_csv(frame, current.role) if fmt == "csv" else export_parquet(frame, current.role)
-    audit.record(catalog, current.username, "export", None, f"{what} {fmt}")
-    return data

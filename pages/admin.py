@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from facs_core import exports
+from facs_core import downloads
 from facs_core.access import ROLES
 from facs_core.backup import backup
 from facs_core.integrity import last_verification, verify_catalog
@@ -98,7 +98,7 @@ with audit_tab:
     _common.show_table(store, events, hide_index=True, width="stretch")
     st.download_button(
         "Export the audit log (CSV)",
-        data=lambda: exports.export_for(store, user, audit.events(store, 10**9), what="audit log", action="admin"),
+        data=lambda: downloads.export_for(store, user, audit.events(store, 10**9), what="audit log", action="admin"),
         file_name="audit-log.csv",
         mime="text/csv",
         key="ad_audit_csv",

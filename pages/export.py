@@ -1,9 +1,9 @@
 """Export: per-frame, per-video and statistics tables, and the methods paragraph.
 
-CSV goes through :func:`facs_core.exports.export_csv` (formula-injection safe,
-columns a role may not receive removed); Parquet through the same
-pseudonymisation. Charts are exported as PNG or SVG next to each chart. Every
-export is written to the audit trail.
+CSV and Parquet go through :func:`facs_core.downloads.export_for`: the user is
+authorised when the file is made, columns their role may not receive are
+removed, CSV formula cells neutralised, and the export audited. Charts are
+exported as PNG or SVG next to each chart.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from facs_core import access, exports
+from facs_core import access
+from facs_core.downloads import export_for
 from facs_core.methods_text import methods_paragraph
 from pages import _common, _data
 from pages._auth import require
@@ -37,7 +38,7 @@ def downloads(frame: pd.DataFrame, name: str, what: str, key: str) -> None:
     left, right = st.columns(2)
     left.download_button(
         "CSV",
-        data=lambda: exports.export_for(store, user, frame, what=what, fmt="csv"),
+        data=lambda: export_for(store, user, frame, what=what, fmt="csv"),
         file_name=f"{name}.csv",
         mime="text/csv",
         key=f"{key}_csv",
@@ -46,7 +47,7 @@ def downloads(frame: pd.DataFrame, name: str, what: str, key: str) -> None:
     )
     right.download_button(
         "Parquet",
-        data=lambda: exports.export_for(store, user, frame, what=what, fmt="parquet"),
+        data=lambda: export_for(store, user, frame, what=what, fmt="parquet"),
         file_name=f"{name}.parquet",
         mime="application/vnd.apache.parquet",
         key=f"{key}_parquet",

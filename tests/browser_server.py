@@ -19,7 +19,18 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.test_e2e_browser import CHROMIUM, PASSWORD, REPO, _free_port, idle, shot
 
-__all__ = ["chromium", "streamlit_server", "tour"]
+__all__ = ["chromium", "sign_in", "streamlit_server", "tour"]
+
+
+def sign_in(page: Page, url: str, username: str) -> None:
+    """Sign ``username`` in at ``url``; waits for the sidebar to say so (slow machines included)."""
+    page.goto(url)
+    idle(page)
+    page.get_by_role("textbox", name="User name").fill(username)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_text(f"Signed in as {username}")).to_be_visible(timeout=60_000)
+    idle(page)
 
 
 @contextlib.contextmanager
@@ -97,11 +108,7 @@ def tour(page: Page, url: str, username: str, at: Callable[[str], None], *, pref
 
     page.goto(url)
     settle("sign-in")
-    page.get_by_role("textbox", name="User name").fill(username)
-    page.get_by_role("textbox", name="Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    idle(page)
-    expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
+    sign_in(page, url, username)
     settle("home")
     nav = page.get_by_test_id("stSidebarNav").get_by_role("link")
     # A link's text is its icon's ligature name, then its title.

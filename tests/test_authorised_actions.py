@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from facs_core import exports, jobs, segment_edits
+from facs_core import downloads, jobs, segment_edits
 from facs_core.access import LocalOperator, PermissionDenied, User
 from facs_core.ingest import ingest_video
 from facs_core.probe import probe_video
@@ -138,18 +138,18 @@ def test_export_for_checks_every_patient_and_audits(catalog, setting) -> None:
     frame = pd.DataFrame({"patient_id": ["P001", "P002"], "AU12": [0.1, 0.2], "original_name": ["a.mp4", "b.mp4"]})
     clara, rita, ada = (User("clara", "clinician"), User("rita", "researcher"), User("ada", "admin"))
     with pytest.raises(PermissionDenied):
-        exports.export_for(catalog, clara, frame, what="AU summary")
+        downloads.export_for(catalog, clara, frame, what="AU summary")
     with pytest.raises(PermissionDenied):
-        exports.export_for(catalog, ada, frame, what="AU summary")
-    assert b"P001" in exports.export_for(catalog, clara, frame[frame["patient_id"] == "P001"], what="AU summary")
-    data = exports.export_for(catalog, rita, frame, what="AU summary")
+        downloads.export_for(catalog, ada, frame, what="AU summary")
+    assert b"P001" in downloads.export_for(catalog, clara, frame[frame["patient_id"] == "P001"], what="AU summary")
+    data = downloads.export_for(catalog, rita, frame, what="AU summary")
     assert b"P002" in data and b"a.mp4" not in data
     events = audit.events(catalog, 10_000)
     assert list(events.loc[events["action"] == "export", "actor"]) == ["rita", "clara"]
     assert _denials(catalog) == 2
     users.disable_user(catalog, "rita", actor="ada")
     with pytest.raises(PermissionDenied):
-        exports.export_for(catalog, rita, frame, what="AU summary", fmt="parquet")
+        downloads.export_for(catalog, rita, frame, what="AU summary", fmt="parquet")
 
 
 def test_the_local_operator_is_recognised_by_type_only(catalog, setting) -> None:

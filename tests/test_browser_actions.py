@@ -28,8 +28,8 @@ from facs_core.ingest import ingest_video
 from store import audit, open_catalog, users
 from store import jobs as job_rows
 from store.segments import add_segment, get_segment
-from tests.browser_server import chromium, streamlit_server
-from tests.test_e2e_browser import ARTIFACTS, PASSWORD, idle, open_page, shot, sign_in
+from tests.browser_server import chromium, sign_in, streamlit_server
+from tests.test_e2e_browser import ARTIFACTS, PASSWORD, idle, open_page, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -46,7 +46,7 @@ def store(tmp_path: Path, feat_data: Path) -> dict:
             catalog, feat_data / "single_face.mp4", original_name="v.mp4", patient_id="P017", user=operator
         )
         users.assign_patient(catalog, "clara", "P017", actor="test")
-        segment = add_segment(catalog, record["video_id"], 0.5, 2.0, "sleep", author="clara")
+        segment = add_segment(catalog, record["video_id"], 0.5, 1.0, "sleep", author="clara")
         (job_id,) = jobs.submit_extraction(catalog, [record["video_id"]], "mediapipe", {}, operator)
         jobs.cancel_job(catalog, job_id, operator)
     return {"data": data, "video_id": record["video_id"], "segment_id": int(segment["segment_id"]), "job_id": job_id}
@@ -117,9 +117,9 @@ def test_two_editors_of_one_segment_never_lose_an_update(store: dict, browser: B
         for page in (first, second):
             sign_in(page, url, "clara")
             open_page(page, "Timeline")
-            expect(_field(page, f"{key}_end")).to_have_value("2.00")
+            expect(_field(page, f"{key}_end")).to_have_value("1.00")
         # The first editor moves the end and saves.
-        _field(first, f"{key}_end").fill("3.5")
+        _field(first, f"{key}_end").fill("2")
         _field(first, f"{key}_end").press("Enter")
         idle(first)
         first.locator(f".st-key-{key}_save button").click()
@@ -138,7 +138,7 @@ def test_two_editors_of_one_segment_never_lose_an_update(store: dict, browser: B
         # Reload shows what is stored now: the first editor's end, the stored label.
         second.get_by_role("button", name="Reload this segment").click()
         idle(second)
-        expect(_field(second, f"{key}_end")).to_have_value("3.50")
+        expect(_field(second, f"{key}_end")).to_have_value("2.00")
         expect(_field(second, f"{key}_label")).to_have_value("sleep")
         shot(second, "actions-segment-reloaded")
         _field(second, f"{key}_label").fill("anhedonia")
@@ -151,4 +151,4 @@ def test_two_editors_of_one_segment_never_lose_an_update(store: dict, browser: B
         second_context.close()
     with open_catalog(store["data"]) as catalog:
         stored = get_segment(catalog, store["segment_id"])
-    assert (stored["end_s"], stored["label"], stored["revision"]) == (3.5, "anhedonia", 3)
+    assert (stored["end_s"], stored["label"], stored["revision"]) == (2.0, "anhedonia", 3)
