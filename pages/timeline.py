@@ -122,30 +122,24 @@ if notice:
 if segments.empty:
     st.caption("No segments yet: extraction will cover the whole video.")
 
-_EDITOR_FIELDS = ("seen", "start", "end", "label")
 
-
-def _load_segment(key: str, stored: dict) -> None:
-    """Put the stored values and revision of a segment into its editor's widgets.
-
-    Runs as the Reload button's callback, i.e. before the widgets are drawn,
-    which is the only moment Streamlit lets a program change a widget's value.
-    """
-    st.session_state[f"{key}_start"] = float(stored["start_s"])
-    st.session_state[f"{key}_end"] = float(stored["end_s"])
-    st.session_state[f"{key}_label"] = str(stored["label"])
-    st.session_state[f"{key}_seen"] = int(stored["revision"])
+def _reload_segment(key: str, revision: int) -> None:
+    """Show the stored values: the editor's widgets are keyed by the revision they were drawn from."""
+    st.session_state[f"{key}_seen"] = int(revision)
 
 
 for seg in segments.itertuples(index=False):
     with st.container(border=True):
         cols = st.columns([1, 1, 2, 1, 1, 1])
         key = f"seg{seg.segment_id}"
-        if any(f"{key}_{field}" not in st.session_state for field in _EDITOR_FIELDS):
-            # First draw, or Streamlit dropped the widgets' state after the page was left.
-            _load_segment(key, seg._asdict())
-        # The revision whose values the editor shows: a save must fail if someone saved since.
-        seen = st.session_state[f"{key}_seen"]
+        # The revision whose values this editor shows, and on which a save is based. Its
+        # widgets are keyed by it: a reload draws new widgets from the stored values, so no
+        # value the browser still holds for the old ones can be saved over someone's change.
+        seen = st.session_state.get(f"{key}_seen")
+        if seen is None or f"{key}_r{seen}_start" not in st.session_state:
+            # First draw, or Streamlit dropped the widgets after the page was left.
+            seen = st.session_state[f"{key}_seen"] = int(seg.revision)
+        fields = f"{key}_r{seen}"
         if seen != int(seg.revision):
             st.warning(
                 f"Segment {seg.segment_id} was changed by {seg.author or 'someone'} since you opened it;"
@@ -156,14 +150,16 @@ for seg in segments.itertuples(index=False):
                 "Reload this segment",
                 key=f"{key}_reload",
                 icon=":material/refresh:",
-                on_click=_load_segment,
-                args=(key, seg._asdict()),
+                on_click=_reload_segment,
+                args=(key, int(seg.revision)),
             )
         new_start = cols[0].number_input(
-            "Start (s)", min_value=0.0, step=0.5, key=f"{key}_start", disabled=not may_edit
+            "Start (s)", value=float(seg.start_s), min_value=0.0, step=0.5, key=f"{fields}_start", disabled=not may_edit
         )
-        new_end = cols[1].number_input("End (s)", min_value=0.0, step=0.5, key=f"{key}_end", disabled=not may_edit)
-        new_label = cols[2].text_input("Label", key=f"{key}_label", disabled=not may_edit)
+        new_end = cols[1].number_input(
+            "End (s)", value=float(seg.end_s), min_value=0.0, step=0.5, key=f"{fields}_end", disabled=not may_edit
+        )
+        new_label = cols[2].text_input("Label", value=seg.label, key=f"{fields}_label", disabled=not may_edit)
         if cols[3].button("Play", key=f"{key}_play", icon=":material/play_arrow:"):
             st.session_state.setdefault("tl_play_from", {})[video_id] = (seg.start_s, seg.end_s)
             st.rerun()
