@@ -114,6 +114,8 @@ def seed(catalog: Catalog, feat_data: Path, *, demo: bool = True, frames: bool =
         add_frames(catalog, nobody, 20, 1)
         add_frames(catalog, own, 12, 2)
         # Job rows for the job lists, cancelled before anything runs them.
-        for job_id in submit_extraction(catalog, [nobody["video_id"], own["video_id"]], "mediapipe", {}, "test"):
-            cancel_job(catalog, job_id, "test")
+        for job_id in submit_extraction(
+            catalog, [nobody["video_id"], own["video_id"]], "mediapipe", {}, LocalOperator("test")
+        ):
+            cancel_job(catalog, job_id, LocalOperator("test"))
     return {"nobody": nobody["video_id"], "own": own["video_id"]}

@@ -248,7 +248,8 @@ def test_kill_while_queueing_extraction_queues_nothing(data_dir, feat_data, tmp_
         catalog.close()
     code = (
         "import sys; from store import open_catalog; from facs_core.jobs import submit_extraction;"
-        f"submit_extraction(open_catalog(sys.argv[1]), {ids!r}, 'mediapipe', {{}}, 'test')"
+        "from facs_core.access import LocalOperator;"
+        f"submit_extraction(open_catalog(sys.argv[1]), {ids!r}, 'mediapipe', {{}}, LocalOperator('test'))"
     )
     _kill_at("jobs-queued-uncommitted", ["-c", code, str(data_dir)], tmp_path)
     catalog = open_catalog(data_dir)
@@ -265,7 +266,7 @@ def test_kill_while_loading_a_demo_visit_leaves_whole_visits_only(data_dir, tmp_
     open_catalog(data_dir).close()
     code = (
         "import sys; from store import open_catalog; from facs_core.demo import load_demo;"
-        "load_demo(open_catalog(sys.argv[1]), actor='test', n_patients=2, with_videos=False, extract=False)"
+        "load_demo(open_catalog(sys.argv[1]), n_patients=2, with_videos=False, extract=False)"
     )
     _kill_at("demo-visit-uncommitted", ["-c", code, str(data_dir)], tmp_path)
     catalog = open_catalog(data_dir)

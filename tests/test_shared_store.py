@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from facs_core.access import User
+from facs_core.access import LocalOperator, User
 from facs_core.ingest import ingest_video
 from facs_core.jobs import submit_extraction
 from pages import _common
@@ -146,7 +146,7 @@ def test_dashboard_session_shows_command_line_writes_without_a_restart(
         assert [o.split(" · ")[-1] for o in at.multiselect(key="ex_videos").options] == [video_id]
 
         # A job queued from this session appears for the command line, and the reverse.
-        (page_job,) = submit_extraction(store, [video_id], "mediapipe", {}, "clin")
+        (page_job,) = submit_extraction(store, [video_id], "mediapipe", {}, User("clin", "clinician"))
         listed = _cli(data_dir, "jobs", "list")
         code, out, err = _finish(listed)
         assert code == 0, err
@@ -170,7 +170,7 @@ def test_dashboard_session_shows_command_line_writes_without_a_restart(
         segment_id = int(out.split()[1])
         timeline.run()
         assert not timeline.exception
-        assert timeline.text_input(key=f"seg{segment_id}_label").value == "flat affect"
+        assert timeline.text_input(key=f"seg{segment_id}_r1_label").value == "flat affect"
         edit = _cli(data_dir, "segments", "edit", str(segment_id), "--revision", "1", "--label", "psychomotor slowing")
         assert _finish(edit)[0] == 0
         timeline.run()
@@ -219,7 +219,13 @@ def test_dashboard_and_concurrent_cli_writers_lose_nothing(data_dir: Path, feat_
     try:
         users.add_user(catalog, "clin", "clinician", PASSWORD, actor="test")
         users.assign_patient(catalog, "clin", "P000", actor="test")
-        base, _ = ingest_video(catalog, feat_data / "single_face.mp4", original_name="base.mp4", patient_id="P000")
+        base, _ = ingest_video(
+            catalog,
+            feat_data / "single_face.mp4",
+            original_name="base.mp4",
+            patient_id="P000",
+            user=LocalOperator("test"),
+        )
     finally:
         catalog.close()
     stop = tmp_path / "stop"
