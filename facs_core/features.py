@@ -12,10 +12,23 @@ The same three statistics are computed for the seven emotion probabilities
 py-feat reports (``anger`` ... ``neutral``, with ``anger_rate``, ``anger_sd``
 ...), for videos whose backend estimates them (NaN for the others).
 
-Frames without a face (``face`` false) are left out of the AU statistics and
-counted: ``n_frames`` (frames in the analysed window), ``n_face_frames`` and
-``n_no_face_frames``. A frame belongs to a segment when
-``start_s <= timestamp < end_s``; overlapping segments count a frame once.
+Only *confident patient frames* enter the AU statistics: ``face`` true and,
+where the table has the column, ``identity_uncertain`` false (the offline
+backend's patient track, :mod:`facs_core.tracking`). The rest are left out and
+counted: ``n_frames`` (frames in the analysed window), ``n_face_frames`` (the
+frames used), ``n_no_face_frames`` (the frames left out), and among those
+``n_uncertain_frames`` (the patient's face, identity uncertain) and
+``n_other_face_frames`` (only another person's face). A frame belongs to a
+segment when ``start_s <= timestamp < end_s``; overlapping segments count a
+frame once.
+
+Scales and thresholds: AU values mean different things per backend (a py-feat
+probability, a blendshape coefficient, a geometric ratio;
+``resources/occurrence_thresholds.csv``), so the occurrence threshold defaults
+to the one of the table's ``au_source`` (:func:`occurrence_threshold`), and
+:func:`per_video_features` can normalise each visit by its own robust
+baseline (``normalise="visit"``: ``(x - median) / (1.4826 * MAD)`` over the
+visit's confident frames) so that statistics do not mix scales silently.
 
 Two implementations give the same numbers (``tests/test_features.py``):
 :func:`per_video_features` on a DataFrame (the dashboard), and
@@ -25,9 +38,12 @@ shards in place without loading every frame into pandas.
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from collections.abc import Iterable, Sequence
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import duckdb
@@ -39,22 +55,43 @@ from facs_core.importers import PYFEAT_EMOTIONS
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "NORMALISED_THRESHOLD",
     "SEGMENT_COLUMNS",
     "au_columns",
     "check_segments",
     "feature_columns",
     "features_from_shards",
     "in_segments",
+    "occurrence_threshold",
+    "occurrence_thresholds",
     "per_video_features",
     "read_segments",
 ]
 
-#: Occurrence threshold: an AU "occurs" in a frame when its value is at least this.
+#: Occurrence threshold: an AU "occurs" in a frame when its value is at least this (py-feat's scale;
+#: other scales: :func:`occurrence_threshold`).
 DEFAULT_THRESHOLD = 0.5
+#: Occurrence threshold on visit-normalised values: two robust standard deviations above the visit's median.
+NORMALISED_THRESHOLD = 2.0
+#: 1 / Phi^-1(3/4): makes the median absolute deviation estimate a normal standard deviation.
+MAD_TO_SD = 1.482602218505602
 
 _AU_COLUMN = re.compile(r"^AU\d+$")
-_COUNT_COLUMNS = ("n_frames", "n_face_frames", "n_no_face_frames", "segmented")
+_INT_COUNTS = ("n_frames", "n_face_frames", "n_no_face_frames", "n_uncertain_frames", "n_other_face_frames")
+_COUNT_COLUMNS = (*_INT_COUNTS, "segmented")
 SEGMENT_COLUMNS = ("video_id", "start_s", "end_s")
+
+
+@cache
+def occurrence_thresholds() -> dict[str, tuple[float, str]]:
+    """AU source -> (default occurrence threshold, its justification) (``resources/occurrence_thresholds.csv``)."""
+    text = resources.files("facs_core.resources").joinpath("occurrence_thresholds.csv").read_text("utf-8")
+    return {row["au_source"]: (float(row["threshold"]), row["basis"]) for row in csv.DictReader(text.splitlines())}
+
+
+def occurrence_threshold(au_source: str | None) -> float:
+    """The default occurrence threshold for AU values from ``au_source`` (py-feat's 0.5 when unknown)."""
+    return occurrence_thresholds().get(str(au_source), (DEFAULT_THRESHOLD, ""))[0]
 
 
 def au_columns(columns: Iterable[str]) -> list[str]:
@@ -161,10 +198,28 @@ def in_segments(frames: pd.DataFrame, segments: pd.DataFrame) -> np.ndarray:
     return selected
 
 
+def _frame_thresholds(frames: pd.DataFrame, threshold: float | None) -> np.ndarray:
+    if threshold is not None:
+        return np.full(len(frames), float(threshold))
+    if "au_source" not in frames.columns:
+        return np.full(len(frames), DEFAULT_THRESHOLD)
+    source = frames["au_source"].astype(str)
+    return source.map({k: v[0] for k, v in occurrence_thresholds().items()}).fillna(DEFAULT_THRESHOLD).to_numpy(float)
+
+
+def confident_face(frames: pd.DataFrame) -> np.ndarray:
+    """Frames whose AU values are used: the patient's face, its identity not uncertain."""
+    face = frames["face"].fillna(False).astype(bool).to_numpy()
+    if "identity_uncertain" in frames.columns:
+        face = face & ~frames["identity_uncertain"].fillna(False).astype(bool).to_numpy()
+    return face
+
+
 def per_video_features(
     frames: pd.DataFrame,
     segments: pd.DataFrame | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
+    normalise: str | None = None,
 ) -> pd.DataFrame:
     """Per-video AU mean, occurrence rate and standard deviation.
 
@@ -174,8 +229,14 @@ def per_video_features(
         Per-frame table (``video_id``, ``timestamp``, ``face``, ``AUxx`` ...).
     segments : DataFrame, optional
         ``video_id, start_s, end_s``: the parts of each video to analyse.
-    threshold : float
-        Occurrence threshold for ``AUxx_rate``.
+    threshold : float, optional
+        Occurrence threshold for ``AUxx_rate``; by default the one of each
+        frame's ``au_source`` (:func:`occurrence_threshold`), or
+        :data:`NORMALISED_THRESHOLD` with ``normalise="visit"``.
+    normalise : {None, "visit"}
+        ``"visit"``: each AU of each video is first expressed relative to that
+        video's own baseline, ``(x - median) / (1.4826 * MAD)`` over its
+        confident frames in the window (NaN when the MAD is 0).
 
     Returns
     -------
@@ -197,29 +258,43 @@ def per_video_features(
       video_id  n_frames  n_face_frames  AU12  AU12_rate
     0       v1         3              2   0.5        0.5
     """
+    if normalise not in (None, "visit"):
+        raise InputError(f"normalise must be 'visit' or none, got {normalise!r}")
     aus = _check_frames(frames, "frames table")
     emotions = emotion_columns(frames.columns)
     measures = [*aus, *emotions]
     segments = check_segments(segments)
     video = frames["video_id"].astype(str)
     selected = in_segments(frames, segments)
-    face = frames["face"].fillna(False).astype(bool).to_numpy() & selected
+    face = confident_face(frames) & selected
     values = frames[measures].astype(float).where(np.broadcast_to(face[:, None], (len(frames), len(measures))))
+    if normalise == "visit":
+        centre = values.groupby(video).transform("median")
+        spread = (values - centre).abs().groupby(video).transform("median") * MAD_TO_SD
+        values = (values - centre) / spread.where(spread > 0)
+        cut = np.full(len(frames), NORMALISED_THRESHOLD if threshold is None else float(threshold))
+    else:
+        cut = _frame_thresholds(frames, threshold)
     grouped = values.groupby(video, sort=True)
-    occurs = (values >= threshold).astype(float).where(values.notna())
+    occurs = (values.to_numpy() >= cut[:, None]).astype(float)
+    occurs = pd.DataFrame(occurs, index=values.index, columns=measures).where(values.notna())
     rates = occurs.groupby(video, sort=True).mean().add_suffix("_rate")
-    counts = pd.DataFrame(
-        {
-            "n_frames": pd.Series(selected, index=frames.index).groupby(video, sort=True).sum(),
-            "n_face_frames": pd.Series(face, index=frames.index).groupby(video, sort=True).sum(),
-        }
-    )
+    status = frames["face_status"].astype(str).to_numpy() if "face_status" in frames.columns else None
+    raw_face = frames["face"].fillna(False).astype(bool).to_numpy()
+
+    def per_video(mask: np.ndarray) -> pd.Series:
+        return pd.Series(mask, index=frames.index).groupby(video, sort=True).sum()
+
+    counts = pd.DataFrame({"n_frames": per_video(selected), "n_face_frames": per_video(face)})
     counts["n_no_face_frames"] = counts["n_frames"] - counts["n_face_frames"]
+    counts["n_uncertain_frames"] = per_video(selected & raw_face & ~face)
+    other = status == "other_face" if status is not None else np.zeros(len(frames), bool)
+    counts["n_other_face_frames"] = per_video(selected & other)
     counts["segmented"] = counts.index.isin(segments["video_id"])
     table = pd.concat([counts, grouped.mean(), rates, grouped.std(ddof=1).add_suffix("_sd")], axis=1)
     table.index.name = "video_id"
     table = table.reset_index()
-    for column in ("n_frames", "n_face_frames", "n_no_face_frames"):
+    for column in _INT_COUNTS:
         table[column] = table[column].astype("int64")
     return table[feature_columns(aus, emotions)]
 
@@ -227,7 +302,7 @@ def per_video_features(
 def features_from_shards(
     files: Sequence[str | os.PathLike[str]],
     segments: pd.DataFrame | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
 ) -> pd.DataFrame:
     """Per-video features computed by DuckDB over per-frame Parquet shards.
 
@@ -241,8 +316,9 @@ def features_from_shards(
         video must come from one run.
     segments : DataFrame, optional
         ``video_id, start_s, end_s``.
-    threshold : float
-        Occurrence threshold for ``AUxx_rate``.
+    threshold : float, optional
+        Occurrence threshold for ``AUxx_rate``; by default per ``au_source``
+        (:func:`occurrence_threshold`).
 
     Examples
     --------
@@ -283,7 +359,7 @@ def features_from_shards(
             if mixed:
                 raise InputError(f"video {mixed[0]} appears in shards of more than one extraction run; pick one run")
         connection.register("segments", segments)
-        result = connection.execute(_shard_sql(source, measures), [threshold]).df()
+        result = connection.execute(_shard_sql(source, measures, columns, threshold)).df()
         return result[feature_columns(aus, emotion_columns(columns))].pipe(_tidy)
     finally:
         connection.close()
@@ -300,24 +376,41 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _shard_sql(source: str, aus: Sequence[str]) -> str:
+def _threshold_sql(columns: Sequence[str], threshold: float | None) -> str:
+    if threshold is not None:
+        return repr(float(threshold))
+    if "au_source" not in columns:
+        return repr(DEFAULT_THRESHOLD)
+    cases = " ".join(
+        f"WHEN '{name.replace(chr(39), '')}' THEN {value!r}" for name, (value, _) in occurrence_thresholds().items()
+    )
+    return f"(CASE CAST(f.au_source AS VARCHAR) {cases} ELSE {DEFAULT_THRESHOLD!r} END)"
+
+
+def _shard_sql(source: str, aus: Sequence[str], columns: Sequence[str], threshold: float | None) -> str:
     # NaN (no face, or a backend's missing value) must not enter an average:
     # DuckDB treats NaN as a number, so it becomes NULL here.
+    cut = _threshold_sql(columns, threshold)
     picked = ", ".join(
         f"CASE WHEN f.face AND f.selected AND NOT isnan({_quoted(au)}) THEN {_quoted(au)} END AS {_quoted(au)}"
         for au in aus
     )
-    means = ", ".join(f"avg({_quoted(au)}) AS {_quoted(au)}" for au in aus)
-    rates = ", ".join(
-        f"avg(CASE WHEN {_quoted(au)} IS NULL THEN NULL WHEN {_quoted(au)} >= $1 THEN 1.0 ELSE 0.0 END)"
-        f" AS {_quoted(au + '_rate')}"
+    occurs = ", ".join(
+        f"CASE WHEN f.face AND f.selected AND NOT isnan({_quoted(au)})"
+        f" THEN CASE WHEN {_quoted(au)} >= {cut} THEN 1.0 ELSE 0.0 END END AS {_quoted(au + '_occurs')}"
         for au in aus
     )
+    means = ", ".join(f"avg({_quoted(au)}) AS {_quoted(au)}" for au in aus)
+    rates = ", ".join(f"avg({_quoted(au + '_occurs')}) AS {_quoted(au + '_rate')}" for au in aus)
+    uncertain = "coalesce(r.identity_uncertain, false)" if "identity_uncertain" in columns else "false"
+    other = "coalesce(CAST(r.face_status AS VARCHAR) = 'other_face', false)" if "face_status" in columns else "false"
     sds = ", ".join(f"stddev_samp({_quoted(au)}) AS {_quoted(au + '_sd')}" for au in aus)
     return f"""
         WITH marked AS (SELECT DISTINCT video_id FROM segments),
         frames AS (
-            SELECT CAST(r.video_id AS VARCHAR) AS video_id, coalesce(r.face, false) AS face,
+            SELECT CAST(r.video_id AS VARCHAR) AS video_id,
+                   coalesce(r.face, false) AND NOT {uncertain} AS face,
+                   coalesce(r.face, false) AND {uncertain} AS uncertain, {other} AS other_face,
                    r.* EXCLUDE (video_id, face),
                    CASE WHEN r.video_id NOT IN (SELECT video_id FROM marked) THEN true
                         ELSE EXISTS (SELECT 1 FROM segments s WHERE s.video_id = r.video_id
@@ -325,11 +418,14 @@ def _shard_sql(source: str, aus: Sequence[str]) -> str:
                    END AS selected
             FROM {source} r
         ),
-        picked AS (SELECT video_id, selected, face AND selected AS face_in, {picked} FROM frames f)
+        picked AS (SELECT video_id, selected, face AND selected AS face_in, uncertain, other_face,
+                          {picked}, {occurs} FROM frames f)
         SELECT video_id,
                count(*) FILTER (WHERE selected) AS n_frames,
                count(*) FILTER (WHERE face_in) AS n_face_frames,
                count(*) FILTER (WHERE selected AND NOT face_in) AS n_no_face_frames,
+               count(*) FILTER (WHERE selected AND uncertain) AS n_uncertain_frames,
+               count(*) FILTER (WHERE selected AND other_face) AS n_other_face_frames,
                video_id IN (SELECT video_id FROM marked) AS segmented,
                {means}, {rates}, {sds}
         FROM picked GROUP BY video_id ORDER BY video_id
@@ -337,7 +433,7 @@ def _shard_sql(source: str, aus: Sequence[str]) -> str:
 
 
 def _tidy(table: pd.DataFrame) -> pd.DataFrame:
-    for column in ("n_frames", "n_face_frames", "n_no_face_frames"):
+    for column in _INT_COUNTS:
         table[column] = table[column].astype("int64")
     table["segmented"] = table["segmented"].astype(bool)
     return table.reset_index(drop=True)

@@ -592,7 +592,7 @@ class JobRunner:
         # The run and its job finish together, and only if this driver still holds the job.
         with self.catalog.transaction():
             if not job_rows.set_job_status(
-                self.catalog, active.job_id, "done", message=f"{table.num_rows} frames{gap}", driver=self.driver
+                self.catalog, active.job_id, "done", message=f"{summary.describe()}{gap}", driver=self.driver
             ):
                 self._drop(active, "no longer held by this driver; left to the one that holds it")
                 return

@@ -105,7 +105,10 @@ def job_list() -> None:
             if job.status == "failed" and job.error:
                 left.error(f"Failed: {job.error}", icon=":material/error:")
             if job.status == "done" and pd.notna(job.n_frames):
-                left.caption(f"{int(job.n_frames)} frames, {int(job.n_face_frames or 0)} with a face")
+                left.caption(
+                    f"{int(job.n_frames)} frames, {int(job.n_face_frames or 0)} with a face (the patient's);"
+                    " the job line above counts other-face and no-face frames"
+                )
             if job.status in ("queued", "running") and right.button(
                 "Cancel", key=f"cancel_{job.job_id}", icon=":material/stop:"
             ):

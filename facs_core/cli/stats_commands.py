@@ -53,8 +53,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     features.add_argument(
         "--threshold",
         type=float,
-        default=DEFAULT_THRESHOLD,
-        help=f"occurrence threshold for AUxx_rate (default {DEFAULT_THRESHOLD})",
+        default=None,
+        help="occurrence threshold for AUxx_rate (default: per backend, resources/occurrence_thresholds.csv:"
+        f" {DEFAULT_THRESHOLD} for py-feat probabilities, 0.4 for the offline backend; 2.0 with --normalise visit)",
+    )
+    features.add_argument(
+        "--normalise",
+        choices=["visit"],
+        default=None,
+        help="express each visit's AUs relative to its own baseline, (x - median) / (1.4826 MAD), before averaging",
     )
     features.add_argument("--out", required=True, metavar="FEATURES.csv")
     features.set_defaults(func=run_features)
@@ -126,11 +133,18 @@ def run_features(args: argparse.Namespace) -> int:
             "AU values are estimates of the mediapipe backend (blendshape coefficients or landmark ratios),"
             f" not FACS-coded AUs; not measured: {', '.join(absent_aus())}"
         )
-    features = per_video_features(frames, segments, threshold=args.threshold)
+    features = per_video_features(frames, segments, threshold=args.threshold, normalise=args.normalise)
     unknown = sorted(set(segments["video_id"]) - set(features["video_id"]))
     if unknown:
         _note(f"{len(unknown)} segment video id(s) not in the frames table, ignored: {', '.join(unknown[:5])}")
     write_csv_atomically(features, args.out)
+    left_out = features[["n_uncertain_frames", "n_other_face_frames"]].sum()
+    if left_out.sum():
+        _note(
+            f"left out of the AU statistics: {int(left_out['n_uncertain_frames'])} frame(s) whose face identity is"
+            f" uncertain, {int(left_out['n_other_face_frames'])} with only another person's face"
+            " (per video: n_uncertain_frames, n_other_face_frames)"
+        )
     no_face = features.loc[features["n_face_frames"] == 0, "video_id"].tolist()
     if no_face:
         _note(f"{len(no_face)} video(s) have no face frame in the analysed window: {', '.join(no_face[:5])}")
