@@ -194,8 +194,8 @@ def exercise_selects(page: Page, evidence: Evidence, where: str) -> None:
     index = 0
     while index < page.get_by_test_id("stSelectbox").count():
         widget = page.get_by_test_id("stSelectbox").nth(index)
-        if widget.locator("input[disabled]").count():
-            index += 1
+        if not widget.is_visible() or widget.locator("input[disabled]").count():
+            index += 1  # in another tab, or not choosable
             continue
         options = _open_dropdown(page, widget)
         evidence.add(f"{where}: options of selectbox {index}", "\n".join(options))
@@ -221,6 +221,8 @@ def exercise_multiselects(page: Page, evidence: Evidence, where: str, clear: boo
     cleared = 0
     for index in range(page.get_by_test_id("stMultiSelect").count()):
         widget = page.get_by_test_id("stMultiSelect").nth(index)
+        if not widget.is_visible():
+            continue
         options = _open_dropdown(page, widget)
         evidence.add(f"{where}: options of multiselect {index}", "\n".join(options))
         page.keyboard.press("Escape")
@@ -242,6 +244,8 @@ def table_toolbars(page: Page, evidence: Evidence, where: str) -> None:
     """Hover every table and record any download control its toolbar offers (there must be none)."""
     tables = page.get_by_test_id("stDataFrame")
     for index in range(tables.count()):
+        if not tables.nth(index).is_visible():
+            continue
         tables.nth(index).hover()
         page.wait_for_timeout(300)
         evidence.tables += 1
@@ -255,6 +259,8 @@ def table_toolbars(page: Page, evidence: Evidence, where: str) -> None:
 def download_everything(page: Page, evidence: Evidence, where: str) -> int:
     buttons = page.get_by_test_id("stDownloadButton").locator("button")
     for index in range(buttons.count()):
+        if not buttons.nth(index).is_visible():
+            continue
         with page.expect_download(timeout=120_000) as info:
             buttons.nth(index).click()
         download = info.value
@@ -269,6 +275,18 @@ def download_everything(page: Page, evidence: Evidence, where: str) -> int:
     return buttons.count()
 
 
+def exercise_visible(page: Page, evidence: Evidence, where: str, *, downloads: bool) -> None:
+    """Every picker, table and download button on screen (one tab's worth)."""
+    exercise_selects(page, evidence, where)
+    exercise_multiselects(page, evidence, where, clear=False)
+    # Cleared pickers are a second state of the page (on the statistics pages: no covariates).
+    if exercise_multiselects(page, evidence, f"{where} (cleared)", clear=True):
+        exercise_selects(page, evidence, f"{where} (cleared)")
+    table_toolbars(page, evidence, where)
+    if downloads:
+        download_everything(page, evidence, where)
+
+
 def exercise(page: Page, evidence: Evidence, where: str, *, downloads: bool = True) -> None:
     """Everything a page offers that shows data, without changing what is stored."""
     snapshot(page, evidence, where)
@@ -280,14 +298,9 @@ def exercise(page: Page, evidence: Evidence, where: str, *, downloads: bool = Tr
         tabs.nth(index).click()
         idle(page)
         snapshot(page, evidence, f"{where}: tab {index}")
-    exercise_selects(page, evidence, where)
-    exercise_multiselects(page, evidence, where, clear=False)
-    # Cleared pickers are a second state of the page (on the statistics pages: no covariates).
-    if exercise_multiselects(page, evidence, f"{where} (cleared)", clear=True):
-        exercise_selects(page, evidence, f"{where} (cleared)")
-    table_toolbars(page, evidence, where)
-    if downloads:
-        download_everything(page, evidence, where)
+        exercise_visible(page, evidence, f"{where}: tab {index}", downloads=downloads)
+    if not tabs.count():
+        exercise_visible(page, evidence, where, downloads=downloads)
     snapshot(page, evidence, f"{where} (end)")
     page.screenshot(path=str(ARTIFACTS / f"privacy-{where}.png"), full_page=True)
 
