@@ -146,7 +146,8 @@ def test_ray_job_runs_pyfeat_detector(pyfeat_env, cli_extraction: dict, feat_dat
         catalog.close()
     video = record["video_id"]
     args = ("--data-dir", str(tmp_path / "data"), "jobs", "run", video, "--backend", "pyfeat")
-    done = _cli(*args, "--every", str(EVERY), "--chunk-frames", "36", "--workers", "1", env=pyfeat_env)
+    # Ray start-up and a detector build in the worker: minutes on a busy 2-core machine.
+    done = _cli(*args, "--every", str(EVERY), "--chunk-frames", "36", "--workers", "1", env=pyfeat_env, timeout=1500)
     assert done.returncode == 0, done.stderr[-2000:]
     catalog = open_catalog(tmp_path / "data")
     try:
