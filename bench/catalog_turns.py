@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+# pages/ is a namespace package, which a module named pages (bench/pages.py) would shadow.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import write_section
@@ -107,7 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    warm = 1 if args.quick else 5
+    warm = 1 if args.quick else 3
     with tempfile.TemporaryDirectory(prefix="facs-bench-turns-") as scratch:
         folder = Path(scratch) / "data"
         build(folder)

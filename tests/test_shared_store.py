@@ -133,9 +133,10 @@ def test_dashboard_session_shows_command_line_writes_without_a_restart(
         users.add_user(store, "clin", "clinician", PASSWORD, actor="test")
         for patient in ("P001", "P002"):
             users.assign_patient(store, "clin", patient, actor="test")
+        first, _ = ingest_video(store, feat_data / "no_face.mp4", original_name="a.mp4", patient_id="P001")
         at = _extraction_page(store, "clin").run()
         assert not at.exception
-        assert at.multiselect(key="ex_videos").options == []
+        assert [o.split(" · ")[-1] for o in at.multiselect(key="ex_videos").options] == [first["video_id"]]
 
         added = _cli(data_dir, "videos", "add", str(feat_data / "single_face.mp4"), "--patient", "P001")
         code, out, err = _finish(added)
@@ -143,7 +144,10 @@ def test_dashboard_session_shows_command_line_writes_without_a_restart(
         video_id = out.split()[2].rstrip(":")
         at.run()
         assert not at.exception
-        assert [o.split(" · ")[-1] for o in at.multiselect(key="ex_videos").options] == [video_id]
+        # The same patient's second visit: nothing but the store changed between the two renders.
+        assert sorted(o.split(" · ")[-1] for o in at.multiselect(key="ex_videos").options) == sorted(
+            [first["video_id"], video_id]
+        )
 
         # A job queued from this session appears for the command line, and the reverse.
         (page_job,) = submit_extraction(store, [video_id], "mediapipe", {}, User("clin", "clinician"))
@@ -159,6 +163,7 @@ def test_dashboard_session_shows_command_line_writes_without_a_restart(
 
         timeline = AppTest.from_file(str(REPO_ROOT / "pages" / "timeline.py"), default_timeout=120)
         timeline.session_state["user"] = User("clin", "clinician")
+        timeline.query_params["video"] = video_id
         timeline.run()
         assert not timeline.exception
         assert "No segments yet" in " ".join(str(c.value) for c in timeline.caption)
@@ -265,9 +270,9 @@ def test_dashboard_and_concurrent_cli_writers_lose_nothing(data_dir: Path, feat_
                 "add",
                 base["video_id"],
                 "--start",
-                str(i),
+                str(0.5 * i),  # the base video lasts 2.4 s
                 "--end",
-                str(i + 0.5),
+                str(0.5 * i + 0.4),
                 "--label",
                 f"seg{i}",
                 env=wait,
