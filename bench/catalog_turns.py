@@ -31,10 +31,10 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._report import write_section
-from facs_core.access import User
-from facs_core.demo import load_demo
-from store import open_catalog, users
+from bench._report import write_section  # noqa: E402 (after the sys.path fix above)
+from facs_core.access import User  # noqa: E402 (after the sys.path fix above)
+from facs_core.demo import load_demo  # noqa: E402 (after the sys.path fix above)
+from store import open_catalog, users  # noqa: E402 (after the sys.path fix above)
 
 REPO = Path(__file__).resolve().parent.parent
 PAGES = (
