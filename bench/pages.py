@@ -2,7 +2,7 @@
 
 Two stores: the demo cohort (60 synthetic visits of 180 s at 10 fps, 108,000
 frames) and a large one (58 visits, 1,000,000 frames). For each store a
-``streamlit run app.py`` server is started, a clinician and a researcher sign
+``streamlit run dashboard.py`` server is started, a clinician and a researcher sign
 in, and every page is opened from the sidebar twice: cold (first visit after
 the server started: Streamlit's caches empty) and warm. A page counts as
 rendered when the script has stopped running, the page's title is shown and
@@ -38,6 +38,7 @@ from store import open_catalog, users
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "benchmark-password-1"
+HEADLESS = ("--server.headless", "true")
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 CLINICIAN_PAGES = ("Home", "Upload", "Timeline", "Extraction", "Patient profile")
 RESEARCHER_PAGES = ("Home", "Cohort statistics", "Significance map", "Export")
@@ -92,7 +93,7 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = os.environ | {"FACS_DATA_DIR": str(data_dir), "RAY_DISABLE_USAGE_STATS": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
+        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port), *HEADLESS],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,

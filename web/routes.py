@@ -1,0 +1,143 @@
+"""HTTP routes the dashboard adds to Streamlit's server (``dashboard.py`` mounts them).
+
+``GET /api/session/start?ticket=...``
+    Exchanges a sign-in's one-time hand-over ticket for the session cookie
+    (HttpOnly, SameSite=Strict, Secure behind TLS, signed and expiring) and
+    sends the browser on to the page it asked for.
+``GET /api/session/end``
+    Ends the session named by the cookie on the server and deletes the cookie.
+``GET|HEAD /api/video/{token}``
+    Streams a video's stored file with HTTP byte ranges (never reading it
+    whole), for an opaque grant bound to the requesting session, after
+    checking at this request that the session is valid and the account may
+    play that patient's videos.
+
+Handlers are plain functions, which Starlette runs in worker threads (DuckDB
+calls block).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from facs_core import access, media_grants, session_cookie
+from facs_core.access import PermissionDenied
+from facs_core.errors import FacsError
+from store import audit, sessions
+from store.catalog import Catalog
+
+__all__ = ["SESSION_END", "SESSION_START", "VIDEO", "mounted", "routes"]
+
+SESSION_START = "/api/session/start"
+SESSION_END = "/api/session/end"
+VIDEO = "/api/video"
+
+_VIDEO_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm"}
+_NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+_mounted = False
+
+
+def mounted() -> bool:
+    """Whether this process serves these routes (the dashboard was started through ``dashboard.py``)."""
+    return _mounted
+
+
+def _secure(request: Request) -> bool:
+    # Behind nginx (a loopback peer) the browser's scheme is in X-Forwarded-Proto.
+    if request.url.scheme == "https":
+        return True
+    peer = request.client.host if request.client else None
+    try:
+        loopback = peer is None or ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        loopback = False
+    return loopback and request.headers.get("x-forwarded-proto") == "https"
+
+
+def _cookie_token(catalog: Catalog, request: Request) -> str | None:
+    return session_cookie.unsign(catalog, request.cookies.get(session_cookie.COOKIE_NAME))
+
+
+def _refused(status: int, text: str) -> Response:
+    return PlainTextResponse(text, status_code=status, headers=_NO_STORE)
+
+
+def routes(catalog: Callable[[], Catalog]) -> list[Route]:
+    """The routes, reading the store through ``catalog()`` (the app's one open catalog)."""
+    global _mounted
+    _mounted = True
+
+    def start(request: Request) -> Response:
+        handover = session_cookie.redeem_handover(request.query_params.get("ticket"))
+        if handover is None:
+            # A stale or replayed ticket: back to the sign-in form, no cookie.
+            return RedirectResponse("/", status_code=303, headers=_NO_STORE)
+        response = RedirectResponse(handover.next_path, status_code=303, headers=_NO_STORE)
+        response.set_cookie(
+            session_cookie.COOKIE_NAME,
+            session_cookie.sign(catalog(), handover.token),
+            max_age=session_cookie.MAX_AGE_S,
+            path="/",
+            secure=_secure(request),
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    def end(request: Request) -> Response:
+        store = catalog()
+        token = _cookie_token(store, request)
+        resolved = sessions.resolve(store, token, idle_timeout_s=float("inf"), touch=False)
+        if resolved.session_id:
+            media_grants.revoke_session(resolved.session_id)
+        sessions.end(store, token, "signed out")
+        response = RedirectResponse("/", status_code=303, headers=_NO_STORE)
+        response.delete_cookie(
+            session_cookie.COOKIE_NAME, path="/", secure=_secure(request), httponly=True, samesite="strict"
+        )
+        return response
+
+    def video(request: Request) -> Response:
+        grant = media_grants.lookup(request.path_params["token"])
+        if grant is None:
+            return _refused(404, "no such video link; reload the page")
+        store = catalog()
+        try:
+            timeout_s = session_cookie.idle_timeout_minutes() * 60
+        except FacsError:
+            return _refused(503, "the session timeout is misconfigured")
+        resolved = sessions.resolve(store, _cookie_token(store, request), idle_timeout_s=timeout_s, touch=False)
+        if resolved.user is None or resolved.session_id != grant.session_id:
+            return _refused(403, "sign in again to watch this video")
+        row = store.fetchone(
+            "SELECT patient_id, coalesce(playback_path, stored_path) FROM videos WHERE video_id = ?", [grant.video_id]
+        )
+        if row is None or not row[1]:
+            return _refused(404, "this video is no longer stored")
+        try:
+            access.check(store, resolved.user, "play_video", row[0])
+        except PermissionDenied:
+            audit.record(store, resolved.user.username, "access denied", row[0], "action=play_video; video route")
+            return _refused(403, "you may not watch this video")
+        root = store.paths.root.resolve()
+        path = (root / row[1]).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            return _refused(404, "this video is no longer stored")
+        media_type = _VIDEO_TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
+        # FileResponse answers Range requests (206, single and multiple ranges)
+        # reading 64 KiB at a time; the file is never loaded whole.
+        return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, no-store"})
+
+    # Plain (not async) endpoints: Starlette runs them in its worker threads.
+    return [
+        Route(SESSION_START, start, methods=["GET"]),
+        Route(SESSION_END, end, methods=["GET"]),
+        Route(f"{VIDEO}/{{token}}", video, methods=["GET", "HEAD"]),
+    ]
