@@ -29,7 +29,7 @@ A mapped identity gets a server-side session like a password sign-in.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
 
@@ -348,7 +348,7 @@ def require(catalog: Catalog, action: str, patient_id: str | None = None) -> Use
 
 
 def video_url(catalog: Catalog, video_id: str) -> str | None:
-    """A URL that streams ``video_id`` to this tab's session only, or None without a session.
+    """A URL that streams ``video_id`` to this tab's session only; None without a session.
 
     The URL holds an opaque grant (``facs_core.media_grants``), never a path or
     a file name; the video route re-checks the session and the permission at
@@ -356,22 +356,17 @@ def video_url(catalog: Catalog, video_id: str) -> str | None:
     the video's patient.
     """
     session_id = st.session_state.get(_SESSION_ID)
-    if session_id is None:
-        return None
-    token = media_grants.grant(session_id, video_id)
-    path = f"{_base_path()}/api/video/{token}"
     try:
         origin = st.context.url
     except Exception:
         origin = None
-    if not isinstance(origin, str) or not origin:
-        return path
+    if session_id is None or not isinstance(origin, str) or not origin or not _routes_mounted():
+        return None
+    token = media_grants.grant(session_id, video_id)
     # st.video takes absolute URLs only; the browser's own origin keeps the
-    # cookie same-site (SameSite=Strict) behind any proxy.
-    from urllib.parse import urlsplit
-
+    # request same-site, so the SameSite=Strict cookie goes with it.
     parts = urlsplit(origin)
-    return f"{parts.scheme}://{parts.netloc}{path}"
+    return f"{parts.scheme}://{parts.netloc}{_base_path()}/api/video/{token}"
 
 
 def recheck(catalog: Catalog, action: str, patient_id: str | None = None) -> User:

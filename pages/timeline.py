@@ -15,7 +15,7 @@ from facs_core import access, segment_edits, visibility
 from facs_core.demo import SYNTHETIC_LABEL
 from facs_core.segments import segment_labels
 from pages import _common, _data, _strip
-from pages._auth import require
+from pages._auth import require, video_url
 
 store = _common.catalog()
 user = require(store, "play_video")
@@ -61,11 +61,17 @@ with player:
     play_from = st.session_state.get("tl_play_from", {}).get(video_id)
     source = visit["playback_path"] if pd.notna(visit["playback_path"]) else visit["stored_path"]
     if pd.notna(source) and source:
-        st.video(
-            str(store.paths.root / source),
-            start_time=int(play_from[0]) if play_from else 0,
-            end_time=int(play_from[1]) + 1 if play_from else None,
-        )
+        # Streamed by the video route in byte ranges, for this session only
+        # (never st.video(path), which reads the whole file into memory).
+        url = video_url(store, video_id)
+        if url is None:
+            st.info("The player needs a signed-in browser session.", icon=":material/videocam_off:")
+        else:
+            st.video(
+                url,
+                start_time=int(play_from[0]) if play_from else 0,
+                end_time=int(play_from[1]) + 1 if play_from else None,
+            )
     else:
         st.info(f"This {SYNTHETIC_LABEL} visit has AU series only, no video file.", icon=":material/videocam_off:")
 

@@ -1,0 +1,302 @@
+"""Sessions and video streaming in a real browser: Debian's Chromium against ``streamlit run dashboard.py``.
+
+Reload, new tab and deep link keep the user signed in; sign-out in one tab,
+an administrator disabling the account and inactivity end the session at the
+next interaction; a tampered cookie is refused; the Timeline plays its video
+through the session-checked byte-range route. Screenshots go to
+``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from tests.test_e2e_browser import ARTIFACTS, CHROMIUM, HEADLESS, PASSWORD, REPO, _cli, _free_port, idle, shot
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+COOKIE = "facs_session"
+
+
+@contextlib.contextmanager
+def _dashboard(data_dir: Path, log: Path, **env: str) -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port), *HEADLESS],
+        cwd=REPO,
+        env=os.environ | {"FACS_DATA_DIR": str(data_dir), "RAY_DISABLE_USAGE_STATS": "1"} | env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the dashboard did not start; see {log}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _store(folder: Path, feat_data: Path) -> Path:
+    data = folder / "data"
+    for name, role in (("ada", "admin"), ("clara", "clinician"), ("carl", "clinician"), ("dora", "clinician")):
+        _cli(data, "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
+    _cli(data, "videos", "add", str(feat_data / "WolfgangLanger_Pexels.mp4"), "--patient", "P017", "--age", "41")
+    for name in ("clara", "dora"):
+        _cli(data, "users", "assign", name, "P017")
+    return data
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory: pytest.TempPathFactory, feat_data: Path) -> Path:
+    return _store(tmp_path_factory.mktemp("sessions"), feat_data)
+
+
+@pytest.fixture(scope="module")
+def server(store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with _dashboard(store_dir, tmp_path_factory.mktemp("log") / "streamlit.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), "Debian's chromium is missing: apt-get install -y chromium"
+    ARTIFACTS.mkdir(exist_ok=True)
+    # Sign-in passes through a redirect and a page load; on a loaded 2-core machine that takes seconds.
+    expect.set_options(timeout=60_000)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        yield launched
+        launched.close()
+
+
+def _context(browser: Browser) -> BrowserContext:
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    context.set_default_timeout(60_000)
+    return context
+
+
+def _sign_in_here(page: Page, username: str) -> None:
+    """Fill the sign-in form already on ``page`` and wait for the signed-in page."""
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_role("textbox", name="User name").fill(username)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
+    idle(page)
+
+
+def _open(page: Page, url: str) -> None:
+    page.goto(url)
+    idle(page)
+
+
+def _signed_out(page: Page) -> None:
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_text("Signed in as")).to_have_count(0)
+
+
+def _cookie(context: BrowserContext) -> dict:
+    found = [c for c in context.cookies() if c["name"] == COOKIE]
+    assert len(found) == 1, context.cookies()
+    return found[0]
+
+
+def test_reload_new_tab_and_deep_link_keep_the_user_signed_in(server: str, browser: Browser) -> None:
+    context = _context(browser)
+    page = context.new_page()
+    # A deep link before signing in: the sign-in form, then the page asked for.
+    _open(page, f"{server}/upload")
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    shot(page, "sessions-01-deep-link-sign-in")
+    _sign_in_here(page, "clara")
+    assert page.url == f"{server}/upload"
+    expect(page.get_by_role("heading", name="Upload interviews")).to_be_visible()
+    shot(page, "sessions-02-deep-link-landed")
+    cookie = _cookie(context)
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
+    assert cookie["expires"] > time.time() + 3600  # signed and expiring, half a day
+    assert "clara" not in cookie["value"] and "clinician" not in cookie["value"]
+    assert COOKIE not in page.evaluate("document.cookie")  # scripts in the page cannot read it
+
+    page.reload()
+    idle(page)
+    expect(page.get_by_text("Signed in as clara")).to_be_visible()
+    expect(page.get_by_role("heading", name="Upload interviews")).to_be_visible()
+
+    tab = context.new_page()
+    _open(tab, f"{server}/timeline")
+    expect(tab.get_by_text("Signed in as clara")).to_be_visible()
+    expect(tab.get_by_role("heading", name="Timeline")).to_be_visible()
+    shot(tab, "sessions-03-new-tab")
+    context.close()
+
+
+def test_sign_out_in_one_tab_ends_the_others(server: str, browser: Browser) -> None:
+    context = _context(browser)
+    first = context.new_page()
+    _open(first, server)
+    _sign_in_here(first, "carl")
+    second = context.new_page()
+    _open(second, server)
+    expect(second.get_by_text("Signed in as carl")).to_be_visible()
+    second.get_by_role("button", name="Sign out").click()
+    _signed_out(second)
+    assert not [c for c in context.cookies() if c["name"] == COOKIE]  # deleted, not just forgotten
+    # The first tab's next click finds the session ended on the server.
+    first.get_by_test_id("stSidebarNav").get_by_role("link", name="Home").click()
+    _signed_out(first)
+    expect(first.get_by_text("You signed out")).to_be_visible()
+    shot(first, "sessions-04-signed-out-elsewhere")
+    context.close()
+
+
+def test_tampered_cookie_is_refused(server: str, browser: Browser) -> None:
+    context = _context(browser)
+    page = context.new_page()
+    _open(page, server)
+    _sign_in_here(page, "carl")
+    cookie = _cookie(context)
+    token, stamp, signature = cookie["value"].split(".")
+    forged = [
+        f"{token}.{stamp}.{signature[:-1]}{'A' if signature[-1] != 'A' else 'B'}",  # signature changed
+        f"{token[:-1]}{'A' if token[-1] != 'A' else 'B'}.{stamp}.{signature}",  # token changed
+        "carl.clinician",  # what a naive cookie would hold
+    ]
+    for value in forged:
+        other = _context(browser)
+        other.add_cookies([cookie | {"value": value}])
+        stranger = other.new_page()
+        _open(stranger, f"{server}/timeline")
+        _signed_out(stranger)
+        other.close()
+    # The genuine cookie in a fresh browser still works (so the refusals above were about the forgery).
+    genuine = _context(browser)
+    genuine.add_cookies([cookie])
+    page = genuine.new_page()
+    _open(page, f"{server}/timeline")
+    expect(page.get_by_text("Signed in as carl")).to_be_visible()
+    genuine.close()
+    context.close()
+
+
+def _choose(page: Page, label: str, option: str) -> None:
+    page.get_by_label(label, exact=True).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_disabling_the_account_signs_the_user_out_at_the_next_interaction(server: str, browser: Browser) -> None:
+    user_context, admin_context = _context(browser), _context(browser)
+    user = user_context.new_page()
+    _open(user, f"{server}/timeline")
+    _sign_in_here(user, "dora")
+    admin = admin_context.new_page()
+    _open(admin, f"{server}/admin")
+    _sign_in_here(admin, "ada")
+    _choose(admin, "Account", "dora")
+    _choose(admin, "Change", "disable")
+    admin.get_by_role("button", name="Apply").click()
+    idle(admin)
+    # dora's next click: signed out, and a reload does not bring her back.
+    user.get_by_test_id("stSidebarNav").get_by_role("link", name="Home").click()
+    _signed_out(user)
+    shot(user, "sessions-05-disabled")
+    user.reload()
+    idle(user)
+    _signed_out(user)
+    user_context.close()
+    admin_context.close()
+
+
+def _video_src(page: Page) -> str:
+    video = page.locator("video")
+    expect(video).to_have_count(1)
+    return video.get_attribute("src")
+
+
+def test_timeline_plays_the_video_through_the_session_checked_stream(
+    server: str, browser: Browser, feat_data: Path
+) -> None:
+    expected = (feat_data / "WolfgangLanger_Pexels.mp4").read_bytes()
+    context = _context(browser)
+    page = context.new_page()
+    _open(page, f"{server}/timeline")
+    _sign_in_here(page, "clara")
+    src = _video_src(page)
+    assert src.startswith(f"{server}/api/video/")
+    assert "WolfgangLanger" not in src and "P017" not in src and "videos/" not in src
+    # The browser plays it (range requests), frames advance.
+    page.evaluate("document.querySelector('video').muted = true; document.querySelector('video').play()")
+    page.wait_for_function("document.querySelector('video').currentTime > 0.5", timeout=60_000)
+    shot(page, "sessions-06-timeline-playing")
+    # The same URL with this browser's cookie: correct bytes for any range.
+    for first, last in ((0, 99), (1234, 56_789), (len(expected) - 64, len(expected) - 1)):
+        answer = context.request.get(src, headers={"Range": f"bytes={first}-{last}"})
+        assert answer.status == 206 and answer.body() == expected[first : last + 1]
+    # Without the session (no cookie) or in another clinician's browser: refused.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(src, timeout=10)
+    assert refused.value.code == 403
+    other = _context(browser)
+    carl = other.new_page()
+    _open(carl, server)
+    _sign_in_here(carl, "carl")
+    assert other.request.get(src).status == 403
+    other.close()
+    # After sign-out the link is dead too.
+    page.get_by_role("button", name="Sign out").click()
+    _signed_out(page)
+    assert context.request.get(src).status in (403, 404)
+    context.close()
+
+
+def test_inactivity_ends_the_session_and_its_video_link(tmp_path: Path, browser: Browser, feat_data: Path) -> None:
+    idle_s = 30
+    # Its own store: the module's server holds the other one's lock.
+    quick = _store(tmp_path, feat_data)
+    with _dashboard(quick, tmp_path / "streamlit.log", FACS_SESSION_TIMEOUT_MIN=str(idle_s / 60)) as url:
+        context = _context(browser)
+        page = context.new_page()
+        _open(page, f"{url}/timeline")
+        _sign_in_here(page, "clara")
+        src = _video_src(page)
+        assert context.request.get(src, headers={"Range": "bytes=0-9"}).status == 206
+        page.wait_for_timeout((idle_s + 3) * 1000)
+        assert context.request.get(src, headers={"Range": "bytes=0-9"}).status == 403
+        page.reload()
+        idle(page)
+        _signed_out(page)
+        expect(page.get_by_text("inactivity")).to_be_visible()
+        shot(page, "sessions-07-timed-out")
+        context.close()
