@@ -11,7 +11,7 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from pages import _common
-from web.routes import routes
+from web.routes import mount
 
 # app.py declares its pages with st.navigation. Until some session has run it,
 # Streamlit would treat the pages/ folder as an old-style multipage app and
@@ -19,4 +19,4 @@ from web.routes import routes
 # the sidebar; a fresh server's first visitor must get the sign-in page.
 PagesManager.uses_pages_directory = False
 
-app = st.App("app.py", routes=routes(_common.catalog))
+app = st.App("app.py", routes=mount(_common.catalog))

@@ -32,7 +32,7 @@ from facs_core.errors import FacsError
 from store import audit, sessions
 from store.catalog import Catalog
 
-__all__ = ["SESSION_END", "SESSION_START", "VIDEO", "mounted", "routes"]
+__all__ = ["SESSION_END", "SESSION_START", "VIDEO", "mount", "mounted", "routes"]
 
 SESSION_START = "/api/session/start"
 SESSION_END = "/api/session/end"
@@ -69,11 +69,15 @@ def _refused(status: int, text: str) -> Response:
     return PlainTextResponse(text, status_code=status, headers=_NO_STORE)
 
 
-def routes(catalog: Callable[[], Catalog]) -> list[Route]:
-    """The routes, reading the store through ``catalog()`` (the app's one open catalog)."""
+def mount(catalog: Callable[[], Catalog]) -> list[Route]:
+    """:func:`routes` for the server of this process (``dashboard.py``): pages then rely on them."""
     global _mounted
     _mounted = True
+    return routes(catalog)
 
+
+def routes(catalog: Callable[[], Catalog]) -> list[Route]:
+    """The routes, reading the store through ``catalog()`` (the app's one open catalog)."""
     def start(request: Request) -> Response:
         handover = session_cookie.redeem_handover(request.query_params.get("ticket"))
         if handover is None:
