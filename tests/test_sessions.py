@@ -293,6 +293,9 @@ def test_video_route_refuses_without_a_valid_session_or_permission(served) -> No
     assert client.get(url).status_code == 403
     _signed_in(catalog, client, "carl")
     assert client.get(url).status_code == 403
+    # Even clara herself in another browser: the link belongs to the session it was made for.
+    _signed_in(catalog, client, "clara")
+    assert client.get(url).status_code == 403
     # Back in clara's browser: fine, until her assignment is withdrawn, then refused at the next request.
     client.cookies.clear()
     client.cookies.set(session_cookie.COOKIE_NAME, clara_cookie)

@@ -78,6 +78,7 @@ def mount(catalog: Callable[[], Catalog]) -> list[Route]:
 
 def routes(catalog: Callable[[], Catalog]) -> list[Route]:
     """The routes, reading the store through ``catalog()`` (the app's one open catalog)."""
+
     def start(request: Request) -> Response:
         handover = session_cookie.redeem_handover(request.query_params.get("ticket"))
         if handover is None:
