@@ -72,7 +72,8 @@ def _feat_video() -> Path:
 
 def _store(folder: Path, size: int) -> Path:
     data = folder / "data"
-    _cli(data, "users", "add", "clara", "--role", "clinician", "--password-stdin", stdin=PASSWORD + "\n")
+    for name, role in (("ada", "admin"), ("clara", "clinician")):
+        _cli(data, "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
     _cli(data, "videos", "add", str(_feat_video()), "--patient", "P001")
     _cli(data, "users", "assign", "clara", "P001")
     (stored,) = (data / "videos").glob("*.mp4")

@@ -61,10 +61,11 @@ def _dashboard(data_dir: Path, log: Path, **env: str) -> Iterator[str]:
 
 def _store(folder: Path, feat_data: Path) -> Path:
     data = folder / "data"
-    for name, role in (("ada", "admin"), ("clara", "clinician"), ("carl", "clinician"), ("dora", "clinician")):
+    accounts = [("ada", "admin"), *((name, "clinician") for name in ("clara", "carl", "dora", "erin"))]
+    for name, role in accounts:
         _cli(data, "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
     _cli(data, "videos", "add", str(feat_data / "WolfgangLanger_Pexels.mp4"), "--patient", "P017", "--age", "41")
-    for name in ("clara", "dora"):
+    for name in ("clara", "dora", "erin"):
         _cli(data, "users", "assign", name, "P017")
     return data
 
@@ -216,11 +217,17 @@ def _choose(page: Page, label: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
-def test_disabling_the_account_signs_the_user_out_at_the_next_interaction(server: str, browser: Browser) -> None:
-    user_context, admin_context = _context(browser), _context(browser)
+def test_disabling_the_account_signs_the_user_out_at_the_next_interaction(
+    server: str, store_dir: Path, browser: Browser
+) -> None:
+    user_context, admin_context, cli_context = _context(browser), _context(browser), _context(browser)
     user = user_context.new_page()
     _open(user, f"{server}/timeline")
     _sign_in_here(user, "dora")
+    other = cli_context.new_page()
+    _open(other, f"{server}/timeline")
+    _sign_in_here(other, "erin")
+    # From an administrator's browser, on the Admin page.
     admin = admin_context.new_page()
     _open(admin, f"{server}/admin")
     _sign_in_here(admin, "ada")
@@ -235,8 +242,12 @@ def test_disabling_the_account_signs_the_user_out_at_the_next_interaction(server
     user.reload()
     idle(user)
     _signed_out(user)
-    user_context.close()
-    admin_context.close()
+    # From the command line, while the dashboard runs.
+    _cli(store_dir, "users", "disable", "erin")
+    other.get_by_test_id("stSidebarNav").get_by_role("link", name="Home").click()
+    _signed_out(other)
+    for context in (user_context, admin_context, cli_context):
+        context.close()
 
 
 def _video_src(page: Page) -> str:
