@@ -1,4 +1,4 @@
-"""A ``streamlit run app.py`` server and a Chromium for browser tests that need their own store.
+"""A ``streamlit run dashboard.py`` server and a Chromium for browser tests that need their own store.
 
 The page helpers (``idle``, ``sign_in``, ``open_page``, ``shot``) live in
 ``tests/test_e2e_browser.py``; this module only starts and stops things.
@@ -45,7 +45,7 @@ def streamlit_server(data_dir: Path, log_path: Path, env: dict[str, str] | None 
                 "-m",
                 "streamlit",
                 "run",
-                "app.py",
+                "dashboard.py",
                 "--server.port",
                 str(port),
                 "--server.headless",
