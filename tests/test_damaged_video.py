@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from facs_core.access import LocalOperator
 from facs_core.cli import main
 from facs_core.damage import damage_status
 from facs_core.decode import frame_timestamps
@@ -138,7 +139,9 @@ def test_timeline_and_patient_pages_show_the_badge(damaged, data_dir, monkeypatc
     from tests.test_app_pages import _open, page
 
     with open_catalog(data_dir) as catalog:
-        record, _ = ingest_video(catalog, damaged, original_name="interview.mp4", patient_id="P001")
+        record, _ = ingest_video(
+            catalog, damaged, user=LocalOperator("test"), original_name="interview.mp4", patient_id="P001"
+        )
     expected = damage_status(record)
     assert expected and expected.startswith("damaged: ")
     for store in _open(data_dir, monkeypatch):

@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 from facs_core import uploads
+from facs_core.access import LocalOperator
 from facs_core.cli import main
 from facs_core.errors import FacsError
 from facs_core.ingest import ingest_video
@@ -558,7 +559,9 @@ def test_uploads_refuse_impossible_values(seeded_store, feat_data, fields, messa
         received = uploads.receive(catalog.paths, io.BytesIO((feat_data / "no_face.mp4").read_bytes()), "visit.mp4")
         values = {"patient_id": "P002", **fields}
         with pytest.raises(FacsError) as caught:
-            ingest_video(catalog, received.path, original_name=received.display_name, **values)
+            ingest_video(
+                catalog, received.path, user=LocalOperator("test"), original_name=received.display_name, **values
+            )
         received.path.unlink()
     text = str(caught.value)
     assert "\n" not in text

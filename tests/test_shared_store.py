@@ -133,7 +133,9 @@ def test_dashboard_session_shows_command_line_writes_without_a_restart(
         users.add_user(store, "clin", "clinician", PASSWORD, actor="test")
         for patient in ("P001", "P002"):
             users.assign_patient(store, "clin", patient, actor="test")
-        first, _ = ingest_video(store, feat_data / "no_face.mp4", original_name="a.mp4", patient_id="P001")
+        first, _ = ingest_video(
+            store, feat_data / "no_face.mp4", user=LocalOperator("test"), original_name="a.mp4", patient_id="P001"
+        )
         at = _extraction_page(store, "clin").run()
         assert not at.exception
         assert [o.split(" · ")[-1] for o in at.multiselect(key="ex_videos").options] == [first["video_id"]]
