@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,11 @@ from store import open_catalog, users
 from tests.conftest import REPO_ROOT
 
 PASSWORD = "correct-horse-battery"
+
+
+def _video_id(option: str) -> str:
+    """The video id inside a picker label (the label may carry a status such as "damaged: ...")."""
+    return next(part for part in option.split(" · ") if re.fullmatch("[0-9a-f]{16}", part))
 
 
 def _cli(data_dir: Path, *args: str, env: dict[str, str] | None = None, stdin: str | None = None):
@@ -138,7 +144,7 @@ def test_dashboard_session_shows_command_line_writes_without_a_restart(
         )
         at = _extraction_page(store, "clin").run()
         assert not at.exception
-        assert [o.split(" · ")[-1] for o in at.multiselect(key="ex_videos").options] == [first["video_id"]]
+        assert [_video_id(o) for o in at.multiselect(key="ex_videos").options] == [first["video_id"]]
 
         added = _cli(data_dir, "videos", "add", str(feat_data / "single_face.mp4"), "--patient", "P001")
         code, out, err = _finish(added)
@@ -147,7 +153,7 @@ def test_dashboard_session_shows_command_line_writes_without_a_restart(
         at.run()
         assert not at.exception
         # The same patient's second visit: nothing but the store changed between the two renders.
-        assert sorted(o.split(" · ")[-1] for o in at.multiselect(key="ex_videos").options) == sorted(
+        assert sorted(_video_id(o) for o in at.multiselect(key="ex_videos").options) == sorted(
             [first["video_id"], video_id]
         )
 
@@ -191,8 +197,9 @@ def test_dashboard_session_shows_command_line_writes_without_a_restart(
 
 # -- the dashboard and many writers at once ------------------------------------------
 DASHBOARD = """
-import json, sys, time
+import json, re, sys, time
 from pathlib import Path
+_video_id = lambda o: next(p for p in o.split(" · ") if re.fullmatch("[0-9a-f]{16}", p))
 from streamlit.testing.v1 import AppTest
 from facs_core.access import User
 from pages import _common
@@ -210,7 +217,7 @@ while True:
     print(json.dumps({
         "render_s": time.monotonic() - started,
         "errors": [str(e.value) for e in at.exception] + [str(e.value) for e in at.error],
-        "videos": [o.split(" · ")[-1] for o in at.multiselect(key="ex_videos").options],
+        "videos": [_video_id(o) for o in at.multiselect(key="ex_videos").options],
         "jobs": [str(p.value) + " " + str(getattr(p, "text", "")) for p in at.get("progress")],
         "captions": [str(c.value) for c in at.caption],
     }), flush=True)
