@@ -75,7 +75,10 @@ while time.monotonic() < deadline:
     for job_id in free:
         if job_rows.claim_job(catalog, job_id, driver):
             won.append(job_id)
-print(json.dumps({"driver": driver, "won": won}))
+print(json.dumps({"driver": driver, "won": won}), flush=True)
+# Stay alive until every racer has reported: a finished racer's jobs would otherwise
+# count as abandoned (dead driver) and be rightly taken over by one still racing.
+sys.stdin.read()
 """
 
 
@@ -87,11 +90,17 @@ def test_racing_drivers_claim_each_job_exactly_once(data_dir: Path) -> None:
         catalog.close()
     racers = [
         subprocess.Popen(
-            [sys.executable, "-c", CLAIMER, str(data_dir)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", CLAIMER, str(data_dir)],
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for _ in range(3)
     ]
-    results = [json.loads(r.communicate(timeout=300)[0]) for r in racers]
+    results = [json.loads(r.stdout.readline()) for r in racers]
+    for racer in racers:
+        racer.communicate(timeout=300)
     won = [job for result in results for job in result["won"]]
     assert sorted(won) == sorted(created)  # every job claimed, none twice
     catalog = open_catalog(data_dir)
