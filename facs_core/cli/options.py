@@ -52,10 +52,7 @@ def checked_fps(fps: float | None) -> float:
     """``fps`` as a float, or a one-line error when it is missing, zero or negative."""
     if fps is None:
         raise InputError("frame rate (fps) is missing; give the videos' frames per second, e.g. --fps 30")
-    try:
-        value = float(fps)
-    except (TypeError, ValueError):
-        raise InputError(f"frame rate {fps!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise InputError(f"frame rate must be a positive number of frames per second, not {fps!r}")
-    return value
+    # Imported here: the parser must build without the wavelet engine (tests/test_cli_startup.py).
+    from facs_core.wavelets.features import checked_rate
+
+    return checked_rate(fps)

@@ -90,7 +90,7 @@ class WaveletParams:
         object.__setattr__(self, "scales", tuple(float(s) for s in np.ravel(self.scales)))
 
 
-def _checked_rate(fps: float | None) -> float:
+def checked_rate(fps: float | None) -> float:
     """``fps`` as a positive float, or a one-line error naming what is wrong."""
     if fps is None:
         raise InputError("frame rate (fps) is missing; give the videos' frames per second")
@@ -214,7 +214,7 @@ def scale_table(
     1   21.0     0.700         1.429             337     11.233          False
     2  100.0     3.333         0.300            1601     53.367          False
     """
-    fps = _checked_rate(fps)
+    fps = checked_rate(fps)
     bank = bank or FilterBank(wavelet, scales, precision)
     frequency = bank.frequencies(fps)
     return pd.DataFrame(
@@ -321,7 +321,7 @@ def wavelet_features(
     -------
     WaveletFeatures
     """
-    fps = _checked_rate(fps)
+    fps = checked_rate(fps)
     all_aus = validate_frames(frames)
     if aus is None:
         aus = all_aus
@@ -475,7 +475,7 @@ def scalogram(
     >>> image.periods_s.round(2)
     array([0.33, 0.7 , 1.33])
     """
-    fps = _checked_rate(fps)
+    fps = checked_rate(fps)
     validate_frames(frames)
     if au not in frames.columns:
         raise InputError(f"frames table has no column {au}")
