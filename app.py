@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from facs_core.errors import FacsError
-from pages import _common
+from facs_core.views import common
 from store.paths import private_umask
 
 # Whatever the dashboard writes (store, uploads in flight, backups) is owner-only,
@@ -40,13 +40,13 @@ def show_alone(render: Callable[[], None], title: str, icon: str) -> NoReturn:
 
 
 try:
-    store = _common.catalog()
+    store = common.catalog()
 except FacsError as exc:
     message = str(exc)
     show_alone(lambda: st.error(message, icon=":material/error:"), "Store unavailable", ":material/error:")
 
-from facs_core.access import allowed  # noqa: E402
-from pages._auth import current_user, sign_out_button, signed_in_user  # noqa: E402
+from facs_core.services.access import allowed  # noqa: E402
+from facs_core.views.auth import current_user, sign_out_button, signed_in_user  # noqa: E402
 
 SECTIONS: dict[str, list[tuple[str, str, str, str]]] = {
     # section: (file, title, icon key, action needed to see it)
@@ -82,7 +82,7 @@ if user is None:
     # resolves instead of "Page not found", and the sign-in returns to it.
     requested = st.navigation(
         [
-            st.Page(path, title=title, icon=_common.ICONS[icon], default=path == "pages/home.py")
+            st.Page(path, title=title, icon=common.ICONS[icon], default=path == "pages/home.py")
             for entries in SECTIONS.values()
             for path, title, icon, _ in entries
         ],
@@ -90,12 +90,12 @@ if user is None:
     )
     # current_user renders the sign-in (or first-administrator) form and stops the run.
     current_user(store, next_path=_requested_path(requested))
-_common.start_background_work(store)
+common.start_background_work(store)
 
 navigation: dict[str, list] = {}
 for section, entries in SECTIONS.items():
     visible = [
-        st.Page(path, title=title, icon=_common.ICONS[icon], default=path == "pages/home.py")
+        st.Page(path, title=title, icon=common.ICONS[icon], default=path == "pages/home.py")
         for path, title, icon, action in entries
         if allowed(user, action)
     ]

@@ -10,7 +10,7 @@ flags (port, address, XSRF, upload size) as for a plain script.
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from pages import _common
+from facs_core.views import common
 from web.routes import mount
 
 # app.py declares its pages with st.navigation. Until some session has run it,
@@ -19,4 +19,4 @@ from web.routes import mount
 # the sidebar; a fresh server's first visitor must get the sign-in page.
 PagesManager.uses_pages_directory = False
 
-app = st.App("app.py", routes=mount(_common.catalog))
+app = st.App("app.py", routes=mount(common.catalog))

@@ -32,8 +32,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import write_section  # noqa: E402 (after the sys.path fix above)
-from facs_core.access import User  # noqa: E402 (after the sys.path fix above)
-from facs_core.demo import load_demo  # noqa: E402 (after the sys.path fix above)
+from facs_core.services.access import User  # noqa: E402 (after the sys.path fix above)
+from facs_core.services.demo import load_demo  # noqa: E402 (after the sys.path fix above)
 from store import open_catalog, users  # noqa: E402 (after the sys.path fix above)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -79,9 +79,9 @@ def open_cost(folder: Path, repeats: int = 20) -> float:
 def measure(warm: int) -> dict[tuple[str, str], tuple[float, int]]:
     from streamlit.testing.v1 import AppTest
 
-    from pages import _common
+    from facs_core.views import common
 
-    store = _common.catalog()
+    store = common.catalog()
     results = {}
     for setting, linger in SETTINGS:
         os.environ["FACS_CATALOG_LINGER_S"] = linger

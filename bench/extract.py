@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._report import write_section  # noqa: E402
 from facs_core.decode import decode_frames, frame_timestamps  # noqa: E402
-from facs_core.extraction import plan_chunks  # noqa: E402
+from facs_core.services.extraction import plan_chunks  # noqa: E402
 
 TARGET_FPS_PER_CORE = 80.0
 CHUNK = 300
@@ -123,7 +123,7 @@ def throughput(path: Path, workers: int, work) -> float:
 _PEAK = """
 import resource, sys
 sys.path.insert(0, {root!r})
-from facs_core.extraction import extract_video
+from facs_core.services.extraction import extract_video
 table = extract_video({path!r}, "mediapipe")
 print(table.num_rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """

@@ -8,7 +8,7 @@ the server started: Streamlit's caches empty) and warm. A page counts as
 rendered when the script has stopped running, the page's title is shown and
 every chart has drawn its canvas or SVG. Then the server is restarted on the
 same store and every page timed once more (*restart*: in-memory caches empty,
-on-disk caches such as ``store.feature_cache`` kept).
+on-disk caches such as ``facs_core.services.feature_cache`` kept).
 
 Baseline: the Home page of the same server in the same run; ratios are page
 time / baseline time. Target: every page under 2 s.
@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import write_section
-from facs_core.demo import load_demo
+from facs_core.services.demo import load_demo
 from store import open_catalog, users
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,7 +67,7 @@ def build_store(folder: Path, n_patients: int, duration_s: float) -> int:
     """A store of ``2 * n_patients`` synthetic visits; returns the frame count.
 
     ``load_demo`` caches each shard's wavelet features as it writes it, with the
-    same ``store.feature_cache.precompute`` an extraction job calls for a
+    same ``facs_core.services.feature_cache.precompute`` an extraction job calls for a
     finished run, so the store is what extraction would have left.
     """
     catalog = open_catalog(folder)
@@ -167,12 +167,14 @@ def report(rows: list[dict], sizes: dict[str, int]) -> str:
         "`bench/pages.py`: each page opened from the sidebar, timed until the script stopped, the title showed and"
         " every chart drew. *cold*: first visit after the server started (caches empty); *warm*: second visit."
         " Baseline: the Home page of the same server and pass. Target: every page under 2 s."
-        " Stores are built with `facs_core.demo.load_demo`, which writes the synthetic shards directly and, as the"
+        " Stores are built with `facs_core.services.demo.load_demo`, which writes the synthetic shards directly and,"
+        " as the"
         " extraction job does for every finished run, computes their per-video wavelet features at that time"
-        " (`store.feature_cache.precompute`); building them is not timed here. The app's background warm-up"
+        " (`facs_core.services.feature_cache.precompute`); building them is not timed here. The app's background"
+        " warm-up"
         " then only reads those files. *restart*: first visit after a second"
         " server start on the same store (in-memory caches empty; the wavelet features cached on disk by"
-        " `store.feature_cache` during the first server's run are read, not recomputed).",
+        " `facs_core.services.feature_cache` during the first server's run are read, not recomputed).",
         "",
         "| store | user | page | pass | seconds | × baseline | under 2 s |",
         "|---|---|---|---|---:|---:|---|",

@@ -4,7 +4,7 @@ Two per-frame tables of one video (two backends' runs, or an ``import``ed
 OpenFace table beside an extraction) go to
 :func:`facs_core.stats.agreement.agreement_table`; a :class:`Comparison`
 keeps them with their labels for the Bland-Altman plot. Finding a stored
-visit's runs is :mod:`facs_core.agreement_runs` (a service: it reads the catalog).
+visit's runs is :mod:`facs_core.services.agreement_runs` (a service: it reads the catalog).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Safe CSV exports: no formula injection, no identifying columns for researchers.
 
-Every export in the dashboard goes through :func:`facs_core.downloads.export_for`, which
+Every export in the dashboard goes through :func:`facs_core.services.downloads.export_for`, which
 authorises the acting user at the moment the file is made, filters it for
 their role (:func:`export_csv`) and audits it; the command line's CSV results
 go through :func:`safe_csv` (the same neutralisation and quoting, no role:
@@ -94,7 +94,7 @@ def export_csv(frame: pd.DataFrame, role: str) -> bytes:
 
     Columns are pseudonymised for the role, then formula cells neutralised
     (:func:`safe_csv`). Pages download through
-    :func:`facs_core.downloads.export_for`, which calls this.
+    :func:`facs_core.services.downloads.export_for`, which calls this.
     """
     return safe_csv(pseudonymise(frame, role))
 

@@ -25,7 +25,7 @@ import cv2
 
 from facs_core.decoder_log import decoder_messages
 from facs_core.errors import InputError
-from facs_core.logs import LOGGER_NAME
+from facs_core.services.logs import LOGGER_NAME
 from store.videos import VideoMetadata
 
 #: Containers the dashboard accepts.

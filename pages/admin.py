@@ -1,23 +1,23 @@
 """Admin: accounts, patient assignments, the audit log, store integrity and backups.
 
 Calls :mod:`store.users` (accounts and assignments, each change audited),
-:mod:`store.audit`, :mod:`facs_core.integrity` and :func:`facs_core.backup.backup`. Administrators manage
-access; they see no patient content.
+:mod:`store.audit`, :mod:`facs_core.services.integrity` and
+:func:`facs_core.services.backup.backup`. Administrators manage access; they see no patient content.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from facs_core import downloads
-from facs_core.access import ROLES
-from facs_core.backup import backup
-from facs_core.integrity import last_verification, verify_catalog
-from pages import _common
-from pages._auth import require
+from facs_core.services import downloads
+from facs_core.services.access import ROLES
+from facs_core.services.backup import backup
+from facs_core.services.integrity import last_verification, verify_catalog
+from facs_core.views import common
+from facs_core.views.auth import require
 from store import audit, users
 
-store = _common.catalog()
+store = common.catalog()
 user = require(store, "admin")
 
 st.title("Administration")
@@ -27,7 +27,7 @@ accounts_tab, assignments_tab, audit_tab, integrity_tab, backup_tab = st.tabs(
 
 with accounts_tab:
     accounts = users.list_users(store)
-    _common.show_table(store, accounts, hide_index=True, width="stretch")
+    common.show_table(store, accounts, hide_index=True, width="stretch")
     with st.form("add_user", border=True):
         st.markdown("**Add an account**")
         a, b, c = st.columns(3)
@@ -40,7 +40,7 @@ with accounts_tab:
             help=f"At least {users.MIN_PASSWORD_LENGTH} characters",
         )
         if st.form_submit_button("Add account", icon=":material/person_add:"):
-            with _common.friendly_errors():
+            with common.friendly_errors():
                 users.add_user(store, username, role, password, actor=user.username)
                 st.session_state["ad_notice"] = f"Account {username} added as {role}."
                 st.rerun()
@@ -52,7 +52,7 @@ with accounts_tab:
             action = b.selectbox("Change", ["disable", "enable", "set role", "reset password"], key="ad_action")
             value = c.text_input("New role or password", key="ad_value", type="password")
             if st.form_submit_button("Apply", icon=":material/manage_accounts:"):
-                with _common.friendly_errors():
+                with common.friendly_errors():
                     if action == "disable":
                         users.disable_user(store, target, actor=user.username)
                     elif action == "enable":
@@ -69,7 +69,7 @@ if notice:
     st.toast(notice, icon=":material/check_circle:")
 
 with assignments_tab:
-    _common.show_table(store, users.assignments(store), hide_index=True, width="stretch")
+    common.show_table(store, users.assignments(store), hide_index=True, width="stretch")
     clinicians = users.list_users(store).query("role == 'clinician' and active")["username"].tolist()
     patients = store.query("SELECT patient_id FROM patients ORDER BY patient_id")["patient_id"].tolist()
     if clinicians and patients:
@@ -81,7 +81,7 @@ with assignments_tab:
             do_assign = assign.form_submit_button("Assign", icon=":material/link:")
             do_unassign = unassign.form_submit_button("Remove assignment", icon=":material/link_off:")
             if do_assign or do_unassign:
-                with _common.friendly_errors():
+                with common.friendly_errors():
                     for patient in chosen:
                         if do_assign:
                             users.assign_patient(store, clinician, patient, actor=user.username)
@@ -95,7 +95,7 @@ with assignments_tab:
 with audit_tab:
     limit = st.number_input("Latest events", min_value=10, max_value=100_000, value=500, step=100, key="ad_limit")
     events = audit.events(store, int(limit))
-    _common.show_table(store, events, hide_index=True, width="stretch")
+    common.show_table(store, events, hide_index=True, width="stretch")
     st.download_button(
         "Export the audit log (CSV)",
         data=lambda: downloads.export_for(store, user, audit.events(store, 10**9), what="audit log", action="admin"),
@@ -109,7 +109,7 @@ with audit_tab:
 with integrity_tab:
     st.write("Checks the catalog and every video, playback copy and frame shard against its recorded sha256.")
     if st.button("Verify the store now", icon=":material/verified:", key="ad_verify"):
-        with _common.friendly_errors(), st.spinner("Verifying ..."):
+        with common.friendly_errors(), st.spinner("Verifying ..."):
             verify_catalog(store, actor=user.username)
     last = last_verification(store)
     if last is None:
@@ -131,7 +131,7 @@ with integrity_tab:
 with backup_tab:
     st.write(f"Writes a verified archive of the catalog, videos and frame shards to `{store.paths.backups}`.")
     if st.button("Back up now", icon=":material/backup:", key="ad_backup"):
-        with _common.friendly_errors(), st.spinner("Backing up ..."):
+        with common.friendly_errors(), st.spinner("Backing up ..."):
             result = backup(store, actor=user.username)
             st.success(
                 f"Backup written: {result.archive} ({result.files} files, {result.bytes / 1e6:.1f} MB,"

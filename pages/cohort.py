@@ -13,24 +13,24 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from facs_core import visibility
 from facs_core.methods_text import AnalysisSettings
 from facs_core.reference import action_unit_names, instruments
-from pages import _cohort_analysis as analysis
-from pages import _common, _data
-from pages._auth import require
+from facs_core.services import visibility
+from facs_core.views import cohort_analysis as analysis
+from facs_core.views import common, page_data
+from facs_core.views.auth import require
 
-store = _common.catalog()
+store = common.catalog()
 user = require(store, "view_cohort")
-viewer = _common.viewer(store)
+viewer = common.viewer(store)
 
 st.title("Cohort statistics")
 st.caption("How each Action Unit relates to a depression score across visits, controlling for covariates.")
 
-version = _data.store_version(store)
-clinical = _data.clinical_table(store)
-scores = _data.available_scores(clinical)
-runs = _data.latest_runs(store)
+version = page_data.store_version(store)
+clinical = page_data.clinical_table(store)
+scores = page_data.available_scores(clinical)
+runs = page_data.latest_runs(store)
 if runs.empty or not scores:
     st.info(
         "No analysable visits yet: the cohort needs extracted videos with scores. Load the demo data on the"
@@ -44,7 +44,7 @@ with st.container(border=True):
     left, middle, right = st.columns(3)
     score = left.selectbox("Score", scores, format_func=lambda k: labels.get(k, k), key="cohort_score")
     covariates = middle.multiselect(
-        "Covariates", list(_data.COVARIATES), default=list(_data.COVARIATES), key="cohort_covariates"
+        "Covariates", list(page_data.COVARIATES), default=list(page_data.COVARIATES), key="cohort_covariates"
     )
     method = right.selectbox("Method", list(analysis.METHODS), format_func=analysis.METHODS.get, key="cohort_method")
     left, middle, right = st.columns(3)
@@ -62,16 +62,16 @@ with st.container(border=True):
         key="cohort_segments",
     )
 
-with _common.friendly_errors():
+with common.friendly_errors():
     bar = st.progress(0.0, text="per-video features")
-    features = _data.video_features(str(store.paths.root), version, segment_label, viewer)
+    features = page_data.video_features(str(store.paths.root), version, segment_label, viewer)
     bar.progress(0.4, text=f"{analysis.METHODS[method]}")
     result = analysis.run(features, clinical, score, covariates, method, correction, feature_kind)
     bar.empty()
 
     analysed = result.attrs.get("video_ids", [])
-    _common.synthetic_banner(_common.has_synthetic(store, analysed))
-    _common.au_source_note(store, analysed)
+    common.synthetic_banner(common.has_synthetic(store, analysed))
+    common.au_source_note(store, analysed)
     n_videos = int(result.attrs.get("n_videos", 0))
     n_patients = int(clinical.loc[clinical["video_id"].isin(analysed), "patient_id"].nunique())
     backends = runs.loc[runs["video_id"].isin(analysed), ["backend", "backend_version"]].drop_duplicates()
@@ -97,10 +97,10 @@ with _common.friendly_errors():
         f" {', '.join(covariates) or 'none'} · {analysis.CORRECTIONS[correction]}"
     )
     for note in result.attrs.get("notes", []):
-        st.caption(f":material/info: {_common.visible_text(store, note)}")
+        st.caption(f":material/info: {common.visible_text(store, note)}")
 
     table = analysis.table3(result, action_unit_names(), "β (standardised)" if method == "mixedlm" else "r")
-    _common.show_table(store, table, hide_index=True, width="stretch", key="table3")
+    common.show_table(store, table, hide_index=True, width="stretch", key="table3")
     st.caption("Marks on the adjusted p: * < .05, ** < .01, *** < .001. CI: 95 % confidence interval.")
 
     chart_data = result.assign(
@@ -130,9 +130,9 @@ with _common.friendly_errors():
     zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(strokeDash=[4, 4]).encode(x="x:Q")
     chart = (bars + points + zero).properties(height=alt.Step(22), title="Coefficients with 95% confidence intervals")
     event = st.altair_chart(chart, on_select="rerun", key="coef_chart", width="stretch")
-    _common.chart_downloads(chart, f"coefficients-{score}", key="coef")
+    common.chart_downloads(chart, f"coefficients-{score}", key="coef")
 
-    picked = _common.selection_point(event, "au_pick")
+    picked = common.selection_point(event, "au_pick")
     features_listed = chart_data["feature"].tolist()
     if picked and picked.get("feature") in features_listed and picked != st.session_state.get("cohort_last_pick"):
         # A click on the chart chooses the AU, as if picked in the box.

@@ -1,6 +1,6 @@
 """Export: per-frame, per-video and statistics tables, and the methods paragraph.
 
-CSV and Parquet go through :func:`facs_core.downloads.export_for`: the user is
+CSV and Parquet go through :func:`facs_core.services.downloads.export_for`: the user is
 authorised when the file is made, columns their role may not receive are
 removed, CSV formula cells neutralised, and the export audited. Charts are
 exported as PNG or SVG next to each chart.
@@ -11,13 +11,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from facs_core import access
-from facs_core.downloads import export_for
 from facs_core.methods_text import methods_paragraph
-from pages import _common, _data
-from pages._auth import require
+from facs_core.services import access
+from facs_core.services.downloads import export_for
+from facs_core.views import common, page_data
+from facs_core.views.auth import require
 
-store = _common.catalog()
+store = common.catalog()
 user = require(store, "export")
 
 st.title("Export")
@@ -26,11 +26,11 @@ st.caption(
 )
 
 patients = access.visible_patients(store, user)
-version = _data.store_version(store)
-clinical = _data.clinical_table(store)
+version = page_data.store_version(store)
+clinical = page_data.clinical_table(store)
 clinical = clinical[clinical["patient_id"].isin(patients)]
-_common.synthetic_banner(bool(clinical["synthetic"].any()))
-_common.au_source_note(store, clinical["video_id"])
+common.synthetic_banner(bool(clinical["synthetic"].any()))
+common.au_source_note(store, clinical["video_id"])
 
 
 def downloads(frame: pd.DataFrame, name: str, what: str, key: str) -> None:
@@ -56,8 +56,8 @@ def downloads(frame: pd.DataFrame, name: str, what: str, key: str) -> None:
     )
 
 
-with _common.friendly_errors():
-    runs = _data.latest_runs(store)
+with common.friendly_errors():
+    runs = page_data.latest_runs(store)
     runs = runs[runs["patient_id"].isin(patients)]
 
     st.subheader("Per-frame table")
@@ -66,17 +66,17 @@ with _common.friendly_errors():
     else:
         labels = {row.video_id: f"{row.patient_id} · {row.video_id} · {row.backend}" for row in runs.itertuples()}
         video_id = st.selectbox("Visit", list(labels), format_func=labels.get, key="ex_frames_video")
-        frames = _data.frames_of_video(str(store.paths.root), version, video_id)
+        frames = page_data.frames_of_video(str(store.paths.root), version, video_id)
         st.caption(f"{len(frames):,} frames × {frames.shape[1]} columns")
         downloads(frames, f"frames-{video_id}", f"frames of {video_id}", "frames")
 
     st.subheader("Per-video features with scores and covariates")
-    features = _data.video_features(str(store.paths.root), version, None)
+    features = page_data.video_features(str(store.paths.root), version, None)
     if features.empty:
         st.caption("No per-video features yet.")
     else:
         table = clinical.drop(columns=["synthetic"]).merge(features, on="video_id", how="inner")
-        _common.show_table(store, table.head(20), hide_index=True, width="stretch")
+        common.show_table(store, table.head(20), hide_index=True, width="stretch")
         st.caption(f"{len(table)} visits; first 20 shown.")
         downloads(table, "per-video-features", "per-video features", "features")
 
@@ -85,7 +85,7 @@ with _common.friendly_errors():
     if result is None or not access.allowed(user, "view_cohort"):
         st.caption("Run an analysis on the Cohort statistics page first; its table and settings appear here.")
     else:
-        _common.show_table(store, result, hide_index=True, width="stretch")
+        common.show_table(store, result, hide_index=True, width="stretch")
         downloads(result, "cohort-statistics", "cohort statistics", "stats")
 
     st.subheader("Methods paragraph")

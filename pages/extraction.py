@@ -1,7 +1,7 @@
 """Extraction: queue AU extraction of videos and follow every job live.
 
 Jobs live in the catalog and are driven by the app process's background
-runner (:class:`facs_core.jobs.JobRunner`), so the page never waits, survives a
+runner (:class:`facs_core.services.jobs.JobRunner`), so the page never waits, survives a
 browser reload and shows jobs started in other sessions or from the command
 line. The job list refreshes itself every two seconds (``st.fragment``).
 """
@@ -11,14 +11,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from facs_core import access, jobs, visibility
-from facs_core.access import PermissionDenied
 from facs_core.backend_status import backend_statuses
 from facs_core.backends.base import backend_names
-from pages import _common
-from pages._auth import recheck, require, touch
+from facs_core.services import access, jobs, visibility
+from facs_core.services.access import PermissionDenied
+from facs_core.views import common
+from facs_core.views.auth import recheck, require, touch
 
-store = _common.catalog()
+store = common.catalog()
 user = require(store, "run_extraction")
 
 st.title("Extraction")
@@ -33,11 +33,11 @@ with st.expander("Backends on this server", expanded=False, icon=":material/memo
             st.caption(f"To make {status.backend} ready: {status.how}")
 
 patients = access.visible_patients(store, user)
-visits = _common.visits_table(store, patients)
+visits = common.visits_table(store, patients)
 extractable = visits[visits["stored_path"].notna()]
 
 with st.form("extract_form", border=True):
-    labels = {row.video_id: _common.visit_label(row._asdict()) for row in extractable.itertuples(index=False)}
+    labels = {row.video_id: common.visit_label(row._asdict()) for row in extractable.itertuples(index=False)}
     chosen = st.multiselect(
         "Videos",
         list(labels),
@@ -61,12 +61,12 @@ if extractable.empty:
     st.caption("No stored videos you may extract yet (synthetic demo visits have AU series but no video).")
 
 if start:
-    with _common.friendly_errors():
+    with common.friendly_errors():
         if not chosen:
             st.error("Choose at least one video.", icon=":material/error:")
         else:
             job_ids = jobs.submit_extraction(store, chosen, backend, {"every": int(every)}, user)
-            _common.start_background_work(store)
+            common.start_background_work(store)
             st.success(f"{len(job_ids)} extraction job(s) queued.", icon=":material/check_circle:")
 
 visible_videos = set(visits["video_id"])
@@ -82,7 +82,7 @@ def job_list() -> None:
     """
     actor = recheck(store, "run_extraction")
     try:
-        viewer = _common.viewer(store)
+        viewer = common.viewer(store)
     except PermissionDenied as exc:
         st.error(str(exc), icon=":material/block:")
         return
@@ -113,15 +113,15 @@ def job_list() -> None:
                 "Cancel", key=f"cancel_{job.job_id}", icon=":material/stop:"
             ):
                 touch()
-                with _common.friendly_errors():
+                with common.friendly_errors():
                     st.toast(f"Job {job.job_id}: {jobs.cancel_job(store, job.job_id, actor)}")
             if job.status in ("failed", "cancelled") and right.button(
                 "Retry", key=f"retry_{job.job_id}", icon=":material/refresh:"
             ):
                 touch()
-                with _common.friendly_errors():
+                with common.friendly_errors():
                     jobs.retry_job(store, job.job_id, actor)
-                    _common.start_background_work(store)
+                    common.start_background_work(store)
                     st.toast(f"Job {job.job_id} queued again")
 
 

@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import streamlit as st
 
-from facs_core import visibility
-from facs_core.access import allowed, is_assigned
-from facs_core.demo import SYNTHETIC_LABEL, load_demo
-from pages import _common
-from pages._auth import require
+from facs_core.services import visibility
+from facs_core.services.access import allowed, is_assigned
+from facs_core.services.demo import SYNTHETIC_LABEL, load_demo
+from facs_core.views import common
+from facs_core.views.auth import require
 from store import users
 
-store = _common.catalog()
+store = common.catalog()
 user = require(store, "view_home")
 
 st.title("FACS interview dashboard")
-st.caption("Facial Action Units from recorded interviews, related to depression severity. " + _common.RESEARCH_CAVEAT)
+st.caption("Facial Action Units from recorded interviews, related to depression severity. " + common.RESEARCH_CAVEAT)
 
-viewer = _common.viewer(store)
+viewer = common.viewer(store)
 summary = visibility.home_counts(store, viewer)
-_common.synthetic_banner(summary.synthetic_videos > 0)
+common.synthetic_banner(summary.synthetic_videos > 0)
 
 
 def _load_demo() -> None:
     bar = st.progress(0.0, text="loading demo data")
-    with _common.friendly_errors():
-        result = load_demo(store, user=user, extract=True, progress=_common.progress_reporter(bar))
+    with common.friendly_errors():
+        result = load_demo(store, user=user, extract=True, progress=common.progress_reporter(bar))
         if user.role == "clinician":
             # A clinician sees assigned patients only; the demo patients become theirs, as uploads do.
             for patient in store.query("SELECT patient_id FROM patients WHERE synthetic")["patient_id"]:
@@ -58,7 +58,7 @@ if "demo_result" in st.session_state:
         icon=":material/check_circle:",
     )
     for message in result.messages:
-        st.caption(_common.visible_text(store, message))
+        st.caption(common.visible_text(store, message))
 
 if summary.is_empty and not visibility.store_is_empty(store):
     with st.container(border=True):
@@ -89,7 +89,7 @@ cols[3].metric("Extracted frames", f"{summary.frames:,}")
 st.subheader("Recent jobs")
 jobs = visibility.recent_jobs(store, viewer, limit=8)
 if not jobs.empty:
-    _common.show_table(
+    common.show_table(
         store,
         jobs[["kind", "status", "progress", "message", "error", "created_at", "finished_at"]],
         hide_index=True,
@@ -109,7 +109,7 @@ steps = [
 ]
 for action, page, text in steps:
     if allowed(user, action):
-        _common.page_link(page, label=text, icon=":material/arrow_forward:")
+        common.page_link(page, label=text, icon=":material/arrow_forward:")
 
 if summary.synthetic_videos == 0:
     with st.expander("Demo data"):

@@ -12,13 +12,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from facs_core import access, visibility, wavelets
+from facs_core import wavelets
 from facs_core.errors import FacsError
 from facs_core.reference import action_unit_names
-from pages import _agreement, _common, _data, _profile
-from pages._auth import require
+from facs_core.services import access, visibility
+from facs_core.views import agreement_section, common, page_data, profile
+from facs_core.views.auth import require
 
-store = _common.catalog()
+store = common.catalog()
 user = require(store, "view_patient")
 
 st.title("Patient profile")
@@ -36,13 +37,13 @@ patient = st.selectbox("Patient", patients, index=patients.index(wanted) if want
 st.query_params["patient"] = patient
 require(store, "view_patient", patient)
 
-version = _data.store_version(store)
-clinical = _data.clinical_table(store)
+version = page_data.store_version(store)
+clinical = page_data.clinical_table(store)
 visits = clinical[clinical["patient_id"] == patient].sort_values("visit_date")
-_common.synthetic_banner(bool(visits["synthetic"].any()))
-for visit_row in _common.visits_table(store, [patient]).to_dict("records"):
-    _common.damage_badge(visit_row, label=f"visit {visit_row['video_id']}")
-_common.au_source_note(store, visits["video_id"])
+common.synthetic_banner(bool(visits["synthetic"].any()))
+for visit_row in common.visits_table(store, [patient]).to_dict("records"):
+    common.damage_badge(visit_row, label=f"visit {visit_row['video_id']}")
+common.au_source_note(store, visits["video_id"])
 
 with st.expander("How to read this page", expanded=False, icon=":material/help:"):
     st.markdown(
@@ -52,24 +53,24 @@ with st.expander("How to read this page", expanded=False, icon=":material/help:"
         "- **AU time series**: how strongly each Action Unit was detected, frame by frame (0 = absent, 1 ="
         " certainly present); gaps are moments without a detected face.\n"
         "- **Scalogram**: how much the AU rose and fell in rhythms of different lengths (periods, in seconds)"
-        " over time; bright bands are recurring movements at that rhythm.\n\n" + _common.RESEARCH_CAVEAT
+        " over time; bright bands are recurring movements at that rhythm.\n\n" + common.RESEARCH_CAVEAT
     )
-st.caption(_common.RESEARCH_CAVEAT)
+st.caption(common.RESEARCH_CAVEAT)
 
-scores = _data.available_scores(clinical)
+scores = page_data.available_scores(clinical)
 st.subheader("Visits")
-_common.show_table(
+common.show_table(
     store,
     visits[["video_id", "visit_date", *scores, "age", "sex", "camera", "medication", "repeat_visit"]],
     hide_index=True,
     width="stretch",
 )
 
-with _common.friendly_errors():
-    features = _data.video_features(str(store.paths.root), version, None)
+with common.friendly_errors():
+    features = page_data.video_features(str(store.paths.root), version, None)
     names = action_unit_names()
     mode = st.radio("Compare with the cohort as", ["z-score", "percentile"], horizontal=True, key="pp_mode")
-    profile = _profile.cohort_profile(features, visits["video_id"].tolist(), mode)
+    profile = profile.cohort_profile(features, visits["video_id"].tolist(), mode)
     if profile.empty:
         st.info("No extracted visit for this patient yet.", icon=":material/info:")
         st.stop()
@@ -95,9 +96,9 @@ with _common.friendly_errors():
         .properties(title=f"AU means per visit against the cohort ({mode})", height=alt.Step(36))
     )
     st.altair_chart(heat, width="stretch", key="pp_profile")
-    _common.chart_downloads(heat, f"profile-{patient}", key="pp_profile")
+    common.chart_downloads(heat, f"profile-{patient}", key="pp_profile")
 
-    emotion_profile = _profile.cohort_profile(features, visits["video_id"].tolist(), mode, measures="emotions")
+    emotion_profile = profile.cohort_profile(features, visits["video_id"].tolist(), mode, measures="emotions")
     if not emotion_profile.empty:
         emotion_profile["visit"] = emotion_profile["video_id"].map(
             profile.drop_duplicates("video_id").set_index("video_id")["visit"]
@@ -106,7 +107,7 @@ with _common.friendly_errors():
             alt.Chart(emotion_profile)
             .mark_rect()
             .encode(
-                x=alt.X("AU:N", sort=list(_profile.EMOTIONS), title=None),
+                x=alt.X("AU:N", sort=list(profile.EMOTIONS), title=None),
                 y=alt.Y("visit:N", title=None),
                 color=alt.Color(
                     "value:Q", title=mode, scale=alt.Scale(scheme="redblue", reverse=True, domain=domain, clamp=True)
@@ -121,7 +122,7 @@ with _common.friendly_errors():
     if len(extracted) >= 2:
         st.subheader("Change between visits")
         first, last = extracted[0], extracted[-1]
-        change = _profile.visit_change(features, first, last)
+        change = profile.visit_change(features, first, last)
         score_rows = visits.set_index("video_id")
         deltas = ", ".join(
             f"{s.upper()} {score_rows.loc[first, s]:g} → {score_rows.loc[last, s]:g}"
@@ -146,15 +147,15 @@ with _common.friendly_errors():
 
     st.subheader("One visit over time")
     visit_id = st.selectbox("Visit", extracted, key="pp_visit")
-    frames = _data.frames_of_video(str(store.paths.root), version, visit_id)
-    segments = visibility.segments_of_video(store, _common.viewer(store), visit_id)
+    frames = page_data.frames_of_video(str(store.paths.root), version, visit_id)
+    segments = visibility.segments_of_video(store, common.viewer(store), visit_id)
     spans = {"whole visit": None} | {
         f"{row.label} ({row.start_s:.0f}-{row.end_s:.0f} s)": (float(row.start_s), float(row.end_s))
         for row in segments.itertuples()
     }
     span_name = st.selectbox("Segment", list(spans), index=min(1, len(spans) - 1), key="pp_segment")
     span = spans[span_name]
-    aus = [a for a in _data.au_choices() if a in frames.columns]
+    aus = [a for a in page_data.au_choices() if a in frames.columns]
     chosen = st.multiselect("AUs", aus, default=[a for a in ("AU12", "AU04", "AU15") if a in aus], key="pp_aus")
     window = frames if span is None else frames[(frames["timestamp"] >= span[0]) & (frames["timestamp"] < span[1])]
     if chosen:
@@ -173,7 +174,7 @@ with _common.friendly_errors():
             key="pp_series",
         )
 
-    emotions = [c for c in _profile.EMOTIONS if c in frames.columns]
+    emotions = [c for c in profile.EMOTIONS if c in frames.columns]
     if emotions:
         means = window[emotions].mean().rename("mean").reset_index().rename(columns={"index": "emotion"})
         st.altair_chart(
@@ -186,10 +187,10 @@ with _common.friendly_errors():
             key="pp_emotions",
         )
     else:
-        backend = _data.latest_runs(store).set_index("video_id").get("backend", pd.Series()).get(visit_id, "this")
+        backend = page_data.latest_runs(store).set_index("video_id").get("backend", pd.Series()).get(visit_id, "this")
         st.caption(f"Emotions: the {backend} backend does not estimate emotions for this visit.")
 
-    _agreement.agreement_section(store, visit_id)
+    agreement_section.agreement_section(store, visit_id)
 
     st.subheader("Scalogram")
     au = st.selectbox("AU", aus, index=aus.index("AU12") if "AU12" in aus else 0, key="pp_scalogram_au")
@@ -198,8 +199,8 @@ with _common.friendly_errors():
     try:
         image = wavelets.scalogram(frames, visit_id, au, fps, segment=span)
     except FacsError as exc:
-        st.caption(f"No scalogram: {_common.visible_text(store, str(exc))}")
+        st.caption(f"No scalogram: {common.visible_text(store, str(exc))}")
     else:
-        chart = _profile.scalogram_chart(image)
+        chart = profile.scalogram_chart(image)
         st.altair_chart(chart, width="stretch", height=340, key="pp_scalogram")
-        _common.chart_downloads(chart, f"scalogram-{visit_id}-{au}", key="pp_scalogram")
+        common.chart_downloads(chart, f"scalogram-{visit_id}-{au}", key="pp_scalogram")

@@ -13,12 +13,12 @@ import altair as alt
 import streamlit as st
 
 from facs_core.reference import instruments
-from pages import _cohort_analysis as analysis
-from pages import _common, _data
-from pages import _wavelet_analysis as wavelet_analysis
-from pages._auth import require
+from facs_core.views import cohort_analysis as analysis
+from facs_core.views import common, page_data
+from facs_core.views import wavelet_analysis as wavelet_analysis
+from facs_core.views.auth import require
 
-store = _common.catalog()
+store = common.catalog()
 user = require(store, "view_cohort")
 
 st.title("Scalogram significance map")
@@ -27,10 +27,10 @@ st.caption(
     " (a period in seconds), coloured by its partial correlation with the score."
 )
 
-version = _data.store_version(store)
-clinical = _data.clinical_table(store)
-scores = _data.available_scores(clinical)
-runs = _data.latest_runs(store)
+version = page_data.store_version(store)
+clinical = page_data.clinical_table(store)
+scores = page_data.available_scores(clinical)
+runs = page_data.latest_runs(store)
 if runs.empty or not scores:
     st.info(
         "No analysable visits yet: load the demo data on the Home page, or upload and extract interviews.",
@@ -44,7 +44,7 @@ with st.container(border=True):
     left, middle, right = st.columns(3)
     score = left.selectbox("Score", scores, format_func=lambda k: labels.get(k, k), key="map_score")
     covariates = middle.multiselect(
-        "Covariates", list(_data.COVARIATES), default=list(_data.COVARIATES), key="map_covariates"
+        "Covariates", list(page_data.COVARIATES), default=list(page_data.COVARIATES), key="map_covariates"
     )
     correction = right.selectbox(
         "Correction (within each AU)",
@@ -60,14 +60,14 @@ with st.container(border=True):
         help="Wavelet scales are counted in frames, so videos of one frame rate are analysed together.",
     )
 
-with _common.friendly_errors():
+with common.friendly_errors():
     bar = st.progress(0.1, text="wavelet features of every visit (cached after the first time)")
     table = wavelet_analysis.significance_table(
         str(store.paths.root), version, float(fps), score, tuple(covariates), correction
     )
     bar.empty()
-    _common.synthetic_banner(_common.has_synthetic(store, table.attrs.get("video_ids", [])))
-    _common.au_source_note(store, table.attrs.get("video_ids", []))
+    common.synthetic_banner(common.has_synthetic(store, table.attrs.get("video_ids", [])))
+    common.au_source_note(store, table.attrs.get("video_ids", []))
     n_sig = int(table["significant"].fillna(False).astype(bool).sum())
     st.caption(
         f"{table.attrs.get('n_videos', 0)} visits at {fps:g} fps · {len(table['au'].unique())} AUs ×"
@@ -75,14 +75,14 @@ with _common.friendly_errors():
         f" {n_sig} cells significant"
     )
     for note in table.attrs.get("notes", []):
-        st.caption(f":material/info: {_common.visible_text(store, note)}")
+        st.caption(f":material/info: {common.visible_text(store, note)}")
     empty = table["r"].isna()
     if empty.any():
         reason = table.loc[empty, "reason"].mode()
         st.caption(
             f":material/info: {int(empty.sum())} cells are empty"
             + (
-                f", mostly because {_common.visible_text(store, str(reason.iloc[0]))}"
+                f", mostly because {common.visible_text(store, str(reason.iloc[0]))}"
                 if len(reason) and reason.iloc[0]
                 else ""
             )
@@ -91,10 +91,10 @@ with _common.friendly_errors():
 
     chart = wavelet_analysis.heatmap(table, score)
     event = st.altair_chart(chart, on_select="rerun", key="sig_map", width="stretch")
-    _common.chart_downloads(chart, f"significance-map-{score}", key="sigmap")
+    common.chart_downloads(chart, f"significance-map-{score}", key="sigmap")
     st.caption("Faded cells do not survive the correction. Scale axis below in frames, above as period in seconds.")
 
-    picked = _common.selection_point(event, "cell")
+    picked = common.selection_point(event, "cell")
     if picked and "au" in picked and "scale" in picked:
         au, scale = str(picked["au"]), float(picked["scale"])
     else:

@@ -11,19 +11,19 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from facs_core import access, segment_edits, visibility
-from facs_core.demo import SYNTHETIC_LABEL
 from facs_core.segments import segment_labels
-from pages import _common, _data, _strip
-from pages._auth import require, video_url
+from facs_core.services import access, segment_edits, visibility
+from facs_core.services.demo import SYNTHETIC_LABEL
+from facs_core.views import common, page_data, strip
+from facs_core.views.auth import require, video_url
 
-store = _common.catalog()
+store = common.catalog()
 user = require(store, "play_video")
 
 st.title("Timeline")
 
 patients = access.visible_patients(store, user)
-visits = _common.visits_table(store, patients)
+visits = common.visits_table(store, patients)
 if visits.empty:
     st.info(
         "No videos you may open yet. Upload an interview first (or load the demo data on the Home page).",
@@ -38,18 +38,18 @@ video_id = st.selectbox(
     ids,
     index=ids.index(wanted) if wanted in ids else 0,
     key="tl_video",
-    format_func=lambda v: _common.visit_label(visits.set_index("video_id").loc[v].to_dict() | {"video_id": v}),
+    format_func=lambda v: common.visit_label(visits.set_index("video_id").loc[v].to_dict() | {"video_id": v}),
 )
 st.query_params["video"] = video_id
 visit = visits.set_index("video_id").loc[video_id]
 require(store, "play_video", visit["patient_id"])
-_common.synthetic_banner(bool(visit["synthetic"]))
-_common.damage_badge(visit)
-_common.au_source_note(store, [video_id])
+common.synthetic_banner(bool(visit["synthetic"]))
+common.damage_badge(visit)
+common.au_source_note(store, [video_id])
 
-version = _data.store_version(store)
-frames = _data.frames_of_video(str(store.paths.root), version, video_id)
-segments = visibility.segments_of_video(store, _common.viewer(store), video_id)
+version = page_data.store_version(store)
+frames = page_data.frames_of_video(str(store.paths.root), version, video_id)
+segments = visibility.segments_of_video(store, common.viewer(store), video_id)
 duration = (
     float(visit["duration_s"])
     if pd.notna(visit["duration_s"])
@@ -75,7 +75,7 @@ with player:
     else:
         st.info(f"This {SYNTHETIC_LABEL} visit has AU series only, no video file.", icon=":material/videocam_off:")
 
-aus_available = [a for a in _data.au_choices() if a in frames.columns]
+aus_available = [a for a in page_data.au_choices() if a in frames.columns]
 with side:
     chosen = st.multiselect(
         "AUs on the strip",
@@ -85,12 +85,12 @@ with side:
     )
     if frames.empty:
         st.caption("Not extracted yet: the strip shows AU traces once extraction has run.")
-        _common.page_link("pages/extraction.py", label="Extract this video", icon=":material/memory:")
+        common.page_link("pages/extraction.py", label="Extract this video", icon=":material/memory:")
 
 if duration > 0:
-    chart = _strip.strip_chart(frames, chosen, segments, duration)
+    chart = strip.strip_chart(frames, chosen, segments, duration)
     event = st.altair_chart(chart, on_select="rerun", key="timeline", width="stretch", height=280)
-    brushed = _common.selection_interval(event, "seg", "timestamp")
+    brushed = common.selection_interval(event, "seg", "timestamp")
     if brushed and brushed != st.session_state.get("tl_last_brush"):
         # A new drag on the strip fills the "new segment" fields.
         st.session_state["tl_last_brush"] = brushed
@@ -113,7 +113,7 @@ if may_edit:
             " 'Play' on a segment below plays exactly that passage."
         )
         if st.form_submit_button("Add segment", icon=":material/add:", type="primary"):
-            with _common.friendly_errors():
+            with common.friendly_errors():
                 label = free if preset == "other (type below)" else preset
                 added = segment_edits.add_segment(store, user, video_id, start, end, label)
                 st.session_state["tl_notice"] = (
@@ -170,7 +170,7 @@ for seg in segments.itertuples(index=False):
             st.session_state.setdefault("tl_play_from", {})[video_id] = (seg.start_s, seg.end_s)
             st.rerun()
         if may_edit and cols[4].button("Save", key=f"{key}_save", icon=":material/save:"):
-            with _common.friendly_errors():
+            with common.friendly_errors():
                 saved = segment_edits.update_segment(
                     store,
                     user,
@@ -184,10 +184,10 @@ for seg in segments.itertuples(index=False):
                 st.session_state["tl_notice"] = f"Segment {seg.segment_id} saved."
                 st.rerun()
         if may_edit and cols[5].button("Delete", key=f"{key}_delete", icon=":material/delete:"):
-            with _common.friendly_errors():
+            with common.friendly_errors():
                 segment_edits.delete_segment(store, user, int(seg.segment_id), expected_revision=seen)
                 st.session_state["tl_notice"] = f"Segment {seg.segment_id} deleted."
                 st.rerun()
 
 if not frames.empty:
-    _common.page_link("pages/patient.py", label="Open the patient profile", icon=":material/person:")
+    common.page_link("pages/patient.py", label="Open the patient profile", icon=":material/person:")

@@ -1,8 +1,8 @@
 """Upload: interview videos with the visit's clinical data.
 
-Every field is validated by the library's own checks (:mod:`facs_core.ingest`)
+Every field is validated by the library's own checks (:mod:`facs_core.services.ingest`)
 before anything is stored; a message appears under the field at fault. Files
-are received with :func:`facs_core.uploads.receive` (size, disk and content
+are received with :func:`facs_core.services.uploads.receive` (size, disk and content
 checks), probed, stored by content hash and given a browser-playable copy
 when their codec needs one.
 """
@@ -13,16 +13,16 @@ from datetime import date
 
 import streamlit as st
 
-from facs_core import access, ingest, uploads, visibility
 from facs_core.errors import FacsError
-from facs_core.playback import ensure_playback_copy, needs_playback_copy
 from facs_core.reference import instruments
-from pages import _common
-from pages._auth import require
+from facs_core.services import access, ingest, uploads, visibility
+from facs_core.services.playback import ensure_playback_copy, needs_playback_copy
+from facs_core.views import common
+from facs_core.views.auth import require
 from store import users
 from store.videos import check_patient_code
 
-store = _common.catalog()
+store = common.catalog()
 user = require(store, "upload")
 
 st.title("Upload interviews")
@@ -128,13 +128,13 @@ def store_upload(upload, clinical: dict) -> bool:
             ),
         )
     bar.progress(1.0, text=f"{received.display_name}: done")
-    viewer = _common.viewer(store)
+    viewer = common.viewer(store)
     if created:
         st.success(
             f"{received.display_name} stored as video {record['video_id']} for patient {record['patient_id']}.",
             icon=":material/check_circle:",
         )
-        _common.damage_badge(record, label=received.display_name)
+        common.damage_badge(record, label=received.display_name)
     else:
         st.warning(
             visibility.duplicate_upload_message(viewer, record, received.display_name),
@@ -168,16 +168,16 @@ if submitted:
     }
     stored_any = False
     for upload in files:
-        with _common.friendly_errors():
+        with common.friendly_errors():
             stored_any = store_upload(upload, clinical) or stored_any
     if stored_any and user.role == "clinician" and not access.is_assigned(store, user.username, code):
         # The uploader created this patient; make it theirs so they can see it.
-        with _common.friendly_errors():
+        with common.friendly_errors():
             users.assign_patient(store, user.username, code, actor=user.username)
 elif errors:
     st.error(f"{len(errors)} field(s) need attention; see the messages under them.", icon=":material/error:")
 
 uploaded = st.session_state.get("uploaded_videos", [])
 if uploaded:
-    _common.page_link("pages/timeline.py", label="Mark symptom segments on the timeline")
-    _common.page_link("pages/extraction.py", label="Extract Action Units")
+    common.page_link("pages/timeline.py", label="Mark symptom segments on the timeline")
+    common.page_link("pages/extraction.py", label="Extract Action Units")

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from facs_core.access import LocalOperator
-from facs_core.demo import demo_frames, load_demo
-from facs_core.ingest import ingest_video
-from facs_core.jobs import cancel_job, submit_extraction
 from facs_core.reference import action_units
+from facs_core.services.access import LocalOperator
+from facs_core.services.demo import demo_frames, load_demo
+from facs_core.services.ingest import ingest_video
+from facs_core.services.jobs import cancel_job, submit_extraction
 from store import Catalog, runs, users
 from store.segments import add_segment
 from store.shards import write_shard

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from facs_core import access
-from facs_core.access import ACTIONS, PermissionDenied, User
+from facs_core.services import access
+from facs_core.services.access import ACTIONS, PermissionDenied, User
 from store import users
 from store.videos import ensure_patient
 

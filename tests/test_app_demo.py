@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facs_core.access import LocalOperator
-from facs_core.demo import SAMPLE_VIDEOS, demo_frames, demo_visits, load_demo, planted_effects
 from facs_core.features import features_from_shards
 from facs_core.reference import action_units
+from facs_core.services.access import LocalOperator
+from facs_core.services.demo import SAMPLE_VIDEOS, demo_frames, demo_visits, load_demo, planted_effects
 from facs_core.stats import associate
 from store import Catalog, open_catalog
 from store.shards import parquet_list_sql
@@ -111,7 +111,7 @@ def test_sample_videos_are_ingested_once_and_marked_synthetic(catalog: Catalog) 
 
 
 def test_a_users_upload_of_a_sample_video_is_left_unchanged(catalog: Catalog, feat_data) -> None:
-    from facs_core.ingest import ingest_video
+    from facs_core.services.ingest import ingest_video
 
     record, _ = ingest_video(
         catalog,

@@ -14,11 +14,11 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from facs_core.access import LocalOperator, User
-from facs_core.demo import SYNTHETIC_LABEL, load_demo
 from facs_core.methods_text import AnalysisSettings
+from facs_core.services.access import LocalOperator, User
+from facs_core.services.demo import SYNTHETIC_LABEL, load_demo
 from facs_core.stats import associate
-from pages import _common, _data
+from facs_core.views import common, page_data
 from store import Catalog, open_catalog, users
 from store.segments import add_segment, segments_for
 
@@ -42,10 +42,10 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _open(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
     monkeypatch.setenv("FACS_DATA_DIR", str(folder))
-    store = _common.catalog()
+    store = common.catalog()
     yield store
     store.close()
-    _common._open_store.clear()
+    common._open_store.clear()
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def test_app_shows_a_broken_store_as_one_line(tmp_path: Path, monkeypatch: pytes
     blocker.write_text("a file where the data folder should be")
     monkeypatch.setenv("FACS_DATA_DIR", str(blocker))
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT).run()
-    _common._open_store.clear()
+    common._open_store.clear()
     no_exception(at)
     assert len(at.error) == 1
     assert str(blocker) in at.error[0].value
@@ -295,11 +295,11 @@ def test_cohort_table_shows_the_engines_numbers(demo_store: Catalog) -> None:
     no_exception(at)
     assert SYNTHETIC_LABEL in texts(at.info)
     shown = at.dataframe[0].value.set_index("AU")
-    version = _data.store_version(demo_store)
-    features = _data.video_features(str(demo_store.paths.root), version, None)
+    version = page_data.store_version(demo_store)
+    features = page_data.video_features(str(demo_store.paths.root), version, None)
     aus = [c for c in features.columns if c.startswith("AU") and "_" not in c]
-    clinical = _data.clinical_table(demo_store).drop(columns=["visit_date", "synthetic"])
-    expected = associate(features[["video_id", *aus]], clinical, "bdi", list(_data.COVARIATES)).set_index("feature")
+    clinical = page_data.clinical_table(demo_store).drop(columns=["visit_date", "synthetic"])
+    expected = associate(features[["video_id", *aus]], clinical, "bdi", list(page_data.COVARIATES)).set_index("feature")
     assert list(shown.index) == aus
     assert shown["p (adjusted)"].tolist() == ["<0.0001" if p < 1e-4 else f"{p:.4f}" for p in expected.loc[aus, "p_fdr"]]
     marked = shown["r"].str.endswith("*")
@@ -328,11 +328,11 @@ def test_cohort_selected_au_shows_its_partial_residuals(demo_store: Catalog) -> 
 
     # Independently: least squares of AU17 and BDI on [1, dummy-coded covariates] over the
     # videos with every value, then the residuals; their correlation is the table's partial r.
-    version = _data.store_version(demo_store)
-    features = _data.video_features(str(demo_store.paths.root), version, None)[["video_id", "AU17"]]
-    clinical = _data.clinical_table(demo_store)
-    data = features.merge(clinical, on="video_id").dropna(subset=["AU17", "bdi", *_data.COVARIATES])
-    design = pd.get_dummies(data[list(_data.COVARIATES)], drop_first=True, dtype=float)
+    version = page_data.store_version(demo_store)
+    features = page_data.video_features(str(demo_store.paths.root), version, None)[["video_id", "AU17"]]
+    clinical = page_data.clinical_table(demo_store)
+    data = features.merge(clinical, on="video_id").dropna(subset=["AU17", "bdi", *page_data.COVARIATES])
+    design = pd.get_dummies(data[list(page_data.COVARIATES)], drop_first=True, dtype=float)
     design.insert(0, "intercept", 1.0)
     both = data[["AU17", "bdi"]].to_numpy(dtype=float)
     matrix = design.to_numpy(dtype=float)
@@ -399,10 +399,10 @@ def test_patient_profile_lists_only_assigned_patients(demo_store: Catalog) -> No
 
 
 def test_patient_profile_z_scores_match_the_cohort(demo_store: Catalog) -> None:
-    from pages._profile import cohort_profile
+    from facs_core.views.profile import cohort_profile
 
-    version = _data.store_version(demo_store)
-    features = _data.video_features(str(demo_store.paths.root), version, None)
+    version = page_data.store_version(demo_store)
+    features = page_data.video_features(str(demo_store.paths.root), version, None)
     mine = features["video_id"].iloc[:2].tolist()
     profile = cohort_profile(features, mine, "z-score").set_index(["video_id", "AU"])
     column = features.set_index("video_id")["AU12"]
@@ -414,7 +414,7 @@ def test_patient_profile_z_scores_match_the_cohort(demo_store: Catalog) -> None:
 
 
 def test_extraction_page_runs_a_job_in_the_background(empty_store: Catalog, feat_data: Path) -> None:
-    from facs_core.ingest import ingest_video
+    from facs_core.services.ingest import ingest_video
 
     record, _ = ingest_video(
         empty_store,
@@ -430,7 +430,7 @@ def test_extraction_page_runs_a_job_in_the_background(empty_store: Catalog, feat
     at.button(key="FormSubmitter:extract_form-Start extraction").click().run()
     no_exception(at)
     assert "1 extraction job(s) queued" in texts(at.success)
-    runner = _common._job_runner(str(empty_store.paths.root))
+    runner = common._job_runner(str(empty_store.paths.root))
     try:
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
@@ -440,7 +440,7 @@ def test_extraction_page_runs_a_job_in_the_background(empty_store: Catalog, feat
             time.sleep(0.5)
     finally:
         runner.stop()
-        _common._job_runner.clear()
+        common._job_runner.clear()
         import ray
 
         ray.shutdown()
@@ -453,8 +453,8 @@ def test_extraction_page_runs_a_job_in_the_background(empty_store: Catalog, feat
 
 
 def test_extraction_cancel_and_retry_buttons(empty_store: Catalog, feat_data: Path) -> None:
-    from facs_core import jobs
-    from facs_core.ingest import ingest_video
+    from facs_core.services import jobs
+    from facs_core.services.ingest import ingest_video
 
     record, _ = ingest_video(
         empty_store,
@@ -538,12 +538,12 @@ def test_admin_audit_log_lists_denials(demo_store: Catalog) -> None:
 
 
 def test_charts_export_as_png_and_svg(demo_store: Catalog) -> None:
-    from pages._strip import strip_chart
+    from facs_core.views.strip import strip_chart
 
     _, video_id = _first_patient(demo_store)
-    frames = _data.frames_of_video(str(demo_store.paths.root), _data.store_version(demo_store), video_id)
+    frames = page_data.frames_of_video(str(demo_store.paths.root), page_data.store_version(demo_store), video_id)
     chart = strip_chart(frames, ["AU12", "AU04"], segments_for(demo_store, video_id), 180.0)
-    png = _common.chart_image(chart, "png")
-    svg = _common.chart_image(chart, "svg")
+    png = common.chart_image(chart, "png")
+    svg = common.chart_image(chart, "svg")
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert svg.lstrip().startswith(b"<svg") and b"AU12" in svg

@@ -1,4 +1,4 @@
-"""Pages show each role only what facs_core.visibility allows (Streamlit AppTest on a real seeded store)."""
+"""Pages show each role only what facs_core.services.visibility allows (Streamlit AppTest on a real seeded store)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from facs_core.access import User
-from facs_core.visibility import DUPLICATE_ELSEWHERE, OTHER_LABEL
-from pages import _common
+from facs_core.services.access import User
+from facs_core.services.visibility import DUPLICATE_ELSEWHERE, OTHER_LABEL
+from facs_core.views import common
 from store import Catalog, open_catalog
 from tests.privacy_seed import CANARIES, CLINICIAN, NOBODYS_PATIENT, OWN_PATIENT, OWN_TEXTS, RESEARCHER, seed
 
@@ -33,10 +33,10 @@ def store(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     folder = tmp_path / "data"
     shutil.copytree(template, folder)
     monkeypatch.setenv("FACS_DATA_DIR", str(folder))
-    opened = _common.catalog()
+    opened = common.catalog()
     yield opened
     opened.close()
-    _common._open_store.clear()
+    common._open_store.clear()
 
 
 def run_page(name: str, username: str, role: str) -> AppTest:

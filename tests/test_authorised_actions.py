@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from facs_core import downloads, jobs, segment_edits
-from facs_core.access import LocalOperator, PermissionDenied, User
-from facs_core.ingest import ingest_video
 from facs_core.probe import probe_video
+from facs_core.services import downloads, jobs, segment_edits
+from facs_core.services.access import LocalOperator, PermissionDenied, User
+from facs_core.services.ingest import ingest_video
 from store import audit, users
 from store import jobs as job_rows
 from store.segments import add_segment, get_segment

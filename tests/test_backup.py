@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facs_core import backup as backups
 from facs_core.errors import InputError, StoreError
 from facs_core.probe import probe_video
+from facs_core.services import backup as backups
 from store import open_catalog, shards
 from store.videos import add_video
 from tests.conftest import REPO_ROOT

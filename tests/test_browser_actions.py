@@ -22,9 +22,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
-from facs_core import jobs
-from facs_core.access import LocalOperator
-from facs_core.ingest import ingest_video
+from facs_core.services import jobs
+from facs_core.services.access import LocalOperator
+from facs_core.services.ingest import ingest_video
 from store import audit, open_catalog, users
 from store import jobs as job_rows
 from store.segments import add_segment, get_segment

@@ -65,8 +65,8 @@ def test_repeated_backend_names_match_the_library() -> None:
 
 
 def test_repeated_synthetic_label_matches_the_library() -> None:
-    from facs_core import demo
     from facs_core.cli import demo_command
+    from facs_core.services import demo
 
     assert demo.SYNTHETIC_LABEL == demo_command.SYNTHETIC_LABEL
 

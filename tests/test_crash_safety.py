@@ -19,8 +19,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from facs_core import backup as backups
 from facs_core.probe import probe_video
+from facs_core.services import backup as backups
 from store import open_catalog
 from store.crashpoints import CRASH_MARKER_ENV, CRASH_POINT_ENV
 from store.migrate import LATEST_VERSION
@@ -135,7 +135,7 @@ def test_kill_during_upload_leaves_no_temporary_file(data_dir, feat_data):
         import io, sys, time
         from pathlib import Path
         from store.paths import StorePaths
-        from facs_core.uploads import receive_upload
+        from facs_core.services.uploads import receive_upload
 
         class Slow(io.RawIOBase):
             # A client that sends the real video, then keeps sending slowly.
@@ -247,8 +247,8 @@ def test_kill_while_queueing_extraction_queues_nothing(data_dir, feat_data, tmp_
     finally:
         catalog.close()
     code = (
-        "import sys; from store import open_catalog; from facs_core.jobs import submit_extraction;"
-        "from facs_core.access import LocalOperator;"
+        "import sys; from store import open_catalog; from facs_core.services.jobs import submit_extraction;"
+        "from facs_core.services.access import LocalOperator;"
         f"submit_extraction(open_catalog(sys.argv[1]), {ids!r}, 'mediapipe', {{}}, LocalOperator('test'))"
     )
     _kill_at("jobs-queued-uncommitted", ["-c", code, str(data_dir)], tmp_path)
@@ -265,7 +265,7 @@ def test_kill_while_queueing_extraction_queues_nothing(data_dir, feat_data, tmp_
 def test_kill_while_loading_a_demo_visit_leaves_whole_visits_only(data_dir, tmp_path):
     open_catalog(data_dir).close()
     code = (
-        "import sys; from store import open_catalog; from facs_core.demo import load_demo;"
+        "import sys; from store import open_catalog; from facs_core.services.demo import load_demo;"
         "load_demo(open_catalog(sys.argv[1]), n_patients=2, with_videos=False, extract=False)"
     )
     _kill_at("demo-visit-uncommitted", ["-c", code, str(data_dir)], tmp_path)

@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from facs_core.access import LocalOperator
 from facs_core.cli import main
 from facs_core.damage import damage_status
 from facs_core.decode import frame_timestamps
-from facs_core.extraction import decoding_gap
-from facs_core.ingest import ingest_video
 from facs_core.probe import probe_report
+from facs_core.services.access import LocalOperator
+from facs_core.services.extraction import decoding_gap
+from facs_core.services.ingest import ingest_video
 from store import open_catalog
 
 SAMPLE = "WolfgangLanger_Pexels.mp4"  # 472 frames, H.264 in MP4

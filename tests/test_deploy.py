@@ -211,9 +211,9 @@ def _csp(header: str | None) -> dict[str, list[str]]:
 @pytest.fixture
 def seeded(tmp_path, feat_data):
     """Three accounts, a small synthetic cohort and a real video in the data folder ``dashboard`` serves."""
-    from facs_core.access import LocalOperator
-    from facs_core.demo import load_demo
-    from facs_core.ingest import ingest_video
+    from facs_core.services.access import LocalOperator
+    from facs_core.services.demo import load_demo
+    from facs_core.services.ingest import ingest_video
     from store import open_catalog, users
     from tests.test_e2e_browser import PASSWORD
 
@@ -279,7 +279,7 @@ def test_shipped_configuration_matches_the_upload_limit_and_keeps_protections_on
     serve = (REPO_ROOT / "scripts" / "serve").read_text()
     assert "--server.enableXsrfProtection true" in serve and "--server.enableCORS true" in serve
     assert "--server.maxUploadSize 4096" in serve
-    from facs_core.uploads import DEFAULT_SIZE_LIMIT
+    from facs_core.services.uploads import DEFAULT_SIZE_LIMIT
 
     assert DEFAULT_SIZE_LIMIT == 4096 * 1024 * 1024
     unit = (REPO_ROOT / "deploy" / "systemd" / "facs-dashboard.service").read_text()

@@ -11,7 +11,7 @@ import pytest
 from facs_core.features import features_from_shards, per_video_features
 from facs_core.importers import PYFEAT_EMOTIONS
 from facs_core.stats import associate
-from pages import _cohort_analysis as analysis
+from facs_core.views import cohort_analysis as analysis
 from store.paths import StorePaths
 from store.shards import write_shard
 from tests.test_features import SEGMENTS, synthetic_frames

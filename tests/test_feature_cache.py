@@ -1,4 +1,4 @@
-"""On-disk cache of per-video wavelet features (store.feature_cache)."""
+"""On-disk cache of per-video wavelet features (facs_core.services.feature_cache)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facs_core import backup, wavelets
+from facs_core import wavelets
 from facs_core.errors import InputError
-from store import feature_cache
+from facs_core.services import backup, feature_cache
 from store.catalog import Catalog
 from store.paths import StorePaths
 from store.shards import write_shard

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 
 from facs_core import wavelets
-from facs_core.access import LocalOperator
-from facs_core.demo import load_demo
-from facs_core.jobs import JobRunner, submit_extraction
 from facs_core.models import install_model
 from facs_core.probe import probe_video
-from store import feature_cache
+from facs_core.services import feature_cache
+from facs_core.services.access import LocalOperator
+from facs_core.services.demo import load_demo
+from facs_core.services.jobs import JobRunner, submit_extraction
 from store.catalog import Catalog
 from store.shards import write_shard
 from store.videos import add_video

@@ -21,11 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from facs_core import exports, uploads
+from facs_core import exports
 from facs_core.clinical import load_clinical
 from facs_core.errors import FacsError, InputError, StoreError
 from facs_core.importers import import_file
 from facs_core.probe import probe_video
+from facs_core.services import uploads
 from store.segments import add_segment, segments_for
 from store.videos import add_video, check_patient_code
 

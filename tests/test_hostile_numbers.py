@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facs_core import uploads
-from facs_core.access import LocalOperator
 from facs_core.cli import main
 from facs_core.errors import FacsError
-from facs_core.ingest import ingest_video
+from facs_core.services import uploads
+from facs_core.services.access import LocalOperator
+from facs_core.services.ingest import ingest_video
 from store import open_catalog
 from store.videos import add_video
 

@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from facs_core.access import LocalOperator
 from facs_core.cli import main
 from facs_core.errors import InputError
-from facs_core.ingest import ingest_video
-from facs_core.playback import browser_playable, ensure_playback_copy, write_webm_copy
+from facs_core.services.access import LocalOperator
+from facs_core.services.ingest import ingest_video
+from facs_core.services.playback import browser_playable, ensure_playback_copy, write_webm_copy
 from store import Catalog
 
 OPERATOR = LocalOperator("test")

@@ -20,11 +20,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from facs_core import backup as backups
 from facs_core.cli import main
 from facs_core.errors import StoreError
-from facs_core.integrity import last_verification, verify_catalog, verify_data_dir
 from facs_core.probe import probe_video
+from facs_core.services import backup as backups
+from facs_core.services.integrity import last_verification, verify_catalog, verify_data_dir
 from store import open_catalog, shards
 from store.runs import create_run, finish_run
 from store.videos import add_video

@@ -12,12 +12,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from facs_core.access import LocalOperator
 from facs_core.backends.base import get_backend
 from facs_core.decode import decode_frames
-from facs_core.jobs import JobRunner, cancel_job, job_status, retry_job, submit_extraction
 from facs_core.models import install_model
 from facs_core.probe import probe_video
+from facs_core.services.access import LocalOperator
+from facs_core.services.jobs import JobRunner, cancel_job, job_status, retry_job, submit_extraction
 from store import open_catalog
 from store.videos import VideoMetadata, add_video
 
@@ -119,7 +119,7 @@ def test_killed_job_resumes_without_recomputing_finished_chunks(tmp_path: Path, 
     catalog = open_catalog(killed_dir)
     try:
         assert job_status(catalog)["status"].tolist() == ["running"]  # as the dead driver left it
-        from facs_core.jobs import resume_interrupted
+        from facs_core.services.jobs import resume_interrupted
 
         (job,) = resume_interrupted(catalog)
         assert JobRunner(catalog, num_cpus=1, keep_chunks=True).run_until_idle() == {job: "done"}

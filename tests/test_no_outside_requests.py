@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, Route
 
-from facs_core.access import LocalOperator
-from facs_core.demo import load_demo
-from facs_core.ingest import ingest_video
+from facs_core.services.access import LocalOperator
+from facs_core.services.demo import load_demo
+from facs_core.services.ingest import ingest_video
 from store import open_catalog, users
 from tests.browser_server import chromium, streamlit_server, tour
 from tests.test_e2e_browser import ARTIFACTS, PASSWORD

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 
 from facs_core.backends.mediapipe_backend import MediaPipeBackend
-from facs_core.extraction import assemble_detections, extract_video, face_summary
 from facs_core.models import install_model
+from facs_core.services.extraction import assemble_detections, extract_video, face_summary
 from facs_core.tracking import patient_track
 from tests.two_face_videos import MISSES, make_video
 

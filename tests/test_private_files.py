@@ -110,9 +110,9 @@ def test_a_killed_backup_leaves_only_private_leftovers_and_they_are_swept(tmp_pa
     script = textwrap.dedent(
         f"""
         import os
-        from facs_core import backup as backups
-        from facs_core.access import LocalOperator
-        from facs_core.ingest import ingest_video
+        from facs_core.services import backup as backups
+        from facs_core.services.access import LocalOperator
+        from facs_core.services.ingest import ingest_video
         from store import open_catalog
 
         catalog = open_catalog({str(data)!r})

@@ -48,11 +48,11 @@ def test_patient_page_shows_backend_agreement(demo_store) -> None:
     import pandas as pd
 
     from facs_core.stats.agreement import agreement_table
-    from pages import _data
+    from facs_core.views import page_data
     from store import runs as run_rows
     from store.shards import write_shard
 
-    runs = _data.latest_runs(demo_store)
+    runs = page_data.latest_runs(demo_store)
     video, patient = runs.iloc[0]["video_id"], runs.iloc[0]["patient_id"]
     first = pd.read_parquet(demo_store.paths.root / runs.iloc[0]["shard_path"])
     rng = np.random.default_rng(0)

@@ -24,8 +24,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from facs_core.cluster import _describe
 from facs_core.probe import probe_video
+from facs_core.services.cluster import _describe
 from store import open_catalog
 from store.videos import add_video
 

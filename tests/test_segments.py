@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from facs_core.access import LocalOperator
 from facs_core.cli import main
 from facs_core.errors import InputError
-from facs_core.ingest import ingest_video
 from facs_core.segments import check_bounds, frame_ranges, segment_labels
+from facs_core.services.access import LocalOperator
+from facs_core.services.ingest import ingest_video
 from store import Catalog
 from store.segments import (
     add_segment,

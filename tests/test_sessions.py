@@ -15,8 +15,8 @@ from itsdangerous import TimestampSigner
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from facs_core import media_grants, session_cookie
-from facs_core.access import User
+from facs_core.services import media_grants, session_cookie
+from facs_core.services.access import User
 from store import Catalog, sessions, users
 from store.videos import VideoMetadata, add_video
 from web import routes

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from facs_core.access import LocalOperator, User
-from facs_core.ingest import ingest_video
-from facs_core.jobs import submit_extraction
-from pages import _common
+from facs_core.services.access import LocalOperator, User
+from facs_core.services.ingest import ingest_video
+from facs_core.services.jobs import submit_extraction
+from facs_core.views import common
 from store import jobs as job_rows
 from store import open_catalog, users
 from tests.conftest import REPO_ROOT
@@ -143,7 +143,7 @@ def test_dashboard_session_shows_command_line_writes_without_a_restart(
     data_dir: Path, feat_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FACS_DATA_DIR", str(data_dir))
-    store = _common.catalog()  # opened the way the app opens it, and kept for the whole test
+    store = common.catalog()  # opened the way the app opens it, and kept for the whole test
     try:
         users.add_user(store, "clin", "clinician", PASSWORD, actor="test")
         for patient in ("P001", "P002"):
@@ -201,7 +201,7 @@ def test_dashboard_session_shows_command_line_writes_without_a_restart(
         assert f"Segment {segment_id} was changed by cli" in " ".join(str(w.value) for w in timeline.warning)
     finally:
         store.close()
-        _common._open_store.clear()
+        common._open_store.clear()
 
 
 # -- the dashboard and many writers at once ------------------------------------------
@@ -210,12 +210,12 @@ import json, re, sys, time
 from pathlib import Path
 _video_id = lambda o: next(p for p in o.split(" · ") if re.fullmatch("[0-9a-f]{16}", p))
 from streamlit.testing.v1 import AppTest
-from facs_core.access import User
-from pages import _common
+from facs_core.services.access import User
+from facs_core.views import common
 
 repo, stop = Path(sys.argv[1]), Path(sys.argv[2])
-store = _common.catalog()
-_common.start_background_work(store)  # the app's job driver and cache warmer, as app.py starts them
+store = common.catalog()
+common.start_background_work(store)  # the app's job driver and cache warmer, as app.py starts them
 at = AppTest.from_file(str(repo / "pages" / "extraction.py"), default_timeout=120)
 at.session_state["user"] = User("clin", "clinician")
 last = False

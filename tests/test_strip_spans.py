@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from pages._strip import missing_spans, strip_chart
+from facs_core.views.strip import missing_spans, strip_chart
 
 
 def _frames() -> pd.DataFrame:

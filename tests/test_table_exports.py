@@ -25,7 +25,7 @@ def _table_calls(path: Path) -> list[int]:
 
 
 def test_only_the_filtered_helper_draws_tables() -> None:
-    """Every table goes through ``pages._common.show_table`` (visibility filter + neutralised formulas)."""
+    """Every table goes through ``facs_core.views.common.show_table`` (visibility filter + neutralised formulas)."""
     offenders = {
         f"{path.relative_to(REPO)}:{line}"
         for path in [*sorted((REPO / "pages").glob("*.py")), REPO / "app.py"]

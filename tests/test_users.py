@@ -12,8 +12,8 @@ import pytest
 from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
-from facs_core.access import User
 from facs_core.errors import InputError
+from facs_core.services.access import User
 from store import open_catalog, sessions, users
 from tests.conftest import REPO_ROOT
 
@@ -152,7 +152,7 @@ def _sign_in_page():
 
     import streamlit as st
 
-    from pages._auth import current_user, require, sign_out_button
+    from facs_core.views.auth import current_user, require, sign_out_button
     from store import open_catalog
 
     store = open_catalog(os.environ["FACS_DATA_DIR"])

@@ -1,4 +1,4 @@
-"""What each role may see (facs_core.visibility), on a real DuckDB store seeded with canaries."""
+"""What each role may see (facs_core.services.visibility), on a real DuckDB store seeded with canaries."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from facs_core import visibility
-from facs_core.access import LocalOperator, PermissionDenied, User
 from facs_core.errors import InputError
+from facs_core.services import visibility
+from facs_core.services.access import LocalOperator, PermissionDenied, User
 from facs_core.stats import associate
 from store import Catalog, open_catalog, users
 from tests.privacy_seed import (
@@ -124,7 +124,7 @@ def test_messages_lose_what_the_reader_may_not_see(seeded) -> None:
 
 def test_home_counts_and_jobs_cover_the_clinicians_patients_only(seeded) -> None:
     catalog, videos = seeded
-    from facs_core import jobs
+    from facs_core.services import jobs
 
     if catalog.scalar("SELECT count(*) FROM jobs") == 0:
         jobs.submit_extraction(catalog, [videos["nobody"]], "mediapipe", {}, LocalOperator("test"))

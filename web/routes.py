@@ -26,9 +26,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from facs_core import access, media_grants, session_cookie
-from facs_core.access import PermissionDenied
 from facs_core.errors import FacsError
+from facs_core.services import access, media_grants, session_cookie
+from facs_core.services.access import PermissionDenied
 from store import audit, sessions
 from store.catalog import Catalog
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from facs_core import __version__
 from facs_core.errors import FacsError
-from facs_core.logs import log_exception
+from facs_core.services.logs import log_exception
 
 #: Command modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (

@@ -13,7 +13,7 @@ from facs_core.errors import InputError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from facs_core.access import LocalOperator
+    from facs_core.services.access import LocalOperator
 
 
 def cli_actor() -> str:
@@ -50,10 +50,10 @@ def cli_operator() -> LocalOperator:
     """The acting user of a command: the local operator, audited as ``cli:<OS account>``.
 
     A command is authorised by the operating system (see
-    :class:`facs_core.access.LocalOperator`): whoever may run it owns the
+    :class:`facs_core.services.access.LocalOperator`): whoever may run it owns the
     store's owner-only files anyway.
     """
-    from facs_core.access import LocalOperator
+    from facs_core.services.access import LocalOperator
 
     return LocalOperator(cli_actor())
 

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from facs_core import backup as backups
+    from facs_core.services import backup as backups
     from store import open_catalog
 
     if args.verify:
@@ -47,7 +47,7 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from facs_core import backup as backups
+    from facs_core.services import backup as backups
     from store.paths import resolve_data_dir
 
     target = resolve_data_dir(args.data_dir)

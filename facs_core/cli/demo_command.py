@@ -7,7 +7,7 @@ import sys
 
 from facs_core.cli._shared import cli_operator
 
-# facs_core.demo.SYNTHETIC_LABEL, repeated so that building the parser (every
+# facs_core.services.demo.SYNTHETIC_LABEL, repeated so that building the parser (every
 # CLI call, --help included) does not import the demo loader, pandas and the
 # store; a test checks they agree.
 SYNTHETIC_LABEL = "synthetic demo"
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from facs_core.demo import load_demo
+    from facs_core.services.demo import load_demo
     from store import open_catalog
 
     if not 2 <= args.patients <= 500:
@@ -66,7 +66,7 @@ def _run_jobs(catalog, job_ids: tuple[str, ...]) -> int:
     """Run queued extraction jobs to the end in this process (the CLI has no app to do it)."""
     if not job_ids:
         return 0
-    from facs_core.jobs import JobRunner
+    from facs_core.services.jobs import JobRunner
 
     outcome = JobRunner(catalog, report=lambda line: print(line, file=sys.stderr)).run_until_idle(wait_for=job_ids)
     return sum(1 for job_id in job_ids if outcome.get(job_id) == "done")

@@ -108,7 +108,7 @@ def _progress_line(label: str):
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from facs_core.extraction import extract_video, face_summary
+    from facs_core.services.extraction import extract_video, face_summary
     from store.shards import write_atomically
 
     out = checked_out(args.out, (".parquet",))
@@ -142,7 +142,7 @@ def _resolve_video(args: argparse.Namespace) -> tuple[Path, str, list[tuple[floa
         return path, "extract", []
     if not _VIDEO_ID.match(args.video):
         raise InputError(f"video {args.video} is neither a file nor a stored video id (16 hex digits)")
-    from facs_core.jobs import segment_ranges
+    from facs_core.services.jobs import segment_ranges
     from store import open_catalog
     from store.videos import get_video, video_file
 
@@ -206,7 +206,7 @@ def _models_list(args: argparse.Namespace) -> int:
 
 
 def _jobs_run(args: argparse.Namespace) -> int:
-    from facs_core.jobs import JobRunner, resume_interrupted, submit_extraction
+    from facs_core.services.jobs import JobRunner, resume_interrupted, submit_extraction
     from store import open_catalog
 
     with open_catalog(args.data_dir) as catalog:
@@ -239,7 +239,7 @@ def _jobs_run(args: argparse.Namespace) -> int:
 
 
 def _jobs_list(args: argparse.Namespace) -> int:
-    from facs_core.jobs import job_status
+    from facs_core.services.jobs import job_status
     from store import open_catalog
 
     with open_catalog(args.data_dir) as catalog:
@@ -254,7 +254,7 @@ def _jobs_list(args: argparse.Namespace) -> int:
 
 
 def _jobs_cancel(args: argparse.Namespace) -> int:
-    from facs_core.jobs import cancel_job
+    from facs_core.services.jobs import cancel_job
     from store import open_catalog
 
     with open_catalog(args.data_dir) as catalog:
@@ -264,7 +264,7 @@ def _jobs_cancel(args: argparse.Namespace) -> int:
 
 
 def _jobs_retry(args: argparse.Namespace) -> int:
-    from facs_core.jobs import retry_job
+    from facs_core.services.jobs import retry_job
     from store import open_catalog
 
     with open_catalog(args.data_dir) as catalog:

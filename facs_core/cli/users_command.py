@@ -17,9 +17,9 @@ import getpass
 import json
 import sys
 
-from facs_core.access import ROLES
 from facs_core.cli._shared import cli_actor
 from facs_core.errors import InputError
+from facs_core.services.access import ROLES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from facs_core.integrity import verify_data_dir
+    from facs_core.services.integrity import verify_data_dir
 
     outcome = verify_data_dir(args.data_dir, record_missing=args.record_missing, actor=cli_actor())
     if outcome.recorded:

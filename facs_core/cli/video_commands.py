@@ -95,8 +95,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _videos_add(args: argparse.Namespace) -> int:
     from facs_core.damage import damage_status
-    from facs_core.ingest import ingest_video
-    from facs_core.playback import ensure_playback_copy, needs_playback_copy
+    from facs_core.services.ingest import ingest_video
+    from facs_core.services.playback import ensure_playback_copy, needs_playback_copy
     from store import open_catalog
 
     path = Path(args.video)
@@ -170,7 +170,7 @@ def _print_segment(segment: dict) -> None:
 
 
 def _segments_add(args: argparse.Namespace) -> int:
-    from facs_core.segment_edits import add_segment
+    from facs_core.services.segment_edits import add_segment
     from store import open_catalog
 
     with open_catalog(args.data_dir) as catalog:
@@ -207,7 +207,7 @@ def _segments_list(args: argparse.Namespace) -> int:
 
 
 def _segments_edit(args: argparse.Namespace) -> int:
-    from facs_core.segment_edits import update_segment
+    from facs_core.services.segment_edits import update_segment
     from store import open_catalog
 
     with open_catalog(args.data_dir) as catalog:
@@ -227,7 +227,7 @@ def _segments_edit(args: argparse.Namespace) -> int:
 
 
 def _segments_delete(args: argparse.Namespace) -> int:
-    from facs_core.segment_edits import delete_segment
+    from facs_core.services.segment_edits import delete_segment
     from store import open_catalog
 
     with open_catalog(args.data_dir) as catalog:

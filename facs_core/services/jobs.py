@@ -5,7 +5,7 @@ dashboard or the command line. Any of those processes may run a *driver*
 (:class:`JobRunner`): it claims a queued job (one driver per job, a lease in
 the catalog: :func:`store.jobs.claim_job`), hands chunks of work to Ray, polls
 the futures and writes every status change of the jobs it holds. Workers only
-decode, analyse and write chunk files (:mod:`facs_core.extraction`); they
+decode, analyse and write chunk files (:mod:`facs_core.services.extraction`); they
 never open the catalog.
 
 Ray is local by default (``ray.init(num_cpus=..., include_dashboard=False)``,
@@ -40,12 +40,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facs_core import access
-from facs_core.access import User
 from facs_core.backends.base import backend_class
 from facs_core.damage import damage_status
 from facs_core.errors import FacsError, InputError
-from facs_core.extraction import (
+from facs_core.services import access
+from facs_core.services.access import User
+from facs_core.services.extraction import (
     DEFAULT_CHUNK_FRAMES,
     INDEX_FILE,
     Chunk,
@@ -59,12 +59,12 @@ from facs_core.extraction import (
     run_chunk,
     write_frame_index,
 )
+from facs_core.services.feature_cache import precompute
 from store import audit
 from store import jobs as job_rows
 from store import runs as run_rows
 from store.catalog import Catalog
 from store.crashpoints import crash_point
-from store.feature_cache import precompute
 from store.segments import segments_for
 from store.shards import shard_path, write_shard_file
 from store.videos import get_video, video_file
@@ -107,7 +107,7 @@ def submit_extraction(
         ``"mediapipe"`` or ``"pyfeat"``.
     params : dict
         ``every`` (stride), ``chunk_frames`` and the backend's own parameters.
-    user : facs_core.access.User
+    user : facs_core.services.access.User
         Who asks: must be allowed ``run_extraction`` on every video's patient
         (checked here, refusals audited); recorded in the job and the audit log.
 
@@ -225,7 +225,7 @@ def cancel_job(catalog: Catalog, job_id: str, user: User) -> str:
 
     ``user`` must be allowed ``run_extraction`` on the job's patient (checked
     here at the moment of the call; a refusal is audited and raises
-    :class:`~facs_core.access.PermissionDenied`).
+    :class:`~facs_core.services.access.PermissionDenied`).
     """
     _authorise_job(catalog, job_id, user)
     actor = user.username
@@ -249,7 +249,7 @@ def retry_job(catalog: Catalog, job_id: str, user: User) -> None:
 
     ``user`` must be allowed ``run_extraction`` on the job's patient (checked
     here at the moment of the call; a refusal is audited and raises
-    :class:`~facs_core.access.PermissionDenied`).
+    :class:`~facs_core.services.access.PermissionDenied`).
     """
     _authorise_job(catalog, job_id, user)
     actor = user.username
@@ -281,8 +281,8 @@ def one_line(exc: BaseException) -> str:
 
 
 def ensure_ray(num_cpus: int | None = None) -> None:
-    """Connect to Ray: the cluster at ``RAY_ADDRESS``, else a light local one (:func:`facs_core.cluster.connect`)."""
-    from facs_core import cluster
+    """Connect to Ray: the cluster at ``RAY_ADDRESS``, else a light local one (:func:`.cluster.connect`)."""
+    from facs_core.services import cluster
 
     cluster.connect(num_cpus)
 
@@ -361,10 +361,10 @@ class JobRunner:
 
         Raises
         ------
-        facs_core.cluster.ClusterError
+        facs_core.services.cluster.ClusterError
             The cluster cannot be used (one line saying what to do).
         """
-        from facs_core import cluster
+        from facs_core.services import cluster
 
         if self._connected:
             return
@@ -448,7 +448,7 @@ class JobRunner:
             try:
                 self.step()
             except Exception as exc:  # the thread must outlive one bad poll
-                from facs_core.logs import log_exception
+                from facs_core.services.logs import log_exception
 
                 log_exception(exc, self.catalog.paths.root)
             self._stop.wait(self.poll_s if self._active else self.idle_poll_s)
@@ -545,7 +545,7 @@ class JobRunner:
             raise InputError(f"no frame of video {active.run['video_id']} lies in its marked segments")
         active.chunks = plan_chunks(ranges, int(params["chunk_frames"]))
         active.total_frames = sum(c.end_frame - c.start_frame for c in active.chunks)
-        from facs_core.cluster import chunk_resources
+        from facs_core.services.cluster import chunk_resources
 
         remote = ray.remote(max_retries=1, **chunk_resources(active.run["backend"]))(run_chunk)
         for chunk in active.chunks:

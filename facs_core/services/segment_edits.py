@@ -2,7 +2,7 @@
 
 The one way pages and commands change segments. Each call checks, at the
 moment it runs, that the acting user may ``edit_segments`` on the video's
-patient (:func:`facs_core.access.authorise`: the account is re-read from the
+patient (:func:`facs_core.services.access.authorise`: the account is re-read from the
 catalog and a refusal is audited), then hands over to :mod:`store.segments`,
 which validates, applies the revision check and audits the change.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from facs_core import access
-from facs_core.access import User
 from facs_core.errors import InputError
+from facs_core.services import access
+from facs_core.services.access import User
 from store import segments as segment_rows
 from store.catalog import Catalog
 from store.videos import get_video

@@ -15,10 +15,10 @@ an administrator disabling the account end the row, and every run,
 fragment and video request re-reads it, so the session ends everywhere at
 the next interaction.
 
-The signed-in :class:`~facs_core.access.User` lives in
+The signed-in :class:`~facs_core.services.access.User` lives in
 ``st.session_state["user"]`` with its session token; AppTest tests that run a
 page on its own inject only the user (the account must exist and be active,
-since :func:`facs_core.access.check` re-reads it).
+since :func:`facs_core.services.access.check` re-reads it).
 
 Single sign-on uses Streamlit's OIDC support (``st.login``, needs Authlib) when
 ``.streamlit/secrets.toml`` has an ``[auth]`` section (see
@@ -33,9 +33,9 @@ from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
 
-from facs_core import access, media_grants, session_cookie
-from facs_core.access import PermissionDenied, User
 from facs_core.errors import FacsError, InputError
+from facs_core.services import access, media_grants, session_cookie
+from facs_core.services.access import PermissionDenied, User
 from store import audit, sessions, users
 from store.catalog import Catalog
 
@@ -350,7 +350,7 @@ def require(catalog: Catalog, action: str, patient_id: str | None = None) -> Use
 def video_url(catalog: Catalog, video_id: str) -> str | None:
     """A URL that streams ``video_id`` to this tab's session only; None without a session.
 
-    The URL holds an opaque grant (``facs_core.media_grants``), never a path or
+    The URL holds an opaque grant (``facs_core.services.media_grants``), never a path or
     a file name; the video route re-checks the session and the permission at
     every request. Call it after :func:`require` allowed ``play_video`` for
     the video's patient.
@@ -401,9 +401,9 @@ def touch() -> None:
     """Count this moment as the user's activity (a click inside a self-refreshing fragment)."""
     token = st.session_state.get(_TOKEN)
     if token is not None:
-        from pages import _common
+        from facs_core.views import common
 
-        sessions.resolve(_common.catalog(), token, idle_timeout_s=session_timeout_minutes() * 60)
+        sessions.resolve(common.catalog(), token, idle_timeout_s=session_timeout_minutes() * 60)
 
 
 def sign_out_button(catalog: Catalog, *, key: str = "sign-out") -> None:

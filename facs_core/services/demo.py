@@ -50,13 +50,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from facs_core import __version__, access
-from facs_core.access import LocalOperator, User
+from facs_core import __version__
 from facs_core.reference import action_units
+from facs_core.services import access
+from facs_core.services.access import LocalOperator, User
+from facs_core.services.feature_cache import precompute
 from store import audit
 from store.catalog import Catalog
 from store.crashpoints import crash_point
-from store.feature_cache import precompute
 from store.segments import add_segment, segments_for
 from store.shards import write_shard_file
 from store.videos import ensure_patient
@@ -251,10 +252,10 @@ def load_demo(
     ----------
     catalog : Catalog
         The open store.
-    user : facs_core.access.User, optional
+    user : facs_core.services.access.User, optional
         Who loads it. A signed-in user must be allowed ``upload`` or
         ``admin`` (checked here, refusals audited); the demo's fixed content is
-        then stored on their behalf by a :class:`~facs_core.access.LocalOperator`
+        then stored on their behalf by a :class:`~facs_core.services.access.LocalOperator`
         under their name. None (headless use: the CLI, tests, benchmarks) is
         the local operator ``system``.
     n_patients : int
@@ -320,7 +321,7 @@ def _add_synthetic_visit(catalog: Catalog, visit, patient_level: np.ndarray, dur
     path = shard.path
     # Same as an extraction job: the per-video features are cached with the shard.
     precompute(catalog.paths, path, visit.video_id, fps)
-    params = {"generator": "facs_core.demo", "seed": int(visit.seed), "fps": fps}
+    params = {"generator": "facs_core.services.demo", "seed": int(visit.seed), "fps": fps}
     params_hash = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
     duration = float(frames["timestamp"].iloc[-1] + 1 / fps)
     # Patient, visit, scores, run and segment commit together: a crash leaves whole visits only.
@@ -413,9 +414,9 @@ def _demo_operator(catalog: Catalog, user: User | None) -> LocalOperator:
 
 def _add_sample_videos(catalog: Catalog, actor: User, report: ProgressCallback) -> tuple[int, list[str], list[str]]:
     try:
-        from facs_core.ingest import ingest_video
+        from facs_core.services.ingest import ingest_video
     except ImportError:
-        return 0, [], ["sample videos skipped: the ingest module (facs_core.ingest) is not installed"]
+        return 0, [], ["sample videos skipped: the ingest module (facs_core.services.ingest) is not installed"]
     folder = sample_video_dir()
     added = 0
     video_ids: list[str] = []
@@ -442,9 +443,9 @@ def _add_sample_videos(catalog: Catalog, actor: User, report: ProgressCallback) 
 
 def _queue_extraction(catalog: Catalog, video_ids: list[str], actor: User) -> tuple[tuple[str, ...], str | None]:
     try:
-        from facs_core.jobs import submit_extraction
+        from facs_core.services.jobs import submit_extraction
     except ImportError:
-        return (), "extraction not queued: the jobs module (facs_core.jobs) is not installed"
+        return (), "extraction not queued: the jobs module (facs_core.services.jobs) is not installed"
     done = set(
         catalog.query("SELECT DISTINCT video_id FROM runs WHERE status IN ('done', 'queued', 'running')")["video_id"]
     )

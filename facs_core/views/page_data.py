@@ -12,8 +12,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from facs_core import visibility
 from facs_core.reference import action_units, instruments
+from facs_core.services import visibility
 from store import Catalog
 from store.shards import parquet_list_sql
 
@@ -83,7 +83,7 @@ def video_features(
 
     Computed by ``facs_core.features.features_from_shards``.
 
-    With ``segment_label`` (a choice of :func:`facs_core.visibility.segment_choices`
+    With ``segment_label`` (a choice of :func:`facs_core.services.visibility.segment_choices`
     for ``viewer``), only frames inside the segments ``viewer`` sees under
     that label count (videos without such a segment use every frame, as the
     features module defines).
@@ -108,10 +108,10 @@ def video_features(
 
 
 def _store(data_dir: str) -> Catalog:
-    from pages import _common
+    from facs_core.views import common
 
     del data_dir
-    return _common.catalog()
+    return common.catalog()
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -10,9 +10,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from facs_core import agreement_runs as agreement
 from facs_core.errors import FacsError
-from pages import _common
+from facs_core.services import agreement_runs as agreement
+from facs_core.views import common
 
 __all__ = ["agreement_section"]
 
@@ -33,14 +33,14 @@ def agreement_section(store, video_id: str) -> None:
     try:
         comparison = agreement.compare_visit(store, video_id, (first, second))
     except FacsError as exc:
-        st.caption(f"No agreement: {_common.visible_text(store, str(exc))}")
+        st.caption(f"No agreement: {common.visible_text(store, str(exc))}")
         return
     st.caption(
         f"Frame-level agreement of {first} and {second} on the frames both analysed with a face: Pearson r,"
         " ICC(3,1) (two-way mixed, consistency, single measure) with its 95% interval, and Bland-Altman's mean"
         f" difference ({second} minus {first}) with 95% limits of agreement."
     )
-    _common.show_table(store, comparison.table.round(3), hide_index=True, width="stretch", key="ag_table")
+    common.show_table(store, comparison.table.round(3), hide_index=True, width="stretch", key="ag_table")
     aus = comparison.table.loc[comparison.table["n_frames"] > 0, "au"].tolist()
     if not aus:
         return

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from facs_core import access, exports
-from facs_core.access import User
+from facs_core import exports
 from facs_core.errors import InputError
+from facs_core.services import access
+from facs_core.services.access import User
 from store import audit
 
 __all__ = ["EXPORT_FORMATS", "export_for"]
@@ -33,7 +34,7 @@ def export_for(
     Parameters
     ----------
     catalog : store.catalog.Catalog
-    user : facs_core.access.User
+    user : facs_core.services.access.User
         The acting user.
     frame : DataFrame
         What the page shows; restricted columns are dropped for the role.

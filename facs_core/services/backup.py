@@ -12,7 +12,7 @@ videos are immutable once renamed into place and are written *before* the
 catalog row that names them, so every file the snapshot's catalog refers to
 already exists when the files are copied after it.
 
-Integrity: a store that fails :func:`facs_core.integrity.verify_catalog` is
+Integrity: a store that fails :func:`facs_core.services.integrity.verify_catalog` is
 not archived unless ``allow_damaged`` is given (a backup must not preserve
 corruption silently); each member's sha256 and the archive's own are recorded
 in the catalog (``backups``, ``backup_members``) once it is written.
@@ -199,7 +199,7 @@ def backup(
         The store fails verification (the message names what is damaged) and
         ``allow_damaged`` is not given, or the archive cannot be written.
     """
-    from facs_core.integrity import damage_summary, verify_catalog
+    from facs_core.services.integrity import damage_summary, verify_catalog
 
     paths = catalog.paths
     # Owner-only whatever the caller's umask: the archive holds every video and score.
@@ -327,7 +327,7 @@ def _verify_restored(archive: Path, folder: Path, allow_damaged: bool) -> tuple[
     Checksums that older software did not record are taken from the files,
     which the manifest has just vouched for.
     """
-    from facs_core.integrity import damage_summary, verify_data_dir
+    from facs_core.services.integrity import damage_summary, verify_data_dir
 
     outcome = verify_data_dir(folder, record=False, record_missing=True, actor="restore")
     if not outcome.ok and not allow_damaged:
@@ -390,7 +390,7 @@ def restore(
 
     The archive is extracted into a temporary sibling of ``data_dir``, every
     file's sha256 is compared with the manifest, the catalog is opened and the
-    store it holds is verified (:mod:`facs_core.integrity`) before anything is
+    store it holds is verified (:mod:`facs_core.services.integrity`) before anything is
     renamed; a damaged store is refused unless ``allow_damaged``. With ``force``, an existing data folder is
     renamed to ``<data_dir>.before-restore-<time>`` (kept, never deleted).
 

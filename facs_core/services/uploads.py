@@ -180,7 +180,7 @@ def receive_upload(
 ) -> Path:
     """Receive a video upload; return the path of the checked temporary file.
 
-    The caller ingests it (``facs_core.ingest.ingest_video(..., original_name=
+    The caller ingests it (``facs_core.services.ingest.ingest_video(..., original_name=
     display_name(declared_name))``) and deletes it afterwards in a ``finally``.
     See :func:`receive` for the checks and for CSV uploads.
     """

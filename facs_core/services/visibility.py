@@ -34,10 +34,10 @@ from typing import Any
 
 import pandas as pd
 
-from facs_core import access
-from facs_core.access import User
 from facs_core.exports import neutralise_formulas, restricted_columns
 from facs_core.segments import segment_labels
+from facs_core.services import access
+from facs_core.services.access import User
 from store.catalog import Catalog
 
 __all__ = [

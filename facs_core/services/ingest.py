@@ -19,11 +19,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from facs_core import access
-from facs_core.access import User
 from facs_core.errors import InputError
 from facs_core.probe import probe_video
 from facs_core.reference import instrument_for_column, instruments
+from facs_core.services import access
+from facs_core.services.access import User
 from store.catalog import Catalog
 from store.crashpoints import crash_point
 from store.videos import (
@@ -184,7 +184,7 @@ def ingest_video(
         against ``facs_core/resources/instruments.csv``.
     repeat_visit : bool, optional
         Derived from the patient's earlier visits when not given.
-    user : facs_core.access.User
+    user : facs_core.services.access.User
         Who uploads: must be allowed ``upload`` for ``patient_id`` (checked
         here before anything is read; a refusal is audited). Recorded in the
         audit trail.

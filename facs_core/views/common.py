@@ -15,13 +15,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from facs_core import visibility
-from facs_core.access import PermissionDenied
 from facs_core.backends.base import BACKENDS, backend_class
 from facs_core.damage import damage_status
-from facs_core.demo import SYNTHETIC_LABEL
 from facs_core.errors import FacsError
-from facs_core.logs import log_exception
+from facs_core.services import visibility
+from facs_core.services.access import PermissionDenied
+from facs_core.services.demo import SYNTHETIC_LABEL
+from facs_core.services.logs import log_exception
 from store import Catalog, open_catalog, resolve_data_dir
 
 #: Material icons of the pages (emoji render as empty boxes on servers without an emoji font).
@@ -104,7 +104,7 @@ def au_source_note(store: Catalog, video_ids: Sequence[str]) -> None:
 
 
 def viewer(store: Catalog) -> visibility.Viewer:
-    """What the signed-in user may see (:mod:`facs_core.visibility`), re-read from the catalog.
+    """What the signed-in user may see (:mod:`facs_core.services.visibility`), re-read from the catalog.
 
     Raises
     ------
@@ -115,7 +115,7 @@ def viewer(store: Catalog) -> visibility.Viewer:
 
 
 def visible_text(store: Catalog, text: str) -> str:
-    """``text`` with whatever the signed-in user may not see removed (:func:`facs_core.visibility.scrub`).
+    """``text`` with whatever the signed-in user may not see removed (:func:`facs_core.services.visibility.scrub`).
 
     Every message built from stored data or from a library error goes through
     this before it is shown; with nobody signed in nothing but a fixed text is.
@@ -127,7 +127,7 @@ def visible_text(store: Catalog, text: str) -> str:
 
 
 def show_table(store: Catalog, frame: pd.DataFrame, **kwargs) -> None:
-    """``st.dataframe`` of ``frame`` as the signed-in user may see it (:func:`facs_core.visibility.visible_table`).
+    """``st.dataframe`` of ``frame`` as the signed-in user may see it (:func:`.visibility.visible_table`).
 
     The only way pages show a table: rows of other patients and restricted
     columns never reach the browser, and text cells are formula-neutralised,
@@ -284,7 +284,7 @@ def selection_point(event, name: str) -> dict | None:
 
 @st.cache_resource(show_spinner=False)
 def _job_runner(data_dir: str):
-    from facs_core.jobs import JobRunner, resume_interrupted
+    from facs_core.services.jobs import JobRunner, resume_interrupted
 
     store = _open_store(data_dir)
     # Jobs whose driver died (this process before a restart, a killed command) continue here.
@@ -305,15 +305,15 @@ def _warm_caches(data_dir: str, period_s: float = 10.0) -> None:
     # Wavelet features of a long cohort take seconds per video; computing them
     # when the store changes, not when a researcher opens the map, keeps the
     # page under its 2 s target.
-    from pages import _data, _wavelet_analysis
+    from facs_core.views import page_data, wavelet_analysis
 
     seen = None
     while True:
         try:
-            version = _data.store_version(_open_store(data_dir))
+            version = page_data.store_version(_open_store(data_dir))
             if version != seen:
                 seen = version
-                _wavelet_analysis.warm(data_dir)
+                wavelet_analysis.warm(data_dir)
         except FacsError:
             # The page shows the same one-line message when it is opened.
             pass

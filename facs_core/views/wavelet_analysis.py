@@ -19,10 +19,10 @@ import streamlit as st
 from facs_core import wavelets
 from facs_core.errors import InputError
 from facs_core.reference import action_units
+from facs_core.services import feature_cache
 from facs_core.stats import associate
-from pages import _common, _data
-from pages._cohort_analysis import ALPHA
-from store import feature_cache
+from facs_core.views import common, page_data
+from facs_core.views.cohort_analysis import ALPHA
 
 
 @st.cache_data(show_spinner=False, max_entries=20_000)
@@ -32,12 +32,12 @@ def _video_features(shard: str, modified: float, video_id: str, fps: float) -> t
     A shard never changes once written (a new extraction is a new run and a
     new file; ``modified`` guards against a restore), so a finished
     extraction recomputes only its own video, not the cohort. Below this
-    in-process layer, :func:`store.feature_cache.cached_wavelet_features`
+    in-process layer, :func:`facs_core.services.feature_cache.cached_wavelet_features`
     keeps the features on disk, so a restarted server reads them.
     """
     del modified
     result = feature_cache.cached_wavelet_features(
-        _common.catalog().paths,
+        common.catalog().paths,
         Path(shard),
         video_id,
         feature_cache.analysis_fps(fps),
@@ -52,8 +52,8 @@ def features_at(data_dir: str, version: str, fps: float) -> tuple[pd.DataFrame, 
     Every video of frame rate ``fps`` in its newest run, one cached video at a time.
     """
     del data_dir, version
-    store = _common.catalog()
-    runs = _data.latest_runs(store)
+    store = common.catalog()
+    runs = page_data.latest_runs(store)
     runs = runs[runs["fps"].round(3) == round(fps, 3)]
     parts, scales = [], None
     for row in runs.itertuples(index=False):
@@ -73,9 +73,9 @@ def warm(data_dir: str) -> None:
     Run by the app's background thread, so the significance map does not
     pay for new videos when a researcher opens it.
     """
-    store = _common.catalog()
-    version = _data.store_version(store)
-    for fps in _data.latest_runs(store)["fps"].dropna().round(3).unique():
+    store = common.catalog()
+    version = page_data.store_version(store)
+    for fps in page_data.latest_runs(store)["fps"].dropna().round(3).unique():
         features_at(data_dir, version, float(fps))
 
 
@@ -85,7 +85,7 @@ def significance_table(
 ) -> pd.DataFrame:
     """``au, scale, period_s, frequency_hz, n, r, p, p_fdr, significant`` for every AU x scale cell."""
     wide, scales = features_at(data_dir, version, fps)
-    clinical = _data.clinical_table(_common.catalog()).drop(columns=["visit_date", "synthetic"])
+    clinical = page_data.clinical_table(common.catalog()).drop(columns=["visit_date", "synthetic"])
     groups = [column.split("@")[0] for column in wide.columns[1:]]
     result = associate(wide, clinical, score, list(covariates), fdr=correction, alpha=ALPHA, fdr_groups=groups)
     parts = result["feature"].str.split("@", expand=True)
@@ -102,7 +102,7 @@ def cell_scatter(data_dir: str, version: str, fps: float, score: str, au: str, s
     """One wavelet feature against the score, per visit."""
     wide, _ = features_at(data_dir, version, fps)
     column = wavelets.WaveletFeatures.column(au, scale)
-    clinical = _data.clinical_table(_common.catalog())
+    clinical = page_data.clinical_table(common.catalog())
     return (
         wide[["video_id", column]]
         .rename(columns={column: "value"})
