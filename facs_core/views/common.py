@@ -126,15 +126,31 @@ def visible_text(store: Catalog, text: str) -> str:
         return "sign in again"
 
 
-def show_table(store: Catalog, frame: pd.DataFrame, **kwargs) -> None:
+def show_table(
+    store: Catalog, frame: pd.DataFrame, *, human: bool = False, kinds: dict[str, str] | None = None, **kwargs
+) -> None:
     """``st.dataframe`` of ``frame`` as the signed-in user may see it (:func:`.visibility.visible_table`).
 
     The only way pages show a table: rows of other patients and restricted
     columns never reach the browser, and text cells are formula-neutralised,
     so the browser holds nothing the audited export would not hand out.
+
+    With ``human=True`` the visible table is then written for a reader
+    (:func:`facs_core.views.formatting.human_table`: column labels, dates,
+    p-values, no ``None``; ``kinds`` overrides a column's format), and a
+    legend follows when a cell is blank.
     """
     seen_by = viewer(store)
-    st.dataframe(visibility.visible_table(seen_by, frame, visibility.scrubber(store, seen_by)), **kwargs)
+    table = visibility.visible_table(seen_by, frame, visibility.scrubber(store, seen_by))
+    if human:
+        from facs_core.views.formatting import MISSING, MISSING_LEGEND, human_table
+
+        table = human_table(table, kinds)
+        st.dataframe(table, **kwargs)
+        if (table == MISSING).to_numpy().any():
+            st.caption(MISSING_LEGEND)
+        return
+    st.dataframe(table, **kwargs)
 
 
 @contextlib.contextmanager
