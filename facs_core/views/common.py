@@ -142,15 +142,15 @@ def show_table(
     """
     seen_by = viewer(store)
     table = visibility.visible_table(seen_by, frame, visibility.scrubber(store, seen_by))
+    legend = None
     if human:
         from facs_core.views.formatting import MISSING, MISSING_LEGEND, human_table
 
         table = human_table(table, kinds)
-        st.dataframe(table, **kwargs)
-        if (table == MISSING).to_numpy().any():
-            st.caption(MISSING_LEGEND)
-        return
+        legend = MISSING_LEGEND if (table == MISSING).to_numpy().any() else None
     st.dataframe(table, **kwargs)
+    if legend:
+        st.caption(legend)
 
 
 @contextlib.contextmanager
