@@ -25,8 +25,7 @@ import cv2
 
 from facs_core.decoder_log import decoder_messages
 from facs_core.errors import InputError
-from facs_core.services.logs import LOGGER_NAME
-from store.videos import VideoMetadata
+from facs_core.records import LOGGER_NAME, VideoMetadata
 
 #: Containers the dashboard accepts.
 ACCEPTED_CONTAINERS: tuple[str, ...] = ("mp4", "mov", "avi", "mkv", "webm")

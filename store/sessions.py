@@ -22,7 +22,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from facs_core.services.access import User
+from facs_core.records import User
 from store.catalog import Catalog
 
 __all__ = [

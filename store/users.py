@@ -27,7 +27,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from facs_core.errors import InputError
-from facs_core.services.access import ROLES, User
+from facs_core.records import ROLES, User
 from store import audit
 from store.catalog import Catalog
 from store.sessions import end_for_user

@@ -13,12 +13,13 @@ import os
 import re
 import shutil
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from facs_core.errors import InputError
+from facs_core.records import VideoMetadata
 from store.catalog import Catalog
 from store.crashpoints import crash_point
 
@@ -54,26 +55,6 @@ def check_patient_code(code: str) -> str:
             " '.', '_' or '-' (for example P017), never a name"
         )
     return code
-
-
-@dataclass(frozen=True)
-class VideoMetadata:
-    """What probing a video file found (see ``facs_core.probe``).
-
-    ``frame_count`` is what decodes; ``header_frame_count`` what the container
-    claims (None when it claims nothing); ``decode_errors`` the decoder's error
-    messages while decoding every frame.
-    """
-
-    container: str
-    codec: str | None
-    fps: float
-    frame_count: int
-    duration_s: float
-    width: int
-    height: int
-    header_frame_count: int | None = None
-    decode_errors: int = 0
 
 
 def ensure_patient(catalog: Catalog, patient_id: str, synthetic: bool = False) -> str:

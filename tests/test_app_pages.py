@@ -261,10 +261,12 @@ def test_timeline_stale_edit_is_refused(demo_store: Catalog) -> None:
     at = page("timeline", demo_store, "clinician", (patient,)).run()
     # Another session changes the segment after this page was drawn.
     add_segment(demo_store, video_id, 140.0, 145.0, "sleep", author="someone else")
-    from store.segments import update_segment
+    from facs_core.services.access import LocalOperator
+    from facs_core.services.segment_edits import update_segment
 
     update_segment(
         demo_store,
+        LocalOperator("someone else"),
         int(segment["segment_id"]),
         expected_revision=int(segment["revision"]),
         label="anhedonia",

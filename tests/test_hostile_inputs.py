@@ -27,7 +27,9 @@ from facs_core.errors import FacsError, InputError, StoreError
 from facs_core.importers import import_file
 from facs_core.probe import probe_video
 from facs_core.services import uploads
-from store.segments import add_segment, segments_for
+from facs_core.services.access import LocalOperator
+from facs_core.services.segment_edits import add_segment
+from store.segments import segments_for
 from store.videos import add_video, check_patient_code
 
 HOSTILE_TEXT = [
@@ -195,13 +197,16 @@ def test_patient_codes_refuse_anything_but_a_code(catalog, text):
     assert catalog.scalar("SELECT count(*) FROM patients") == 0
 
 
+OPERATOR = LocalOperator("test")
+
+
 def test_segment_labels_are_stored_and_read_back_verbatim(catalog, feat_data):
     video = feat_data / "single_face.mp4"
     record, _ = add_video(catalog, video, probe_video(video), patient_id="P001")
     labels = [t for t in HOSTILE_TEXT if t.strip() and not t.startswith(("\t", "\r"))]
     for i, label in enumerate(labels):
         try:
-            add_segment(catalog, record["video_id"], i * 0.1, i * 0.1 + 0.05, label, author="Zoë")
+            add_segment(catalog, OPERATOR, record["video_id"], i * 0.1, i * 0.1 + 0.05, label, author="Zoë")
         except FacsError as exc:
             assert "\n" not in str(exc)
     stored = set(segments_for(catalog, record["video_id"])["label"])

@@ -13,14 +13,9 @@ from facs_core.errors import InputError
 from facs_core.segments import check_bounds, frame_ranges, segment_labels
 from facs_core.services.access import LocalOperator
 from facs_core.services.ingest import ingest_video
+from facs_core.services.segment_edits import add_segment, delete_segment, extraction_ranges, update_segment
 from store import Catalog
-from store.segments import (
-    add_segment,
-    delete_segment,
-    extraction_ranges,
-    segments_for,
-    update_segment,
-)
+from store.segments import segments_for
 
 OPERATOR = LocalOperator("test")
 
@@ -56,25 +51,25 @@ def test_label_presets_come_from_the_data_file() -> None:
 )
 def test_bad_bounds_are_refused(catalog: Catalog, video: dict, start: float, end: float, fragment: str) -> None:
     with pytest.raises(InputError, match=fragment):
-        add_segment(catalog, video["video_id"], start, end, "sleep", author="a")
+        add_segment(catalog, OPERATOR, video["video_id"], start, end, "sleep", author="a")
     assert segments_for(catalog, video["video_id"]).empty
 
 
 def test_unknown_video_and_empty_label_are_refused(catalog: Catalog, video: dict) -> None:
     with pytest.raises(InputError, match="video nope is not in the store"):
-        add_segment(catalog, "nope", 1, 2, "sleep", author="a")
+        add_segment(catalog, OPERATOR, "nope", 1, 2, "sleep", author="a")
     with pytest.raises(InputError, match="label is empty"):
-        add_segment(catalog, video["video_id"], 1, 2, "   ", author="a")
+        add_segment(catalog, OPERATOR, video["video_id"], 1, 2, "   ", author="a")
 
 
 def test_overlaps_are_refused_by_default_and_merged_on_request(catalog: Catalog, video: dict) -> None:
     vid = video["video_id"]
-    first = add_segment(catalog, vid, 1.0, 3.0, "anhedonia", author="a")
-    add_segment(catalog, vid, 3.0, 4.0, "sleep", author="a")  # touching is not overlapping
+    first = add_segment(catalog, OPERATOR, vid, 1.0, 3.0, "anhedonia", author="a")
+    add_segment(catalog, OPERATOR, vid, 3.0, 4.0, "sleep", author="a")  # touching is not overlapping
     with pytest.raises(InputError, match=f"overlaps segment {first['segment_id']}"):
-        add_segment(catalog, vid, 2.5, 6.0, "sleep", author="b")
+        add_segment(catalog, OPERATOR, vid, 2.5, 6.0, "sleep", author="b")
     assert len(segments_for(catalog, vid)) == 2
-    merged = add_segment(catalog, vid, 2.5, 6.0, "depressive symptoms (SCID)", author="b", on_overlap="merge")
+    merged = add_segment(catalog, OPERATOR, vid, 2.5, 6.0, "depressive symptoms (SCID)", author="b", on_overlap="merge")
     table = segments_for(catalog, vid)
     assert table[["start_s", "end_s"]].values.tolist() == [[1.0, 6.0]]
     assert (merged["start_s"], merged["end_s"], merged["label"]) == (1.0, 6.0, "depressive symptoms (SCID)")
@@ -82,16 +77,16 @@ def test_overlaps_are_refused_by_default_and_merged_on_request(catalog: Catalog,
 
 
 def test_stale_revision_is_refused_and_nothing_is_overwritten(catalog: Catalog, video: dict) -> None:
-    segment = add_segment(catalog, video["video_id"], 2.0, 5.0, "sleep", author="a")
-    edited = update_segment(catalog, segment["segment_id"], expected_revision=1, end_s=7.0, author="alice")
+    segment = add_segment(catalog, OPERATOR, video["video_id"], 2.0, 5.0, "sleep", author="a")
+    edited = update_segment(catalog, OPERATOR, segment["segment_id"], expected_revision=1, end_s=7.0, author="alice")
     assert (edited["end_s"], edited["revision"], edited["author"]) == (7.0, 2, "alice")
     with pytest.raises(InputError, match="changed by alice meanwhile"):
-        update_segment(catalog, segment["segment_id"], expected_revision=1, label="anhedonia", author="bob")
+        update_segment(catalog, OPERATOR, segment["segment_id"], expected_revision=1, label="anhedonia", author="bob")
     with pytest.raises(InputError, match="changed by alice meanwhile"):
-        delete_segment(catalog, segment["segment_id"], expected_revision=1, author="bob")
+        delete_segment(catalog, OPERATOR, segment["segment_id"], expected_revision=1, author="bob")
     current = segments_for(catalog, video["video_id"]).to_dict("records")[0]
     assert (current["label"], current["end_s"], current["revision"]) == ("sleep", 7.0, 2)
-    delete_segment(catalog, segment["segment_id"], expected_revision=2, author="alice")
+    delete_segment(catalog, OPERATOR, segment["segment_id"], expected_revision=2, author="alice")
     assert segments_for(catalog, video["video_id"]).empty
     sql = "SELECT actor, action FROM audit_log WHERE action LIKE 'segment%' ORDER BY event_id"
     actors = catalog.query(sql).values.tolist()
@@ -99,10 +94,10 @@ def test_stale_revision_is_refused_and_nothing_is_overwritten(catalog: Catalog, 
 
 
 def test_edit_into_an_overlap_is_refused(catalog: Catalog, video: dict) -> None:
-    add_segment(catalog, video["video_id"], 1.0, 2.0, "sleep", author="a")
-    second = add_segment(catalog, video["video_id"], 4.0, 5.0, "sleep", author="a")
+    add_segment(catalog, OPERATOR, video["video_id"], 1.0, 2.0, "sleep", author="a")
+    second = add_segment(catalog, OPERATOR, video["video_id"], 4.0, 5.0, "sleep", author="a")
     with pytest.raises(InputError, match="overlaps"):
-        update_segment(catalog, second["segment_id"], expected_revision=1, start_s=1.5, author="a")
+        update_segment(catalog, OPERATOR, second["segment_id"], expected_revision=1, start_s=1.5, author="a")
     assert segments_for(catalog, video["video_id"])["start_s"].tolist() == [1.0, 4.0]
 
 
@@ -117,8 +112,8 @@ def _decoded_timestamps(path: Path) -> np.ndarray:
 def test_extraction_covers_segments_or_the_whole_video(catalog: Catalog, video: dict, feat_data: Path) -> None:
     vid, n = video["video_id"], video["frame_count"]
     assert extraction_ranges(catalog, vid) == [(0, n)]
-    add_segment(catalog, vid, 2.0, 4.0, "sleep", author="a")
-    add_segment(catalog, vid, 10.0, 11.5, "anhedonia", author="a")
+    add_segment(catalog, OPERATOR, vid, 2.0, 4.0, "sleep", author="a")
+    add_segment(catalog, OPERATOR, vid, 10.0, 11.5, "anhedonia", author="a")
     times = _decoded_timestamps(feat_data / "WolfgangLanger_Pexels.mp4")
     ranges = extraction_ranges(catalog, vid, timestamps=times)
     # Independently: the frames whose decoder time falls in [start, end).

@@ -27,6 +27,7 @@ from functools import cache
 from importlib import resources
 
 from facs_core.errors import FacsError
+from facs_core.records import ROLES, User
 
 __all__ = [
     "ACTIONS",
@@ -57,7 +58,6 @@ ACTIONS: tuple[str, ...] = (
     "view_notes",
 )
 
-ROLES: tuple[str, ...] = ("clinician", "researcher", "admin")
 #: The role of a :class:`LocalOperator`; never stored in ``users`` (its CHECK allows :data:`ROLES` only).
 OPERATOR_ROLE = "operator"
 
@@ -66,22 +66,6 @@ _SCOPES = ("all", "assigned")
 
 class PermissionDenied(FacsError):  # noqa: N818 - the name the task and pages use
     """The signed-in user's role (or patient assignment) does not allow the action."""
-
-
-@dataclass(frozen=True)
-class User:
-    """A signed-in user.
-
-    Attributes
-    ----------
-    username : str
-        The account name in the ``users`` table.
-    role : str
-        One of :data:`ROLES`.
-    """
-
-    username: str
-    role: str
 
 
 @dataclass(frozen=True)
@@ -219,7 +203,6 @@ def authorise(
     try:
         return check(catalog, user, action, patient_id)
     except PermissionDenied:
-        # Imported here: store.users imports this module for User and ROLES.
         from store import audit
 
         audit.record(

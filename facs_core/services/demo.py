@@ -55,10 +55,11 @@ from facs_core.reference import action_units
 from facs_core.services import access
 from facs_core.services.access import LocalOperator, User
 from facs_core.services.feature_cache import precompute
+from facs_core.services.segment_edits import add_segment
 from store import audit
 from store.catalog import Catalog
 from store.crashpoints import crash_point
-from store.segments import add_segment, segments_for
+from store.segments import segments_for
 from store.shards import write_shard_file
 from store.videos import ensure_patient
 
@@ -379,6 +380,7 @@ def _add_synthetic_visit(catalog: Catalog, visit, patient_level: np.ndarray, dur
             start = float(np.round(seg_rng.uniform(20, 60), 1))
             add_segment(
                 catalog,
+                LocalOperator(SYNTHETIC_LABEL),
                 visit.video_id,
                 start,
                 start + float(np.round(seg_rng.uniform(30, 60), 1)),

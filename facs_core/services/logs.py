@@ -13,7 +13,9 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-LOGGER_NAME = "facs"
+from facs_core.records import LOGGER_NAME
+
+__all__ = ["LOGGER_NAME", "log_exception", "log_folder"]
 
 
 def log_folder(data_dir: str | os.PathLike[str] | None = None) -> Path:
