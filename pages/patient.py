@@ -16,7 +16,8 @@ from facs_core import wavelets
 from facs_core.errors import FacsError
 from facs_core.reference import action_unit_names
 from facs_core.services import access, visibility
-from facs_core.views import agreement_section, common, page_data, profile
+from facs_core.views import agreement_section, common, page_data
+from facs_core.views import profile as profile_views
 from facs_core.views.auth import require
 
 store = common.catalog()
@@ -70,7 +71,7 @@ with common.friendly_errors():
     features = page_data.video_features(str(store.paths.root), version, None)
     names = action_unit_names()
     mode = st.radio("Compare with the cohort as", ["z-score", "percentile"], horizontal=True, key="pp_mode")
-    profile = profile.cohort_profile(features, visits["video_id"].tolist(), mode)
+    profile = profile_views.cohort_profile(features, visits["video_id"].tolist(), mode)
     if profile.empty:
         st.info("No extracted visit for this patient yet.", icon=":material/info:")
         st.stop()
@@ -98,7 +99,7 @@ with common.friendly_errors():
     st.altair_chart(heat, width="stretch", key="pp_profile")
     common.chart_downloads(heat, f"profile-{patient}", key="pp_profile")
 
-    emotion_profile = profile.cohort_profile(features, visits["video_id"].tolist(), mode, measures="emotions")
+    emotion_profile = profile_views.cohort_profile(features, visits["video_id"].tolist(), mode, measures="emotions")
     if not emotion_profile.empty:
         emotion_profile["visit"] = emotion_profile["video_id"].map(
             profile.drop_duplicates("video_id").set_index("video_id")["visit"]
@@ -107,7 +108,7 @@ with common.friendly_errors():
             alt.Chart(emotion_profile)
             .mark_rect()
             .encode(
-                x=alt.X("AU:N", sort=list(profile.EMOTIONS), title=None),
+                x=alt.X("AU:N", sort=list(profile_views.EMOTIONS), title=None),
                 y=alt.Y("visit:N", title=None),
                 color=alt.Color(
                     "value:Q", title=mode, scale=alt.Scale(scheme="redblue", reverse=True, domain=domain, clamp=True)
@@ -122,7 +123,7 @@ with common.friendly_errors():
     if len(extracted) >= 2:
         st.subheader("Change between visits")
         first, last = extracted[0], extracted[-1]
-        change = profile.visit_change(features, first, last)
+        change = profile_views.visit_change(features, first, last)
         score_rows = visits.set_index("video_id")
         deltas = ", ".join(
             f"{s.upper()} {score_rows.loc[first, s]:g} → {score_rows.loc[last, s]:g}"
@@ -174,7 +175,7 @@ with common.friendly_errors():
             key="pp_series",
         )
 
-    emotions = [c for c in profile.EMOTIONS if c in frames.columns]
+    emotions = [c for c in profile_views.EMOTIONS if c in frames.columns]
     if emotions:
         means = window[emotions].mean().rename("mean").reset_index().rename(columns={"index": "emotion"})
         st.altair_chart(
@@ -201,6 +202,6 @@ with common.friendly_errors():
     except FacsError as exc:
         st.caption(f"No scalogram: {common.visible_text(store, str(exc))}")
     else:
-        chart = profile.scalogram_chart(image)
+        chart = profile_views.scalogram_chart(image)
         st.altair_chart(chart, width="stretch", height=340, key="pp_scalogram")
         common.chart_downloads(chart, f"scalogram-{visit_id}-{au}", key="pp_scalogram")

@@ -397,7 +397,7 @@ def test_patient_profile_lists_only_assigned_patients(demo_store: Catalog) -> No
     no_exception(at)
     assert at.selectbox(key="pp_patient").options == [patient]
     assert "not a diagnostic device" in texts(at.caption)
-    assert not at.error
+    assert not at.error, [e.value for e in at.error]
 
 
 def test_patient_profile_z_scores_match_the_cohort(demo_store: Catalog) -> None:
