@@ -25,7 +25,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,16 +65,48 @@ def token_available() -> bool:
     return (Path.home() / ".ray" / "auth_token").is_file()
 
 
+def _chain_text(exc: BaseException) -> str:
+    """The messages of ``exc`` and of the errors that caused it, in one line.
+
+    Ray reports a refused token as ``ConnectionError: Failed to connect``
+    whose cause (a ``RuntimeError`` quoting an ``AuthenticationError``) holds
+    the reason.
+    """
+    texts, seen = [], set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        texts.append(str(current))
+        current = current.__cause__ or current.__context__
+    return " ".join(" ".join(texts).split())
+
+
+def _enable_token_mode() -> None:
+    """Switch Ray's token mode on for this process and its workers (what ``ray start --head`` does).
+
+    Ray reads ``RAY_AUTH_MODE`` into its configuration when it is imported, so
+    the configuration is read again after the variable is set.
+    """
+    os.environ["RAY_AUTH_MODE"] = "token"
+    from ray._raylet import Config
+
+    Config.initialize("")
+
+
 def _describe(exc: BaseException, address: str) -> str:
     text = " ".join(str(exc).split())
-    lowered = text.lower()
+    full = _chain_text(exc)
+    lowered = full.lower()
     if "version mismatch" in lowered or ("versions" in lowered and "mismatch" in lowered):
-        detail = text.split("This process")[0][:200]
+        detail = full[full.lower().index("version mismatch") :] if "version mismatch" in lowered else full
+        detail = detail.split("This process")[0].strip()[:200]
         return (
             f"the Ray cluster at {address} runs other versions than this machine ({detail}); install the same"
             f" Ray and Python on every node ({_DEPLOY})"
         )
-    if type(exc).__name__ == "AuthenticationError" or "authentication" in lowered or "unauthenticated" in lowered:
+    if type(exc).__name__ == "AuthenticationError" or any(
+        word in lowered for word in ("authentication", "unauthenticated", "invalidauthtoken")
+    ):
         if not token_available():
             return (
                 f"the Ray cluster at {address} requires a token and none is set: set RAY_AUTH_TOKEN (or"
@@ -111,6 +145,39 @@ def _probe(address: str, timeout_s: float = 5.0) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Send this process's standard error (file descriptor 2) nowhere for a moment."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as sink:
+            os.dup2(sink.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _token_refused(address: str) -> BaseException | None:
+    """The cluster's refusal of this process's token (or of its lack of one), or None.
+
+    ``ray.init`` retries a refused connection once a second for 20 s, logging
+    each try; one direct request to the head's control service answers at
+    once. Any other failure is left to ``ray.init`` and :func:`_describe`.
+    """
+    from ray._raylet import GcsClient
+
+    try:
+        with _quiet_stderr():  # Ray's client logs the refusal itself; the caller says it in one line
+            GcsClient(address=address).cluster_id  # noqa: B018 - the request is the check
+    except Exception as exc:
+        text = _chain_text(exc).lower()
+        if type(exc).__name__ == "AuthenticationError" or "invalidauthtoken" in text or "unauthenticated" in text:
+            return exc
+    return None
+
+
 def connect(num_cpus: int | None = None) -> bool:
     """Connect this process to Ray; return True for a cluster, False for a local instance.
 
@@ -121,9 +188,9 @@ def connect(num_cpus: int | None = None) -> bool:
     """
     # Ray's usage statistics would report to the internet from a hospital server; off unless set.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    address = os.environ.get("RAY_ADDRESS", "").strip()
     import ray
 
-    address = os.environ.get("RAY_ADDRESS", "").strip()
     if ray.is_initialized():
         return bool(address)
     if address:
@@ -131,7 +198,10 @@ def connect(num_cpus: int | None = None) -> bool:
         if unreachable:
             raise ClusterError(_describe(ConnectionError(f"{address}: {unreachable}"), address))
         if "RAY_AUTH_MODE" not in os.environ and token_available():
-            os.environ["RAY_AUTH_MODE"] = "token"
+            _enable_token_mode()
+        refused = _token_refused(address)
+        if refused is not None:
+            raise ClusterError(_describe(refused, address))
         try:
             ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         except Exception as exc:
