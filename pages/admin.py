@@ -15,7 +15,7 @@ from facs_core.services.backup import backup
 from facs_core.services.integrity import last_verification, verify_catalog
 from facs_core.views import common
 from facs_core.views.auth import require
-from store import audit, users
+from store import audit, listings, users
 
 store = common.catalog()
 user = require(store, "admin")
@@ -71,7 +71,7 @@ if notice:
 with assignments_tab:
     common.show_table(store, users.assignments(store), hide_index=True, width="stretch")
     clinicians = users.list_users(store).query("role == 'clinician' and active")["username"].tolist()
-    patients = store.query("SELECT patient_id FROM patients ORDER BY patient_id")["patient_id"].tolist()
+    patients = listings.patient_codes(store)
     if clinicians and patients:
         with st.form("assign", border=True):
             a, b = st.columns(2)

@@ -9,7 +9,7 @@ from facs_core.services.access import allowed, is_assigned
 from facs_core.services.demo import SYNTHETIC_LABEL, load_demo
 from facs_core.views import common
 from facs_core.views.auth import require
-from store import users
+from store import listings, users
 
 store = common.catalog()
 user = require(store, "view_home")
@@ -28,7 +28,7 @@ def _load_demo() -> None:
         result = load_demo(store, user=user, extract=True, progress=common.progress_reporter(bar))
         if user.role == "clinician":
             # A clinician sees assigned patients only; the demo patients become theirs, as uploads do.
-            for patient in store.query("SELECT patient_id FROM patients WHERE synthetic")["patient_id"]:
+            for patient in listings.patient_codes(store, synthetic=True):
                 if not is_assigned(store, user.username, patient):
                     users.assign_patient(store, user.username, patient, actor=user.username)
         st.session_state["demo_result"] = result

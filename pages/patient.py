@@ -19,6 +19,7 @@ from facs_core.services import access, visibility
 from facs_core.views import agreement_section, common, page_data
 from facs_core.views import profile as profile_views
 from facs_core.views.auth import require
+from store.videos import get_video
 
 store = common.catalog()
 user = require(store, "view_patient")
@@ -196,7 +197,7 @@ with common.friendly_errors():
     st.subheader("Scalogram")
     au = st.selectbox("AU", aus, index=aus.index("AU12") if "AU12" in aus else 0, key="pp_scalogram_au")
     fps = float(visits.set_index("video_id").loc[visit_id].get("fps", np.nan)) if "fps" in visits else np.nan
-    fps = fps if np.isfinite(fps) else float(store.scalar("SELECT fps FROM videos WHERE video_id = ?", [visit_id]))
+    fps = fps if np.isfinite(fps) else float(get_video(store, visit_id)["fps"])
     try:
         image = wavelets.scalogram(frames, visit_id, au, fps, segment=span)
     except FacsError as exc:

@@ -10,6 +10,7 @@ fails here, and so does a listed one that has gone (so the list only shrinks).
 from __future__ import annotations
 
 import ast
+import re
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,3 +140,53 @@ def test_the_rule_itself(tmp_path: Path, source: str, target: str, upward: bool)
     file.write_text(f"import {target}\n", "utf-8")
     found = upward_imports(TABLE, {source: file})
     assert (f"{source} -> {target}" in found) is upward
+
+
+#: What SQL looks like in a view: a call that runs a statement, or a string holding one.
+SQL_CALLS = {"execute", "executemany", "sql", "fetchone", "fetchall", "fetchdf", "scalar"}
+SQL_TEXT = re.compile(r"\bSELECT\b[\s\S]*\bFROM\b|\bINSERT\s+INTO\b|\bUPDATE\s+\w+\s+SET\b|\bDELETE\s+FROM\b")
+
+
+def sql_in(file: Path) -> list[str]:
+    """``"line: what"`` for every SQL call or SQL string literal in ``file``."""
+    found = []
+    for node in ast.walk(ast.parse(file.read_text("utf-8"), filename=str(file))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SQL_CALLS:
+            found.append(f"{node.lineno}: .{node.func.attr}(")
+        elif isinstance(node, ast.JoinedStr):
+            text = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
+            if SQL_TEXT.search(text):
+                found.append(f"{node.lineno}: {text[:60]!r}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL_TEXT.search(node.value):
+            found.append(f"{node.lineno}: {node.value[:60]!r}")
+    return found
+
+
+def test_views_hold_no_sql() -> None:
+    # Pages, dashboard helpers and commands ask the store (store.listings and the
+    # other store modules) or a service; the SQL lives there, where its tests are.
+    offending = {
+        str(file.relative_to(REPO)): hits
+        for module, file in MODULES.items()
+        if layer_of(module) == "views" and (hits := sql_in(file))
+    }
+    assert not offending, f"SQL in views (move it into store/ or a service): {offending}"
+
+
+@pytest.mark.parametrize(
+    ("source", "has_sql"),
+    [
+        ('store.query("SELECT patient_id FROM patients")', True),
+        ('store.query(f"SELECT * FROM {table} ORDER BY frame")', True),
+        ('sql = (\n    "SELECT a,"\n    " b FROM videos"\n)', True),
+        ('catalog.scalar("SELECT 1")', True),
+        ("cur.execute(statement)", True),
+        ("users.list_users(store).query(\"role == 'clinician' and active\")", False),
+        ('st.caption("Select a visit from the list")', False),
+        ("listings.patient_codes(store)", False),
+    ],
+)
+def test_the_sql_check_itself(tmp_path: Path, source: str, has_sql: bool) -> None:
+    file = tmp_path / "page.py"
+    file.write_text(source + "\n", "utf-8")
+    assert bool(sql_in(file)) is has_sql

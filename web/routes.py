@@ -29,7 +29,7 @@ from starlette.routing import Route
 from facs_core.errors import FacsError
 from facs_core.services import access, media_grants, session_cookie
 from facs_core.services.access import PermissionDenied
-from store import audit, sessions
+from store import audit, listings, sessions
 from store.catalog import Catalog
 
 __all__ = ["SESSION_END", "SESSION_START", "VIDEO", "mount", "mounted", "routes"]
@@ -121,9 +121,7 @@ def routes(catalog: Callable[[], Catalog]) -> list[Route]:
         resolved = sessions.resolve(store, _cookie_token(store, request), idle_timeout_s=timeout_s, touch=False)
         if resolved.user is None or resolved.session_id != grant.session_id:
             return _refused(403, "sign in again to watch this video")
-        row = store.fetchone(
-            "SELECT patient_id, coalesce(playback_path, stored_path) FROM videos WHERE video_id = ?", [grant.video_id]
-        )
+        row = listings.playable_file(store, grant.video_id)
         if row is None or not row[1]:
             return _refused(404, "this video is no longer stored")
         try:

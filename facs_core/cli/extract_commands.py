@@ -207,7 +207,7 @@ def _models_list(args: argparse.Namespace) -> int:
 
 def _jobs_run(args: argparse.Namespace) -> int:
     from facs_core.services.jobs import JobRunner, resume_interrupted, submit_extraction
-    from store import open_catalog
+    from store import listings, open_catalog
 
     with open_catalog(args.data_dir) as catalog:
         resumed = resume_interrupted(catalog)
@@ -215,7 +215,7 @@ def _jobs_run(args: argparse.Namespace) -> int:
             print(f"job {job_id}: resuming after an interrupted run", file=sys.stderr)
         video_ids = list(args.video_ids)
         if args.all:
-            video_ids += catalog.query("SELECT video_id FROM videos WHERE stored_path IS NOT NULL")["video_id"].tolist()
+            video_ids += listings.stored_video_ids(catalog)
         submitted: list[str] = []
         if video_ids:
             params: dict[str, object] = {"every": args.every}
@@ -229,7 +229,7 @@ def _jobs_run(args: argparse.Namespace) -> int:
             for video_id, job_id in zip(video_ids, submitted, strict=True):
                 print(f"video {video_id}: job {job_id}", file=sys.stderr)
         runner = JobRunner(catalog, num_cpus=args.workers, report=lambda line: print(line, file=sys.stderr, flush=True))
-        if catalog.scalar("SELECT count(*) FROM jobs WHERE status = 'queued'"):
+        if listings.queued_job_count(catalog):
             # A cluster that cannot be used fails here, in one line, before any job is claimed.
             runner.connect()
         # Jobs the dashboard (another driver) picked up are waited for, not driven twice.

@@ -15,10 +15,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from store import open_catalog
+    from store import listings, open_catalog
 
     with open_catalog(args.data_dir) as catalog:
-        version = catalog.scalar("SELECT max(version) FROM schema_version")
+        version = listings.schema_version(catalog)
     print(f"store ready at {catalog.paths.root} (schema version {version})")
     return 0
 

@@ -139,18 +139,10 @@ def _videos_add(args: argparse.Namespace) -> int:
 
 def _videos_list(args: argparse.Namespace) -> int:
     from facs_core.damage import damage_status
-    from store import open_catalog
+    from store import listings, open_catalog
 
     with open_catalog(args.data_dir) as catalog:
-        sql = (
-            "SELECT video_id, patient_id, visit_date, container, codec, frame_count, header_frame_count,"
-            " decode_errors, fps, duration_s, width, height, playback_path, synthetic FROM videos"
-        )
-        params: list[str] = []
-        if args.patient:
-            sql += " WHERE patient_id = ?"
-            params.append(args.patient)
-        table = catalog.query(sql + " ORDER BY patient_id, visit_date, video_id", params)
+        table = listings.video_list(catalog, args.patient)
     table["status"] = [damage_status(row) or "ok" for row in table.to_dict("records")]
     table = table.drop(columns=["header_frame_count", "decode_errors"])
     if args.json:

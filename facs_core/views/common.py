@@ -22,7 +22,8 @@ from facs_core.services import visibility
 from facs_core.services.access import PermissionDenied
 from facs_core.services.demo import SYNTHETIC_LABEL
 from facs_core.services.logs import log_exception
-from store import Catalog, open_catalog, resolve_data_dir
+from facs_core.views import page_data
+from store import Catalog, listings, resolve_data_dir
 
 #: Material icons of the pages (emoji render as empty boxes on servers without an emoji font).
 ICONS = {
@@ -43,9 +44,7 @@ RESEARCH_CAVEAT = (
 )
 
 
-@st.cache_resource(show_spinner=False)
-def _open_store(data_dir: str) -> Catalog:
-    return open_catalog(data_dir)
+_open_store = page_data.open_store
 
 
 def catalog() -> Catalog:
@@ -71,23 +70,12 @@ def synthetic_banner(shown: bool) -> None:
 
 def has_synthetic(store: Catalog, video_ids: Sequence[str] | None = None) -> bool:
     """True when any of ``video_ids`` (or any video at all) is synthetic demo data."""
-    if video_ids is None:
-        return bool(store.scalar("SELECT count(*) FROM videos WHERE synthetic"))
-    if not video_ids:
-        return False
-    marks = ", ".join("?" for _ in video_ids)
-    return bool(store.scalar(f"SELECT count(*) FROM videos WHERE synthetic AND video_id IN ({marks})", list(video_ids)))
+    return listings.any_synthetic(store, video_ids)
 
 
 def au_source_note(store: Catalog, video_ids: Sequence[str]) -> None:
     """Say that AUs are blendshape-derived wherever a blendshape backend's values are shown."""
-    ids = [str(v) for v in video_ids]
-    if not ids:
-        return
-    marks = ", ".join("?" for _ in ids)
-    backends = store.query(f"SELECT DISTINCT backend FROM runs WHERE status = 'done' AND video_id IN ({marks})", ids)[
-        "backend"
-    ]
+    backends = listings.done_backends(store, video_ids)
     derived = [b for b in backends if b in BACKENDS and backend_class(b).au_source == "blendshape"]
     for name in derived:
         absent = backend_class(name).absent_aus()
@@ -183,39 +171,8 @@ def progress_reporter(bar) -> Callable[[float, str], None]:
 
 
 def visits_table(store: Catalog, patient_ids: Sequence[str] | None = None) -> pd.DataFrame:
-    """Videos with their patient, visit date and BDI, for pickers; newest first."""
-    where = ""
-    params: list = []
-    if patient_ids is not None:
-        if not patient_ids:
-            return pd.DataFrame(
-                columns=[
-                    "video_id",
-                    "patient_id",
-                    "visit_date",
-                    "original_name",
-                    "synthetic",
-                    "stored_path",
-                    "playback_path",
-                    "duration_s",
-                    "fps",
-                    "container",
-                    "frame_count",
-                    "header_frame_count",
-                    "decode_errors",
-                    "bdi",
-                ]
-            )
-        where = "WHERE v.patient_id IN (" + ", ".join("?" for _ in patient_ids) + ")"
-        params = list(patient_ids)
-    return store.query(
-        "SELECT v.video_id, v.patient_id, v.visit_date, v.original_name, v.synthetic, v.stored_path,"
-        " v.playback_path, v.duration_s, v.fps, v.container, v.frame_count, v.header_frame_count, v.decode_errors,"
-        " a.score AS bdi"
-        " FROM videos v LEFT JOIN assessments a ON a.video_id = v.video_id AND a.instrument = 'bdi'"
-        f" {where} ORDER BY v.patient_id, v.visit_date",
-        params,
-    )
+    """Videos with their patient, visit date and BDI, for pickers (:func:`store.listings.visits`)."""
+    return listings.visits(store, patient_ids)
 
 
 def visit_label(row: pd.Series | dict) -> str:
@@ -321,7 +278,7 @@ def _warm_caches(data_dir: str, period_s: float = 10.0) -> None:
     # Wavelet features of a long cohort take seconds per video; computing them
     # when the store changes, not when a researcher opens the map, keeps the
     # page under its 2 s target.
-    from facs_core.views import page_data, wavelet_analysis
+    from facs_core.views import wavelet_analysis
 
     seen = None
     while True:

@@ -14,8 +14,7 @@ import streamlit as st
 
 from facs_core.reference import action_units, instruments
 from facs_core.services import visibility
-from store import Catalog
-from store.shards import parquet_list_sql
+from store import Catalog, listings, open_catalog, resolve_data_dir
 
 #: Covariates the catalog holds per visit, as the statistics engine names them.
 COVARIATES: tuple[str, ...] = ("age", "sex", "camera", "medication", "repeat_visit")
@@ -23,13 +22,7 @@ COVARIATES: tuple[str, ...] = ("age", "sex", "camera", "medication", "repeat_vis
 
 def store_version(store: Catalog) -> str:
     """Changes whenever runs, scores, covariates or segments change."""
-    row = store.fetchone(
-        "SELECT (SELECT count(*) || '/' || coalesce(max(finished_at)::VARCHAR, '') FROM runs WHERE status = 'done'),"
-        " (SELECT count(*) || '/' || coalesce(max(created_at)::VARCHAR, '') FROM assessments),"
-        " (SELECT count(*) FROM visit_covariates),"
-        " (SELECT count(*) || '/' || coalesce(max(updated_at)::VARCHAR, '') FROM segments)"
-    )
-    return "|".join(str(v) for v in row)
+    return listings.state_stamp(store)
 
 
 def latest_runs(store: Catalog) -> pd.DataFrame:
@@ -38,13 +31,7 @@ def latest_runs(store: Catalog) -> pd.DataFrame:
     Columns ``video_id, run_id, backend, backend_version, shard_path, n_frames,
     fps, synthetic, patient_id``.
     """
-    return store.query(
-        "SELECT r.video_id, r.run_id, r.backend, r.backend_version, r.shard_path, r.n_frames,"
-        " v.fps, v.synthetic, v.patient_id"
-        " FROM runs r JOIN videos v USING (video_id) WHERE r.status = 'done' AND r.shard_path IS NOT NULL"
-        " QUALIFY row_number() OVER (PARTITION BY r.video_id ORDER BY r.finished_at DESC, r.run_id) = 1"
-        " ORDER BY r.video_id"
-    )
+    return listings.latest_runs(store)
 
 
 def shard_files(store: Catalog, runs: pd.DataFrame) -> list:
@@ -58,14 +45,7 @@ def clinical_table(store: Catalog) -> pd.DataFrame:
 
     The layout :func:`facs_core.clinical.validate_clinical` expects.
     """
-    scores = ", ".join(f"max(a.score) FILTER (WHERE a.instrument = '{i.key}') AS {i.key}" for i in instruments())
-    table = store.query(
-        f"SELECT v.video_id, v.patient_id, v.visit_date, v.synthetic, {scores},"
-        " c.age, c.sex, v.camera, c.medication, c.repeat_visit"
-        " FROM videos v LEFT JOIN assessments a USING (video_id) LEFT JOIN visit_covariates c USING (video_id)"
-        " WHERE v.patient_id IS NOT NULL"
-        " GROUP BY ALL ORDER BY v.patient_id, v.visit_date"
-    )
+    table = listings.clinical_table(store, [i.key for i in instruments()])
     table["repeat_visit"] = table["repeat_visit"].astype("boolean")
     return table
 
@@ -107,11 +87,16 @@ def video_features(
     return table
 
 
-def _store(data_dir: str) -> Catalog:
-    from facs_core.views import common
+@st.cache_resource(show_spinner=False)
+def open_store(data_dir: str) -> Catalog:
+    """The process's one catalog of the data folder ``data_dir`` (an absolute path), opened once."""
+    return open_catalog(data_dir)
 
-    del data_dir
-    return common.catalog()
+
+def _store(data_dir: str) -> Catalog:
+    # The caches above are keyed by ``data_dir``: read that folder's catalog (the
+    # one facs_core.views.common.catalog hands the pages when it is FACS_DATA_DIR).
+    return open_store(str(resolve_data_dir(data_dir)))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -124,7 +109,7 @@ def frames_of_video(data_dir: str, version: str, video_id: str) -> pd.DataFrame:
     files = shard_files(store, runs)
     if not files:
         return pd.DataFrame()
-    return store.query(f"SELECT * FROM {parquet_list_sql(files)} ORDER BY frame")
+    return listings.read_frames(store, files)
 
 
 def au_choices() -> list[str]:
