@@ -1,12 +1,18 @@
-"""Timeline: the video, an AU strip on the same time axis, and symptom segments.
+"""Timeline: the video, AU traces, face rows and symptom segments on one time axis.
 
-Drag across the strip to select an interval (an Altair interval brush that
-Streamlit hands back to Python) and save it as a segment, or type start and
-end. Segments are validated and stored by :mod:`store.segments` (bounds,
+The synced timeline (:mod:`facs_core.views.timeline_component`) plays the
+video through the session-checked stream with a playhead over the traces;
+I and O mark in and out while watching and Enter saves the segment. Where it
+cannot load (no video stream, or the user turns it off) the Altair strip
+remains: drag across it to select an interval (a brush that Streamlit hands
+back to Python). Times can also be typed. Segments are stored through
+:mod:`facs_core.services.segment_edits` (the acting user's permission, bounds,
 overlaps, and a revision so two editors never overwrite each other).
 """
 
 from __future__ import annotations
+
+import time
 
 import pandas as pd
 import streamlit as st
@@ -14,7 +20,7 @@ import streamlit as st
 from facs_core.segments import segment_labels
 from facs_core.services import access, segment_edits, visibility
 from facs_core.services.demo import SYNTHETIC_LABEL
-from facs_core.views import common, page_data, strip
+from facs_core.views import common, page_data, strip, timeline_component
 from facs_core.views.auth import require, video_url
 
 store = common.catalog()
@@ -56,51 +62,88 @@ duration = (
     else (float(frames["timestamp"].max()) if not frames.empty else 0.0)
 )
 
-player, side = st.columns([3, 2])
-with player:
-    play_from = st.session_state.get("tl_play_from", {}).get(video_id)
-    source = visit["playback_path"] if pd.notna(visit["playback_path"]) else visit["stored_path"]
-    if pd.notna(source) and source:
-        # Streamed by the video route in byte ranges, for this session only
-        # (never st.video(path), which reads the whole file into memory).
-        url = video_url(store, video_id)
-        if url is None:
-            st.info("The player needs a signed-in browser session.", icon=":material/videocam_off:")
-        else:
-            st.video(
-                url,
-                start_time=int(play_from[0]) if play_from else 0,
-                end_time=int(play_from[1]) + 1 if play_from else None,
-            )
-    else:
-        st.info(f"This {SYNTHETIC_LABEL} visit has AU series only, no video file.", icon=":material/videocam_off:")
+may_edit = access.allowed(user, "edit_segments")
+presets = [label.label for label in segment_labels()]
+fps = float(visit["fps"]) if pd.notna(visit["fps"]) and float(visit["fps"]) > 0 else None
+source = visit["playback_path"] if pd.notna(visit["playback_path"]) else visit["stored_path"]
+# Streamed by the video route in byte ranges, for this session only
+# (never st.video(path), which reads the whole file into memory).
+url = video_url(store, video_id) if pd.notna(source) and source else None
 
 aus_available = [a for a in page_data.au_choices() if a in frames.columns]
-with side:
-    chosen = st.multiselect(
-        "AUs on the strip",
-        aus_available,
-        default=[a for a in ("AU12", "AU04") if a in aus_available] or aus_available[:2],
-        key="tl_aus",
+pick, mode = st.columns([3, 2], vertical_alignment="bottom")
+chosen = pick.multiselect(
+    "AUs on the timeline",
+    aus_available,
+    default=[a for a in ("AU12", "AU04") if a in aus_available] or aus_available[:2],
+    key="tl_aus",
+)
+static = mode.toggle(
+    "Static strip instead of the player timeline",
+    key="tl_static",
+    disabled=url is None,
+    help="For a browser where the interactive timeline does not load: Streamlit's own player, and a strip"
+    " on which you drag to select an interval.",
+)
+if frames.empty:
+    st.caption("Not extracted yet: the timeline shows AU traces once extraction has run.")
+    common.page_link("pages/extraction.py", label="Extract this video", icon=":material/memory:")
+
+
+def _save_from_timeline(request: timeline_component.SaveRequest) -> None:
+    """Store a segment marked on the timeline; the outcome goes back to the timeline and the page."""
+    outcome = timeline_component.store_request(store, user, video_id, request)
+    if outcome.saved:
+        if request.segment_id is not None:
+            # The editor below shows the revision this session just wrote, not a conflict.
+            st.session_state[f"seg{request.segment_id}_seen"] = int(outcome.segment["revision"])
+        st.session_state["tl_saved"] = request.nonce
+        st.session_state["tl_notice"] = outcome.message
+    else:
+        message = common.visible_text(store, outcome.message)
+        st.session_state["tl_error"] = {"nonce": request.nonce, "message": message}
+        st.session_state["tl_problem"] = message
+    st.rerun()
+
+
+if url is not None and not static:
+    play = st.session_state.pop("tl_play_request", None)
+    data = timeline_component.component_data(
+        src=url,
+        duration=duration,
+        fps=fps,
+        frames=frames,
+        aus=chosen,
+        segments=segments,
+        labels=presets,
+        may_edit=may_edit,
+        play=play if play and play.get("video") == video_id else None,
+        saved=st.session_state.get("tl_saved"),
+        error=st.session_state.get("tl_error"),
     )
-    if frames.empty:
-        st.caption("Not extracted yet: the strip shows AU traces once extraction has run.")
-        common.page_link("pages/extraction.py", label="Extract this video", icon=":material/memory:")
+    request = timeline_component.synced_timeline(data, key=f"tl_player_{video_id}")
+    if request is not None and may_edit:
+        _save_from_timeline(request)
+else:
+    if url is not None:
+        play_from = st.session_state.get("tl_play_from", {}).get(video_id)
+        st.video(url, start_time=play_from[0] if play_from else 0, end_time=play_from[1] if play_from else None)
+    elif pd.notna(source) and source:
+        st.info("The player needs a signed-in browser session.", icon=":material/videocam_off:")
+    else:
+        st.info(f"This {SYNTHETIC_LABEL} visit has AU series only, no video file.", icon=":material/videocam_off:")
+    if duration > 0:
+        chart = strip.strip_chart(frames, chosen, segments, duration)
+        event = st.altair_chart(chart, on_select="rerun", key="timeline", width="stretch", height=300)
+        brushed = common.selection_interval(event, "seg", "timestamp")
+        if brushed and brushed != st.session_state.get("tl_last_brush"):
+            # A new drag on the strip fills the "new segment" fields.
+            st.session_state["tl_last_brush"] = brushed
+            st.session_state["tl_start"] = round(max(0.0, brushed[0]), 2)
+            st.session_state["tl_end"] = round(min(duration, brushed[1]), 2)
+        st.caption("Drag across the strip to select an interval; it fills the start and end of a new segment.")
 
-if duration > 0:
-    chart = strip.strip_chart(frames, chosen, segments, duration)
-    event = st.altair_chart(chart, on_select="rerun", key="timeline", width="stretch", height=280)
-    brushed = common.selection_interval(event, "seg", "timestamp")
-    if brushed and brushed != st.session_state.get("tl_last_brush"):
-        # A new drag on the strip fills the "new segment" fields.
-        st.session_state["tl_last_brush"] = brushed
-        st.session_state["tl_start"] = round(max(0.0, brushed[0]), 2)
-        st.session_state["tl_end"] = round(min(duration, brushed[1]), 2)
-    st.caption("Drag across the strip to select an interval; it fills the start and end of a new segment.")
-
-may_edit = access.allowed(user, "edit_segments")
 st.subheader("Symptom segments")
-presets = [label.label for label in segment_labels()]
 if may_edit:
     with st.form("new_segment", border=True):
         a, b, c, d = st.columns([1, 1, 2, 2])
@@ -109,21 +152,23 @@ if may_edit:
         preset = c.selectbox("Label", [*presets, "other (type below)"], key="tl_label")
         free = d.text_input("Free label", key="tl_free_label", placeholder="used when the label is 'other'")
         st.caption(
-            "Streamlit's video player does not report its position; use the strip or type the times."
-            " 'Play' on a segment below plays exactly that passage."
+            "Or type the times here (on the player timeline: I and O set in and out at the playhead, Enter saves)."
         )
         if st.form_submit_button("Add segment", icon=":material/add:", type="primary"):
             with common.friendly_errors():
                 label = free if preset == "other (type below)" else preset
                 added = segment_edits.add_segment(store, user, video_id, start, end, label)
                 st.session_state["tl_notice"] = (
-                    f"Segment {added['segment_id']} added ({added['start_s']:.1f}-{added['end_s']:.1f} s)."
+                    f"Segment {added['segment_id']} added ({strip.span_label(added['start_s'], added['end_s'])})."
                 )
                 st.rerun()
 
 notice = st.session_state.pop("tl_notice", None)
 if notice:
     st.success(notice, icon=":material/check_circle:")
+problem = st.session_state.pop("tl_problem", None)
+if problem:
+    st.error(f"Segment not saved: {problem}", icon=":material/error:")
 
 if segments.empty:
     st.caption("No segments yet: extraction will cover the whole video.")
@@ -167,7 +212,14 @@ for seg in segments.itertuples(index=False):
         )
         new_label = cols[2].text_input("Label", value=seg.label, key=f"{fields}_label", disabled=not may_edit)
         if cols[3].button("Play", key=f"{key}_play", icon=":material/play_arrow:"):
-            st.session_state.setdefault("tl_play_from", {})[video_id] = (seg.start_s, seg.end_s)
+            # The timeline plays exactly that passage (first to last frame); the fallback player gets the times.
+            st.session_state["tl_play_request"] = {
+                "video": video_id,
+                "start": float(seg.start_s),
+                "end": float(seg.end_s),
+                "nonce": f"{seg.segment_id}-{time.monotonic_ns()}",
+            }
+            st.session_state.setdefault("tl_play_from", {})[video_id] = (float(seg.start_s), float(seg.end_s))
             st.rerun()
         if may_edit and cols[4].button("Save", key=f"{key}_save", icon=":material/save:"):
             with common.friendly_errors():

@@ -166,6 +166,9 @@ def test_clinician_and_researcher_workflow(server: str, browser_page: Page, feat
 
     open_page(page, "Timeline")
     expect(page.get_by_text("Not extracted yet")).to_have_count(0)
+    # The player timeline is tested in tests/test_timeline_browser.py; here the static strip it falls back to.
+    page.get_by_text("Static strip instead of the player timeline").click()
+    idle(page)
     strip = page.locator("[data-testid='stVegaLiteChart']").first
     expect(strip).to_be_visible()
     # Drag across the strip: Streamlit hands the brush to Python, which fills the new segment's times.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
+import re
 
 import numpy as np
 import pandas as pd
 
+from facs_core.views import common
 from facs_core.views.strip import missing_spans, strip_chart
 
 
@@ -46,5 +47,25 @@ def test_long_flickering_tables_are_binned_not_drawn_frame_by_frame() -> None:
 def test_strip_chart_draws_the_spans() -> None:
     spec = strip_chart(_frames(), ["AU12"], pd.DataFrame(), 8.0).to_dict()
     rows = [row for data in spec["datasets"].values() for row in data if "status" in row]
-    assert {(r["start_s"], r["status"]) for r in rows} == {(2.5, "other face"), (5.0, "no patient face")}
-    assert "no patient face" in json.dumps(spec["layer"])  # the colour scale names both kinds
+    assert {(r["start_s"], r["status"]) for r in rows} == {
+        (0.0, "patient face"),
+        (2.5, "other face"),
+        (4.0, "patient face"),
+        (5.0, "no patient face"),
+        (7.0, "patient face"),
+    }
+    names = [row["row"] for data in spec["datasets"].values() for row in data if set(row) == {"row", "y"}]
+    assert names == ["patient face", "other face", "no patient face", "segments"]  # each row named
+
+
+def test_au_traces_are_drawn_with_a_colour_beside_the_face_rows() -> None:
+    # The face rows' fixed colours once shared one scale with the AU lines, which then had none: invisible.
+    svg = common.chart_image(strip_chart(_frames(), ["AU12"], pd.DataFrame(), 8.0), "svg").decode()
+    lines = re.findall(r'aria-roledescription="line mark"[^>]*>', svg)
+    assert lines and all(re.search(r'stroke="#[0-9a-f]{6}"', line) for line in lines), lines
+
+
+def test_segments_are_a_labelled_row_of_their_own() -> None:
+    segments = pd.DataFrame({"start_s": [1.0], "end_s": [3.0], "label": ["anhedonia"]})
+    svg = common.chart_image(strip_chart(_frames(), ["AU12"], segments, 8.0), "svg").decode()
+    assert ">anhedonia<" in svg

@@ -28,18 +28,21 @@ def downsample(frames: pd.DataFrame, columns: Sequence[str], max_points: int = M
     return data.groupby(bins).mean()
 
 
+#: Label of the spans where the patient's face was measured.
+PRESENT_LABEL = "patient face"
 #: Labels of the spans without the patient's face, and their colours.
 MISSING_LABELS = {"other_face": "other face", "no_face": "no patient face"}
 _MISSING_COLOURS = ["#e67e22", "#7f8c8d"]
 
 
-def missing_spans(frames: pd.DataFrame, max_spans: int = MAX_POINTS) -> pd.DataFrame:
-    """Runs of frames without the patient's face: ``start_s``, ``end_s``, ``status``.
+def face_spans(frames: pd.DataFrame, max_spans: int = MAX_POINTS) -> pd.DataFrame:
+    """Runs of one face state: ``start_s``, ``end_s``, ``status``.
 
-    ``status`` is ``other face`` (only another person's face was seen) or
-    ``no patient face`` (no face at all). A run ends where the next frame
-    starts. With more runs than ``max_spans`` the frames are first put into
-    ``max_spans`` equal time bins, each taking its most common state.
+    ``status`` is ``patient face`` (the patient's face was measured), ``other
+    face`` (only another person's face was seen) or ``no patient face`` (no
+    face at all). A run ends where the next frame starts. With more runs than
+    ``max_spans`` the frames are first put into ``max_spans`` equal time bins,
+    each taking its most common state.
     """
     empty = pd.DataFrame({"start_s": [], "end_s": [], "status": []})
     if frames.empty:
@@ -51,7 +54,9 @@ def missing_spans(frames: pd.DataFrame, max_spans: int = MAX_POINTS) -> pd.DataF
         if "face_status" in data.columns
         else np.zeros(len(data), bool)
     )
-    state = np.where(face, "", np.where(other, MISSING_LABELS["other_face"], MISSING_LABELS["no_face"]))
+    state = np.where(
+        face, PRESENT_LABEL, np.where(other, MISSING_LABELS["other_face"], MISSING_LABELS["no_face"])
+    ).astype(object)
     time = data["timestamp"].to_numpy(float)
     step = float(np.median(np.diff(time))) if len(time) > 1 else 0.0
     ends = np.append(time[1:], time[-1] + step)
@@ -64,75 +69,142 @@ def missing_spans(frames: pd.DataFrame, max_spans: int = MAX_POINTS) -> pd.DataF
         change = np.flatnonzero(state[1:] != state[:-1]) + 1
     starts = np.concatenate([[0], change])
     stops = np.concatenate([change, [len(state)]])
-    spans = pd.DataFrame({"start_s": time[starts], "end_s": ends[stops - 1], "status": state[starts]})
-    return spans[spans["status"] != ""].reset_index(drop=True) if len(spans) else empty
+    return pd.DataFrame({"start_s": time[starts], "end_s": ends[stops - 1], "status": state[starts]})
+
+
+def missing_spans(frames: pd.DataFrame, max_spans: int = MAX_POINTS) -> pd.DataFrame:
+    """Runs of frames without the patient's face: ``start_s``, ``end_s``, ``status``.
+
+    The :func:`face_spans` whose ``status`` is ``other face`` or ``no patient face``.
+    """
+    spans = face_spans(frames, max_spans)
+    return spans[spans["status"] != PRESENT_LABEL].reset_index(drop=True)
+
+
+def span_label(start_s: float, end_s: float) -> str:
+    """``"0.5-1.5 s"``, ``"12-14 s"``, ``"0.50-1.25 s"``, ``"1:01.5-1:05.0"``: a passage as people read it.
+
+    The fewest decimals (0, 1 or 2) that show both ends exactly, otherwise 2
+    (a frame-aligned time such as 2.5025 s reads 2.50). From a minute on,
+    times read as minutes:seconds.
+    """
+    start, end = float(start_s), float(end_s)
+    decimals = next((d for d in (0, 1, 2) if all(abs(round(v, d) - v) < 1e-9 for v in (start, end))), 2)
+    if max(start, end) < 60:
+        return f"{start:.{decimals}f}-{end:.{decimals}f} s"
+
+    def clock(value: float) -> str:
+        minutes, seconds = divmod(round(value, decimals), 60)
+        width = 3 + decimals if decimals else 2
+        return f"{int(minutes)}:{seconds:0{width}.{decimals}f}"
+
+    return f"{clock(start)}-{clock(end)}"
+
+
+#: Rows under the AU traces (y in AU units, traces use 0..1): face, other face, no face, segments.
+_ROWS = {
+    PRESENT_LABEL: (-0.1, -0.03),
+    MISSING_LABELS["other_face"]: (-0.2, -0.13),
+    MISSING_LABELS["no_face"]: (-0.3, -0.23),
+    "segments": (-0.48, -0.34),
+}
+_ROW_COLOURS = {PRESENT_LABEL: "#27ae60", MISSING_LABELS["other_face"]: "#e67e22", MISSING_LABELS["no_face"]: "#7f8c8d"}
 
 
 def strip_chart(frames: pd.DataFrame, aus: Sequence[str], segments: pd.DataFrame, duration: float) -> alt.LayerChart:
-    """Face presence band, AU lines and segment shading on one x axis (seconds), with brush ``seg``."""
+    """AU lines over one row each for face presence, other face, no face and labelled segments, with brush ``seg``.
+
+    One x axis (seconds). The rows sit under the traces, each in its own band
+    with its name at the left, so segments, face bands and the brush never
+    blend into one shaded area. The AU lines have their own colour scale:
+    sharing one with the face rows (whose domain is fixed) would leave them
+    without a colour, that is invisible.
+    """
     brush = alt.selection_interval(encodings=["x"], name="seg")
-    x = alt.X("timestamp:Q", title="time (s)", scale=alt.Scale(domain=[0, duration], nice=False))
-    layers = []
-    if not segments.empty:
+    domain = alt.Scale(domain=[0, duration], nice=False)
+    x = alt.X("timestamp:Q", title="time (s)", scale=domain)
+    y_scale = alt.Scale(domain=[_ROWS["segments"][0] - 0.02, 1.0], nice=False)
+    y_axis = alt.Axis(values=[0, 0.25, 0.5, 0.75, 1.0], format=".2~f", title="AU value")
+    layers: list[alt.Chart] = []
+    binned = downsample(frames, list(aus)) if not frames.empty else pd.DataFrame({"timestamp": [0.0, duration]})
+    if frames.empty or not list(aus):
         layers.append(
-            alt.Chart(segments[["start_s", "end_s", "label"]])
-            .mark_rect(opacity=0.15, color="#8e44ad")
-            .encode(
-                x=alt.X("start_s:Q", scale=alt.Scale(domain=[0, duration], nice=False)),
-                x2="end_s:Q",
-                tooltip=["label", "start_s", "end_s"],
-            )
-        )
-    if frames.empty:
-        base = pd.DataFrame({"timestamp": [0.0, duration], "value": [np.nan, np.nan], "AU": ["", ""]})
-        layers.append(
-            alt.Chart(base)
+            alt.Chart(binned[["timestamp"]].assign(value=np.nan))
             .mark_line()
-            .encode(x=x, y=alt.Y("value:Q", title="AU value", scale=alt.Scale(domain=[0, 1])))
+            .encode(x=x, y=alt.Y("value:Q", scale=y_scale, axis=y_axis))
         )
     else:
-        binned = downsample(frames, list(aus))
         long = binned.melt(id_vars=["timestamp"], value_vars=list(aus), var_name="AU", value_name="value")
         layers.append(
-            alt.Chart(binned)
-            .mark_area(opacity=0.25, color="#27ae60", interpolate="step-after")
+            alt.Chart(long)
+            .mark_line(strokeWidth=1.2)
             .encode(
                 x=x,
-                y=alt.Y("face:Q", title="AU value / face present", scale=alt.Scale(domain=[0, 1])),
-                tooltip=[alt.Tooltip("timestamp:Q", format=".1f"), alt.Tooltip("face:Q", format=".2f")],
+                y=alt.Y("value:Q", scale=y_scale, axis=y_axis),
+                color=alt.Color("AU:N", title="AU"),
+                tooltip=["AU", alt.Tooltip("timestamp:Q", format=".1f"), alt.Tooltip("value:Q", format=".3f")],
             )
         )
-        spans = missing_spans(frames)
-        if not spans.empty:
+    rows = face_spans(frames).assign(row=lambda d: d["status"])
+    if not segments.empty:
+        rows = pd.concat(
+            [
+                rows,
+                pd.DataFrame(
+                    {
+                        "start_s": segments["start_s"].astype(float),
+                        "end_s": segments["end_s"].astype(float),
+                        "status": segments["label"].astype(str),
+                        "row": "segments",
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
+    if not rows.empty:
+        rows["y"] = rows["row"].map(lambda r: _ROWS[r][0])
+        rows["y2"] = rows["row"].map(lambda r: _ROWS[r][1])
+        rows["colour"] = rows["row"].map(lambda r: _ROW_COLOURS.get(r, "#c39bd3"))
+        rows["middle"] = (rows["start_s"] + rows["end_s"]) / 2
+        layers.append(
+            alt.Chart(rows)
+            .mark_rect(opacity=0.85)
+            .encode(
+                x=alt.X("start_s:Q", scale=domain),
+                x2="end_s:Q",
+                y=alt.Y("y:Q", scale=y_scale),
+                y2="y2:Q",
+                color=alt.Color("colour:N", scale=None),
+                tooltip=[
+                    alt.Tooltip("status:N", title="what"),
+                    alt.Tooltip("start_s:Q", format=".2f", title="from (s)"),
+                    alt.Tooltip("end_s:Q", format=".2f", title="to (s)"),
+                ],
+            )
+        )
+        labelled = rows[rows["row"] == "segments"]
+        if not labelled.empty:
             layers.append(
-                alt.Chart(spans)
-                .mark_rect(opacity=0.8)
+                alt.Chart(labelled)
+                .mark_text(fontSize=10, color="#222", baseline="middle")
                 .encode(
-                    x=alt.X("start_s:Q", scale=alt.Scale(domain=[0, duration], nice=False)),
-                    x2="end_s:Q",
-                    y=alt.value(206),
-                    y2=alt.value(220),
-                    color=alt.Color(
-                        "status:N",
-                        title="patient's face",
-                        scale=alt.Scale(domain=list(MISSING_LABELS.values()), range=_MISSING_COLOURS),
-                    ),
-                    tooltip=["status", alt.Tooltip("start_s:Q", format=".2f"), alt.Tooltip("end_s:Q", format=".2f")],
+                    x=alt.X("middle:Q", scale=domain),
+                    y=alt.datum(sum(_ROWS["segments"]) / 2),
+                    text="status:N",
                 )
             )
-        if list(aus):
-            layers.append(
-                alt.Chart(long)
-                .mark_line(strokeWidth=1.2)
-                .encode(
-                    x=x,
-                    y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1])),
-                    color=alt.Color("AU:N"),
-                    tooltip=["AU", alt.Tooltip("timestamp:Q", format=".1f"), alt.Tooltip("value:Q", format=".3f")],
-                )
-            )
-    layers[-1] = layers[-1].add_params(brush)
-    return alt.layer(*layers).properties(
-        height=220,
-        title="Patient's face present (green), AU traces, segments shaded; bottom band: other face / no patient face",
+    names = pd.DataFrame({"row": list(_ROWS), "y": [sum(v) / 2 for v in _ROWS.values()]})
+    layers.append(
+        alt.Chart(names)
+        .mark_text(align="left", baseline="middle", dx=3, fontSize=10, color="#333")
+        .encode(x=alt.value(0), y=alt.Y("y:Q", scale=y_scale), text="row:N")
+    )
+    layers[0] = layers[0].add_params(brush)
+    return (
+        alt.layer(*layers)
+        .resolve_scale(color="independent")
+        .properties(
+            height=260,
+            title="AU traces; rows below: patient face, other face, no patient face, segments (drag to select)",
+        )
     )

