@@ -47,13 +47,6 @@ def jobs_of_run(catalog: Catalog, run_id: str) -> list[dict[str, Any]]:
     )
 
 
-def job_ids_with_status(catalog: Catalog, status: str, kind: str = "extract") -> list[str]:
-    """Ids of the jobs of ``kind`` in ``status``, oldest first."""
-    return catalog.query(
-        "SELECT job_id FROM jobs WHERE status = ? AND kind = ? ORDER BY created_at, job_id", [status, kind]
-    )["job_id"].tolist()
-
-
 def set_job_status(
     catalog: Catalog,
     job_id: str,

@@ -3,14 +3,16 @@
 Jobs are queued in the shared catalog (:func:`submit_extraction`) by the
 dashboard or the command line. Any of those processes may run a *driver*
 (:class:`JobRunner`): it claims a queued job (one driver per job, a lease in
-the catalog: :func:`store.jobs.claim_job`), hands chunks of work to Ray, polls
-the futures and writes every status change of the jobs it holds. Workers only
-decode, analyse and write chunk files (:mod:`facs_core.services.extraction`); they
-never open the catalog.
+the catalog: :func:`store.jobs.claim_job`), hands chunks of work to an
+executor (:mod:`facs_core.services.executors`), polls them and writes every
+status change of the jobs it holds. Workers only decode, analyse and write
+chunk files (:mod:`facs_core.services.extraction`); they never open the catalog.
 
-Ray is local by default (``ray.init(num_cpus=..., include_dashboard=False)``,
-kept light for small machines) and a cluster when ``RAY_ADDRESS`` is set (the
-data folder must then be shared by every node).
+The executor is Ray by default: local (``ray.init(num_cpus=...,
+include_dashboard=False)``, kept light for small machines), or a cluster when
+``RAY_ADDRESS`` is set (the data folder must then be shared by every node).
+An :class:`~facs_core.services.executors.InProcessExecutor` runs the same work
+in the driver's thread (tests of the state machine, no Ray).
 
 Guarantees
 ----------
@@ -24,7 +26,7 @@ Guarantees
   (paused past it) drops the job without writing.
 - One failing video fails its own job, with its reason; the others go on.
 - Cancelling: ``jobs.cancel_requested`` is read by the driver at each poll;
-  pending chunks are cancelled with ``ray.cancel``.
+  pending chunks are cancelled through the executor (``ray.cancel`` on Ray).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,7 @@ from facs_core.damage import damage_status
 from facs_core.errors import FacsError, InputError
 from facs_core.services import access
 from facs_core.services.access import User
+from facs_core.services.executors import Executor, RayExecutor
 from facs_core.services.extraction import (
     DEFAULT_CHUNK_FRAMES,
     INDEX_FILE,
@@ -56,8 +60,6 @@ from facs_core.services.extraction import (
     merge_chunks,
     plan_chunks,
     read_frame_index,
-    run_chunk,
-    write_frame_index,
 )
 from facs_core.services.feature_cache import precompute
 from store import audit
@@ -66,7 +68,7 @@ from store import runs as run_rows
 from store.catalog import Catalog
 from store.crashpoints import crash_point
 from store.segments import segments_for
-from store.shards import shard_path, write_shard_file
+from store.shards import write_shard_file
 from store.videos import get_video, video_file
 
 #: Parameters of an extraction that are not the backend's own.
@@ -280,11 +282,13 @@ def one_line(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {text[:300]}"
 
 
-def ensure_ray(num_cpus: int | None = None) -> None:
-    """Connect to Ray: the cluster at ``RAY_ADDRESS``, else a light local one (:func:`.cluster.connect`)."""
-    from facs_core.services import cluster
+class Stage(Enum):
+    """Where a running job is, on the driver's side."""
 
-    cluster.connect(num_cpus)
+    #: Numbering the video's frames (decode only), before the chunks can be planned.
+    INDEX = "index"
+    #: Chunks planned and handed to the executor; merged when all have finished.
+    CHUNKS = "chunks"
 
 
 @dataclass
@@ -295,7 +299,7 @@ class _Active:
     run: dict[str, Any]
     video_path: Path
     folder: Path
-    stage: str = "index"
+    stage: Stage = Stage.INDEX
     pending: dict[Any, Chunk] = field(default_factory=dict)
     chunks: list[Chunk] = field(default_factory=list)
     done: dict[int, tuple[int, int]] = field(default_factory=dict)
@@ -305,7 +309,7 @@ class _Active:
 
 
 class JobRunner:
-    """A driver: claims queued extraction jobs and drives them on Ray.
+    """A driver: claims queued extraction jobs and drives them on an executor (Ray by default).
 
     Use :meth:`run_until_idle` from a command, or :meth:`start` / :meth:`stop`
     for a background thread in the dashboard's process (the page never waits).
@@ -318,9 +322,10 @@ class JobRunner:
     catalog : Catalog
         The store; this driver writes only the job rows it holds.
     num_cpus : int, optional
-        CPUs of a local Ray (default: all); ignored with ``RAY_ADDRESS``.
+        CPUs of a local Ray (default: all); ignored with ``RAY_ADDRESS``
+        and with an ``executor`` given.
     poll_s : float
-        Seconds between polls of Ray futures and of cancellation flags.
+        Seconds between polls of the executor's work and of cancellation flags.
     idle_poll_s : float
         Seconds between looks for new jobs while this driver has none (the
         background thread only): each look opens the shared catalog briefly.
@@ -329,6 +334,9 @@ class JobRunner:
     keep_chunks : bool
         Keep ``chunks/<run_id>/`` after the shard is written (for inspection);
         by default it is removed, the shard holding everything.
+    executor : Executor, optional
+        Runs the work (:mod:`facs_core.services.executors`); by default a
+        :class:`~facs_core.services.executors.RayExecutor` with ``num_cpus``.
     """
 
     def __init__(
@@ -339,8 +347,10 @@ class JobRunner:
         report: Callable[[str], None] | None = None,
         keep_chunks: bool = False,
         idle_poll_s: float = 2.0,
+        executor: Executor | None = None,
     ) -> None:
         self.catalog = catalog
+        self.executor: Executor = executor if executor is not None else RayExecutor(num_cpus)
         self.keep_chunks = keep_chunks
         self.num_cpus = num_cpus
         self.poll_s = poll_s
@@ -357,19 +367,16 @@ class JobRunner:
 
     # -- public ----------------------------------------------------------
     def connect(self) -> None:
-        """Connect to Ray (once); on a cluster, check that every node sees the data folder.
+        """Connect the executor (once): for Ray, on a cluster, check that every node sees the data folder.
 
         Raises
         ------
         facs_core.services.cluster.ClusterError
             The cluster cannot be used (one line saying what to do).
         """
-        from facs_core.services import cluster
-
         if self._connected:
             return
-        if cluster.connect(self.num_cpus):
-            cluster.check_shared_folder(self.catalog.paths.chunks)
+        self.executor.connect(self.catalog.paths.chunks)
         self._connected = True
 
     def run_until_idle(self, wait_for: Sequence[str] = ()) -> dict[str, str]:
@@ -427,7 +434,7 @@ class JobRunner:
             ):
                 try:
                     self._start_job(job_id)
-                except Exception as exc:  # e.g. Ray did not start: the job fails with the reason
+                except Exception as exc:  # e.g. the executor did not start: the job fails with the reason
                     active = self._active.get(job_id)
                     if active is not None:
                         self._fail(active, one_line(exc))
@@ -467,14 +474,11 @@ class JobRunner:
         self._active.pop(active.job_id, None)
         self.report(f"job {active.job_id}: {why}")
 
-    @staticmethod
-    def _cancel_refs(active: _Active) -> None:
+    def _cancel_refs(self, active: _Active) -> None:
         try:
-            import ray
-
             for ref in [*active.pending, active.index_ref]:
                 if ref is not None:
-                    ray.cancel(ref)
+                    self.executor.cancel(ref)
         except Exception:  # cancelling is best effort
             pass
 
@@ -494,41 +498,37 @@ class JobRunner:
         if path is None or not path.is_file():
             self._fail(active, f"the stored file of video {run['video_id']} is missing")
             return
-        import ray
-
         self.connect()
         active.folder.mkdir(parents=True, exist_ok=True)
         index = active.folder / INDEX_FILE
         if not index.exists():
-            active.index_ref = ray.remote(num_cpus=1)(write_frame_index).remote(str(path), index)
+            active.index_ref = self.executor.index_frames(str(path), index)
         self.report(f"job {job_id}: video {run['video_id']} started")
 
     def _advance(self, active: _Active) -> None:
-        import ray
-
+        executor = self.executor
         if job_rows.cancel_requested(self.catalog, active.job_id):
             for ref in [*active.pending, active.index_ref]:
                 if ref is not None:
-                    ray.cancel(ref)
+                    executor.cancel(ref)
             self._active.pop(active.job_id)
             _finish_cancelled(self.catalog, active.job_id, active.run["run_id"], self.driver)
             self._outcome[active.job_id] = "cancelled"
             self.report(f"job {active.job_id}: cancelled")
             return
-        if active.stage == "index":
+        if active.stage is Stage.INDEX:
             if active.index_ref is not None:
-                ready, _ = ray.wait([active.index_ref], timeout=0)
-                if not ready:
+                if not executor.ready([active.index_ref]):
                     return
-                ray.get(active.index_ref)
+                executor.result(active.index_ref)
             self._plan(active)
         if active.job_id not in self._active:  # dropped: another driver holds it now
             return
         if active.pending:
-            ready, _ = ray.wait(list(active.pending), num_returns=len(active.pending), timeout=0)
+            ready = executor.ready(list(active.pending))
             for ref in ready:
                 chunk = active.pending.pop(ref)
-                result = ray.get(ref)
+                result = executor.result(ref)
                 active.done[chunk.index] = (result.n_frames, result.n_face_frames)
             if ready:
                 self._progress(active)
@@ -536,8 +536,6 @@ class JobRunner:
             self._merge(active)
 
     def _plan(self, active: _Active) -> None:
-        import ray
-
         params = active.run["params"]
         stamps: np.ndarray = read_frame_index(active.folder / INDEX_FILE)
         ranges = frame_ranges(stamps, params.get("segments"))
@@ -545,9 +543,6 @@ class JobRunner:
             raise InputError(f"no frame of video {active.run['video_id']} lies in its marked segments")
         active.chunks = plan_chunks(ranges, int(params["chunk_frames"]))
         active.total_frames = sum(c.end_frame - c.start_frame for c in active.chunks)
-        from facs_core.services.cluster import chunk_resources
-
-        remote = ray.remote(max_retries=1, **chunk_resources(active.run["backend"]))(run_chunk)
         for chunk in active.chunks:
             target = active.folder / chunk.file_name
             if target.exists():  # finished before an interruption: not recomputed
@@ -563,8 +558,8 @@ class JobRunner:
                 index_path=str(active.folder / INDEX_FILE),
                 target=str(target),
             )
-            active.pending[remote.remote(task)] = chunk
-        active.stage = "chunks"
+            active.pending[self.executor.run_chunk(task, active.run["backend"])] = chunk
+        active.stage = Stage.CHUNKS
         self._progress(active)
 
     def _progress(self, active: _Active) -> None:
@@ -627,8 +622,3 @@ class JobRunner:
             run_rows.set_run_status(self.catalog, active.run["run_id"], "failed", error=reason)
         self._outcome[active.job_id] = "failed"
         self.report(f"job {active.job_id}: failed: {reason}")
-
-
-def shard_of(catalog: Catalog, run_id: str, video_id: str) -> Path:
-    """Where the shard of a run lives (whether or not it is written yet)."""
-    return shard_path(catalog.paths, run_id, video_id)
