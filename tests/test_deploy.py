@@ -223,10 +223,10 @@ def seeded(tmp_path, feat_data):
             users.add_user(catalog, name, role, PASSWORD, actor="test")
         load_demo(catalog, n_patients=3, with_videos=False)
         video = feat_data / "single_face.mp4"
-        ingest_video(catalog, video, original_name="v.mp4", patient_id="P017", user=LocalOperator("test"))
+        record, _ = ingest_video(catalog, video, original_name="v.mp4", patient_id="P017", user=LocalOperator("test"))
         for patient in catalog.query("SELECT patient_id FROM patients")["patient_id"]:
             users.assign_patient(catalog, "clara", patient, actor="test")
-    return list(accounts)
+    return {"accounts": list(accounts), "video_id": record["video_id"]}
 
 
 @pytest.mark.browser
@@ -238,14 +238,23 @@ def test_every_page_works_under_the_content_security_policy(seeded, dashboard, n
 
     https, _, _ = nginx
     with chromium() as browser:
-        for username in seeded:
-            problems = _csp_tour(browser, f"https://localhost:{https}", username)
+        for username in seeded["accounts"]:
+            # The clinician also opens the synced timeline of the real video (its script, style and stream).
+            player = seeded["video_id"] if username == "clara" else None
+            problems = _csp_tour(browser, f"https://localhost:{https}", username, player)
             assert not problems, f"{username}: {problems}"
 
 
-def _csp_tour(browser, url: str, username: str) -> list[str]:
-    """Violations the browser reports while ``username`` opens every page, plus failed requests."""
+def _csp_tour(browser, url: str, username: str, player: str | None = None) -> list[str]:
+    """Violations the browser reports while ``username`` opens every page, plus failed requests.
+
+    With ``player`` (a video id) the Timeline of that video is opened last and
+    must draw the synced timeline and load the video's metadata.
+    """
+    from playwright.sync_api import expect
+
     from tests.browser_server import tour
+    from tests.test_e2e_browser import idle
 
     context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 1000})
     context.add_init_script(
@@ -263,6 +272,12 @@ def _csp_tour(browser, url: str, username: str) -> list[str]:
         problems.extend(f"{where}: {v}" for v in page.evaluate("window.__violations.splice(0)"))
 
     assert tour(page, url, username, check, prefix="csp")
+    if player:
+        page.goto(f"{url}/timeline?video={player}")
+        idle(page)
+        expect(page.locator(".facs-tl[data-state='ready']")).to_have_count(1)
+        page.wait_for_function("document.querySelector('.facs-tl video').readyState >= 1")
+        check("timeline player")
     context.close()
     return problems
 
