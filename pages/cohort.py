@@ -17,7 +17,7 @@ from facs_core.methods_text import AnalysisSettings
 from facs_core.reference import action_unit_names, instruments
 from facs_core.services import visibility
 from facs_core.views import cohort_analysis as analysis
-from facs_core.views import common, page_data
+from facs_core.views import common, formatting, page_data, run_notices
 from facs_core.views.auth import require
 
 store = common.catalog()
@@ -38,13 +38,18 @@ if runs.empty or not scores:
         icon=":material/info:",
     )
     st.stop()
+run_notices.stale_notice(store, user, runs["video_id"].tolist(), key="cohort")
 
 labels = {i.key: i.label for i in instruments()}
 with st.container(border=True):
     left, middle, right = st.columns(3)
     score = left.selectbox("Score", scores, format_func=lambda k: labels.get(k, k), key="cohort_score")
     covariates = middle.multiselect(
-        "Covariates", list(page_data.COVARIATES), default=list(page_data.COVARIATES), key="cohort_covariates"
+        "Covariates",
+        list(page_data.COVARIATES),
+        default=list(page_data.COVARIATES),
+        format_func=formatting.column_label,
+        key="cohort_covariates",
     )
     method = right.selectbox("Method", list(analysis.METHODS), format_func=analysis.METHODS.get, key="cohort_method")
     left, middle, right = st.columns(3)

@@ -13,9 +13,9 @@ import streamlit as st
 
 from facs_core.backend_status import backend_statuses
 from facs_core.backends.base import backend_names
-from facs_core.services import access, jobs, visibility
+from facs_core.services import access, jobs, run_report, visibility
 from facs_core.services.access import PermissionDenied
-from facs_core.views import common
+from facs_core.views import common, formatting
 from facs_core.views.auth import recheck, require, touch
 
 store = common.catalog()
@@ -36,14 +36,22 @@ patients = access.visible_patients(store, user)
 visits = common.visits_table(store, patients)
 extractable = visits[visits["stored_path"].notna()]
 
+labels = {row.video_id: common.visit_label(row._asdict()) for row in extractable.itertuples(index=False)}
+# "Extract this video" links (Timeline, Upload, stale notices) open the page with ?video=...: that video is chosen.
+wanted = st.query_params.get("video")
+if wanted in labels and st.session_state.get("ex_opened_for") != wanted:
+    st.session_state["ex_opened_for"] = wanted
+    st.session_state["ex_videos"] = [wanted]
+
 with st.form("extract_form", border=True):
-    labels = {row.video_id: common.visit_label(row._asdict()) for row in extractable.itertuples(index=False)}
     chosen = st.multiselect(
         "Videos",
         list(labels),
         format_func=labels.get,
         key="ex_videos",
-        default=[v for v in st.session_state.get("uploaded_videos", []) if v in labels],
+        default=None
+        if "ex_videos" in st.session_state
+        else [v for v in st.session_state.get("uploaded_videos", []) if v in labels],
     )
     left, right = st.columns(2)
     backends = list(backend_names())
@@ -56,6 +64,14 @@ with st.form("extract_form", border=True):
         " imported (see 'Backends on this server').",
     )
     every = right.number_input("Analyse every n-th frame", min_value=1, max_value=30, value=1, step=1, key="ex_every")
+    if chosen:
+        # Said before the job starts: segments limit the frames analysed.
+        scopes = run_report.planned_scope(store, chosen, int(st.session_state.get("ex_every", 1)))
+        st.caption(
+            "Will analyse: "
+            + "; ".join(f"video {video_id}: {scopes.get(video_id, 'whole video')}" for video_id in chosen)
+            + ". Marked segments limit extraction to their frames; a video without segments is analysed whole."
+        )
     start = st.form_submit_button("Start extraction", type="primary", icon=":material/play_arrow:")
 if extractable.empty:
     st.caption("No stored videos you may extract yet (synthetic demo visits have AU series but no video).")
@@ -94,21 +110,38 @@ def job_list() -> None:
         return
     active = table["status"].isin(["queued", "running"]).sum()
     st.caption(f"{active} queued or running · refreshed every 2 s")
-    for job in table.head(50).itertuples(index=False):
+    table = run_report.describe_jobs(store, table.head(50))
+    for job in table.itertuples(index=False):
         with st.container(border=True):
             left, right = st.columns([4, 1])
             progress = float(job.progress or 0.0)
+            warning = job.warning if isinstance(job.warning, str) else None
+            status = "done with a warning" if warning else job.status
+            analyses = f" · {job.analyses}" if isinstance(job.analyses, str) else ""
+            running = f" · {job.message}" if job.status in ("queued", "running") and job.message else ""
             left.progress(
                 min(max(progress, 0.0), 1.0),
-                text=f"{job.status} · video {job.video_id} · {job.backend} · {job.message or ''}",
+                text=f"{status} · video {job.video_id} · {job.backend}{analyses}{running}",
             )
+            if warning:
+                left.badge(warning, icon=":material/warning:", color="orange")
+            if job.stale:
+                left.badge("stale: segments edited since this run", icon=":material/update:", color="violet")
             if job.status == "failed" and job.error:
                 left.error(f"Failed: {job.error}", icon=":material/error:")
             if job.status == "done" and pd.notna(job.n_frames):
+                face = int(job.n_face_frames or 0)
                 left.caption(
-                    f"{int(job.n_frames)} frames, {int(job.n_face_frames or 0)} with a face (the patient's);"
-                    " the job line above counts other-face and no-face frames"
+                    f"{int(job.n_frames)} frames analysed, {face} with the patient's face"
+                    f" ({formatting.percent(face / max(int(job.n_frames), 1))});"
+                    + (f" {job.message}" if job.message else "")
                 )
+            if job.stale and right.button("Re-extract", key=f"reextract_{job.job_id}", icon=":material/refresh:"):
+                touch()
+                with common.friendly_errors():
+                    run_report.reextract(store, job.video_id, actor)
+                    common.start_background_work(store)
+                    st.toast(f"Video {job.video_id}: queued again with its current segments")
             if job.status in ("queued", "running") and right.button(
                 "Cancel", key=f"cancel_{job.job_id}", icon=":material/stop:"
             ):

@@ -16,7 +16,7 @@ from facs_core import wavelets
 from facs_core.errors import FacsError
 from facs_core.reference import action_unit_names
 from facs_core.services import access, visibility
-from facs_core.views import agreement_section, common, page_data
+from facs_core.views import agreement_section, common, page_data, run_notices
 from facs_core.views import profile as profile_views
 from facs_core.views.auth import require
 from store.videos import get_video
@@ -46,6 +46,7 @@ common.synthetic_banner(bool(visits["synthetic"].any()))
 for visit_row in common.visits_table(store, [patient]).to_dict("records"):
     common.damage_badge(visit_row, label=f"visit {visit_row['video_id']}")
 common.au_source_note(store, visits["video_id"])
+run_notices.stale_notice(store, user, visits["video_id"].tolist(), key="pp")
 
 with st.expander("How to read this page", expanded=False, icon=":material/help:"):
     st.markdown(

@@ -20,7 +20,7 @@ import streamlit as st
 from facs_core.segments import segment_labels
 from facs_core.services import access, segment_edits, visibility
 from facs_core.services.demo import SYNTHETIC_LABEL
-from facs_core.views import common, page_data, strip, timeline_component
+from facs_core.views import common, page_data, run_notices, strip, timeline_component
 from facs_core.views.auth import require, video_url
 
 store = common.catalog()
@@ -52,6 +52,7 @@ require(store, "play_video", visit["patient_id"])
 common.synthetic_banner(bool(visit["synthetic"]))
 common.damage_badge(visit)
 common.au_source_note(store, [video_id])
+run_notices.stale_notice(store, user, [video_id], key="tl")
 
 version = page_data.store_version(store)
 frames = page_data.frames_of_video(str(store.paths.root), version, video_id)
@@ -87,7 +88,7 @@ static = mode.toggle(
 )
 if frames.empty:
     st.caption("Not extracted yet: the timeline shows AU traces once extraction has run.")
-    common.page_link("pages/extraction.py", label="Extract this video", icon=":material/memory:")
+    run_notices.extract_link(video_id)
 
 
 def _save_from_timeline(request: timeline_component.SaveRequest) -> None:

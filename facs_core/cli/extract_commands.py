@@ -240,16 +240,21 @@ def _jobs_run(args: argparse.Namespace) -> int:
 
 def _jobs_list(args: argparse.Namespace) -> int:
     from facs_core.services.jobs import job_status
+    from facs_core.services.run_report import describe_jobs
     from store import open_catalog
 
     with open_catalog(args.data_dir) as catalog:
-        table = job_status(catalog)
+        table = describe_jobs(catalog, job_status(catalog))
     if args.json:
         print(json.dumps(table.to_dict("records"), indent=2, default=str))
         return 0
     for row in table.itertuples():
         reason = f"  {row.error}" if isinstance(row.error, str) and row.error else ""
-        print(f"{row.job_id}  {row.video_id or '-':<16}  {row.status:<9} {100 * row.progress:5.1f}%{reason}")
+        # What the job analyses, then a face warning or a stale mark, after the fields scripts already read.
+        scope = f"  {row.analyses}" if row.analyses else ""
+        scope += f"  warning: {row.warning}" if row.warning else ""
+        scope += "  stale: segments edited since; extract again" if row.stale else ""
+        print(f"{row.job_id}  {row.video_id or '-':<16}  {row.status:<9} {100 * row.progress:5.1f}%{reason}{scope}")
     return 0
 
 

@@ -46,6 +46,7 @@ import pandas as pd
 from facs_core.backends.base import backend_class
 from facs_core.damage import damage_status
 from facs_core.errors import FacsError, InputError
+from facs_core.run_scope import face_warning
 from facs_core.services import access
 from facs_core.services.access import User
 from facs_core.services.executors import Executor, RayExecutor
@@ -62,6 +63,7 @@ from facs_core.services.extraction import (
     read_frame_index,
 )
 from facs_core.services.feature_cache import precompute
+from facs_core.services.run_report import run_scope
 from store import audit
 from store import jobs as job_rows
 from store import runs as run_rows
@@ -580,15 +582,20 @@ class JobRunner:
         shard = write_shard_file(self.catalog.paths, run["run_id"], run["video_id"], table)
         written = shard.path
         summary = face_summary(table)
+        video = get_video(self.catalog, run["video_id"]) or {}
         # A damaged video's gap is said where the job is shown, not only on its visit.
-        damage = damage_status(get_video(self.catalog, run["video_id"]) or {})
+        damage = damage_status(video)
         gap = f"; {damage}" if damage else ""
         n_face = summary.patient
+        # What was analysed, and a faceless or mostly faceless outcome, are said in the job's own line.
+        scope = run_scope(
+            {**run, "status": "done", "n_frames": table.num_rows}, video.get("frame_count"), video.get("fps")
+        )
+        warning = face_warning(table.num_rows, n_face)
+        line = f"{scope} · {summary.describe()}{gap}" + (f"; warning: {warning}" if warning else "")
         # The run and its job finish together, and only if this driver still holds the job.
         with self.catalog.transaction():
-            if not job_rows.set_job_status(
-                self.catalog, active.job_id, "done", message=f"{summary.describe()}{gap}", driver=self.driver
-            ):
+            if not job_rows.set_job_status(self.catalog, active.job_id, "done", message=line, driver=self.driver):
                 self._drop(active, "no longer held by this driver; left to the one that holds it")
                 return
             run_rows.finish_run(
@@ -609,7 +616,7 @@ class JobRunner:
         # The shard holds everything now; the chunks were only a way there.
         if not self.keep_chunks:
             shutil.rmtree(active.folder, ignore_errors=True)
-        self.report(f"job {active.job_id}: done, {summary.describe()}{gap}")
+        self.report(f"job {active.job_id}: done, {line}")
 
     def _fail(self, active: _Active, reason: str) -> None:
         self._cancel_refs(active)

@@ -308,11 +308,16 @@ def start_background_work(store: Catalog):
     return _job_runner(str(store.paths.root))
 
 
-def page_link(page: str, label: str, icon: str = ":material/arrow_forward:") -> None:
-    """``st.page_link`` that degrades to plain text when the page is run on its own (tests, one-page runs)."""
+def page_link(
+    page: str, label: str, icon: str = ":material/arrow_forward:", query_params: dict[str, str] | None = None
+) -> None:
+    """``st.page_link`` that degrades to plain text when the page is run on its own (tests, one-page runs).
+
+    ``query_params`` travel with the link (``?video=...``), so the page opens on what it was opened for.
+    """
     from streamlit.errors import StreamlitPageNotFoundError
 
     try:
-        st.page_link(page, label=label, icon=icon)
+        st.page_link(page, label=label, icon=icon, query_params=query_params)
     except StreamlitPageNotFoundError:
         st.caption(label)
