@@ -132,8 +132,8 @@ def job_list() -> None:
             if job.status == "done" and pd.notna(job.n_frames):
                 face = int(job.n_face_frames or 0)
                 left.caption(
-                    f"{int(job.n_frames)} frames analysed, {face} with the patient's face"
-                    f" ({formatting.percent(face / max(int(job.n_frames), 1))});"
+                    f"{int(job.n_frames)} frames analysed, {face} with a face (the patient's,"
+                    f" {formatting.percent(face / max(int(job.n_frames), 1))});"
                     + (f" {job.message}" if job.message else "")
                 )
             if job.stale and right.button("Re-extract", key=f"reextract_{job.job_id}", icon=":material/refresh:"):
