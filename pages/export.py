@@ -102,5 +102,6 @@ with common.friendly_errors():
             mime="text/plain",
             key="ex_methods_txt",
             icon=":material/description:",
+            on_click="ignore",
         )
     st.caption("Charts: every chart has PNG and SVG buttons under it on its own page.")

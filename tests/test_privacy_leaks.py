@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Download, Page, expect, sync_playwright
 
 from store import open_catalog
 from tests.privacy_seed import (
@@ -256,14 +256,30 @@ def table_toolbars(page: Page, evidence: Evidence, where: str) -> None:
         )
 
 
+def _download(page: Page, index: int, where: str) -> Download:
+    """Click download button ``index``: its file, or a failure naming the error the button shows."""
+    widget = page.get_by_test_id("stDownloadButton").nth(index)
+    arrived: list[Download] = []
+    page.once("download", lambda download: arrived.append(download))
+    widget.locator("button").click()
+    error = widget.get_by_test_id("stDownloadButtonError")
+    deadline = time.monotonic() + 120
+    while not arrived:
+        # The button shows a failed deferred download for 5 s, then forgets it.
+        if error.count():
+            pytest.fail(f"{where}: download button {index} failed: {error.first.inner_text()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{where}: download button {index} produced no file in 120 s")
+        page.wait_for_timeout(100)
+    return arrived[0]
+
+
 def download_everything(page: Page, evidence: Evidence, where: str) -> int:
     buttons = page.get_by_test_id("stDownloadButton").locator("button")
     for index in range(buttons.count()):
         if not buttons.nth(index).is_visible():
             continue
-        with page.expect_download(timeout=120_000) as info:
-            buttons.nth(index).click()
-        download = info.value
+        download = _download(page, index, where)
         data = Path(download.path()).read_bytes()
         name = download.suggested_filename
         if name.endswith(".parquet"):

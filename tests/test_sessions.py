@@ -7,10 +7,14 @@ moved by passing ``now``. Browser journeys are in ``test_sessions_browser.py``.
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 from itsdangerous import TimestampSigner
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -334,3 +338,74 @@ def test_grants_keep_their_url_while_used_and_lapse_when_idle() -> None:
     assert again != first
     media_grants.revoke_session("s1")
     assert media_grants.lookup(again, now=31.0 + 2 * media_grants.IDLE_S) is None
+
+
+@pytest.fixture
+def listening(served) -> Iterator[tuple[Catalog, int, dict]]:
+    """The routes of ``served`` behind a real uvicorn server (keep-alive as in the dashboard) on a free port."""
+    catalog, _, mine, *_ = served
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(Starlette(routes=routes.routes(lambda: catalog)), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield catalog, port, mine
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _raw_get(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bool]:
+    """One keep-alive HTTP/1.1 GET on a raw socket: (status, headers, whether the server then closed it)."""
+    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: keep-alive"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        received = b""
+        # Well under uvicorn's 5 s keep-alive: an idle kept connection would still be open then.
+        conn.settimeout(2)
+        closed = False
+        try:
+            while chunk := conn.recv(65536):
+                received += chunk
+            closed = True
+        except TimeoutError:
+            pass
+    head = received.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    fields = dict(line.split(": ", 1) for line in head[1:])
+    return int(head[0].split()[1]), {k.lower(): v for k, v in fields.items()}, closed
+
+
+def test_video_route_answers_end_their_connection(listening) -> None:
+    """A refused or finished video request never leaves an idle connection for the client to reuse.
+
+    A keep-alive client (Playwright's request API, in CI) that reused such a
+    connection just as the server's keep-alive timeout dropped it got
+    ECONNRESET instead of the 404 of a signed-out session.
+    """
+    catalog, port, mine = listening
+    token = sessions.start(catalog, "clara", lifetime_s=3600)
+    session_id = sessions.resolve(catalog, token, idle_timeout_s=IDLE).session_id
+    cookie = {"Cookie": f"{session_cookie.COOKIE_NAME}={session_cookie.sign(catalog, token)}"}
+    url = f"{routes.VIDEO}/{media_grants.grant(session_id, mine['video_id'])}"
+    answers = {
+        "range": _raw_get(port, url, cookie | {"Range": "bytes=0-99"}),
+        "no cookie": _raw_get(port, url, {}),
+        "unknown link": _raw_get(port, f"{routes.VIDEO}/{'A' * 43}", cookie),
+    }
+    media_grants.revoke_session(session_id)  # signed out
+    answers["signed out"] = _raw_get(port, url, cookie)
+    assert {what: status for what, (status, _, _) in answers.items()} == {
+        "range": 206,
+        "no cookie": 403,
+        "unknown link": 404,
+        "signed out": 404,
+    }
+    for what, (_, headers, closed) in answers.items():
+        assert headers.get("connection") == "close" and closed, what

@@ -24,15 +24,41 @@ def _table_calls(path: Path) -> list[int]:
     return lines
 
 
+VIEWS = [*sorted((REPO / "pages").glob("*.py")), *sorted((REPO / "facs_core" / "views").glob("*.py")), REPO / "app.py"]
+HELPER = REPO / "facs_core" / "views" / "common.py"
+
+
 def test_only_the_filtered_helper_draws_tables() -> None:
     """Every table goes through ``facs_core.views.common.show_table`` (visibility filter + neutralised formulas)."""
-    offenders = {
-        f"{path.relative_to(REPO)}:{line}"
-        for path in [*sorted((REPO / "pages").glob("*.py")), REPO / "app.py"]
-        for line in _table_calls(path)
-    }
+    offenders = {f"{path.relative_to(REPO)}:{line}" for path in VIEWS for line in _table_calls(path) if path != HELPER}
     assert not offenders, f"draw tables with common.show_table, not st.dataframe/st.table: {sorted(offenders)}"
-    assert len(_table_calls(REPO / "facs_core" / "views" / "common.py")) == 1
+    assert len(_table_calls(HELPER)) == 1
+
+
+def _download_buttons(path: Path) -> list[tuple[int, bool]]:
+    """``(line, reruns)`` of every ``download_button`` call; ``reruns`` unless it passes ``on_click="ignore"``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "download_button":
+            ignore = any(
+                k.arg == "on_click" and isinstance(k.value, ast.Constant) and k.value.value == "ignore"
+                for k in node.keywords
+            )
+            found.append((node.lineno, not ignore))
+    return found
+
+
+def test_download_buttons_do_not_rerun_the_page() -> None:
+    """A click that also reruns the page replaces the button's deferred file under the browser's request.
+
+    Streamlit sends the rerun first and asks for the deferred file second; a
+    rerun that finishes first drops the old file id and the download never
+    comes (seen in CI on the Patient profile's chart buttons).
+    """
+    buttons = {f"{path.relative_to(REPO)}:{line}": reruns for path in VIEWS for line, reruns in _download_buttons(path)}
+    assert len(buttons) >= 5, sorted(buttons)  # Export (3), Admin, chart PNG/SVG
+    offenders = sorted(where for where, reruns in buttons.items() if reruns)
+    assert not offenders, f'download buttons need on_click="ignore": {offenders}'
 
 
 def test_table_toolbar_downloads_are_switched_off_in_every_entry_point() -> None:

@@ -13,7 +13,8 @@
     play that patient's videos.
 
 Handlers are plain functions, which Starlette runs in worker threads (DuckDB
-calls block).
+calls block). Every answer closes its connection, so a client never reuses an
+idle connection that the server is dropping (a reset instead of a 403/404).
 """
 
 from __future__ import annotations
@@ -39,7 +40,14 @@ SESSION_END = "/api/session/end"
 VIDEO = "/api/video"
 
 _VIDEO_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm"}
-_NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+# Every answer of these routes ends its connection. A client that keeps idle
+# connections for reuse (scripts, Playwright, an upstream pool) races the
+# server's keep-alive timeout (uvicorn: 5 s): a request sent as the server
+# drops the idle connection is reset instead of answered, so a refused video
+# link would read as a network error rather than 403/404. Behind nginx each
+# request opens its own upstream connection anyway, so this costs nothing there.
+_CLOSE = {"Connection": "close"}
+_NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", **_CLOSE}
 
 _mounted = False
 
@@ -136,7 +144,7 @@ def routes(catalog: Callable[[], Catalog]) -> list[Route]:
         media_type = _VIDEO_TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
         # FileResponse answers Range requests (206, single and multiple ranges)
         # reading 64 KiB at a time; the file is never loaded whole.
-        return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, no-store"})
+        return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, no-store", **_CLOSE})
 
     # Plain (not async) endpoints: Starlette runs them in its worker threads.
     return [

@@ -208,7 +208,12 @@ def chart_image(chart: alt.TopLevelMixin, fmt: str) -> bytes:
 
 
 def chart_downloads(chart: alt.TopLevelMixin, name: str, key: str) -> None:
-    """PNG and SVG download buttons for an Altair chart (rendered only when clicked)."""
+    """PNG and SVG download buttons for an Altair chart (rendered only when clicked).
+
+    The buttons do not rerun the page: a rerun started by the click would
+    replace the button's deferred file while the browser still asks for the
+    old one, and the download would silently never come.
+    """
     left, right = st.columns(2)
     left.download_button(
         "PNG",
@@ -217,6 +222,7 @@ def chart_downloads(chart: alt.TopLevelMixin, name: str, key: str) -> None:
         mime="image/png",
         key=f"{key}-png",
         icon=":material/image:",
+        on_click="ignore",
     )
     right.download_button(
         "SVG",
@@ -225,6 +231,7 @@ def chart_downloads(chart: alt.TopLevelMixin, name: str, key: str) -> None:
         mime="image/svg+xml",
         key=f"{key}-svg",
         icon=":material/image:",
+        on_click="ignore",
     )
 
 
