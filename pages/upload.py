@@ -17,7 +17,7 @@ from facs_core.errors import FacsError
 from facs_core.reference import instruments
 from facs_core.services import access, ingest, uploads, visibility
 from facs_core.services.playback import ensure_playback_copy, needs_playback_copy
-from facs_core.views import common
+from facs_core.views import common, run_notices
 from facs_core.views.auth import require
 from store import users
 from store.videos import check_patient_code
@@ -29,7 +29,30 @@ st.title("Upload interviews")
 st.caption("Videos are stored by content under the data folder; the original file name is kept as metadata only.")
 
 ERRORS = "upload_errors"
-errors: dict[str, str] = st.session_state.get(ERRORS, {})
+RESULTS = "upload_results"
+#: Widget keys of the visit's fields (cleared after a new visit is stored).
+FIELDS = (
+    "up_patient",
+    "up_visit_date",
+    "up_age",
+    "up_sex",
+    "up_camera",
+    "up_medication",
+    *(f"up_score_{i.key}" for i in instruments()),
+)
+
+if st.session_state.pop("up_clear_fields", False):
+    # Set before the widgets exist: the next visit starts from an empty form, not the last patient's data.
+    for key in FIELDS:
+        st.session_state.pop(key, None)
+errors: dict[str, str] = st.session_state.setdefault(ERRORS, {})
+# The file picker gets a new key after each submit that handled its files, so they are never sent twice.
+files_key = f"up_files_{st.session_state.get('up_round', 0)}"
+
+
+def forget_error(name: str) -> None:
+    """A field's message goes as soon as the field is changed; the next submit checks it again."""
+    st.session_state.get(ERRORS, {}).pop(name, None)
 
 
 def field_error(name: str) -> None:
@@ -38,26 +61,45 @@ def field_error(name: str) -> None:
         st.error(errors[name], icon=":material/error:")
 
 
-with st.form("upload_form", border=True):
+with st.container(border=True):
     files = st.file_uploader(
         "Interview videos",
         type=["mp4", "mov", "m4v", "avi", "mkv", "webm"],
         accept_multiple_files=True,
-        help="One or more recordings of the same visit's patient. MP4 (H.264) plays directly in the browser;"
-        " other codecs get a playback copy.",
+        key=files_key,
+        on_change=forget_error,
+        args=("files",),
+        help="Choose one or more recordings of the same visit's patient. MP4 (H.264) plays directly in the"
+        " browser; other codecs get a playback copy.",
     )
     field_error("files")
     left, right = st.columns(2)
     with left:
         patient = st.text_input(
-            "Patient code", placeholder="e.g. P017", key="up_patient", help="A pseudonymous code, never a name."
+            "Patient code",
+            placeholder="e.g. P017",
+            key="up_patient",
+            help="A pseudonymous code, never a name.",
+            on_change=forget_error,
+            args=("patient",),
         )
         field_error("patient")
-        visit_date = st.date_input("Visit date", value=None, key="up_visit_date", max_value=date.today())
+        visit_date = st.date_input(
+            "Visit date",
+            value=None,
+            key="up_visit_date",
+            max_value=date.today(),
+            format="YYYY-MM-DD",
+            on_change=forget_error,
+            args=("visit_date",),
+        )
         field_error("visit_date")
-        age = st.number_input("Age (years)", min_value=0.0, max_value=120.0, value=None, step=1.0, key="up_age")
+        # No min/max on the widget: an out-of-range value reaches the server and gets a message naming the field.
+        age = st.number_input(
+            "Age (years)", value=None, step=1, format="%d", key="up_age", on_change=forget_error, args=("age",)
+        )
         field_error("age")
-        sex = st.selectbox("Sex", ["", "female", "male", "other"], key="up_sex")
+        sex = st.selectbox("Sex", ["", "female", "male", "other"], key="up_sex", on_change=forget_error, args=("sex",))
         field_error("sex")
     with right:
         camera = st.text_input("Camera", placeholder="e.g. camera A", key="up_camera")
@@ -66,20 +108,28 @@ with st.form("upload_form", border=True):
             st.number_input(
                 f"{instrument.label} ({instrument.min:g}-{instrument.max:g})",
                 value=None,
-                step=1.0,
+                step=1,
+                format="%d",
                 key=f"up_score_{instrument.key}",
+                on_change=forget_error,
+                args=(f"score_{instrument.key}",),
             )
             field_error(f"score_{instrument.key}")
-    submitted = st.form_submit_button("Upload", type="primary", icon=":material/upload:")
+    submitted = st.button("Save visit", type="primary", icon=":material/save:", key="up_submit")
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def validate() -> dict[str, str]:
-    """One message per field at fault, from the library's checks."""
+    """One message per field at fault, from the library's checks; each names its field."""
     found: dict[str, str] = {}
     if not files:
-        found["files"] = "Choose at least one video file."
+        found["files"] = "Interview videos: choose at least one video file."
     checks = {
         "patient": lambda: check_patient_code(patient),
+        "visit_date": lambda: ingest.check_date("visit date", visit_date),
         "age": lambda: ingest.check_age(age),
         "sex": lambda: ingest.check_sex(sex or None),
     }
@@ -87,7 +137,7 @@ def validate() -> dict[str, str]:
         try:
             check()
         except FacsError as exc:
-            found[name] = str(exc)
+            found[name] = _sentence(str(exc)) + "."
     for instrument in instruments():
         value = st.session_state.get(f"up_score_{instrument.key}")
         if value is None:
@@ -95,7 +145,7 @@ def validate() -> dict[str, str]:
         try:
             ingest.check_scores({instrument.key: value})
         except FacsError as exc:
-            found[f"score_{instrument.key}"] = str(exc)
+            found[f"score_{instrument.key}"] = f"{instrument.label}: {exc}."
     if "patient" not in found:
         try:
             access.check(store, user, "upload", patient.strip())
@@ -104,7 +154,7 @@ def validate() -> dict[str, str]:
     return found
 
 
-def store_upload(upload, clinical: dict) -> bool:
+def store_upload(upload, clinical: dict, results: list[dict]) -> bool:
     """Receive, store and catalogue one file; True when it was new to the store."""
     bar = st.progress(0.0, text=f"{upload.name}: receiving")
     received = uploads.receive(store.paths, upload, upload.name)
@@ -130,15 +180,20 @@ def store_upload(upload, clinical: dict) -> bool:
     bar.progress(1.0, text=f"{received.display_name}: done")
     viewer = common.viewer(store)
     if created:
-        st.success(
-            f"{received.display_name} stored as video {record['video_id']} for patient {record['patient_id']}.",
-            icon=":material/check_circle:",
+        results.append(
+            {
+                "kind": "success",
+                "text": f"{received.display_name} stored as video {record['video_id']} for patient"
+                f" {record['patient_id']}.",
+                "record": {
+                    k: record.get(k) for k in ("container", "frame_count", "header_frame_count", "decode_errors")
+                },
+                "label": received.display_name,
+            }
         )
-        common.damage_badge(record, label=received.display_name)
     else:
-        st.warning(
-            visibility.duplicate_upload_message(viewer, record, received.display_name),
-            icon=":material/content_copy:",
+        results.append(
+            {"kind": "warning", "text": visibility.duplicate_upload_message(viewer, record, received.display_name)}
         )
     if viewer.sees_patient(record["patient_id"]) or created:
         # Links to the next steps only for a video this user may open.
@@ -150,6 +205,7 @@ if submitted:
     found = validate()
     st.session_state[ERRORS] = found
     if found:
+        st.session_state[RESULTS] = []
         st.rerun()
     code = patient.strip()
     scores = {
@@ -167,17 +223,35 @@ if submitted:
         "scores": scores,
     }
     stored_any = False
+    results: list[dict] = []
+    handled = 0
     for upload in files:
         with common.friendly_errors():
-            stored_any = store_upload(upload, clinical) or stored_any
+            stored_any = store_upload(upload, clinical, results) or stored_any
+            handled += 1
     if stored_any and user.role == "clinician" and not access.is_assigned(store, user.username, code):
         # The uploader created this patient; make it theirs so they can see it.
         with common.friendly_errors():
             users.assign_patient(store, user.username, code, actor=user.username)
+    st.session_state[RESULTS] = results
+    if handled == len(files):
+        # Every file was stored or recognised: the picker empties, and after a new visit so does the form.
+        st.session_state["up_round"] = st.session_state.get("up_round", 0) + 1
+        st.session_state["up_clear_fields"] = stored_any
+        st.rerun()
 elif errors:
     st.error(f"{len(errors)} field(s) need attention; see the messages under them.", icon=":material/error:")
 
+for result in st.session_state.get(RESULTS, []):
+    if result["kind"] == "success":
+        st.success(result["text"], icon=":material/check_circle:")
+        common.damage_badge(result["record"], label=result["label"])
+    else:
+        st.warning(result["text"], icon=":material/content_copy:")
+
 uploaded = st.session_state.get("uploaded_videos", [])
 if uploaded:
-    common.page_link("pages/timeline.py", label="Mark symptom segments on the timeline")
-    common.page_link("pages/extraction.py", label="Extract Action Units")
+    common.page_link(
+        "pages/timeline.py", label="Mark symptom segments on the timeline", query_params={"video": uploaded[-1]}
+    )
+    run_notices.extract_link(uploaded[-1], label="Extract Action Units from this video")

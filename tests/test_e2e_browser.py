@@ -143,7 +143,7 @@ def test_clinician_and_researcher_workflow(server: str, browser_page: Page, feat
     page.get_by_label("Patient code", exact=True).fill("P017")
     page.get_by_label("Age (years)", exact=True).fill("41")
     page.get_by_label("Beck Depression Inventory (BDI-II) (0-63)", exact=True).fill("23")
-    page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_role("button", name="Save visit", exact=True).click()
     idle(page)
     expect(page.get_by_text("stored as video")).to_be_visible(timeout=60_000)
     shot(page, "02-upload")

@@ -1,0 +1,112 @@
+"""Upload, Patient profile, Admin and Export read like a finished clinical tool (AppTest on real stores)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from facs_core.services.access import User
+from facs_core.services.demo import load_demo
+from facs_core.views import common
+from store import Catalog, open_catalog, users
+
+REPO = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery"
+TIMEOUT = 120
+
+
+@pytest.fixture
+def store(data_dir: Path) -> Iterator[Catalog]:
+    opened = common.catalog()
+    yield opened
+    opened.close()
+    common._open_store.clear()
+
+
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("demo") / "data"
+    catalog = open_catalog(folder)
+    load_demo(catalog, with_videos=False)
+    catalog.close()
+    return folder
+
+
+@pytest.fixture
+def demo_store(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
+    folder = tmp_path / "demo"
+    shutil.copytree(demo_template, folder)
+    monkeypatch.setenv("FACS_DATA_DIR", str(folder))
+    opened = common.catalog()
+    yield opened
+    opened.close()
+    common._open_store.clear()
+
+
+def page(name: str, store: Catalog, role: str, patients: tuple[str, ...] = ()) -> AppTest:
+    username = f"{role}1"
+    if users.get_user(store, username) is None:
+        users.add_user(store, username, role, PASSWORD, actor="test")
+    for patient in patients:
+        users.assign_patient(store, username, patient, actor="test")
+    at = AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
+    at.session_state["user"] = User(username, role)
+    return at
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(elements) -> str:
+    return " ".join(str(e.value) for e in elements)
+
+
+# -- upload -------------------------------------------------------------------
+
+
+def test_upload_error_names_the_field_and_goes_when_the_field_is_fixed(store: Catalog, feat_data: Path) -> None:
+    at = ok(page("upload", store, "clinician").run())
+    at.file_uploader[0].upload("single_face.mp4", (feat_data / "single_face.mp4").read_bytes(), "video/mp4")
+    at.text_input(key="up_patient").input("P017")
+    at.number_input(key="up_age").set_value(200)
+    at.button(key="up_submit").click().run()
+    ok(at)
+    assert "Age 200 is outside 0-120 years." in texts(at.error)
+    assert store.scalar("SELECT count(*) FROM videos") == 0
+    # Fixing the field removes its message at once, before the next submit.
+    at.number_input(key="up_age").set_value(41).run()
+    ok(at)
+    assert "Age" not in texts(at.error)
+    assert not at.error
+
+
+def test_upload_success_empties_the_picker_and_the_form_and_keeps_whole_numbers(
+    store: Catalog, feat_data: Path
+) -> None:
+    at = ok(page("upload", store, "clinician").run())
+    assert at.button(key="up_submit").label == "Save visit"  # not "Upload", the file picker's own button
+    for key in ("up_age", "up_score_bdi"):
+        widget = at.number_input(key=key).proto
+        assert widget.data_type == widget.INT and widget.format == "%d"  # "41", not "41.00"
+    at.file_uploader[0].upload("single_face.mp4", (feat_data / "single_face.mp4").read_bytes(), "video/mp4")
+    at.text_input(key="up_patient").input("P017")
+    at.number_input(key="up_age").set_value(41)
+    at.number_input(key="up_score_bdi").set_value(23)
+    at.button(key="up_submit").click().run()
+    ok(at)
+    assert "stored as video" in texts(at.success)
+    assert store.scalar("SELECT age FROM visit_covariates") == 41
+    assert not at.file_uploader[0].value
+    assert at.text_input(key="up_patient").value == ""
+    assert at.number_input(key="up_age").value is None
+    # Submitting again sends nothing twice: the picker is empty, so the form asks for a file.
+    at.button(key="up_submit").click().run()
+    ok(at)
+    assert "choose at least one video file" in texts(at.error)
+    assert store.scalar("SELECT count(*) FROM videos") == 1
