@@ -16,7 +16,7 @@ from facs_core import wavelets
 from facs_core.errors import FacsError
 from facs_core.reference import action_unit_names
 from facs_core.services import access, visibility
-from facs_core.views import agreement_section, common, page_data, run_notices
+from facs_core.views import agreement_section, common, page_data, run_notices, strip
 from facs_core.views import profile as profile_views
 from facs_core.views.auth import require
 from store.videos import get_video
@@ -153,7 +153,7 @@ with common.friendly_errors():
     frames = page_data.frames_of_video(str(store.paths.root), version, visit_id)
     segments = visibility.segments_of_video(store, common.viewer(store), visit_id)
     spans = {"whole visit": None} | {
-        f"{row.label} ({row.start_s:.0f}-{row.end_s:.0f} s)": (float(row.start_s), float(row.end_s))
+        f"{row.label} ({strip.span_label(row.start_s, row.end_s)})": (float(row.start_s), float(row.end_s))
         for row in segments.itertuples()
     }
     span_name = st.selectbox("Segment", list(spans), index=min(1, len(spans) - 1), key="pp_segment")

@@ -416,6 +416,16 @@ def test_patient_profile_lists_only_assigned_patients(demo_store: Catalog) -> No
     assert not at.error, [e.value for e in at.error]
 
 
+def test_patient_profile_segment_picker_shows_times_as_stored(demo_store: Catalog) -> None:
+    patient, video_id = _first_patient(demo_store)
+    add_segment(demo_store, video_id, 2.0, 2.4, "sleep", author="test")
+    at = page("patient", demo_store, "clinician", (patient,)).run()
+    at.selectbox(key="pp_visit").set_value(video_id).run()
+    no_exception(at)
+    # Not "(2-2 s)": as many decimals as the times have.
+    assert "sleep (2.0-2.4 s)" in at.selectbox(key="pp_segment").options
+
+
 def test_patient_profile_z_scores_match_the_cohort(demo_store: Catalog) -> None:
     from facs_core.views.profile import cohort_profile
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -208,6 +209,23 @@ def test_playing_a_segment_starts_on_its_first_frame_and_stops_on_its_last(store
         page.keyboard.press("Enter")
         _played_segment(page, start, end, frame)
         page.locator(".facs-tl").screenshot(path=str(ARTIFACTS / "timeline-04-segment-played.png"))
+        # Click and drag on the traces seek: at a time-axis label the player shows that time.
+        svg = page.locator(".facs-tl-svg")
+        trace_y = svg.bounding_box()["y"] + 60
+
+        def axis_x(label: str) -> float:
+            box = svg.locator("text").filter(has_text=re.compile(f"^{label}$")).bounding_box()
+            return box["x"] + box["width"] / 2
+
+        page.mouse.click(axis_x("10"), trace_y)
+        page.wait_for_function("!document.querySelector('.facs-tl video').seeking")
+        assert abs(_current(page) - 10.0) <= 0.1
+        page.mouse.move(axis_x("4"), trace_y)
+        page.mouse.down()
+        page.mouse.move(axis_x("12"), trace_y, steps=6)
+        page.mouse.up()
+        page.wait_for_function("!document.querySelector('.facs-tl video').seeking")
+        assert abs(_current(page) - 12.0) <= 0.1
         # The page's Play button on the segment's editor asks the timeline to play it too.
         page.evaluate("document.querySelector('.facs-tl video').currentTime = 0")
         page.evaluate(_WATCH)
