@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pingouin as pg
 
 from bench._report import write_section
+from facs_core import datasets
 from facs_core.reference import action_units
 from facs_core.stats import associate
 
@@ -32,26 +33,9 @@ TARGET_RATIO = 100.0
 
 
 def synthetic_cohort(n_videos: int, n_scales: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Synthetic (not patient) data: a clinical table and AU x scale features."""
-    rng = np.random.default_rng(seed)
-    clinical = pd.DataFrame(
-        {
-            "video_id": [f"synthetic{i:03d}" for i in range(n_videos)],
-            "patient_id": [f"SYN{i // 2:03d}" for i in range(n_videos)],
-            "bdi": rng.integers(0, 64, n_videos).astype(float),
-            "age": rng.normal(45, 12, n_videos).round(),
-            "sex": rng.choice(["female", "male"], n_videos),
-            "camera": rng.choice(["cam_a", "cam_b", "cam_c"], n_videos),
-            "medication": rng.integers(0, 2, n_videos),
-            "repeat_visit": np.arange(n_videos) % 2,
-        }
-    )
+    """Synthetic (not patient) data: a clinical table and AU x scale features (:func:`facs_core.datasets.cohort`)."""
     names = [f"{au}@s{scale}" for au in action_units() for scale in range(1, n_scales + 1)]
-    slopes = rng.normal(0, 0.003, len(names))
-    values = 0.4 + np.outer(clinical["bdi"], slopes) + rng.normal(0, 0.08, (n_videos, len(names)))
-    features = pd.DataFrame(values, columns=names)
-    features.insert(0, "video_id", clinical["video_id"])
-    return features, clinical
+    return datasets.cohort(n_videos, seed, features=names)
 
 
 def pingouin_loop(features: pd.DataFrame, clinical: pd.DataFrame) -> pd.DataFrame:

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._report import write_section  # noqa: E402
+from facs_core import datasets  # noqa: E402
 from facs_core.reference import action_units  # noqa: E402
 
 FPS = 30.0
@@ -43,35 +44,7 @@ COVARIATES = ["age", "sex"]
 
 def synthetic_cohort(n_videos: int, minutes: float, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """SYNTHETIC frames and clinical table: AU12 carries a 0.7 s rhythm whose amplitude follows BDI."""
-    rng = np.random.default_rng(seed)
-    n = int(minutes * 60 * FPS)
-    t = np.arange(n) / FPS
-    aus = action_units()
-    frames, clinical = [], []
-    for v in range(n_videos):
-        bdi = int(rng.integers(0, 64))
-        block = np.clip(0.3 + 0.06 * rng.standard_normal((n, len(aus))), 0, 1).astype(np.float64)
-        rhythm = (0.01 + 0.06 * bdi / 63) * np.sin(2 * np.pi * t / 0.7 + rng.uniform(0, 2 * np.pi))
-        block[:, aus.index("AU12")] = np.clip(block[:, aus.index("AU12")] + rhythm, 0, 1)
-        # A few face losses: one short (filled) and one long (splits the series).
-        for length in (8, 90):
-            start = int(rng.integers(0, n - length))
-            block[start : start + length] = np.nan
-        video = pd.DataFrame(block, columns=list(aus))
-        video.insert(0, "timestamp", t)
-        video.insert(0, "frame", np.arange(n))
-        video.insert(0, "video_id", f"synthetic{v:03d}")
-        frames.append(video)
-        clinical.append(
-            {
-                "video_id": f"synthetic{v:03d}",
-                "patient_id": f"SYN{v:03d}",
-                "bdi": bdi,
-                "age": int(rng.integers(20, 70)),
-                "sex": str(rng.choice(["f", "m"])),
-            }
-        )
-    return pd.concat(frames, ignore_index=True), pd.DataFrame(clinical)
+    return datasets.rhythm_cohort(n_videos, minutes, FPS, seed)
 
 
 def _children_cpu() -> float:

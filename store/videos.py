@@ -150,6 +150,47 @@ def insert_video_row(
     return values["video_id"]
 
 
+def insert_fileless_video(
+    catalog: Catalog,
+    *,
+    video_id: str,
+    sha256: str,
+    patient_id: str,
+    visit_date: date | None,
+    original_name: str | None,
+    fps: float,
+    frame_count: int,
+    duration_s: float,
+    camera: str | None = None,
+    synthetic: bool = False,
+) -> None:
+    """Catalogue a visit that has no video file, only its per-frame table (the synthetic demo).
+
+    ``stored_path`` stays NULL; the recording date is the visit date. A video id
+    that is already catalogued is left as it is. Creates the patient if new.
+    """
+    with catalog.transaction() as cur:
+        ensure_patient(catalog, patient_id, synthetic=synthetic)
+        cur.execute(
+            "INSERT INTO videos (video_id, sha256, patient_id, visit_date, original_name, stored_path,"
+            " fps, frame_count, duration_s, camera, recording_date, synthetic)"
+            " VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [
+                video_id,
+                sha256,
+                patient_id,
+                visit_date,
+                original_name,
+                fps,
+                frame_count,
+                duration_s,
+                camera,
+                visit_date,
+                synthetic,
+            ],
+        )
+
+
 def add_video(
     catalog: Catalog,
     source: str | os.PathLike[str],

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from facs_core.datasets import demo_frames
 from facs_core.reference import action_units
 from facs_core.services.access import LocalOperator
-from facs_core.services.demo import demo_frames, load_demo
+from facs_core.services.demo import load_demo
 from facs_core.services.ingest import ingest_video
 from facs_core.services.jobs import cancel_job, submit_extraction
 from store import Catalog, runs, users

@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from facs_core.datasets import demo_frames, demo_visits, planted_effects
 from facs_core.features import features_from_shards
 from facs_core.reference import action_units
 from facs_core.services.access import LocalOperator
-from facs_core.services.demo import SAMPLE_VIDEOS, demo_frames, demo_visits, load_demo, planted_effects
+from facs_core.services.demo import SAMPLE_VIDEOS, load_demo
 from facs_core.stats import associate
 from store import Catalog, open_catalog
 from store.shards import parquet_list_sql

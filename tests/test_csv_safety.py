@@ -11,7 +11,7 @@ import pandas as pd
 from facs_core import exports
 from facs_core.cli import main
 from facs_core.cli._shared import write_csv_atomically
-from tests.test_features import synthetic_frames
+from facs_core.datasets import frames as synthetic_frames
 
 HOSTILE = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
 

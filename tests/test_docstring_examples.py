@@ -20,7 +20,9 @@ from facs_core.docstrings import fill_doc
 #: Modules whose docstring examples run.
 MODULES = (
     "facs_core.docstrings",
+    "facs_core.services.executors",
     "facs_core.cli.options",
+    "facs_core.datasets",
     "facs_core.features",
     "facs_core.stats.multicomp",
     "facs_core.stats.partial_corr",

@@ -8,13 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from facs_core.datasets import frame_segments
+from facs_core.datasets import frames as synthetic_frames
 from facs_core.features import features_from_shards, per_video_features
 from facs_core.importers import PYFEAT_EMOTIONS
 from facs_core.stats import associate
 from facs_core.views import cohort_analysis as analysis
 from store.paths import StorePaths
 from store.shards import write_shard
-from tests.test_features import SEGMENTS, synthetic_frames
 
 
 def _with_emotions(frames: pd.DataFrame, videos: set[str], seed: int = 0) -> pd.DataFrame:
@@ -55,7 +56,7 @@ def test_emotions_over_shards_of_two_backends_match_pandas(tmp_path: Path) -> No
         if video_id not in ("vid001", "vid003"):  # a MediaPipe shard: no emotion columns at all
             table = table.drop(columns=list(PYFEAT_EMOTIONS))
         files.append(write_shard(paths, f"run{video_id}", video_id, table.drop(columns="video_id")))
-    for segments in (None, SEGMENTS):
+    for segments in (None, frame_segments()):
         expected = per_video_features(frames, segments)
         got = features_from_shards(files, segments)
         pd.testing.assert_frame_equal(expected, got, check_exact=False, rtol=1e-12, atol=1e-15)

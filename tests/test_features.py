@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 
 from facs_core.cli import main
+from facs_core.datasets import frame_segments
+from facs_core.datasets import frames as synthetic_frames
 from facs_core.errors import InputError
 from facs_core.features import check_segments, features_from_shards, per_video_features
 from facs_core.reference import action_units
@@ -20,36 +22,7 @@ from store.shards import write_shard
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def synthetic_frames(n_videos: int = 5, seed: int = 0, fps: float = 25.0) -> pd.DataFrame:
-    """Per-frame tables in the contract: 20 AUs, some frames without a face (AU NaN there)."""
-    rng = np.random.default_rng(seed)
-    parts = []
-    for v in range(n_videos):
-        n = int(rng.integers(80, 300))
-        face = rng.random(n) > 0.15
-        table = pd.DataFrame(
-            {
-                "frame": np.arange(n),
-                "timestamp": np.arange(n) / fps,
-                "face": face,
-                "face_confidence": np.where(face, rng.uniform(0.6, 1, n), 0.0),
-            }
-        )
-        for au in action_units():
-            table[au] = np.where(face, rng.beta(2, 3, n), np.nan)
-        table.insert(0, "video_id", f"vid{v:03d}")
-        parts.append(table)
-    return pd.concat(parts, ignore_index=True)
-
-
-SEGMENTS = pd.DataFrame(
-    {
-        "video_id": ["vid001", "vid001", "vid003", "vid004"],
-        "start_s": [0.4, 1.0, 2.0, 0.0],  # vid001's two segments overlap
-        "end_s": [1.6, 2.2, 3.0, 0.5],
-        "label": ["answer 1", "answer 2", "answer 1", "intro"],
-    }
-)
+SEGMENTS = frame_segments()  # vid001's two segments overlap
 
 
 def test_definitions_match_a_direct_computation() -> None:

@@ -13,11 +13,14 @@ import pandas as pd
 import pingouin as pg
 import pytest
 
+from facs_core import datasets
 from facs_core.cli import main
-from tests.test_stats_partial_corr import COVARIATES, make_cohort, pingouin_frame
+from tests.pingouin_reference import pingouin_frame
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = ["au", "n", "r", "ci_low", "ci_high", "p", "p_fdr", "significant"]
+
+COVARIATES = list(datasets.COVARIATES)
 
 
 @dataclass
@@ -54,7 +57,7 @@ def write_inputs(folder: Path, features: pd.DataFrame, clinical: pd.DataFrame) -
 
 
 def test_result_csv_contract(tmp_path: Path, run_cli: Callable[..., Finished]) -> None:
-    features, clinical = make_cohort(seed=31)
+    features, clinical = datasets.cohort(seed=31)
     features = features[["video_id", "AU12", "AU01", "AU04"]]  # output follows input order
     out = tmp_path / "result.csv"
     done = run_cli(
@@ -83,7 +86,7 @@ def test_result_csv_contract(tmp_path: Path, run_cli: Callable[..., Finished]) -
 
 
 def test_score_out_of_range_writes_nothing(tmp_path: Path) -> None:
-    features, clinical = make_cohort(seed=32)
+    features, clinical = datasets.cohort(seed=32)
     clinical["phq9"] = np.clip(clinical["bdi"] // 2, 0, 27)
     clinical.loc[7, "phq9"] = 31
     out = tmp_path / "result.csv"
@@ -100,7 +103,7 @@ def test_score_out_of_range_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_missing_values_constant_au_and_unmatched_ids(tmp_path: Path, run_cli: Callable[..., Finished]) -> None:
-    features, clinical = make_cohort(seed=33)
+    features, clinical = datasets.cohort(seed=33)
     features["AU09"] = 0.0
     clinical.loc[3, "bdi"] = np.nan
     clinical.loc[5, "medication"] = np.nan
@@ -125,7 +128,7 @@ def test_missing_values_constant_au_and_unmatched_ids(tmp_path: Path, run_cli: C
 
 
 def test_too_few_videos_and_unknown_columns_fail_cleanly(tmp_path: Path, run_cli: Callable[..., Finished]) -> None:
-    features, clinical = make_cohort(n_videos=6, seed=34)
+    features, clinical = datasets.cohort(n_videos=6, seed=34)
     args = write_inputs(tmp_path, features, clinical)
     done = run_cli(*args, "--score", "bdi", "--covariates", ",".join(COVARIATES), "--out", str(tmp_path / "r.csv"))
     assert done.returncode == 2 and "needs at least" in done.stderr and "Traceback" not in done.stderr
@@ -135,7 +138,7 @@ def test_too_few_videos_and_unknown_columns_fail_cleanly(tmp_path: Path, run_cli
 
 
 def test_repeated_visit_methods_are_labelled(tmp_path: Path, run_cli: Callable[..., Finished]) -> None:
-    features, clinical = make_cohort(seed=35)
+    features, clinical = datasets.cohort(seed=35)
     out = tmp_path / "result.csv"
     done = run_cli(
         *write_inputs(tmp_path, features[["video_id", "AU01", "AU12"]], clinical),

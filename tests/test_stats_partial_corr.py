@@ -9,55 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from facs_core import datasets
 from facs_core.errors import InputError
-from facs_core.reference import action_units
 from facs_core.stats import associate, partial_correlations
 from facs_core.stats.design import covariate_matrix
+from tests.pingouin_reference import pingouin_frame
 
-COVARIATES = ["age", "sex", "camera", "medication", "repeat_visit"]
-
-
-def make_cohort(n_videos: int = 58, seed: int = 0, n_features: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A synthetic cohort: clinical table (about two visits per patient) and AU means.
-
-    AU means depend on the score and on the covariates so that the partial
-    correlations are neither zero nor equal to the plain correlations.
-    """
-    rng = np.random.default_rng(seed)
-    patients = [f"P{i // 2:03d}" for i in range(n_videos)]
-    clinical = pd.DataFrame(
-        {
-            "video_id": [f"vid{i:04d}" for i in range(n_videos)],
-            "patient_id": patients,
-            "bdi": rng.integers(0, 64, n_videos).astype(float),
-            "age": rng.normal(45, 12, n_videos).round(),
-            "sex": rng.choice(["female", "male"], n_videos),
-            "camera": rng.choice(["cam_a", "cam_b", "cam_c"], n_videos),
-            "medication": rng.integers(0, 2, n_videos),
-            "repeat_visit": np.arange(n_videos) % 2,
-        }
-    )
-    names = list(action_units()) if n_features is None else [f"F{j:04d}" for j in range(n_features)]
-    slopes = rng.normal(0, 0.004, len(names))
-    base = (
-        0.3
-        + np.outer(clinical["bdi"], slopes)
-        + 0.002 * clinical["age"].to_numpy()[:, None]
-        + 0.05 * (clinical["camera"] == "cam_b").to_numpy()[:, None]
-    )
-    values = np.clip(base + rng.normal(0, 0.08, (n_videos, len(names))), 0, 1)
-    features = pd.DataFrame(values, columns=names)
-    features.insert(0, "video_id", clinical["video_id"])
-    return features, clinical
-
-
-def pingouin_frame(features: pd.DataFrame, clinical: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Features and clinical merged, covariates dummy-coded by hand for pingouin."""
-    data = clinical.merge(features, on="video_id")
-    data["sex_male"] = (data["sex"] == "male").astype(float)
-    data["camera_b"] = (data["camera"] == "cam_b").astype(float)
-    data["camera_c"] = (data["camera"] == "cam_c").astype(float)
-    return data, ["age", "sex_male", "camera_b", "camera_c", "medication", "repeat_visit"]
+COVARIATES = list(datasets.COVARIATES)
 
 
 @pytest.fixture
@@ -73,7 +31,7 @@ CI_TOLERANCE = 5e-7 + 1e-12  # half a unit in pingouin's 6th decimal
 
 @pytest.mark.parametrize("method", ["pearson", "spearman"])
 def test_equals_pingouin_partial_corr(method: str, unrounded_pingouin: None) -> None:
-    features, clinical = make_cohort(seed=1)
+    features, clinical = datasets.cohort(seed=1)
     result = associate(features, clinical, "bdi", COVARIATES, method=method)
     data, dummies = pingouin_frame(features, clinical)
     for row in result.itertuples():
@@ -90,7 +48,7 @@ def test_equals_pingouin_partial_corr(method: str, unrounded_pingouin: None) -> 
 
 @pytest.mark.parametrize("method", ["pearson", "spearman"])
 def test_missing_values_use_complete_cases_per_column(method: str, unrounded_pingouin: None) -> None:
-    features, clinical = make_cohort(seed=2)
+    features, clinical = datasets.cohort(seed=2)
     rng = np.random.default_rng(7)
     # Different columns miss different videos; two columns share a pattern.
     for column, count in [("AU01", 3), ("AU02", 5), ("AU12", 1)]:
@@ -115,7 +73,7 @@ def constructed_cohort(targets: np.ndarray, n_videos: int, seed: int) -> tuple[p
     that space and to the residual score, and mix: x = cov part + rho * e_y +
     sqrt(1 - rho^2) * u, with e_y and u of unit length.
     """
-    _, clinical = make_cohort(n_videos=n_videos, seed=seed, n_features=1)
+    _, clinical = datasets.cohort(n_videos=n_videos, seed=seed, features=1)
     rng = np.random.default_rng(seed + 100)
     design, _ = covariate_matrix(clinical, COVARIATES)
     basis = np.linalg.qr(np.column_stack([np.ones(n_videos), design]))[0]
@@ -151,7 +109,7 @@ def test_constructed_cohort_returns_the_chosen_partial_correlations(
 
 
 def test_vectorised_equals_one_column_at_a_time() -> None:
-    features, clinical = make_cohort(seed=3, n_features=300)
+    features, clinical = datasets.cohort(seed=3, features=300)
     features.iloc[::7, 5] = np.nan
     features.iloc[::5, 40] = np.nan
     whole = associate(features, clinical, "bdi", COVARIATES, fdr="none")
@@ -164,7 +122,7 @@ def test_vectorised_equals_one_column_at_a_time() -> None:
 
 
 def test_constant_feature_is_reported_and_left_out_of_fdr() -> None:
-    features, clinical = make_cohort(seed=4)
+    features, clinical = datasets.cohort(seed=4)
     features["AU09"] = 0.2
     result = associate(features, clinical, "bdi", COVARIATES).set_index("feature")
     assert np.isnan(result.at["AU09", "r"]) and np.isnan(result.at["AU09", "p"])
@@ -180,7 +138,7 @@ def test_constant_feature_is_reported_and_left_out_of_fdr() -> None:
 
 
 def test_feature_equal_to_a_covariate_is_not_computable() -> None:
-    features, clinical = make_cohort(seed=5)
+    features, clinical = datasets.cohort(seed=5)
     features["AU10"] = clinical["age"] / 100
     result = associate(features, clinical, "bdi", COVARIATES).set_index("feature")
     assert np.isnan(result.at["AU10", "r"])
@@ -188,7 +146,7 @@ def test_feature_equal_to_a_covariate_is_not_computable() -> None:
 
 
 def test_text_covariate_is_dummy_coded_with_k_minus_one_columns() -> None:
-    _, clinical = make_cohort(seed=6)
+    _, clinical = datasets.cohort(seed=6)
     matrix, names = covariate_matrix(clinical, ["camera", "sex", "age"])
     assert names == ["camera[cam_b]", "camera[cam_c]", "sex[male]", "age"]
     assert matrix.shape == (len(clinical), 4)
@@ -196,7 +154,7 @@ def test_text_covariate_is_dummy_coded_with_k_minus_one_columns() -> None:
 
 
 def test_too_few_videos_for_the_covariates_is_an_error() -> None:
-    features, clinical = make_cohort(seed=7)
+    features, clinical = datasets.cohort(seed=7)
     q = covariate_matrix(clinical, COVARIATES)[0].shape[1]
     few = clinical.head(q + 2)
     with pytest.raises(InputError, match=rf"only {q + 2} video\(s\).*{q} covariate column\(s\).*at least {q + 3}"):
@@ -205,14 +163,14 @@ def test_too_few_videos_for_the_covariates_is_an_error() -> None:
 
 
 def test_score_out_of_range_names_video_and_value() -> None:
-    features, clinical = make_cohort(seed=8)
+    features, clinical = datasets.cohort(seed=8)
     clinical.loc[11, "bdi"] = 64
     with pytest.raises(InputError, match=r"bdi of video vid0011 is 64, outside .*0-63"):
         associate(features, clinical, "bdi", COVARIATES)
 
 
 def test_ids_on_one_side_are_reported() -> None:
-    features, clinical = make_cohort(seed=9)
+    features, clinical = datasets.cohort(seed=9)
     features = features.drop(index=[0, 1])
     clinical = clinical.drop(index=[10])
     result = associate(features, clinical, "bdi", COVARIATES)
@@ -223,7 +181,7 @@ def test_ids_on_one_side_are_reported() -> None:
 
 
 def test_no_covariates_is_plain_correlation() -> None:
-    features, clinical = make_cohort(seed=10)
+    features, clinical = datasets.cohort(seed=10)
     result = associate(features, clinical, "bdi", [], method="spearman")
     data = clinical.merge(features, on="video_id")
     for row in result.itertuples():

@@ -12,10 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from facs_core import datasets
 from facs_core.stats import associate
 from facs_core.stats.mixed import MIXED_METHOD, mixed_model_associations
 from facs_core.stats.permutation import block_permutations, distinct_permutations, permutation_pvalues
-from tests.test_stats_partial_corr import COVARIATES, make_cohort
+
+COVARIATES = list(datasets.COVARIATES)
 
 
 def with_patient_effect(features: pd.DataFrame, clinical: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -30,7 +32,7 @@ def with_patient_effect(features: pd.DataFrame, clinical: pd.DataFrame, seed: in
 
 
 def test_mixed_model_equals_formula_fit() -> None:
-    features, clinical = make_cohort(n_videos=80, seed=21)
+    features, clinical = datasets.cohort(n_videos=80, seed=21)
     features = with_patient_effect(features, clinical, seed=22)
     result = mixed_model_associations(features[["video_id", "AU01", "AU12"]], clinical, "bdi", COVARIATES)
     data = clinical.merge(features, on="video_id")
@@ -68,7 +70,7 @@ def test_mixed_model_recovers_a_known_effect() -> None:
 
 
 def test_mixed_model_says_why_it_cannot_fit_single_visits() -> None:
-    features, clinical = make_cohort(seed=24)
+    features, clinical = datasets.cohort(seed=24)
     clinical["patient_id"] = clinical["video_id"]
     result = mixed_model_associations(features, clinical, "bdi", COVARIATES)
     assert result["beta"].isna().all() and result["reason"].str.contains("one visit").all()
@@ -101,7 +103,7 @@ def test_distinct_permutations_counts_classes() -> None:
 
 
 def test_permutation_p_matches_scipy_without_covariates() -> None:
-    features, clinical = make_cohort(n_videos=40, seed=25)
+    features, clinical = datasets.cohort(n_videos=40, seed=25)
     clinical["patient_id"] = clinical["video_id"]  # one visit each: plain permutation
     result = permutation_pvalues(features[["video_id", "AU01", "AU04"]], clinical, "bdi", [], n_permutations=4000)
     data = clinical.merge(features, on="video_id")
@@ -121,7 +123,7 @@ def test_permutation_p_matches_scipy_without_covariates() -> None:
 
 @pytest.mark.parametrize("method", ["pearson", "spearman"])
 def test_permutation_p_agrees_with_parametric_p_on_independent_visits(method: str) -> None:
-    features, clinical = make_cohort(n_videos=120, seed=26)
+    features, clinical = datasets.cohort(n_videos=120, seed=26)
     clinical["patient_id"] = clinical["video_id"]
     parametric = associate(features, clinical, "bdi", COVARIATES, method=method, fdr="none")
     permuted = permutation_pvalues(features, clinical, "bdi", COVARIATES, method=method, n_permutations=3000, seed=3)
@@ -132,7 +134,7 @@ def test_permutation_p_agrees_with_parametric_p_on_independent_visits(method: st
 
 
 def test_permutation_is_reproducible_and_seed_dependent() -> None:
-    features, clinical = make_cohort(seed=27)
+    features, clinical = datasets.cohort(seed=27)
     first = permutation_pvalues(features, clinical, "bdi", COVARIATES, n_permutations=500, seed=1)
     again = permutation_pvalues(features, clinical, "bdi", COVARIATES, n_permutations=500, seed=1)
     other = permutation_pvalues(features, clinical, "bdi", COVARIATES, n_permutations=500, seed=2)

@@ -14,57 +14,56 @@ empty store so every page has content on first start:
   medication, repeat visit) and one "depressive symptoms (SCID)" segment.
   These visits have no video file (``stored_path`` is NULL).
 
-Every row this module writes is marked ``synthetic = TRUE``; the pages label
-such data "synthetic demo".
-
-The planted association
------------------------
-``resources/demo_effects.csv`` lists it. With ``z = (BDI - 25) / 15``, the
-frame values of AU ``a`` in a visit are
-
-.. math:: x_a(t) = \\mu_a + b_a + c + A_a \\sin(2\\pi t / T_a + \\varphi) + e(t)
-
-where ``mu_a = baseline + per_sd_bdi * z`` for the "mean" rows (``baseline``
-0.22 and no slope for AUs not listed), ``b_a ~ N(0, 0.03)`` is a patient's own
-level, ``c = 0.02`` on camera B only (a nuisance the covariates should absorb),
-``A_a = max(0.005, baseline + per_sd_bdi * z)`` for the "amplitude" rows at
-period ``T_a = period_s`` (0.02 at a random period for the others), and ``e`` is
-AR(1) noise (``phi = 0.9``, innovation SD 0.02). Values are clipped to [0, 1];
-a few frames per visit have no face (AU values NaN). Everything is drawn from
-``numpy.random.default_rng`` seeded with :data:`DEMO_SEED`, so loading twice
-gives the same data, and loading is idempotent: what exists is kept.
+The cohort and its planted AU-BDI association come from
+:mod:`facs_core.datasets` (:func:`~facs_core.datasets.demo_visits`,
+:func:`~facs_core.datasets.demo_frames`); this module writes them into the
+store through the store's own functions. Every row it writes is marked
+``synthetic = TRUE``; the pages label such data "synthetic demo".
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from facs_core import __version__
+from facs_core.datasets import DEMO_SEED, PlantedEffect, demo_frames, demo_visits, planted_effects
 from facs_core.reference import action_units
 from facs_core.services import access
 from facs_core.services.access import LocalOperator, User
 from facs_core.services.feature_cache import precompute
 from facs_core.services.segment_edits import add_segment
 from store import audit
+from store import runs as run_rows
+from store.assessments import add_scores, set_covariates
 from store.catalog import Catalog
 from store.crashpoints import crash_point
 from store.segments import segments_for
 from store.shards import write_shard_file
-from store.videos import ensure_patient
+from store.videos import insert_fileless_video
 
-#: Seed of every random draw in the demo; change it and the cohort changes.
-DEMO_SEED = 20240
+__all__ = [
+    "DEMO_SEED",
+    "DEMO_SEGMENT_LABEL",
+    "SAMPLE_VIDEOS",
+    "SYNTHETIC_BACKEND",
+    "SYNTHETIC_LABEL",
+    "DemoResult",
+    "PlantedEffect",
+    "demo_frames",
+    "demo_visits",
+    "load_demo",
+    "planted_effects",
+    "sample_video_dir",
+]
+
 #: Label the pages show next to synthetic data.
 SYNTHETIC_LABEL = "synthetic demo"
 #: Backend name of the generated per-frame tables in the ``runs`` table.
@@ -78,17 +77,6 @@ ProgressCallback = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
-class PlantedEffect:
-    """One row of ``resources/demo_effects.csv``."""
-
-    au: str
-    kind: str
-    period_s: float | None
-    per_sd_bdi: float
-    baseline: float
-
-
-@dataclass(frozen=True)
 class DemoResult:
     """What :func:`load_demo` added (zeros when everything existed already)."""
 
@@ -98,126 +86,6 @@ class DemoResult:
     frames: int
     extraction_jobs: tuple[str, ...] = ()
     messages: tuple[str, ...] = ()
-
-
-def planted_effects() -> tuple[PlantedEffect, ...]:
-    """The AU-BDI associations planted in the synthetic cohort."""
-    text = resources.files("facs_core.resources").joinpath("demo_effects.csv").read_text("utf-8")
-    return tuple(
-        PlantedEffect(
-            au=row["au"],
-            kind=row["kind"],
-            period_s=float(row["period_s"]) if row["period_s"] else None,
-            per_sd_bdi=float(row["per_sd_bdi"]),
-            baseline=float(row["baseline"]),
-        )
-        for row in csv.DictReader(text.splitlines())
-    )
-
-
-def demo_visits(n_patients: int = 30, visits_per_patient: int = 2, seed: int = DEMO_SEED) -> pd.DataFrame:
-    """The synthetic cohort's visits: one row per visit with scores and covariates.
-
-    Returns
-    -------
-    DataFrame
-        ``patient_id, visit, video_id, visit_date, bdi, phq9, age, sex, camera,
-        medication, repeat_visit, seed``. The video id is derived from a hash of
-        the seed, patient and visit, so it is stable across runs and stores.
-    """
-    rng = np.random.default_rng(seed)
-    rows = []
-    first_day = date(2023, 1, 9)
-    for p in range(n_patients):
-        patient = f"DEMO-S{p + 1:02d}"
-        baseline_bdi = rng.uniform(4, 48)
-        age = float(rng.integers(19, 71))
-        sex = str(rng.choice(["female", "male"]))
-        camera = str(rng.choice(["camera A", "camera B"]))
-        start = first_day + timedelta(days=int(rng.integers(0, 300)))
-        for v in range(visits_per_patient):
-            # Later visits improve on average (treatment), with individual spread.
-            bdi = float(np.clip(np.round(baseline_bdi - 6 * v + rng.normal(0, 5) * (v > 0)), 0, 63))
-            phq9 = float(np.clip(np.round(bdi * 27 / 63 + rng.normal(0, 2)), 0, 27)) + 0.0  # no "-0"
-            key = f"{seed}:{patient}:{v}".encode()
-            rows.append(
-                {
-                    "patient_id": patient,
-                    "visit": v + 1,
-                    "video_id": hashlib.sha256(b"synthetic-demo:" + key).hexdigest()[:16],
-                    "sha256": hashlib.sha256(b"synthetic-demo:" + key).hexdigest(),
-                    "visit_date": start + timedelta(days=56 * v),
-                    "bdi": bdi,
-                    "phq9": phq9,
-                    "age": age + round(56 * v / 365.25, 2),
-                    "sex": sex,
-                    "camera": camera,
-                    "medication": str(rng.choice(["none", "SSRI", "SNRI"])),
-                    "repeat_visit": v > 0,
-                    "seed": int(rng.integers(0, 2**31 - 1)),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def demo_frames(
-    bdi: float,
-    camera: str,
-    patient_level: np.ndarray,
-    seed: int,
-    *,
-    fps: float = 10.0,
-    duration_s: float = 180.0,
-) -> pd.DataFrame:
-    """One synthetic visit's per-frame table, following the per-frame contract.
-
-    Parameters
-    ----------
-    bdi : float
-        The visit's BDI score; it sets the planted effects (module docstring).
-    camera : str
-        ``"camera B"`` adds a constant 0.02 to every AU.
-    patient_level : ndarray
-        The patient's own level per AU (same order as ``action_units()``).
-    seed : int
-        Seed of this visit's noise.
-    """
-    rng = np.random.default_rng(seed)
-    aus = action_units()
-    n = round(fps * duration_s)
-    t = np.arange(n) / fps
-    z = (bdi - 25.0) / 15.0
-    means = dict.fromkeys(aus, 0.22)
-    amplitudes = {au: (0.02, float(rng.uniform(2, 20))) for au in aus}
-    for effect in planted_effects():
-        level = effect.baseline + effect.per_sd_bdi * z
-        if effect.kind == "mean":
-            means[effect.au] = level
-        else:
-            amplitudes[effect.au] = (max(0.005, level), float(effect.period_s))
-    offset = 0.02 if camera == "camera B" else 0.0
-    # Faces leave the frame in a few short bursts (a glance away, a hand): at
-    # most 0.4 s, which the wavelet module bridges (its default max gap is
-    # 0.5 s), so each visit stays one series and long rhythms stay measurable.
-    face = np.ones(n, dtype=bool)
-    for start in rng.integers(0, n - 10, size=4):
-        face[start : start + int(rng.integers(2, 5))] = False
-    frame = {
-        "frame": np.arange(n, dtype=np.int64),
-        "timestamp": t,
-        "face": face,
-        "face_confidence": np.where(face, rng.uniform(0.85, 1.0, n), rng.uniform(0.0, 0.2, n)),
-    }
-    # Imported here: scipy.signal costs ~0.6 s, and every CLI start imports this module.
-    from scipy.signal import lfilter
-
-    for i, au in enumerate(aus):
-        amplitude, period = amplitudes[au]
-        noise = lfilter([1.0], [1.0, -0.9], rng.normal(0, 0.02, n))
-        phase = rng.uniform(0, 2 * np.pi)
-        values = means[au] + patient_level[i] + offset + amplitude * np.sin(2 * np.pi * t / period + phase) + noise
-        frame[au] = np.where(face, np.clip(values, 0.0, 1.0), np.nan)
-    return pd.DataFrame(frame)
 
 
 def sample_video_dir() -> Path:
@@ -326,54 +194,48 @@ def _add_synthetic_visit(catalog: Catalog, visit, patient_level: np.ndarray, dur
     params_hash = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
     duration = float(frames["timestamp"].iloc[-1] + 1 / fps)
     # Patient, visit, scores, run and segment commit together: a crash leaves whole visits only.
-    with catalog.transaction() as cur:
-        ensure_patient(catalog, visit.patient_id, synthetic=True)
-        cur.execute(
-            "INSERT INTO videos (video_id, sha256, patient_id, visit_date, original_name, stored_path,"
-            " fps, frame_count, duration_s, camera, recording_date, synthetic)"
-            " VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, TRUE) ON CONFLICT DO NOTHING",
-            [
-                visit.video_id,
-                visit.sha256,
-                visit.patient_id,
-                visit.visit_date,
-                f"synthetic demo visit {visit.visit}",
-                fps,
-                len(frames),
-                duration,
-                visit.camera,
-                visit.visit_date,
-            ],
+    with catalog.transaction():
+        insert_fileless_video(
+            catalog,
+            video_id=visit.video_id,
+            sha256=visit.sha256,
+            patient_id=visit.patient_id,
+            visit_date=visit.visit_date,
+            original_name=f"synthetic demo visit {visit.visit}",
+            fps=fps,
+            frame_count=len(frames),
+            duration_s=duration,
+            camera=visit.camera,
+            synthetic=True,
         )
-        for instrument in ("bdi", "phq9"):
-            cur.execute(
-                "INSERT INTO assessments (video_id, instrument, score, assessed_on) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                [visit.video_id, instrument, float(getattr(visit, instrument)), visit.visit_date],
-            )
-        cur.execute(
-            "INSERT INTO visit_covariates (video_id, age, sex, medication, repeat_visit) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT DO NOTHING",
-            [visit.video_id, visit.age, visit.sex, visit.medication, bool(visit.repeat_visit)],
+        scores = {instrument: float(getattr(visit, instrument)) for instrument in ("bdi", "phq9")}
+        add_scores(catalog, visit.video_id, scores, visit.visit_date, keep_existing=True)
+        set_covariates(
+            catalog,
+            visit.video_id,
+            age=visit.age,
+            sex=visit.sex,
+            medication=visit.medication,
+            repeat_visit=bool(visit.repeat_visit),
+            keep_existing=True,
         )
-        cur.execute(
-            "INSERT INTO runs (run_id, video_id, backend, backend_version, params, params_hash, status,"
-            " shard_path, shard_sha256, n_frames, n_face_frames, finished_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'done', ?, ?, ?, ?, current_timestamp)"
-            # A second load rewrites the shard; the checksum follows the bytes now on disk.
-            " ON CONFLICT (run_id) DO UPDATE SET shard_sha256 = excluded.shard_sha256",
-            [
-                run_id,
-                visit.video_id,
-                SYNTHETIC_BACKEND,
-                __version__,
-                json.dumps(params),
-                params_hash,
-                path.relative_to(catalog.paths.root).as_posix(),
-                shard.sha256,
-                len(frames),
-                int(frames["face"].sum()),
-            ],
+        run_rows.create_run(
+            catalog,
+            run_id,
+            video_id=visit.video_id,
+            backend=SYNTHETIC_BACKEND,
+            backend_version=__version__,
+            params=params,
+            hash_hex=params_hash,
+        )
+        # A second load rewrites the shard; the run follows the bytes now on disk.
+        run_rows.finish_run(
+            catalog,
+            run_id,
+            shard_path=path.relative_to(catalog.paths.root).as_posix(),
+            n_frames=len(frames),
+            n_face_frames=int(frames["face"].sum()),
+            shard_sha256=shard.sha256,
         )
         if segments_for(catalog, visit.video_id).empty:
             seg_rng = np.random.default_rng(visit.seed)

@@ -24,6 +24,7 @@ from facs_core.probe import probe_video
 from facs_core.reference import instrument_for_column, instruments
 from facs_core.services import access
 from facs_core.services.access import User
+from store.assessments import add_scores, set_covariates
 from store.catalog import Catalog
 from store.crashpoints import crash_point
 from store.videos import (
@@ -250,15 +251,8 @@ def ingest_video(
         repeat = repeat_visit
         if repeat is None:
             repeat = derive_repeat_visit(catalog, patient, visit_date, video_id)
-        cur.execute(
-            "INSERT INTO visit_covariates (video_id, age, sex, medication, repeat_visit) VALUES (?, ?, ?, ?, ?)",
-            [video_id, checked_age, checked_sex, medication, repeat],
-        )
-        for key, value in checked_scores.items():
-            cur.execute(
-                "INSERT INTO assessments (video_id, instrument, score, assessed_on) VALUES (?, ?, ?, ?)",
-                [video_id, key, value, visit_date],
-            )
+        set_covariates(catalog, video_id, age=checked_age, sex=checked_sex, medication=medication, repeat_visit=repeat)
+        add_scores(catalog, video_id, checked_scores, visit_date)
         cur.execute(
             "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, ?, ?, ?)",
             [actor, "upload", video_id, f"container {metadata.container}"],

@@ -1,0 +1,356 @@
+"""Synthetic data sets: generated, labelled, never patients' (like ``pywt.data`` or ``pingouin.read_dataset``).
+
+One place for the data the demo, the tests and the benchmarks generate, each
+drawn from ``numpy.random.default_rng`` with a seed, so the same call gives
+the same data everywhere:
+
+* :func:`demo_visits` and :func:`demo_frames`: the dashboard's synthetic demo
+  cohort (patients ``DEMO-S..``, a planted AU-BDI association), which
+  :func:`facs_core.services.demo.load_demo` writes into a store;
+* :func:`frames`: per-frame tables in the per-frame contract (some frames
+  without a face), for feature and export code;
+* :func:`cohort`: a per-video feature table with its clinical table (scores
+  and covariates), for the statistics;
+* :func:`rhythm_cohort`: long per-frame series whose AU12 carries a rhythm
+  whose amplitude follows BDI, for the wavelet association.
+
+The planted association
+-----------------------
+``resources/demo_effects.csv`` lists it. With ``z = (BDI - 25) / 15``, the
+frame values of AU ``a`` in a visit are
+
+.. math:: x_a(t) = \\mu_a + b_a + c + A_a \\sin(2\\pi t / T_a + \\varphi) + e(t)
+
+where ``mu_a = baseline + per_sd_bdi * z`` for the "mean" rows (``baseline``
+0.22 and no slope for AUs not listed), ``b_a ~ N(0, 0.03)`` is a patient's own
+level, ``c = 0.02`` on camera B only (a nuisance the covariates should absorb),
+``A_a = max(0.005, baseline + per_sd_bdi * z)`` for the "amplitude" rows at
+period ``T_a = period_s`` (0.02 at a random period for the others), and ``e`` is
+AR(1) noise (``phi = 0.9``, innovation SD 0.02). Values are clipped to [0, 1];
+a few frames per visit have no face (AU values NaN). Everything is drawn from
+``numpy.random.default_rng`` seeded with :data:`DEMO_SEED`, so loading twice
+gives the same data, and loading is idempotent: what exists is kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+from facs_core.reference import action_units
+
+__all__ = [
+    "COVARIATES",
+    "DEMO_SEED",
+    "PlantedEffect",
+    "cohort",
+    "demo_frames",
+    "demo_visits",
+    "frame_segments",
+    "frames",
+    "planted_effects",
+    "rhythm_cohort",
+]
+
+#: Seed of every random draw in the demo; change it and the cohort changes.
+DEMO_SEED = 20240
+#: Covariates of :func:`cohort`'s clinical table, as the statistics engine names them.
+COVARIATES: tuple[str, ...] = ("age", "sex", "camera", "medication", "repeat_visit")
+
+
+@dataclass(frozen=True)
+class PlantedEffect:
+    """One row of ``resources/demo_effects.csv``."""
+
+    au: str
+    kind: str
+    period_s: float | None
+    per_sd_bdi: float
+    baseline: float
+
+
+def planted_effects() -> tuple[PlantedEffect, ...]:
+    """The AU-BDI associations planted in the synthetic cohort."""
+    text = resources.files("facs_core.resources").joinpath("demo_effects.csv").read_text("utf-8")
+    return tuple(
+        PlantedEffect(
+            au=row["au"],
+            kind=row["kind"],
+            period_s=float(row["period_s"]) if row["period_s"] else None,
+            per_sd_bdi=float(row["per_sd_bdi"]),
+            baseline=float(row["baseline"]),
+        )
+        for row in csv.DictReader(text.splitlines())
+    )
+
+
+def demo_visits(n_patients: int = 30, visits_per_patient: int = 2, seed: int = DEMO_SEED) -> pd.DataFrame:
+    """The synthetic cohort's visits: one row per visit with scores and covariates.
+
+    Returns
+    -------
+    DataFrame
+        ``patient_id, visit, video_id, visit_date, bdi, phq9, age, sex, camera,
+        medication, repeat_visit, seed``. The video id is derived from a hash of
+        the seed, patient and visit, so it is stable across runs and stores.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    first_day = date(2023, 1, 9)
+    for p in range(n_patients):
+        patient = f"DEMO-S{p + 1:02d}"
+        baseline_bdi = rng.uniform(4, 48)
+        age = float(rng.integers(19, 71))
+        sex = str(rng.choice(["female", "male"]))
+        camera = str(rng.choice(["camera A", "camera B"]))
+        start = first_day + timedelta(days=int(rng.integers(0, 300)))
+        for v in range(visits_per_patient):
+            # Later visits improve on average (treatment), with individual spread.
+            bdi = float(np.clip(np.round(baseline_bdi - 6 * v + rng.normal(0, 5) * (v > 0)), 0, 63))
+            phq9 = float(np.clip(np.round(bdi * 27 / 63 + rng.normal(0, 2)), 0, 27)) + 0.0  # no "-0"
+            key = f"{seed}:{patient}:{v}".encode()
+            rows.append(
+                {
+                    "patient_id": patient,
+                    "visit": v + 1,
+                    "video_id": hashlib.sha256(b"synthetic-demo:" + key).hexdigest()[:16],
+                    "sha256": hashlib.sha256(b"synthetic-demo:" + key).hexdigest(),
+                    "visit_date": start + timedelta(days=56 * v),
+                    "bdi": bdi,
+                    "phq9": phq9,
+                    "age": age + round(56 * v / 365.25, 2),
+                    "sex": sex,
+                    "camera": camera,
+                    "medication": str(rng.choice(["none", "SSRI", "SNRI"])),
+                    "repeat_visit": v > 0,
+                    "seed": int(rng.integers(0, 2**31 - 1)),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def demo_frames(
+    bdi: float,
+    camera: str,
+    patient_level: np.ndarray,
+    seed: int,
+    *,
+    fps: float = 10.0,
+    duration_s: float = 180.0,
+) -> pd.DataFrame:
+    """One synthetic visit's per-frame table, following the per-frame contract.
+
+    Parameters
+    ----------
+    bdi : float
+        The visit's BDI score; it sets the planted effects (module docstring).
+    camera : str
+        ``"camera B"`` adds a constant 0.02 to every AU.
+    patient_level : ndarray
+        The patient's own level per AU (same order as ``action_units()``).
+    seed : int
+        Seed of this visit's noise.
+    """
+    rng = np.random.default_rng(seed)
+    aus = action_units()
+    n = round(fps * duration_s)
+    t = np.arange(n) / fps
+    z = (bdi - 25.0) / 15.0
+    means = dict.fromkeys(aus, 0.22)
+    amplitudes = {au: (0.02, float(rng.uniform(2, 20))) for au in aus}
+    for effect in planted_effects():
+        level = effect.baseline + effect.per_sd_bdi * z
+        if effect.kind == "mean":
+            means[effect.au] = level
+        else:
+            amplitudes[effect.au] = (max(0.005, level), float(effect.period_s))
+    offset = 0.02 if camera == "camera B" else 0.0
+    # Faces leave the frame in a few short bursts (a glance away, a hand): at
+    # most 0.4 s, which the wavelet module bridges (its default max gap is
+    # 0.5 s), so each visit stays one series and long rhythms stay measurable.
+    face = np.ones(n, dtype=bool)
+    for start in rng.integers(0, n - 10, size=4):
+        face[start : start + int(rng.integers(2, 5))] = False
+    frame = {
+        "frame": np.arange(n, dtype=np.int64),
+        "timestamp": t,
+        "face": face,
+        "face_confidence": np.where(face, rng.uniform(0.85, 1.0, n), rng.uniform(0.0, 0.2, n)),
+    }
+    # Imported here: scipy.signal costs ~0.6 s, and every CLI start imports this module.
+    from scipy.signal import lfilter
+
+    for i, au in enumerate(aus):
+        amplitude, period = amplitudes[au]
+        noise = lfilter([1.0], [1.0, -0.9], rng.normal(0, 0.02, n))
+        phase = rng.uniform(0, 2 * np.pi)
+        values = means[au] + patient_level[i] + offset + amplitude * np.sin(2 * np.pi * t / period + phase) + noise
+        frame[au] = np.where(face, np.clip(values, 0.0, 1.0), np.nan)
+    return pd.DataFrame(frame)
+
+
+def frames(n_videos: int = 5, seed: int = 0, fps: float = 25.0) -> pd.DataFrame:
+    """Per-frame tables of ``n_videos`` videos in the per-frame contract, stacked.
+
+    Each video (``vid000``, ``vid001``, ...) has 80-300 frames at ``fps``, no
+    face in about 15 % of them (AU values NaN there), and every study AU drawn
+    from Beta(2, 3) where there is a face.
+
+    Examples
+    --------
+    >>> table = frames(n_videos=2)
+    >>> list(table.columns[:5])
+    ['video_id', 'frame', 'timestamp', 'face', 'face_confidence']
+    >>> sorted(table["video_id"].unique())
+    ['vid000', 'vid001']
+    """
+    rng = np.random.default_rng(seed)
+    parts = []
+    for v in range(n_videos):
+        n = int(rng.integers(80, 300))
+        face = rng.random(n) > 0.15
+        table = pd.DataFrame(
+            {
+                "frame": np.arange(n),
+                "timestamp": np.arange(n) / fps,
+                "face": face,
+                "face_confidence": np.where(face, rng.uniform(0.6, 1, n), 0.0),
+            }
+        )
+        for au in action_units():
+            table[au] = np.where(face, rng.beta(2, 3, n), np.nan)
+        table.insert(0, "video_id", f"vid{v:03d}")
+        parts.append(table)
+    return pd.concat(parts, ignore_index=True)
+
+
+def frame_segments() -> pd.DataFrame:
+    """Labelled segments over the videos of :func:`frames` (two of ``vid001``'s overlap).
+
+    Columns ``video_id, start_s, end_s, label``, as the features module takes them.
+    """
+    return pd.DataFrame(
+        {
+            "video_id": ["vid001", "vid001", "vid003", "vid004"],
+            "start_s": [0.4, 1.0, 2.0, 0.0],
+            "end_s": [1.6, 2.2, 3.0, 0.5],
+            "label": ["answer 1", "answer 2", "answer 1", "intro"],
+        }
+    )
+
+
+def cohort(
+    n_videos: int = 58, seed: int = 0, features: int | Sequence[str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A per-video feature table and its clinical table (about two visits per patient).
+
+    Feature values depend on the BDI score and on the covariates (age, camera
+    B), so partial correlations are neither zero nor equal to the plain ones.
+
+    Parameters
+    ----------
+    n_videos : int
+        Videos (rows of both tables), ``vid0000``, ``vid0001``, ...
+    seed : int
+        Seed of every draw.
+    features : int or sequence of str, optional
+        The feature columns: the study AUs (default), ``F0000``... for a
+        number, or these names.
+
+    Returns
+    -------
+    features : DataFrame
+        ``video_id`` and one column per feature, values in [0, 1].
+    clinical : DataFrame
+        ``video_id, patient_id, bdi`` and the :data:`COVARIATES`.
+
+    Examples
+    --------
+    >>> features, clinical = cohort(n_videos=6, features=3)
+    >>> list(features.columns)
+    ['video_id', 'F0000', 'F0001', 'F0002']
+    >>> list(clinical.columns)
+    ['video_id', 'patient_id', 'bdi', 'age', 'sex', 'camera', 'medication', 'repeat_visit']
+    """
+    rng = np.random.default_rng(seed)
+    patients = [f"P{i // 2:03d}" for i in range(n_videos)]
+    clinical = pd.DataFrame(
+        {
+            "video_id": [f"vid{i:04d}" for i in range(n_videos)],
+            "patient_id": patients,
+            "bdi": rng.integers(0, 64, n_videos).astype(float),
+            "age": rng.normal(45, 12, n_videos).round(),
+            "sex": rng.choice(["female", "male"], n_videos),
+            "camera": rng.choice(["cam_a", "cam_b", "cam_c"], n_videos),
+            "medication": rng.integers(0, 2, n_videos),
+            "repeat_visit": np.arange(n_videos) % 2,
+        }
+    )
+    if features is None:
+        names = list(action_units())
+    elif isinstance(features, int):
+        names = [f"F{j:04d}" for j in range(features)]
+    else:
+        names = list(features)
+    slopes = rng.normal(0, 0.004, len(names))
+    base = (
+        0.3
+        + np.outer(clinical["bdi"], slopes)
+        + 0.002 * clinical["age"].to_numpy()[:, None]
+        + 0.05 * (clinical["camera"] == "cam_b").to_numpy()[:, None]
+    )
+    values = np.clip(base + rng.normal(0, 0.08, (n_videos, len(names))), 0, 1)
+    table = pd.DataFrame(values, columns=names)
+    table.insert(0, "video_id", clinical["video_id"])
+    return table, clinical
+
+
+def rhythm_cohort(n_videos: int, minutes: float, fps: float, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Long per-frame series with a planted rhythm, and their clinical table.
+
+    AU12 carries a 0.7 s rhythm whose amplitude grows with BDI; every other AU
+    is noise around 0.3. Each video loses the face twice (8 frames, which the
+    wavelet module bridges, and 90, which splits the series).
+
+    Returns
+    -------
+    frames : DataFrame
+        ``video_id, frame, timestamp`` and the study AUs (NaN without a face).
+    clinical : DataFrame
+        ``video_id, patient_id, bdi, age, sex``.
+    """
+    rng = np.random.default_rng(seed)
+    n = int(minutes * 60 * fps)
+    t = np.arange(n) / fps
+    aus = action_units()
+    parts, clinical = [], []
+    for v in range(n_videos):
+        bdi = int(rng.integers(0, 64))
+        block = np.clip(0.3 + 0.06 * rng.standard_normal((n, len(aus))), 0, 1).astype(np.float64)
+        rhythm = (0.01 + 0.06 * bdi / 63) * np.sin(2 * np.pi * t / 0.7 + rng.uniform(0, 2 * np.pi))
+        block[:, aus.index("AU12")] = np.clip(block[:, aus.index("AU12")] + rhythm, 0, 1)
+        for length in (8, 90):
+            start = int(rng.integers(0, n - length))
+            block[start : start + length] = np.nan
+        video = pd.DataFrame(block, columns=list(aus))
+        video.insert(0, "timestamp", t)
+        video.insert(0, "frame", np.arange(n))
+        video.insert(0, "video_id", f"synthetic{v:03d}")
+        parts.append(video)
+        clinical.append(
+            {
+                "video_id": f"synthetic{v:03d}",
+                "patient_id": f"SYN{v:03d}",
+                "bdi": bdi,
+                "age": int(rng.integers(20, 70)),
+                "sex": str(rng.choice(["f", "m"])),
+            }
+        )
+    return pd.concat(parts, ignore_index=True), pd.DataFrame(clinical)
