@@ -25,9 +25,21 @@ accounts_tab, assignments_tab, audit_tab, integrity_tab, backup_tab = st.tabs(
     ["Accounts", "Assignments", "Audit log", "Integrity", "Backup"]
 )
 
+#: The changes an administrator can make to an account, as the picker words them.
+CHANGES = {
+    "set role": "Change the role",
+    "reset password": "Set a new password",
+    "disable": "Disable the account",
+    "enable": "Enable the account",
+}
+
+# After a change is applied its fields empty, so the next one starts from a blank form (set before the widgets exist).
+for key in st.session_state.pop("ad_clear", []):
+    st.session_state.pop(key, None)
+
 with accounts_tab:
     accounts = users.list_users(store)
-    common.show_table(store, accounts, hide_index=True, width="stretch")
+    common.show_table(store, accounts, human=True, hide_index=True, width="stretch")
     with st.form("add_user", border=True):
         st.markdown("**Add an account**")
         a, b, c = st.columns(3)
@@ -43,25 +55,52 @@ with accounts_tab:
             with common.friendly_errors():
                 users.add_user(store, username, role, password, actor=user.username)
                 st.session_state["ad_notice"] = f"Account {username} added as {role}."
+                st.session_state["ad_clear"] = ["ad_username", "ad_password", "ad_role"]
                 st.rerun()
     if not accounts.empty:
-        with st.form("change_user", border=True):
+        with st.container(border=True):
             st.markdown("**Change an account**")
-            a, b, c = st.columns(3)
-            target = a.selectbox("Account", accounts["username"].tolist(), key="ad_target")
-            action = b.selectbox("Change", ["disable", "enable", "set role", "reset password"], key="ad_action")
-            value = c.text_input("New role or password", key="ad_value", type="password")
-            if st.form_submit_button("Apply", icon=":material/manage_accounts:"):
+            a, b = st.columns(2)
+            target = a.selectbox(
+                "Account", accounts["username"].tolist(), index=None, placeholder="Choose an account", key="ad_target"
+            )
+            action = b.selectbox(
+                "Change",
+                list(CHANGES),
+                index=None,
+                format_func=CHANGES.get,
+                placeholder="Choose a change",
+                key="ad_action",
+            )
+            new_role = new_password = None
+            if action == "set role":
+                new_role = st.selectbox(
+                    "New role", list(ROLES), index=None, placeholder="Choose a role", key="ad_new_role"
+                )
+            elif action == "reset password":
+                new_password = st.text_input(
+                    "New password",
+                    type="password",
+                    key="ad_new_password",
+                    help=f"At least {users.MIN_PASSWORD_LENGTH} characters",
+                )
+            if target:
+                row = accounts.set_index("username").loc[target]
+                state = "active" if bool(row.get("active", True)) else "disabled"
+                st.caption(f"{target} is a {row['role']} account, {state}.")
+            ready = bool(target and action and (action != "set role" or new_role))
+            if st.button("Apply", icon=":material/manage_accounts:", key="ad_apply", disabled=not ready):
                 with common.friendly_errors():
                     if action == "disable":
                         users.disable_user(store, target, actor=user.username)
                     elif action == "enable":
                         users.enable_user(store, target, actor=user.username)
                     elif action == "set role":
-                        users.set_role(store, target, value.strip(), actor=user.username)
+                        users.set_role(store, target, new_role, actor=user.username)
                     else:
-                        users.reset_password(store, target, value, actor=user.username)
-                    st.session_state["ad_notice"] = f"{target}: {action} done."
+                        users.reset_password(store, target, new_password or "", actor=user.username)
+                    st.session_state["ad_notice"] = f"{target}: {CHANGES[action].lower()} done."
+                    st.session_state["ad_clear"] = ["ad_target", "ad_action", "ad_new_role", "ad_new_password"]
                     st.rerun()
 
 notice = st.session_state.pop("ad_notice", None)
@@ -69,7 +108,7 @@ if notice:
     st.toast(notice, icon=":material/check_circle:")
 
 with assignments_tab:
-    common.show_table(store, users.assignments(store), hide_index=True, width="stretch")
+    common.show_table(store, users.assignments(store), human=True, hide_index=True, width="stretch")
     clinicians = users.list_users(store).query("role == 'clinician' and active")["username"].tolist()
     patients = listings.patient_codes(store)
     if clinicians and patients:
@@ -95,7 +134,7 @@ with assignments_tab:
 with audit_tab:
     limit = st.number_input("Latest events", min_value=10, max_value=100_000, value=500, step=100, key="ad_limit")
     events = audit.events(store, int(limit))
-    common.show_table(store, events, hide_index=True, width="stretch")
+    common.show_table(store, events, human=True, hide_index=True, width="stretch")
     st.download_button(
         "Export the audit log (CSV)",
         data=lambda: downloads.export_for(store, user, audit.events(store, 10**9), what="audit log", action="admin"),

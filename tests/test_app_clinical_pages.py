@@ -110,3 +110,40 @@ def test_upload_success_empties_the_picker_and_the_form_and_keeps_whole_numbers(
     ok(at)
     assert "choose at least one video file" in texts(at.error)
     assert store.scalar("SELECT count(*) FROM videos") == 1
+
+
+# -- admin --------------------------------------------------------------------
+
+
+def test_admin_forms_empty_after_use_and_role_and_password_are_separate_controls(store: Catalog) -> None:
+    at = ok(page("admin", store, "admin").run())
+    # "Change an account" opens with nothing chosen, never on the first account + "disable".
+    assert at.selectbox(key="ad_target").value is None and at.selectbox(key="ad_action").value is None
+    assert at.button(key="ad_apply").disabled
+    at.text_input(key="ad_username").input("dora")
+    at.selectbox(key="ad_role").set_value("clinician")
+    at.text_input(key="ad_password").input(PASSWORD)
+    at.button(key="FormSubmitter:add_user-Add account").click().run()
+    ok(at)
+    assert users.get_user(store, "dora") == User("dora", "clinician")
+    assert at.text_input(key="ad_username").value == "" and at.text_input(key="ad_password").value == ""
+    assert "Single sign-on" in at.dataframe[0].value.columns and "sso" not in at.dataframe[0].value.columns
+
+    at.selectbox(key="ad_target").set_value("dora").run()
+    at.selectbox(key="ad_action").set_value("set role").run()
+    ok(at)
+    assert at.selectbox(key="ad_new_role").options == ["clinician", "researcher", "admin"]
+    assert not [w for w in at.text_input if w.key == "ad_new_password"]
+    at.selectbox(key="ad_new_role").set_value("researcher").run()
+    at.button(key="ad_apply").click().run()
+    ok(at)
+    assert users.get_user(store, "dora") == User("dora", "researcher")
+    assert at.selectbox(key="ad_target").value is None and at.selectbox(key="ad_action").value is None
+
+    at.selectbox(key="ad_target").set_value("dora").run()
+    at.selectbox(key="ad_action").set_value("reset password").run()
+    assert not [w for w in at.selectbox if w.key == "ad_new_role"]
+    at.text_input(key="ad_new_password").input("another-long-password")
+    at.button(key="ad_apply").click().run()
+    ok(at)
+    assert users.authenticate(store, "dora", "another-long-password") == User("dora", "researcher")

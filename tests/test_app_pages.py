@@ -562,7 +562,7 @@ def test_admin_audit_log_lists_denials(demo_store: Catalog) -> None:
     assert "clinician1" in set(events["actor"])
     at = page("admin", demo_store, "admin").run()
     shown = pd.concat([d.value for d in at.dataframe])
-    assert "access denied" in set(shown.get("action", pd.Series(dtype=str)))
+    assert "access denied" in set(shown.get("Action", pd.Series(dtype=str)))
 
 
 def test_charts_export_as_png_and_svg(demo_store: Catalog) -> None:

@@ -70,10 +70,13 @@ def _page(browser: Browser) -> tuple[BrowserContext, Page]:
 
 def _disable(page: Page, username: str) -> None:
     open_page(page, "Admin")
-    form = page.get_by_test_id("stForm").filter(has_text="Change an account")
-    form.get_by_test_id("stSelectbox").first.click()
+    page.get_by_label("Account", exact=True).click()
     page.get_by_role("option", name=username, exact=True).click()
-    form.get_by_role("button", name="Apply").click()
+    idle(page)
+    page.get_by_label("Change", exact=True).click()
+    page.get_by_role("option", name="Disable the account", exact=True).click()
+    idle(page)
+    page.get_by_role("button", name="Apply").click()
     idle(page)
 
 

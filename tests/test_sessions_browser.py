@@ -227,7 +227,7 @@ def test_disabling_the_account_signs_the_user_out_at_the_next_interaction(
     _open(admin, f"{server}/admin")
     _sign_in_here(admin, "ada")
     _choose(admin, "Account", "dora")
-    _choose(admin, "Change", "disable")
+    _choose(admin, "Change", "Disable the account")
     admin.get_by_role("button", name="Apply").click()
     idle(admin)
     # dora's next click: signed out, and a reload does not bring her back.

@@ -113,6 +113,18 @@ _LABELS: dict[str, str] = {
     "icc_3_1": "ICC(3,1)",
     "last_seen": "Last seen",
     "disabled_at": "Disabled",
+    "sso": "Single sign-on",
+    "last_login_at": "Last sign-in",
+    "event_id": "Event",
+    "job_id": "Job",
+    "run_id": "Run",
+    "status": "Status",
+    "progress": "Progress",
+    "message": "Message",
+    "error": "Error",
+    "created_by": "Created by",
+    "instrument": "Instrument",
+    "score": "Score",
 }
 
 _SUFFIXES: dict[str, str] = {"rate": "rate", "sd": "SD", "mean": "mean", "emotion": "emotion"}
