@@ -226,6 +226,16 @@ def test_playing_a_segment_starts_on_its_first_frame_and_stops_on_its_last(store
         page.mouse.up()
         page.wait_for_function("!document.querySelector('.facs-tl video').seeking")
         assert abs(_current(page) - 12.0) <= 0.1
+        # Zoomed in around the playhead (keys + and 0), the axis and seeking follow the window shown.
+        svg.focus()
+        page.keyboard.press("+")
+        page.keyboard.press("+")
+        expect(page.locator(".facs-tl-window")).not_to_have_text("whole video shown")
+        page.mouse.click(axis_x("13"), trace_y)
+        page.wait_for_function("!document.querySelector('.facs-tl video').seeking")
+        assert abs(_current(page) - 13.0) <= 0.05
+        page.keyboard.press("0")
+        expect(page.locator(".facs-tl-window")).to_have_text("whole video shown")
         # The page's Play button on the segment's editor asks the timeline to play it too.
         page.evaluate("document.querySelector('.facs-tl video').currentTime = 0")
         page.evaluate(_WATCH)

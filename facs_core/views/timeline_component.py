@@ -40,7 +40,7 @@ ASSET_DIR = Path(__file__).with_name("timeline_component")
 #: Registered name: ``<project>.<component>``, as Streamlit names installed components.
 NAME = "facs.timeline"
 #: Most points per AU trace sent to the browser.
-MAX_POINTS = 2000
+MAX_POINTS = 6000
 
 
 @dataclass(frozen=True)

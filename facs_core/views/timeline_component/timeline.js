@@ -47,6 +47,7 @@ class Timeline {
     this.list = root.querySelector(".facs-tl-segs");
     this.labelInput = root.querySelector(".facs-tl-label");
     this.playButton = root.querySelector('[data-act="play"]');
+    this.zoomOut = root.querySelector(".facs-tl-window");
     this.data = {};
     this.duration = 0;
     this.fps = null;
@@ -60,6 +61,7 @@ class Timeline {
     this.dragging = false;
     this.raf = 0;
     this.width = 0;
+    this.view = null; // [from, to] seconds shown; null: the whole video
 
     const list = document.createElement("datalist");
     list.id = `${this.id}-labels`;
@@ -364,6 +366,9 @@ class Timeline {
         else this.say("Set the in point (I) and the out point (O) first.", "error");
       },
       clear: () => this.clear(),
+      zoomin: () => this.zoom(2),
+      zoomout: () => this.zoom(0.5),
+      whole: () => this.zoom(0),
     };
     if (actions[name]) actions[name]();
   }
@@ -396,6 +401,10 @@ class Timeline {
       p: () => this.act("playsel"),
       Enter: editing ? () => this.save() : null,
       Escape: () => this.clear(),
+      "+": () => this.zoom(2),
+      "=": () => this.zoom(2),
+      "-": () => this.zoom(0.5),
+      0: () => this.zoom(0),
     };
     const handler = handlers[key.length === 1 ? key.toLowerCase() : key];
     if (!handler) return;
@@ -406,10 +415,47 @@ class Timeline {
 
   // --- pointer ----------------------------------------------------------------
 
+  shown() {
+    return this.view || [0, this.duration || 1];
+  }
+
   scale() {
     const span = Math.max(1, this.width - GUTTER - PAD_RIGHT);
-    const duration = this.duration || 1;
-    return { x: (t) => GUTTER + (t / duration) * span, t: (x) => ((x - GUTTER) / span) * duration };
+    const [from, to] = this.shown();
+    const length = Math.max(1e-6, to - from);
+    return { x: (t) => GUTTER + ((t - from) / length) * span, t: (x) => from + ((x - GUTTER) / span) * length };
+  }
+
+  // Zoom by `factor` around the playhead (at least ten frames or a second shown); 0 shows the whole video.
+  zoom(factor) {
+    const duration = this.duration || 0;
+    if (!factor || !duration) {
+      this.view = null;
+    } else {
+      const [from, to] = this.shown();
+      const least = this.fps ? 10 / this.fps : 1;
+      const length = Math.min(duration, Math.max(least, (to - from) / factor));
+      if (length >= duration) {
+        this.view = null;
+      } else {
+        const t = this.now();
+        const start = Math.max(0, Math.min(duration - length, t - length / 2));
+        this.view = [start, start + length];
+      }
+    }
+    this.drawStatic();
+    this.drawDynamic();
+  }
+
+  // While playing, turn the page when the playhead leaves the window shown.
+  follow(t) {
+    if (!this.view) return;
+    const [from, to] = this.view;
+    if (t >= from && t <= to) return;
+    const length = to - from;
+    const start = Math.max(0, Math.min(this.duration - length, t - length * 0.1));
+    this.view = [start, start + length];
+    this.drawStatic();
   }
 
   timeAtX(clientX) {
@@ -448,6 +494,11 @@ class Timeline {
 
     // Trace area: a frame, grid lines at 0, 0.5 and 1, one line per AU.
     const y = (v) => TRACE_TOP + (1 - v) * TRACE_HEIGHT;
+    const [from, to] = this.shown();
+    const clip = `${this.id}-clip`;
+    const defs = svgEl("defs", {}, svg);
+    svgEl("rect", { x: GUTTER, y: 0, width: right - GUTTER, height: AXIS_TOP }, svgEl("clipPath", { id: clip }, defs));
+    const inside = (start, end) => end >= from && start <= to;
     svgEl("rect", { x: GUTTER, y: TRACE_TOP, width: right - GUTTER, height: TRACE_HEIGHT, fill: "#fafafa", stroke: "#ddd" }, svg);
     for (const v of [0, 0.5, 1]) {
       svgEl("line", { x1: GUTTER, x2: right, y1: y(v), y2: y(v), stroke: "#e4e4e4" }, svg);
@@ -461,6 +512,8 @@ class Timeline {
       let d = "";
       let pen = false;
       for (let i = 0; i < traces.t.length; i++) {
+        // One point either side of the window, so lines run to its edges.
+        if (traces.t[Math.min(i + 1, traces.t.length - 1)] < from || traces.t[Math.max(i - 1, 0)] > to) continue;
         const v = values[i];
         if (v === null || v === undefined) {
           pen = false;
@@ -469,7 +522,18 @@ class Timeline {
         d += `${pen ? "L" : "M"}${x(traces.t[i]).toFixed(1)},${y(Math.max(0, Math.min(1, v))).toFixed(1)}`;
         pen = true;
       }
-      svgEl("path", { d, fill: "none", stroke: AU_COLOURS[index % AU_COLOURS.length], "stroke-width": 1.3, "data-au": name }, svg);
+      svgEl(
+        "path",
+        {
+          d,
+          fill: "none",
+          stroke: AU_COLOURS[index % AU_COLOURS.length],
+          "stroke-width": 1.3,
+          "data-au": name,
+          "clip-path": `url(#${clip})`,
+        },
+        svg,
+      );
     });
     if (!traces.t.length) {
       const note = svgEl("text", { x: GUTTER + 10, y: TRACE_TOP + TRACE_HEIGHT / 2 }, svg);
@@ -494,8 +558,13 @@ class Timeline {
       const name = svgEl("text", { x: 4, y: row.top + row.height - 2, class: "facs-tl-rowname" }, svg);
       name.textContent = row.name;
       for (const [start, end] of rows[row.key] || []) {
+        if (!inside(start, end)) continue;
         const w = Math.max(1, x(end) - x(start));
-        const band = svgEl("rect", { x: x(start), y: row.top, width: w, height: row.height, fill: row.colour, "data-row": row.key }, svg);
+        const band = svgEl(
+          "rect",
+          { x: x(start), y: row.top, width: w, height: row.height, fill: row.colour, "data-row": row.key, "clip-path": `url(#${clip})` },
+          svg,
+        );
         svgEl("title", {}, band).textContent = `${row.name}: ${this.fmt(start)} to ${this.fmt(end)}`;
       }
     }
@@ -505,8 +574,10 @@ class Timeline {
     const segName = svgEl("text", { x: 4, y: SEG_ROW.top + 16, class: "facs-tl-rowname" }, svg);
     segName.textContent = SEG_ROW.name;
     for (const seg of this.data.segments || []) {
-      const left = x(seg.start);
-      const w = Math.max(2, x(seg.end) - left);
+      if (!inside(seg.start, seg.end)) continue;
+      // Drawn within the window, so its label starts where it is seen.
+      const left = Math.max(GUTTER, x(seg.start));
+      const w = Math.max(2, Math.min(right, x(seg.end)) - left);
       const selected = this.editing && this.editing.id === seg.id;
       const band = svgEl(
         "rect",
@@ -539,15 +610,16 @@ class Timeline {
     // Time axis.
     const duration = this.duration || 0;
     const usable = Math.max(1, right - GUTTER);
-    const step = TICK_STEPS.find((s) => duration / s <= usable / 70) || 3600;
+    const step = TICK_STEPS.find((s) => (to - from) / s <= usable / 70) || 3600;
     svgEl("line", { x1: GUTTER, x2: right, y1: AXIS_TOP, y2: AXIS_TOP, stroke: "#888" }, svg);
-    for (let t = 0; t <= duration + 1e-9; t += step) {
+    for (let t = Math.ceil(from / step - 1e-9) * step; t <= to + 1e-9; t += step) {
       svgEl("line", { x1: x(t), x2: x(t), y1: AXIS_TOP, y2: AXIS_TOP + 4, stroke: "#888" }, svg);
       const label = svgEl("text", { x: x(t), y: AXIS_TOP + 16, "text-anchor": "middle" }, svg);
-      label.textContent = duration < 60 ? `${+t.toFixed(1)}` : this.fmt(t).replace(/\.00$/, "");
+      label.textContent = duration < 60 ? `${+t.toFixed(1)}` : this.fmt(+t.toFixed(1)).replace(/\.00$/, "");
     }
     const unit = svgEl("text", { x: 4, y: AXIS_TOP + 16, class: "facs-tl-rowname" }, svg);
     unit.textContent = duration < 60 ? "time (s)" : "time (m:s)";
+    this.zoomOut.textContent = this.view ? `${this.fmt(from)} to ${this.fmt(to)} shown` : "whole video shown";
 
     this.dynamic = svgEl("g", { "pointer-events": "none" }, svg);
     this.svg.setAttribute("aria-valuemax", String(duration));
@@ -555,8 +627,9 @@ class Timeline {
 
   drawDynamic() {
     if (!this.dynamic) return;
-    const { x } = this.scale();
     const t = this.now();
+    this.follow(t);
+    const { x } = this.scale();
     const g = this.dynamic;
     g.replaceChildren();
     const bottom = SEG_ROW.top + SEG_ROW.height;
