@@ -154,6 +154,7 @@ def main() -> None:
         speed_s = args.speed_seconds
     if args.memory_seconds:
         short_s, long_s = args.memory_seconds
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="facs-bench-") as scratch:
         folder = Path(scratch)
         speed_input = looped(sample(), speed_s, folder / "speed.avi")
@@ -207,14 +208,15 @@ def main() -> None:
         lines.append(f"| {seconds / 60:.1f} min | {frames} | {peak:.0f} | {peak / memory[0][2]:.2f} |")
     lines += [
         "",
-        "py-feat (not measured here: its weights come from the Hugging Face hub, unreachable on this machine)."
-        " Published by its maintainers (cosanlab/py-feat pull request #281, `scripts/bench_detectors.py`,"
-        " py-feat 0.7 release numbers): `Detector(face_model='retinaface_r34')` on the 472-frame"
-        " `WolfgangLanger_Pexels.mp4`, Apple MPS GPU: 12.1 fps at batch 1, 32.7 fps at batch 4,"
-        " 58.4 fps at batch 16. Measure with `extract --backend pyfeat` once weights are cached.",
+        "py-feat on CPU: see the `bench/pyfeat.py` section.",
     ]
     load = os.getloadavg()[0]
-    lines += ["", f"Load average (1 min) at the end of the run: {load:.1f} on {os.cpu_count()} cores."]
+    lines += [
+        "",
+        f"Load average (1 min): {load_before:.1f} at the start of the run, {load:.1f} at the end, on"
+        f" {os.cpu_count()} cores shared with other work. The 1-worker row is the per-worker figure; the"
+        " 2-worker row needs 2 free cores to mean anything.",
+    ]
     report = "\n".join(lines)
     print(report)
     if not args.quick:

@@ -303,6 +303,7 @@ def features_from_shards(
     files: Sequence[str | os.PathLike[str]],
     segments: pd.DataFrame | None = None,
     threshold: float | None = None,
+    normalise: str | None = None,
 ) -> pd.DataFrame:
     """Per-video features computed by DuckDB over per-frame Parquet shards.
 
@@ -318,7 +319,11 @@ def features_from_shards(
         ``video_id, start_s, end_s``.
     threshold : float, optional
         Occurrence threshold for ``AUxx_rate``; by default per ``au_source``
-        (:func:`occurrence_threshold`).
+        (:func:`occurrence_threshold`), or :data:`NORMALISED_THRESHOLD` with
+        ``normalise="visit"``.
+    normalise : {None, "visit"}
+        As :func:`per_video_features`: each AU of each video relative to its
+        own median and MAD over its confident frames in the window.
 
     Examples
     --------
@@ -339,6 +344,8 @@ def features_from_shards(
     >>> bool(table.equals(per_video_features(frames)))
     True
     """
+    if normalise not in (None, "visit"):
+        raise InputError(f"normalise must be 'visit' or none, got {normalise!r}")
     files = [Path(f) for f in files]
     if not files:
         raise InputError("no frame shards to read")
@@ -359,7 +366,7 @@ def features_from_shards(
             if mixed:
                 raise InputError(f"video {mixed[0]} appears in shards of more than one extraction run; pick one run")
         connection.register("segments", segments)
-        result = connection.execute(_shard_sql(source, measures, columns, threshold)).df()
+        result = connection.execute(_shard_sql(source, measures, columns, threshold, normalise)).df()
         return result[feature_columns(aus, emotion_columns(columns))].pipe(_tidy)
     finally:
         connection.close()
@@ -387,24 +394,46 @@ def _threshold_sql(columns: Sequence[str], threshold: float | None) -> str:
     return f"(CASE CAST(f.au_source AS VARCHAR) {cases} ELSE {DEFAULT_THRESHOLD!r} END)"
 
 
-def _shard_sql(source: str, aus: Sequence[str], columns: Sequence[str], threshold: float | None) -> str:
+def _shard_sql(
+    source: str, aus: Sequence[str], columns: Sequence[str], threshold: float | None, normalise: str | None = None
+) -> str:
     # NaN (no face, or a backend's missing value) must not enter an average:
     # DuckDB treats NaN as a number, so it becomes NULL here.
-    cut = _threshold_sql(columns, threshold)
+    if normalise == "visit":
+        cut = repr(NORMALISED_THRESHOLD if threshold is None else float(threshold))
+    else:
+        cut = _threshold_sql(columns, threshold)
+    q = _quoted
     picked = ", ".join(
-        f"CASE WHEN f.face AND f.selected AND NOT isnan({_quoted(au)}) THEN {_quoted(au)} END AS {_quoted(au)}"
-        for au in aus
+        f"CASE WHEN f.face AND f.selected AND NOT isnan({q(au)}) THEN {q(au)} END AS {q(au)}" for au in aus
     )
+    # The threshold may depend on the frame's au_source: carried along as a column.
+    keep = "video_id, selected, face_in, uncertain, other_face, cut"
+    if normalise == "visit":
+        # Same arithmetic as per_video_features: (x - median) / (MAD * 1.4826), NULL where the MAD is 0.
+        centres = ", ".join(f"median({q(au)}) AS {q(au)}" for au in aus)
+        spreads = ", ".join(f"median(abs(p.{q(au)} - c.{q(au)})) AS {q(au)}" for au in aus)
+        scaled = ", ".join(
+            f"CASE WHEN s.{q(au)} > 0 THEN (p.{q(au)} - c.{q(au)}) / (s.{q(au)} * {MAD_TO_SD!r}) END AS {q(au)}"
+            for au in aus
+        )
+        prefixed = ", ".join(f"p.{part.strip()}" for part in keep.split(","))
+        values = f"""
+        centre AS (SELECT video_id, {centres} FROM picked GROUP BY video_id),
+        spread AS (SELECT p.video_id, {spreads} FROM picked p JOIN centre c USING (video_id) GROUP BY p.video_id),
+        valued AS (SELECT {prefixed}, {scaled}
+                   FROM picked p JOIN centre c USING (video_id) JOIN spread s USING (video_id)),"""
+    else:
+        values = "valued AS (SELECT * FROM picked),"
     occurs = ", ".join(
-        f"CASE WHEN f.face AND f.selected AND NOT isnan({_quoted(au)})"
-        f" THEN CASE WHEN {_quoted(au)} >= {cut} THEN 1.0 ELSE 0.0 END END AS {_quoted(au + '_occurs')}"
+        f"CASE WHEN {q(au)} IS NOT NULL THEN CASE WHEN {q(au)} >= cut THEN 1.0 ELSE 0.0 END END AS {q(au + '_occurs')}"
         for au in aus
     )
-    means = ", ".join(f"avg({_quoted(au)}) AS {_quoted(au)}" for au in aus)
-    rates = ", ".join(f"avg({_quoted(au + '_occurs')}) AS {_quoted(au + '_rate')}" for au in aus)
+    means = ", ".join(f"avg({q(au)}) AS {q(au)}" for au in aus)
+    rates = ", ".join(f"avg({q(au + '_occurs')}) AS {q(au + '_rate')}" for au in aus)
     uncertain = "coalesce(r.identity_uncertain, false)" if "identity_uncertain" in columns else "false"
     other = "coalesce(CAST(r.face_status AS VARCHAR) = 'other_face', false)" if "face_status" in columns else "false"
-    sds = ", ".join(f"stddev_samp({_quoted(au)}) AS {_quoted(au + '_sd')}" for au in aus)
+    sds = ", ".join(f"stddev_samp({q(au)}) AS {q(au + '_sd')}" for au in aus)
     return f"""
         WITH marked AS (SELECT DISTINCT video_id FROM segments),
         frames AS (
@@ -419,7 +448,8 @@ def _shard_sql(source: str, aus: Sequence[str], columns: Sequence[str], threshol
             FROM {source} r
         ),
         picked AS (SELECT video_id, selected, face AND selected AS face_in, uncertain, other_face,
-                          {picked}, {occurs} FROM frames f)
+                          {cut} AS cut, {picked} FROM frames f),{values}
+        occurred AS (SELECT *, {occurs} FROM valued)
         SELECT video_id,
                count(*) FILTER (WHERE selected) AS n_frames,
                count(*) FILTER (WHERE face_in) AS n_face_frames,
@@ -428,7 +458,7 @@ def _shard_sql(source: str, aus: Sequence[str], columns: Sequence[str], threshol
                count(*) FILTER (WHERE selected AND other_face) AS n_other_face_frames,
                video_id IN (SELECT video_id FROM marked) AS segmented,
                {means}, {rates}, {sds}
-        FROM picked GROUP BY video_id ORDER BY video_id
+        FROM occurred GROUP BY video_id ORDER BY video_id
     """
 
 

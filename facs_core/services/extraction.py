@@ -286,7 +286,7 @@ class FaceSummary:
 def face_summary(table: pa.Table | pd.DataFrame) -> FaceSummary:
     """Count patient, identity-uncertain, other-face-only and faceless frames of a per-frame table.
 
-    Tables without ``face_status`` (py-feat, imports) count every frame
+    Tables without ``face_status`` (imported files) count every frame
     without the patient's face as ``no_face``.
     """
     if isinstance(table, pa.Table):
