@@ -242,4 +242,21 @@ def test_playing_a_segment_starts_on_its_first_frame_and_stops_on_its_last(store
         # Editors are listed by start time; this segment starts first.
         page.get_by_role("button", name="Play", exact=True).first.click()
         _played_segment(page, start, end, frame)
+        # Select the segment (the playhead goes to its start), set its out point one second
+        # later with O, save with Enter: an update of the revision the timeline showed.
+        select = f"Select segment flat affect, {span_label(start, end)}, to change its ends"
+        page.get_by_role("button", name=select).click()
+        expect(page.locator(".facs-tl-sel")).to_contain_text('Editing "flat affect"')
+        svg.focus()
+        page.keyboard.press("Shift+ArrowRight")
+        page.wait_for_function("!document.querySelector('.facs-tl video').seeking")
+        page.keyboard.press("o")
+        moved_out = float(page.locator(".facs-tl").get_attribute("data-out-playhead"))
+        page.keyboard.press("Enter")
+        idle(page)
+        expect(page.get_by_text("Segment saved.")).to_be_visible()
         context.close()
+    with open_catalog(store["data_dir"]) as catalog:
+        edited = segments_for(catalog, store["video_id"]).set_index("segment_id").loc[segment["segment_id"]]
+    assert edited["start_s"] == pytest.approx(start) and abs(edited["end_s"] - moved_out) <= frame + 1e-9
+    assert (edited["label"], edited["author"], edited["revision"]) == ("flat affect", "clara", segment["revision"] + 1)
