@@ -15,7 +15,9 @@ import streamlit as st
 
 from facs_core.methods_text import AnalysisSettings
 from facs_core.reference import action_unit_names, instruments
+from facs_core.services import analysis as engine
 from facs_core.services import visibility
+from facs_core.stats.cohort import CohortParams, default_source, partial_residuals
 from facs_core.views import cohort_analysis as analysis
 from facs_core.views import common, formatting, page_data, run_notices
 from facs_core.views.auth import require
@@ -41,6 +43,7 @@ if runs.empty or not scores:
 run_notices.stale_notice(store, user, runs["video_id"].tolist(), key="cohort")
 
 labels = {i.key: i.label for i in instruments()}
+sources = list(analysis.DATA_SOURCES)
 with st.container(border=True):
     left, middle, right = st.columns(3)
     score = left.selectbox("Score", scores, format_func=lambda k: labels.get(k, k), key="cohort_score")
@@ -63,22 +66,39 @@ with st.container(border=True):
     segment_label = right.selectbox(
         "Frames analysed",
         [None, *segment_labels],
-        format_func=lambda v: "whole video" if v is None else f"segments: {v}",
+        format_func=lambda v: "whole video, every visit" if v is None else f"segments: {v} (visits that have one)",
         key="cohort_segments",
     )
+    source = st.selectbox(
+        "Data source",
+        sources,
+        index=sources.index(default_source(clinical)),
+        format_func=analysis.DATA_SOURCES.get,
+        key="cohort_source",
+        help="Which visits every number on this page uses; real visits are the default whenever there are any.",
+    )
+
+params = CohortParams(
+    score=score,
+    covariates=tuple(covariates),
+    method=method,
+    correction=correction,
+    feature=feature_kind,
+    alpha=analysis.ALPHA,
+    permutations=analysis.PERMUTATIONS,
+)
+choice = engine.CohortChoice(source=source, segment_label=segment_label)
 
 with common.friendly_errors():
-    bar = st.progress(0.0, text="per-video features")
-    features = page_data.video_features(str(store.paths.root), version, segment_label, viewer)
-    bar.progress(0.4, text=f"{analysis.METHODS[method]}")
-    result = analysis.run(features, clinical, score, covariates, method, correction, feature_kind)
-    bar.empty()
+    with st.spinner(f"{analysis.METHODS[method]}"):
+        result = analysis.cohort_result(str(store.paths.root), version, viewer, params, choice)
+    features, cohort_clinical = result.attrs["features"], result.attrs["clinical"]
 
     analysed = result.attrs.get("video_ids", [])
     common.synthetic_banner(common.has_synthetic(store, analysed))
     common.au_source_note(store, analysed)
     n_videos = int(result.attrs.get("n_videos", 0))
-    n_patients = int(clinical.loc[clinical["video_id"].isin(analysed), "patient_id"].nunique())
+    n_patients = int(cohort_clinical.loc[cohort_clinical["video_id"].isin(analysed), "patient_id"].nunique())
     backends = runs.loc[runs["video_id"].isin(analysed), ["backend", "backend_version"]].drop_duplicates()
     st.session_state["methods_settings"] = AnalysisSettings(
         instrument=labels.get(score, score),
@@ -98,11 +118,23 @@ with common.friendly_errors():
 
     st.subheader(f"AU × {score.upper()} associations")
     st.caption(
-        f"{n_videos} visits of {n_patients} patients · {analysis.METHODS[method]} · covariates:"
-        f" {', '.join(covariates) or 'none'} · {analysis.CORRECTIONS[correction]}"
+        f"{n_videos} visits of {n_patients} patients · {analysis.DATA_SOURCES[source]} · {analysis.METHODS[method]}"
+        f" · covariates: {', '.join(covariates) or 'none'} · {analysis.CORRECTIONS[correction]}"
     )
     for note in result.attrs.get("notes", []):
         st.caption(f":material/info: {common.visible_text(store, note)}")
+    common.reproduce(
+        store,
+        engine.cohort_command(
+            params,
+            choice,
+            source,
+            f"cohort-{score}.csv",
+            store.paths.root if viewer.sees_paths else None,
+        ),
+        result,
+        key="cohort_command",
+    )
 
     table = analysis.table3(result, action_unit_names(), "β (standardised)" if method == "mixedlm" else "r")
     common.show_table(store, table, hide_index=True, width="stretch", key="table3")
@@ -112,6 +144,7 @@ with common.friendly_errors():
         au=result["feature"].str.split("_").str[0],
         significance=np.where(result["significant"].fillna(False).astype(bool), "significant", "not significant"),
     )
+    chart_data.attrs = {}
     pick = alt.selection_point(fields=["feature"], name="au_pick", on="click")
     base = alt.Chart(chart_data).encode(
         y=alt.Y("feature:N", sort=None, title=None),
@@ -146,7 +179,7 @@ with common.friendly_errors():
     if st.session_state.get("cohort_scatter_au") not in features_listed:
         st.session_state["cohort_scatter_au"] = features_listed[0]
     chosen = st.selectbox("Partial-residual scatter for", features_listed, key="cohort_scatter_au")
-    scatter = analysis.partial_residuals(features, clinical, score, covariates, chosen)
+    scatter = partial_residuals(features, cohort_clinical, score, covariates, chosen)
     row = result.set_index("feature").loc[chosen]
     scatter_chart = (
         alt.Chart(scatter)

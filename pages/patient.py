@@ -16,6 +16,8 @@ from facs_core import wavelets
 from facs_core.errors import FacsError
 from facs_core.reference import action_unit_names
 from facs_core.services import access, visibility
+from facs_core.stats.cohort import DATA_SOURCES, default_source
+from facs_core.stats.profile import visit_change
 from facs_core.views import agreement_section, common, page_data, run_notices, strip
 from facs_core.views import profile as profile_views
 from facs_core.views.auth import require
@@ -42,7 +44,17 @@ require(store, "view_patient", patient)
 version = page_data.store_version(store)
 clinical = page_data.clinical_table(store)
 visits = clinical[clinical["patient_id"] == patient].sort_values("visit_date")
-common.synthetic_banner(bool(visits["synthetic"].any()))
+sources = list(DATA_SOURCES)
+source = st.selectbox(
+    "Compare with",
+    sources,
+    index=sources.index(default_source(clinical)),
+    format_func=lambda s: f"the cohort's {DATA_SOURCES[s]}",
+    key="pp_source",
+    help="The reference visits of the z-scores and percentiles; real visits whenever the store has any.",
+)
+# Synthetic data is on this page when the patient's visits or the reference visits are synthetic.
+common.synthetic_banner(bool(visits["synthetic"].any()) or source != "real")
 for visit_row in common.visits_table(store, [patient]).to_dict("records"):
     common.damage_badge(visit_row, label=f"visit {visit_row['video_id']}")
 common.au_source_note(store, visits["video_id"])
@@ -70,10 +82,12 @@ common.show_table(
 )
 
 with common.friendly_errors():
-    features = page_data.video_features(str(store.paths.root), version, None)
     names = action_unit_names()
     mode = st.radio("Compare with the cohort as", ["z-score", "percentile"], horizontal=True, key="pp_mode")
-    profile = profile_views.cohort_profile(features, visits["video_id"].tolist(), mode)
+    mine = tuple(visits["video_id"].tolist())
+    profile = profile_views.profile_against_cohort(str(store.paths.root), version, mine, mode, "aus", source)
+    features, n_reference = profile.attrs["features"], profile.attrs.get("n_reference", 0)
+    profile.attrs = {}  # the reference data stays out of the charts
     if profile.empty:
         st.info("No extracted visit for this patient yet.", icon=":material/info:")
         st.stop()
@@ -101,7 +115,11 @@ with common.friendly_errors():
     st.altair_chart(heat, width="stretch", key="pp_profile")
     common.chart_downloads(heat, f"profile-{patient}", key="pp_profile")
 
-    emotion_profile = profile_views.cohort_profile(features, visits["video_id"].tolist(), mode, measures="emotions")
+    st.caption(f"Reference: {n_reference} extracted visits, the cohort's {DATA_SOURCES[source]}.")
+    emotion_profile = profile_views.profile_against_cohort(
+        str(store.paths.root), version, mine, mode, "emotions", source
+    ).copy()
+    emotion_profile.attrs = {}
     if not emotion_profile.empty:
         emotion_profile["visit"] = emotion_profile["video_id"].map(
             profile.drop_duplicates("video_id").set_index("video_id")["visit"]
@@ -125,7 +143,7 @@ with common.friendly_errors():
     if len(extracted) >= 2:
         st.subheader("Change between visits")
         first, last = extracted[0], extracted[-1]
-        change = profile_views.visit_change(features, first, last)
+        change = visit_change(features, first, last)
         score_rows = visits.set_index("video_id")
         deltas = ", ".join(
             f"{s.upper()} {score_rows.loc[first, s]:g} → {score_rows.loc[last, s]:g}"

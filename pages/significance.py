@@ -1,10 +1,11 @@
-"""Scalogram significance map: AU x wavelet scale partial correlations with the score.
+"""Scalogram significance map: AU x period partial correlations with the score.
 
 Each cell is the partial correlation between a per-video wavelet feature
-(mean modulus of the AU's continuous wavelet transform at that scale,
-:func:`facs_core.wavelets.wavelet_features`) and the score, from
-:func:`facs_core.stats.associate` with the FDR correction applied within each
-AU over its scales. Cells that do not survive the correction are faded.
+(mean modulus of the AU's continuous wavelet transform at that period, each
+video transformed at its own frame rate) and the score, from the same engine
+as ``python -m facs_core stats scalogram --from-store``
+(:func:`facs_core.services.analysis.significance_map`). Cells that do not
+survive the correction are faded.
 """
 
 from __future__ import annotations
@@ -13,18 +14,24 @@ import altair as alt
 import streamlit as st
 
 from facs_core.reference import instruments
+from facs_core.services import analysis as engine
+from facs_core.services import visibility
+from facs_core.stats.cohort import default_source
 from facs_core.views import cohort_analysis as analysis
 from facs_core.views import common, page_data
 from facs_core.views import wavelet_analysis as wavelet_analysis
 from facs_core.views.auth import require
+from facs_core.wavelets import FDR_SCOPES, AssociationParams
 
 store = common.catalog()
 user = require(store, "view_cohort")
+viewer = common.viewer(store)
 
 st.title("Scalogram significance map")
 st.caption(
-    "Which rhythms of facial movement relate to the score: each cell is an AU at one wavelet scale"
-    " (a period in seconds), coloured by its partial correlation with the score."
+    "Which rhythms of facial movement relate to the score: each cell is an AU at one period (seconds),"
+    " coloured by its partial correlation with the score. Videos of every frame rate are analysed together,"
+    " each at its own sampling period."
 )
 
 version = page_data.store_version(store)
@@ -39,40 +46,62 @@ if runs.empty or not scores:
     st.stop()
 
 labels = {i.key: i.label for i in instruments()}
-rates = runs["fps"].round(3).value_counts()
+sources = list(analysis.DATA_SOURCES)
+SCOPES = {"all": "over all AU × period cells", "au": "within each AU"}
+MEASURES = {False: "mean wavelet modulus |W|", True: "mean wavelet power |W|²"}
 with st.container(border=True):
     left, middle, right = st.columns(3)
     score = left.selectbox("Score", scores, format_func=lambda k: labels.get(k, k), key="map_score")
     covariates = middle.multiselect(
         "Covariates", list(page_data.COVARIATES), default=list(page_data.COVARIATES), key="map_covariates"
     )
-    correction = right.selectbox(
-        "Correction (within each AU)",
-        list(analysis.CORRECTIONS),
-        format_func=analysis.CORRECTIONS.get,
-        key="map_correction",
+    method = right.selectbox("Method", ["pearson", "spearman"], format_func=analysis.METHODS.get, key="map_method")
+    left, middle, right = st.columns(3)
+    correction = left.selectbox(
+        "Correction", list(analysis.CORRECTIONS), format_func=analysis.CORRECTIONS.get, key="map_correction"
     )
-    fps = st.selectbox(
-        "Frame rate",
-        list(rates.index),
-        key="map_fps",
-        format_func=lambda r: f"{r:g} fps ({rates[r]} videos)",
-        help="Wavelet scales are counted in frames, so videos of one frame rate are analysed together.",
+    scope = middle.selectbox("Correct", list(FDR_SCOPES), format_func=SCOPES.get, key="map_scope")
+    power = right.selectbox("Feature", list(MEASURES), format_func=MEASURES.get, key="map_feature")
+    left, middle, right = st.columns(3)
+    shortest = left.number_input("Shortest period (s)", 0.05, 60.0, 0.2, step=0.05, key="map_period_low")
+    longest = middle.number_input("Longest period (s)", 0.05, 120.0, 10.0, step=0.5, key="map_period_high")
+    count = right.number_input("Periods (log-spaced)", 2, 200, 100, step=1, key="map_period_count")
+    left, right = st.columns(2)
+    segment_labels = visibility.segment_choices(store, viewer)
+    segment_label = left.selectbox(
+        "Frames analysed",
+        [None, *segment_labels],
+        format_func=lambda v: "whole video, every visit" if v is None else f"segments: {v} (visits that have one)",
+        key="map_segments",
+    )
+    source = right.selectbox(
+        "Data source",
+        sources,
+        index=sources.index(default_source(clinical)),
+        format_func=analysis.DATA_SOURCES.get,
+        key="map_source",
+        help="Which visits the map uses; real visits are the default whenever there are any.",
     )
 
 with common.friendly_errors():
-    bar = st.progress(0.1, text="wavelet features of every visit (cached after the first time)")
-    table = wavelet_analysis.significance_table(
-        str(store.paths.root), version, float(fps), score, tuple(covariates), correction
+    params = engine.MapParams.from_range(shortest, longest, int(count), power=bool(power))
+    association = AssociationParams(
+        score=score, covariates=tuple(covariates), method=method, fdr=correction, fdr_scope=scope, alpha=analysis.ALPHA
     )
-    bar.empty()
-    common.synthetic_banner(common.has_synthetic(store, table.attrs.get("video_ids", [])))
-    common.au_source_note(store, table.attrs.get("video_ids", []))
+    choice = engine.CohortChoice(source=source, segment_label=segment_label)
+    with st.spinner("wavelet features of every visit (cached after the first time)"):
+        table = wavelet_analysis.map_result(str(store.paths.root), version, viewer, association, params, choice)
+    st.session_state["map_result"] = table
+    analysed = table.attrs.get("video_ids", [])
+    common.synthetic_banner(common.has_synthetic(store, analysed))
+    common.au_source_note(store, analysed)
     n_sig = int(table["significant"].fillna(False).astype(bool).sum())
+    rates = table.attrs.get("rates")
+    mix = ", ".join(f"{n} at {r:g} fps" for r, n in rates.items()) if rates is not None else ""
     st.caption(
-        f"{table.attrs.get('n_videos', 0)} visits at {fps:g} fps · {len(table['au'].unique())} AUs ×"
-        f" {len(table['scale'].unique())} scales · {analysis.CORRECTIONS[correction]} within each AU ·"
-        f" {n_sig} cells significant"
+        f"{table.attrs.get('n_videos', 0)} visits ({mix}) · {analysis.DATA_SOURCES[source]} ·"
+        f" {table['au'].nunique()} AUs × {table['period_s'].nunique()} periods ·"
+        f" {analysis.CORRECTIONS[correction]} {SCOPES[scope]} · {n_sig} cells significant"
     )
     for note in table.attrs.get("notes", []):
         st.caption(f":material/info: {common.visible_text(store, note)}")
@@ -88,23 +117,44 @@ with common.friendly_errors():
             )
             + "."
         )
+    unresolved = table[table["n_unresolved"] > 0]
+    if len(unresolved):
+        st.caption(
+            f":material/info: periods up to {unresolved['period_s'].max():.2g} s are shorter than two frames of"
+            f" some videos: those videos are left out of those cells (n_unresolved), never computed on aliased data."
+        )
+    common.reproduce(
+        store,
+        engine.map_command(
+            association,
+            params,
+            choice,
+            source,
+            f"significance-{score}.csv",
+            store.paths.root if viewer.sees_paths else None,
+        ),
+        table,
+        key="map_command",
+    )
 
     chart = wavelet_analysis.heatmap(table, score)
     event = st.altair_chart(chart, on_select="rerun", key="sig_map", width="stretch")
     common.chart_downloads(chart, f"significance-map-{score}", key="sigmap")
-    st.caption("Faded cells do not survive the correction. Scale axis below in frames, above as period in seconds.")
+    st.caption("Faded cells do not survive the correction. Period axis in seconds (log).")
 
     picked = common.selection_point(event, "cell")
-    if picked and "au" in picked and "scale" in picked:
-        au, scale = str(picked["au"]), float(picked["scale"])
+    if picked and "au" in picked and "period_s" in picked:
+        au, period = str(picked["au"]), float(picked["period_s"])
     else:
         best = table.loc[table["p"].idxmin()]
-        au, scale = str(best["au"]), float(best["scale"])
-    st.subheader(f"{au} at scale {scale:g}")
-    scatter = wavelet_analysis.cell_scatter(str(store.paths.root), version, float(fps), score, au, scale)
-    row = table[(table["au"] == au) & (table["scale"] == scale)].iloc[0]
+        au, period = str(best["au"]), float(best["period_s"])
+    match = table[(table["au"] == au) & ((table["period_s"] - period).abs() < 1e-9 * period)]
+    row = match.iloc[0] if len(match) else table.loc[table["p"].idxmin()]
+    au, period = str(row["au"]), float(row["period_s"])
+    st.subheader(f"{au} at period {period:.2f} s")
+    scatter = wavelet_analysis.cell_values(table, score, au, period)
     st.caption(
-        f"period {row['period_s']:.2f} s · r = {row['r']:.3f} · p = {row['p']:.2g} · adjusted p = {row['p_fdr']:.2g}"
+        f"period {period:.2f} s · r = {row['r']:.3f} · p = {row['p']:.2g} · adjusted p = {row['p_fdr']:.2g}"
         f" · n = {int(row['n'])}"
     )
     st.altair_chart(
@@ -112,7 +162,7 @@ with common.friendly_errors():
         .mark_circle(size=55, opacity=0.75)
         .encode(
             x=alt.X(f"{score}:Q", title=labels.get(score, score)),
-            y=alt.Y("value:Q", title=f"{au} mean wavelet modulus at {row['period_s']:.2f} s"),
+            y=alt.Y("value:Q", title=f"{au} {MEASURES[bool(power)]} at {period:.2f} s"),
             tooltip=["patient_id", "video_id", score, alt.Tooltip("value:Q", format=".4f")],
         )
         .properties(height=300),

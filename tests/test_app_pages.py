@@ -19,6 +19,7 @@ from facs_core.services.access import LocalOperator, User
 from facs_core.services.demo import SYNTHETIC_LABEL, load_demo
 from facs_core.stats import associate
 from facs_core.views import common, page_data
+from facs_core.views.formatting import p_value
 from store import Catalog, open_catalog, users
 from store.segments import add_segment, segments_for
 
@@ -319,7 +320,7 @@ def test_cohort_table_shows_the_engines_numbers(demo_store: Catalog) -> None:
     clinical = page_data.clinical_table(demo_store).drop(columns=["visit_date", "synthetic"])
     expected = associate(features[["video_id", *aus]], clinical, "bdi", list(page_data.COVARIATES)).set_index("feature")
     assert list(shown.index) == aus
-    assert shown["p (adjusted)"].tolist() == ["<0.0001" if p < 1e-4 else f"{p:.4f}" for p in expected.loc[aus, "p_fdr"]]
+    assert shown["p (adjusted)"].tolist() == [p_value(p) for p in expected.loc[aus, "p_fdr"]]
     marked = shown["r"].str.endswith("*")
     assert marked.tolist() == (expected.loc[aus, "p_fdr"] < 0.05).tolist()
     assert shown["n"].tolist() == expected.loc[aus, "n"].tolist()
@@ -398,10 +399,13 @@ def test_significance_map_and_cell_selection(demo_store: Catalog) -> None:
     assert not at.error
     assert SYNTHETIC_LABEL in texts(at.info)
     assert "cells significant" in texts(at.caption)
-    at.session_state["sig_map"] = {"selection": {"cell": [{"au": "AU01", "scale": 60.0}]}}
+    # One rate-free map: no per-frame-rate cohort to choose, every visit in it.
+    assert "60 visits (60 at 10 fps)" in texts(at.caption)
+    period = float(at.session_state["map_result"]["period_s"].unique()[60])
+    at.session_state["sig_map"] = {"selection": {"cell": [{"au": "AU01", "period_s": period}]}}
     at.run()
     no_exception(at)
-    assert "AU01 at scale 60" in texts(at.subheader)
+    assert f"AU01 at period {period:.2f} s" in texts(at.subheader)
 
 
 # -- patient profile, extraction, export, admin -------------------------------
@@ -427,7 +431,7 @@ def test_patient_profile_segment_picker_shows_times_as_stored(demo_store: Catalo
 
 
 def test_patient_profile_z_scores_match_the_cohort(demo_store: Catalog) -> None:
-    from facs_core.views.profile import cohort_profile
+    from facs_core.stats.profile import cohort_profile
 
     version = page_data.store_version(demo_store)
     features = page_data.video_features(str(demo_store.paths.root), version, None)

@@ -13,6 +13,8 @@ from facs_core.datasets import frames as synthetic_frames
 from facs_core.features import features_from_shards, per_video_features
 from facs_core.importers import PYFEAT_EMOTIONS
 from facs_core.stats import associate
+from facs_core.stats.cohort import CohortParams, cohort_associations
+from facs_core.stats.provenance import PROVENANCE_COLUMNS
 from facs_core.views import cohort_analysis as analysis
 from store.paths import StorePaths
 from store.shards import write_shard
@@ -85,21 +87,22 @@ def _cohort(seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_emotions_relate_to_a_score_like_aus() -> None:
     features, clinical = _cohort()
-    result = analysis.run(features, clinical, "bdi", ["age"], "pearson", "bh", "emotion_mean")
+    result = cohort_associations(features, clinical, CohortParams("bdi", ("age",), feature="emotion_mean"))
     expected = associate(features[["video_id", *PYFEAT_EMOTIONS]], clinical, "bdi", ["age"], fdr="bh")
-    pd.testing.assert_frame_equal(result.reset_index(drop=True), expected.reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        result.drop(columns=list(PROVENANCE_COLUMNS)).reset_index(drop=True), expected.reset_index(drop=True)
+    )
     assert result.set_index("feature").loc["happiness", "n"] == 35  # visits without emotions left out
     table = analysis.table3(result, {"AU12": "Lip corner puller"})
     assert table.set_index("AU").loc["happiness", "Action Unit"] == "emotion (py-feat)"
-    sd = analysis.run(features, clinical, "bdi", ["age"], "pearson", "bh", "emotion_sd")
+    sd = cohort_associations(features, clinical, CohortParams("bdi", ("age",), feature="emotion_sd"))
     assert sd["feature"].tolist() == [f"{e}_sd" for e in PYFEAT_EMOTIONS]
     # Without any emotion values (MediaPipe-only cohort) the choice is refused in one line.
     from facs_core.errors import InputError
 
     with pytest.raises(InputError, match="emotions come from py-feat runs only"):
-        analysis.run(
-            features.drop(columns=list(PYFEAT_EMOTIONS)), clinical, "bdi", ["age"], "pearson", "bh", "emotion_mean"
-        )
+        without = features.drop(columns=list(PYFEAT_EMOTIONS))
+        cohort_associations(without, clinical, CohortParams("bdi", ("age",), feature="emotion_mean"))
 
 
 def test_methods_text_names_the_emotion_feature() -> None:

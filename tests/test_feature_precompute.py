@@ -20,8 +20,10 @@ from store.videos import add_video
 
 
 def _fresh(shard: Path, video_id: str, fps: float) -> wavelets.WaveletFeatures:
+    # The significance map's default: its periods in seconds, at this video's own scales.
     frames = pd.read_parquet(shard).sort_values("frame", kind="stable").reset_index(drop=True)
-    return wavelets.wavelet_features(frames.assign(video_id=video_id), fps)
+    scales, _ = wavelets.period_scales(wavelets.DEFAULT_PERIODS, fps)
+    return wavelets.wavelet_features(frames.assign(video_id=video_id), fps, scales=scales, require_values=False)
 
 
 def _entry(catalog: Catalog, video_id: str) -> tuple[Path, Path, float]:
@@ -32,15 +34,16 @@ def _entry(catalog: Catalog, video_id: str) -> tuple[Path, Path, float]:
         [video_id],
     ).iloc[0]
     shard = catalog.paths.root / row["shard_path"]
-    fps = feature_cache.analysis_fps(row["fps"])
-    return shard, feature_cache.cache_file(catalog.paths, shard, video_id, fps, feature_cache.ANALYSIS_PARAMS), fps
+    fps = float(row["fps"])
+    return shard, feature_cache.cache_file(catalog.paths, shard, video_id, fps, feature_cache.analysis_params(fps)), fps
 
 
 def _assert_equal_to_fresh(catalog: Catalog, video_id: str) -> None:
     shard, entry, fps = _entry(catalog, video_id)
     assert entry.exists()
     mtime = entry.stat().st_mtime_ns
-    cached = feature_cache.cached_wavelet_features(catalog.paths, shard, video_id, fps, feature_cache.ANALYSIS_PARAMS)
+    params = feature_cache.analysis_params(fps)
+    cached = feature_cache.cached_wavelet_features(catalog.paths, shard, video_id, fps, params)
     assert entry.stat().st_mtime_ns == mtime  # read back, not recomputed
     fresh = _fresh(shard, video_id, fps)
     np.testing.assert_array_equal(cached.values, fresh.values)

@@ -83,7 +83,7 @@ def test_constant_covariate_is_handled_by_the_engine(inputs, tmp_path: Path, cap
         ({"--fdr": "holm-ish"}, "unknown multiple-comparison correction"),
         ({"--score": "phq"}, "no column 'phq'"),
         ({"--frames": "missing.csv"}, "frames table missing.csv does not exist"),
-        ({"--out": "result.txt"}, "must be a .csv file"),
+        ({"--out": "result.txt"}, "must be a .csv or .parquet file"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(inputs, tmp_path: Path, capsys, change, message) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from facs_core.errors import InputError
 
-__all__ = ["checked_fps", "parse_scales"]
+__all__ = ["checked_fps", "parse_periods", "parse_scales"]
 
 
 def parse_scales(text: str) -> np.ndarray:
@@ -46,6 +46,37 @@ def parse_scales(text: str) -> np.ndarray:
     if scales.size == 0 or not np.all(np.isfinite(scales)) or np.any(scales <= 0):
         raise InputError(f"scales {text!r} must be positive numbers")
     return scales
+
+
+def parse_periods(text: str, count: int | None = None, default_count: int = 100) -> np.ndarray:
+    """Periods in seconds: ``0.2-10`` (``count`` log-spaced, default ``default_count``), ``0.2-10:0.1`` or ``0.5,1,2``.
+
+    Examples
+    --------
+    >>> parse_periods("0.5-2", 3)
+    array([0.5, 1. , 2. ])
+    >>> parse_periods("1-2:0.5")
+    array([1. , 1.5, 2. ])
+    """
+    from facs_core.wavelets.periods import log_periods
+
+    spec = text.strip()
+    if ":" in spec or "," in spec or "-" not in spec:
+        if count is not None:
+            raise InputError(f"--period-count goes with a range like 0.2-10, not {text!r}")
+        try:
+            return parse_scales(spec)
+        except InputError:
+            raise InputError(
+                f"periods {text!r} are not a range like 0.2-10, 0.2-10:0.1 or a list like 0.5,1,2 (seconds)"
+            ) from None
+    low_text, _, high_text = spec.partition("-")
+    try:
+        low, high = float(low_text), float(high_text)
+    except ValueError:
+        raise InputError(f"periods {text!r} are not a range like 0.2-10 (seconds)") from None
+    n = default_count if count is None else count
+    return log_periods(low, high, n)
 
 
 def checked_fps(fps: float | None) -> float:

@@ -7,6 +7,14 @@ Contracts (other tools call them exactly so)::
         --covariates age,sex,camera,medication,repeat_visit [--method pearson|spearman]
         [--fdr bh|by|bonferroni|none] [--alpha 0.05] --out RESULT.csv
 
+Extensions: ``--from-store`` instead of ``--features``/``--clinical`` analyses the
+store of ``--data-dir`` exactly as the Cohort statistics page does (same
+engine, :func:`facs_core.services.analysis.cohort_statistics`), with
+``--feature``, ``--segment-label`` and ``--source``; ``--method`` also takes
+``mixedlm`` and ``permutation``; ``--out`` may be ``.parquet`` (the provenance
+block in the file's metadata). RESULT ends with provenance columns (``df,
+covariates, fdr_scope, n_videos, data_source, software, inputs_sha256``).
+
 Nothing is written unless the whole computation succeeds: the result goes to a
 temporary file beside ``--out`` and is renamed into place at the end.
 """
@@ -29,6 +37,12 @@ RESULT_CSV_COLUMNS: tuple[str, ...] = ("au", "n", "r", "ci_low", "ci_high", "p",
 DEFAULT_THRESHOLD = 0.5
 METHODS: tuple[str, ...] = ("pearson", "spearman")
 CORRECTIONS: tuple[str, ...] = ("bh", "by", "bonferroni", "none")
+# facs_core.stats.cohort: its METHODS keys, FEATURE_KINDS keys, DATA_SOURCES keys and PERMUTATIONS.
+COHORT_METHODS: tuple[str, ...] = (*METHODS, "mixedlm", "permutation")
+FEATURE_KINDS: tuple[str, ...] = ("mean", "rate", "sd", "emotion_mean", "emotion_sd")
+DATA_SOURCES: tuple[str, ...] = ("real", "synthetic", "both")
+DEFAULT_PERMUTATIONS = 1000
+RESULT_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -74,15 +88,46 @@ def register_stats(stats_subparsers: argparse._SubParsersAction) -> None:
         description="Partial correlation of each AU column with a score controlling for covariates"
         " (definitions of pingouin.partial_corr), with a multiple-comparison correction.",
     )
-    parser.add_argument("--features", required=True, metavar="FEATURES.csv", help="video_id and AU01, AU02 ...")
+    inputs = parser.add_mutually_exclusive_group(required=True)
+    inputs.add_argument("--features", metavar="FEATURES.csv", help="video_id and AU01, AU02 ...")
+    inputs.add_argument(
+        "--from-store",
+        action="store_true",
+        help="analyse the store of --data-dir as the Cohort statistics page does (instead of --features/--clinical)",
+    )
     parser.add_argument(
-        "--clinical", required=True, metavar="CLINICAL.csv", help="video_id, patient_id, score, covariates"
+        "--clinical", metavar="CLINICAL.csv", help="video_id, patient_id, score, covariates (with --features)"
     )
     parser.add_argument("--score", required=True, help="score column, e.g. bdi (its instrument's range is checked)")
     parser.add_argument(
         "--covariates", default="", help="comma-separated covariate columns, e.g. age,sex,camera,medication"
     )
-    parser.add_argument("--method", choices=METHODS, default="pearson")
+    parser.add_argument(
+        "--method",
+        choices=COHORT_METHODS,
+        default="pearson",
+        help="partial correlation (pearson, spearman), linear mixed model (mixedlm: standardised beta in r) or"
+        " the partial correlation with a patient-block permutation p (permutation)",
+    )
+    parser.add_argument(
+        "--feature",
+        choices=FEATURE_KINDS,
+        default=None,
+        help="which per-video features: mean (default with --from-store), rate, sd, emotion_mean, emotion_sd;"
+        " with --features, default every AU column",
+    )
+    parser.add_argument(
+        "--source",
+        choices=DATA_SOURCES,
+        default=None,
+        help="visits analysed: real, synthetic (demo) or both (default: real when any visit is real; a clinical"
+        " table without a synthetic column holds real visits)",
+    )
+    parser.add_argument(
+        "--segment-label",
+        metavar="LABEL",
+        help="with --from-store: only visits with a segment of this label, analysed inside those segments",
+    )
     parser.add_argument("--fdr", choices=CORRECTIONS, default="bh", help="multiple-comparison correction")
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument(
@@ -95,10 +140,11 @@ def register_stats(stats_subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="also compute permutation p-values shuffling scores between patients (perm_* columns)",
+        help="also compute permutation p-values shuffling scores between patients (perm_* columns);"
+        f" with --method permutation, how many (default {DEFAULT_PERMUTATIONS})",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
-    parser.add_argument("--out", required=True, metavar="RESULT.csv")
+    parser.add_argument("--out", required=True, metavar="RESULT.csv", help="result table, .csv or .parquet")
     parser.set_defaults(func=run_partial_corr)
 
 
@@ -155,27 +201,32 @@ def run_features(args: argparse.Namespace) -> int:
 def run_partial_corr(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from facs_core.clinical import load_clinical, read_table
-    from facs_core.features import au_columns
-    from facs_core.stats.partial_corr import associate
+    from facs_core.stats.cohort import CohortParams
 
     covariates = _covariate_list(args.covariates)
-    checked_out(args.out, (".csv",))
-    features = read_table(args.features, "features table")
-    if "video_id" not in features.columns:
-        raise InputError(f"features table {args.features} has no 'video_id' column")
-    aus = au_columns(features.columns)
-    if not aus:
-        raise InputError(f"features table {args.features} has no AU column (named like AU01)")
-    features = features[["video_id", *aus]]
-    clinical = load_clinical(args.clinical, args.score, covariates)
-    result = associate(features, clinical, args.score, covariates, method=args.method, fdr=args.fdr, alpha=args.alpha)
+    out = checked_out(args.out, RESULT_SUFFIXES)
+    method = args.method
+    permutations = args.permutations if method != "permutation" else (args.permutations or DEFAULT_PERMUTATIONS)
+    params = CohortParams(
+        score=args.score,
+        covariates=tuple(covariates),
+        method=method,
+        correction=args.fdr,
+        feature=args.feature if not args.from_store else (args.feature or "mean"),
+        alpha=args.alpha,
+        permutations=permutations or DEFAULT_PERMUTATIONS,
+        seed=args.seed,
+    )
+    if args.from_store:
+        result, features, clinical = _from_store(args, params)
+    else:
+        result, features, clinical = _from_files(args, params, covariates)
     extra = []
     if args.mixed_model:
         from facs_core.stats.mixed import mixed_model_associations
 
         extra.append(mixed_model_associations(features, clinical, args.score, covariates).add_prefix("mixed_"))
-    if args.permutations:
+    if args.permutations and method != "permutation":
         from facs_core.stats.permutation import permutation_pvalues
 
         perm = permutation_pvalues(
@@ -183,7 +234,7 @@ def run_partial_corr(args: argparse.Namespace) -> int:
             clinical,
             args.score,
             covariates,
-            method=args.method,
+            method=method if method in METHODS else "pearson",
             n_permutations=args.permutations,
             seed=args.seed,
         )
@@ -195,7 +246,8 @@ def run_partial_corr(args: argparse.Namespace) -> int:
     table = table[[*RESULT_CSV_COLUMNS, *rest]]
     for part in extra:
         table = pd.concat([table, part.drop(columns=[c for c in part.columns if c.endswith("_feature")])], axis=1)
-    write_csv_atomically(table, args.out)
+    table.attrs = {"provenance": result.attrs.get("provenance", {})}
+    write_result(table, out)
     computable = result["p"].notna()
     print(
         f"wrote {args.out}: {len(result)} AU(s), {int(computable.sum())} computable, "
@@ -203,3 +255,73 @@ def run_partial_corr(args: argparse.Namespace) -> int:
         f" {result.attrs['n_videos']} video(s), {result['method'].iloc[0]}"
     )
     return 0
+
+
+def _from_files(args: argparse.Namespace, params, covariates: list[str]):
+    from facs_core.clinical import load_clinical, read_table
+    from facs_core.features import au_columns
+    from facs_core.stats.cohort import cohort_associations, default_source, select_source
+
+    if not args.clinical:
+        raise InputError("--features needs --clinical (the clinical table); or analyse the store with --from-store")
+    if args.segment_label:
+        raise InputError("--segment-label chooses stored segments: use it with --from-store")
+    features = read_table(args.features, "features table")
+    if "video_id" not in features.columns:
+        raise InputError(f"features table {args.features} has no 'video_id' column")
+    if params.feature is None:
+        aus = au_columns(features.columns)
+        if not aus:
+            raise InputError(f"features table {args.features} has no AU column (named like AU01)")
+        features = features[["video_id", *aus]]
+    clinical = load_clinical(args.clinical, args.score, covariates)
+    source = args.source or default_source(clinical)
+    clinical, notes = select_source(clinical, source)
+    result = cohort_associations(features, clinical, params, data_source=source)
+    result.attrs["notes"] = notes + list(result.attrs.get("notes", []))
+    return result, _analysed(features, params), clinical
+
+
+def _analysed(features, params):
+    from facs_core.stats.cohort import feature_table
+
+    return feature_table(features, params.feature)
+
+
+def _from_store(args: argparse.Namespace, params):
+    from facs_core.services import analysis
+    from store import open_catalog, resolve_data_dir
+
+    if args.clinical:
+        raise InputError("--from-store reads the clinical data from the store; leave out --clinical")
+    store = open_catalog(resolve_data_dir(args.data_dir))
+    try:
+        choice = analysis.CohortChoice(source=args.source, segment_label=args.segment_label)
+        result = analysis.cohort_statistics(store, analysis.operator_viewer(), params, choice)
+    finally:
+        store.close()
+    features = _analysed(result.attrs.pop("features"), params)
+    clinical = result.attrs.pop("clinical").drop(columns=["visit_date", "synthetic"])
+    return result, features, clinical
+
+
+def write_result(table, out) -> None:
+    """Write ``table`` to ``out`` (.csv, or .parquet with the provenance in the file's metadata), atomically."""
+    from pathlib import Path
+
+    out = Path(out)
+    if out.suffix.lower() != ".parquet":
+        write_csv_atomically(table, out)
+        return
+    import pyarrow as pa
+
+    from facs_core.exports import neutralise_formulas
+    from facs_core.stats.provenance import provenance_metadata
+    from store.shards import write_atomically
+
+    arrow = pa.Table.from_pandas(neutralise_formulas(table), preserve_index=False)
+    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), **provenance_metadata(table)})
+    try:
+        write_atomically(arrow, out)
+    except OSError as exc:
+        raise InputError(f"cannot write result {out}: {exc.strerror or exc}") from exc

@@ -68,8 +68,10 @@ def wavelet_cache_folder(paths: StorePaths) -> Path:
     return paths.cache / "wavelets"
 
 
-def cache_key(shard_file: Path, video_id: str, fps: float, params: WaveletParams) -> str:
-    """Hex digest of everything a video's features depend on (shard state, fps, parameters)."""
+def cache_key(
+    shard_file: Path, video_id: str, fps: float, params: WaveletParams, segments: pd.DataFrame | None = None
+) -> str:
+    """Hex digest of everything a video's features depend on (shard state, fps, parameters, segments)."""
     state = Path(shard_file).stat()
     # repr() of a float round-trips exactly, so 29.97 and 29.970000001 differ.
     description = {
@@ -84,13 +86,23 @@ def cache_key(shard_file: Path, video_id: str, fps: float, params: WaveletParams
         "max_gap_s": repr(float(params.max_gap_s)),
         "precision": params.precision,
     }
+    if segments is not None:
+        spans = sorted(zip(segments["start_s"], segments["end_s"], strict=True))
+        description["segments"] = [[repr(float(a)), repr(float(b))] for a, b in spans]
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def cache_file(paths: StorePaths, shard_file: Path, video_id: str, fps: float, params: WaveletParams) -> Path:
+def cache_file(
+    paths: StorePaths,
+    shard_file: Path,
+    video_id: str,
+    fps: float,
+    params: WaveletParams,
+    segments: pd.DataFrame | None = None,
+) -> Path:
     """Where the cached features of ``video_id`` from ``shard_file`` (``frames/<run_id>/...``) live."""
     run_id = _checked_id("run id", Path(shard_file).parent.name)
-    key = cache_key(shard_file, video_id, fps, params)
+    key = cache_key(shard_file, video_id, fps, params, segments)
     return wavelet_cache_folder(paths) / run_id / f"{_checked_id('video id', video_id)}-{key}.parquet"
 
 
@@ -146,6 +158,8 @@ def cached_wavelet_features(
     video_id: str,
     fps: float,
     params: WaveletParams = WaveletParams(),
+    segments: pd.DataFrame | None = None,
+    require_values: bool = True,
 ) -> wavelets.WaveletFeatures:
     """``facs_core.wavelets.wavelet_features`` of one video's shard, read from disk when computed before.
 
@@ -160,6 +174,11 @@ def cached_wavelet_features(
         The run's frame rate.
     params : WaveletParams
         Scales, wavelet, measure, maximum gap and precision (default: the study's).
+    segments : DataFrame, optional
+        ``video_id, start_s, end_s`` of this video's segments: only frames inside them count.
+    require_values : bool
+        As for ``wavelet_features``: False keeps (and caches) a video too short for every
+        scale, all NaN with each cell's reason, instead of refusing it.
 
     Returns
     -------
@@ -169,8 +188,8 @@ def cached_wavelet_features(
         Errors of the computation itself (``InputError``) propagate and nothing is stored.
     """
     shard_file = Path(shard_file)
-    key = cache_key(shard_file, video_id, fps, params)
-    target = cache_file(paths, shard_file, video_id, fps, params)
+    key = cache_key(shard_file, video_id, fps, params, segments)
+    target = cache_file(paths, shard_file, video_id, fps, params, segments)
     if target.exists():
         try:
             return _from_table(pq.read_table(target, page_checksum_verification=True), key, video_id, params)
@@ -185,6 +204,8 @@ def cached_wavelet_features(
         power=params.power,
         max_gap_s=params.max_gap_s,
         precision=params.precision,
+        segments=segments,
+        require_values=require_values,
     )
     try:
         write_atomically(_to_table(result, key), target)
@@ -194,19 +215,14 @@ def cached_wavelet_features(
     return result
 
 
-#: Decimals a frame rate is rounded to before it keys the cache: the significance map groups
-#: videos by ``fps`` rounded this way and asks for features at the rounded rate, so an entry
-#: computed at extraction time must use the same number to be found.
-FPS_DECIMALS = 3
+def analysis_params(fps: float) -> WaveletParams:
+    """The parameters the significance map asks for at ``fps``: the scales of its default periods.
 
-
-def analysis_fps(fps: float) -> float:
-    """The frame rate (``fps`` rounded to :data:`FPS_DECIMALS`, as pandas rounds) features are keyed by."""
-    return float(np.round(float(fps), FPS_DECIMALS))
-
-
-#: The parameters the significance map asks for and :func:`precompute` fills (the study's defaults).
-ANALYSIS_PARAMS = WaveletParams()
+    The map is rate-free (:data:`facs_core.wavelets.DEFAULT_PERIODS`, seconds); a
+    video at ``fps`` is transformed at the scales of the periods it resolves.
+    """
+    scales, _ = wavelets.period_scales(wavelets.DEFAULT_PERIODS, fps)
+    return WaveletParams(scales=tuple(scales))
 
 
 def precompute(paths: StorePaths, shard_file: Path, video_id: str, fps: float) -> Path | None:
@@ -224,9 +240,10 @@ def precompute(paths: StorePaths, shard_file: Path, video_id: str, fps: float) -
         The cache entry written, or ``None`` when the computation failed.
     """
     try:
-        rate = analysis_fps(fps)
-        cached_wavelet_features(paths, shard_file, video_id, rate, ANALYSIS_PARAMS)
-        return cache_file(paths, shard_file, video_id, rate, ANALYSIS_PARAMS)
+        rate = float(fps)
+        params = analysis_params(rate)
+        cached_wavelet_features(paths, shard_file, video_id, rate, params, require_values=False)
+        return cache_file(paths, shard_file, video_id, rate, params)
     except Exception as error:  # the features are derived data; the extraction must not fail over them
         logger.warning(
             "could not precompute wavelet features of video %s (%s): %s",

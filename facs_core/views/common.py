@@ -328,3 +328,28 @@ def page_link(
         st.page_link(page, label=label, icon=icon, query_params=query_params)
     except StreamlitPageNotFoundError:
         st.caption(label)
+
+
+def reproduce(store: Catalog, command: str, result: pd.DataFrame, key: str) -> None:
+    """Under a result: its provenance and the copyable command line that gives the same table.
+
+    The command runs the same engine on the same store (``--from-store``);
+    its output carries the same provenance columns, so the two can be
+    compared number for number.
+    """
+    info = result.attrs.get("provenance", {})
+    df = result["df"].dropna() if "df" in result else pd.Series(dtype=float)
+    df_text = "n/a" if df.empty else f"{df.min():g}" if df.min() == df.max() else f"{df.min():g}-{df.max():g}"
+    with st.expander("Provenance and the command that reproduces this table", icon=":material/terminal:"):
+        st.code(command, language="bash")
+        st.caption(
+            visible_text(
+                store,
+                f"method: {info.get('method', '')} · covariates: {', '.join(info.get('covariates', [])) or 'none'}"
+                f" · correction: {info.get('correction', '')}, over {info.get('fdr_scope', '')}"
+                f" · n = {info.get('n_videos', '')} visits · df = {df_text}"
+                f" · data source: {info.get('data_source', '')} · segments: {info.get('segments', 'whole videos')}"
+                f" · inputs SHA-256 {info.get('inputs_sha256', '')} · {info.get('software', '')}",
+            )
+        )
+    st.session_state[key] = command

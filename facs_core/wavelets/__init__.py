@@ -77,6 +77,7 @@ from facs_core.wavelets.association import (
     RESULT_COLUMNS,
     AssociationParams,
     associate_scales,
+    period_association,
     scale_association,
 )
 from facs_core.wavelets.features import (
@@ -88,6 +89,15 @@ from facs_core.wavelets.features import (
     scale_table,
     scalogram,
     wavelet_features,
+)
+from facs_core.wavelets.periods import (
+    DEFAULT_PERIODS,
+    PeriodFeatures,
+    combine_periods,
+    log_periods,
+    period_features,
+    period_scales,
+    split_videos,
 )
 from facs_core.wavelets.transform import (
     DEFAULT_BATCH_BYTES,
@@ -103,6 +113,7 @@ from facs_core.wavelets.transform import (
 __all__ = [
     "DEFAULT_BATCH_BYTES",
     "DEFAULT_MAX_GAP_S",
+    "DEFAULT_PERIODS",
     "DEFAULT_PRECISION",
     "DEFAULT_SCALES",
     "DEFAULT_WAVELET",
@@ -111,15 +122,22 @@ __all__ = [
     "AssociationParams",
     "BlockPlan",
     "FilterBank",
+    "PeriodFeatures",
     "Scalogram",
     "WaveletFeatures",
     "WaveletParams",
     "associate_scales",
+    "combine_periods",
     "continuous_wavelet",
     "cwt",
+    "log_periods",
+    "period_association",
+    "period_features",
+    "period_scales",
     "rhythm_label",
     "scale_association",
     "scale_table",
     "scalogram",
+    "split_videos",
     "wavelet_features",
 ]

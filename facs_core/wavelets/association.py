@@ -10,6 +10,7 @@ statistics, :class:`~facs_core.wavelets.features.WaveletParams` for the transfor
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,14 @@ from facs_core.docstrings import fill_doc
 from facs_core.errors import InputError
 from facs_core.wavelets.features import WaveletFeatures, WaveletParams, rhythm_label, wavelet_features
 
-__all__ = ["FDR_SCOPES", "RESULT_COLUMNS", "AssociationParams", "associate_scales", "scale_association"]
+__all__ = [
+    "FDR_SCOPES",
+    "RESULT_COLUMNS",
+    "AssociationParams",
+    "associate_scales",
+    "period_association",
+    "scale_association",
+]
 
 #: The first columns of the (AU, scale) result table, in order (the CLI contract).
 RESULT_COLUMNS: tuple[str, ...] = ("au", "scale", "n", "r", "p", "p_fdr", "significant", "period_s", "frequency_hz")
@@ -60,7 +68,9 @@ class AssociationParams:
         object.__setattr__(self, "covariates", tuple(str(c) for c in covariates))
 
 
-def associate_scales(features: WaveletFeatures, clinical: pd.DataFrame, params: AssociationParams) -> pd.DataFrame:
+def associate_scales(
+    features: WaveletFeatures, clinical: pd.DataFrame, params: AssociationParams, data_source: str = "both"
+) -> pd.DataFrame:
     """Partial correlation of every (AU, scale) feature with the score.
 
     Runs :func:`facs_core.stats.partial_corr.associate` (the study's engine:
@@ -77,18 +87,25 @@ def associate_scales(features: WaveletFeatures, clinical: pd.DataFrame, params: 
         ``video_id``, ``patient_id``, the score and the covariates.
     params : AssociationParams
         Score, covariates, method, correction, its scope and the level.
+    data_source : str
+        The data-source filter that chose ``clinical``'s visits (provenance only).
 
     Returns
     -------
     DataFrame
         One row per (AU, scale): :data:`RESULT_COLUMNS`, then ``ci_low,
         ci_high, support_frames, support_s, above_nyquist, n_short,
-        n_no_frames, method, correction, fdr_scope, measure, wavelet,
-        reason, rhythm`` (``rhythm`` reads like "0.70 s rhythm (1.43 Hz)").
+        n_no_frames, n_unresolved, method, correction, fdr_scope, measure,
+        wavelet, reason, rhythm`` (``rhythm`` reads like "0.70 s rhythm
+        (1.43 Hz)") and the provenance columns
+        (:data:`facs_core.stats.provenance.PROVENANCE_COLUMNS`).
         ``n_short`` counts the videos left out of the cell because every
-        piece was shorter than the wavelet support; ``reason`` says so and
-        why r is empty where it is. ``attrs["notes"]`` lists videos left out
-        for clinical reasons.
+        piece was shorter than the wavelet support, ``n_unresolved`` those
+        whose frame rate cannot resolve the period (periods only: with
+        :class:`~facs_core.wavelets.periods.PeriodFeatures` ``scale`` is
+        empty, each video having its own); ``reason`` says so and why r is
+        empty where it is. ``attrs["notes"]`` lists videos left out for
+        clinical reasons, ``attrs["provenance"]`` the provenance block.
 
     Examples
     --------
@@ -117,7 +134,8 @@ def associate_scales(features: WaveletFeatures, clinical: pd.DataFrame, params: 
     """
     # Imported here so that drawing a scalogram (the patient view) does not load the statistics.
     from facs_core.clinical import validate_clinical
-    from facs_core.stats.partial_corr import associate
+    from facs_core.stats.partial_corr import associate, prepare
+    from facs_core.stats.provenance import attach_provenance, inputs_hash, software_versions
 
     score, covariates, fdr_scope = params.score, list(params.covariates), params.fdr_scope
     scope = (fdr_scope or "").strip().lower()
@@ -134,8 +152,10 @@ def associate_scales(features: WaveletFeatures, clinical: pd.DataFrame, params: 
     analysed = checked.loc[checked[[score, *covariates]].notna().all(axis=1), "video_id"].astype(str)
     in_clinical = np.isin(features.video_ids, analysed.to_numpy())
     reasons = features.reasons()[in_clinical]
-    short = np.char.startswith(reasons.astype(str), "every piece shorter").sum(axis=0).ravel()
+    text = reasons.astype(str)
+    short = np.char.startswith(text, "every piece shorter").sum(axis=0).ravel()
     no_frames = (reasons == "no valid frames").sum(axis=0).ravel()
+    unresolved = np.char.startswith(text, "period below two frames").sum(axis=0).ravel()
 
     scales = features.scales
     result = pd.DataFrame(
@@ -156,10 +176,12 @@ def associate_scales(features: WaveletFeatures, clinical: pd.DataFrame, params: 
             "above_nyquist": np.tile(scales["above_nyquist"].to_numpy(), len(features.aus)),
             "n_short": short,
             "n_no_frames": no_frames,
+            "n_unresolved": unresolved,
             "method": table["method"].to_numpy(),
             "correction": table["correction"].to_numpy(),
             "fdr_scope": "per AU" if scope == "au" else "all AU x scale cells",
-            "measure": "mean |W|^2" if features.power else "mean |W|",
+            "measure": ("mean |W|^2" if features.power else "mean |W|")
+            + (" (seconds: x sqrt(dt) per video)" if _by_period(features) else ""),
             "wavelet": features.wavelet,
         }
     )
@@ -167,18 +189,20 @@ def associate_scales(features: WaveletFeatures, clinical: pd.DataFrame, params: 
         "; ".join(
             part
             for part in (
-                f"{s} video(s) left out: shorter than the wavelet support ({int(f)} frames, {t:.1f} s)" if s else "",
+                _short_reason(s, f, t),
                 f"{z} video(s) left out: no valid frames" if z else "",
+                f"{u} video(s) left out: period below two frames of their frame rate" if u else "",
                 "frequency above the Nyquist limit (fps/2): aliased" if alias else "",
                 str(engine or ""),
             )
             if part
         )
-        for s, f, t, z, alias, engine in zip(
+        for s, f, t, z, u, alias, engine in zip(
             short,
             result["support_frames"],
             result["support_s"],
             no_frames,
+            unresolved,
             result["above_nyquist"],
             table["reason"],
             strict=True,
@@ -188,9 +212,41 @@ def associate_scales(features: WaveletFeatures, clinical: pd.DataFrame, params: 
         rhythm_label(period, frequency)
         for period, frequency in zip(result["period_s"], result["frequency_hz"], strict=True)
     ]
-    result.attrs["notes"] = table.attrs.get("notes", [])
-    result.attrs["n_videos"] = table.attrs.get("n_videos")
-    return result
+    prepared = prepare(wide.reset_index(), clinical, score, covariates)
+    info = {
+        "analysis": "scalogram significance map",
+        "score": score,
+        "feature": result["measure"].iloc[0] if len(result) else "",
+        "wavelet": features.wavelet,
+        "axis": "periods (s), each video at its own frame rate" if _by_period(features) else "scales (frames)",
+        "method": table["method"].iloc[0] if len(table) else params.method,
+        "covariates": list(params.covariates),
+        "correction": table["correction"].iloc[0] if len(table) else params.fdr,
+        "fdr_scope": result["fdr_scope"].iloc[0] if len(result) else scope,
+        "n_videos": table.attrs.get("n_videos"),
+        "data_source": data_source,
+        "software": software_versions(),
+        "inputs_sha256": inputs_hash(
+            list(prepared.features.index), prepared.features.to_numpy(), prepared.score, prepared.design
+        ),
+    }
+    out = attach_provenance(result, info, (table["n"] - 2 - table["k"]).to_numpy(dtype=float))
+    out.attrs["notes"] = table.attrs.get("notes", [])
+    out.attrs["n_videos"] = table.attrs.get("n_videos")
+    out.attrs["video_ids"] = list(prepared.features.index)
+    return out
+
+
+def _by_period(features: WaveletFeatures) -> bool:
+    return bool(features.scales["scale"].isna().all())
+
+
+def _short_reason(count: int, frames: float, seconds: float) -> str:
+    if not count:
+        return ""
+    if np.isfinite(frames):
+        return f"{count} video(s) left out: shorter than the wavelet support ({int(frames)} frames, {seconds:.1f} s)"
+    return f"{count} video(s) left out: shorter than the wavelet support (up to {seconds:.1f} s at this period)"
 
 
 @fill_doc
@@ -202,6 +258,7 @@ def scale_association(
     wavelet_params: WaveletParams | None = None,
     segments: pd.DataFrame | None = None,
     workers: int | None = None,
+    data_source: str = "both",
 ) -> pd.DataFrame:
     """The AU x scale significance map, from frames to the result table.
 
@@ -258,4 +315,76 @@ def scale_association(
         precision=wavelet_params.precision,
         workers=workers,
     )
-    return associate_scales(features, clinical, params)
+    return associate_scales(features, clinical, params, data_source)
+
+
+@fill_doc
+def period_association(
+    frames: pd.DataFrame,
+    clinical: pd.DataFrame,
+    rates: Mapping[str, float] | float | None,
+    params: AssociationParams,
+    periods: Sequence[float],
+    wavelet_params: WaveletParams | None = None,
+    segments: pd.DataFrame | None = None,
+    workers: int | None = None,
+    data_source: str = "both",
+) -> pd.DataFrame:
+    """The AU x period significance map, each video at its own frame rate (the rate-free map).
+
+    :func:`~facs_core.wavelets.periods.period_features` then
+    :func:`associate_scales`; what ``python -m facs_core stats scalogram
+    --periods`` runs.
+
+    Parameters
+    ----------
+    %(frames)s
+    clinical : DataFrame
+        ``video_id``, ``patient_id``, the score and the covariates.
+    rates : mapping of video id to fps, float or None
+        Each video's frame rate (None: read from the timestamps).
+    params : AssociationParams
+    periods : sequence of float
+        Periods in seconds.
+    wavelet_params : WaveletParams, optional
+        Wavelet, measure, maximum gap and precision (its scales are not used).
+    %(segments)s
+    %(workers)s
+    data_source : str
+        The data-source filter that chose ``clinical`` (provenance only).
+
+    Examples
+    --------
+    Eight videos, half at 10 and half at 30 fps, whose 0.7 s AU12 rhythm grows with the score:
+
+    >>> import numpy as np, pandas as pd
+    >>> bdi = [2, 5, 9, 14, 20, 26, 31, 40]
+    >>> def video(i, score):
+    ...     fps = 10.0 if i % 2 else 30.0
+    ...     t = np.arange(int(40 * fps)) / fps
+    ...     return pd.DataFrame({"video_id": f"v{i}", "frame": np.arange(t.size), "timestamp": t,
+    ...                          "AU12": 0.5 + 0.01 * score * np.sin(2 * np.pi * t / 0.7)})
+    >>> frames = pd.concat([video(i, score) for i, score in enumerate(bdi)])
+    >>> clinical = pd.DataFrame({"video_id": [f"v{i}" for i in range(8)],
+    ...                          "patient_id": [f"p{i}" for i in range(8)], "bdi": bdi})
+    >>> result = period_association(frames, clinical, None, AssociationParams("bdi"), [0.15, 0.7])
+    >>> result[["au", "period_s", "n", "n_unresolved", "r"]].round(3)
+         au  period_s  n  n_unresolved    r
+    0  AU12      0.15  4             4  1.0
+    1  AU12      0.70  8             0  1.0
+    """
+    from facs_core.wavelets.periods import period_features
+
+    wavelet_params = wavelet_params or WaveletParams()
+    features = period_features(
+        frames,
+        rates,
+        periods,
+        wavelet_params.wavelet,
+        segments=segments,
+        power=wavelet_params.power,
+        max_gap_s=wavelet_params.max_gap_s,
+        precision=wavelet_params.precision,
+        workers=workers,
+    )
+    return associate_scales(features, clinical, params, data_source)

@@ -269,6 +269,7 @@ def wavelet_features(
     precision: int = DEFAULT_PRECISION,
     workers: int | None = None,
     batch_bytes: int = DEFAULT_BATCH_BYTES,
+    require_values: bool = True,
 ) -> WaveletFeatures:
     """Mean wavelet modulus of each AU at each scale, per video.
 
@@ -295,6 +296,9 @@ def wavelet_features(
     batch_bytes : int
         Working memory budget per batch (bytes); memory stays bounded by
         ``workers * batch_bytes`` plus the input, whatever the video length.
+    require_values : bool
+        Refuse (``InputError``) a result with no value at all; False returns
+        it, every cell NaN with its reason (one video of a cohort).
 
     Examples
     --------
@@ -370,7 +374,7 @@ def wavelet_features(
             np.add.at(frames_used, (where_v[group], where_a[group]), valid * lengths[group, None])
     with np.errstate(invalid="ignore", divide="ignore"):
         values = np.where(frames_used > 0, numerator / frames_used, np.nan)
-    if np.isnan(values).all():
+    if require_values and np.isnan(values).all():
         raise InputError(
             "no AU series is long enough for any scale: every AU is missing or shorter than the wavelet support"
         )
@@ -416,6 +420,24 @@ class Scalogram:
     video_id: str
     au: str
     power: bool
+
+    def binned(self, max_columns: int) -> tuple[np.ndarray, np.ndarray, float]:
+        """The image averaged into at most ``max_columns`` time bins: ``(values, bin starts, bin width s)``.
+
+        Bins wholly inside a face gap are NaN; the mean ignores NaN within a bin.
+        """
+        n = self.modulus.shape[1]
+        step = max(1, int(np.ceil(n / max_columns)))
+        columns = int(np.ceil(n / step))
+        padded = np.full((self.modulus.shape[0], columns * step), np.nan)
+        padded[:, :n] = self.modulus
+        blocks = padded.reshape(self.modulus.shape[0], columns, step)
+        counts = np.isfinite(blocks).sum(axis=2)
+        sums = np.nansum(blocks, axis=2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = np.where(counts > 0, sums / counts, np.nan)
+        width = float(np.nanmedian(np.diff(self.times))) * step if n > 1 else 1.0
+        return values, self.times[::step][:columns], width
 
     def long(self) -> pd.DataFrame:
         """Tidy form for plotting: ``time_s, period_s, scale, value``."""

@@ -1,0 +1,404 @@
+"""The analysis engine's inputs from the store, for the command line and the dashboard alike.
+
+Both views ask this module for a statistic with the same parameters and get
+the same table: ``python -m facs_core stats partial-corr --from-store``, ``stats
+scalogram --from-store`` and the Cohort statistics, Significance map and
+Patient profile pages all call :func:`cohort_statistics`,
+:func:`significance_map` and :func:`patient_profile`. Which visits enter is
+decided here, once, by a :class:`CohortChoice`: the data source (real /
+synthetic / both; default real whenever the store holds a real visit) and a
+segment label (only visits that have such a segment, analysed inside it). The
+statistics themselves are the core's (:mod:`facs_core.stats.cohort`,
+:mod:`facs_core.wavelets`, :mod:`facs_core.stats.profile`).
+
+:func:`cohort_command` and :func:`map_command` write the command line that
+reproduces a result, which the pages show under it.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from facs_core import wavelets
+from facs_core.errors import InputError
+from facs_core.reference import instruments
+from facs_core.services import feature_cache, visibility
+from facs_core.stats.cohort import (
+    CohortParams,
+    cohort_associations,
+    default_source,
+    select_source,
+)
+from facs_core.stats.profile import cohort_profile
+from facs_core.wavelets.association import AssociationParams, associate_scales
+from store import Catalog, listings
+
+__all__ = [
+    "COVARIATES",
+    "CohortChoice",
+    "MapParams",
+    "clinical_table",
+    "cohort_command",
+    "cohort_statistics",
+    "cohort_visits",
+    "latest_runs",
+    "map_command",
+    "operator_viewer",
+    "patient_profile",
+    "periods_text",
+    "significance_map",
+    "video_features",
+]
+
+#: Covariates the catalog holds per visit, as the statistics engine names them.
+COVARIATES: tuple[str, ...] = ("age", "sex", "camera", "medication", "repeat_visit")
+
+
+@dataclass(frozen=True)
+class CohortChoice:
+    """Which visits a statistic uses.
+
+    Attributes
+    ----------
+    source : {"real", "synthetic", "both"} or None
+        None: ``"real"`` when the store holds a real visit, else ``"synthetic"``.
+    segment_label : str or None
+        Only visits with a segment of this label (as the viewer sees labels),
+        analysed inside those segments; None: whole videos, every visit.
+    """
+
+    source: str | None = None
+    segment_label: str | None = None
+
+
+@dataclass(frozen=True)
+class MapParams:
+    """The significance map's transform: periods in seconds (rate-free) and the wavelet options.
+
+    Defaults are the page's: :data:`facs_core.wavelets.DEFAULT_PERIODS`.
+    """
+
+    periods: tuple[float, ...] = wavelets.DEFAULT_PERIODS
+    wavelet: str = wavelets.DEFAULT_WAVELET
+    power: bool = False
+    max_gap_s: float = wavelets.DEFAULT_MAX_GAP_S
+    precision: int = wavelets.DEFAULT_PRECISION
+    periods_spec: str = field(default="0.2-10", compare=False)
+    period_count: int | None = field(default=100, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "periods", tuple(float(p) for p in np.ravel(self.periods)))
+
+    @classmethod
+    def from_range(cls, low: float, high: float, count: int, **options: object) -> MapParams:
+        """``count`` log-spaced periods from ``low`` to ``high`` s, as ``--periods LOW-HIGH --period-count N`` gives."""
+        low_text, high_text = _exact(low), _exact(high)
+        periods = wavelets.log_periods(float(low_text), float(high_text), int(count))
+        return cls(periods=tuple(periods), periods_spec=f"{low_text}-{high_text}", period_count=int(count), **options)
+
+
+def _exact(value: float) -> str:
+    # The shortest text that reads back as the same float, so the command line gets the same periods.
+    text = f"{float(value):g}"
+    return text if float(text) == float(value) else repr(float(value))
+
+
+def operator_viewer() -> visibility.Viewer:
+    """What the command line sees: every patient, every column, labels as written."""
+    return visibility.Viewer(username="cli", role="operator", patients=None, hidden=frozenset())
+
+
+# -- reading the store ---------------------------------------------------------
+
+
+def latest_runs(store: Catalog) -> pd.DataFrame:
+    """The newest finished run of each video, with the video's frame rate.
+
+    Columns ``video_id, run_id, backend, backend_version, shard_path, n_frames,
+    fps, synthetic, patient_id``.
+    """
+    return listings.latest_runs(store)
+
+
+def clinical_table(store: Catalog) -> pd.DataFrame:
+    """One row per video: ``video_id, patient_id, visit_date, synthetic``, each instrument, the covariates."""
+    table = listings.clinical_table(store, [i.key for i in instruments()])
+    table["repeat_visit"] = table["repeat_visit"].astype("boolean")
+    return table
+
+
+def _shards(store: Catalog, runs: pd.DataFrame) -> pd.DataFrame:
+    paths = runs["shard_path"].map(lambda p: store.paths.root / p)
+    return runs.assign(shard=paths)[paths.map(Path.exists).to_numpy()]
+
+
+def _spans(store: Catalog, viewer: visibility.Viewer, label: str) -> pd.DataFrame:
+    if label == visibility.OTHER_LABEL and viewer.reads_labels:
+        # "other" is what a viewer who does not read free text sees for every non-preset label;
+        # the command line reproduces that view.
+        viewer = visibility.Viewer(viewer.username, viewer.role, viewer.patients, viewer.hidden | {"label"})
+    return visibility.segment_spans(store, viewer, label)
+
+
+def cohort_visits(
+    store: Catalog, viewer: visibility.Viewer, choice: CohortChoice
+) -> tuple[pd.DataFrame, pd.DataFrame | None, str, list[str]]:
+    """The clinical rows of the chosen visits, their segments, the data source, and what was left out.
+
+    Returns ``(clinical, segments, source, notes)``: ``segments`` is None for
+    whole videos, else ``video_id, start_s, end_s`` of the chosen label.
+    """
+    clinical = clinical_table(store)
+    source = choice.source or default_source(clinical)
+    clinical, notes = select_source(clinical, source)
+    segments = None
+    if choice.segment_label:
+        segments = _spans(store, viewer, choice.segment_label)
+        having = clinical["video_id"].isin(set(segments["video_id"]))
+        if not having.any():
+            raise InputError(f"no visit has a segment labelled {choice.segment_label!r}")
+        left = int((~having).sum())
+        if left:
+            notes.append(f"{left} visit(s) left out: no segment labelled {choice.segment_label!r}")
+        clinical = clinical[having.to_numpy()]
+        segments = segments[segments["video_id"].isin(set(clinical["video_id"]))].reset_index(drop=True)
+    return clinical, segments, source, notes
+
+
+def video_features(store: Catalog, segments: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per-video AU (and emotion) features of each video's newest run, inside ``segments`` when given."""
+    from facs_core import features
+
+    runs = _shards(store, latest_runs(store))
+    if segments is not None:
+        runs = runs[runs["video_id"].isin(set(segments["video_id"]))]
+    if runs.empty:
+        return pd.DataFrame(columns=["video_id"])
+    table = features.features_from_shards(list(runs["shard"]), segments)
+    # Which backend measured each video travels with its features (exports, labels).
+    table.insert(1, "backend", table["video_id"].map(runs.set_index("video_id")["backend"]))
+    return table
+
+
+# -- the three analyses --------------------------------------------------------
+
+
+def cohort_statistics(
+    store: Catalog, viewer: visibility.Viewer, params: CohortParams, choice: CohortChoice = CohortChoice()
+) -> pd.DataFrame:
+    """The cohort table (:func:`facs_core.stats.cohort.cohort_associations`) of the chosen visits.
+
+    ``attrs["notes"]`` starts with the visits the choice left out;
+    ``attrs["features"]`` holds the per-video features analysed (for the
+    partial-residual plot).
+    """
+    clinical, segments, source, notes = cohort_visits(store, viewer, choice)
+    features = video_features(store, segments)
+    features = features[features["video_id"].isin(set(clinical["video_id"]))]
+    if features.empty:
+        raise InputError("no extracted visit among the chosen visits")
+    result = cohort_associations(features, clinical, params, data_source=source)
+    result.attrs["notes"] = notes + list(result.attrs.get("notes", []))
+    result.attrs["provenance"]["segments"] = choice.segment_label or "whole videos"
+    result["segments"] = choice.segment_label or "whole videos"
+    result.attrs["features"] = features
+    result.attrs["clinical"] = clinical
+    return result
+
+
+def _period_parts(store: Catalog, runs: pd.DataFrame, params: MapParams, segments: pd.DataFrame | None):
+    parts = []
+    aus: list[str] = []
+    for row in runs.itertuples(index=False):
+        fps = float(row.fps)
+        scales, resolved = wavelets.period_scales(params.periods, fps, params.wavelet, params.precision)
+        features = None
+        if resolved.any():
+            wavelet_params = feature_cache.WaveletParams(
+                scales=tuple(scales),
+                wavelet=params.wavelet,
+                power=params.power,
+                max_gap_s=params.max_gap_s,
+                precision=params.precision,
+            )
+            spans = None if segments is None else segments[segments["video_id"] == row.video_id]
+            features = feature_cache.cached_wavelet_features(
+                store.paths, row.shard, row.video_id, fps, wavelet_params, segments=spans, require_values=False
+            )
+            aus += [a for a in features.aus if a not in aus]
+        parts.append((row.video_id, fps, features))
+    return parts, aus
+
+
+def significance_map(
+    store: Catalog,
+    viewer: visibility.Viewer,
+    association: AssociationParams,
+    params: MapParams = MapParams(),
+    choice: CohortChoice = CohortChoice(),
+) -> pd.DataFrame:
+    """The AU x period map (:func:`facs_core.wavelets.associate_scales`) of the chosen visits.
+
+    Every video is transformed at its own frame rate (periods in seconds);
+    its features come from the per-video disk cache
+    (:mod:`facs_core.services.feature_cache`) when computed before.
+    """
+    clinical, segments, source, notes = cohort_visits(store, viewer, choice)
+    runs = _shards(store, latest_runs(store))
+    runs = runs[runs["video_id"].isin(set(clinical["video_id"]))]
+    if runs.empty:
+        raise InputError("no extracted visit among the chosen visits")
+    parts, aus = _period_parts(store, runs, params, segments)
+    ordered = [a for a in wavelets_au_order() if a in aus] + [a for a in aus if a not in wavelets_au_order()]
+    features = wavelets.combine_periods(parts, params.periods, ordered, params.wavelet, params.power, params.precision)
+    if np.isnan(features.values).all():
+        raise InputError(
+            "no AU series is long enough for any period: every AU is missing, shorter than the wavelet support"
+            " or sampled too slowly"
+        )
+    result = associate_scales(features, clinical.drop(columns=["visit_date", "synthetic"]), association, source)
+    result.attrs["notes"] = notes + list(result.attrs.get("notes", []))
+    result.attrs["provenance"]["segments"] = choice.segment_label or "whole videos"
+    result["segments"] = choice.segment_label or "whole videos"
+    rates = runs.set_index("video_id")["fps"]
+    result.attrs["rates"] = rates[rates.index.isin(result.attrs.get("video_ids", []))].round(3).value_counts()
+    result.attrs["features"] = features
+    result.attrs["clinical"] = clinical
+    return result
+
+
+def wavelets_au_order() -> list[str]:
+    """The study's AUs in the reference table's order."""
+    from facs_core.reference import action_units
+
+    return list(action_units())
+
+
+def patient_profile(
+    store: Catalog,
+    video_ids: Sequence[str],
+    mode: str,
+    measures: str = "aus",
+    source: str | None = None,
+) -> pd.DataFrame:
+    """The visits' AU (or emotion) means against the reference cohort of ``source``.
+
+    The reference is every extracted visit of the data source (default real
+    whenever the store has a real visit, as for every statistic); the
+    patient's own visits are placed whatever their source.
+    ``attrs``: ``n_reference`` and ``source``.
+    """
+    clinical = clinical_table(store)
+    source = source or default_source(clinical)
+    reference, _ = select_source(clinical, source)
+    features = video_features(store)
+    table = cohort_profile(features, list(video_ids), mode, measures, reference=list(reference["video_id"]))
+    table.attrs["source"] = source
+    table.attrs["features"] = features
+    return table
+
+
+# -- the command line that reproduces a result -----------------------------------
+
+
+def _prefix(data_dir: Path | None) -> list[str]:
+    return ["python", "-m", "facs_core", *(["--data-dir", str(data_dir)] if data_dir is not None else [])]
+
+
+def cohort_command(
+    params: CohortParams, choice: CohortChoice, source: str, out: str, data_dir: Path | None = None
+) -> str:
+    """``python -m facs_core stats partial-corr --from-store ...`` giving ``params``' table of ``choice``'s visits.
+
+    ``data_dir`` is left out (the server's ``FACS_DATA_DIR``) unless given.
+    """
+    argv = [
+        *_prefix(data_dir),
+        "stats",
+        "partial-corr",
+        "--from-store",
+        "--score",
+        params.score,
+        "--covariates",
+        ",".join(params.covariates),
+        "--method",
+        params.method,
+        "--fdr",
+        params.correction,
+        "--alpha",
+        f"{params.alpha:g}",
+        "--feature",
+        params.feature or "mean",
+        "--source",
+        source,
+    ]
+    if choice.segment_label:
+        argv += ["--segment-label", choice.segment_label]
+    if params.method == "permutation":
+        argv += ["--permutations", str(params.permutations), "--seed", str(params.seed)]
+    return shlex.join([*argv, "--out", out])
+
+
+def periods_text(params: MapParams) -> list[str]:
+    """The ``--periods`` (and ``--period-count``) arguments of ``params``."""
+    spec = ["--periods", params.periods_spec]
+    return spec + (["--period-count", str(params.period_count)] if params.period_count else [])
+
+
+def map_command(
+    association: AssociationParams,
+    params: MapParams,
+    choice: CohortChoice,
+    source: str,
+    out: str,
+    data_dir: Path | None = None,
+) -> str:
+    """``python -m facs_core stats scalogram --from-store ...`` giving the map of ``choice``'s visits."""
+    argv = [
+        *_prefix(data_dir),
+        "stats",
+        "scalogram",
+        "--from-store",
+        "--score",
+        association.score,
+        "--covariates",
+        ",".join(association.covariates),
+        *periods_text(params),
+        "--wavelet",
+        params.wavelet,
+        "--method",
+        association.method,
+        "--fdr",
+        association.fdr,
+        "--fdr-scope",
+        association.fdr_scope,
+        "--alpha",
+        f"{association.alpha:g}",
+        "--max-gap",
+        f"{params.max_gap_s:g}",
+        "--source",
+        source,
+    ]
+    if params.power:
+        argv.append("--power")
+    if choice.segment_label:
+        argv += ["--segment-label", choice.segment_label]
+    return shlex.join([*argv, "--out", out])
+
+
+def warm_features(store: Catalog) -> int:
+    """Fill the per-video feature cache at the map's default periods for every extracted video.
+
+    Returns how many videos were computed or read; run by the dashboard's
+    background thread so the Significance map never pays for a new video.
+    """
+    runs = _shards(store, latest_runs(store))
+    for row in runs.itertuples(index=False):
+        feature_cache.precompute(store.paths, row.shard, row.video_id, float(row.fps))
+    return len(runs)

@@ -1,0 +1,193 @@
+"""One engine: each results panel's command line, run as a process on the same store, gives the page's table.
+
+The Cohort statistics and Significance map pages show under their results the
+``python -m facs_core ... --from-store`` command that reproduces them; these
+tests take that command from the page, run it (a real process on the real
+store) and compare its output with the table the page drew, to 1e-12.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from facs_core.services import analysis
+from facs_core.services.demo import load_demo
+from facs_core.stats.cohort import CohortParams
+from facs_core.stats.provenance import PROVENANCE_COLUMNS
+from store import Catalog, open_catalog
+from tests.test_app_pages import _open, no_exception, page, texts
+
+REPO = Path(__file__).resolve().parent.parent
+NUMBERS = ("n", "r", "ci_low", "ci_high", "p", "p_fdr", "df")
+
+
+@pytest.fixture(scope="module")
+def demo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic demo cohort (60 visits at 10 fps), built once and copied per test."""
+    folder = tmp_path_factory.mktemp("demo") / "data"
+    catalog = open_catalog(folder)
+    load_demo(catalog, with_videos=False)
+    catalog.close()
+    return folder
+
+
+@pytest.fixture
+def demo_store(demo_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
+    """A private copy of the demo store, opened the way the app opens it."""
+    folder = tmp_path / "data"
+    shutil.copytree(demo_folder, folder)
+    yield from _open(folder, monkeypatch)
+
+
+def run_shown_command(command: str, store: Catalog, folder: Path) -> pd.DataFrame:
+    """Run the page's command as a user would paste it, in ``folder``, on the page's store."""
+    argv = shlex.split(command)
+    assert argv[:3] == ["python", "-m", "facs_core"], command
+    assert "--from-store" in argv
+    env = {**os.environ, "FACS_DATA_DIR": str(store.paths.root), "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, *argv[1:]], cwd=folder, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return pd.read_csv(folder / argv[argv.index("--out") + 1], keep_default_na=True)
+
+
+def assert_same_table(shown: pd.DataFrame, written: pd.DataFrame, key: str) -> None:
+    assert len(shown) == len(written)
+    assert shown[key].astype(str).tolist() == written[key].astype(str).tolist()
+    for column in NUMBERS:
+        np.testing.assert_allclose(
+            written[column].to_numpy(dtype=float), shown[column].to_numpy(dtype=float), rtol=0, atol=1e-12
+        )
+    assert shown["significant"].fillna(False).tolist() == written["significant"].fillna(False).astype(bool).tolist()
+    for column in ("method", "correction", *PROVENANCE_COLUMNS[1:]):
+        assert shown[column].astype(str).tolist() == written[column].astype(str).tolist(), column
+
+
+def test_cohort_page_and_its_command_give_the_same_table(demo_store: Catalog, tmp_path: Path) -> None:
+    at = page("cohort", demo_store, "researcher").run()
+    at.selectbox(key="cohort_method").set_value("spearman").run()
+    at.selectbox(key="cohort_correction").set_value("by").run()
+    at.selectbox(key="cohort_feature").set_value("sd").run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    command = at.session_state["cohort_command"]
+    assert command in [c.value for c in at.code]
+    # A researcher does not see the server's data folder: the command reads $FACS_DATA_DIR.
+    assert "--data-dir" not in command and str(demo_store.paths.root) not in command
+    shown = at.session_state["cohort_result"]
+    assert shown["feature"].str.endswith("_sd").all() and (shown["method"] == "partial spearman").all()
+    written = run_shown_command(command, demo_store, tmp_path)
+    assert_same_table(shown, written.rename(columns={"au": "feature"}), "feature")
+
+
+def test_significance_page_and_its_command_give_the_same_map(demo_store: Catalog, tmp_path: Path) -> None:
+    at = page("significance", demo_store, "researcher").run()
+    at.selectbox(key="map_scope").set_value("au")
+    at.number_input(key="map_period_count").set_value(12)
+    at.number_input(key="map_period_low").set_value(0.3)
+    at.run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    command = at.session_state["map_command"]
+    assert command in [c.value for c in at.code]
+    assert "--periods 0.3-10 --period-count 12" in command and "--fdr-scope au" in command
+    shown = at.session_state["map_result"]
+    assert shown["period_s"].nunique() == 12
+    assert (shown["fdr_scope"] == "per AU").all()
+    written = run_shown_command(command, demo_store, tmp_path)
+    assert_same_table(shown, written, "au")
+    np.testing.assert_allclose(written["period_s"], shown["period_s"], rtol=0, atol=1e-12)
+
+
+def test_within_au_correction_is_the_engines_not_a_page_split(demo_store: Catalog) -> None:
+    # The map's per-AU family is the engine's fdr_scope="au": each AU's periods corrected together.
+    from facs_core.stats.multicomp import adjust_pvalues
+    from facs_core.wavelets import AssociationParams
+
+    params = analysis.MapParams.from_range(0.5, 8, 6)
+    association = AssociationParams("bdi", ("age", "sex"), fdr="bh", fdr_scope="au")
+    table = analysis.significance_map(demo_store, analysis.operator_viewer(), association, params)
+    for _, cells in table.groupby("au"):
+        expected, _ = adjust_pvalues(cells["p"].to_numpy(), "bh")
+        np.testing.assert_allclose(cells["p_fdr"], expected, rtol=0, atol=1e-15)
+
+
+def _make_real(store: Catalog, count: int) -> list[str]:
+    """Mark the first ``count`` demo visits as real (not synthetic), as an upload would be."""
+    ids = store.query("SELECT video_id FROM videos ORDER BY video_id LIMIT ?", [count])["video_id"].tolist()
+    marks = ", ".join("?" for _ in ids)
+    store.execute(f"UPDATE videos SET synthetic = FALSE WHERE video_id IN ({marks})", ids)
+    return ids
+
+
+def test_data_source_filter_applies_to_statistics_and_defaults_to_real(demo_store: Catalog) -> None:
+    real = _make_real(demo_store, 20)
+    viewer = analysis.operator_viewer()
+    params = CohortParams("bdi", ("age", "sex"))
+    default = analysis.cohort_statistics(demo_store, viewer, params)
+    assert sorted(default.attrs["video_ids"]) == sorted(real)
+    assert (default["data_source"] == "real").all() and (default["n"] == 20).all()
+    assert any("40 synthetic visit(s) left out" in note for note in default.attrs["notes"])
+    synthetic = analysis.cohort_statistics(demo_store, viewer, params, analysis.CohortChoice(source="synthetic"))
+    assert not set(synthetic.attrs["video_ids"]) & set(real) and (synthetic["n"] == 40).all()
+    both = analysis.cohort_statistics(demo_store, viewer, params, analysis.CohortChoice(source="both"))
+    assert (both["n"] == 60).all()
+    hashes = {table["inputs_sha256"].iloc[0] for table in (default, synthetic, both)}
+    assert len(hashes) == 3
+
+
+def test_cohort_page_banner_follows_the_data_source(demo_store: Catalog) -> None:
+    from facs_core.services.demo import SYNTHETIC_LABEL
+
+    _make_real(demo_store, 20)
+    at = page("cohort", demo_store, "researcher").run()
+    no_exception(at)
+    assert at.selectbox(key="cohort_source").value == "real"
+    assert SYNTHETIC_LABEL not in texts(at.info)
+    assert "synthetic visit(s) left out" in texts(at.caption)
+    at.selectbox(key="cohort_source").set_value("both").run()
+    assert SYNTHETIC_LABEL in texts(at.info)
+
+
+def test_z_score_reference_is_the_chosen_data_source(demo_store: Catalog) -> None:
+    real = _make_real(demo_store, 20)
+    features = analysis.video_features(demo_store)
+    column = features.set_index("video_id")["AU12"]
+    mine = [real[0], column.index[-1]]
+    table = analysis.patient_profile(demo_store, mine, "z-score").set_index(["video_id", "AU"])
+    reference = column.loc[real]
+    expected = (column.loc[mine] - reference.mean()) / reference.std(ddof=1)
+    np.testing.assert_allclose(table.xs("AU12", level="AU")["value"].to_numpy(), expected.to_numpy(), atol=1e-12)
+    assert table.attrs["n_reference"] == 20 and table.attrs["source"] == "real"
+    pooled = analysis.patient_profile(demo_store, mine, "z-score", source="both")
+    assert pooled.attrs["n_reference"] == 60
+
+
+def test_segments_choice_analyses_only_visits_that_have_one(demo_store: Catalog) -> None:
+    from store.segments import segments_for
+
+    ids = demo_store.query("SELECT video_id FROM videos ORDER BY video_id LIMIT 12")["video_id"].tolist()
+    for video_id in ids:
+        segment = segments_for(demo_store, video_id).iloc[0]
+        demo_store.execute("UPDATE segments SET label = 'sleep' WHERE segment_id = ?", [int(segment["segment_id"])])
+    viewer = analysis.operator_viewer()
+    params = CohortParams("bdi", ("age", "sex"))
+    chosen = analysis.cohort_statistics(demo_store, viewer, params, analysis.CohortChoice(segment_label="sleep"))
+    assert sorted(chosen.attrs["video_ids"]) == sorted(ids) and (chosen["n"] == 12).all()
+    assert "48 visit(s) left out: no segment labelled 'sleep'" in chosen.attrs["notes"]
+    assert (chosen["segments"] == "sleep").all()
+    whole = analysis.cohort_statistics(demo_store, viewer, params)
+    assert (whole["n"] == 60).all()
+    with pytest.raises(Exception, match="no visit has a segment labelled 'nothing'"):
+        analysis.cohort_statistics(demo_store, viewer, params, analysis.CohortChoice(segment_label="nothing"))
