@@ -56,6 +56,14 @@ DEFAULT_LINGER_S = 0.1
 STALE_PARTIAL_S = 3600.0
 
 
+def named_row(cursor: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+    """The next row of an executed ``cursor`` as ``{column: value}``, or None when there is none."""
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return dict(zip([column[0] for column in cursor.description], row, strict=True))
+
+
 def _linger_s() -> float:
     try:
         return max(0.0, float(os.environ.get(LINGER_ENV, DEFAULT_LINGER_S)))
@@ -279,6 +287,11 @@ class Catalog:
         """Run a query and return its first row, or None."""
         with self._cursor() as cur:
             return cur.execute(sql, params or []).fetchone()
+
+    def fetchrow(self, sql: str, params: Sequence[Any] | None = None) -> dict[str, Any] | None:
+        """Run a query and return its first row as ``{column: value}``, or None."""
+        with self._cursor() as cur:
+            return named_row(cur.execute(sql, params or []))
 
     def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         """Run a query and return the first column of its first row."""

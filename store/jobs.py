@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from store.catalog import Catalog
+from store.catalog import Catalog, named_row
 
 JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
@@ -151,9 +151,9 @@ def claim_job(catalog: Catalog, job_id: str, driver: str, message: str | None = 
     catalog file exclusively, so two processes never both succeed.
     """
     with catalog.transaction() as cur:
-        row = cur.execute("SELECT status, driver, lease_expires FROM jobs WHERE job_id = ?", [job_id]).fetchone()
+        row = named_row(cur.execute("SELECT status, driver, lease_expires FROM jobs WHERE job_id = ?", [job_id]))
         now = time.time()
-        if row is None or not _claimable(row[0], row[1], row[2], now):
+        if row is None or not _claimable(row["status"], row["driver"], row["lease_expires"], now):
             return False
         cur.execute(
             "UPDATE jobs SET status = 'running', driver = ?, lease_expires = ?, message = coalesce(?, message),"

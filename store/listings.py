@@ -171,16 +171,16 @@ def video_list(catalog: Catalog, patient_id: str | None = None) -> pd.DataFrame:
     return catalog.query(sql + " ORDER BY patient_id, visit_date, video_id", params)
 
 
-def playable_file(catalog: Catalog, video_id: str) -> tuple[str | None, str | None] | None:
-    """``(patient_id, path relative to the data folder)`` of the file a browser plays, or None if no such video.
+def playable_file(catalog: Catalog, video_id: str) -> dict[str, str | None] | None:
+    """``{"patient_id", "path"}`` of the file a browser plays (path relative to the data folder), or None.
 
-    The path is the browser playback copy when there is one, else the stored
-    file; None when the video has no file.
+    None when there is no such video. The path is the browser playback copy
+    when there is one, else the stored file; None when the video has no file.
     """
-    row = catalog.fetchone(
-        "SELECT patient_id, coalesce(playback_path, stored_path) FROM videos WHERE video_id = ?", [video_id]
+    row = catalog.fetchrow(
+        "SELECT patient_id, coalesce(playback_path, stored_path) AS path FROM videos WHERE video_id = ?", [video_id]
     )
-    return None if row is None else (row[0], row[1])
+    return row
 
 
 def queued_job_count(catalog: Catalog) -> int:

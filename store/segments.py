@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from facs_core.errors import InputError
+from store import audit
 from store.catalog import Catalog
 from store.videos import get_video
 
@@ -91,13 +92,11 @@ def _fitted(cur, video_id: str, start: float, end: float, fit: Fit | None, exclu
     return fit([(int(r[0]), float(r[1]), float(r[2])) for r in rows])
 
 
-def _delete_merged(cur, merged: list[int], actor: str, into: int | None) -> None:
+def _delete_merged(catalog: Catalog, cur, merged: list[int], actor: str, into: int | None) -> None:
     for segment_id in merged:
         cur.execute("DELETE FROM segments WHERE segment_id = ?", [segment_id])
-        cur.execute(
-            "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, ?, ?, ?)",
-            [actor, "segment merge", str(segment_id), None if into is None else f"merged into segment {into}"],
-        )
+        detail = None if into is None else f"merged into segment {into}"
+        audit.record(catalog, actor, audit.SEGMENT_MERGE, str(segment_id), detail)
 
 
 def add_segment(
@@ -131,11 +130,8 @@ def add_segment(
             " RETURNING segment_id",
             [video_id, start, end, label, author],
         ).fetchone()[0]
-        _delete_merged(cur, merged, author, segment_id)
-        cur.execute(
-            "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, ?, ?, ?)",
-            [author, "segment add", video_id, f"segment {segment_id}"],
-        )
+        _delete_merged(catalog, cur, merged, author, segment_id)
+        audit.record(catalog, author, audit.SEGMENT_ADD, video_id, f"segment {segment_id}")
     return get_segment(catalog, segment_id)
 
 
@@ -168,11 +164,8 @@ def update_segment(
         if changed != 1:
             # Someone committed between our read and this write.
             raise InputError(_CONFLICT.format(segment_id))
-        _delete_merged(cur, merged, author, int(segment_id))
-        cur.execute(
-            "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, ?, ?, ?)",
-            [author, "segment edit", current["video_id"], f"segment {segment_id}"],
-        )
+        _delete_merged(catalog, cur, merged, author, int(segment_id))
+        audit.record(catalog, author, audit.SEGMENT_EDIT, current["video_id"], f"segment {segment_id}")
     return get_segment(catalog, segment_id)
 
 
@@ -189,7 +182,4 @@ def delete_segment(catalog: Catalog, segment_id: int, *, author: str, expected_r
         deleted = cur.execute(f"DELETE FROM segments WHERE segment_id = ?{condition}", params).fetchone()[0]
         if deleted != 1:
             raise InputError(_CONFLICT.format(segment_id))
-        cur.execute(
-            "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, ?, ?, ?)",
-            [author, "segment delete", current["video_id"], f"segment {segment_id}"],
-        )
+        audit.record(catalog, author, audit.SEGMENT_DELETE, current["video_id"], f"segment {segment_id}")

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 
 from facs_core.records import User
+from store import audit
 from store.catalog import Catalog
 
 __all__ = [
@@ -103,10 +104,7 @@ def _end_row(catalog: Catalog, session_id: str, username: str, reason: str, mome
             "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE session_id = ? AND ended_at IS NULL",
             [moment, reason, session_id],
         )
-        cur.execute(
-            "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, 'sign-out', ?, ?)",
-            [username, username, reason],
-        )
+        audit.record(catalog, username, audit.SIGN_OUT, username, reason)
 
 
 def resolve(
@@ -162,12 +160,12 @@ def end(catalog: Catalog, token: str | None, reason: str = "signed out", *, now:
     """End the session of ``token`` (sign-out); True if one was open."""
     if not token:
         return False
-    row = catalog.fetchone(
+    row = catalog.fetchrow(
         "SELECT session_id, username FROM sessions WHERE token_hash = ? AND ended_at IS NULL", [_hash(token)]
     )
     if row is None:
         return False
-    _end_row(catalog, row[0], row[1], reason, _now(now))
+    _end_row(catalog, row["session_id"], row["username"], reason, _now(now))
     return True
 
 

@@ -33,10 +33,10 @@ class StoreSummary:
 
 def store_summary(catalog: Catalog, recent: int = 5) -> StoreSummary:
     """Counts of patients, videos, hours of video and extracted frames, and the last jobs."""
-    row = catalog.fetchone(
-        "SELECT (SELECT count(*) FROM patients),"
-        " count(*), coalesce(sum(duration_s), 0) / 3600.0,"
-        " count(*) FILTER (WHERE synthetic)"
+    row = catalog.fetchrow(
+        "SELECT (SELECT count(*) FROM patients) AS patients,"
+        " count(*) AS videos, coalesce(sum(duration_s), 0) / 3600.0 AS hours,"
+        " count(*) FILTER (WHERE synthetic) AS synthetic_videos"
         " FROM videos"
     )
     frames = catalog.scalar("SELECT coalesce(sum(n_frames), 0) FROM runs WHERE status = 'done'")
@@ -47,10 +47,10 @@ def store_summary(catalog: Catalog, recent: int = 5) -> StoreSummary:
     )
     return StoreSummary(
         data_dir=catalog.paths.root,
-        patients=int(row[0]),
-        videos=int(row[1]),
-        hours=float(row[2]),
-        synthetic_videos=int(row[3]),
+        patients=int(row["patients"]),
+        videos=int(row["videos"]),
+        hours=float(row["hours"]),
+        synthetic_videos=int(row["synthetic_videos"]),
         frames=int(frames),
         recent_jobs=jobs.to_dict("records"),
     )

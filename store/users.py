@@ -29,7 +29,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from facs_core.errors import InputError
 from facs_core.records import ROLES, User
 from store import audit
-from store.catalog import Catalog
+from store.catalog import Catalog, named_row
 from store.sessions import end_for_user
 from store.videos import check_patient_code
 
@@ -86,16 +86,16 @@ def check_password(password: str, username: str | None = None) -> str:
     return password
 
 
-def _account(catalog: Catalog, username: str) -> tuple | None:
-    return catalog.fetchone("SELECT username, password_hash, role, active FROM users WHERE username = ?", [username])
+def _account(catalog: Catalog, username: str) -> dict | None:
+    return catalog.fetchrow("SELECT username, password_hash, role, active FROM users WHERE username = ?", [username])
 
 
 def get_user(catalog: Catalog, username: str) -> User | None:
     """The active account ``username`` as a :class:`User`, or None."""
     row = _account(catalog, username)
-    if row is None or not row[3]:
+    if row is None or not row["active"]:
         return None
-    return User(row[0], row[2])
+    return User(row["username"], row["role"])
 
 
 def has_admin(catalog: Catalog) -> bool:
@@ -143,10 +143,7 @@ def add_user(
         if exists:
             raise InputError(f"user {username!r} already exists")
         cur.execute("INSERT INTO users (username, password_hash, role) VALUES (?, ?, ?)", [username, hashed, role])
-        cur.execute(
-            "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, ?, ?, ?)",
-            [actor, "user added", username, f"role={role}" + (" sso" if hashed is None else "")],
-        )
+        audit.record(catalog, actor, audit.USER_ADDED, username, f"role={role}" + (" sso" if hashed is None else ""))
     return User(username, role)
 
 
@@ -156,11 +153,19 @@ def _recent_failures(catalog: Catalog, username: str) -> int:
     # the lockout window.
     return int(
         catalog.scalar(
-            "SELECT count(*) FROM audit_log WHERE target = ? AND action = 'sign-in failed'"
+            "SELECT count(*) FROM audit_log WHERE target = ? AND action = ?"
             " AND occurred_at > current_timestamp::TIMESTAMP - ?::INTERVAL"
             " AND event_id > coalesce((SELECT max(event_id) FROM audit_log"
-            "   WHERE target = ? AND action IN ('sign-in', 'password reset', 'user enabled')), 0)",
-            [username, f"{int(LOCKOUT_WINDOW.total_seconds())} seconds", username],
+            "   WHERE target = ? AND action IN (?, ?, ?)), 0)",
+            [
+                username,
+                audit.SIGN_IN_FAILED,
+                f"{int(LOCKOUT_WINDOW.total_seconds())} seconds",
+                username,
+                audit.SIGN_IN,
+                audit.PASSWORD_RESET,
+                audit.USER_ENABLED,
+            ],
         )
     )
 
@@ -183,7 +188,8 @@ def _attempt(catalog: Catalog, username: str | None, client: str | None, succeed
 
 def _refuse(catalog: Catalog, actor: str, target: str | None, reason: str, client: str | None, now: float) -> None:
     _attempt(catalog, target, client, False, now)
-    audit.record(catalog, actor, "sign-in failed", target, reason if client is None else f"{reason}; client {client}")
+    detail = reason if client is None else f"{reason}; client {client}"
+    audit.record(catalog, actor, audit.SIGN_IN_FAILED, target, detail)
 
 
 def authenticate(catalog: Catalog, username: str, password: str, *, client: str | None = None) -> User | None:
@@ -208,16 +214,16 @@ def authenticate(catalog: Catalog, username: str, password: str, *, client: str 
     if client is not None and _client_failures(catalog, client, now) >= CLIENT_FAILURES:
         _refuse(catalog, known or "anonymous", known, "too many failed sign-ins from this client", client, now)
         return None
-    stored = row[1] if row is not None and row[1] else _DUMMY_HASH
+    stored = row["password_hash"] if row is not None and row["password_hash"] else _DUMMY_HASH
     try:
         matches = _hasher.verify(stored, password if isinstance(password, str) else "")
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         matches = False
-    if row is None or row[1] is None:
+    if row is None or row["password_hash"] is None:
         reason = "unknown account" if row is None else "single-sign-on account has no local password"
         _refuse(catalog, "anonymous", known, reason, client, now)
         return None
-    if not row[3]:
+    if not row["active"]:
         _refuse(catalog, username, username, "account disabled", client, now)
         return None
     if _recent_failures(catalog, username) >= LOCKOUT_FAILURES:
@@ -227,18 +233,16 @@ def authenticate(catalog: Catalog, username: str, password: str, *, client: str 
         _refuse(catalog, username, username, "wrong password", client, now)
         return None
     with catalog.transaction() as cur:
-        if _hasher.check_needs_rehash(row[1]):
+        if _hasher.check_needs_rehash(row["password_hash"]):
             cur.execute("UPDATE users SET password_hash = ? WHERE username = ?", [_hasher.hash(password), username])
         cur.execute("UPDATE users SET last_login_at = current_timestamp WHERE username = ?", [username])
-        cur.execute(
-            "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, 'sign-in', ?, ?)",
-            [username, username, "password" if client is None else f"password; client {client}"],
-        )
+        detail = "password" if client is None else f"password; client {client}"
+        audit.record(catalog, username, audit.SIGN_IN, username, detail)
         cur.execute(
             "INSERT INTO sign_in_attempts (attempted_at, username, client, succeeded) VALUES (?, ?, ?, TRUE)",
             [now, username, client],
         )
-    return User(row[0], row[2])
+    return User(row["username"], row["role"])
 
 
 def sign_in_sso(catalog: Catalog, email: str | None) -> User | None:
@@ -251,15 +255,13 @@ def sign_in_sso(catalog: Catalog, email: str | None) -> User | None:
         "SELECT username, role, active FROM users WHERE lower(username) = lower(?)", [email or ""]
     ).to_dict("records")
     if len(rows) != 1 or not rows[0]["active"]:
-        audit.record(catalog, "anonymous", "sign-in failed", None, "single sign-on identity without an active account")
+        detail = "single sign-on identity without an active account"
+        audit.record(catalog, "anonymous", audit.SIGN_IN_FAILED, None, detail)
         return None
     username = rows[0]["username"]
     with catalog.transaction() as cur:
         cur.execute("UPDATE users SET last_login_at = current_timestamp WHERE username = ?", [username])
-        cur.execute(
-            "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, 'sign-in', ?, 'single sign-on')",
-            [username, username],
-        )
+        audit.record(catalog, username, audit.SIGN_IN, username, "single sign-on")
     return User(username, rows[0]["role"])
 
 
@@ -271,8 +273,8 @@ def list_users(catalog: Catalog) -> pd.DataFrame:
     )
 
 
-def _require_account(cur, username: str) -> tuple:
-    row = cur.execute("SELECT username, role, active FROM users WHERE username = ?", [username]).fetchone()
+def _require_account(cur, username: str) -> dict:
+    row = named_row(cur.execute("SELECT username, role, active FROM users WHERE username = ?", [username]))
     if row is None:
         raise InputError(f"user {username!r} does not exist")
     return row
@@ -292,12 +294,12 @@ def disable_user(catalog: Catalog, username: str, *, actor: str) -> None:
     """
     with catalog.transaction() as cur:
         row = _require_account(cur, username)
-        if row[1] == "admin" and not _other_active_admins(cur, username):
+        if row["role"] == "admin" and not _other_active_admins(cur, username):
             raise InputError(f"user {username!r} is the last active administrator; add another one first")
         cur.execute("UPDATE users SET active = FALSE WHERE username = ?", [username])
         # Signed-in browsers of the account are signed out now, not at their next sign-in.
         end_for_user(cur, username, "account disabled")
-        cur.execute("INSERT INTO audit_log (actor, action, target) VALUES (?, 'user disabled', ?)", [actor, username])
+        audit.record(catalog, actor, audit.USER_DISABLED, username)
 
 
 def enable_user(catalog: Catalog, username: str, *, actor: str) -> None:
@@ -305,7 +307,7 @@ def enable_user(catalog: Catalog, username: str, *, actor: str) -> None:
     with catalog.transaction() as cur:
         _require_account(cur, username)
         cur.execute("UPDATE users SET active = TRUE WHERE username = ?", [username])
-        cur.execute("INSERT INTO audit_log (actor, action, target) VALUES (?, 'user enabled', ?)", [actor, username])
+        audit.record(catalog, actor, audit.USER_ENABLED, username)
 
 
 def reset_password(catalog: Catalog, username: str, password: str, *, actor: str) -> None:
@@ -316,7 +318,7 @@ def reset_password(catalog: Catalog, username: str, password: str, *, actor: str
         cur.execute("UPDATE users SET password_hash = ? WHERE username = ?", [hashed, username])
         # Whoever knew the old password is signed out with it.
         end_for_user(cur, username, "password reset")
-        cur.execute("INSERT INTO audit_log (actor, action, target) VALUES (?, 'password reset', ?)", [actor, username])
+        audit.record(catalog, actor, audit.PASSWORD_RESET, username)
 
 
 def set_role(catalog: Catalog, username: str, role: str, *, actor: str) -> None:
@@ -324,13 +326,10 @@ def set_role(catalog: Catalog, username: str, role: str, *, actor: str) -> None:
     check_role(role)
     with catalog.transaction() as cur:
         row = _require_account(cur, username)
-        if row[1] == "admin" and role != "admin" and not _other_active_admins(cur, username):
+        if row["role"] == "admin" and role != "admin" and not _other_active_admins(cur, username):
             raise InputError(f"user {username!r} is the last active administrator; add another one first")
         cur.execute("UPDATE users SET role = ? WHERE username = ?", [role, username])
-        cur.execute(
-            "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, 'role changed', ?, ?)",
-            [actor, username, f"{row[1]} -> {role}"],
-        )
+        audit.record(catalog, actor, audit.ROLE_CHANGED, username, f"{row['role']} -> {role}")
 
 
 def assign_patient(catalog: Catalog, username: str, patient_id: str, *, actor: str) -> None:
@@ -338,15 +337,12 @@ def assign_patient(catalog: Catalog, username: str, patient_id: str, *, actor: s
     code = check_patient_code(patient_id)
     with catalog.transaction() as cur:
         row = _require_account(cur, username)
-        if row[1] != "clinician":
-            raise InputError(f"user {username!r} is a {row[1]}; only clinicians are assigned patients")
+        if row["role"] != "clinician":
+            raise InputError(f"user {username!r} is a {row['role']}; only clinicians are assigned patients")
         cur.execute(
             "INSERT INTO assignments (username, patient_id) VALUES (?, ?) ON CONFLICT DO NOTHING", [username, code]
         )
-        cur.execute(
-            "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, 'patient assigned', ?, ?)",
-            [actor, code, f"to {username}"],
-        )
+        audit.record(catalog, actor, audit.PATIENT_ASSIGNED, code, f"to {username}")
 
 
 def unassign_patient(catalog: Catalog, username: str, patient_id: str, *, actor: str) -> None:
@@ -354,10 +350,7 @@ def unassign_patient(catalog: Catalog, username: str, patient_id: str, *, actor:
     with catalog.transaction() as cur:
         _require_account(cur, username)
         cur.execute("DELETE FROM assignments WHERE username = ? AND patient_id = ?", [username, patient_id])
-        cur.execute(
-            "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, 'patient unassigned', ?, ?)",
-            [actor, patient_id, f"from {username}"],
-        )
+        audit.record(catalog, actor, audit.PATIENT_UNASSIGNED, patient_id, f"from {username}")
 
 
 def assignments(catalog: Catalog, username: str | None = None) -> pd.DataFrame:

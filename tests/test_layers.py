@@ -190,3 +190,33 @@ def test_the_sql_check_itself(tmp_path: Path, source: str, has_sql: bool) -> Non
     file = tmp_path / "page.py"
     file.write_text(source + "\n", "utf-8")
     assert bool(sql_in(file)) is has_sql
+
+
+def audit_literals(file: Path) -> list[str]:
+    """``"line: what"`` where ``file`` names an audit action by a literal or writes audit_log itself."""
+    found = []
+    for node in ast.walk(ast.parse(file.read_text("utf-8"), filename=str(file))):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "record"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "audit"
+            and len(node.args) >= 3
+            and isinstance(node.args[2], ast.Constant)
+        ):
+            found.append(f"{node.lineno}: audit.record(..., {node.args[2].value!r}, ...)")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "INTO audit_log" in node.value:
+            found.append(f"{node.lineno}: writes audit_log directly")
+    return found
+
+
+def test_audit_actions_are_named_once() -> None:
+    # Every writer goes through store.audit.record with one of store.audit's
+    # action constants, so a reader's SQL (the sign-in lockout) matches what was written.
+    offending = {
+        str(file.relative_to(REPO)): hits
+        for module, file in MODULES.items()
+        if module != "store.audit" and (hits := audit_literals(file))
+    }
+    assert not offending, f"use store.audit.record with a store.audit action constant: {offending}"

@@ -130,15 +130,16 @@ def routes(catalog: Callable[[], Catalog]) -> list[Route]:
         if resolved.user is None or resolved.session_id != grant.session_id:
             return _refused(403, "sign in again to watch this video")
         row = listings.playable_file(store, grant.video_id)
-        if row is None or not row[1]:
+        if row is None or not row["path"]:
             return _refused(404, "this video is no longer stored")
         try:
-            access.check(store, resolved.user, "play_video", row[0])
+            access.check(store, resolved.user, "play_video", row["patient_id"])
         except PermissionDenied:
-            audit.record(store, resolved.user.username, "access denied", row[0], "action=play_video; video route")
+            detail = "action=play_video; video route"
+            audit.record(store, resolved.user.username, audit.ACCESS_DENIED, row["patient_id"], detail)
             return _refused(403, "you may not watch this video")
         root = store.paths.root.resolve()
-        path = (root / row[1]).resolve()
+        path = (root / row["path"]).resolve()
         if not path.is_relative_to(root) or not path.is_file():
             return _refused(404, "this video is no longer stored")
         media_type = _VIDEO_TYPES.get(Path(path).suffix.lower(), "application/octet-stream")

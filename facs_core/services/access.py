@@ -126,10 +126,10 @@ def allowed(user: User | None, action: str) -> bool:
 
 
 def _current_account(catalog, user: User) -> User:
-    row = catalog.fetchone("SELECT role, active FROM users WHERE username = ?", [user.username])
-    if row is None or not row[1]:
+    row = catalog.fetchrow("SELECT role, active FROM users WHERE username = ?", [user.username])
+    if row is None or not row["active"]:
         raise PermissionDenied(f"account {user.username!r} is unknown or disabled; sign in again")
-    return User(user.username, row[0])
+    return User(user.username, row["role"])
 
 
 def is_assigned(catalog, username: str, patient_id: str) -> bool:
@@ -208,7 +208,7 @@ def authorise(
         audit.record(
             catalog,
             user.username if user is not None else "anonymous",
-            "access denied",
+            audit.ACCESS_DENIED,
             target if target is not None else patient_id,
             f"action={action}",
         )

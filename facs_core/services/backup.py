@@ -264,7 +264,7 @@ def backup(
             [[str(target), e["path"], e["size"], e["sha256"]] for e in entries],
         )
     detail = f"{len(entries)} files, {total} bytes" + ("" if checked.ok else ", store damaged")
-    audit.record(catalog, actor, "backup", target.name, detail)
+    audit.record(catalog, actor, audit.BACKUP, target.name, detail)
     return BackupResult(target, len(entries), total, version, tuple(checked.problems))
 
 
@@ -446,7 +446,7 @@ def restore(
 
     restored = open_catalog(target)
     try:
-        audit.record(restored, actor, "restore", archive.name, f"backup taken {manifest['created_at']}")
+        audit.record(restored, actor, audit.RESTORE, archive.name, f"backup taken {manifest['created_at']}")
     finally:
         restored.close()
     return manifest

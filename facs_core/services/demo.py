@@ -168,7 +168,8 @@ def load_demo(
                 messages.append(extract_message)
     patients_added = int(catalog.scalar("SELECT count(*) FROM patients") - patients_before)
     if added or samples:
-        audit.record(catalog, actor.username, "load demo", None, f"{added} synthetic visits, {samples} sample videos")
+        detail = f"{added} synthetic visits, {samples} sample videos"
+        audit.record(catalog, actor.username, audit.LOAD_DEMO, None, detail)
     report(1.0, "demo data loaded")
     return DemoResult(
         patients=patients_added,

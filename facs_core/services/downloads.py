@@ -58,5 +58,5 @@ def export_for(
         for patient in frame["patient_id"].dropna().unique():
             access.authorise(catalog, current, action, str(patient), target=what)
     data = exports.export_csv(frame, current.role) if fmt == "csv" else exports.export_parquet(frame, current.role)
-    audit.record(catalog, current.username, "export", None, f"{what} {fmt}")
+    audit.record(catalog, current.username, audit.EXPORT, None, f"{what} {fmt}")
     return data

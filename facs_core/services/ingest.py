@@ -24,6 +24,7 @@ from facs_core.probe import probe_video
 from facs_core.reference import instrument_for_column, instruments
 from facs_core.services import access
 from facs_core.services.access import User
+from store import audit
 from store.assessments import add_scores, set_covariates
 from store.catalog import Catalog
 from store.crashpoints import crash_point
@@ -231,7 +232,7 @@ def ingest_video(
     relative = store_video_file(catalog, source, sha, metadata.container)
     if progress is not None:
         progress(0.8, "stored")
-    with catalog.transaction() as cur:
+    with catalog.transaction():
         existing = find_by_sha256(catalog, sha)
         if existing is not None:  # another session or process stored the same content meanwhile
             return existing, False
@@ -253,10 +254,7 @@ def ingest_video(
             repeat = derive_repeat_visit(catalog, patient, visit_date, video_id)
         set_covariates(catalog, video_id, age=checked_age, sex=checked_sex, medication=medication, repeat_visit=repeat)
         add_scores(catalog, video_id, checked_scores, visit_date)
-        cur.execute(
-            "INSERT INTO audit_log (actor, action, target, detail) VALUES (?, ?, ?, ?)",
-            [actor, "upload", video_id, f"container {metadata.container}"],
-        )
+        audit.record(catalog, actor, audit.UPLOAD, video_id, f"container {metadata.container}")
     crash_point("ingest-committed")
     if progress is not None:
         progress(1.0, "done")

@@ -175,7 +175,7 @@ def submit_extraction(
             else:
                 run_rows.set_run_status(catalog, run_id, "queued")
             job_id = job_rows.create_job(catalog, "extract", run_id, actor)
-            audit.record(catalog, actor, "extraction queued", video_id, f"job {job_id}, backend {backend}")
+            audit.record(catalog, actor, audit.EXTRACTION_QUEUED, video_id, f"job {job_id}, backend {backend}")
             job_ids.append(job_id)
             crash_point("jobs-queued-uncommitted")
     return job_ids
@@ -241,7 +241,7 @@ def cancel_job(catalog: Catalog, job_id: str, user: User) -> str:
         if job["status"] in job_rows.FINISHED:
             return job["status"]
         job_rows.request_cancel(catalog, job_id)
-        audit.record(catalog, actor, "job cancel requested", job_id)
+        audit.record(catalog, actor, audit.JOB_CANCEL_REQUESTED, job_id)
         if job["status"] == "queued":
             _finish_cancelled(catalog, job_id, job["run_id"])
             return "cancelled"
@@ -266,7 +266,7 @@ def retry_job(catalog: Catalog, job_id: str, user: User) -> None:
         job_rows.set_job_status(catalog, job_id, "queued", message="retry")
         if job["run_id"]:
             run_rows.set_run_status(catalog, job["run_id"], "queued")
-        audit.record(catalog, actor, "job retried", job_id)
+        audit.record(catalog, actor, audit.JOB_RETRIED, job_id)
 
 
 def _finish_cancelled(catalog: Catalog, job_id: str, run_id: str | None, driver: str | None = None) -> None:

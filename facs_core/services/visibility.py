@@ -281,8 +281,9 @@ def home_counts(catalog: Catalog, viewer: Viewer) -> HomeCounts:
         patients = int(catalog.scalar("SELECT count(*) FROM patients"))
     else:
         patients = len(viewer.patients or ())
-    row = catalog.fetchone(
-        "SELECT count(*), coalesce(sum(duration_s), 0) / 3600.0, count(*) FILTER (WHERE synthetic)"
+    row = catalog.fetchrow(
+        "SELECT count(*) AS videos, coalesce(sum(duration_s), 0) / 3600.0 AS hours,"
+        " count(*) FILTER (WHERE synthetic) AS synthetic_videos"
         f" FROM videos v WHERE {where}",
         params,
     )
@@ -293,10 +294,10 @@ def home_counts(catalog: Catalog, viewer: Viewer) -> HomeCounts:
     )
     return HomeCounts(
         patients=patients,
-        videos=int(row[0]),
-        hours=float(row[1]),
+        videos=int(row["videos"]),
+        hours=float(row["hours"]),
         frames=int(frames),
-        synthetic_videos=int(row[2]),
+        synthetic_videos=int(row["synthetic_videos"]),
     )
 
 

@@ -42,7 +42,7 @@ from store.catalog import Catalog
 TIMEOUT_ENV = session_cookie.TIMEOUT_ENV
 DEFAULT_TIMEOUT_MIN = session_cookie.DEFAULT_TIMEOUT_MIN
 #: Actions whose access to a patient is audited (once per session and patient).
-AUDITED_VIEWS = {"view_patient": "patient viewed", "play_video": "video played"}
+AUDITED_VIEWS = {"view_patient": audit.PATIENT_VIEWED, "play_video": audit.VIDEO_PLAYED}
 #: The one message for every refused sign-in, so the form reveals nothing about accounts.
 REFUSED = "Sign-in refused: wrong user name or password, or the account is disabled or locked."
 
@@ -336,7 +336,8 @@ def require(catalog: Catalog, action: str, patient_id: str | None = None) -> Use
     try:
         current = access.check(catalog, user, action, patient_id)
     except PermissionDenied as exc:
-        audit.record(catalog, user.username if user else "anonymous", "access denied", patient_id, f"action={action}")
+        actor = user.username if user else "anonymous"
+        audit.record(catalog, actor, audit.ACCESS_DENIED, patient_id, f"action={action}")
         st.error(str(exc), icon=":material/block:")
         st.stop()
     if patient_id is not None and action in AUDITED_VIEWS:
@@ -392,7 +393,7 @@ def recheck(catalog: Catalog, action: str, patient_id: str | None = None) -> Use
             _forget_session("account disabled")
     if user is None:
         if before is not None:
-            audit.record(catalog, before.username, "access denied", patient_id, f"action={action}; session ended")
+            audit.record(catalog, before.username, audit.ACCESS_DENIED, patient_id, f"action={action}; session ended")
         st.rerun(scope="app")
     return require(catalog, action, patient_id)
 
@@ -412,7 +413,7 @@ def sign_out_button(catalog: Catalog, *, key: str = "sign-out") -> None:
         token = st.session_state.get(_TOKEN)
         user = st.session_state.get(_USER)
         if not sessions.end(catalog, token, "signed out") and user is not None:
-            audit.record(catalog, user.username, "sign-out", user.username, "signed out")
+            audit.record(catalog, user.username, audit.SIGN_OUT, user.username, "signed out")
         _forget_session(None)
         if sso_configured() and _sso_logged_in():
             st.logout()
