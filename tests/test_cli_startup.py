@@ -59,9 +59,9 @@ def test_repeated_import_formats_match_the_library() -> None:
 
 def test_repeated_backend_names_match_the_library() -> None:
     from facs_core.backends.base import backend_names
-    from facs_core.cli import extract_commands
+    from facs_core.cli import extract_command
 
-    assert backend_names() == extract_commands.BACKEND_NAMES
+    assert backend_names() == extract_command.BACKEND_NAMES
 
 
 def test_repeated_synthetic_label_matches_the_library() -> None:
@@ -73,12 +73,12 @@ def test_repeated_synthetic_label_matches_the_library() -> None:
 
 def test_repeated_stats_options_match_the_library() -> None:
     from facs_core import features
-    from facs_core.cli import stats_commands
+    from facs_core.cli import stats_command
     from facs_core.stats import multicomp, partial_corr
 
-    assert features.DEFAULT_THRESHOLD == stats_commands.DEFAULT_THRESHOLD
-    assert partial_corr.METHODS == stats_commands.METHODS
-    assert tuple(multicomp.CORRECTIONS) == stats_commands.CORRECTIONS
+    assert features.DEFAULT_THRESHOLD == stats_command.DEFAULT_THRESHOLD
+    assert partial_corr.METHODS == stats_command.METHODS
+    assert tuple(multicomp.CORRECTIONS) == stats_command.CORRECTIONS
 
 
 def test_the_command_line_runs_from_any_folder(tmp_path: Path) -> None:

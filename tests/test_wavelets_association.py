@@ -10,7 +10,7 @@ import pywt
 from statsmodels.stats.multitest import multipletests
 
 from facs_core.wavelets import (
-    RESULT_COLUMNS,
+    SCALE_RESULT_COLUMNS,
     AssociationParams,
     WaveletParams,
     associate_scales,
@@ -75,7 +75,7 @@ def result(cohort) -> pd.DataFrame:
 
 
 def test_result_columns_and_shape(result: pd.DataFrame) -> None:
-    assert tuple(result.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
+    assert tuple(result.columns[: len(SCALE_RESULT_COLUMNS)]) == SCALE_RESULT_COLUMNS
     assert len(result) == 4 * SCALES.size
     assert (result["n"] == 48).all()
 

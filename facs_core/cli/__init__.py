@@ -35,15 +35,15 @@ from facs_core.services.logs import log_exception
 
 #: Command modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
-    "facs_core.cli.store_commands",
-    "facs_core.cli.video_commands",
+    "facs_core.cli.store_command",
+    "facs_core.cli.video_command",
     "facs_core.cli.import_command",
-    "facs_core.cli.extract_commands",
+    "facs_core.cli.extract_command",
     "facs_core.cli.demo_command",
     "facs_core.cli.users_command",
     "facs_core.cli.backup_command",
     "facs_core.cli.verify_command",
-    "facs_core.cli.stats_commands",
+    "facs_core.cli.stats_command",
     "facs_core.cli.scalogram_command",
     "facs_core.cli.agreement_command",
 )

@@ -134,7 +134,7 @@ def _number(text: str) -> float:
 def run_scalogram(args: argparse.Namespace) -> int:
     """Handler of ``stats scalogram``."""
     from facs_core.cli.options import checked_fps, parse_periods, parse_scales
-    from facs_core.cli.stats_commands import RESULT_SUFFIXES, write_result
+    from facs_core.cli.stats_command import RESULT_SUFFIXES, write_result
     from facs_core.wavelets import AssociationParams
 
     if args.periods is None and args.period_count is not None:

@@ -73,7 +73,9 @@ class ChunkTask:
     target: str = ""
 
 
-def frame_ranges(timestamps: np.ndarray, time_ranges: Sequence[tuple[float, float]] | None) -> list[tuple[int, int]]:
+def ranges_to_extract(
+    timestamps: np.ndarray, time_ranges: Sequence[tuple[float, float]] | None
+) -> list[tuple[int, int]]:
     """Frame ranges ``[first, stop)`` covering ``time_ranges`` (the whole video when empty).
 
     Exact for variable frame rates: see :func:`facs_core.segments.frame_ranges`.
@@ -247,7 +249,7 @@ def extract_video(
         gap = decoding_gap(video_path, len(stamps))
         if gap and notes is not None:
             notes.append(gap)
-        ranges = frame_ranges(stamps, time_ranges)
+        ranges = ranges_to_extract(stamps, time_ranges)
         if not ranges:
             raise InputError(f"no frame of {Path(video_path).name} lies in the requested time range")
         chunks = plan_chunks(ranges, chunk_frames)

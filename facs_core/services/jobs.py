@@ -57,9 +57,9 @@ from facs_core.services.extraction import (
     ChunkTask,
     chunk_counts,
     face_summary,
-    frame_ranges,
     merge_chunks,
     plan_chunks,
+    ranges_to_extract,
     read_frame_index,
 )
 from facs_core.services.feature_cache import precompute
@@ -540,7 +540,7 @@ class JobRunner:
     def _plan(self, active: _Active) -> None:
         params = active.run["params"]
         stamps: np.ndarray = read_frame_index(active.folder / INDEX_FILE)
-        ranges = frame_ranges(stamps, params.get("segments"))
+        ranges = ranges_to_extract(stamps, params.get("segments"))
         if not ranges:
             raise InputError(f"no frame of video {active.run['video_id']} lies in its marked segments")
         active.chunks = plan_chunks(ranges, int(params["chunk_frames"]))

@@ -74,7 +74,7 @@ A 1 Hz rhythm sampled at 30 fps is strongest near the scale whose period is 1 s:
 
 from facs_core.wavelets.association import (
     FDR_SCOPES,
-    RESULT_COLUMNS,
+    SCALE_RESULT_COLUMNS,
     AssociationParams,
     associate_scales,
     period_association,
@@ -118,7 +118,7 @@ __all__ = [
     "DEFAULT_SCALES",
     "DEFAULT_WAVELET",
     "FDR_SCOPES",
-    "RESULT_COLUMNS",
+    "SCALE_RESULT_COLUMNS",
     "AssociationParams",
     "BlockPlan",
     "FilterBank",

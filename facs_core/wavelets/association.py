@@ -22,7 +22,7 @@ from facs_core.wavelets.features import WaveletFeatures, WaveletParams, rhythm_l
 
 __all__ = [
     "FDR_SCOPES",
-    "RESULT_COLUMNS",
+    "SCALE_RESULT_COLUMNS",
     "AssociationParams",
     "associate_scales",
     "period_association",
@@ -30,7 +30,17 @@ __all__ = [
 ]
 
 #: The first columns of the (AU, scale) result table, in order (the CLI contract).
-RESULT_COLUMNS: tuple[str, ...] = ("au", "scale", "n", "r", "p", "p_fdr", "significant", "period_s", "frequency_hz")
+SCALE_RESULT_COLUMNS: tuple[str, ...] = (
+    "au",
+    "scale",
+    "n",
+    "r",
+    "p",
+    "p_fdr",
+    "significant",
+    "period_s",
+    "frequency_hz",
+)
 
 #: Where the multiple-comparison family is: every AU x scale cell, or each AU's scales.
 FDR_SCOPES: tuple[str, ...] = ("all", "au")
@@ -93,7 +103,7 @@ def associate_scales(
     Returns
     -------
     DataFrame
-        One row per (AU, scale): :data:`RESULT_COLUMNS`, then ``ci_low,
+        One row per (AU, scale): :data:`SCALE_RESULT_COLUMNS`, then ``ci_low,
         ci_high, support_frames, support_s, above_nyquist, n_short,
         n_no_frames, n_unresolved, method, correction, fdr_scope, measure,
         wavelet, reason, rhythm`` (``rhythm`` reads like "0.70 s rhythm
