@@ -109,7 +109,8 @@ def main() -> None:
         "",
         f"Load average (1 min): {load_before:.1f} at the start, {load_after:.1f} at the end, on"
         f" {os.cpu_count()} cores shared with other work; with more runnable processes than cores the absolute"
-        " numbers are low and the 2-worker speed-up understates what 2 free cores give.",
+        " numbers are low (each worker gets a share of a core) and the speed-up says how the scheduler shared"
+        " the cores, not what 2 free cores give; rerun on an idle machine for figures to plan with.",
     ]
     write_section("pyfeat", "\n".join(lines))
 
