@@ -18,7 +18,7 @@ from facs_core.reference import action_unit_names
 from facs_core.services import access, visibility
 from facs_core.stats.cohort import DATA_SOURCES, default_source
 from facs_core.stats.profile import visit_change
-from facs_core.views import agreement_section, common, page_data, run_notices, strip
+from facs_core.views import agreement_section, common, formatting, page_data, run_notices, strip
 from facs_core.views import profile as profile_views
 from facs_core.views.auth import require
 from store.videos import get_video
@@ -77,6 +77,7 @@ st.subheader("Visits")
 common.show_table(
     store,
     visits[["video_id", "visit_date", *scores, "age", "sex", "camera", "medication", "repeat_visit"]],
+    human=True,
     hide_index=True,
     width="stretch",
 )
@@ -92,28 +93,67 @@ with common.friendly_errors():
         st.info("No extracted visit for this patient yet.", icon=":material/info:")
         st.stop()
     profile["visit"] = profile["video_id"].map(
-        {
-            row.video_id: f"{pd.Timestamp(row.visit_date).date() if pd.notna(row.visit_date) else '?'} · {row.video_id}"
-            for row in visits.itertuples()
-        }
+        {row.video_id: f"{formatting.date(row.visit_date)} · {row.video_id}" for row in visits.itertuples()}
     )
     profile["name"] = profile["AU"].map(names)
     domain = [-3, 3] if mode == "z-score" else [0, 100]
+    blank = profile["value"].isna()
+    # Blank cells are drawn grey and named in the legend, so an empty square never reads as "average".
+    profile["cell"] = np.where(profile["mean"].isna(), "not measured", np.where(blank, "no cohort spread", ""))
+    cells = alt.Chart(profile).encode(
+        x=alt.X("AU:N", sort=list(names), title=None, axis=alt.Axis(labelAngle=-45)),
+        y=alt.Y("visit:N", title=None, axis=alt.Axis(labelLimit=0)),
+        tooltip=["visit", "AU", "name", alt.Tooltip("mean:Q", format=".3f"), alt.Tooltip("value:Q", format=".2f")],
+    )
     heat = (
-        alt.Chart(profile)
-        .mark_rect()
-        .encode(
-            x=alt.X("AU:N", sort=list(names), title=None),
-            y=alt.Y("visit:N", title=None),
-            color=alt.Color(
-                "value:Q", title=mode, scale=alt.Scale(scheme="redblue", reverse=True, domain=domain, clamp=True)
+        alt.layer(
+            cells.mark_rect().encode(
+                color=alt.Color(
+                    "value:Q",
+                    title=mode,
+                    scale=alt.Scale(scheme="redblue", reverse=True, domain=domain, clamp=True),
+                )
             ),
-            tooltip=["visit", "AU", "name", alt.Tooltip("mean:Q", format=".3f"), alt.Tooltip("value:Q", format=".2f")],
+            cells.transform_filter("datum.cell != ''")
+            .mark_rect()
+            .encode(
+                color=alt.Color(
+                    "cell:N",
+                    title="grey cells",
+                    scale=alt.Scale(domain=["not measured", "no cohort spread"], range=["#bdbdbd", "#e6e6e6"]),
+                )
+            ),
         )
+        .resolve_scale(color="independent")
         .properties(title=f"AU means per visit against the cohort ({mode})", height=alt.Step(36))
     )
     st.altair_chart(heat, width="stretch", key="pp_profile")
     common.chart_downloads(heat, f"profile-{patient}", key="pp_profile")
+    notes = []
+    if blank.any():
+        notes.append(
+            "Grey cells: *not measured* means the backend does not estimate this AU for the visit; *no cohort"
+            " spread* means the reference visits all have the same value (or there are too few), so there is"
+            " nothing to compare with."
+        )
+    if mode == "z-score":
+        beyond = int((profile["value"].abs() > 3).sum())
+        if beyond:
+            notes.append(
+                f"{beyond} cell(s) lie beyond ±3 standard deviations and are drawn in the scale's end colour"
+                " (hover for the exact value)."
+            )
+    if notes:
+        st.caption(" ".join(notes))
+    reference = clinical[clinical["video_id"].isin(features["video_id"])] if "video_id" in features else clinical[:0]
+    synthetic_share = float(reference["synthetic"].mean()) if len(reference) else 0.0
+    if synthetic_share > 0.5 and not bool(visits["synthetic"].all()):
+        st.warning(
+            f"The reference is mostly synthetic demo data ({formatting.percent(synthetic_share)} of"
+            f" {len(reference)} visits): this patient's z-scores and percentiles compare real measurements with"
+            " generated ones, so extreme values (saturated colours) say little. Compare with real visits only.",
+            icon=":material/science:",
+        )
 
     st.caption(f"Reference: {n_reference} extracted visits, the cohort's {DATA_SOURCES[source]}.")
     emotion_profile = profile_views.profile_against_cohort(
@@ -140,17 +180,30 @@ with common.friendly_errors():
         st.altair_chart(emotion_heat, width="stretch", key="pp_emotion_profile")
 
     extracted = [v for v in visits["video_id"] if v in set(profile["video_id"])]
-    if len(extracted) >= 2:
-        st.subheader("Change between visits")
+    st.subheader("Change between visits")
+    if len(extracted) < 2:
+        st.info(
+            f"Change between visits needs two extracted visits; this patient has {len(extracted)}"
+            f" ({formatting.date(visits.set_index('video_id').loc[extracted[0], 'visit_date'])})."
+            if extracted
+            else "Change between visits needs two extracted visits; this patient has none.",
+            icon=":material/info:",
+        )
+    else:
         first, last = extracted[0], extracted[-1]
         change = visit_change(features, first, last)
         score_rows = visits.set_index("video_id")
         deltas = ", ".join(
-            f"{s.upper()} {score_rows.loc[first, s]:g} → {score_rows.loc[last, s]:g}"
+            f"{formatting.column_label(s)} {formatting.number(score_rows.loc[first, s])}"
+            f" → {formatting.number(score_rows.loc[last, s])}"
             for s in scores
             if pd.notna(score_rows.loc[first, s]) and pd.notna(score_rows.loc[last, s])
         )
-        st.caption(f"First extracted visit {first} → last {last}. {deltas}")
+        dates = score_rows["visit_date"]
+        st.caption(
+            f"First extracted visit ({formatting.date(dates.get(first))}, video {first}) → last"
+            f" ({formatting.date(dates.get(last))}, video {last}). {deltas}"
+        )
         st.altair_chart(
             alt.Chart(change)
             .mark_bar()
@@ -225,3 +278,12 @@ with common.friendly_errors():
         chart = profile_views.scalogram_chart(image)
         st.altair_chart(chart, width="stretch", height=340, key="pp_scalogram")
         common.chart_downloads(chart, f"scalogram-{visit_id}-{au}", key="pp_scalogram")
+        bands = int(np.isfinite(image.modulus).any(axis=1).sum())
+        length = float(image.times[-1] - image.times[0]) if len(image.times) > 1 else 0.0
+        if bands <= 2:
+            st.caption(
+                f"Only {bands} band{'s' if bands != 1 else ''}: this {'segment' if span else 'visit'} is"
+                f" {formatting.number(length)} s long, and a rhythm is measured only where the wavelet fits"
+                " inside the recording, so only the shortest periods have values. Choose a longer segment or"
+                " the whole visit to see slower rhythms."
+            )

@@ -147,3 +147,38 @@ def test_admin_forms_empty_after_use_and_role_and_password_are_separate_controls
     at.button(key="ad_apply").click().run()
     ok(at)
     assert users.authenticate(store, "dora", "another-long-password") == User("dora", "researcher")
+
+
+# -- patient profile ------------------------------------------------------------
+
+
+def _patient_with_visits(store: Catalog) -> tuple[str, list[str]]:
+    row = store.query("SELECT patient_id, list(video_id ORDER BY visit_date) AS ids FROM videos GROUP BY 1 ORDER BY 1")
+    first = row.iloc[0]
+    return first["patient_id"], list(first["ids"])
+
+
+def test_patient_profile_reads_like_a_clinical_summary(demo_store: Catalog) -> None:
+    patient, videos = _patient_with_visits(demo_store)
+    assert len(videos) >= 2
+    # A real patient among a synthetic cohort, with one usable visit and a 1 s segment.
+    demo_store.execute("UPDATE videos SET synthetic = FALSE WHERE patient_id = ?", [patient])
+    demo_store.execute("UPDATE runs SET status = 'failed' WHERE video_id IN (SELECT unnest(?))", [videos[1:]])
+    demo_store.execute("DELETE FROM segments WHERE video_id = ?", [videos[0]])
+    demo_store.execute(
+        "INSERT INTO segments (video_id, start_s, end_s, label, author) VALUES (?, 10, 11, 'sleep', 'test')",
+        [videos[0]],
+    )
+    at = ok(page("patient", demo_store, "clinician", (patient,)).run())
+    visits = at.dataframe[0].value
+    assert {"Video", "Visit date", "BDI-II", "Age (years)", "Repeat visit"} <= set(visits.columns)
+    assert all(len(d) == 10 for d in visits["Visit date"])  # 2026-03-02, no time of day
+    table = visits.to_csv()
+    assert "None" not in table and "nan" not in table and "video_id" not in table
+    assert "mostly synthetic demo data" in texts(at.warning)
+    assert "needs two extracted visits; this patient has 1" in texts(at.info)
+    assert not [c for c in at.get("arrow_vega_lite_chart") if "pp_change" in str(c.proto)]
+    at.selectbox(key="pp_segment").set_value("sleep (10-11 s)").run()
+    ok(at)
+    captions = texts(at.caption)
+    assert "this segment is" in captions and "band" in captions, captions[-400:]

@@ -82,7 +82,7 @@ def test_researcher_patient_profile_has_no_free_text(store: Catalog) -> None:
     at.selectbox(key="pp_patient").set_value(NOBODYS_PATIENT).run()
     assert not at.exception
     visits = at.dataframe[0].value
-    assert "camera" not in visits.columns and "medication" not in visits.columns
+    assert "Camera" not in visits.columns and "Medication" not in visits.columns
     segments = at.selectbox(key="pp_segment")
     assert any(OTHER_LABEL in option for option in segments.options)
     shown = everything_shown(at)
@@ -97,7 +97,7 @@ def test_clinician_home_counts_and_pickers_cover_the_assigned_patient(store: Cat
     at = run_page("patient", CLINICIAN, "clinician")
     assert at.selectbox(key="pp_patient").options == [OWN_PATIENT]
     visits = at.dataframe[0].value
-    assert visits["camera"].tolist() == [OWN_TEXTS["camera"]]  # the clinician's own patient's notes
+    assert visits["Camera"].tolist() == [OWN_TEXTS["camera"]]  # the clinician's own patient's notes
     assert NOBODYS_PATIENT not in everything_shown(at)
 
 
