@@ -16,7 +16,7 @@ from facs_core import wavelets
 from facs_core.errors import FacsError
 from facs_core.reference import action_unit_names
 from facs_core.services import access, visibility
-from facs_core.stats.cohort import DATA_SOURCES, default_source
+from facs_core.stats.cohort import DATA_SOURCES, default_source, select_source
 from facs_core.stats.profile import visit_change
 from facs_core.views import agreement_section, common, formatting, page_data, run_notices, strip
 from facs_core.views import profile as profile_views
@@ -145,7 +145,8 @@ with common.friendly_errors():
             )
     if notes:
         st.caption(" ".join(notes))
-    reference = clinical[clinical["video_id"].isin(features["video_id"])] if "video_id" in features else clinical[:0]
+    reference, _ = select_source(clinical, source)
+    reference = reference[reference["video_id"].isin(features["video_id"])] if "video_id" in features else reference[:0]
     synthetic_share = float(reference["synthetic"].mean()) if len(reference) else 0.0
     if synthetic_share > 0.5 and not bool(visits["synthetic"].all()):
         st.warning(

@@ -175,6 +175,10 @@ def test_patient_profile_reads_like_a_clinical_summary(demo_store: Catalog) -> N
     assert all(len(d) == 10 for d in visits["Visit date"])  # 2026-03-02, no time of day
     table = visits.to_csv()
     assert "None" not in table and "nan" not in table and "video_id" not in table
+    # Against real visits only (the default when the store has any) there is no synthetic reference to warn of.
+    assert "mostly synthetic demo data" not in texts(at.warning)
+    at.selectbox(key="pp_source").set_value("both").run()
+    ok(at)
     assert "mostly synthetic demo data" in texts(at.warning)
     assert "needs two extracted visits; this patient has 1" in texts(at.info)
     assert not [c for c in at.get("arrow_vega_lite_chart") if "pp_change" in str(c.proto)]
