@@ -18,8 +18,7 @@ from facs_core.probe import probe_video
 from facs_core.services import downloads, jobs, segment_edits
 from facs_core.services.access import LocalOperator, PermissionDenied, User
 from facs_core.services.ingest import ingest_video
-from store import audit, users
-from store import jobs as job_rows
+from store import audit, job_rows, users
 from store.segments import add_segment, get_segment
 from store.videos import add_video, ensure_patient
 

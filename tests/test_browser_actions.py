@@ -25,8 +25,7 @@ from playwright.sync_api import Error as PlaywrightError
 from facs_core.services import jobs
 from facs_core.services.access import LocalOperator
 from facs_core.services.ingest import ingest_video
-from store import audit, open_catalog, users
-from store import jobs as job_rows
+from store import audit, job_rows, open_catalog, users
 from store.segments import add_segment, get_segment
 from tests.browser_server import chromium, sign_in, streamlit_server
 from tests.test_e2e_browser import ARTIFACTS, PASSWORD, idle, open_page, shot

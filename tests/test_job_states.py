@@ -22,7 +22,7 @@ from facs_core.services.access import LocalOperator
 from facs_core.services.executors import InProcessExecutor
 from facs_core.services.jobs import JobRunner, Stage, cancel_job, job_status, retry_job, submit_extraction
 from store.catalog import Catalog
-from store.jobs import get_job
+from store.job_rows import get_job
 from store.runs import get_run
 from store.videos import VideoMetadata, add_video
 

@@ -23,8 +23,7 @@ from facs_core.services.access import LocalOperator, User
 from facs_core.services.ingest import ingest_video
 from facs_core.services.jobs import submit_extraction
 from facs_core.views import common
-from store import jobs as job_rows
-from store import open_catalog, users
+from store import job_rows, open_catalog, users
 from tests.conftest import REPO_ROOT
 
 PASSWORD = "correct-horse-battery"
@@ -63,7 +62,7 @@ def _one_line_refusal(err: str) -> None:
 CLAIMER = """
 import json, sys, time
 from store import open_catalog
-from store import jobs as job_rows
+from store import job_rows
 catalog = open_catalog(sys.argv[1])
 driver = job_rows.new_driver_id()
 won = []

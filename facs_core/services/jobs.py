@@ -3,7 +3,7 @@
 Jobs are queued in the shared catalog (:func:`submit_extraction`) by the
 dashboard or the command line. Any of those processes may run a *driver*
 (:class:`JobRunner`): it claims a queued job (one driver per job, a lease in
-the catalog: :func:`store.jobs.claim_job`), hands chunks of work to an
+the catalog: :func:`store.job_rows.claim_job`), hands chunks of work to an
 executor (:mod:`facs_core.services.executors`), polls them and writes every
 status change of the jobs it holds. Workers only decode, analyse and write
 chunk files (:mod:`facs_core.services.extraction`); they never open the catalog.
@@ -64,8 +64,7 @@ from facs_core.services.extraction import (
 )
 from facs_core.services.feature_cache import precompute
 from facs_core.services.run_report import run_scope
-from store import audit
-from store import jobs as job_rows
+from store import audit, job_rows
 from store import runs as run_rows
 from store.catalog import Catalog
 from store.crashpoints import crash_point
@@ -316,7 +315,7 @@ class JobRunner:
     Use :meth:`run_until_idle` from a command, or :meth:`start` / :meth:`stop`
     for a background thread in the dashboard's process (the page never waits).
     Several drivers (the dashboard, CLI commands) may share a store; each job
-    is claimed by exactly one (:func:`store.jobs.claim_job`), which renews its
+    is claimed by exactly one (:func:`store.job_rows.claim_job`), which renews its
     lease while it works.
 
     Parameters

@@ -337,7 +337,7 @@ def visible_jobs(catalog: Catalog, viewer: Viewer, jobs: pd.DataFrame) -> pd.Dat
 
 def recent_jobs(catalog: Catalog, viewer: Viewer, limit: int = 8) -> pd.DataFrame:
     """The newest ``limit`` jobs ``viewer`` may see (:func:`visible_jobs`)."""
-    from store import jobs as job_rows
+    from store import job_rows
 
     return visible_jobs(catalog, viewer, job_rows.list_jobs(catalog, limit=10_000)).head(limit)
 

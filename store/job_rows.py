@@ -1,4 +1,4 @@
-"""Jobs in the catalog: units of work with status, progress and a reason.
+"""Job rows in the catalog: units of work with status, progress and a reason.
 
 A job moves ``queued -> running -> done | failed | cancelled``; a failed or
 cancelled job can be queued again. Any process sharing the store (the
