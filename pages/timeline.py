@@ -79,10 +79,10 @@ chosen = pick.multiselect(
     default=[a for a in ("AU12", "AU04") if a in aus_available] or aus_available[:2],
     key="tl_aus",
 )
-static = mode.toggle(
+# Without a video stream there is nothing to play: the strip is the timeline.
+static = url is None or mode.toggle(
     "Static strip instead of the player timeline",
     key="tl_static",
-    disabled=url is None,
     help="For a browser where the interactive timeline does not load: Streamlit's own player, and a strip"
     " on which you drag to select an interval.",
 )
@@ -128,14 +128,19 @@ if url is not None and not static:
 else:
     if url is not None:
         play_from = st.session_state.get("tl_play_from", {}).get(video_id)
-        st.video(url, start_time=play_from[0] if play_from else 0, end_time=play_from[1] if play_from else None)
+        st.video(
+            url,
+            start_time=play_from[0] if play_from else 0,
+            end_time=play_from[1] if play_from else None,
+            width=640,
+        )
     elif pd.notna(source) and source:
         st.info("The player needs a signed-in browser session.", icon=":material/videocam_off:")
     else:
         st.info(f"This {SYNTHETIC_LABEL} visit has AU series only, no video file.", icon=":material/videocam_off:")
     if duration > 0:
         chart = strip.strip_chart(frames, chosen, segments, duration)
-        event = st.altair_chart(chart, on_select="rerun", key="timeline", width="stretch", height=300)
+        event = st.altair_chart(chart, on_select="rerun", key="timeline", width="stretch", height=380)
         brushed = common.selection_interval(event, "seg", "timestamp")
         if brushed and brushed != st.session_state.get("tl_last_brush"):
             # A new drag on the strip fills the "new segment" fields.

@@ -171,6 +171,7 @@ def test_clinician_and_researcher_workflow(server: str, browser_page: Page, feat
     idle(page)
     strip = page.locator("[data-testid='stVegaLiteChart']").first
     expect(strip).to_be_visible()
+    strip.scroll_into_view_if_needed()
     # Drag across the strip: Streamlit hands the brush to Python, which fills the new segment's times.
     box = strip.locator("canvas, svg").first.bounding_box()
     y = box["y"] + box["height"] * 0.5

@@ -28,6 +28,8 @@ def downsample(frames: pd.DataFrame, columns: Sequence[str], max_points: int = M
     return data.groupby(bins).mean()
 
 
+#: Colours of the AU traces, in the order chosen (the synced timeline uses the same).
+AU_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 #: Label of the spans where the patient's face was measured.
 PRESENT_LABEL = "patient face"
 #: Labels of the spans without the patient's face, and their colours.
@@ -141,7 +143,7 @@ def strip_chart(frames: pd.DataFrame, aus: Sequence[str], segments: pd.DataFrame
             .encode(
                 x=x,
                 y=alt.Y("value:Q", scale=y_scale, axis=y_axis),
-                color=alt.Color("AU:N", title="AU"),
+                color=alt.Color("AU:N", title="AU", scale=alt.Scale(domain=list(aus), range=AU_COLOURS)),
                 tooltip=["AU", alt.Tooltip("timestamp:Q", format=".1f"), alt.Tooltip("value:Q", format=".3f")],
             )
         )
@@ -204,7 +206,7 @@ def strip_chart(frames: pd.DataFrame, aus: Sequence[str], segments: pd.DataFrame
         alt.layer(*layers)
         .resolve_scale(color="independent")
         .properties(
-            height=260,
+            height=320,
             title="AU traces; rows below: patient face, other face, no patient face, segments (drag to select)",
         )
     )
