@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import write_section
+from facs_core import datasets
 from facs_core.reference import action_units
 from store.paths import StorePaths
 from store.shards import parquet_list_sql, shard_path, write_shard, write_shard_file
@@ -44,16 +45,7 @@ N_VIDEOS = 58
 
 
 def make_frames(n: int, rng: np.random.Generator) -> pd.DataFrame:
-    face = rng.random(n) > 0.05
-    table = {
-        "frame": np.arange(n, dtype=np.int64),
-        "timestamp": np.arange(n) / 30.0,
-        "face": face,
-        "face_confidence": np.where(face, rng.uniform(0.6, 1.0, n), 0.0),
-    }
-    for au in action_units():
-        table[au] = np.where(face, rng.beta(2, 5, n), np.nan)
-    return pd.DataFrame(table)
+    return datasets.video_frames(n, rng, fps=30.0, no_face=0.05, beta=(2.0, 5.0))
 
 
 def write_unchecked(paths: StorePaths, run_id: str, video_id: str, frames: pd.DataFrame) -> Path:

@@ -7,8 +7,9 @@ the same data everywhere:
 * :func:`demo_visits` and :func:`demo_frames`: the dashboard's synthetic demo
   cohort (patients ``DEMO-S..``, a planted AU-BDI association), which
   :func:`facs_core.services.demo.load_demo` writes into a store;
-* :func:`frames`: per-frame tables in the per-frame contract (some frames
-  without a face), for feature and export code;
+* :func:`frames` and :func:`video_frames`: per-frame tables in the
+  per-frame contract (some frames without a face), for feature, export and
+  store code;
 * :func:`cohort`: a per-video feature table with its clinical table (scores
   and covariates), for the statistics;
 * :func:`rhythm_cohort`: long per-frame series whose AU12 carries a rhythm
@@ -57,6 +58,7 @@ __all__ = [
     "frames",
     "planted_effects",
     "rhythm_cohort",
+    "video_frames",
 ]
 
 #: Seed of every random draw in the demo; change it and the cohort changes.
@@ -196,12 +198,44 @@ def demo_frames(
     return pd.DataFrame(frame)
 
 
+def video_frames(
+    n: int,
+    rng: np.random.Generator,
+    *,
+    fps: float = 25.0,
+    no_face: float = 0.15,
+    beta: tuple[float, float] = (2.0, 3.0),
+) -> pd.DataFrame:
+    """One video's per-frame table of ``n`` frames in the per-frame contract.
+
+    About ``no_face`` of the frames have no face (AU values NaN there); every
+    study AU is drawn from Beta(``beta``) where there is a face.
+
+    Examples
+    --------
+    >>> table = video_frames(4, np.random.default_rng(0), fps=2.0)
+    >>> table["timestamp"].tolist()
+    [0.0, 0.5, 1.0, 1.5]
+    """
+    face = rng.random(n) > no_face
+    table = pd.DataFrame(
+        {
+            "frame": np.arange(n, dtype=np.int64),
+            "timestamp": np.arange(n) / fps,
+            "face": face,
+            "face_confidence": np.where(face, rng.uniform(0.6, 1, n), 0.0),
+        }
+    )
+    for au in action_units():
+        table[au] = np.where(face, rng.beta(*beta, n), np.nan)
+    return table
+
+
 def frames(n_videos: int = 5, seed: int = 0, fps: float = 25.0) -> pd.DataFrame:
-    """Per-frame tables of ``n_videos`` videos in the per-frame contract, stacked.
+    """Per-frame tables of ``n_videos`` videos (:func:`video_frames`), stacked.
 
     Each video (``vid000``, ``vid001``, ...) has 80-300 frames at ``fps``, no
-    face in about 15 % of them (AU values NaN there), and every study AU drawn
-    from Beta(2, 3) where there is a face.
+    face in about 15 % of them.
 
     Examples
     --------
@@ -214,18 +248,7 @@ def frames(n_videos: int = 5, seed: int = 0, fps: float = 25.0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     parts = []
     for v in range(n_videos):
-        n = int(rng.integers(80, 300))
-        face = rng.random(n) > 0.15
-        table = pd.DataFrame(
-            {
-                "frame": np.arange(n),
-                "timestamp": np.arange(n) / fps,
-                "face": face,
-                "face_confidence": np.where(face, rng.uniform(0.6, 1, n), 0.0),
-            }
-        )
-        for au in action_units():
-            table[au] = np.where(face, rng.beta(2, 3, n), np.nan)
+        table = video_frames(int(rng.integers(80, 300)), rng, fps=fps)
         table.insert(0, "video_id", f"vid{v:03d}")
         parts.append(table)
     return pd.concat(parts, ignore_index=True)
