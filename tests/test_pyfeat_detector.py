@@ -123,6 +123,8 @@ def test_cli_extract_runs_pyfeat_detector_offline(cli_extraction: dict) -> None:
     done, out = cli_extraction["done"], cli_extraction["out"]
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Traceback" not in done.stderr and "Retrying" not in done.stderr
+    # The summary says whose face the frames hold.
+    assert "6 frames: 6 patient face (0 identity uncertain), 0 other face only, 0 no face" in done.stderr
     assert cli_extraction["connections"] == 0
     assert not cli_extraction["added"], "the extraction wrote into py-feat's package folder"
     table = pd.read_parquet(out)
@@ -295,6 +297,14 @@ def test_patient_track_over_the_whole_video_through_pyfeat(pyfeat_env, feat_data
     assert (table.loc[visible, "face_status"] == "patient").all()
     assert (table.loc[visible, "face_confidence"] > 0.5).all()
     assert table.loc[visible, "track_id"].ge(0).all() and table["face_score"].notna().sum() == visible.sum()
+    # What the command line and the Extraction page's job line report for it.
+    from facs_core.services.extraction import face_summary
+
+    summary = face_summary(table).describe()
+    assert (
+        summary
+        == f"{n_frames} frames: {visible.sum()} patient face (0 identity uncertain), 2 other face only, 0 no face"
+    )
 
 
 @pytest.mark.slow
