@@ -8,11 +8,14 @@ computes statistics; it only words what was done.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from facs_core import __version__
 from facs_core.errors import InputError
+
+__all__ = ["AnalysisSettings", "covariate_words", "methods_paragraph", "settings_from_mapping"]
 
 _METHOD_SENTENCES: dict[str, str] = {
     "pearson": (
@@ -99,6 +102,59 @@ def _join(items: Sequence[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    """``1 visit``, ``2 visits``."""
+    return f"{n} {singular if n == 1 else plural or singular + 's'}"
+
+
+#: How a covariate column reads in a sentence.
+_COVARIATE_WORDS: dict[str, str] = {
+    "age": "age",
+    "sex": "sex",
+    "camera": "camera",
+    "medication": "medication",
+    "repeat_visit": "whether the visit was a repeat visit",
+}
+
+_VERSION = re.compile(r"\d+(?:\.\d+)+[\w.+-]*")
+_SHA = re.compile(r"sha256\s+([0-9a-f]{6,})")
+#: py-feat's model names as its documentation writes them.
+_PYFEAT_MODELS = {
+    "retinaface": "RetinaFace face detection",
+    "img2pose": "img2pose face detection",
+    "mobilefacenet": "MobileFaceNet landmarks",
+    "mobilenet": "MobileNet landmarks",
+    "pfld": "PFLD landmarks",
+    "xgb": "XGBoost AU classifiers",
+    "svm": "SVM AU classifiers",
+    "resmasknet": "ResMaskNet emotions",
+}
+
+
+def covariate_words(name: str) -> str:
+    """How a covariate column reads in the methods text: ``repeat_visit`` -> "whether the visit was a repeat visit"."""
+    return _COVARIATE_WORDS.get(name, name.replace("_", " "))
+
+
+def _backend_name(backend: str, version: str | None) -> str:
+    """One backend as a methods section names it: the model and the library with its version."""
+    text = (version or "").strip()
+    number = _VERSION.search(text)
+    if backend == "mediapipe":
+        library = f"mediapipe {number[0]}" if number else "mediapipe"
+        sha = _SHA.search(text)
+        model = f", model face_landmarker.task, sha256 {sha[1]}" if sha else ""
+        return f"the MediaPipe Face Landmarker's blendshapes ({library}{model})"
+    if backend == "pyfeat":
+        library = f"py-feat {number[0]}" if number else "py-feat"
+        models = [_PYFEAT_MODELS[m] for m in re.findall(r"[a-z0-9]+", text.lower()) if m in _PYFEAT_MODELS]
+        return f"py-feat ({library}{'; ' + ', '.join(models) if models else ''})"
+    if not text:
+        return backend
+    # A version that already names its library ("tool 1.2") is not prefixed with the name again.
+    return text if text.lower().startswith(backend.lower()) else f"{backend} {text}"
+
+
 def _backend_phrase(backends: Sequence[tuple[str, str | None]]) -> str:
     if not backends:
         return "an unrecorded backend"
@@ -107,7 +163,7 @@ def _backend_phrase(backends: Sequence[tuple[str, str | None]]) -> str:
         if backend == "synthetic":
             named.append("the synthetic demo generator (no video analysed)")
         else:
-            named.append(f"{backend} {version}" if version else backend)
+            named.append(_backend_name(str(backend), None if version is None else str(version)))
     return _join(sorted(set(named)))
 
 
@@ -132,12 +188,15 @@ def methods_paragraph(settings: AnalysisSettings, software_version: str = __vers
         if settings.segment_label
         else " over the whole recording"
     )
-    controlling = f", controlling for {_join(list(settings.covariates))}" if settings.covariates else ""
+    controlling = (
+        f", controlling for {_join([covariate_words(c) for c in settings.covariates])}" if settings.covariates else ""
+    )
     sentences = [
         f"Facial Action Units (AUs) were measured frame by frame with {_backend_phrase(settings.backends)}"
         f" using the FACS interview dashboard (facs_core {software_version}).",
-        f"For each of {settings.n_videos} visits from {settings.n_patients} patients and each of {settings.n_aus}"
-        f" AUs, the per-visit feature was {_FEATURE_SENTENCES[settings.feature]}{window}.",
+        f"For each of {_count(settings.n_videos, 'visit')} from {_count(settings.n_patients, 'patient')} and each"
+        f" of {_count(settings.n_aus, 'AU')}, the per-visit feature was {_FEATURE_SENTENCES[settings.feature]}"
+        f"{window}.",
         _METHOD_SENTENCES[settings.method].format(
             instrument=settings.instrument, controlling=controlling, permutations=settings.permutations
         ),
@@ -146,8 +205,8 @@ def methods_paragraph(settings: AnalysisSettings, software_version: str = __vers
         sentences.append(f"P-values were not corrected for multiple comparisons; alpha was {settings.alpha:g}.")
     else:
         sentences.append(
-            f"P-values were corrected across the {settings.n_aus} AUs with the {settings.correction} procedure,"
-            f" and associations with an adjusted p below {settings.alpha:g} were called significant."
+            f"P-values were corrected across the {_count(settings.n_aus, 'AU')} with the {settings.correction}"
+            f" procedure, and associations with an adjusted p below {settings.alpha:g} were called significant."
         )
     return " ".join(sentences)
 

@@ -14,7 +14,7 @@ import streamlit as st
 from facs_core.methods_text import methods_paragraph
 from facs_core.services import access
 from facs_core.services.downloads import export_for
-from facs_core.views import common, page_data
+from facs_core.views import common, formatting, page_data
 from facs_core.views.auth import require
 
 store = common.catalog()
@@ -64,7 +64,12 @@ with common.friendly_errors():
     if runs.empty:
         st.caption("No extracted visits you may export yet.")
     else:
-        labels = {row.video_id: f"{row.patient_id} · {row.video_id} · {row.backend}" for row in runs.itertuples()}
+        dates = clinical.set_index("video_id")["visit_date"]
+        labels = {
+            row.video_id: f"{row.patient_id} · {formatting.date(dates.get(row.video_id))} · video {row.video_id}"
+            f" · {row.backend}"
+            for row in runs.itertuples()
+        }
         video_id = st.selectbox("Visit", list(labels), format_func=labels.get, key="ex_frames_video")
         frames = page_data.frames_of_video(str(store.paths.root), version, video_id)
         st.caption(f"{len(frames):,} frames × {frames.shape[1]} columns")
@@ -76,16 +81,32 @@ with common.friendly_errors():
         st.caption("No per-video features yet.")
     else:
         table = clinical.drop(columns=["synthetic"]).merge(features, on="video_id", how="inner")
-        common.show_table(store, table.head(20), hide_index=True, width="stretch")
-        st.caption(f"{len(table)} visits; first 20 shown.")
+        common.show_table(store, table.head(20), human=True, hide_index=True, width="stretch")
+        st.caption(
+            f"{len(table)} visits; first 20 shown. The download holds every visit with machine-readable column"
+            " names (video_id, visit_date, AU12_rate ...) and full precision."
+        )
         downloads(table, "per-video-features", "per-video features", "features")
+
+    if not access.allowed(user, "view_cohort"):
+        # Statistics come from the Cohort statistics page, which this role does not have: no dead end.
+        st.caption(
+            "Cohort statistics and their methods paragraph are prepared by researchers on the Cohort statistics"
+            " page; your exports are the per-frame and per-visit tables above."
+        )
+        st.stop()
 
     st.subheader("Statistics table")
     result = st.session_state.get("cohort_result")
-    if result is None or not access.allowed(user, "view_cohort"):
+    if result is None:
         st.caption("Run an analysis on the Cohort statistics page first; its table and settings appear here.")
+        common.page_link("pages/cohort.py", label="Open Cohort statistics")
     else:
-        common.show_table(store, result, hide_index=True, width="stretch")
+        common.show_table(store, result, human=True, hide_index=True, width="stretch")
+        st.caption(
+            "p-values as in a journal table: below 0.001 as “< 0.001”, otherwise three significant digits;"
+            " the download keeps full precision."
+        )
         downloads(result, "cohort-statistics", "cohort statistics", "stats")
 
     st.subheader("Methods paragraph")

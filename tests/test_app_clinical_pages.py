@@ -186,3 +186,48 @@ def test_patient_profile_reads_like_a_clinical_summary(demo_store: Catalog) -> N
     ok(at)
     captions = texts(at.caption)
     assert "this segment is" in captions and "band" in captions, captions[-400:]
+
+
+# -- export -------------------------------------------------------------------
+
+
+def test_export_tables_read_as_in_a_paper_and_the_clinician_meets_no_dead_end(demo_store: Catalog) -> None:
+    import pandas as pd
+
+    result = pd.DataFrame(
+        {
+            "feature": ["AU12", "AU04"],
+            "n": [60, 60],
+            "r": [0.41234, -0.0512],
+            "ci_low": [0.18, -0.3],
+            "ci_high": [0.6, 0.2],
+            "p": [0.0000007, 0.6969],
+            "p_fdr": [0.000014, 0.81234],
+            "significant": [True, False],
+        }
+    )
+    at = page("export", demo_store, "researcher")
+    at.session_state["cohort_result"] = result
+    ok(at.run())
+    features, stats = at.dataframe[0].value, at.dataframe[1].value
+    assert {"Visit date", "BDI-II", "Repeat visit"} <= set(features.columns)
+    assert "None" not in features.to_csv() and "00:00:00" not in features.to_csv()
+    assert list(stats.columns) == [
+        "Feature",
+        "n",
+        "r",
+        "95 % CI, lower",
+        "95 % CI, upper",
+        "p",
+        "p (adjusted)",
+        "Significant",
+    ]
+    assert stats["p"].tolist() == ["< 0.001", "0.697"] and stats["p (adjusted)"].tolist() == ["< 0.001", "0.812"]
+    assert stats["r"].tolist() == ["0.412", "-0.0512"]
+
+    patient = demo_store.scalar("SELECT min(patient_id) FROM videos")
+    clinician = ok(page("export", demo_store, "clinician", (patient,)).run())
+    shown = texts(clinician.caption) + texts(clinician.markdown)
+    assert "Run an analysis on the Cohort statistics page" not in shown
+    assert "prepared by researchers" in shown
+    assert not [e for e in clinician.get("page_link")]

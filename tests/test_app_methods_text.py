@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from facs_core.errors import InputError
-from facs_core.methods_text import AnalysisSettings, methods_paragraph, settings_from_mapping
+from facs_core.methods_text import AnalysisSettings, covariate_words, methods_paragraph, settings_from_mapping
 
 COVARIATES = ("age", "sex", "camera", "medication", "repeat_visit")
 
@@ -39,12 +39,15 @@ def test_paragraph_names_every_setting(covariates, method, n_videos, n_patients,
         _settings(covariates=tuple(covariates), method=method, n_videos=n_videos, n_patients=n_patients, alpha=alpha),
         software_version="9.9.9",
     )
-    assert f"{n_videos} visits from {n_patients} patients" in text
+    visits = f"{n_videos} visit{'s' if n_videos != 1 else ''}"
+    patients = f"{n_patients} patient{'s' if n_patients != 1 else ''}"
+    assert f"{visits} from {patients}" in text
     assert "Patient Health Questionnaire (PHQ-9)" in text
     assert "mediapipe 0.10.14" in text and "facs_core 9.9.9" in text
     assert f"{alpha:g}" in text
     for covariate in covariates:
-        assert covariate in text
+        assert covariate_words(covariate) in text
+    assert "_" not in text.replace("face_landmarker.task", "").replace("facs_core", "")  # no column names as prose
     assert ("controlling for" in text) == bool(covariates)
     assert ("mixed model" in text) == (method == "mixedlm")
     assert ("permutations of whole patients" in text) == (method == "permutation")
@@ -83,3 +86,25 @@ def test_settings_from_a_session_mapping_ignore_unknown_keys() -> None:
         }
     )
     assert settings.method == "spearman" and settings.n_videos == 10
+
+
+def test_backends_are_named_as_a_paper_names_them_once() -> None:
+    text = methods_paragraph(
+        _settings(
+            backends=(
+                ("mediapipe", "mediapipe 0.10.14; face_landmarker.task sha256 64184e229b26"),
+                ("pyfeat", "py-feat 0.6.2 Detectorv1 retinaface/mobilefacenet/xgb/resmasknet"),
+            ),
+            covariates=("age", "repeat_visit"),
+            n_videos=1,
+            n_patients=1,
+        )
+    )
+    assert "mediapipe mediapipe" not in text and "py-feat py-feat" not in text
+    assert (
+        "MediaPipe Face Landmarker's blendshapes (mediapipe 0.10.14, model face_landmarker.task, sha256 64184e229b26)"
+        in text
+    )
+    assert "RetinaFace face detection, MobileFaceNet landmarks, XGBoost AU classifiers, ResMaskNet emotions" in text
+    assert "controlling for age and whether the visit was a repeat visit" in text and "repeat_visit" not in text
+    assert "For each of 1 visit from 1 patient and each of 20 AUs" in text

@@ -540,7 +540,7 @@ def test_export_clinician_sees_only_assigned_visits(demo_store: Catalog) -> None
     at = page("export", demo_store, "clinician", (patient,)).run()
     no_exception(at)
     table = at.dataframe[0].value
-    assert set(table["patient_id"]) == {patient}
+    assert set(table["Patient"]) == {patient}
 
 
 def test_admin_adds_an_account_and_refuses_others(demo_store: Catalog) -> None:
