@@ -114,7 +114,7 @@ with common.friendly_errors():
         permutations=analysis.PERMUTATIONS,
         n_aus=len(result),
     )
-    st.session_state["cohort_result"] = result
+    st.session_state["cohort_result"] = engine.without_inputs(result)
 
     st.subheader(f"AU × {score.upper()} associations")
     st.caption(

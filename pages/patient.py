@@ -16,6 +16,7 @@ from facs_core import wavelets
 from facs_core.errors import FacsError
 from facs_core.reference import action_unit_names
 from facs_core.services import access, visibility
+from facs_core.services import analysis as engine
 from facs_core.stats.cohort import DATA_SOURCES, default_source, select_source
 from facs_core.stats.profile import visit_change
 from facs_core.views import agreement_section, common, formatting, page_data, run_notices, strip
@@ -88,6 +89,9 @@ with common.friendly_errors():
     mine = tuple(visits["video_id"].tolist())
     profile = profile_views.profile_against_cohort(str(store.paths.root), version, mine, mode, "aus", source)
     features, n_reference = profile.attrs["features"], profile.attrs.get("n_reference", 0)
+    provenance = profile.copy()
+    provenance.attrs = {"provenance": profile.attrs.get("provenance", {})}
+    st.session_state["pp_profile_table"] = provenance
     profile.attrs = {}  # the reference data stays out of the charts
     if profile.empty:
         st.info("No extracted visit for this patient yet.", icon=":material/info:")
@@ -157,6 +161,19 @@ with common.friendly_errors():
         )
 
     st.caption(f"Reference: {n_reference} extracted visits, the cohort's {DATA_SOURCES[source]}.")
+    common.reproduce(
+        store,
+        engine.profile_command(
+            patient,
+            mode,
+            "aus",
+            source,
+            f"profile-{patient}.csv",
+            store.paths.root if common.viewer(store).sees_paths else None,
+        ),
+        provenance,
+        key="pp_command",
+    )
     emotion_profile = profile_views.profile_against_cohort(
         str(store.paths.root), version, mine, mode, "emotions", source
     ).copy()

@@ -91,7 +91,7 @@ with common.friendly_errors():
     choice = engine.CohortChoice(source=source, segment_label=segment_label)
     with st.spinner("wavelet features of every visit (cached after the first time)"):
         table = wavelet_analysis.map_result(str(store.paths.root), version, viewer, association, params, choice)
-    st.session_state["map_result"] = table
+    st.session_state["map_result"] = engine.without_inputs(table)
     analysed = table.attrs.get("video_ids", [])
     common.synthetic_banner(common.has_synthetic(store, analysed))
     common.au_source_note(store, analysed)
@@ -136,6 +136,8 @@ with common.friendly_errors():
         table,
         key="map_command",
     )
+
+    common.result_downloads(store, user, engine.without_inputs(table), f"significance-{score}", "significance map")
 
     chart = wavelet_analysis.heatmap(table, score)
     event = st.altair_chart(chart, on_select="rerun", key="sig_map", width="stretch")

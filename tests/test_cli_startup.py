@@ -81,6 +81,25 @@ def test_repeated_stats_options_match_the_library() -> None:
     assert tuple(multicomp.CORRECTIONS) == stats_command.CORRECTIONS
 
 
+def test_repeated_engine_options_match_the_library() -> None:
+    from facs_core.cli import profile_command, scalogram_command, stats_command
+    from facs_core.services.analysis import MapParams
+    from facs_core.stats import cohort, profile
+    from facs_core.wavelets import DEFAULT_PERIODS, log_periods
+
+    assert tuple(cohort.METHODS) == stats_command.COHORT_METHODS
+    assert tuple(cohort.FEATURE_KINDS) == stats_command.FEATURE_KINDS
+    assert tuple(cohort.DATA_SOURCES) == stats_command.DATA_SOURCES == scalogram_command.DATA_SOURCES
+    assert tuple(cohort.DATA_SOURCES) == profile_command.DATA_SOURCES
+    assert cohort.PERMUTATIONS == stats_command.DEFAULT_PERMUTATIONS
+    assert profile.PROFILE_MODES == profile_command.MODES and profile.MEASURES == profile_command.MEASURES
+    # The page's default periods are what its command line spells.
+    default = MapParams()
+    assert default.period_count == scalogram_command.DEFAULT_PERIOD_COUNT
+    low, high = (float(x) for x in default.periods_spec.split("-"))
+    assert default.periods == DEFAULT_PERIODS == tuple(log_periods(low, high, default.period_count))
+
+
 def test_the_command_line_runs_from_any_folder(tmp_path: Path) -> None:
     # `make` installs the project into .venv, so researchers can run it where their data are.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -191,3 +191,44 @@ def test_segments_choice_analyses_only_visits_that_have_one(demo_store: Catalog)
     assert (whole["n"] == 60).all()
     with pytest.raises(Exception, match="no visit has a segment labelled 'nothing'"):
         analysis.cohort_statistics(demo_store, viewer, params, analysis.CohortChoice(segment_label="nothing"))
+
+
+def test_patient_profile_page_and_its_command_give_the_same_table(demo_store: Catalog, tmp_path: Path) -> None:
+    patient = demo_store.query("SELECT patient_id FROM videos ORDER BY patient_id LIMIT 1")["patient_id"].iloc[0]
+    at = page("patient", demo_store, "clinician", (patient,)).run()
+    at.radio(key="pp_mode").set_value("percentile").run()
+    no_exception(at)
+    command = at.session_state["pp_command"]
+    assert command in [c.value for c in at.code] and f"--patient {patient}" in command
+    shown = at.session_state["pp_profile_table"]
+    written = run_shown_command(command, demo_store, tmp_path)
+    assert shown["video_id"].tolist() == written["video_id"].tolist() and shown["AU"].tolist() == written["AU"].tolist()
+    for column in ("mean", "value"):
+        np.testing.assert_allclose(written[column], shown[column], rtol=0, atol=1e-12)
+    for column in ("mode", "data_source", "n_reference", "inputs_sha256"):
+        assert shown[column].astype(str).tolist() == written[column].astype(str).tolist(), column
+
+
+def test_exported_statistics_carry_their_provenance(demo_store: Catalog) -> None:
+    import io
+
+    import pyarrow.parquet as pq
+
+    from facs_core.services.access import User
+    from facs_core.services.downloads import export_for
+    from store import users
+
+    users.add_user(demo_store, "researcher9", "researcher", "correct-horse-battery", actor="test")
+    result = analysis.without_inputs(
+        analysis.cohort_statistics(demo_store, analysis.operator_viewer(), CohortParams("bdi", ("age", "sex")))
+    )
+    user = User("researcher9", "researcher")
+    parquet = pd.read_parquet(io.BytesIO(export_for(demo_store, user, result, what="stats", fmt="parquet")))
+    provenance = parquet.attrs["provenance"]
+    assert provenance["covariates"] == ["age", "sex"] and provenance["n_videos"] == 60
+    assert provenance["data_source"] == "synthetic" and provenance["inputs_sha256"] == result["inputs_sha256"].iloc[0]
+    assert "PyWavelets" in provenance["software"] and provenance["correction"].startswith("Benjamini-Hochberg")
+    assert pq.read_schema(io.BytesIO(export_for(demo_store, user, result, what="stats", fmt="parquet"))).metadata
+    csv = pd.read_csv(io.BytesIO(export_for(demo_store, user, result, what="stats", fmt="csv")))
+    assert {"df", "covariates", "fdr_scope", "n_videos", "data_source", "software", "inputs_sha256"} <= set(csv)
+    assert (csv["df"] == 60 - 2 - result["k"].iloc[0]).all()

@@ -45,6 +45,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "facs_core.cli.verify_command",
     "facs_core.cli.stats_command",
     "facs_core.cli.scalogram_command",
+    "facs_core.cli.profile_command",
     "facs_core.cli.agreement_command",
 )
 

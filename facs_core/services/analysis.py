@@ -51,9 +51,14 @@ __all__ = [
     "map_command",
     "operator_viewer",
     "patient_profile",
+    "patient_visits",
     "periods_text",
+    "profile_command",
     "significance_map",
+    "store_inputs_hash",
     "video_features",
+    "warm_features",
+    "without_inputs",
 ]
 
 #: Covariates the catalog holds per visit, as the statistics engine names them.
@@ -186,6 +191,38 @@ def video_features(store: Catalog, segments: pd.DataFrame | None = None) -> pd.D
     return table
 
 
+def store_inputs_hash(
+    store: Catalog, video_ids: Sequence[str], clinical: pd.DataFrame, columns: Sequence[str], segments=None
+) -> str:
+    """SHA-256 (hex, first 16) of the store state a result was computed from.
+
+    The extraction run of each analysed visit (its run id names the video's
+    bytes and the extraction parameters; its shard never changes), the
+    clinical values used (``columns``) and the segments: the same store state
+    gives the same hash in the dashboard and on the command line, bit for bit,
+    whatever order a parallel sum took.
+    """
+    import hashlib
+
+    ids = sorted(str(v) for v in video_ids)
+    runs = latest_runs(store).set_index("video_id")
+    digest = hashlib.sha256()
+    for video_id in ids:
+        digest.update(f"{video_id}\x1f{runs['run_id'].get(video_id, '')}\x1e".encode())
+    rows = clinical.set_index(clinical["video_id"].astype(str)).reindex(ids)
+    digest.update(rows[list(columns)].to_csv(index=True, lineterminator="\n").encode())
+    if segments is not None:
+        spans = segments[segments["video_id"].isin(ids)].sort_values(["video_id", "start_s"])
+        digest.update(spans[["video_id", "start_s", "end_s"]].to_csv(index=False, lineterminator="\n").encode())
+    return digest.hexdigest()[:16]
+
+
+def _stamp(result: pd.DataFrame, digest: str) -> None:
+    result["inputs_sha256"] = digest
+    result.attrs["provenance"]["inputs_sha256"] = digest
+    result.attrs["provenance"]["inputs"] = "store state: extraction runs, clinical values and segments used"
+
+
 # -- the three analyses --------------------------------------------------------
 
 
@@ -204,6 +241,8 @@ def cohort_statistics(
     if features.empty:
         raise InputError("no extracted visit among the chosen visits")
     result = cohort_associations(features, clinical, params, data_source=source)
+    used = [params.score, *params.covariates]
+    _stamp(result, store_inputs_hash(store, result.attrs["video_ids"], clinical, used, segments))
     result.attrs["notes"] = notes + list(result.attrs.get("notes", []))
     result.attrs["provenance"]["segments"] = choice.segment_label or "whole videos"
     result["segments"] = choice.segment_label or "whole videos"
@@ -255,7 +294,7 @@ def significance_map(
     if runs.empty:
         raise InputError("no extracted visit among the chosen visits")
     parts, aus = _period_parts(store, runs, params, segments)
-    ordered = [a for a in wavelets_au_order() if a in aus] + [a for a in aus if a not in wavelets_au_order()]
+    ordered = [a for a in _au_order() if a in aus] + [a for a in aus if a not in _au_order()]
     features = wavelets.combine_periods(parts, params.periods, ordered, params.wavelet, params.power, params.precision)
     if np.isnan(features.values).all():
         raise InputError(
@@ -263,6 +302,8 @@ def significance_map(
             " or sampled too slowly"
         )
     result = associate_scales(features, clinical.drop(columns=["visit_date", "synthetic"]), association, source)
+    used = [association.score, *association.covariates]
+    _stamp(result, store_inputs_hash(store, result.attrs["video_ids"], clinical, used, segments))
     result.attrs["notes"] = notes + list(result.attrs.get("notes", []))
     result.attrs["provenance"]["segments"] = choice.segment_label or "whole videos"
     result["segments"] = choice.segment_label or "whole videos"
@@ -273,11 +314,20 @@ def significance_map(
     return result
 
 
-def wavelets_au_order() -> list[str]:
+def _au_order() -> list[str]:
     """The study's AUs in the reference table's order."""
     from facs_core.reference import action_units
 
     return list(action_units())
+
+
+def patient_visits(store: Catalog, patient_id: str) -> list[str]:
+    """The patient's visits, oldest first (the order the Patient profile page lists them)."""
+    clinical = clinical_table(store)
+    visits = clinical.loc[clinical["patient_id"] == patient_id].sort_values("visit_date", kind="stable")
+    if visits.empty:
+        raise InputError(f"no visit of patient {patient_id}")
+    return visits["video_id"].tolist()
 
 
 def patient_profile(
@@ -292,15 +342,34 @@ def patient_profile(
     The reference is every extracted visit of the data source (default real
     whenever the store has a real visit, as for every statistic); the
     patient's own visits are placed whatever their source.
-    ``attrs``: ``n_reference`` and ``source``.
+    ``video_id, AU, mean, value`` then provenance columns ``mode, measures,
+    data_source, n_reference, software, inputs_sha256``; ``attrs``:
+    ``n_reference``, ``source``, ``provenance`` and ``features`` (every
+    visit's features).
     """
+    from facs_core.stats.provenance import software_versions
+
     clinical = clinical_table(store)
     source = source or default_source(clinical)
     reference, _ = select_source(clinical, source)
     features = video_features(store)
-    table = cohort_profile(features, list(video_ids), mode, measures, reference=list(reference["video_id"]))
-    table.attrs["source"] = source
-    table.attrs["features"] = features
+    reference_ids = list(reference["video_id"])
+    table = cohort_profile(features, list(video_ids), mode, measures, reference=reference_ids)
+    n_reference = int(table.attrs.get("n_reference", 0))
+    extracted = [v for v in reference_ids if v in set(features.get("video_id", []))]
+    info = {
+        "analysis": "patient profile",
+        "mode": mode,
+        "measures": measures,
+        "data_source": source,
+        "n_reference": n_reference,
+        "software": software_versions(),
+        "inputs_sha256": store_inputs_hash(store, sorted({*extracted, *video_ids}), clinical, []),
+        "inputs": "store state: extraction runs of the reference and the patient's visits",
+    }
+    for key in ("mode", "measures", "data_source", "n_reference", "software", "inputs_sha256"):
+        table[key] = info[key]
+    table.attrs = {"n_reference": n_reference, "source": source, "provenance": info, "features": features}
     return table
 
 
@@ -342,6 +411,27 @@ def cohort_command(
         argv += ["--segment-label", choice.segment_label]
     if params.method == "permutation":
         argv += ["--permutations", str(params.permutations), "--seed", str(params.seed)]
+    return shlex.join([*argv, "--out", out])
+
+
+def profile_command(
+    patient_id: str, mode: str, measures: str, source: str, out: str, data_dir: Path | None = None
+) -> str:
+    """``python -m facs_core stats profile --from-store --patient ...`` giving the patient's profile table."""
+    argv = [
+        *_prefix(data_dir),
+        "stats",
+        "profile",
+        "--from-store",
+        "--patient",
+        patient_id,
+        "--mode",
+        mode,
+        "--measures",
+        measures,
+        "--source",
+        source,
+    ]
     return shlex.join([*argv, "--out", out])
 
 
@@ -390,6 +480,17 @@ def map_command(
     if choice.segment_label:
         argv += ["--segment-label", choice.segment_label]
     return shlex.join([*argv, "--out", out])
+
+
+def without_inputs(result: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a result for export and session state: its provenance and notes, not the inputs it carries.
+
+    A Parquet file written from it carries the provenance block in its
+    metadata (pandas stores ``attrs``); the CSV carries the provenance columns.
+    """
+    table = result.copy()
+    table.attrs = {k: v for k, v in result.attrs.items() if k in ("provenance", "notes", "n_videos", "video_ids")}
+    return table
 
 
 def warm_features(store: Catalog) -> int:

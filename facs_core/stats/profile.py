@@ -14,10 +14,17 @@ import pandas as pd
 from facs_core.errors import InputError
 from facs_core.stats.cohort import EMOTIONS
 
-__all__ = ["PROFILE_MODES", "cohort_profile", "visit_change"]
+__all__ = ["MEASURES", "PROFILE_MODES", "cohort_profile", "profile_means", "visit_change"]
 
 #: How a visit is compared with the cohort.
 PROFILE_MODES: tuple[str, ...] = ("z-score", "percentile")
+#: What is compared: the AU means or py-feat's emotion means.
+MEASURES: tuple[str, ...] = ("aus", "emotions")
+
+
+def profile_means(features: pd.DataFrame, measures: str = "aus") -> pd.DataFrame:
+    """The per-video means a profile compares (AU or emotion columns), indexed by ``video_id``."""
+    return _means(features, measures)
 
 
 def _means(features: pd.DataFrame, measures: str = "aus") -> pd.DataFrame:

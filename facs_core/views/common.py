@@ -337,19 +337,34 @@ def reproduce(store: Catalog, command: str, result: pd.DataFrame, key: str) -> N
     its output carries the same provenance columns, so the two can be
     compared number for number.
     """
-    info = result.attrs.get("provenance", {})
-    df = result["df"].dropna() if "df" in result else pd.Series(dtype=float)
-    df_text = "n/a" if df.empty else f"{df.min():g}" if df.min() == df.max() else f"{df.min():g}-{df.max():g}"
+    info = dict(result.attrs.get("provenance", {}))
+    if "df" in result and result["df"].notna().any():
+        df = result["df"].dropna()
+        info["df"] = f"{df.min():g}" if df.min() == df.max() else f"{df.min():g}-{df.max():g}"
+    if "covariates" in info:
+        info["covariates"] = ", ".join(info["covariates"]) or "none"
+    software = info.pop("software", "")
+    parts = [f"{name.replace('_', ' ')}: {value}" for name, value in info.items() if value not in (None, "")]
     with st.expander("Provenance and the command that reproduces this table", icon=":material/terminal:"):
         st.code(command, language="bash")
-        st.caption(
-            visible_text(
-                store,
-                f"method: {info.get('method', '')} · covariates: {', '.join(info.get('covariates', [])) or 'none'}"
-                f" · correction: {info.get('correction', '')}, over {info.get('fdr_scope', '')}"
-                f" · n = {info.get('n_videos', '')} visits · df = {df_text}"
-                f" · data source: {info.get('data_source', '')} · segments: {info.get('segments', 'whole videos')}"
-                f" · inputs SHA-256 {info.get('inputs_sha256', '')} · {info.get('software', '')}",
-            )
-        )
+        st.caption(visible_text(store, " · ".join([*parts, software])))
     st.session_state[key] = command
+
+
+def result_downloads(store: Catalog, user, table: pd.DataFrame, name: str, what: str) -> None:
+    """CSV and Parquet of a result table with its provenance, for users who may export; audited when made."""
+    from facs_core.services import access
+    from facs_core.services.downloads import export_for
+
+    if not access.allowed(user, "export"):
+        return
+    left, right = st.columns(2)
+    for column, fmt, mime in ((left, "csv", "text/csv"), (right, "parquet", "application/vnd.apache.parquet")):
+        column.download_button(
+            f"Table ({fmt.upper()})",
+            data=lambda fmt=fmt: export_for(store, user, table, what=what, fmt=fmt),
+            file_name=f"{name}.{fmt}",
+            mime=mime,
+            key=f"{name}-{fmt}",
+            icon=":material/download:",
+        )
