@@ -5,7 +5,7 @@ video's decoder clock, with a label (presets in
 ``facs_core/resources/segment_labels.csv``). It must start at or after 0,
 end after it starts and not run past the video's end. Two segments of one
 video overlap when each starts before the other ends; touching segments do
-not overlap. The catalog operations live in :mod:`store.segments`.
+not overlap. The catalog operations live in :mod:`store.segment_rows`.
 
 Extraction covers the marked segments, or the whole video when none are
 marked: :func:`frame_ranges` turns segments into half-open frame ranges.

@@ -152,7 +152,7 @@ def dynamic_ranges(backend, data: Path) -> list[str]:
 
 def agreement_figures(backend, data: Path) -> list[str]:
     """The agreement tool's table (``python -m facs_core agreement``) on what can be paired here."""
-    from facs_core.agreement import compare_tables
+    from facs_core.comparison import compare_tables
 
     name = "WolfgangLanger_Pexels.mp4"
     frames = list(decode_frames(data / name, every=3))

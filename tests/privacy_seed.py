@@ -20,7 +20,7 @@ from facs_core.services.demo import load_demo
 from facs_core.services.ingest import ingest_video
 from facs_core.services.jobs import cancel_job, submit_extraction
 from store import Catalog, runs, users
-from store.segments import add_segment
+from store.segment_rows import add_segment
 from store.shards import write_shard
 
 PASSWORD = "correct-horse-battery"

@@ -21,7 +21,7 @@ from facs_core.stats import associate
 from facs_core.views import common, page_data
 from facs_core.views.formatting import p_value
 from store import Catalog, open_catalog, users
-from store.segments import add_segment, segments_for
+from store.segment_rows import add_segment, segments_for
 
 OPERATOR = LocalOperator("test")
 

@@ -19,7 +19,7 @@ from facs_core.services import downloads, jobs, segment_edits
 from facs_core.services.access import LocalOperator, PermissionDenied, User
 from facs_core.services.ingest import ingest_video
 from store import audit, job_rows, users
-from store.segments import add_segment, get_segment
+from store.segment_rows import add_segment, get_segment
 from store.videos import add_video, ensure_patient
 
 PASSWORD = "a long enough passphrase"
@@ -175,7 +175,7 @@ def test_pages_change_nothing_except_through_authorising_calls() -> None:
     unchecked = {"export_csv", "pseudonymise", "create_job", "set_job_status", "request_cancel"}
     for path in sorted((REPO / "pages").glob("*.py")):
         source = path.read_text("utf-8")
-        assert "store.segments import add_segment" not in source, path.name
+        assert "store.segment_rows import add_segment" not in source, path.name
         assert "segment_store.add_segment" not in source and "segment_store.update_segment" not in source
         assert "segment_store.delete_segment" not in source, path.name
         assert not (_calls(path) & unchecked), f"{path.name} calls {_calls(path) & unchecked}"

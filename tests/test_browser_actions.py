@@ -26,7 +26,7 @@ from facs_core.services import jobs
 from facs_core.services.access import LocalOperator
 from facs_core.services.ingest import ingest_video
 from store import audit, job_rows, open_catalog, users
-from store.segments import add_segment, get_segment
+from store.segment_rows import add_segment, get_segment
 from tests.browser_server import chromium, sign_in, streamlit_server
 from tests.test_e2e_browser import ARTIFACTS, PASSWORD, idle, open_page, shot
 

@@ -29,7 +29,7 @@ from facs_core.probe import probe_video
 from facs_core.services import uploads
 from facs_core.services.access import LocalOperator
 from facs_core.services.segment_edits import add_segment
-from store.segments import segments_for
+from store.segment_rows import segments_for
 from store.videos import add_video, check_patient_code
 
 HOSTILE_TEXT = [

@@ -175,7 +175,7 @@ def test_z_score_reference_is_the_chosen_data_source(demo_store: Catalog) -> Non
 
 
 def test_segments_choice_analyses_only_visits_that_have_one(demo_store: Catalog) -> None:
-    from store.segments import segments_for
+    from store.segment_rows import segments_for
 
     ids = demo_store.query("SELECT video_id FROM videos ORDER BY video_id LIMIT 12")["video_id"].tolist()
     for video_id in ids:

@@ -18,7 +18,7 @@ from facs_core.services import segment_edits
 from facs_core.services.access import LocalOperator
 from facs_core.services.jobs import JobRunner, job_status, submit_extraction
 from facs_core.services.run_report import describe_jobs, reextract, stale_runs
-from store.segments import segments_for
+from store.segment_rows import segments_for
 from store.videos import add_video
 
 REPO = Path(__file__).resolve().parent.parent

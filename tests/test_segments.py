@@ -15,7 +15,7 @@ from facs_core.services.access import LocalOperator
 from facs_core.services.ingest import ingest_video
 from facs_core.services.segment_edits import add_segment, delete_segment, extraction_ranges, update_segment
 from store import Catalog
-from store.segments import segments_for
+from store.segment_rows import segments_for
 
 OPERATOR = LocalOperator("test")
 

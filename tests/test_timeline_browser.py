@@ -24,7 +24,7 @@ from facs_core.services.demo import SYNTHETIC_BACKEND, demo_frames
 from facs_core.services.ingest import ingest_video
 from facs_core.views.strip import span_label
 from store import open_catalog, users
-from store.segments import add_segment, segments_for
+from store.segment_rows import add_segment, segments_for
 from store.shards import write_shard_file
 from tests.browser_server import streamlit_server
 from tests.test_e2e_browser import ARTIFACTS, CHROMIUM, PASSWORD, idle, shot

@@ -20,7 +20,7 @@ from facs_core.views.strip import span_label
 from facs_core.views.timeline_component import SaveRequest, component_data, store_request
 from store import users
 from store.catalog import Catalog
-from store.segments import segments_for
+from store.segment_rows import segments_for
 
 PASSWORD = "correct-horse-battery"
 

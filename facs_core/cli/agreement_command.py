@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _agreement(args: argparse.Namespace) -> int:
-    from facs_core.agreement import compare_files
+    from facs_core.comparison import compare_files
     from facs_core.services.agreement_runs import compare_visit
 
     if len(args.sources) == 1 and _VIDEO_ID.match(args.sources[0]):

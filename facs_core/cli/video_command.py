@@ -182,7 +182,7 @@ def _segments_add(args: argparse.Namespace) -> int:
 
 def _segments_list(args: argparse.Namespace) -> int:
     from store import open_catalog
-    from store.segments import segments_for
+    from store.segment_rows import segments_for
     from store.videos import get_video
 
     with open_catalog(args.data_dir) as catalog:

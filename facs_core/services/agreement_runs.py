@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from facs_core.agreement import Comparison, compare_tables, read_frames
+from facs_core.comparison import Comparison, compare_tables, read_frames
 from facs_core.errors import InputError
 from store import Catalog
 

@@ -45,7 +45,7 @@ from store import runs as run_rows
 from store.assessments import add_scores, set_covariates
 from store.catalog import Catalog
 from store.crashpoints import crash_point
-from store.segments import segments_for
+from store.segment_rows import segments_for
 from store.shards import write_shard_file
 from store.videos import insert_fileless_video
 

@@ -68,7 +68,7 @@ from store import audit, job_rows
 from store import runs as run_rows
 from store.catalog import Catalog
 from store.crashpoints import crash_point
-from store.segments import segments_for
+from store.segment_rows import segments_for
 from store.shards import write_shard_file
 from store.videos import get_video, video_file
 

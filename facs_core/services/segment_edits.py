@@ -6,7 +6,7 @@ patient (:func:`facs_core.services.access.authorise`: the account is re-read fro
 catalog and a refusal is audited), then applies the rules of a segment
 (:mod:`facs_core.segments`: bounds within the video, a one-line label, an
 overlap refused or merged) and hands the checked segment to
-:mod:`store.segments`, which applies the revision check and audits the change
+:mod:`store.segment_rows`, which applies the revision check and audits the change
 in one transaction (the overlap is resolved inside it, against the rows it writes beside).
 """
 
@@ -28,7 +28,7 @@ from facs_core.segments import (
 )
 from facs_core.services import access
 from facs_core.services.access import User
-from store import segments as segment_rows
+from store import segment_rows
 from store.catalog import Catalog
 from store.videos import get_video
 
@@ -175,7 +175,7 @@ def update_segment(
 def delete_segment(
     catalog: Catalog, user: User, segment_id: int, *, expected_revision: int | None = None, author: str | None = None
 ) -> None:
-    """Delete a segment as ``user`` (see :func:`store.segments.delete_segment`)."""
+    """Delete a segment as ``user`` (see :func:`store.segment_rows.delete_segment`)."""
     _authorise_segment(catalog, user, segment_id)
     segment_rows.delete_segment(
         catalog, segment_id, author=author or user.username, expected_revision=expected_revision

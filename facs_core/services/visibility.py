@@ -238,7 +238,7 @@ def segments_of_video(catalog: Catalog, viewer: Viewer, video_id: str) -> pd.Dat
 
     Empty (with the usual columns) when the video's patient is not visible.
     """
-    from store import segments as segment_store
+    from store import segment_rows as segment_store
 
     segments = segment_store.segments_for(catalog, video_id)
     patient = catalog.scalar("SELECT patient_id FROM videos WHERE video_id = ?", [video_id])

@@ -1,7 +1,7 @@
 """The "Backend agreement" section of a visit: per-AU r and ICC(3,1), and a Bland-Altman plot.
 
 Shown when a visit has finished runs of two backends (py-feat and MediaPipe);
-the numbers come from :mod:`facs_core.agreement`.
+the numbers come from :mod:`facs_core.comparison`.
 """
 
 from __future__ import annotations
