@@ -52,9 +52,6 @@ BACKENDS: dict[str, str] = {
     "pyfeat": "facs_core.backends.pyfeat_backend:PyFeatBackend",
 }
 
-#: The columns every per-frame table starts with.
-LEADING_COLUMNS: tuple[str, ...] = ("frame", "timestamp", "face", "face_confidence")
-
 
 class Backend(abc.ABC):
     """A face-analysis model behind one interface.
@@ -175,12 +172,6 @@ def with_frame_metadata(
     if absent:
         metadata[ABSENT_AUS_KEY] = json.dumps(absent, sort_keys=True).encode()
     return pa.Table.from_arrays(table.columns, schema=pa.schema(fields, metadata=metadata))
-
-
-def absent_aus_of(schema: pa.Schema) -> dict[str, str]:
-    """Study AUs a per-frame table's backend does not measure -> why (empty when none recorded)."""
-    value = (schema.metadata or {}).get(ABSENT_AUS_KEY)
-    return json.loads(value) if value else {}
 
 
 def au_source_of(schema: pa.Schema) -> str | None:
