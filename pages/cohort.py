@@ -77,6 +77,13 @@ with st.container(border=True):
         key="cohort_source",
         help="Which visits every number on this page uses; real visits are the default whenever there are any.",
     )
+    with st.expander("More options", icon=":material/tune:"):
+        left, middle, right = st.columns(3)
+        alpha = left.number_input("Significance level (α)", 0.001, 0.5, analysis.ALPHA, step=0.01, key="cohort_alpha")
+        permutations = middle.number_input(
+            "Permutations (permutation method)", 99, 100_000, analysis.PERMUTATIONS, step=100, key="cohort_permutations"
+        )
+        seed = right.number_input("Permutation seed", 0, 2**31 - 1, 0, step=1, key="cohort_seed")
 
 params = CohortParams(
     score=score,
@@ -84,8 +91,9 @@ params = CohortParams(
     method=method,
     correction=correction,
     feature=feature_kind,
-    alpha=analysis.ALPHA,
-    permutations=analysis.PERMUTATIONS,
+    alpha=float(alpha),
+    permutations=int(permutations),
+    seed=int(seed),
 )
 choice = engine.CohortChoice(source=source, segment_label=segment_label)
 
@@ -105,13 +113,13 @@ with common.friendly_errors():
         covariates=tuple(covariates),
         method=method,
         correction=analysis.CORRECTIONS[correction],
-        alpha=analysis.ALPHA,
+        alpha=float(alpha),
         n_videos=n_videos,
         n_patients=n_patients,
         feature=feature_kind,
         backends=tuple(backends.itertuples(index=False, name=None)),
         segment_label=segment_label,
-        permutations=analysis.PERMUTATIONS,
+        permutations=int(permutations),
         n_aus=len(result),
     )
     st.session_state["cohort_result"] = engine.without_inputs(result)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
+from facs_core import wavelets
 from facs_core.reference import instruments
 from facs_core.services import analysis as engine
 from facs_core.services import visibility
@@ -82,11 +83,20 @@ with st.container(border=True):
         key="map_source",
         help="Which visits the map uses; real visits are the default whenever there are any.",
     )
+    with st.expander("More options", icon=":material/tune:"):
+        left, middle, right = st.columns(3)
+        alpha = left.number_input("Significance level (α)", 0.001, 0.5, analysis.ALPHA, step=0.01, key="map_alpha")
+        wavelet = middle.text_input("Wavelet (PyWavelets name)", wavelets.DEFAULT_WAVELET, key="map_wavelet")
+        max_gap = right.number_input(
+            "Longest face gap filled (s)", 0.0, 10.0, wavelets.DEFAULT_MAX_GAP_S, step=0.1, key="map_max_gap"
+        )
 
 with common.friendly_errors():
-    params = engine.MapParams.from_range(shortest, longest, int(count), power=bool(power))
+    params = engine.MapParams.from_range(
+        shortest, longest, int(count), power=bool(power), wavelet=wavelet.strip(), max_gap_s=float(max_gap)
+    )
     association = AssociationParams(
-        score=score, covariates=tuple(covariates), method=method, fdr=correction, fdr_scope=scope, alpha=analysis.ALPHA
+        score=score, covariates=tuple(covariates), method=method, fdr=correction, fdr_scope=scope, alpha=float(alpha)
     )
     choice = engine.CohortChoice(source=source, segment_label=segment_label)
     with st.spinner("wavelet features of every visit (cached after the first time)"):

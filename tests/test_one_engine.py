@@ -78,7 +78,8 @@ def test_cohort_page_and_its_command_give_the_same_table(demo_store: Catalog, tm
     at = page("cohort", demo_store, "researcher").run()
     at.selectbox(key="cohort_method").set_value("spearman").run()
     at.selectbox(key="cohort_correction").set_value("by").run()
-    at.selectbox(key="cohort_feature").set_value("sd").run()
+    at.selectbox(key="cohort_feature").set_value("sd")
+    at.number_input(key="cohort_alpha").set_value(0.1).run()
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
     command = at.session_state["cohort_command"]
@@ -87,6 +88,7 @@ def test_cohort_page_and_its_command_give_the_same_table(demo_store: Catalog, tm
     assert "--data-dir" not in command and str(demo_store.paths.root) not in command
     shown = at.session_state["cohort_result"]
     assert shown["feature"].str.endswith("_sd").all() and (shown["method"] == "partial spearman").all()
+    assert "--alpha 0.1" in command and (shown["correction"] == "Benjamini-Yekutieli FDR at 0.1").all()
     written = run_shown_command(command, demo_store, tmp_path)
     assert_same_table(shown, written.rename(columns={"au": "feature"}), "feature")
 
@@ -96,12 +98,14 @@ def test_significance_page_and_its_command_give_the_same_map(demo_store: Catalog
     at.selectbox(key="map_scope").set_value("au")
     at.number_input(key="map_period_count").set_value(12)
     at.number_input(key="map_period_low").set_value(0.3)
+    at.number_input(key="map_max_gap").set_value(1.0)
     at.run()
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
     command = at.session_state["map_command"]
     assert command in [c.value for c in at.code]
     assert "--periods 0.3-10 --period-count 12" in command and "--fdr-scope au" in command
+    assert "--max-gap 1 " in command
     shown = at.session_state["map_result"]
     assert shown["period_s"].nunique() == 12
     assert (shown["fdr_scope"] == "per AU").all()

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +54,7 @@ from facs_core.docstrings import fill_doc
 from facs_core.errors import InputError
 from facs_core.series import validate_frames
 from facs_core.wavelets.features import DEFAULT_MAX_GAP_S, WaveletFeatures, checked_rate, wavelet_features
-from facs_core.wavelets.transform import DEFAULT_PRECISION, DEFAULT_WAVELET, continuous_wavelet
+from facs_core.wavelets.transform import DEFAULT_PRECISION, DEFAULT_WAVELET, continuous_wavelet, default_workers
 
 __all__ = [
     "DEFAULT_PERIODS",
@@ -115,8 +116,14 @@ def period_scales(
     return periods[resolved] * _centre_frequency(wavelet, precision) * fps, resolved
 
 
+#: Decimals an estimated frame rate is rounded to, as the catalog records rates (23.976, 29.97):
+#: PyWavelets' discretised wavelet depends on the exact scale, so a rate read from rounded
+#: timestamps (23.97600000004) must not make a video's scales differ from the nominal rate's.
+RATE_DECIMALS = 3
+
+
 def estimate_rates(frames: pd.DataFrame) -> dict[str, float]:
-    """Each video's frame rate from its timestamps: ``1 / median(Δtimestamp / Δframe)``."""
+    """Each video's frame rate from its timestamps: ``1 / median(Δtimestamp / Δframe)``, to 3 decimals."""
     ordered = frames[["video_id", "frame", "timestamp"]].sort_values(["video_id", "frame"])
     ordered = ordered.assign(video_id=ordered["video_id"].astype(str).str.strip())
     step_frames = ordered.groupby("video_id", sort=False)["frame"].diff()
@@ -128,7 +135,7 @@ def estimate_rates(frames: pd.DataFrame) -> dict[str, float]:
         raise InputError(
             f"video {missing.index[0]} has no increasing timestamps to read its frame rate from; give --fps"
         )
-    return {str(k): float(1.0 / v) for k, v in medians.items()}
+    return {str(k): round(float(1.0 / v), RATE_DECIMALS) for k, v in medians.items()}
 
 
 @dataclass(frozen=True)
@@ -350,13 +357,17 @@ def period_features(
         raise InputError(f"no frame rate for video {missing[0]}")
     by_video: dict[str, WaveletFeatures | None] = {}
     # Videos of one rate share their scales: one batched transform per rate, not per video.
+    groups: list[tuple[float, list[str], np.ndarray]] = []
     for fps in sorted({checked_rate(rates[v]) for v in videos}):
         group = [v for v in videos if checked_rate(rates[v]) == fps]
         scales, resolved = period_scales(periods, fps, wavelet, precision)
-        if not resolved.any():
+        if resolved.any():
+            groups.append((fps, group, scales))
+        else:
             by_video.update(dict.fromkeys(group))
-            continue
-        features = wavelet_features(
+
+    def transform(fps: float, group: list[str], scales: np.ndarray, threads: int) -> WaveletFeatures:
+        return wavelet_features(
             frames[frames["video_id"].isin(group)],
             fps,
             scales=scales,
@@ -366,9 +377,18 @@ def period_features(
             max_gap_s=max_gap_s,
             aus=aus,
             precision=precision,
-            workers=workers,
+            workers=threads,
             require_values=False,
         )
+
+    threads = workers or default_workers()
+    if len(groups) > 1 and threads > 1:
+        # The rates' transforms run side by side (one thread each), so no thread idles at a group's last batch.
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            results = list(pool.map(lambda g: transform(*g, 1), groups))
+    else:
+        results = [transform(*g, threads) for g in groups]
+    for features in results:
         by_video.update(zip(features.video_ids, split_videos(features), strict=True))
     parts = [(v, checked_rate(rates[v]), by_video[v]) for v in videos if v in by_video]
     if not parts:
