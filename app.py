@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from facs_core.errors import FacsError
-from facs_core.views import common
+from facs_core.views import background, common
 from store.paths import private_umask
 
 # Whatever the dashboard writes (store, uploads in flight, backups) is owner-only,
@@ -90,7 +90,7 @@ if user is None:
     )
     # current_user renders the sign-in (or first-administrator) form and stops the run.
     current_user(store, next_path=_requested_path(requested))
-common.start_background_work(store)
+background.start_background_work(store)
 
 navigation: dict[str, list] = {}
 for section, entries in SECTIONS.items():

@@ -15,7 +15,7 @@ from facs_core.backend_status import backend_statuses
 from facs_core.backends.base import backend_names
 from facs_core.services import access, jobs, run_report, visibility
 from facs_core.services.access import PermissionDenied
-from facs_core.views import common, formatting
+from facs_core.views import background, common, formatting
 from facs_core.views.auth import recheck, require, touch
 
 store = common.catalog()
@@ -82,7 +82,7 @@ if start:
             st.error("Choose at least one video.", icon=":material/error:")
         else:
             job_ids = jobs.submit_extraction(store, chosen, backend, {"every": int(every)}, user)
-            common.start_background_work(store)
+            background.start_background_work(store)
             st.success(f"{len(job_ids)} extraction job(s) queued.", icon=":material/check_circle:")
 
 visible_videos = set(visits["video_id"])
@@ -139,8 +139,8 @@ def job_list() -> None:
             if job.stale and right.button("Re-extract", key=f"reextract_{job.job_id}", icon=":material/refresh:"):
                 touch()
                 with common.friendly_errors():
-                    run_report.reextract(store, job.video_id, actor)
-                    common.start_background_work(store)
+                    jobs.reextract(store, job.video_id, actor)
+                    background.start_background_work(store)
                     st.toast(f"Video {job.video_id}: queued again with its current segments")
             if job.status in ("queued", "running") and right.button(
                 "Cancel", key=f"cancel_{job.job_id}", icon=":material/stop:"
@@ -154,7 +154,7 @@ def job_list() -> None:
                 touch()
                 with common.friendly_errors():
                     jobs.retry_job(store, job.job_id, actor)
-                    common.start_background_work(store)
+                    background.start_background_work(store)
                     st.toast(f"Job {job.job_id} queued again")
 
 

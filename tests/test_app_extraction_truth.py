@@ -19,7 +19,7 @@ from facs_core.services import segment_edits
 from facs_core.services.access import LocalOperator, User
 from facs_core.services.ingest import ingest_video
 from facs_core.services.jobs import JobRunner, submit_extraction
-from facs_core.views import common
+from facs_core.views import background, common
 from store import Catalog, users
 
 REPO = Path(__file__).resolve().parent.parent
@@ -117,7 +117,7 @@ def test_faceless_warning_stale_mark_and_one_click_reextract(store: Catalog, fea
     assert store.scalar("SELECT count(*) FROM jobs") == before + 1
     params = store.scalar("SELECT r.params FROM jobs j JOIN runs r USING (run_id) ORDER BY j.created_at DESC LIMIT 1")
     assert "[0.5, 2.0]" in params
-    runner = common._job_runner(str(store.paths.root))
+    runner = background._job_runner(str(store.paths.root))
     runner.stop()
-    common._job_runner.clear()
-    common._cache_warmer.clear()
+    background._job_runner.clear()
+    background._cache_warmer.clear()

@@ -18,7 +18,7 @@ from facs_core.methods_text import AnalysisSettings
 from facs_core.services.access import LocalOperator, User
 from facs_core.services.demo import SYNTHETIC_LABEL, load_demo
 from facs_core.stats import associate
-from facs_core.views import common, page_data
+from facs_core.views import background, common, page_data
 from facs_core.views.formatting import p_value
 from store import Catalog, open_catalog, users
 from store.segment_rows import add_segment, segments_for
@@ -462,7 +462,7 @@ def test_extraction_page_runs_a_job_in_the_background(empty_store: Catalog, feat
     at.button(key="FormSubmitter:extract_form-Start extraction").click().run()
     no_exception(at)
     assert "1 extraction job(s) queued" in texts(at.success)
-    runner = common._job_runner(str(empty_store.paths.root))
+    runner = background._job_runner(str(empty_store.paths.root))
     try:
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
@@ -472,7 +472,7 @@ def test_extraction_page_runs_a_job_in_the_background(empty_store: Catalog, feat
             time.sleep(0.5)
     finally:
         runner.stop()
-        common._job_runner.clear()
+        background._job_runner.clear()
         import ray
 
         ray.shutdown()

@@ -220,3 +220,51 @@ def test_audit_actions_are_named_once() -> None:
         if module != "store.audit" and (hits := audit_literals(file))
     }
     assert not offending, f"use store.audit.record with a store.audit action constant: {offending}"
+
+
+def import_cycles(modules: dict[str, Path] = MODULES) -> list[list[str]]:
+    """Groups of first-party modules that import each other (lazy imports included), each sorted."""
+    known = set(modules)
+    graph = {m: {t for t, _ in imports_of(m, f, known) if t in known and t != m} for m, f in modules.items()}
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's strongly connected components
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        for target in graph[module]:
+            if target not in order:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], order[target])
+        if low[module] == order[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for module in graph:
+        if module not in order:
+            visit(module)
+    return cycles
+
+
+def test_no_import_cycles() -> None:
+    # A loop broken only by an import inside a function is still a loop: each
+    # side needs the other, and neither can be read, tested or moved alone.
+    assert not import_cycles(), f"modules importing each other: {import_cycles()}"
+
+
+def test_the_cycle_check_itself(tmp_path: Path) -> None:
+    files = {}
+    for name, body in {"a": "import b\n", "b": "def f():\n    import a\n", "c": "import a\n"}.items():
+        files[f"facs_core.{name}"] = tmp_path / f"{name}.py"
+        files[f"facs_core.{name}"].write_text(body.replace("import ", "import facs_core."), "utf-8")
+    assert import_cycles(files) == [["facs_core.a", "facs_core.b"]]

@@ -16,8 +16,8 @@ from facs_core.probe import probe_video
 from facs_core.run_scope import face_warning, scope_text, segments_changed
 from facs_core.services import segment_edits
 from facs_core.services.access import LocalOperator
-from facs_core.services.jobs import JobRunner, job_status, submit_extraction
-from facs_core.services.run_report import describe_jobs, reextract, stale_runs
+from facs_core.services.jobs import JobRunner, job_status, reextract, submit_extraction
+from facs_core.services.run_report import describe_jobs, stale_runs
 from store.segment_rows import segments_for
 from store.videos import add_video
 

@@ -210,11 +210,11 @@ from pathlib import Path
 _video_id = lambda o: next(p for p in o.split(" · ") if re.fullmatch("[0-9a-f]{16}", p))
 from streamlit.testing.v1 import AppTest
 from facs_core.services.access import User
-from facs_core.views import common
+from facs_core.views import background, common
 
 repo, stop = Path(sys.argv[1]), Path(sys.argv[2])
 store = common.catalog()
-common.start_background_work(store)  # the app's job driver and cache warmer, as app.py starts them
+background.start_background_work(store)  # the app's job driver and cache warmer, as app.py starts them
 at = AppTest.from_file(str(repo / "pages" / "extraction.py"), default_timeout=120)
 at.session_state["user"] = User("clin", "clinician")
 last = False

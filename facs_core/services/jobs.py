@@ -31,6 +31,7 @@ Guarantees
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
@@ -178,6 +179,33 @@ def submit_extraction(
             job_ids.append(job_id)
             crash_point("jobs-queued-uncommitted")
     return job_ids
+
+
+def reextract(catalog: Catalog, video_id: str, user: User) -> list[str]:
+    """Queue the newest run of ``video_id`` again with the video's segments now; returns the job ids.
+
+    Same backend and parameters (stride, chunk size, the backend's own), so
+    only the covered frames change. ``user`` is checked by
+    :func:`facs_core.services.jobs.submit_extraction`.
+
+    Raises
+    ------
+    InputError
+        The video has no finished run to repeat.
+    """
+    run = catalog.query(
+        "SELECT backend, params FROM runs WHERE video_id = ? AND status = 'done'"
+        " ORDER BY finished_at DESC, run_id LIMIT 1",
+        [video_id],
+    ).to_dict("records")
+    if not run:
+        raise InputError(f"video {video_id} has no finished extraction to repeat")
+    stored = run[0]["params"]
+    params = (json.loads(stored) if stored else {}) if isinstance(stored, str) else dict(stored or {})
+    wanted = {"every": int(params.get("every", 1) or 1), **(params.get("backend_params") or {})}
+    if params.get("chunk_frames"):
+        wanted["chunk_frames"] = int(params["chunk_frames"])
+    return submit_extraction(catalog, [video_id], run[0]["backend"], wanted, user)
 
 
 def resume_interrupted(catalog: Catalog) -> list[str]:

@@ -16,13 +16,11 @@ from typing import Any
 
 import pandas as pd
 
-from facs_core.errors import InputError
 from facs_core.run_scope import face_warning, scope_text, segments_changed
 from facs_core.segments import frame_ranges
-from facs_core.services.access import User
 from store.catalog import Catalog
 
-__all__ = ["describe_jobs", "planned_scope", "reextract", "run_scope", "stale_runs"]
+__all__ = ["describe_jobs", "planned_scope", "run_scope", "stale_runs"]
 
 
 def _params(value: Any) -> dict[str, Any]:
@@ -168,31 +166,3 @@ def stale_runs(catalog: Catalog, video_ids: Sequence[str]) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=columns)
-
-
-def reextract(catalog: Catalog, video_id: str, user: User) -> list[str]:
-    """Queue the newest run of ``video_id`` again with the video's segments now; returns the job ids.
-
-    Same backend and parameters (stride, chunk size, the backend's own), so
-    only the covered frames change. ``user`` is checked by
-    :func:`facs_core.services.jobs.submit_extraction`.
-
-    Raises
-    ------
-    InputError
-        The video has no finished run to repeat.
-    """
-    from facs_core.services.jobs import submit_extraction
-
-    run = catalog.query(
-        "SELECT backend, params FROM runs WHERE video_id = ? AND status = 'done'"
-        " ORDER BY finished_at DESC, run_id LIMIT 1",
-        [video_id],
-    ).to_dict("records")
-    if not run:
-        raise InputError(f"video {video_id} has no finished extraction to repeat")
-    params = _params(run[0]["params"])
-    wanted = {"every": int(params.get("every", 1) or 1), **(params.get("backend_params") or {})}
-    if params.get("chunk_frames"):
-        wanted["chunk_frames"] = int(params["chunk_frames"])
-    return submit_extraction(catalog, [video_id], run[0]["backend"], wanted, user)

@@ -7,8 +7,6 @@ only holds what every page needs to look and behave the same way.
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 
 import altair as alt
@@ -260,59 +258,6 @@ def selection_point(event, name: str) -> dict | None:
     if isinstance(points, list) and points:
         return dict(points[0])
     return None
-
-
-@st.cache_resource(show_spinner=False)
-def _job_runner(data_dir: str):
-    from facs_core.services.jobs import JobRunner, resume_interrupted
-
-    store = _open_store(data_dir)
-    # Jobs whose driver died (this process before a restart, a killed command) continue here.
-    resume_interrupted(store)
-    runner = JobRunner(store)
-    runner.start()
-    return runner
-
-
-@st.cache_resource(show_spinner=False)
-def _cache_warmer(data_dir: str) -> threading.Thread:
-    thread = threading.Thread(target=_warm_caches, args=(data_dir,), name="facs-cache-warmer", daemon=True)
-    thread.start()
-    return thread
-
-
-def _warm_caches(data_dir: str, period_s: float = 10.0) -> None:
-    # Wavelet features of a long cohort take seconds per video; computing them
-    # when the store changes, not when a researcher opens the map, keeps the
-    # page under its 2 s target.
-    from facs_core.views import wavelet_analysis
-
-    seen = None
-    while True:
-        try:
-            version = page_data.store_version(_open_store(data_dir))
-            if version != seen:
-                seen = version
-                wavelet_analysis.warm(data_dir)
-        except FacsError:
-            # The page shows the same one-line message when it is opened.
-            pass
-        except Exception as exc:
-            log_exception(exc, data_dir)
-            return
-        time.sleep(period_s)
-
-
-def start_background_work(store: Catalog):
-    """Start (once per process) the runner that works off queued extraction jobs, and the cache warmer.
-
-    Both run in background threads of the app process, so extraction never
-    blocks a page, jobs survive a browser reload, and the wavelet features
-    behind the significance map are computed as soon as videos are
-    extracted. Returns the job runner.
-    """
-    _cache_warmer(str(store.paths.root))
-    return _job_runner(str(store.paths.root))
 
 
 def page_link(

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from facs_core.services import access, run_report
+from facs_core.services import access, jobs, run_report
 from facs_core.services.access import User
-from facs_core.views import common
+from facs_core.views import background, common
 from facs_core.views.auth import touch
 from store import Catalog
 
@@ -31,8 +31,8 @@ def extract_link(video_id: str, label: str = "Extract this video") -> None:
 def _reextract(store: Catalog, user: User, video_ids: Sequence[str]) -> None:
     touch()
     with common.friendly_errors():
-        queued = [job for video_id in video_ids for job in run_report.reextract(store, video_id, user)]
-        common.start_background_work(store)
+        queued = [job for video_id in video_ids for job in jobs.reextract(store, video_id, user)]
+        background.start_background_work(store)
         st.session_state["stale_notice_queued"] = len(queued)
 
 
