@@ -34,8 +34,9 @@ CHANGES = {
 }
 
 # After a change is applied its fields empty, so the next one starts from a blank form (set before the widgets exist).
+# Assigned, not deleted: a deleted key leaves the browser showing (and sending back) the old value.
 for key in st.session_state.pop("ad_clear", []):
-    st.session_state.pop(key, None)
+    st.session_state[key] = "" if key in ("ad_username", "ad_password", "ad_new_password") else None
 
 with accounts_tab:
     accounts = users.list_users(store)
@@ -55,7 +56,7 @@ with accounts_tab:
             with common.friendly_errors():
                 users.add_user(store, username, role, password, actor=user.username)
                 st.session_state["ad_notice"] = f"Account {username} added as {role}."
-                st.session_state["ad_clear"] = ["ad_username", "ad_password", "ad_role"]
+                st.session_state["ad_clear"] = ["ad_username", "ad_password"]
                 st.rerun()
     if not accounts.empty:
         with st.container(border=True):

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from facs_core.methods_text import methods_paragraph
+from facs_core.reference import instruments
 from facs_core.services import access
 from facs_core.services.downloads import export_for
 from facs_core.views import common, formatting, page_data
@@ -81,10 +82,19 @@ with common.friendly_errors():
         st.caption("No per-video features yet.")
     else:
         table = clinical.drop(columns=["synthetic"]).merge(features, on="video_id", how="inner")
-        common.show_table(store, table.head(20), human=True, hide_index=True, width="stretch")
+        # The preview shows what a reader scans (scores given, covariates, AU means); the download has every column.
+        scores = page_data.available_scores(table)
+        unscored = [i.key for i in instruments() if i.key in table and i.key not in scores]
+        means = [c for c in table.columns if c.startswith("AU") and "_" not in c]
+        preview = table.drop(columns=[c for c in table.columns if c in unscored or (c.startswith("AU") and "_" in c)])
+        pinned = {
+            label: st.column_config.TextColumn(label, pinned=True) for label in ("Video", "Patient", "Visit date")
+        }
+        common.show_table(store, preview.head(20), human=True, hide_index=True, width="stretch", column_config=pinned)
         st.caption(
-            f"{len(table)} visits; first 20 shown. The download holds every visit with machine-readable column"
-            " names (video_id, visit_date, AU12_rate ...) and full precision."
+            f"{len(table)} visits; first 20 shown, with the AU means ({len(means)} AUs; scroll sideways). The"
+            " download holds every visit and every column (AU rates and SDs too) with machine-readable names"
+            " (video_id, visit_date, AU12_rate ...) and full precision."
         )
         downloads(table, "per-video-features", "per-video features", "features")
 

@@ -114,7 +114,7 @@ def job_list() -> None:
     for job in table.itertuples(index=False):
         with st.container(border=True):
             left, right = st.columns([4, 1])
-            progress = float(job.progress or 0.0)
+            progress = 1.0 if job.status == "done" else float(job.progress or 0.0)
             warning = job.warning if isinstance(job.warning, str) else None
             status = "done with a warning" if warning else job.status
             analyses = f" · {job.analyses}" if isinstance(job.analyses, str) else ""
@@ -131,10 +131,12 @@ def job_list() -> None:
                 left.error(f"Failed: {job.error}", icon=":material/error:")
             if job.status == "done" and pd.notna(job.n_frames):
                 face = int(job.n_face_frames or 0)
+                # The job's own line repeats scope and warning (for the command line); only a damage note is added.
+                damage = [part for part in str(job.message or "").split("; ") if part.startswith("damaged")]
                 left.caption(
                     f"{int(job.n_frames)} frames analysed, {face} with a face (the patient's,"
-                    f" {formatting.percent(face / max(int(job.n_frames), 1))});"
-                    + (f" {job.message}" if job.message else "")
+                    f" {formatting.percent(face / max(int(job.n_frames), 1))})."
+                    + "".join(f" {d[:1].upper()}{d[1:]}." for d in damage)
                 )
             if job.stale and right.button("Re-extract", key=f"reextract_{job.job_id}", icon=":material/refresh:"):
                 touch()

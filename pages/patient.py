@@ -105,7 +105,7 @@ with common.friendly_errors():
     # Blank cells are drawn grey and named in the legend, so an empty square never reads as "average".
     profile["cell"] = np.where(profile["mean"].isna(), "not measured", np.where(blank, "no cohort spread", ""))
     cells = alt.Chart(profile).encode(
-        x=alt.X("AU:N", sort=list(names), title=None, axis=alt.Axis(labelAngle=-45)),
+        x=alt.X("AU:N", sort=list(names), title=None, axis=alt.Axis(labelAngle=-45, labelOverlap=False)),
         y=alt.Y("visit:N", title=None, axis=alt.Axis(labelLimit=0)),
         tooltip=["visit", "AU", "name", alt.Tooltip("mean:Q", format=".3f"), alt.Tooltip("value:Q", format=".2f")],
     )
@@ -130,6 +130,8 @@ with common.friendly_errors():
         )
         .resolve_scale(color="independent")
         .properties(title=f"AU means per visit against the cohort ({mode})", height=alt.Step(36))
+        # Below the chart: beside a two-visit heatmap the second legend was cut off.
+        .configure_legend(orient="bottom", direction="horizontal")
     )
     st.altair_chart(heat, width="stretch", key="pp_profile")
     common.chart_downloads(heat, f"profile-{patient}", key="pp_profile")
@@ -160,7 +162,10 @@ with common.friendly_errors():
             icon=":material/science:",
         )
 
-    st.caption(f"Reference: {n_reference} extracted visits, the cohort's {DATA_SOURCES[source]}.")
+    st.caption(
+        f"Reference: {n_reference} extracted visit{'' if n_reference == 1 else 's'}, the cohort's"
+        f" {DATA_SOURCES[source]}."
+    )
     common.reproduce(
         store,
         engine.profile_command(

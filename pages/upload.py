@@ -43,8 +43,9 @@ FIELDS = (
 
 if st.session_state.pop("up_clear_fields", False):
     # Set before the widgets exist: the next visit starts from an empty form, not the last patient's data.
+    # Assigned, not deleted: a deleted key leaves the browser showing (and sending back) the old value.
     for key in FIELDS:
-        st.session_state.pop(key, None)
+        st.session_state[key] = "" if key in ("up_patient", "up_sex", "up_camera", "up_medication") else None
 errors: dict[str, str] = st.session_state.setdefault(ERRORS, {})
 # The file picker gets a new key after each submit that handled its files, so they are never sent twice.
 files_key = f"up_files_{st.session_state.get('up_round', 0)}"
