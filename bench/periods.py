@@ -42,6 +42,13 @@ RATES = (10.0, 23.976, 25.0, 30.0)
 WAVELET = "cmor1.5-1.0"
 LOW, HIGH, COUNT = 0.2, 10.0, 100
 COVARIATES = ["age", "sex"]
+TARGET = 0.15
+NOT_MET = (
+    " Target not met in this run: the exact PyWavelets discretisation costs one full-rate inverse FFT per"
+    " scale and series (about 2 CPU seconds here, on 2 threads), and the interpreter, imports, Parquet"
+    " reading and CSV writing about 1 more; 0.15 needs a cheaper transform at long periods (inverse FFTs"
+    " decimated to the band of each scale, with a stated tolerance against PyWavelets), which is not done."
+)
 
 
 def synthetic_cohort(n_videos: int, minutes: float, rates=RATES, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -182,7 +189,7 @@ def measure(folder: Path, n_videos: int, minutes: float) -> str:
         f"Target: the rate-free CLI at most 0.15 of the baseline, and no dearer than the per-frame-rate map"
         f" (here {rate_free / per_fps:.2f} of it; its videos are longer in frames: all at 30 fps)."
         f" Same results as the baseline: max |r - r_baseline| = {r_diff:.1e}, max relative p difference ="
-        f" {p_rel:.1e}, same empty cells: {same_nan}.\n"
+        f" {p_rel:.1e}, same empty cells: {same_nan}." + (NOT_MET if ratio > TARGET else "") + "\n"
     )
 
 

@@ -291,7 +291,7 @@ def reproduce(store: Catalog, command: str, result: pd.DataFrame, key: str) -> N
     software = info.pop("software", "")
     parts = [f"{name.replace('_', ' ')}: {value}" for name, value in info.items() if value not in (None, "")]
     with st.expander("Provenance and the command that reproduces this table", icon=":material/terminal:"):
-        st.code(command, language="bash")
+        st.code(command, language="bash", wrap_lines=True)
         st.caption(visible_text(store, " · ".join([*parts, software])))
     st.session_state[key] = command
 

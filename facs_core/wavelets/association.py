@@ -189,7 +189,9 @@ def associate_scales(
             "n_unresolved": unresolved,
             "method": table["method"].to_numpy(),
             "correction": table["correction"].to_numpy(),
-            "fdr_scope": "per AU" if scope == "au" else "all AU x scale cells",
+            "fdr_scope": "per AU"
+            if scope == "au"
+            else f"all AU x {'period' if _by_period(features) else 'scale'} cells",
             "measure": ("mean |W|^2" if features.power else "mean |W|")
             + (" (seconds: x sqrt(dt) per video)" if _by_period(features) else ""),
             "wavelet": features.wavelet,
