@@ -17,8 +17,9 @@ reproduces a result, which the pages show under it.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,6 +152,17 @@ def _spans(store: Catalog, viewer: visibility.Viewer, label: str) -> pd.DataFram
     return visibility.segment_spans(store, viewer, label)
 
 
+@contextlib.contextmanager
+def _explained_by(notes: list[str]) -> Iterator[None]:
+    """Append what the cohort choice left out to a refusal, so a small n explains itself."""
+    try:
+        yield
+    except InputError as exc:
+        if not notes:
+            raise
+        raise InputError(f"{exc} ({'; '.join(notes)})") from None
+
+
 def cohort_visits(
     store: Catalog, viewer: visibility.Viewer, choice: CohortChoice
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, str, list[str]]:
@@ -240,7 +252,8 @@ def cohort_statistics(
     features = features[features["video_id"].isin(set(clinical["video_id"]))]
     if features.empty:
         raise InputError("no extracted visit among the chosen visits")
-    result = cohort_associations(features, clinical, params, data_source=source)
+    with _explained_by(notes):
+        result = cohort_associations(features, clinical, params, data_source=source)
     used = [params.score, *params.covariates]
     _stamp(result, store_inputs_hash(store, result.attrs["video_ids"], clinical, used, segments))
     result.attrs["notes"] = notes + list(result.attrs.get("notes", []))
@@ -301,7 +314,8 @@ def significance_map(
             "no AU series is long enough for any period: every AU is missing, shorter than the wavelet support"
             " or sampled too slowly"
         )
-    result = associate_scales(features, clinical.drop(columns=["visit_date", "synthetic"]), association, source)
+    with _explained_by(notes):
+        result = associate_scales(features, clinical.drop(columns=["visit_date", "synthetic"]), association, source)
     used = [association.score, *association.covariates]
     _stamp(result, store_inputs_hash(store, result.attrs["video_ids"], clinical, used, segments))
     result.attrs["notes"] = notes + list(result.attrs.get("notes", []))
