@@ -236,3 +236,40 @@ def test_exported_statistics_carry_their_provenance(demo_store: Catalog) -> None
     csv = pd.read_csv(io.BytesIO(export_for(demo_store, user, result, what="stats", fmt="csv")))
     assert {"df", "covariates", "fdr_scope", "n_videos", "data_source", "software", "inputs_sha256"} <= set(csv)
     assert (csv["df"] == 60 - 2 - result["k"].iloc[0]).all()
+
+
+def _refilm(store: Catalog, video_id: str, fps: float) -> None:
+    """Re-record a demo visit at ``fps``: its AU traces interpolated onto that rate's frames, the catalog's rate set."""
+    from store.shards import write_shard
+
+    run = analysis.latest_runs(store).set_index("video_id").loc[video_id]
+    frames = pd.read_parquet(store.paths.root / run["shard_path"]).sort_values("frame")
+    duration = float(frames["timestamp"].iloc[-1])
+    t = np.arange(int(duration * fps) + 1) / fps
+    table = pd.DataFrame({"frame": np.arange(t.size), "timestamp": t, "face": True, "face_confidence": 0.99})
+    for column in [c for c in frames.columns if c.startswith("AU")]:
+        table[column] = np.interp(t, frames["timestamp"], frames[column])
+    write_shard(store.paths, str(run["run_id"]), video_id, table)
+    store.execute("UPDATE videos SET fps = ? WHERE video_id = ?", [fps, video_id])
+
+
+def test_mixed_frame_rates_analyse_as_one_cohort(demo_store: Catalog) -> None:
+    ids = demo_store.query("SELECT video_id FROM videos ORDER BY video_id")["video_id"].tolist()
+    rates = {video_id: (10.0, 23.976, 25.0, 30.0)[i % 4] for i, video_id in enumerate(ids[:24])}
+    for video_id, fps in rates.items():
+        if fps != 10.0:
+            _refilm(demo_store, video_id, fps)
+    at = page("significance", demo_store, "researcher")
+    at.session_state["map_period_count"] = 10
+    at.run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    caption = texts(at.caption)
+    # One map of every visit: no per-frame-rate cohort to choose, nobody "left out" for their rate.
+    assert "60 visits (42 at 10 fps, 6 at 23.976 fps, 6 at 25 fps, 6 at 30 fps)" in caption
+    assert "left out" not in caption and not [s for s in at.selectbox if s.label == "Frame rate"]
+    shown = at.session_state["map_result"]
+    resolved = shown[shown["period_s"] >= 0.2]
+    assert (resolved["n_unresolved"] == 0).all()
+    # Every visit is in every cell, except where its face-free stretches are shorter than the wavelet support.
+    assert (resolved["n"] + resolved["n_short"] == 60).all() and (resolved["n"] == 60).mean() >= 0.8
