@@ -199,6 +199,7 @@ with common.friendly_errors():
                 tooltip=["visit", alt.Tooltip("AU:N", title="emotion"), alt.Tooltip("mean:Q", format=".3f")],
             )
             .properties(title=f"Emotion means per visit against the cohort ({mode}; py-feat)", height=alt.Step(36))
+            .configure_legend(orient="bottom", direction="horizontal")
         )
         st.altair_chart(emotion_heat, width="stretch", key="pp_emotion_profile")
 
@@ -243,7 +244,13 @@ with common.friendly_errors():
         )
 
     st.subheader("One visit over time")
-    visit_id = st.selectbox("Visit", extracted, key="pp_visit")
+    visit_dates = visits.set_index("video_id")["visit_date"]
+    visit_id = st.selectbox(
+        "Visit",
+        extracted,
+        key="pp_visit",
+        format_func=lambda v: f"{formatting.date(visit_dates.get(v))} · video {v}",
+    )
     frames = page_data.frames_of_video(str(store.paths.root), version, visit_id)
     segments = visibility.segments_of_video(store, common.viewer(store), visit_id)
     spans = {"whole visit": None} | {
