@@ -29,7 +29,7 @@ HELPER = REPO / "facs_core" / "views" / "common.py"
 
 
 def test_only_the_filtered_helper_draws_tables() -> None:
-    """Every table goes through ``facs_core.views.common.show_table`` (visibility filter + neutralised formulas)."""
+    """Every table goes through ``facs_core.views.common.show_table`` (visibility filter, values as they are)."""
     offenders = {f"{path.relative_to(REPO)}:{line}" for path in VIEWS for line in _table_calls(path) if path != HELPER}
     assert not offenders, f"draw tables with common.show_table, not st.dataframe/st.table: {sorted(offenders)}"
     assert len(_table_calls(HELPER)) == 1

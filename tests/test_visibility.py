@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from facs_core.errors import InputError
+from facs_core.exports import safe_csv
 from facs_core.services import visibility
 from facs_core.services.access import LocalOperator, PermissionDenied, User
 from facs_core.stats import associate
@@ -67,12 +68,17 @@ def test_admin_sees_codes_but_no_patient_content(seeded) -> None:
     assert list(table.columns) == ["video_id", "patient_id"]
 
 
-def test_tables_reaching_the_browser_are_formula_neutralised(seeded) -> None:
+def test_tables_on_screen_show_values_as_they_are_files_are_neutralised(seeded) -> None:
+    """The formula guard is for downloaded files: on screen ``-0.61***`` stays ``-0.61***``."""
     catalog, _ = seeded
-    frame = pd.DataFrame({"patient_id": [OWN_PATIENT], "note": ['=HYPERLINK("http://x","y")'], "r": [-0.5]})
+    texts = ["-0.61***", '=HYPERLINK("http://x","y")', "<b>bold</b> **md**"]
+    frame = pd.DataFrame({"patient_id": [OWN_PATIENT] * 3, "note": texts, "r": [-0.5, 0.1, 2.0]})
     table = visibility.visible_table(viewer(catalog, CLINICIAN), frame)
-    assert table["note"].tolist() == ['\'=HYPERLINK("http://x","y")']
-    assert table["r"].tolist() == [-0.5]
+    assert table["note"].tolist() == texts
+    assert table["r"].tolist() == [-0.5, 0.1, 2.0]
+    downloaded = safe_csv(table).decode("utf-8")
+    assert "'-0.61***" in downloaded
+    assert "'=HYPERLINK" in downloaded
 
 
 def test_researcher_sees_presets_and_other_never_free_labels(seeded) -> None:

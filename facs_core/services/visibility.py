@@ -17,9 +17,12 @@ sees the preset labels of ``resources/segment_labels.csv`` as they are and
 every free-text label as :data:`OTHER_LABEL`, in pickers, tooltips and the
 frames an analysis selects alike (:func:`segment_spans`).
 
-Tables shown in the browser are also formula-neutralised
-(:func:`facs_core.exports.neutralise_formulas`), so a table's own toolbar
-cannot hand out anything the audited export path would not.
+Tables shown in the browser keep their values as they are (a ``-0.61``
+stays ``-0.61``): formula neutralising
+(:func:`facs_core.exports.neutralise_formulas`) is for downloaded files,
+which a spreadsheet may evaluate. The browser's table toolbar hands out no
+file (``client.disableDataExport``), and ``st.dataframe`` draws text, never
+HTML or markdown.
 
 Every function takes a :class:`Viewer` built by :func:`viewer_for`, which
 re-reads the account from the catalog: a disabled account sees nothing.
@@ -34,7 +37,7 @@ from typing import Any
 
 import pandas as pd
 
-from facs_core.exports import neutralise_formulas, restricted_columns
+from facs_core.exports import restricted_columns
 from facs_core.segments import segment_labels
 from facs_core.services import access
 from facs_core.services.access import User
@@ -165,9 +168,9 @@ def visible_table(viewer: Viewer, frame: pd.DataFrame, clean: Callable[[str], st
 
     Rows are filtered on a ``patient_id`` column when there is one. With
     ``clean`` (a :func:`scrubber`), every text cell passes through it too,
-    for tables whose notes or messages may quote a stored value. Text cells
-    are formula-neutralised, so what the browser holds is what the audited
-    export would carry.
+    for tables whose notes or messages may quote a stored value. Values are
+    not formula-neutralised: that guard belongs to downloaded files
+    (:func:`facs_core.exports.safe_csv`), not to what the browser shows.
     """
     table = frame
     if "patient_id" in table.columns and viewer.patients is not None:
@@ -179,7 +182,7 @@ def visible_table(viewer: Viewer, frame: pd.DataFrame, clean: Callable[[str], st
         for column in table.columns:
             if table[column].dtype == object or pd.api.types.is_string_dtype(table[column]):
                 table[column] = table[column].map(lambda v: clean(v) if isinstance(v, str) else v)
-    return neutralise_formulas(table)
+    return table
 
 
 # -- segment labels ----------------------------------------------------------

@@ -118,8 +118,9 @@ def show_table(
     """``st.dataframe`` of ``frame`` as the signed-in user may see it (:func:`.visibility.visible_table`).
 
     The only way pages show a table: rows of other patients and restricted
-    columns never reach the browser, and text cells are formula-neutralised,
-    so the browser holds nothing the audited export would not hand out.
+    columns never reach the browser. Values are shown as they are (no
+    spreadsheet formula guard: that is for downloaded files), as text, never
+    as HTML or markdown.
 
     With ``human=True`` the visible table is then written for a reader
     (:func:`facs_core.views.formatting.human_table`: column labels, dates,
