@@ -313,4 +313,5 @@ def result_downloads(store: Catalog, user, table: pd.DataFrame, name: str, what:
             mime=mime,
             key=f"{name}-{fmt}",
             icon=":material/download:",
+            on_click="ignore",
         )
