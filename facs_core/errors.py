@@ -20,5 +20,18 @@ class InputError(FacsError):
     """Bad input: a file, a column, a value or an option that cannot be used."""
 
 
+class TooFewVisitsError(InputError):
+    """Too few complete visits for an analysis: ``n`` usable, ``needed`` at least.
+
+    A page can say this as an explanation (which data source to choose)
+    rather than as a failure.
+    """
+
+    def __init__(self, message: str, *, n: int, needed: int) -> None:
+        super().__init__(message)
+        self.n = n
+        self.needed = needed
+
+
 class StoreError(FacsError):
     """The store cannot be opened or written (permissions, lock, corruption)."""

@@ -97,7 +97,7 @@ params = CohortParams(
 )
 choice = engine.CohortChoice(source=source, segment_label=segment_label)
 
-with common.friendly_errors():
+with common.friendly_errors(common.real_visits(clinical, source)):
     with st.spinner(f"{analysis.METHODS[method]}"):
         result = analysis.cohort_result(str(store.paths.root), version, viewer, params, choice)
     features, cohort_clinical = result.attrs["features"], result.attrs["clinical"]

@@ -91,7 +91,7 @@ with st.container(border=True):
             "Longest face gap filled (s)", 0.0, 10.0, wavelets.DEFAULT_MAX_GAP_S, step=0.1, key="map_max_gap"
         )
 
-with common.friendly_errors():
+with common.friendly_errors(common.real_visits(clinical, source)):
     params = engine.MapParams.from_range(
         shortest, longest, int(count), power=bool(power), wavelet=wavelet.strip(), max_gap_s=float(max_gap)
     )

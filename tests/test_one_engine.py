@@ -91,6 +91,14 @@ def test_cohort_page_and_its_command_give_the_same_table(demo_store: Catalog, tm
     assert "--alpha 0.1" in command and (shown["correction"] == "Benjamini-Yekutieli FDR at 0.1").all()
     written = run_shown_command(command, demo_store, tmp_path)
     assert_same_table(shown, written.rename(columns={"au": "feature"}), "feature")
+    assert_page_shows_the_commands_hash(at, written)
+
+
+def assert_page_shows_the_commands_hash(at, written: pd.DataFrame) -> None:
+    """The provenance line the reader sees names the hash the command writes."""
+    digest = written["inputs_sha256"].astype(str).unique().tolist()
+    assert len(digest) == 1, digest
+    assert any(f"inputs sha256: {digest[0]}" in c.value for c in at.caption), [c.value for c in at.caption]
 
 
 def test_significance_page_and_its_command_give_the_same_map(demo_store: Catalog, tmp_path: Path) -> None:
@@ -111,6 +119,7 @@ def test_significance_page_and_its_command_give_the_same_map(demo_store: Catalog
     assert (shown["fdr_scope"] == "per AU").all()
     written = run_shown_command(command, demo_store, tmp_path)
     assert_same_table(shown, written, "au")
+    assert_page_shows_the_commands_hash(at, written)
     np.testing.assert_allclose(written["period_s"], shown["period_s"], rtol=0, atol=1e-12)
 
 
@@ -149,6 +158,35 @@ def test_data_source_filter_applies_to_statistics_and_defaults_to_real(demo_stor
     assert (both["n"] == 60).all()
     hashes = {table["inputs_sha256"].iloc[0] for table in (default, synthetic, both)}
     assert len(hashes) == 3
+
+
+@pytest.mark.parametrize(("name", "key"), [("cohort", "cohort_source"), ("significance", "map_source")])
+def test_too_few_real_visits_land_on_an_explanation_not_an_error(demo_store: Catalog, name: str, key: str) -> None:
+    _make_real(demo_store, 1)
+    at = page(name, demo_store, "researcher").run()
+    no_exception(at)
+    assert at.selectbox(key=key).value == "real"
+    assert not at.error, [e.value for e in at.error]
+    note = texts(at.info)
+    assert "There is 1 real visit so far, 1 with extracted features" in note, note
+    assert "\u201csynthetic demo visits only\u201d or \u201creal and synthetic visits\u201d under Data source" in note
+
+
+def test_too_few_visits_names_the_covariates_dropped_as_constant() -> None:
+    from facs_core.errors import TooFewVisitsError
+    from facs_core.stats.partial_corr import prepare
+
+    clinical = pd.DataFrame(
+        {"video_id": ["v1"], "patient_id": ["p1"], "bdi": [12.0], "age": [40.0], "sex": ["f"], "camera": ["c1"]}
+    )
+    features = pd.DataFrame({"video_id": ["v1"], "AU12": [0.5]})
+    with pytest.raises(TooFewVisitsError) as raised:
+        prepare(features, clinical, "bdi", ["age", "sex", "camera"])
+    assert str(raised.value) == (
+        "only 1 video(s) have features, bdi and every covariate; a partial correlation adjusting for age"
+        " (1 covariate column(s); sex, camera constant among them, dropped) needs at least 4"
+    )
+    assert (raised.value.n, raised.value.needed) == (1, 4)
 
 
 def test_cohort_page_banner_follows_the_data_source(demo_store: Catalog) -> None:

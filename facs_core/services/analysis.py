@@ -160,7 +160,9 @@ def _explained_by(notes: list[str]) -> Iterator[None]:
     except InputError as exc:
         if not notes:
             raise
-        raise InputError(f"{exc} ({'; '.join(notes)})") from None
+        # The same exception, message extended: a page tells a TooFewVisitsError apart.
+        exc.args = (f"{exc} ({'; '.join(notes)})",)
+        raise exc from None
 
 
 def cohort_visits(

@@ -19,7 +19,7 @@ from scipy import special
 
 from facs_core.clinical import align, complete_rows, missing_value_notes, validate_clinical
 from facs_core.docstrings import fill_doc
-from facs_core.errors import InputError
+from facs_core.errors import InputError, TooFewVisitsError
 from facs_core.stats.design import covariate_basis, covariate_matrix, design_notes, rank_columns, residualise
 from facs_core.stats.multicomp import CORRECTION_LABELS, adjust_pvalues, check_correction
 
@@ -402,10 +402,15 @@ def prepare(features: pd.DataFrame, clinical: pd.DataFrame, score: str, covariat
     if len(used) < needed:
         # Name the covariates, never their levels: a dummy column's name
         # carries a stored value (camera[ward 3]) a reader may not see.
-        raise InputError(
-            f"only {len(used)} video(s) have features, {score} and every covariate; a partial correlation with"
-            f" {design.shape[1]} covariate column(s) (from {', '.join(covariates) or 'no covariates'}) needs at"
-            f" least {needed}"
+        coded = [c for c in covariates if any(n == c or n.startswith(f"{c}[") for n in design_names)]
+        constant = [c for c in covariates if c not in coded]
+        dropped = f"; {', '.join(constant)} constant among them, dropped" if constant else ""
+        adjusting = f"adjusting for {', '.join(coded)}" if coded else "with no covariate"
+        raise TooFewVisitsError(
+            f"only {len(used)} video(s) have features, {score} and every covariate; a partial correlation"
+            f" {adjusting} ({design.shape[1]} covariate column(s){dropped}) needs at least {needed}",
+            n=len(used),
+            needed=needed,
         )
     return PreparedData(
         features=feature_table[keep],

@@ -15,7 +15,7 @@ import streamlit as st
 
 from facs_core.backends.base import BACKENDS, backend_class
 from facs_core.damage import damage_status
-from facs_core.errors import FacsError
+from facs_core.errors import FacsError, TooFewVisitsError
 from facs_core.services import visibility
 from facs_core.services.access import PermissionDenied
 from facs_core.services.demo import SYNTHETIC_LABEL
@@ -141,15 +141,22 @@ def show_table(
 
 
 @contextlib.contextmanager
-def friendly_errors() -> Iterator[None]:
+def friendly_errors(real_visits: int | None = None) -> Iterator[None]:
     """Show a :class:`FacsError` as its one line, anything else as a pointer to the log.
 
     The line passes through :func:`visible_text`, so an error that quotes a
     stored value (a covariate level, a file name, a path) shows it only to
-    whoever may see it.
+    whoever may see it. With ``real_visits`` (the page analyses real visits
+    only), too few of them is explained as a note pointing at the data
+    source choice (:func:`too_few_real_visits`), not shown as an error.
     """
     try:
         yield
+    except TooFewVisitsError as exc:
+        if real_visits is None:
+            st.error(visible_text(catalog(), str(exc)), icon=":material/error:")
+        else:
+            st.info(too_few_real_visits(real_visits, exc), icon=":material/info:")
     except FacsError as exc:
         st.error(visible_text(catalog(), str(exc)), icon=":material/error:")
     except Exception as exc:
@@ -158,6 +165,27 @@ def friendly_errors() -> Iterator[None]:
             f"Something went wrong ({type(exc).__name__}); the details are in the server's error log.",
             icon=":material/error:",
         )
+
+
+def real_visits(clinical: pd.DataFrame, source: str) -> int | None:
+    """How many visits of ``clinical`` are real when ``source`` is real visits only, else None."""
+    if source != "real":
+        return None
+    if "synthetic" not in clinical:
+        return len(clinical)
+    return int((~clinical["synthetic"].fillna(False).astype(bool)).sum())
+
+
+def too_few_real_visits(real_visits: int, exc: TooFewVisitsError) -> str:
+    """Plain words for an analysis of real visits only that has too few of them."""
+    from facs_core.stats.cohort import DATA_SOURCES
+
+    return (
+        f"There {'is' if real_visits == 1 else 'are'} {real_visits} real visit{'' if real_visits == 1 else 's'}"
+        f" so far, {exc.n} with extracted features, the score and every covariate; this analysis needs at least"
+        f" {exc.needed}. To see it now, choose \u201c{DATA_SOURCES['synthetic']}\u201d or"
+        f" \u201c{DATA_SOURCES['both']}\u201d under Data source (or use fewer covariates)."
+    )
 
 
 def progress_reporter(bar) -> Callable[[float, str], None]:
