@@ -1,6 +1,6 @@
 """Admin: accounts, patient assignments, the audit log, store integrity and backups.
 
-Calls :mod:`store.users` (accounts and assignments, each change audited),
+Calls :mod:`facs_core.services.accounts` (accounts and assignments, authorised and audited),
 :mod:`store.audit`, :mod:`facs_core.services.integrity` and
 :func:`facs_core.services.backup.backup`. Administrators manage access; they see no patient content.
 """
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from facs_core.services import downloads
+from facs_core.services import accounts, downloads
 from facs_core.services.access import ROLES
 from facs_core.services.backup import backup
 from facs_core.services.integrity import last_verification, verify_catalog
 from facs_core.views import common
-from facs_core.views.auth import require
+from facs_core.views.auth import require, session_token
 from store import audit, listings, users
 
 store = common.catalog()
@@ -39,8 +39,8 @@ for key in st.session_state.pop("ad_clear", []):
     st.session_state[key] = "" if key in ("ad_username", "ad_password", "ad_new_password") else None
 
 with accounts_tab:
-    accounts = users.list_users(store)
-    common.show_table(store, accounts, human=True, hide_index=True, width="stretch")
+    account_rows = users.list_users(store)
+    common.show_table(store, account_rows, human=True, hide_index=True, width="stretch")
     with st.form("add_user", border=True):
         st.markdown("**Add an account**")
         a, b, c = st.columns(3)
@@ -54,16 +54,20 @@ with accounts_tab:
         )
         if st.form_submit_button("Add account", icon=":material/person_add:"):
             with common.friendly_errors():
-                users.add_user(store, username, role, password, actor=user.username)
+                accounts.add_user(store, user, username, role, password)
                 st.session_state["ad_notice"] = f"Account {username} added as {role}."
                 st.session_state["ad_clear"] = ["ad_username", "ad_password"]
                 st.rerun()
-    if not accounts.empty:
+    if not account_rows.empty:
         with st.container(border=True):
             st.markdown("**Change an account**")
             a, b = st.columns(2)
             target = a.selectbox(
-                "Account", accounts["username"].tolist(), index=None, placeholder="Choose an account", key="ad_target"
+                "Account",
+                account_rows["username"].tolist(),
+                index=None,
+                placeholder="Choose an account",
+                key="ad_target",
             )
             action = b.selectbox(
                 "Change",
@@ -86,20 +90,20 @@ with accounts_tab:
                     help=f"At least {users.MIN_PASSWORD_LENGTH} characters",
                 )
             if target:
-                row = accounts.set_index("username").loc[target]
+                row = account_rows.set_index("username").loc[target]
                 state = "active" if bool(row.get("active", True)) else "disabled"
                 st.caption(f"{target} is a {row['role']} account, {state}.")
             ready = bool(target and action and (action != "set role" or new_role))
             if st.button("Apply", icon=":material/manage_accounts:", key="ad_apply", disabled=not ready):
                 with common.friendly_errors():
                     if action == "disable":
-                        users.disable_user(store, target, actor=user.username)
+                        accounts.disable_user(store, user, target)
                     elif action == "enable":
-                        users.enable_user(store, target, actor=user.username)
+                        accounts.enable_user(store, user, target)
                     elif action == "set role":
-                        users.set_role(store, target, new_role, actor=user.username)
+                        accounts.set_role(store, user, target, new_role)
                     else:
-                        users.reset_password(store, target, new_password or "", actor=user.username)
+                        accounts.reset_password(store, user, target, new_password or "")
                     st.session_state["ad_notice"] = f"{target}: {CHANGES[action].lower()} done."
                     st.session_state["ad_clear"] = ["ad_target", "ad_action", "ad_new_role", "ad_new_password"]
                     st.rerun()
@@ -124,9 +128,9 @@ with assignments_tab:
                 with common.friendly_errors():
                     for patient in chosen:
                         if do_assign:
-                            users.assign_patient(store, clinician, patient, actor=user.username)
+                            accounts.assign_patient(store, user, clinician, patient)
                         else:
-                            users.unassign_patient(store, clinician, patient, actor=user.username)
+                            accounts.unassign_patient(store, user, clinician, patient)
                     st.session_state["ad_notice"] = f"{len(chosen)} assignment(s) changed for {clinician}."
                     st.rerun()
     else:
@@ -136,9 +140,12 @@ with audit_tab:
     limit = st.number_input("Latest events", min_value=10, max_value=100_000, value=500, step=100, key="ad_limit")
     events = audit.events(store, int(limit))
     common.show_table(store, events, human=True, hide_index=True, width="stretch")
+    token = session_token()
     st.download_button(
         "Export the audit log (CSV)",
-        data=lambda: downloads.export_for(store, user, audit.events(store, 10**9), what="audit log", action="admin"),
+        data=lambda: downloads.export_for(
+            store, user, audit.events(store, 10**9), what="audit log", action="admin", session_token=token
+        ),
         file_name="audit-log.csv",
         mime="text/csv",
         key="ad_audit_csv",
@@ -172,7 +179,7 @@ with backup_tab:
     st.write(f"Writes a verified archive of the catalog, videos and frame shards to `{store.paths.backups}`.")
     if st.button("Back up now", icon=":material/backup:", key="ad_backup"):
         with common.friendly_errors(), st.spinner("Backing up ..."):
-            result = backup(store, actor=user.username)
+            result = backup(store, user=user)
             st.success(
                 f"Backup written: {result.archive} ({result.files} files, {result.bytes / 1e6:.1f} MB,"
                 f" schema version {result.schema_version}).",

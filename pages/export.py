@@ -16,7 +16,7 @@ from facs_core.reference import instruments
 from facs_core.services import access
 from facs_core.services.downloads import export_for
 from facs_core.views import common, formatting, page_data
-from facs_core.views.auth import require
+from facs_core.views.auth import require, session_token
 
 store = common.catalog()
 user = require(store, "export")
@@ -37,9 +37,10 @@ common.au_source_note(store, clinical["video_id"])
 def downloads(frame: pd.DataFrame, name: str, what: str, key: str) -> None:
     """CSV and Parquet buttons for one table; each download is audited."""
     left, right = st.columns(2)
+    token = session_token()
     left.download_button(
         "CSV",
-        data=lambda: export_for(store, user, frame, what=what, fmt="csv"),
+        data=lambda: export_for(store, user, frame, what=what, fmt="csv", session_token=token),
         file_name=f"{name}.csv",
         mime="text/csv",
         key=f"{key}_csv",
@@ -48,7 +49,7 @@ def downloads(frame: pd.DataFrame, name: str, what: str, key: str) -> None:
     )
     right.download_button(
         "Parquet",
-        data=lambda: export_for(store, user, frame, what=what, fmt="parquet"),
+        data=lambda: export_for(store, user, frame, what=what, fmt="parquet", session_token=token),
         file_name=f"{name}.parquet",
         mime="application/vnd.apache.parquet",
         key=f"{key}_parquet",

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from facs_core.services import visibility
-from facs_core.services.access import allowed, is_assigned
+from facs_core.services import accounts, visibility
+from facs_core.services.access import allowed
 from facs_core.services.demo import SYNTHETIC_LABEL, load_demo
 from facs_core.views import common
 from facs_core.views.auth import require
-from store import listings, users
 
 store = common.catalog()
 user = require(store, "view_home")
@@ -26,11 +25,9 @@ def _load_demo() -> None:
     bar = st.progress(0.0, text="loading demo data")
     with common.friendly_errors():
         result = load_demo(store, user=user, extract=True, progress=common.progress_reporter(bar))
-        if user.role == "clinician":
+        if allowed(user, "upload"):
             # A clinician sees assigned patients only; the demo patients become theirs, as uploads do.
-            for patient in listings.patient_codes(store, synthetic=True):
-                if not is_assigned(store, user.username, patient):
-                    users.assign_patient(store, user.username, patient, actor=user.username)
+            accounts.claim_demo_patients(store, user)
         st.session_state["demo_result"] = result
         st.rerun()
 

@@ -19,7 +19,6 @@ from facs_core.services import access, ingest, uploads, visibility
 from facs_core.services.playback import ensure_playback_copy, needs_playback_copy
 from facs_core.views import common, run_notices
 from facs_core.views.auth import require
-from store import users
 from store.videos import check_patient_code
 
 store = common.catalog()
@@ -89,6 +88,7 @@ with st.container(border=True):
             "Visit date",
             value=None,
             key="up_visit_date",
+            min_value=ingest.EARLIEST_DATE,
             max_value=date.today(),
             format="YYYY-MM-DD",
             on_change=forget_error,
@@ -158,7 +158,7 @@ def validate() -> dict[str, str]:
 def store_upload(upload, clinical: dict, results: list[dict]) -> bool:
     """Receive, store and catalogue one file; True when it was new to the store."""
     bar = st.progress(0.0, text=f"{upload.name}: receiving")
-    received = uploads.receive(store.paths, upload, upload.name)
+    received = uploads.receive(store, user, upload, upload.name, patient_id=clinical["patient_id"])
     try:
         record, created = ingest.ingest_video(
             store,
@@ -230,10 +230,6 @@ if submitted:
         with common.friendly_errors():
             stored_any = store_upload(upload, clinical, results) or stored_any
             handled += 1
-    if stored_any and user.role == "clinician" and not access.is_assigned(store, user.username, code):
-        # The uploader created this patient; make it theirs so they can see it.
-        with common.friendly_errors():
-            users.assign_patient(store, user.username, code, actor=user.username)
     st.session_state[RESULTS] = results
     if handled == len(files):
         # Every file was stored or recognised: the picker empties, and after a new visit so does the form.

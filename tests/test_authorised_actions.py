@@ -4,18 +4,22 @@ Real store, real accounts: a clinician assigned to P001 only, a researcher,
 an administrator. Each state-changing call (job retry/cancel/submit, segment
 add/edit/delete, ingest, export) is tried by someone who may not, and by an
 account disabled after it signed in; each must be refused, change nothing,
-and leave an "access denied" entry on the audit trail.
+and leave an "access denied" entry on the audit trail. Account and assignment
+changes, backups, restores and upload reception too.
 """
 
 from __future__ import annotations
 
 import ast
+import io
 from pathlib import Path
 
 import pytest
 
+from facs_core.errors import InputError
 from facs_core.probe import probe_video
-from facs_core.services import downloads, jobs, segment_edits
+from facs_core.services import accounts, downloads, jobs, segment_edits, uploads
+from facs_core.services import backup as backups
 from facs_core.services.access import LocalOperator, PermissionDenied, User
 from facs_core.services.ingest import ingest_video
 from store import audit, job_rows, users
@@ -171,11 +175,154 @@ def _calls(path: Path) -> set[str]:
 
 
 def test_pages_change_nothing_except_through_authorising_calls() -> None:
-    """Pages reach the store-level writers only through the services that check the user."""
+    """Pages, dashboard helpers and commands reach the store-level writers only through services that check the user."""
     unchecked = {"export_csv", "pseudonymise", "create_job", "set_job_status", "request_cancel"}
+    account_writers = {
+        f"users.{name}"
+        for name in ("add_user", "disable_user", "enable_user", "reset_password", "set_role", "assign_patient")
+    } | {"users.unassign_patient"}
+    views = [
+        *sorted((REPO / "pages").glob("*.py")),
+        *sorted((REPO / "facs_core" / "views").glob("*.py")),
+        *sorted((REPO / "facs_core" / "cli").glob("*.py")),
+    ]
+    for path in views:
+        written = {name for name in account_writers if f"{name}(" in path.read_text("utf-8")}
+        assert not written, f"{path.relative_to(REPO)} calls {sorted(written)}; use facs_core.services.accounts"
     for path in sorted((REPO / "pages").glob("*.py")):
         source = path.read_text("utf-8")
         assert "store.segment_rows import add_segment" not in source, path.name
         assert "segment_store.add_segment" not in source and "segment_store.update_segment" not in source
         assert "segment_store.delete_segment" not in source, path.name
         assert not (_calls(path) & unchecked), f"{path.name} calls {_calls(path) & unchecked}"
+
+
+def test_account_changes_check_the_acting_user(catalog, setting) -> None:
+    clara, rita, ada = (User("clara", "clinician"), User("rita", "researcher"), User("ada", "admin"))
+    changes = [
+        lambda who: accounts.add_user(catalog, who, "eve", "clinician", PASSWORD),
+        lambda who: accounts.disable_user(catalog, who, "rita"),
+        lambda who: accounts.enable_user(catalog, who, "rita"),
+        lambda who: accounts.reset_password(catalog, who, "rita", "another long passphrase"),
+        lambda who: accounts.set_role(catalog, who, "rita", "admin"),
+        lambda who: accounts.assign_patient(catalog, who, "clara", "P002"),
+        lambda who: accounts.unassign_patient(catalog, who, "clara", "P001"),
+    ]
+    before = catalog.query("SELECT * FROM users ORDER BY ALL").to_csv(), users.assignments(catalog).to_csv()
+    for who in (clara, rita, User("clara", "admin")):  # a forged role counts for nothing
+        for change in changes:
+            with pytest.raises(PermissionDenied):
+                change(who)
+    assert (catalog.query("SELECT * FROM users ORDER BY ALL").to_csv(), users.assignments(catalog).to_csv()) == before
+    assert _denials(catalog) == 3 * len(changes)
+    # The administrator may, each change audited under her name.
+    accounts.assign_patient(catalog, ada, "clara", "P002")
+    accounts.set_role(catalog, ada, "rita", "clinician")
+    assert set(users.assignments(catalog, "clara")["patient_id"]) == {"P001", "P002"}
+    assert audit.events(catalog, 1).iloc[0]["actor"] == "ada"
+    # Disabled after her page was drawn: her next change is refused.
+    accounts.add_user(catalog, ada, "ben", "admin", PASSWORD)
+    accounts.disable_user(catalog, User("ben", "admin"), "ada")
+    with pytest.raises(PermissionDenied, match="disabled"):
+        accounts.unassign_patient(catalog, ada, "clara", "P002")
+    assert set(users.assignments(catalog, "clara")["patient_id"]) == {"P001", "P002"}
+    # The command line acts as the local operator.
+    accounts.unassign_patient(catalog, OPERATOR, "clara", "P002")
+    assert audit.events(catalog, 1).iloc[0]["actor"] == "cli:test"
+
+
+def test_backup_and_restore_check_the_acting_user(catalog, setting, tmp_path: Path) -> None:
+    for who in (User("clara", "clinician"), User("rita", "researcher")):
+        with pytest.raises(PermissionDenied):
+            backups.backup(catalog, tmp_path / f"{who.username}.tar", user=who)
+    assert not list(tmp_path.glob("*.tar"))
+    assert _denials(catalog) == 2
+    archive = backups.backup(catalog, tmp_path / "ada.tar", user=User("ada", "admin")).archive
+    assert audit.events(catalog, 1).iloc[0][["actor", "action"]].tolist() == ["ada", "backup"]
+    # Restoring replaces every account: only the command line may.
+    with pytest.raises(PermissionDenied, match="on the server"):
+        backups.restore(archive, tmp_path / "restored", user=User("ada", "admin"))
+    assert not (tmp_path / "restored").exists()
+    backups.restore(archive, tmp_path / "restored", user=OPERATOR)
+
+
+def test_upload_reception_checks_the_uploader_before_receiving(catalog, setting, feat_data: Path) -> None:
+    video = (feat_data / "single_face.mp4").read_bytes()
+    for who, patient in ((User("rita", "researcher"), None), (User("clara", "clinician"), "P002")):
+        with pytest.raises(PermissionDenied):
+            uploads.receive(catalog, who, io.BytesIO(video), "v.mp4", patient_id=patient)
+    assert not list(catalog.paths.tmp.glob("upload-*"))
+    assert _denials(catalog) == 2
+    mine = uploads.receive(catalog, User("clara", "clinician"), io.BytesIO(video), "v.mp4", patient_id="P001")
+    mine.path.unlink()
+
+
+def test_a_clinician_who_uploads_a_new_patient_is_assigned_it_with_the_visit(catalog, setting, feat_data) -> None:
+    clara = User("clara", "clinician")
+    _, created = ingest_video(
+        catalog, feat_data / "WolfgangLanger_Pexels.mp4", original_name="v.mp4", patient_id="P300", user=clara
+    )
+    assert created and "P300" in set(users.assignments(catalog, "clara")["patient_id"])
+    assert catalog.scalar("SELECT count(*) FROM audit_log WHERE action = 'patient assigned' AND target = 'P300'") == 1
+
+
+def test_demo_patients_are_claimed_by_a_clinician_only(catalog, setting) -> None:
+    from facs_core.services.demo import load_demo
+
+    load_demo(catalog, with_videos=False, n_patients=2)
+    assert accounts.claim_demo_patients(catalog, User("ada", "admin")) == []
+    with pytest.raises(PermissionDenied):
+        accounts.claim_demo_patients(catalog, User("rita", "researcher"))
+    claimed = accounts.claim_demo_patients(catalog, User("clara", "clinician"))
+    assert claimed and set(claimed) <= set(users.assignments(catalog, "clara")["patient_id"])
+    assert "P002" not in set(users.assignments(catalog, "clara")["patient_id"])  # real patients are never claimed
+    with pytest.raises(InputError):
+        accounts.assign_patient(catalog, OPERATOR, "ada", "P001")  # administrators are not assigned patients
+
+
+def test_a_deferred_download_checks_the_session_when_the_file_is_made(catalog, setting, monkeypatch) -> None:
+    """Signed out, timed out or disabled between drawing the page and clicking: no file, audited."""
+    import time
+
+    import pandas as pd
+
+    from store import sessions
+
+    frame = pd.DataFrame({"patient_id": ["P001"], "AU12": [0.1]})
+    clara = User("clara", "clinician")
+    token = sessions.start(catalog, "clara", lifetime_s=3600)
+    assert b"P001" in downloads.export_for(catalog, clara, frame, what="AU summary", session_token=token)
+    # Another user's session token does not make clara's file.
+    rita_token = sessions.start(catalog, "rita", lifetime_s=3600)
+    with pytest.raises(PermissionDenied, match="session has ended"):
+        downloads.export_for(catalog, clara, frame, what="AU summary", session_token=rita_token)
+    # Inactivity: the file is made after the timeout ran out.
+    monkeypatch.setenv("FACS_SESSION_TIMEOUT_MIN", "0.0005")  # 30 ms
+    time.sleep(0.1)
+    with pytest.raises(PermissionDenied, match="inactivity"):
+        downloads.export_for(catalog, clara, frame, what="AU summary", session_token=token)
+    monkeypatch.delenv("FACS_SESSION_TIMEOUT_MIN")
+    # Signed out in another tab.
+    fresh = sessions.start(catalog, "clara", lifetime_s=3600)
+    sessions.end(catalog, fresh, "signed out")
+    with pytest.raises(PermissionDenied, match="signed out"):
+        downloads.export_for(catalog, clara, frame, what="AU summary", session_token=fresh, fmt="parquet")
+    # Disabled by an administrator; the chart buttons' check is the same one.
+    third = sessions.start(catalog, "clara", lifetime_s=3600)
+    assert downloads.check_session(catalog, clara, third) == clara
+    accounts.disable_user(catalog, User("ada", "admin"), "clara")
+    with pytest.raises(PermissionDenied, match="disabled"):
+        downloads.check_session(catalog, clara, third)
+    assert _denials(catalog) == 4
+    exports = audit.events(catalog, 10_000)
+    assert list(exports.loc[exports["action"] == "export", "actor"]) == ["clara"]
+
+
+def test_pages_pass_their_session_to_every_deferred_download() -> None:
+    """Every ``export_for`` in a page gets the tab's session token; chart images go through ``while_signed_in``."""
+    for path in sorted((REPO / "pages").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "export_for":
+                assert "session_token" in {k.arg for k in node.keywords}, f"{path.name}:{node.lineno}"
+    common = (REPO / "facs_core" / "views" / "common.py").read_text("utf-8")
+    assert common.count("while_signed_in(catalog(), lambda: chart_image(") == 2

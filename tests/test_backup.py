@@ -17,9 +17,13 @@ import pytest
 from facs_core.errors import InputError, StoreError
 from facs_core.probe import probe_video
 from facs_core.services import backup as backups
+from facs_core.services.access import LocalOperator
 from store import open_catalog, shards
 from store.videos import add_video
 from tests.conftest import REPO_ROOT
+
+OPERATOR = LocalOperator("cli:test")
+ADMIN1 = LocalOperator("admin1")
 
 
 def _fill(catalog, feat_data: Path) -> dict:
@@ -61,11 +65,11 @@ def _fill(catalog, feat_data: Path) -> dict:
 
 def test_round_trip_restores_identical_tables_and_files(catalog, feat_data, tmp_path):
     before = _fill(catalog, feat_data)
-    result = backups.backup(catalog, tmp_path / "b.tar", actor="admin1")
+    result = backups.backup(catalog, tmp_path / "b.tar", user=ADMIN1)
     assert result.files >= 3 and result.archive.exists()
     assert not list(tmp_path.glob("*.partial"))
     target = tmp_path / "restored"
-    manifest = backups.restore(result.archive, target, actor="admin1")
+    manifest = backups.restore(result.archive, target, user=LocalOperator("admin1"))
     assert manifest["schema_version"] == result.schema_version
     restored = open_catalog(target)
     try:
@@ -86,7 +90,7 @@ def test_round_trip_restores_identical_tables_and_files(catalog, feat_data, tmp_
 
 def test_restore_refuses_a_damaged_backup_and_leaves_the_target_alone(catalog, feat_data, tmp_path):
     _fill(catalog, feat_data)
-    archive = backups.backup(catalog, tmp_path / "b.tar").archive
+    archive = backups.backup(catalog, tmp_path / "b.tar", user=OPERATOR).archive
     raw = bytearray(archive.read_bytes())
     # Flip one byte inside the video's content (the mp4 'ftyp' marker is in it).
     where = raw.find(b"ftyp")
@@ -97,21 +101,21 @@ def test_restore_refuses_a_damaged_backup_and_leaves_the_target_alone(catalog, f
         backups.verify(damaged)
     target = tmp_path / "restored"
     with pytest.raises(StoreError, match="checksum mismatch"):
-        backups.restore(damaged, target)
+        backups.restore(damaged, target, user=OPERATOR)
     assert not target.exists()
     assert not [p for p in tmp_path.iterdir() if ".restore-" in p.name]
 
 
 def test_restore_never_overwrites_without_force_and_keeps_the_old_folder(catalog, feat_data, tmp_path):
     _fill(catalog, feat_data)
-    archive = backups.backup(catalog, tmp_path / "b.tar").archive
+    archive = backups.backup(catalog, tmp_path / "b.tar", user=OPERATOR).archive
     target = tmp_path / "existing"
     target.mkdir()
     (target / "keep.txt").write_text("precious")
     with pytest.raises(InputError, match="not empty"):
-        backups.restore(archive, target)
+        backups.restore(archive, target, user=OPERATOR)
     assert (target / "keep.txt").read_text() == "precious"
-    backups.restore(archive, target, force=True)
+    backups.restore(archive, target, force=True, user=OPERATOR)
     kept = list(tmp_path.glob("existing.before-restore-*"))
     assert len(kept) == 1 and (kept[0] / "keep.txt").read_text() == "precious"
     assert (target / "catalog.duckdb").exists()
@@ -134,7 +138,7 @@ def test_hostile_archives_are_refused_before_anything_is_written(tmp_path, name)
     archive = _tar_with(tmp_path, name, b"payload")
     target = tmp_path / "restored"
     with pytest.raises(InputError) as caught:
-        backups.restore(archive, target)
+        backups.restore(archive, target, user=OPERATOR)
     assert "\n" not in str(caught.value)
     assert not target.exists() and not (tmp_path / "outside.txt").exists()
 
@@ -143,7 +147,7 @@ def test_not_a_backup_is_one_line(tmp_path):
     bogus = tmp_path / "b.tar"
     bogus.write_bytes(b"=cmd|' /C calc'!A0,1,2\n")
     with pytest.raises(InputError, match="not a readable FACS backup"):
-        backups.restore(bogus, tmp_path / "x")
+        backups.restore(bogus, tmp_path / "x", user=OPERATOR)
 
 
 def test_cli_backup_verify_restore(data_dir, feat_data, tmp_path):

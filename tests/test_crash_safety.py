@@ -21,6 +21,7 @@ import pytest
 
 from facs_core.probe import probe_video
 from facs_core.services import backup as backups
+from facs_core.services.access import LocalOperator
 from store import open_catalog
 from store.crashpoints import CRASH_MARKER_ENV, CRASH_POINT_ENV
 from store.migrate import LATEST_VERSION
@@ -87,7 +88,7 @@ def test_kill_during_catalog_writes_leaves_whole_transactions(data_dir, tmp_path
         assert catalog.scalar("SELECT count(DISTINCT label) FROM segments") == 1
         # The store keeps working and backs up cleanly.
         catalog.execute("INSERT INTO patients (patient_id) VALUES ('P001')")
-        archive = backups.backup(catalog, tmp_path / "after-crash.tar").archive
+        archive = backups.backup(catalog, tmp_path / "after-crash.tar", user=LocalOperator("test")).archive
     finally:
         catalog.close()
     assert len(backups.verify(archive)["files"]) >= 1
@@ -134,8 +135,9 @@ def test_kill_during_upload_leaves_no_temporary_file(data_dir, feat_data):
         f"""
         import io, sys, time
         from pathlib import Path
-        from store.paths import StorePaths
+        from facs_core.services.access import LocalOperator
         from facs_core.services.uploads import receive_upload
+        from store import open_catalog
 
         class Slow(io.RawIOBase):
             # A client that sends the real video, then keeps sending slowly.
@@ -153,7 +155,7 @@ def test_kill_during_upload_leaves_no_temporary_file(data_dir, feat_data):
                 time.sleep(0.02)
                 return b"\\0" * 65536
 
-        receive_upload(StorePaths(Path(sys.argv[1])), Slow(), "../../etc/passwd")
+        receive_upload(open_catalog(Path(sys.argv[1])), LocalOperator("test"), Slow(), "../../etc/passwd")
         """,
         data_dir,
     )

@@ -126,7 +126,7 @@ def test_importers_refuse_empty_and_binary_files_in_one_line(tmp_path, raw):
     "name", ["../../etc/passwd", "/etc/shadow", "..\\..\\boot.ini", "a\x00b.mp4", "CON", "😀" * 300, "", None]
 )
 def test_upload_names_never_become_paths(catalog, feat_data, name):
-    received = uploads.receive(catalog.paths, io.BytesIO((feat_data / "single_face.mp4").read_bytes()), name)
+    received = uploads.receive(catalog, OPERATOR, io.BytesIO((feat_data / "single_face.mp4").read_bytes()), name)
     assert received.path.parent == catalog.paths.tmp
     assert received.path.name.startswith("upload-") and received.container == "mp4"
     assert "/" not in received.display_name and "\x00" not in received.display_name
@@ -137,16 +137,17 @@ def test_upload_names_never_become_paths(catalog, feat_data, name):
 def test_empty_oversized_and_fake_uploads_are_refused_and_cleaned_up(catalog, feat_data):
     tmp = catalog.paths.tmp
     with pytest.raises(InputError, match="empty"):
-        uploads.receive_upload(catalog.paths, io.BytesIO(b""), "empty.mp4")
+        uploads.receive_upload(catalog, OPERATOR, io.BytesIO(b""), "empty.mp4")
     with pytest.raises(InputError, match="over the upload limit"):
-        uploads.receive_upload(catalog.paths, io.BytesIO(b"\0" * 5000), "big.mp4", size_limit=4096)
+        uploads.receive_upload(catalog, OPERATOR, io.BytesIO(b"\0" * 5000), "big.mp4", size_limit=4096)
     # A CSV renamed .mp4, and a video renamed .csv: judged by content, not extension.
     with pytest.raises(InputError, match="not a video"):
-        uploads.receive_upload(catalog.paths, io.BytesIO((feat_data / "Feat_Test.csv").read_bytes()), "x.mp4")
+        uploads.receive_upload(catalog, OPERATOR, io.BytesIO((feat_data / "Feat_Test.csv").read_bytes()), "x.mp4")
     with pytest.raises(InputError, match="binary"):
-        uploads.receive(catalog.paths, io.BytesIO((feat_data / "single_face.mp4").read_bytes()), "x.csv", kind="csv")
+        video = io.BytesIO((feat_data / "single_face.mp4").read_bytes())
+        uploads.receive(catalog, OPERATOR, video, "x.csv", kind="csv")
     with pytest.raises(StoreError, match="free disk space"):
-        uploads.receive(catalog.paths, io.BytesIO(b"data"), "x.mp4", disk_reserve=1 << 62)
+        uploads.receive(catalog, OPERATOR, io.BytesIO(b"data"), "x.mp4", disk_reserve=1 << 62)
     assert list(tmp.iterdir()) == []
 
 

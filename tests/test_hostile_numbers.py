@@ -14,7 +14,7 @@ import hashlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -479,6 +479,9 @@ VIDEO_CASES = {
     "visit-date-future": (["--visit-date", _FUTURE], f"visit date {_FUTURE} is in the future"),
     "visit-date-2999": (["--visit-date", "2999-01-01"], "visit date 2999-01-01 is in the future"),
     "recording-date-1850": (["--recording-date", "1850-06-01"], "recording date 1850-06-01 is before 1900"),
+    "visit-date-1850": (["--visit-date", "1850-06-01"], "visit date 1850-06-01 is before 1900"),
+    "visit-date-year-1": (["--visit-date", "0001-01-01"], "visit date 0001-01-01 is before 1900"),
+    "recording-date-future": (["--recording-date", _FUTURE], f"recording date {_FUTURE} is in the future"),
     "age-inf": (["--age", "inf"], "age inf is outside 0-120 years"),
     "age-nan": (["--age", "nan"], "age nan is outside 0-120 years"),
     "age-negative": (["--age", "-40"], "age -40.0 is outside 0-120 years"),
@@ -541,6 +544,12 @@ def test_segments_add_refuses_impossible_times(seeded_store, capsys, extra, mess
 
 UPLOAD_CASES = {
     "future-visit": ({"visit_date": date(2999, 1, 1)}, "visit date 2999-01-01 is in the future"),
+    "tomorrow-visit": (
+        {"visit_date": date.today() + timedelta(days=1)},
+        f"visit date {(date.today() + timedelta(days=1)).isoformat()} is in the future",
+    ),
+    "ancient-visit": ({"visit_date": date(1850, 6, 1)}, "visit date 1850-06-01 is before 1900"),
+    "visit-not-a-date": ({"visit_date": "2024-01-01"}, "visit date '2024-01-01' is not a date (use YYYY-MM-DD)"),
     "ancient-recording": ({"recording_date": date(1800, 1, 1)}, "recording date 1800-01-01 is before 1900"),
     "age-inf": ({"age": float("inf")}, "age inf is outside 0-120 years"),
     "score-inf": (
@@ -556,7 +565,8 @@ UPLOAD_CASES = {
 def test_uploads_refuse_impossible_values(seeded_store, feat_data, fields, message):
     before = fingerprint(seeded_store)
     with open_catalog(seeded_store) as catalog:
-        received = uploads.receive(catalog.paths, io.BytesIO((feat_data / "no_face.mp4").read_bytes()), "visit.mp4")
+        video = io.BytesIO((feat_data / "no_face.mp4").read_bytes())
+        received = uploads.receive(catalog, LocalOperator("test"), video, "visit.mp4")
         values = {"patient_id": "P002", **fields}
         with pytest.raises(FacsError) as caught:
             ingest_video(

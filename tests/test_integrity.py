@@ -24,6 +24,7 @@ from facs_core.cli import main
 from facs_core.errors import StoreError
 from facs_core.probe import probe_video
 from facs_core.services import backup as backups
+from facs_core.services.access import LocalOperator
 from facs_core.services.integrity import last_verification, verify_catalog, verify_data_dir
 from store import open_catalog, shards
 from store.runs import create_run, finish_run
@@ -31,6 +32,7 @@ from store.videos import add_video
 
 #: Offset of a byte inside DuckDB's first data block (after the three 4 KiB headers), which
 #: a small catalog always uses: its table metadata lives there.
+OPERATOR = LocalOperator("cli:test")
 CATALOG_USED_BYTE = 3 * 4096 + 4096
 
 
@@ -147,24 +149,24 @@ def test_backup_refuses_a_damaged_store_and_names_what_is_damaged(data_dir, feat
     archive = tmp_path / "b.tar"
     with open_catalog(data_dir) as catalog:
         with pytest.raises(StoreError) as caught:
-            backups.backup(catalog, archive)
+            backups.backup(catalog, archive, user=OPERATOR)
         assert str(caught.value).startswith(
             "the store fails verification, nothing archived (1 problems:"
             f" {files['shard']}: content differs from its recorded sha256"
         )
         assert not archive.exists() and not list(tmp_path.glob(".b.tar*"))
         assert catalog.scalar("SELECT count(*) FROM backups") == 0
-        result = backups.backup(catalog, archive, allow_damaged=True)
+        result = backups.backup(catalog, archive, user=OPERATOR, allow_damaged=True)
         assert result.problems and result.archive == archive
         assert catalog.scalar("SELECT damaged FROM backups") is True
     # The damaged archive is refused by restore and by --verify; nothing is replaced.
     target = tmp_path / "restored"
     with pytest.raises(StoreError, match=f"holds a damaged store .*{re.escape(files['shard'])}"):
-        backups.restore(archive, target)
+        backups.restore(archive, target, user=OPERATOR)
     assert not target.exists()
     with pytest.raises(StoreError, match="holds a damaged store"):
         backups.verify(archive)
-    backups.restore(archive, target, allow_damaged=True)
+    backups.restore(archive, target, allow_damaged=True, user=OPERATOR)
     assert (target / files["shard"]).exists()
 
 
@@ -172,7 +174,7 @@ def test_backup_records_every_member_and_the_archive_hash(data_dir, feat_data, t
     _fill(data_dir, feat_data)
     archive = tmp_path / "b.tar"
     with open_catalog(data_dir) as catalog:
-        backups.backup(catalog, archive)
+        backups.backup(catalog, archive, user=OPERATOR)
         members = catalog.query("SELECT path, size, sha256 FROM backup_members ORDER BY path")
         recorded = catalog.fetchone("SELECT sha256, files, damaged FROM backups WHERE archive = ?", [str(archive)])
     with tarfile.open(archive) as tar:
@@ -190,7 +192,7 @@ def test_restore_verifies_the_store_in_the_archive_before_replacing_anything(dat
     _fill(data_dir, feat_data)
     archive = tmp_path / "b.tar"
     with open_catalog(data_dir) as catalog:
-        backups.backup(catalog, archive)
+        backups.backup(catalog, archive, user=OPERATOR)
         # A shard the catalog does not name, added with a matching manifest entry: the tar is
         # internally consistent, only store verification can tell.
     doctored = tmp_path / "doctored.tar"
@@ -217,7 +219,7 @@ def test_restore_verifies_the_store_in_the_archive_before_replacing_anything(dat
     target.mkdir()
     (target / "keep.txt").write_text("mine")
     with pytest.raises(StoreError, match=r"frames/run1/stray\.parquet: orphan file"):
-        backups.restore(doctored, target, force=True)
+        backups.restore(doctored, target, force=True, user=OPERATOR)
     assert [p.name for p in target.iterdir()] == ["keep.txt"]
 
 

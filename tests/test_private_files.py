@@ -124,7 +124,7 @@ def test_a_killed_backup_leaves_only_private_leftovers_and_they_are_swept(tmp_pa
             tar.fileobj.flush()
             os._exit(9)
         backups._add_file = dying
-        backups.backup(catalog)
+        backups.backup(catalog, user=LocalOperator("test"))
         """
     )
     killed = _run("-c", script)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from facs_core.cli._shared import cli_actor
+from facs_core.cli._shared import cli_operator
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +39,7 @@ def _backup(args: argparse.Namespace) -> int:
         print(f"{args.verify}: {len(manifest['files'])} files verified (taken {manifest['created_at']})")
         return 0
     with open_catalog(args.data_dir) as catalog:
-        result = backups.backup(catalog, args.out, actor=cli_actor(), allow_damaged=args.allow_damaged)
+        result = backups.backup(catalog, args.out, user=cli_operator(), allow_damaged=args.allow_damaged)
     for problem in result.problems:
         print(f"damaged: {problem}")
     print(f"backup written to {result.archive} ({result.files} files, {result.bytes / 1e6:.1f} MB)")
@@ -51,6 +51,8 @@ def _restore(args: argparse.Namespace) -> int:
     from store.paths import resolve_data_dir
 
     target = resolve_data_dir(args.data_dir)
-    manifest = backups.restore(args.file, target, force=args.force, actor=cli_actor(), allow_damaged=args.allow_damaged)
+    manifest = backups.restore(
+        args.file, target, force=args.force, user=cli_operator(), allow_damaged=args.allow_damaged
+    )
     print(f"restored {len(manifest['files'])} files into {target} (backup taken {manifest['created_at']})")
     return 0

@@ -17,7 +17,7 @@ import getpass
 import json
 import sys
 
-from facs_core.cli._shared import cli_actor
+from facs_core.cli._shared import cli_operator
 from facs_core.errors import InputError
 from facs_core.services.access import ROLES
 
@@ -82,11 +82,12 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from store import open_catalog, users
+    from facs_core.services import accounts
+    from store import open_catalog
 
     password = None if args.sso else _read_password(args.password_stdin)
     with open_catalog(args.data_dir) as catalog:
-        users.add_user(catalog, args.username, args.role, password, actor=cli_actor())
+        accounts.add_user(catalog, cli_operator(), args.username, args.role, password)
     print(f"user {args.username} added ({args.role})")
     return 0
 
@@ -107,24 +108,25 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _with_catalog(args: argparse.Namespace, action, message: str) -> int:
-    """Run ``action(users, catalog)`` (``users`` is :mod:`store.users`) on the store, then print ``message``."""
-    from store import open_catalog, users
+    """Run ``action(accounts, catalog)`` (:mod:`facs_core.services.accounts`) on the store, then print ``message``."""
+    from facs_core.services import accounts
+    from store import open_catalog
 
     with open_catalog(args.data_dir) as catalog:
-        action(users, catalog)
+        action(accounts, catalog)
     print(message)
     return 0
 
 
 def _disable(args: argparse.Namespace) -> int:
     return _with_catalog(
-        args, lambda users, c: users.disable_user(c, args.username, actor=cli_actor()), f"user {args.username} disabled"
+        args, lambda a, c: a.disable_user(c, cli_operator(), args.username), f"user {args.username} disabled"
     )
 
 
 def _enable(args: argparse.Namespace) -> int:
     return _with_catalog(
-        args, lambda users, c: users.enable_user(c, args.username, actor=cli_actor()), f"user {args.username} enabled"
+        args, lambda a, c: a.enable_user(c, cli_operator(), args.username), f"user {args.username} enabled"
     )
 
 
@@ -132,7 +134,7 @@ def _reset(args: argparse.Namespace) -> int:
     password = _read_password(args.password_stdin)
     return _with_catalog(
         args,
-        lambda users, c: users.reset_password(c, args.username, password, actor=cli_actor()),
+        lambda a, c: a.reset_password(c, cli_operator(), args.username, password),
         f"password of {args.username} reset",
     )
 
@@ -140,7 +142,7 @@ def _reset(args: argparse.Namespace) -> int:
 def _role(args: argparse.Namespace) -> int:
     return _with_catalog(
         args,
-        lambda users, c: users.set_role(c, args.username, args.role, actor=cli_actor()),
+        lambda a, c: a.set_role(c, cli_operator(), args.username, args.role),
         f"user {args.username} is now {args.role}",
     )
 
@@ -148,7 +150,7 @@ def _role(args: argparse.Namespace) -> int:
 def _assign(args: argparse.Namespace) -> int:
     return _with_catalog(
         args,
-        lambda users, c: users.assign_patient(c, args.username, args.patient, actor=cli_actor()),
+        lambda a, c: a.assign_patient(c, cli_operator(), args.username, args.patient),
         f"patient {args.patient} assigned to {args.username}",
     )
 
@@ -156,6 +158,6 @@ def _assign(args: argparse.Namespace) -> int:
 def _unassign(args: argparse.Namespace) -> int:
     return _with_catalog(
         args,
-        lambda users, c: users.unassign_patient(c, args.username, args.patient, actor=cli_actor()),
+        lambda a, c: a.unassign_patient(c, cli_operator(), args.username, args.patient),
         f"patient {args.patient} no longer assigned to {args.username}",
     )

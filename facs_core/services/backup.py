@@ -45,6 +45,8 @@ import duckdb
 
 from facs_core import __version__
 from facs_core.errors import InputError, StoreError
+from facs_core.services import access
+from facs_core.services.access import LocalOperator, PermissionDenied, User
 from store import audit
 from store.catalog import Catalog
 from store.lock import exclusive_turn
@@ -175,7 +177,7 @@ def backup(
     catalog: Catalog,
     out: str | os.PathLike[str] | None = None,
     *,
-    actor: str = "cli",
+    user: User,
     allow_damaged: bool = False,
 ) -> BackupResult:
     """Write a consistent, checksummed snapshot of the store to a tar file.
@@ -188,19 +190,23 @@ def backup(
         The archive to write (default :func:`default_archive`). It must not
         exist and its folder must exist; it is written under a temporary name
         and renamed when complete.
-    actor : str
-        Who asked, for the audit trail.
+    user : facs_core.services.access.User
+        Who asks: must be allowed ``admin`` now (a refusal is audited); the
+        command line passes :class:`~facs_core.services.access.LocalOperator`.
     allow_damaged : bool
         Archive a store that fails verification anyway (the record says so).
 
     Raises
     ------
+    PermissionDenied
+        ``user`` may not administer the store; nothing was written.
     StoreError
         The store fails verification (the message names what is damaged) and
         ``allow_damaged`` is not given, or the archive cannot be written.
     """
     from facs_core.services.integrity import damage_summary, verify_catalog
 
+    actor = access.authorise(catalog, user, "admin", target="backup").username
     paths = catalog.paths
     # Owner-only whatever the caller's umask: the archive holds every video and score.
     private_umask()
@@ -383,7 +389,7 @@ def restore(
     data_dir: str | os.PathLike[str],
     *,
     force: bool = False,
-    actor: str = "cli",
+    user: User,
     allow_damaged: bool = False,
 ) -> dict:
     """Restore a backup into ``data_dir``; return its manifest.
@@ -394,8 +400,14 @@ def restore(
     renamed; a damaged store is refused unless ``allow_damaged``. With ``force``, an existing data folder is
     renamed to ``<data_dir>.before-restore-<time>`` (kept, never deleted).
 
+    Only the local operator restores (``user`` a
+    :class:`~facs_core.services.access.LocalOperator`, the command line): it
+    replaces every account and row, so no browser role may ask for it.
+
     Raises
     ------
+    PermissionDenied
+        ``user`` is not the local operator; nothing was read or changed.
     InputError
         The file is not a backup, is hostile (paths leaving the folder), or
         the data folder is not empty and ``force`` is not given.
@@ -403,6 +415,9 @@ def restore(
         A checksum differs, a file is missing, the archived store fails
         verification, or the catalog is in use.
     """
+    if type(user) is not LocalOperator:
+        raise PermissionDenied("restore replaces the whole store; run it on the server: python -m facs_core restore")
+    actor = user.username
     archive = Path(archive).expanduser().absolute()
     target = Path(data_dir).expanduser().absolute()
     if not archive.is_file():

@@ -28,6 +28,7 @@ from store import audit
 from store.assessments import add_scores, set_covariates
 from store.catalog import Catalog
 from store.crashpoints import crash_point
+from store.users import assign_patient
 from store.videos import (
     check_patient_code,
     find_by_sha256,
@@ -189,7 +190,9 @@ def ingest_video(
     user : facs_core.services.access.User
         Who uploads: must be allowed ``upload`` for ``patient_id`` (checked
         here before anything is read; a refusal is audited). Recorded in the
-        audit trail.
+        audit trail. A clinician creating a new patient code is assigned it
+        in the same transaction as the visit, so they can open what they
+        uploaded.
     progress : callable, optional
         ``progress(fraction, message)``, called as the work advances.
     synthetic : bool
@@ -210,7 +213,8 @@ def ingest_video(
         ``user`` may not upload for this patient; nothing has been stored.
     """
     patient = check_patient_code(patient_id)
-    actor = access.authorise(catalog, user, "upload", patient).username
+    uploader = access.authorise(catalog, user, "upload", patient)
+    actor = uploader.username
     source = Path(path)
     metadata = probe_video(source, original_name=original_name)
     if progress is not None:
@@ -255,6 +259,11 @@ def ingest_video(
         set_covariates(catalog, video_id, age=checked_age, sex=checked_sex, medication=medication, repeat_visit=repeat)
         add_scores(catalog, video_id, checked_scores, visit_date)
         audit.record(catalog, actor, audit.UPLOAD, video_id, f"container {metadata.container}")
+        if access.permissions().get((uploader.role, "upload")) == "assigned" and not access.is_assigned(
+            catalog, actor, patient
+        ):
+            # Authorised above, so the patient is new: its uploader may see it, in the same transaction.
+            assign_patient(catalog, actor, patient, actor=actor)
     crash_point("ingest-committed")
     if progress is not None:
         progress(1.0, "done")

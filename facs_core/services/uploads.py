@@ -4,7 +4,8 @@
 a random name (the name the browser sent is never used as a path), refuses it
 when the disk would run short or it exceeds the size limit, checks from its
 first bytes what it really is (not from its extension) and removes the partial
-file on any failure. Video containers are recognised by
+file on any failure. The uploader is authorised (``upload``, for the patient
+when known) before a byte is written, at the moment the upload arrives. Video containers are recognised by
 :func:`facs_core.probe.sniff_container`; CSV/text uploads by being decodable
 UTF-8 text without NUL bytes.
 """
@@ -22,7 +23,9 @@ from typing import BinaryIO
 
 from facs_core.errors import InputError, StoreError
 from facs_core.probe import sniff_container
-from store.paths import StorePaths
+from facs_core.services import access
+from facs_core.services.access import User
+from store.catalog import Catalog
 
 #: The dashboard's upload limit, matching nginx ``client_max_body_size`` and
 #: Streamlit's ``server.maxUploadSize`` (MB).
@@ -99,20 +102,25 @@ def _sniff(head: bytes, kind: str, label: str) -> str | None:
 
 
 def receive(
-    paths: StorePaths,
+    catalog: Catalog,
+    user: User,
     stream: BinaryIO,
     declared_name: str | None,
     size_limit: int = DEFAULT_SIZE_LIMIT,
     *,
+    patient_id: str | None = None,
     kind: str = "video",
     disk_reserve: int = DEFAULT_DISK_RESERVE,
 ) -> ReceivedUpload:
-    """Stream an upload into ``paths.tmp`` and check it; see :class:`ReceivedUpload`.
+    """Stream an upload into the store's ``tmp`` folder and check it; see :class:`ReceivedUpload`.
 
     Parameters
     ----------
-    paths : StorePaths
-        The store; the file lands in ``paths.tmp`` under a random name.
+    catalog : Catalog
+        The store; the file lands in ``catalog.paths.tmp`` under a random name.
+    user : facs_core.services.access.User
+        The uploader: must be allowed ``upload`` (for ``patient_id`` when
+        given) now, before anything is received; a refusal is audited.
     stream : binary file-like
         The upload (Streamlit's ``UploadedFile``, an open file, a socket reader).
     declared_name : str
@@ -123,9 +131,13 @@ def receive(
         What the content must be, judged from its bytes.
     disk_reserve : int
         Bytes that must remain free on the data disk afterwards.
+    patient_id : str, optional
+        The patient the upload is for, when the form already names one.
 
     Raises
     ------
+    PermissionDenied
+        ``user`` may not upload (for this patient); nothing was received.
     InputError
         Empty, too large, or not the expected kind of content.
     StoreError
@@ -133,6 +145,8 @@ def receive(
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
+    access.authorise(catalog, user, "upload", patient_id)
+    paths = catalog.paths
     label = display_name(declared_name)
     if size_limit <= 0:
         raise ValueError("size_limit must be positive")
@@ -176,7 +190,7 @@ def receive(
 
 
 def receive_upload(
-    paths: StorePaths, stream: BinaryIO, declared_name: str | None, size_limit: int = DEFAULT_SIZE_LIMIT
+    catalog: Catalog, user: User, stream: BinaryIO, declared_name: str | None, size_limit: int = DEFAULT_SIZE_LIMIT
 ) -> Path:
     """Receive a video upload; return the path of the checked temporary file.
 
@@ -184,4 +198,4 @@ def receive_upload(
     display_name(declared_name))``) and deletes it afterwards in a ``finally``.
     See :func:`receive` for the checks and for CSV uploads.
     """
-    return receive(paths, stream, declared_name, size_limit).path
+    return receive(catalog, user, stream, declared_name, size_limit).path

@@ -235,16 +235,18 @@ def chart_image(chart: alt.TopLevelMixin, fmt: str) -> bytes:
 
 
 def chart_downloads(chart: alt.TopLevelMixin, name: str, key: str) -> None:
-    """PNG and SVG download buttons for an Altair chart (rendered only when clicked).
+    """PNG and SVG download buttons for an Altair chart (rendered only when clicked, while still signed in).
 
     The buttons do not rerun the page: a rerun started by the click would
     replace the button's deferred file while the browser still asks for the
     old one, and the download would silently never come.
     """
+    from facs_core.views.auth import while_signed_in
+
     left, right = st.columns(2)
     left.download_button(
         "PNG",
-        data=lambda: chart_image(chart, "png"),
+        data=while_signed_in(catalog(), lambda: chart_image(chart, "png")),
         file_name=f"{name}.png",
         mime="image/png",
         key=f"{key}-png",
@@ -253,7 +255,7 @@ def chart_downloads(chart: alt.TopLevelMixin, name: str, key: str) -> None:
     )
     right.download_button(
         "SVG",
-        data=lambda: chart_image(chart, "svg"),
+        data=while_signed_in(catalog(), lambda: chart_image(chart, "svg")),
         file_name=f"{name}.svg",
         mime="image/svg+xml",
         key=f"{key}-svg",
