@@ -43,8 +43,10 @@ def read_frames(path: Path, label: str) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"{label}: file not found")
     try:
-        return pq.read_table(path).to_pandas()
+        return pq.read_table(path, page_checksum_verification=True).to_pandas()
     except (pa.ArrowInvalid, OSError) as exc:
+        if "checksum" in str(exc).lower():
+            raise InputError(f"{label}: damaged (a page fails its checksum); run 'facs_core verify'") from None
         raise InputError(f"{label}: not a per-frame Parquet table ({type(exc).__name__})") from None
 
 

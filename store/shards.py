@@ -8,7 +8,10 @@ folder, never the catalog, so extraction workers in other processes (or on
 other Ray nodes sharing the folder) can call :func:`write_shard` safely.
 
 DuckDB reads the shards in place (``read_parquet``); nothing is loaded into the
-catalog.
+catalog. DuckDB does not check Parquet page checksums, so :func:`parquet_list_sql`
+first has every file's pages verified by pyarrow (:func:`verify_pages`), once
+per file version (path, size, modification time) and process: a shard whose
+bytes changed is refused in one line naming it, never read silently.
 
 Integrity: every Parquet file is written with page checksums (CRC32 of each
 page, verified by :func:`read_verified` and by pyarrow readers given
@@ -22,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from facs_core.errors import StoreError
 from store.paths import StorePaths
 
 __all__ = [
@@ -38,6 +43,7 @@ __all__ = [
     "parquet_list_sql",
     "read_verified",
     "shard_path",
+    "verify_pages",
     "write_atomically",
     "write_parquet",
     "write_shard",
@@ -142,11 +148,62 @@ def write_shard_file(paths: StorePaths, run_id: str, video_id: str, frames: pd.D
     return write_parquet(table, shard_path(paths, run_id, video_id))
 
 
+_verified: set[tuple[str, int, int]] = set()
+_verified_lock = threading.Lock()
+
+
+def _shown(path: Path) -> str:
+    # frames/<run_id>/<video_id>.parquet: names the shard without the server's data folder.
+    return "/".join(path.parts[-3:]) if len(path.parts) >= 3 else path.name
+
+
+def verify_pages(files: Iterable[str | os.PathLike[str]]) -> None:
+    """Check every page checksum of each Parquet file, once per file version and process.
+
+    A file is read (and its pages' CRC32 checked) by pyarrow the first time it
+    is seen with its current size and modification time; later calls for the
+    same version cost one ``stat``. Files written without page checksums
+    pass (there is nothing to check).
+
+    Raises
+    ------
+    StoreError
+        A file's page fails its checksum or the file is not readable Parquet;
+        the message names the shard (``frames/<run>/<video>.parquet``).
+    """
+    for name in files:
+        path = Path(name)
+        try:
+            status = path.stat()
+        except OSError:
+            raise StoreError(f"frame shard {_shown(path)} is missing; run 'python -m facs_core verify'") from None
+        key = (str(path.resolve()), status.st_size, status.st_mtime_ns)
+        with _verified_lock:
+            if key in _verified:
+                continue
+        try:
+            pq.ParquetFile(path, page_checksum_verification=True).read()
+        except (OSError, pa.ArrowException) as exc:
+            reason = "a page fails its checksum" if "checksum" in str(exc).lower() else "it is not readable Parquet"
+            raise StoreError(
+                f"frame shard {_shown(path)} is damaged ({reason}); run 'python -m facs_core verify'"
+            ) from None
+        with _verified_lock:
+            _verified.add(key)
+
+
 def parquet_list_sql(files: Iterable[Path]) -> str:
-    """A DuckDB ``read_parquet([...])`` expression over ``files``.
+    """A DuckDB ``read_parquet([...])`` expression over ``files``, after :func:`verify_pages`.
 
     Paths are quoted as SQL string literals; ``union_by_name`` lets shards of
     different backends (different AU sets) be read together.
+
+    Raises
+    ------
+    StoreError
+        A file is missing or damaged (see :func:`verify_pages`).
     """
+    files = list(files)
+    verify_pages(files)
     quoted = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
     return f"read_parquet([{quoted}], union_by_name = true)"

@@ -26,7 +26,7 @@ from facs_core.probe import probe_video
 from facs_core.services import backup as backups
 from facs_core.services.access import LocalOperator
 from facs_core.services.integrity import last_verification, verify_catalog, verify_data_dir
-from store import open_catalog, shards
+from store import listings, open_catalog, shards
 from store.runs import create_run, finish_run
 from store.videos import add_video
 
@@ -106,6 +106,28 @@ def test_a_flipped_shard_byte_also_fails_the_parquet_page_checksum(data_dir, fea
     _flip(shard, chunk.data_page_offset + chunk.total_compressed_size - 3)
     with pytest.raises(OSError, match="CRC checksum verification failed"):
         shards.read_verified(shard)
+
+
+def test_page_and_command_reads_refuse_a_shard_whose_page_fails_its_checksum(data_dir, feat_data, capsys, tmp_path):
+    """DuckDB reads pages unchecked: the store verifies them first (once per file version) and names the shard."""
+    files = _fill(data_dir, feat_data)
+    shard = data_dir / files["shard"]
+    with open_catalog(data_dir) as catalog:
+        assert len(listings.read_frames(catalog, [shard])) == 60  # the Timeline's and Export's per-frame read
+        chunk = pq.ParquetFile(shard).metadata.row_group(0).column(shard_columns(shard).index("AU01"))
+        _flip(shard, chunk.data_page_offset + chunk.total_compressed_size - 3)
+        message = (
+            f"frame shard {files['shard']} is damaged (a page fails its checksum); run 'python -m facs_core verify'"
+        )
+        for read in (lambda: listings.read_frames(catalog, [shard]), lambda: shards.verify_pages([shard])):
+            with pytest.raises(StoreError) as caught:
+                read()  # the second: before the features pages' DuckDB aggregation
+            assert str(caught.value) == message
+    # The command line reads the same file with pyarrow's page check.
+    assert main(["features", "--frames", str(shard), "--out", str(tmp_path / "f.csv")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and str(shard) in err and "checksum" in err
+    assert not (tmp_path / "f.csv").exists()
 
 
 def shard_columns(path: Path) -> list[str]:

@@ -14,7 +14,7 @@ import streamlit as st
 
 from facs_core.reference import action_units, instruments
 from facs_core.services import visibility
-from store import Catalog, listings, open_catalog, resolve_data_dir
+from store import Catalog, listings, open_catalog, resolve_data_dir, shards
 
 #: Covariates the catalog holds per visit, as the statistics engine names them.
 COVARIATES: tuple[str, ...] = ("age", "sex", "camera", "medication", "repeat_visit")
@@ -81,6 +81,8 @@ def video_features(
         if viewer is None:
             raise ValueError("choosing segments needs the viewer whose labels they are")
         segments = visibility.segment_spans(store, viewer, segment_label)
+    # DuckDB reads the shards without checking their page checksums: verified first, once per file version.
+    shards.verify_pages(files)
     table = features.features_from_shards(files, segments)
     # Which backend measured each video travels with its features (exports, labels).
     table.insert(1, "backend", table["video_id"].map(runs.set_index("video_id")["backend"]))
