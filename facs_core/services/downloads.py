@@ -52,7 +52,7 @@ def check_session(catalog, user: User | None, session_token: str | None) -> User
     timeout_s = session_cookie.idle_timeout_minutes() * 60
     resolved = sessions.resolve(catalog, session_token, idle_timeout_s=timeout_s)
     if resolved.user is None or resolved.user.username != user.username:
-        audit.record(catalog, user.username, "access denied", None, f"download; session ended ({resolved.reason})")
+        audit.record(catalog, user.username, audit.ACCESS_DENIED, None, f"download; session ended ({resolved.reason})")
         raise PermissionDenied(f"your session has ended ({resolved.reason}); sign in again")
     return resolved.user
 

@@ -331,14 +331,16 @@ def result_downloads(store: Catalog, user, table: pd.DataFrame, name: str, what:
     """CSV and Parquet of a result table with its provenance, for users who may export; audited when made."""
     from facs_core.services import access
     from facs_core.services.downloads import export_for
+    from facs_core.views.auth import session_token
 
     if not access.allowed(user, "export"):
         return
+    token = session_token()
     left, right = st.columns(2)
     for column, fmt, mime in ((left, "csv", "text/csv"), (right, "parquet", "application/vnd.apache.parquet")):
         column.download_button(
             f"Table ({fmt.upper()})",
-            data=lambda fmt=fmt: export_for(store, user, table, what=what, fmt=fmt),
+            data=lambda fmt=fmt: export_for(store, user, table, what=what, fmt=fmt, session_token=token),
             file_name=f"{name}.{fmt}",
             mime=mime,
             key=f"{name}-{fmt}",
