@@ -400,7 +400,7 @@ def test_clinician_sees_only_the_assigned_patient(store: Store, browser_for, fea
     # Error path: a bad patient code is refused under its field.
     open_page(page, "Upload")
     page.get_by_label("Patient code", exact=True).fill("not a code!")
-    page.get_by_test_id("stBaseButton-primaryFormSubmit").click()  # not the file picker's "Upload"
+    page.get_by_role("button", name="Save visit").click()  # the form's submit, not the file picker's
     idle(page)
     snapshot(page, evidence, "clinician-upload-bad-code")
     # A duplicate of the unassigned patient's file: named by nobody, the typed data kept, no links.
@@ -409,7 +409,7 @@ def test_clinician_sees_only_the_assigned_patient(store: Store, browser_for, fea
     page.get_by_label("Patient code", exact=True).fill(OWN_PATIENT)
     page.get_by_label("Camera", exact=True).fill("typed-camera")
     page.get_by_label("Medication", exact=True).fill("typed-medication")
-    page.get_by_test_id("stBaseButton-primaryFormSubmit").click()  # not the file picker's "Upload"
+    page.get_by_role("button", name="Save visit").click()  # the form's submit, not the file picker's
     idle(page)
     page.get_by_test_id("stAlertContentWarning").first.wait_for(timeout=60_000)
     snapshot(page, evidence, "clinician-upload-duplicate")
