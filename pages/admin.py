@@ -14,7 +14,8 @@ from facs_core.services.access import ROLES
 from facs_core.services.backup import backup
 from facs_core.services.integrity import last_verification, verify_catalog
 from facs_core.views import common
-from facs_core.views.auth import require, session_token
+from facs_core.views.auth import require
+from facs_core.views.deferred import session_token
 from store import audit, listings, users
 
 store = common.catalog()

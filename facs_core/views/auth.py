@@ -29,15 +29,14 @@ A mapped identity gets a server-side session like a password sign-in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
 
 from facs_core.errors import FacsError, InputError
-from facs_core.services import access, accounts, downloads, media_grants, session_cookie
+from facs_core.services import access, accounts, media_grants, session_cookie
 from facs_core.services.access import PermissionDenied, User
+from facs_core.views.deferred import TOKEN_KEY, USER_KEY
 from store import audit, sessions, users
 from store.catalog import Catalog
 
@@ -48,8 +47,8 @@ AUDITED_VIEWS = {"view_patient": audit.PATIENT_VIEWED, "play_video": audit.VIDEO
 #: The one message for every refused sign-in, so the form reveals nothing about accounts.
 REFUSED = "Sign-in refused: wrong user name or password, or the account is disabled or locked."
 
-_USER = "user"
-_TOKEN = "_auth_token"
+_USER = USER_KEY
+_TOKEN = TOKEN_KEY
 _SESSION_ID = "_auth_session_id"
 _DEAD_TOKEN = "_auth_dead_token"
 _NOTICE = "_auth_notice"
@@ -424,31 +423,3 @@ def sign_out_button(catalog: Catalog, *, key: str = "sign-out") -> None:
             _send_browser_to(f"{_base_path()}/api/session/end")
             st.stop()
         st.rerun()
-
-
-_Made = TypeVar("_Made")
-
-
-def session_token() -> str | None:
-    """This tab's session token, for a download made later (``downloads.export_for(..., session_token=...)``).
-
-    Read it while the page is drawn, never inside a deferred download's
-    callable: that runs outside any page run.
-    """
-    return st.session_state.get(_TOKEN)
-
-
-def while_signed_in(catalog: Catalog, make: Callable[[], _Made]) -> Callable[[], _Made]:
-    """``make`` as a download button's deferred data, run only while this tab's session is open.
-
-    The session and the account are captured now and checked when the file
-    is made (:func:`facs_core.services.downloads.check_session`): after
-    sign-out, the inactivity timeout or disabling, the click makes nothing.
-    """
-    user, token = st.session_state.get(_USER), st.session_state.get(_TOKEN)
-
-    def guarded() -> _Made:
-        downloads.check_session(catalog, user, token)
-        return make()
-
-    return guarded

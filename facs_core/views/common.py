@@ -241,7 +241,7 @@ def chart_downloads(chart: alt.TopLevelMixin, name: str, key: str) -> None:
     replace the button's deferred file while the browser still asks for the
     old one, and the download would silently never come.
     """
-    from facs_core.views.auth import while_signed_in
+    from facs_core.views.deferred import while_signed_in
 
     left, right = st.columns(2)
     left.download_button(
@@ -331,7 +331,7 @@ def result_downloads(store: Catalog, user, table: pd.DataFrame, name: str, what:
     """CSV and Parquet of a result table with its provenance, for users who may export; audited when made."""
     from facs_core.services import access
     from facs_core.services.downloads import export_for
-    from facs_core.views.auth import session_token
+    from facs_core.views.deferred import session_token
 
     if not access.allowed(user, "export"):
         return
