@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from store.catalog import Catalog
+from store.shards import write_shard_file
 
 RUN_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 
@@ -92,3 +96,41 @@ def finish_run(
         " n_face_frames = ?, finished_at = current_timestamp WHERE run_id = ?",
         [shard_path, shard_sha256, n_frames, n_face_frames, run_id],
     )
+
+
+def add_finished_run(
+    catalog: Catalog,
+    run_id: str,
+    frames: pd.DataFrame,
+    *,
+    video_id: str,
+    backend: str,
+    backend_version: str,
+    params: dict[str, Any],
+    hash_hex: str,
+) -> Path:
+    """Record a per-frame table computed elsewhere as a finished run of ``video_id``; returns its shard's path.
+
+    The run row is created (see :func:`create_run`), ``frames`` (with a
+    boolean ``face`` column) is written as the run's shard, and the run is
+    marked done with its frame counts and the shard's checksum.
+    """
+    create_run(
+        catalog,
+        run_id,
+        video_id=video_id,
+        backend=backend,
+        backend_version=backend_version,
+        params=params,
+        hash_hex=hash_hex,
+    )
+    shard = write_shard_file(catalog.paths, run_id, video_id, frames)
+    finish_run(
+        catalog,
+        run_id,
+        shard_path=shard.path.relative_to(catalog.paths.root).as_posix(),
+        n_frames=len(frames),
+        n_face_frames=int(frames["face"].sum()),
+        shard_sha256=shard.sha256,
+    )
+    return shard.path

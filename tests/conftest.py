@@ -98,3 +98,33 @@ def pyfeat_env(pyfeat_fake_weights: Path, tmp_path: Path, monkeypatch: pytest.Mo
     yield {k: os.environ[k] for k in ("FACS_PYFEAT_DIR", "FACS_PYFEAT_FAKE_TOKEN", "HF_HOME")}
     added = feat_files() - before
     assert not added, f"the test wrote into py-feat's package folder: {sorted(added)[:5]}"
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with the synthetic demo cohort (no videos), built once per session; copy it, never change it."""
+    from facs_core.services.demo import load_demo
+
+    folder = tmp_path_factory.mktemp("demo") / "data"
+    catalog = open_catalog(folder)
+    load_demo(catalog, with_videos=False)
+    catalog.close()
+    return folder
+
+
+@pytest.fixture
+def empty_store(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
+    """A fresh store in ``data_dir``, opened the way the app opens it."""
+    from tests.apptest_pages import open_app_store
+
+    yield from open_app_store(data_dir, monkeypatch)
+
+
+@pytest.fixture
+def demo_store(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
+    """A private copy of the demo store, opened the way the app opens it."""
+    from tests.apptest_pages import open_app_store
+
+    folder = tmp_path / "data"
+    shutil.copytree(demo_template, folder)
+    yield from open_app_store(folder, monkeypatch)

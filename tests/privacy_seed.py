@@ -21,7 +21,6 @@ from facs_core.services.ingest import ingest_video
 from facs_core.services.jobs import cancel_job, submit_extraction
 from store import Catalog, runs, users
 from store.segment_rows import add_segment
-from store.shards import write_shard
 
 PASSWORD = "correct-horse-battery"
 CLINICIAN, RESEARCHER, ADMIN = "clara", "rita", "ada"
@@ -52,22 +51,15 @@ def add_frames(catalog: Catalog, video: dict, bdi: float, seed_value: int) -> No
     identity = {"video": video["video_id"], "generator": "tests.privacy_seed", "seed": seed_value}
     digest = runs.params_hash(identity)
     run_id = runs.run_id_for(digest)
-    runs.create_run(
+    runs.add_finished_run(
         catalog,
         run_id,
+        frames,
         video_id=video["video_id"],
         backend="synthetic",
         backend_version="0",
         params=identity,
         hash_hex=digest,
-    )
-    shard = write_shard(catalog.paths, run_id, video["video_id"], frames)
-    runs.finish_run(
-        catalog,
-        run_id,
-        shard_path=shard.relative_to(catalog.paths.root).as_posix(),
-        n_frames=len(frames),
-        n_face_frames=int(frames["face"].sum()),
     )
 
 

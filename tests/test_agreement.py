@@ -101,7 +101,6 @@ def test_cli_on_a_visit_with_two_backends(tmp_path: Path, feat_data: Path) -> No
     from facs_core.probe import probe_video
     from store import open_catalog
     from store import runs as run_rows
-    from store.shards import write_shard
     from store.videos import add_video
 
     first, second = _two_backends()
@@ -113,12 +112,15 @@ def test_cli_on_a_visit_with_two_backends(tmp_path: Path, feat_data: Path) -> No
         assert _cli(video, data_dir=tmp_path / "data").returncode == 2  # no run yet
         for backend, frames in (("pyfeat", first), ("mediapipe", second)):
             run_id = run_rows.run_id_for(run_rows.params_hash({"backend": backend, "video": video}))
-            run_rows.create_run(
-                catalog, run_id, video_id=video, backend=backend, backend_version="test", params={}, hash_hex=run_id
-            )
-            shard = write_shard(catalog.paths, run_id, video, frames)
-            run_rows.finish_run(
-                catalog, run_id, shard_path=str(shard.relative_to(catalog.paths.root)), n_frames=90, n_face_frames=90
+            run_rows.add_finished_run(
+                catalog,
+                run_id,
+                frames,
+                video_id=video,
+                backend=backend,
+                backend_version="test",
+                params={},
+                hash_hex=run_id,
             )
     finally:
         catalog.close()

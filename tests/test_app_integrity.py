@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from store import Catalog
-from tests.test_app_pages import _open, no_exception, page, texts
+from tests.apptest_pages import no_exception, open_app_store, page, texts
 from tests.test_integrity import _fill
 
 
@@ -16,7 +16,7 @@ from tests.test_integrity import _fill
 def small_store(data_dir: Path, feat_data: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
     """One real video and one shard, opened the way the app opens it."""
     _fill(data_dir, feat_data)
-    yield from _open(data_dir, monkeypatch)
+    yield from open_app_store(data_dir, monkeypatch)
 
 
 @pytest.mark.slow

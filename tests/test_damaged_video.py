@@ -136,7 +136,7 @@ def test_extract_cli_warns_of_the_gap(damaged, tmp_path, capfd):
 
 @pytest.mark.slow
 def test_timeline_and_patient_pages_show_the_badge(damaged, data_dir, monkeypatch):
-    from tests.test_app_pages import _open, page
+    from tests.apptest_pages import open_app_store, page
 
     with open_catalog(data_dir) as catalog:
         record, _ = ingest_video(
@@ -144,7 +144,7 @@ def test_timeline_and_patient_pages_show_the_badge(damaged, data_dir, monkeypatc
         )
     expected = damage_status(record)
     assert expected and expected.startswith("damaged: ")
-    for store in _open(data_dir, monkeypatch):
+    for store in open_app_store(data_dir, monkeypatch):
         for name in ("timeline", "patient"):
             at: AppTest = page(name, store, "clinician", patients=("P001",)).run()
             assert not at.exception, [e.value for e in at.exception]
@@ -154,9 +154,9 @@ def test_timeline_and_patient_pages_show_the_badge(damaged, data_dir, monkeypatc
 
 @pytest.mark.slow
 def test_upload_page_shows_the_badge_of_a_damaged_upload(damaged, data_dir, monkeypatch):
-    from tests.test_app_pages import _open, page
+    from tests.apptest_pages import open_app_store, page
 
-    for store in _open(data_dir, monkeypatch):
+    for store in open_app_store(data_dir, monkeypatch):
         at: AppTest = page("upload", store, "clinician").run()
         at.file_uploader[0].upload("interview.mp4", damaged.read_bytes(), "video/mp4")
         at.text_input(key="up_patient").input("P017")

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,32 +19,12 @@ import pandas as pd
 import pytest
 
 from facs_core.services import analysis
-from facs_core.services.demo import load_demo
 from facs_core.stats.cohort import CohortParams
 from facs_core.stats.provenance import PROVENANCE_COLUMNS
-from store import Catalog, open_catalog
-from tests.test_app_pages import _open, no_exception, page, texts
+from store import Catalog
+from tests.apptest_pages import REPO, no_exception, page, texts
 
-REPO = Path(__file__).resolve().parent.parent
 NUMBERS = ("n", "r", "ci_low", "ci_high", "p", "p_fdr", "df")
-
-
-@pytest.fixture(scope="module")
-def demo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The synthetic demo cohort (60 visits at 10 fps), built once and copied per test."""
-    folder = tmp_path_factory.mktemp("demo") / "data"
-    catalog = open_catalog(folder)
-    load_demo(catalog, with_videos=False)
-    catalog.close()
-    return folder
-
-
-@pytest.fixture
-def demo_store(demo_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
-    """A private copy of the demo store, opened the way the app opens it."""
-    folder = tmp_path / "data"
-    shutil.copytree(demo_folder, folder)
-    yield from _open(folder, monkeypatch)
 
 
 def run_shown_command(command: str, store: Catalog, folder: Path) -> pd.DataFrame:

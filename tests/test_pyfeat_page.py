@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_app_pages import demo_store, demo_template, empty_store, no_exception, page, texts
-
-_ = (demo_store, demo_template, empty_store)  # fixtures, used by name
+from tests.apptest_pages import no_exception, page, texts
 
 
 def _backends_text(at) -> str:
@@ -50,7 +48,6 @@ def test_patient_page_shows_backend_agreement(demo_store) -> None:
     from facs_core.stats.agreement import agreement_table
     from facs_core.views import page_data
     from store import runs as run_rows
-    from store.shards import write_shard
 
     runs = page_data.latest_runs(demo_store)
     video, patient = runs.iloc[0]["video_id"], runs.iloc[0]["patient_id"]
@@ -60,16 +57,15 @@ def test_patient_page_shows_backend_agreement(demo_store) -> None:
     for au in [c for c in second.columns if c.startswith("AU")]:
         second[au] = np.clip(second[au] * 0.9 + rng.normal(0, 0.02, len(second)), 0, 1)
     run_id = run_rows.run_id_for(run_rows.params_hash({"agreement-test": video}))
-    run_rows.create_run(
-        demo_store, run_id, video_id=video, backend="pyfeat", backend_version="test", params={}, hash_hex=run_id
-    )
-    shard = write_shard(demo_store.paths, run_id, video, second)
-    run_rows.finish_run(
+    run_rows.add_finished_run(
         demo_store,
         run_id,
-        shard_path=shard.relative_to(demo_store.paths.root).as_posix(),
-        n_frames=len(second),
-        n_face_frames=int(second["face"].sum()),
+        second,
+        video_id=video,
+        backend="pyfeat",
+        backend_version="test",
+        params={},
+        hash_hex=run_id,
     )
     at = page("patient", demo_store, "clinician", (patient,)).run()
     no_exception(at)
