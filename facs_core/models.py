@@ -68,7 +68,8 @@ def installed_model_path() -> Path:
     return Path(sys.prefix) / "share" / "facs_core" / mediapipe_model_pin().file
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a model file's content, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -79,7 +80,7 @@ def _sha256(path: Path) -> str:
 def _verified(path: Path, origin: str) -> Path:
     pin = mediapipe_model_pin()
     # The size is a cheap first check; the hash is the real one.
-    if path.stat().st_size != pin.size_bytes or _sha256(path) != pin.sha256:
+    if path.stat().st_size != pin.size_bytes or sha256_file(path) != pin.sha256:
         raise InputError(
             f"the MediaPipe model {path} (from {origin}) does not match the pinned sha256 {pin.sha256[:12]}...;"
             f" replace it: {INSTALL_HINT}"

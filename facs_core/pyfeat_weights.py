@@ -28,7 +28,6 @@ the set knows.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -41,6 +40,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
 from facs_core.errors import InputError
+from facs_core.models import sha256_file
 
 __all__ = [
     "FAKE_TOKEN_ENV",
@@ -126,14 +126,6 @@ def snapshot_path(root: Path, repo: str, name: str, revision: str = LOCAL_REVISI
     return folder / "snapshots" / revision / name
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _found_file(root: Path, weight: WeightFile) -> tuple[str, str, Path] | None:
     """(name, revision, path) of ``weight`` (or its older name) in ``root``'s hub layout."""
     folder = _repo_folder(root, weight.repo)
@@ -166,7 +158,7 @@ def write_manifest(root: Path, *, fake: bool = False, fake_token: str | None = N
                 "repo": weight.repo,
                 "file": name,
                 "revision": revision,
-                "sha256": _sha256(path),
+                "sha256": sha256_file(path),
                 "size": path.stat().st_size,
             }
         )
@@ -275,7 +267,7 @@ def check_folder(root: Path, *, deep: bool = False, where: str | None = None) ->
         path = _repo_folder(root, repo) / "snapshots" / revision / name
         if not path.is_file():
             raise InputError(f"{where} is incomplete: {repo}/{name} is missing")
-        if path.stat().st_size != entry["size"] or (deep and _sha256(path) != entry["sha256"]):
+        if path.stat().st_size != entry["size"] or (deep and sha256_file(path) != entry["sha256"]):
             raise InputError(f"{where} is damaged: {repo}/{name} does not match its sha256 in the manifest")
         ref = _repo_folder(root, repo) / "refs" / "main"
         if not ref.is_file() or ref.read_text().strip() != revision:

@@ -37,6 +37,7 @@ person: median 0.13, 99th percentile 0.18; between the two people: at least
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,7 @@ __all__ = [
     "STATUS_PATIENT",
     "TrackResult",
     "patient_track",
+    "track_patient_faces",
 ]
 
 LINK_DISTANCE = 0.3
@@ -246,3 +248,48 @@ def patient_track(
         confidence=np.where(is_patient, confidence, 0.0)[back],
         patient_identity=patient,
     )
+
+
+def track_patient_faces(
+    detections: pd.DataFrame, box_columns: Sequence[str], confidence_column: str
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The detected faces of a video, tracked with :func:`patient_track`, and which of them are the patient's.
+
+    Parameters
+    ----------
+    detections : DataFrame
+        One row per detected face and per frame without one: ``frame``,
+        ``timestamp``, a boolean ``face``, ``frame_width``, ``frame_height``,
+        the face box in ``box_columns`` (x, y, width, height in pixels) and
+        an appearance ``descriptor`` array.
+    box_columns : sequence of str
+        The four box columns, in that order.
+    confidence_column : str
+        The column that receives the confidence that a face is the patient's.
+
+    Returns
+    -------
+    faces : DataFrame
+        The rows with ``face`` true, renumbered from 0, with ``track_id``
+        (the tracklet, -1 when there are no faces) and ``confidence_column``
+        added.
+    is_patient : ndarray of bool
+        Aligned with ``faces``: the faces kept as the patient's.
+    """
+    faces = detections[detections["face"].to_numpy(dtype=bool)].reset_index(drop=True)
+    faces["track_id"] = np.full(len(faces), -1, np.int64)
+    faces[confidence_column] = np.zeros(len(faces))
+    is_patient = np.zeros(len(faces), bool)
+    if len(faces):
+        size = (int(faces["frame_width"].iloc[0]), int(faces["frame_height"].iloc[0]))
+        track = patient_track(
+            faces["frame"].to_numpy(),
+            faces["timestamp"].to_numpy(float),
+            faces[list(box_columns)].to_numpy(float),
+            np.stack(faces["descriptor"].to_numpy()),
+            size,
+        )
+        faces["track_id"] = track.track_id
+        faces[confidence_column] = track.confidence
+        is_patient = track.is_patient
+    return faces, is_patient

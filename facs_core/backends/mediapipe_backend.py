@@ -61,7 +61,7 @@ from facs_core.face_geometry import GEOMETRY_COLUMNS, geometry_features
 from facs_core.identity import face_descriptor
 from facs_core.models import mediapipe_model_path, mediapipe_model_pin
 from facs_core.offline_aus import absent_aus, derivations, derive_aus
-from facs_core.tracking import CONFIDENT_FROM, STATUS_NO_FACE, STATUS_OTHER_FACE, STATUS_PATIENT, patient_track
+from facs_core.tracking import CONFIDENT_FROM, STATUS_NO_FACE, STATUS_OTHER_FACE, STATUS_PATIENT, track_patient_faces
 
 # MediaPipe's native logging (glog/absl) would interleave with our one-line
 # progress on stderr; keep its warnings out unless the user asked for them.
@@ -205,22 +205,7 @@ class MediaPipeBackend(Backend):
         table = pd.DataFrame(
             {"frame": per_frame["frame"].to_numpy(dtype="int64"), "timestamp": per_frame["timestamp"].to_numpy(float)}
         )
-        faces = detections[detections["face"].to_numpy(dtype=bool)].reset_index(drop=True)
-        faces["track_id"] = np.full(len(faces), -1, np.int64)
-        faces["face_confidence"] = np.zeros(len(faces))
-        is_patient = np.zeros(len(faces), bool)
-        if len(faces):
-            size = (int(faces["frame_width"].iloc[0]), int(faces["frame_height"].iloc[0]))
-            track = patient_track(
-                faces["frame"].to_numpy(),
-                faces["timestamp"].to_numpy(float),
-                faces[list(_BOX)].to_numpy(float),
-                np.stack(faces["descriptor"].to_numpy()),
-                size,
-            )
-            faces["track_id"] = track.track_id
-            faces["face_confidence"] = track.confidence
-            is_patient = track.is_patient
+        faces, is_patient = track_patient_faces(detections, _BOX, "face_confidence")
         patient = faces[is_patient].set_index("frame")
         counts = faces.groupby("frame").size()
         joined = patient.reindex(table["frame"].to_numpy())

@@ -58,7 +58,7 @@ from facs_core.faces import BOX_COLUMNS
 from facs_core.identity import IBUG68_EYES, face_descriptor
 from facs_core.importers import PYFEAT_EMOTIONS, PYFEAT_POSE
 from facs_core.reference import action_units
-from facs_core.tracking import CONFIDENT_FROM, STATUS_NO_FACE, STATUS_OTHER_FACE, STATUS_PATIENT, patient_track
+from facs_core.tracking import CONFIDENT_FROM, STATUS_NO_FACE, STATUS_OTHER_FACE, STATUS_PATIENT, track_patient_faces
 
 #: Files the default Detectorv1 configuration loads (pose model included).
 REQUIRED_WEIGHTS = pyfeat_weights.REQUIRED_WEIGHTS
@@ -323,22 +323,7 @@ class PyFeatBackend(Backend):
         per_frame = detections.drop_duplicates("frame").sort_values("frame", kind="stable")
         frames = per_frame["frame"].to_numpy(dtype="int64")
         stamps = dict(zip(frames.tolist(), per_frame["timestamp"].to_numpy(float).tolist(), strict=True))
-        faces = detections[detections["face"].to_numpy(dtype=bool)].reset_index(drop=True)
-        faces["track_id"] = np.full(len(faces), -1, np.int64)
-        faces["track_confidence"] = np.zeros(len(faces))
-        is_patient = np.zeros(len(faces), bool)
-        if len(faces):
-            size = (int(faces["frame_width"].iloc[0]), int(faces["frame_height"].iloc[0]))
-            track = patient_track(
-                faces["frame"].to_numpy(),
-                faces["timestamp"].to_numpy(float),
-                faces[list(BOX_COLUMNS)].to_numpy(float),
-                np.stack(faces["descriptor"].to_numpy()),
-                size,
-            )
-            faces["track_id"] = track.track_id
-            faces["track_confidence"] = track.confidence
-            is_patient = track.is_patient
+        faces, is_patient = track_patient_faces(detections, BOX_COLUMNS, "track_confidence")
         patient = faces[is_patient].set_index("frame")
         # One row per frame: the patient's face, or an empty row (face false) where it was not found.
         chosen = patient.reindex(frames).rename_axis("frame").reset_index()

@@ -72,12 +72,16 @@ class BackupResult:
     problems: tuple[str, ...] = ()
 
 
-class _HashingWriter(io.RawIOBase):
-    """Passes writes through to a file, feeding sha256 with every byte."""
+class _Hashing(io.RawIOBase):
+    """A raw stream over an open file that keeps the sha256 of every byte passing through (``digest``)."""
 
     def __init__(self, handle) -> None:
         self._handle = handle
         self.digest = hashlib.sha256()
+
+
+class _HashingWriter(_Hashing):
+    """Passes writes through to a file, feeding sha256 with every byte."""
 
     def writable(self) -> bool:
         return True
@@ -90,12 +94,8 @@ class _HashingWriter(io.RawIOBase):
         return self._handle.tell()
 
 
-class _HashingReader(io.RawIOBase):
+class _HashingReader(_Hashing):
     """Reads a file once, feeding sha256 as tar copies it."""
-
-    def __init__(self, handle) -> None:
-        self._handle = handle
-        self.digest = hashlib.sha256()
 
     def readable(self) -> bool:
         return True
@@ -105,14 +105,6 @@ class _HashingReader(io.RawIOBase):
         self.digest.update(data)
         buffer[: len(data)] = data
         return len(data)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _data_files(paths: StorePaths) -> Iterator[tuple[Path, str]]:

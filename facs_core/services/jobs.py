@@ -31,11 +31,12 @@ Guarantees
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -251,6 +252,22 @@ def _authorise_job(catalog: Catalog, job_id: str, user: User) -> None:
     access.authorise(catalog, user, "run_extraction", patient, target=job_id)
 
 
+@contextlib.contextmanager
+def _authorised_job(catalog: Catalog, job_id: str, user: User) -> Iterator[dict[str, Any]]:
+    """Check that ``user`` may run extraction on the job's patient, then yield its row inside one transaction.
+
+    The row is read inside the transaction, so a driver cannot claim the job
+    between the check of its status and the change the caller makes. Raises
+    :class:`~facs_core.errors.InputError` when the store has no such job.
+    """
+    _authorise_job(catalog, job_id, user)
+    with catalog.transaction():
+        job = job_rows.get_job(catalog, job_id)
+        if job is None:
+            raise InputError(f"no job {job_id} in the store")
+        yield job
+
+
 def cancel_job(catalog: Catalog, job_id: str, user: User) -> str:
     """Ask for a job to stop; a queued job is cancelled at once. Returns its status.
 
@@ -258,13 +275,8 @@ def cancel_job(catalog: Catalog, job_id: str, user: User) -> str:
     here at the moment of the call; a refusal is audited and raises
     :class:`~facs_core.services.access.PermissionDenied`).
     """
-    _authorise_job(catalog, job_id, user)
     actor = user.username
-    # One transaction: a driver cannot claim the job between the check and the change.
-    with catalog.transaction():
-        job = job_rows.get_job(catalog, job_id)
-        if job is None:
-            raise InputError(f"no job {job_id} in the store")
+    with _authorised_job(catalog, job_id, user) as job:
         if job["status"] in job_rows.FINISHED:
             return job["status"]
         job_rows.request_cancel(catalog, job_id)
@@ -282,12 +294,8 @@ def retry_job(catalog: Catalog, job_id: str, user: User) -> None:
     here at the moment of the call; a refusal is audited and raises
     :class:`~facs_core.services.access.PermissionDenied`).
     """
-    _authorise_job(catalog, job_id, user)
     actor = user.username
-    with catalog.transaction():
-        job = job_rows.get_job(catalog, job_id)
-        if job is None:
-            raise InputError(f"no job {job_id} in the store")
+    with _authorised_job(catalog, job_id, user) as job:
         if job["status"] not in ("failed", "cancelled"):
             raise InputError(f"job {job_id} is {job['status']}; only failed or cancelled jobs can be retried")
         job_rows.set_job_status(catalog, job_id, "queued", message="retry")
