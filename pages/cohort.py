@@ -203,7 +203,9 @@ with common.friendly_errors(common.real_visits(clinical, source)):
             ],
         )
         .properties(
-            title=f"{chosen}: r = {row['r']:.3f}, adjusted p = {row['p_fdr']:.4f} (n = {int(row['n'])})", height=320
+            title=f"{chosen}: r = {row['r']:.3f}, {formatting.p_phrase(row['p_fdr'], 'adjusted p')}"
+            f" (n = {int(row['n'])})",
+            height=320,
         )
     )
     st.altair_chart(

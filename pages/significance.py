@@ -19,7 +19,7 @@ from facs_core.services import analysis as engine
 from facs_core.services import visibility
 from facs_core.stats.cohort import default_source
 from facs_core.views import cohort_analysis as analysis
-from facs_core.views import common, page_data
+from facs_core.views import common, formatting, page_data
 from facs_core.views import wavelet_analysis as wavelet_analysis
 from facs_core.views.auth import require
 from facs_core.wavelets import FDR_SCOPES, AssociationParams
@@ -54,7 +54,11 @@ with st.container(border=True):
     left, middle, right = st.columns(3)
     score = left.selectbox("Score", scores, format_func=lambda k: labels.get(k, k), key="map_score")
     covariates = middle.multiselect(
-        "Covariates", list(page_data.COVARIATES), default=list(page_data.COVARIATES), key="map_covariates"
+        "Covariates",
+        list(page_data.COVARIATES),
+        default=list(page_data.COVARIATES),
+        format_func=formatting.column_label,
+        key="map_covariates",
     )
     method = right.selectbox("Method", ["pearson", "spearman"], format_func=analysis.METHODS.get, key="map_method")
     left, middle, right = st.columns(3)
@@ -166,7 +170,8 @@ with common.friendly_errors(common.real_visits(clinical, source)):
     st.subheader(f"{au} at period {period:.2f} s")
     scatter = wavelet_analysis.cell_values(table, score, au, period)
     st.caption(
-        f"period {period:.2f} s · r = {row['r']:.3f} · p = {row['p']:.2g} · adjusted p = {row['p_fdr']:.2g}"
+        f"period {period:.2f} s · r = {row['r']:.3f} · {formatting.p_phrase(row['p'])}"
+        f" · {formatting.p_phrase(row['p_fdr'], 'adjusted p')}"
         f" · n = {int(row['n'])}"
     )
     st.altair_chart(

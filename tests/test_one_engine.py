@@ -289,3 +289,23 @@ def test_mixed_frame_rates_analyse_as_one_cohort(demo_store: Catalog) -> None:
     assert (resolved["n_unresolved"] == 0).all()
     # Every visit is in every cell, except where its face-free stretches are shorter than the wavelet support.
     assert (resolved["n"] + resolved["n_short"] == 60).all() and (resolved["n"] == 60).mean() >= 0.8
+
+
+def test_significance_page_writes_p_values_and_covariates_for_a_reader(demo_store: Catalog) -> None:
+    import re
+
+    at = page("significance", demo_store, "researcher").run()
+    no_exception(at)
+    captions = [str(c.value) for c in at.caption]
+    cell = next(c for c in captions if c.startswith("period "))
+    assert re.search(r" · p (< 0\.001|= 0\.\d{3}|= 1\.00) · adjusted p (< 0\.001|= 0\.\d{3}|= 1\.00) · n = ", cell), (
+        cell
+    )
+    assert "e-" not in cell, cell
+    provenance = next(c for c in captions if "inputs sha256" in c)
+    assert "covariates: Age (years), Sex, Camera, Medication, Repeat visit" in provenance, provenance
+    assert "AU × period cells" in provenance and "AU x " not in provenance, provenance
+    labels = [str(o) for o in at.multiselect(key="map_covariates").options]
+    assert labels == [
+        str(o) for o in page("cohort", demo_store, "researcher").run().multiselect(key="cohort_covariates").options
+    ]

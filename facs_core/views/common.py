@@ -318,7 +318,11 @@ def reproduce(store: Catalog, command: str, result: pd.DataFrame, key: str) -> N
         df = result["df"].dropna()
         info["df"] = f"{df.min():g}" if df.min() == df.max() else f"{df.min():g}-{df.max():g}"
     if "covariates" in info:
-        info["covariates"] = ", ".join(info["covariates"]) or "none"
+        from facs_core.views.formatting import column_label
+
+        info["covariates"] = ", ".join(column_label(c) for c in info["covariates"]) or "none"
+    # The engine writes "AU x period cells" (plain ASCII in files); the reader sees a times sign.
+    info = {name: v.replace("AU x ", "AU × ") if isinstance(v, str) else v for name, v in info.items()}
     software = info.pop("software", "")
     parts = [f"{name.replace('_', ' ')}: {value}" for name, value in info.items() if value not in (None, "")]
     with st.expander("Provenance and the command that reproduces this table", icon=":material/terminal:"):

@@ -37,6 +37,7 @@ __all__ = [
     "integer",
     "is_missing",
     "number",
+    "p_phrase",
     "p_value",
     "percent",
     "timestamp",
@@ -160,6 +161,18 @@ def p_value(p: Any) -> str:
     if value < 0.001:
         return "< 0.001"
     return f"{value:#.3g}"
+
+
+def p_phrase(p: Any, name: str = "p") -> str:
+    """``name = 0.181`` or ``name < 0.001``: a p-value inside a sentence or a chart title (:func:`p_value`).
+
+    Examples
+    --------
+    >>> p_phrase(4.3e-39), p_phrase(0.18063, "adjusted p"), p_phrase(None)
+    ('p < 0.001', 'adjusted p = 0.181', 'p = –')
+    """
+    text = p_value(p)
+    return f"{name} {text}" if text.startswith("<") else f"{name} = {text}"
 
 
 def number(value: Any, digits: int = 3) -> str:
