@@ -156,7 +156,10 @@ def friendly_errors(real_visits: int | None = None) -> Iterator[None]:
         if real_visits is None:
             st.error(visible_text(catalog(), str(exc)), icon=":material/error:")
         else:
-            st.info(too_few_real_visits(real_visits, exc), icon=":material/info:")
+            st.info(
+                f"{too_few_real_visits(real_visits, exc)}\n\nIn detail: {visible_text(catalog(), str(exc))}.",
+                icon=":material/info:",
+            )
     except FacsError as exc:
         st.error(visible_text(catalog(), str(exc)), icon=":material/error:")
     except Exception as exc:
