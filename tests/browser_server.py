@@ -1,7 +1,7 @@
 """A ``streamlit run dashboard.py`` server and a Chromium for browser tests that need their own store.
 
-The page helpers (``idle``, ``sign_in``, ``open_page``, ``shot``) live in
-``tests/test_e2e_browser.py``; this module only starts and stops things.
+The page helpers (``idle``, ``open_page``, ``shot``) live in ``tests/test_e2e_browser.py``;
+this module starts and stops things and signs in.
 """
 
 from __future__ import annotations
@@ -19,13 +19,11 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.test_e2e_browser import CHROMIUM, PASSWORD, REPO, _free_port, idle, shot
 
-__all__ = ["chromium", "sign_in", "streamlit_server", "tour"]
+__all__ = ["chromium", "fill_sign_in", "sign_in", "streamlit_server", "tour"]
 
 
-def sign_in(page: Page, url: str, username: str) -> None:
-    """Sign ``username`` in at ``url``; waits for the sidebar to say so (slow machines included)."""
-    page.goto(url)
-    idle(page)
+def fill_sign_in(page: Page, username: str) -> None:
+    """Fill the sign-in form already on ``page`` as ``username``; waits for the sidebar to say so."""
     page.get_by_role("textbox", name="User name").fill(username)
     page.get_by_role("textbox", name="Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in", exact=True).click()
@@ -33,9 +31,19 @@ def sign_in(page: Page, url: str, username: str) -> None:
     idle(page)
 
 
+def sign_in(page: Page, url: str, username: str) -> None:
+    """Sign ``username`` in at ``url``; waits for the sidebar to say so (slow machines included)."""
+    page.goto(url)
+    idle(page)
+    fill_sign_in(page, username)
+
+
 @contextlib.contextmanager
 def streamlit_server(data_dir: Path, log_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Serve the dashboard on the store at ``data_dir``; yields its URL (``http://127.0.0.1:PORT``)."""
+    """Serve the dashboard on the store at ``data_dir``; yields its URL (``http://127.0.0.1:PORT``).
+
+    The server's output goes to ``log_path``; ``env`` is added to this process's environment.
+    """
     port = _free_port()
     environment = os.environ | {"FACS_DATA_DIR": str(data_dir), "RAY_DISABLE_USAGE_STATS": "1"} | (env or {})
     with open(log_path, "w") as log:
@@ -78,13 +86,13 @@ def streamlit_server(data_dir: Path, log_path: Path, env: dict[str, str] | None 
 
 
 @contextlib.contextmanager
-def chromium() -> Iterator[Browser]:
-    """Debian's headless Chromium under Playwright."""
+def chromium(*extra_args: str) -> Iterator[Browser]:
+    """Debian's headless Chromium under Playwright, with ``extra_args`` after the sandbox-free defaults."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", *extra_args],
         )
         try:
             yield browser

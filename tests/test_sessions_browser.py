@@ -9,10 +9,6 @@ through the session-checked byte-range route. Screenshots go to
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,43 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.test_e2e_browser import ARTIFACTS, CHROMIUM, HEADLESS, PASSWORD, REPO, _cli, _free_port, idle, shot
+from tests.browser_server import chromium, fill_sign_in, streamlit_server
+from tests.test_e2e_browser import ARTIFACTS, CHROMIUM, PASSWORD, _cli, idle, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 COOKIE = "facs_session"
-
-
-@contextlib.contextmanager
-def _dashboard(data_dir: Path, log: Path, **env: str) -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port), *HEADLESS],
-        cwd=REPO,
-        env=os.environ | {"FACS_DATA_DIR": str(data_dir), "RAY_DISABLE_USAGE_STATS": "1"} | env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the dashboard did not start; see {log}")
-                time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def _store(folder: Path, feat_data: Path) -> Path:
@@ -77,7 +44,7 @@ def store_dir(tmp_path_factory: pytest.TempPathFactory, feat_data: Path) -> Path
 
 @pytest.fixture(scope="module")
 def server(store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with _dashboard(store_dir, tmp_path_factory.mktemp("log") / "streamlit.log") as url:
+    with streamlit_server(store_dir, tmp_path_factory.mktemp("log") / "streamlit.log") as url:
         yield url
 
 
@@ -87,19 +54,8 @@ def browser() -> Iterator[Browser]:
     ARTIFACTS.mkdir(exist_ok=True)
     # Sign-in passes through a redirect and a page load; on a loaded 2-core machine that takes seconds.
     expect.set_options(timeout=60_000)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
+    with chromium("--autoplay-policy=no-user-gesture-required") as launched:
         yield launched
-        launched.close()
 
 
 def _context(browser: Browser) -> BrowserContext:
@@ -111,11 +67,7 @@ def _context(browser: Browser) -> BrowserContext:
 def _sign_in_here(page: Page, username: str) -> None:
     """Fill the sign-in form already on ``page`` and wait for the signed-in page."""
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    page.get_by_role("textbox", name="User name").fill(username)
-    page.get_by_role("textbox", name="Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
-    idle(page)
+    fill_sign_in(page, username)
 
 
 def _open(page: Page, url: str) -> None:
@@ -296,7 +248,7 @@ def test_inactivity_ends_the_session_and_its_video_link(tmp_path: Path, browser:
     idle_s = 30
     # Its own store: the module's server holds the other one's lock.
     quick = _store(tmp_path, feat_data)
-    with _dashboard(quick, tmp_path / "streamlit.log", FACS_SESSION_TIMEOUT_MIN=str(idle_s / 60)) as url:
+    with streamlit_server(quick, tmp_path / "streamlit.log", {"FACS_SESSION_TIMEOUT_MIN": str(idle_s / 60)}) as url:
         context = _context(browser)
         page = context.new_page()
         _open(page, f"{url}/timeline")

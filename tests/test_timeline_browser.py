@@ -17,16 +17,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from facs_core.services.access import LocalOperator
 from facs_core.services.demo import SYNTHETIC_BACKEND, demo_frames
 from facs_core.services.ingest import ingest_video
 from facs_core.views.strip import span_label
 from store import open_catalog, users
+from store.runs import add_finished_run
 from store.segment_rows import add_segment, segments_for
-from store.shards import write_shard_file
-from tests.browser_server import streamlit_server
+from tests.browser_server import chromium, fill_sign_in, streamlit_server
 from tests.test_e2e_browser import ARTIFACTS, CHROMIUM, PASSWORD, idle, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -45,23 +45,16 @@ def _attach_synthetic_run(catalog, video_id: str, fps: float, frame_count: int) 
     status[other.to_numpy()] = "other_face"
     frames.loc[other, "face"] = False
     frames["face_status"] = status
-    shard = write_shard_file(catalog.paths, f"synthetic-{video_id}", video_id, frames)
-    params = json.dumps({"generator": "tests/test_timeline_browser.py"})
-    catalog.execute(
-        "INSERT INTO runs (run_id, video_id, backend, backend_version, params, params_hash, status,"
-        " shard_path, shard_sha256, n_frames, n_face_frames, finished_at)"
-        " VALUES (?, ?, ?, 'test', ?, ?, 'done', ?, ?, ?, ?, current_timestamp)",
-        [
-            f"synthetic-{video_id}",
-            video_id,
-            SYNTHETIC_BACKEND,
-            params,
-            hashlib.sha256(params.encode()).hexdigest(),
-            shard.path.relative_to(catalog.paths.root).as_posix(),
-            shard.sha256,
-            len(frames),
-            int(frames["face"].sum()),
-        ],
+    params = {"generator": "tests/test_timeline_browser.py"}
+    add_finished_run(
+        catalog,
+        f"synthetic-{video_id}",
+        frames,
+        video_id=video_id,
+        backend=SYNTHETIC_BACKEND,
+        backend_version="test",
+        params=params,
+        hash_hex=hashlib.sha256(json.dumps(params).encode()).hexdigest(),
     )
 
 
@@ -89,24 +82,14 @@ def browser() -> Iterator[Browser]:
     assert CHROMIUM.exists(), "Debian's chromium is missing: apt-get install -y chromium"
     ARTIFACTS.mkdir(exist_ok=True)
     expect.set_options(timeout=60_000)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def _open_timeline(page: Page, url: str, video_id: str) -> None:
     page.goto(f"{url}/timeline?video={video_id}")
     idle(page)
-    page.get_by_role("textbox", name="User name").fill("clara")
-    page.get_by_role("textbox", name="Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    expect(page.get_by_text("Signed in as clara")).to_be_visible()
-    idle(page)
+    fill_sign_in(page, "clara")
     expect(page.locator(".facs-tl[data-state='ready']")).to_have_count(1)
     # Metadata loaded through the session-checked stream; muted so nothing depends on an audio device.
     page.wait_for_function("document.querySelector('.facs-tl video').readyState >= 1")
