@@ -17,7 +17,7 @@ from facs_core.errors import FacsError
 from facs_core.reference import instruments
 from facs_core.services import access, ingest, uploads, visibility
 from facs_core.services.playback import ensure_playback_copy, needs_playback_copy
-from facs_core.views import common, run_notices
+from facs_core.views import common, formatting, run_notices
 from facs_core.views.auth import require
 from store.videos import check_patient_code
 
@@ -146,7 +146,14 @@ def validate() -> dict[str, str]:
         try:
             ingest.check_scores({instrument.key: value})
         except FacsError as exc:
-            found[f"score_{instrument.key}"] = f"{instrument.label}: {exc}."
+            # The field already names the instrument: say the score and its range once.
+            within = instrument.min <= float(value) <= instrument.max
+            found[f"score_{instrument.key}"] = (
+                f"{formatting.column_label(instrument.key)}: {exc}."
+                if within
+                else f"{formatting.column_label(instrument.key)} score {formatting.number(value)} is outside"
+                f" {instrument.min:g}–{instrument.max:g}."
+            )
     if "patient" not in found:
         try:
             access.check(store, user, "upload", patient.strip())
