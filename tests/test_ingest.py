@@ -227,3 +227,5 @@ def test_videos_cli_add_and_list(data_dir: Path, feat_data: Path, capsys: pytest
     assert main(["--data-dir", str(data_dir), "videos", "list"]) == 0
     listing = capsys.readouterr().out
     assert "P8" in listing and listing.count("\n") == 2
+    assert not {"NaN", "None", "<NA>", "NaT"} & set(listing.split()), listing
+    assert "–" in listing

@@ -150,7 +150,8 @@ def _videos_list(args: argparse.Namespace) -> int:
     elif table.empty:
         print("no videos stored")
     else:
-        print(table.to_string(index=False))
+        # A missing value reads "–", not NaN, None or <NA> (whichever the column's dtype keeps).
+        print(table.astype(object).where(table.notna(), "–").to_string(index=False))
     return 0
 
 
