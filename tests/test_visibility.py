@@ -68,6 +68,20 @@ def test_admin_sees_codes_but_no_patient_content(seeded) -> None:
     assert list(table.columns) == ["video_id", "patient_id"]
 
 
+def test_a_value_shared_with_another_patient_still_shows_in_own_rows(seeded) -> None:
+    """The clinician's own camera is not '[hidden]' because an unassigned patient has the same camera."""
+    catalog, _ = seeded
+    own = catalog.query("SELECT video_id, camera FROM videos WHERE patient_id = ?", [OWN_PATIENT])
+    catalog.execute("UPDATE videos SET camera = ? WHERE patient_id = ?", [CANARIES["camera"], OWN_PATIENT])
+    try:
+        seen = viewer(catalog, CLINICIAN)
+        table = visibility.visible_table(seen, videos_table(catalog), visibility.scrubber(catalog, seen))
+        assert table["camera"].tolist() == [CANARIES["camera"]]
+    finally:
+        for row in own.itertuples():
+            catalog.execute("UPDATE videos SET camera = ? WHERE video_id = ?", [row.camera, row.video_id])
+
+
 def test_tables_on_screen_show_values_as_they_are_files_are_neutralised(seeded) -> None:
     """The formula guard is for downloaded files: on screen ``-0.61***`` stays ``-0.61***``."""
     catalog, _ = seeded

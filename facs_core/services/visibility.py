@@ -350,6 +350,9 @@ def recent_jobs(catalog: Catalog, viewer: Viewer, limit: int = 8) -> pd.DataFram
 
 def _forbidden_values(catalog: Catalog, viewer: Viewer) -> list[str]:
     values: set[str] = set()
+    # A value the viewer reads in a row of its own (a camera model its patient
+    # shares with another) is not hidden: hiding it would blank its own data.
+    seen: set[str] = set()
     for column, _table, sql in _TEXT_COLUMNS:
         rows = catalog.query(sql)
         column_hidden = not viewer.sees_column(column)
@@ -361,6 +364,9 @@ def _forbidden_values(catalog: Catalog, viewer: Viewer) -> list[str]:
                 continue
             if column_hidden or not viewer.sees_patient(patient):
                 values.add(text)
+            else:
+                seen.add(text)
+    values -= seen
     if viewer.patients is not None:
         everyone = catalog.query("SELECT patient_id FROM patients")["patient_id"]
         values.update(str(p) for p in everyone if str(p) not in viewer.patients)
