@@ -7,7 +7,7 @@ import streamlit as st
 from facs_core.services import accounts, visibility
 from facs_core.services.access import allowed
 from facs_core.services.demo import SYNTHETIC_LABEL, load_demo
-from facs_core.views import common
+from facs_core.views import common, formatting
 from facs_core.views.auth import require
 
 store = common.catalog()
@@ -86,16 +86,21 @@ cols[3].metric("Extracted frames", f"{summary.frames:,}")
 st.subheader("Recent jobs")
 jobs = visibility.recent_jobs(store, viewer, limit=8)
 if not jobs.empty:
+    shown = jobs[["kind", "status", "progress", "message", "created_at", "finished_at"]].copy()
+    # One line per job: a failed job's error is its message.
+    shown["message"] = jobs["error"].where(jobs["error"].notna() & (jobs["error"].astype(str) != ""), jobs["message"])
+    shown["progress"] = jobs["progress"].map(formatting.percent)
     common.show_table(
         store,
-        jobs[["kind", "status", "progress", "message", "error", "created_at", "finished_at"]],
+        shown,
+        human=True,
+        kinds={"progress": "text"},
         hide_index=True,
-        column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)},
+        column_config={"Message": st.column_config.TextColumn(width="large")},
     )
 else:
     st.caption("No jobs yet.")
 
-st.subheader("Next steps")
 steps = [
     ("upload", "pages/upload.py", "Upload an interview and its clinical data"),
     ("play_video", "pages/timeline.py", "Mark symptom segments on a video's timeline"),
@@ -104,9 +109,11 @@ steps = [
     ("view_cohort", "pages/cohort.py", "Relate AUs to depression scores across the cohort"),
     ("view_cohort", "pages/significance.py", "Browse the scalogram significance map"),
 ]
-for action, page, text in steps:
-    if allowed(user, action):
-        common.page_link(page, label=text, icon=":material/arrow_forward:")
+steps = [(page, text) for action, page, text in steps if allowed(user, action)]
+if steps:
+    st.subheader("Next steps")
+for page, text in steps:
+    common.page_link(page, label=text, icon=":material/arrow_forward:")
 
 if summary.synthetic_videos == 0:
     with st.expander("Demo data"):

@@ -519,3 +519,20 @@ def test_charts_export_as_png_and_svg(demo_store: Catalog) -> None:
     svg = common.chart_image(chart, "svg")
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert svg.lstrip().startswith(b"<svg") and b"AU12" in svg
+
+
+def test_home_recent_jobs_read_for_a_person_and_admin_gets_no_empty_heading(demo_store: Catalog) -> None:
+    from store import job_rows
+
+    job = job_rows.create_job(demo_store, "extract", None, "test")
+    job_rows.set_job_status(demo_store, job, "failed", error="video 1 of 1: no face found")
+    at = page("home", demo_store, "researcher").run()
+    no_exception(at)
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["Kind", "Status", "Progress", "Message", "Created", "Finished"], list(table.columns)
+    cells = {str(v) for v in table.to_numpy().ravel()}
+    assert not cells & {"None", "nan", "NaN", "<NA>", "NaT"}, cells
+    assert "Next steps" in texts(at.subheader)
+    admin = page("home", demo_store, "admin").run()
+    no_exception(admin)
+    assert "Next steps" not in texts(admin.subheader)
