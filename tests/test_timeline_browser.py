@@ -133,6 +133,8 @@ def test_marking_with_i_and_o_while_playing_stores_the_segment_within_one_frame(
         idle(page)
         expect(page.get_by_text("Segment saved.")).to_be_visible()
         expect(page.get_by_text("talks about sleep ·")).to_be_visible()
+        # The next segment needs its own label: the field is empty after the save.
+        expect(label).to_have_value("")
         page.locator(".facs-tl").screenshot(path=str(ARTIFACTS / "timeline-02-saved.png"))
         shot(page, "timeline-03-page-after-save")
         context.close()

@@ -150,11 +150,17 @@ class Timeline {
         return option;
       }),
     );
-    if (!this.labelInput.value && data.labels && data.labels.length) this.labelInput.value = data.labels[0];
+    // The first preset fills an empty field once, on the first render; after a save the field
+    // stays empty so the next segment never takes the last label without the user choosing it.
+    if (!this.labelOffered && !this.labelInput.value && data.labels && data.labels.length) {
+      this.labelInput.value = data.labels[0];
+    }
+    this.labelOffered = true;
 
     if (this.pending && data.saved === this.pending) {
       this.pending = null;
       this.clear(false);
+      this.labelInput.value = "";
       this.say("Segment saved.", "ok");
     } else if (this.pending && data.error && data.error.nonce === this.pending) {
       this.pending = null;
