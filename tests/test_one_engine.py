@@ -309,3 +309,14 @@ def test_significance_page_writes_p_values_and_covariates_for_a_reader(demo_stor
     assert labels == [
         str(o) for o in page("cohort", demo_store, "researcher").run().multiselect(key="cohort_covariates").options
     ]
+
+
+def test_cohort_scatter_title_writes_the_adjusted_p_for_a_reader(demo_store: Catalog) -> None:
+    import re
+
+    at = page("cohort", demo_store, "researcher").run()
+    no_exception(at)
+    specs = " ".join(str(chart.proto.spec) for chart in at.get("vega_lite_chart") + at.get("arrow_vega_lite_chart"))
+    titles = re.findall(r"r = -?\d\.\d{3}, adjusted p [^(\"]*\(n = \d+\)", specs)
+    assert titles, specs[:2000]
+    assert all(re.search(r"adjusted p (< 0\.001|= 0\.\d{3}|= 1\.00) \(", t) for t in titles), titles
