@@ -588,12 +588,13 @@ def test_an_unexpected_failure_leaves_no_data_folder_behind(bare_folder, capsys,
     """Even the last-resort path (a bug) logs to the temporary folder rather than create ./data."""
     import tempfile
 
-    from facs_core.stats import partial_corr
+    from facs_core.stats import cohort
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("simulated bug")
 
-    monkeypatch.setattr(partial_corr, "associate", broken)
+    # The command looks the engine up when it runs, so the patched one is what it calls.
+    monkeypatch.setattr(cohort, "cohort_associations", broken)
     features, clinical = _features_and_clinical()
     features.to_csv("features.csv", index=False)
     clinical.to_csv("clinical.csv", index=False)
