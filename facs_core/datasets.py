@@ -309,7 +309,7 @@ def cohort(
             "video_id": [f"vid{i:04d}" for i in range(n_videos)],
             "patient_id": patients,
             "bdi": rng.integers(0, 64, n_videos).astype(float),
-            "age": rng.normal(45, 12, n_videos).round(),
+            "age": rng.normal(45, 12, n_videos).round().clip(18, 90),  # adults, as the study's clinics
             "sex": rng.choice(["female", "male"], n_videos),
             "camera": rng.choice(["cam_a", "cam_b", "cam_c"], n_videos),
             "medication": rng.integers(0, 2, n_videos),

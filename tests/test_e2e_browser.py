@@ -94,6 +94,13 @@ def sign_in(page: Page, url: str, username: str) -> None:
     expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
 
 
+def choose(page: Page, label: str, option: str) -> None:
+    """Pick ``option`` in the select box labelled ``label`` and wait for the rerun."""
+    page.get_by_label(label, exact=True).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    idle(page)
+
+
 def open_page(page: Page, title: str) -> None:
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
     idle(page)
@@ -168,12 +175,18 @@ def test_clinician_and_researcher_workflow(server: str, browser_page: Page, feat
     idle(page)
     sign_in(page, server, "rita")
     open_page(page, "Cohort statistics")
-    expect(page.get_by_text("AU × BDI associations")).to_be_visible()
+    # One real visit is too few: the page explains and points to the data source, as a user reads it.
+    expect(page.get_by_text("There is 1 real visit").first).to_be_visible()
+    choose(page, "Data source", "real and synthetic visits")
+    expect(page.get_by_text("AU × BDI associations")).to_be_visible(timeout=120_000)
     expect(page.get_by_test_id("stDataFrame")).to_have_count(1)
     expect(page.get_by_text("synthetic demo").first).to_be_visible()
     shot(page, "08-cohort-statistics")
 
     open_page(page, "Significance map")
+    # The one real visit was extracted inside a short segment only: too short for any period.
+    expect(page.get_by_text("no AU series is long enough for any period")).to_be_visible(timeout=120_000)
+    choose(page, "Data source", "real and synthetic visits")
     expect(page.get_by_text("cells significant")).to_be_visible(timeout=120_000)
     shot(page, "09-significance-map")
 
