@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from facs_core.errors import FacsError
-from facs_core.views import background, common
 from store.paths import private_umask
+from web import background, common
 
 # Whatever the dashboard writes (store, uploads in flight, backups) is owner-only,
 # however it was started (make run, scripts/serve, streamlit run).
@@ -46,7 +46,7 @@ except FacsError as exc:
     show_alone(lambda: st.error(message, icon=":material/error:"), "Store unavailable", ":material/error:")
 
 from facs_core.services.access import allowed  # noqa: E402
-from facs_core.views.auth import current_user, sign_out_button, signed_in_user  # noqa: E402
+from web.auth import current_user, sign_out_button, signed_in_user  # noqa: E402
 
 SECTIONS: dict[str, list[tuple[str, str, str, str]]] = {
     # section: (file, title, icon key, action needed to see it)

@@ -10,7 +10,7 @@ flags (port, address, XSRF, upload size) as for a plain script.
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from facs_core.views import common
+from web import common
 from web.routes import mount
 
 # app.py declares its pages with st.navigation. Until some session has run it,

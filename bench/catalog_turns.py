@@ -79,7 +79,7 @@ def open_cost(folder: Path, repeats: int = 20) -> float:
 def measure(warm: int) -> dict[tuple[str, str], tuple[float, int]]:
     from streamlit.testing.v1 import AppTest
 
-    from facs_core.views import common
+    from web import common
 
     store = common.catalog()
     results = {}

@@ -13,10 +13,10 @@ from facs_core.services import accounts, downloads
 from facs_core.services.access import ROLES
 from facs_core.services.backup import backup
 from facs_core.services.integrity import last_verification, verify_catalog
-from facs_core.views import common
-from facs_core.views.auth import require
-from facs_core.views.deferred import session_token
 from store import audit, listings, users
+from web import common
+from web.auth import require
+from web.deferred import session_token
 
 store = common.catalog()
 user = require(store, "admin")

@@ -18,9 +18,9 @@ from facs_core.reference import action_unit_names, instruments
 from facs_core.services import analysis as engine
 from facs_core.services import visibility
 from facs_core.stats.cohort import CohortParams, default_source, partial_residuals
-from facs_core.views import cohort_analysis as analysis
-from facs_core.views import common, formatting, page_data, run_notices
-from facs_core.views.auth import require
+from web import cohort_analysis as analysis
+from web import common, formatting, page_data, run_notices
+from web.auth import require
 
 store = common.catalog()
 user = require(store, "view_cohort")

@@ -15,9 +15,9 @@ from facs_core.methods_text import methods_paragraph
 from facs_core.reference import instruments
 from facs_core.services import access
 from facs_core.services.downloads import export_for
-from facs_core.views import common, formatting, page_data
-from facs_core.views.auth import require
-from facs_core.views.deferred import session_token
+from web import common, formatting, page_data
+from web.auth import require
+from web.deferred import session_token
 
 store = common.catalog()
 user = require(store, "export")

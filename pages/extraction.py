@@ -15,8 +15,8 @@ from facs_core.backend_status import backend_statuses
 from facs_core.backends.base import backend_names
 from facs_core.services import access, jobs, run_report, visibility
 from facs_core.services.access import PermissionDenied
-from facs_core.views import background, common, formatting
-from facs_core.views.auth import recheck, require, touch
+from web import background, common, formatting
+from web.auth import recheck, require, touch
 
 store = common.catalog()
 user = require(store, "run_extraction")

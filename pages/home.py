@@ -7,8 +7,8 @@ import streamlit as st
 from facs_core.services import accounts, visibility
 from facs_core.services.access import allowed
 from facs_core.services.demo import SYNTHETIC_LABEL, load_demo
-from facs_core.views import common, formatting
-from facs_core.views.auth import require
+from web import common, formatting
+from web.auth import require
 
 store = common.catalog()
 user = require(store, "view_home")

@@ -19,10 +19,10 @@ from facs_core.services import access, visibility
 from facs_core.services import analysis as engine
 from facs_core.stats.cohort import DATA_SOURCES, default_source, select_source
 from facs_core.stats.profile import visit_change
-from facs_core.views import agreement_section, common, formatting, page_data, run_notices, strip
-from facs_core.views import profile as profile_views
-from facs_core.views.auth import require
 from store.videos import get_video
+from web import agreement_section, common, formatting, page_data, run_notices, strip
+from web import profile as profile_views
+from web.auth import require
 
 store = common.catalog()
 user = require(store, "view_patient")

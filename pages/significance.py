@@ -18,11 +18,11 @@ from facs_core.reference import instruments
 from facs_core.services import analysis as engine
 from facs_core.services import visibility
 from facs_core.stats.cohort import default_source
-from facs_core.views import cohort_analysis as analysis
-from facs_core.views import common, formatting, page_data
-from facs_core.views import wavelet_analysis as wavelet_analysis
-from facs_core.views.auth import require
 from facs_core.wavelets import FDR_SCOPES, AssociationParams
+from web import cohort_analysis as analysis
+from web import common, formatting, page_data
+from web import wavelet_analysis as wavelet_analysis
+from web.auth import require
 
 store = common.catalog()
 user = require(store, "view_cohort")

@@ -1,6 +1,6 @@
 """Timeline: the video, AU traces, face rows and symptom segments on one time axis.
 
-The synced timeline (:mod:`facs_core.views.timeline_component`) plays the
+The synced timeline (:mod:`web.timeline_component`) plays the
 video through the session-checked stream with a playhead over the traces;
 I and O mark in and out while watching and Enter saves the segment. Where it
 cannot load (no video stream, or the user turns it off) the Altair strip
@@ -20,8 +20,8 @@ import streamlit as st
 from facs_core.segments import segment_labels
 from facs_core.services import access, segment_edits, visibility
 from facs_core.services.demo import SYNTHETIC_LABEL
-from facs_core.views import common, page_data, run_notices, strip, timeline_component
-from facs_core.views.auth import require, video_url
+from web import common, page_data, run_notices, strip, timeline_component
+from web.auth import require, video_url
 
 store = common.catalog()
 user = require(store, "play_video")

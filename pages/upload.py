@@ -17,9 +17,9 @@ from facs_core.errors import FacsError
 from facs_core.reference import instruments
 from facs_core.services import access, ingest, uploads, visibility
 from facs_core.services.playback import ensure_playback_copy, needs_playback_copy
-from facs_core.views import common, formatting, run_notices
-from facs_core.views.auth import require
 from store.videos import check_patient_code
+from web import common, formatting, run_notices
+from web.auth import require
 
 store = common.catalog()
 user = require(store, "upload")

@@ -9,8 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from facs_core.services.access import User
-from facs_core.views import common
 from store import Catalog, users
+from web import common
 
 __all__ = ["PASSWORD", "REPO", "TIMEOUT", "no_exception", "open_app_store", "page", "page_as", "texts"]
 

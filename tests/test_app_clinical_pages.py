@@ -11,8 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from facs_core.services.access import User
 from facs_core.services.demo import load_demo
-from facs_core.views import common
 from store import Catalog, open_catalog, users
+from web import common
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery"

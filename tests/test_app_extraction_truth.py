@@ -19,8 +19,8 @@ from facs_core.services import segment_edits
 from facs_core.services.access import LocalOperator, User
 from facs_core.services.ingest import ingest_video
 from facs_core.services.jobs import JobRunner, submit_extraction
-from facs_core.views import background, common
 from store import Catalog, users
+from web import background, common
 
 REPO = Path(__file__).resolve().parent.parent
 OPERATOR = LocalOperator("test")

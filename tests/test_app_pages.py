@@ -16,11 +16,11 @@ from facs_core.methods_text import AnalysisSettings
 from facs_core.services.access import LocalOperator, User
 from facs_core.services.demo import SYNTHETIC_LABEL
 from facs_core.stats import associate
-from facs_core.views import background, common, page_data
-from facs_core.views.formatting import p_value
 from store import Catalog, open_catalog, users
 from store.segment_rows import add_segment, segments_for
 from tests.apptest_pages import PASSWORD, REPO, TIMEOUT, no_exception, page, texts
+from web import background, common, page_data
+from web.formatting import p_value
 
 OPERATOR = LocalOperator("test")
 
@@ -510,7 +510,7 @@ def test_admin_audit_log_lists_denials(demo_store: Catalog) -> None:
 
 
 def test_charts_export_as_png_and_svg(demo_store: Catalog) -> None:
-    from facs_core.views.strip import strip_chart
+    from web.strip import strip_chart
 
     _, video_id = _first_patient(demo_store)
     frames = page_data.frames_of_video(str(demo_store.paths.root), page_data.store_version(demo_store), video_id)

@@ -183,7 +183,7 @@ def test_pages_change_nothing_except_through_authorising_calls() -> None:
     } | {"users.unassign_patient"}
     views = [
         *sorted((REPO / "pages").glob("*.py")),
-        *sorted((REPO / "facs_core" / "views").glob("*.py")),
+        *sorted((REPO / "web").glob("*.py")),
         *sorted((REPO / "facs_core" / "cli").glob("*.py")),
     ]
     for path in views:
@@ -320,10 +320,10 @@ def test_a_deferred_download_checks_the_session_when_the_file_is_made(catalog, s
 
 def test_pages_pass_their_session_to_every_deferred_download() -> None:
     """Every ``export_for`` in a page gets the tab's session token; chart images go through ``while_signed_in``."""
-    views = [*sorted((REPO / "pages").glob("*.py")), *sorted((REPO / "facs_core" / "views").glob("*.py"))]
+    views = [*sorted((REPO / "pages").glob("*.py")), *sorted((REPO / "web").glob("*.py"))]
     for path in views:
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "export_for":
                 assert "session_token" in {k.arg for k in node.keywords}, f"{path.name}:{node.lineno}"
-    common = (REPO / "facs_core" / "views" / "common.py").read_text("utf-8")
+    common = (REPO / "web" / "common.py").read_text("utf-8")
     assert common.count("while_signed_in(catalog(), lambda: chart_image(") == 2

@@ -15,9 +15,9 @@ from facs_core.importers import PYFEAT_EMOTIONS
 from facs_core.stats import associate
 from facs_core.stats.cohort import CohortParams, cohort_associations
 from facs_core.stats.provenance import PROVENANCE_COLUMNS
-from facs_core.views import cohort_analysis as analysis
 from store.paths import StorePaths
 from store.shards import write_shard
+from web import cohort_analysis as analysis
 
 
 def _with_emotions(frames: pd.DataFrame, videos: set[str], seed: int = 0) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""The dashboard's value typography (facs_core.views.formatting) against known values."""
+"""The dashboard's value typography (web.formatting) against known values."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facs_core.views import formatting
-from facs_core.views.formatting import MISSING, column_label, date, human_table, integer, number, p_value, percent
+from web import formatting
+from web.formatting import MISSING, column_label, date, human_table, integer, number, p_value, percent
 
 
 @pytest.mark.parametrize(

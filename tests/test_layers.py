@@ -120,7 +120,7 @@ def test_listed_exceptions_still_exist() -> None:
         ("facs_core.stats.partial_corr", "store.catalog", True),
         ("facs_core.wavelets.features", "facs_core.services.jobs", True),
         ("store.videos", "facs_core.wavelets", True),
-        ("store.videos", "facs_core.views.common", True),
+        ("store.videos", "web.common", True),
         ("facs_core.services.jobs", "facs_core.cli", True),
         ("facs_core.services.jobs", "store.catalog", False),
         ("facs_core.services.jobs", "facs_core.wavelets", False),
@@ -131,7 +131,7 @@ def test_listed_exceptions_still_exist() -> None:
         ("facs_core.not_yet_listed", "store.catalog", True),
         ("facs_core.stats.design", "facs_core.services.not_yet_listed", True),
         ("facs_core.services.not_yet_listed", "store.catalog", False),
-        ("facs_core.services.not_yet_listed", "facs_core.views.common", True),
+        ("facs_core.services.not_yet_listed", "web.common", True),
     ],
 )
 def test_the_rule_itself(tmp_path: Path, source: str, target: str, upward: bool) -> None:
@@ -268,3 +268,17 @@ def test_the_cycle_check_itself(tmp_path: Path) -> None:
         files[f"facs_core.{name}"] = tmp_path / f"{name}.py"
         files[f"facs_core.{name}"].write_text(body.replace("import ", "import facs_core."), "utf-8")
     assert import_cycles(files) == [["facs_core.a", "facs_core.b"]]
+
+
+def test_the_library_never_imports_streamlit() -> None:
+    """``facs_core`` (core, services, command line) stays UI-free; dashboard code lives in web/ and pages/."""
+    offenders = []
+    for module, file in MODULES.items():
+        if module.split(".")[0] != "facs_core":
+            continue
+        for node in ast.walk(ast.parse(file.read_text("utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{module}:{node.lineno}" for name in names if name.split(".")[0] == "streamlit"]
+    assert not offenders, f"move UI code out of facs_core: {offenders}"

@@ -46,8 +46,8 @@ def test_patient_page_shows_backend_agreement(demo_store) -> None:
     import pandas as pd
 
     from facs_core.stats.agreement import agreement_table
-    from facs_core.views import page_data
     from store import runs as run_rows
+    from web import page_data
 
     runs = page_data.latest_runs(demo_store)
     video, patient = runs.iloc[0]["video_id"], runs.iloc[0]["patient_id"]

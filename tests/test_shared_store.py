@@ -22,9 +22,9 @@ from streamlit.testing.v1 import AppTest
 from facs_core.services.access import LocalOperator, User
 from facs_core.services.ingest import ingest_video
 from facs_core.services.jobs import submit_extraction
-from facs_core.views import common
 from store import job_rows, open_catalog, users
 from tests.conftest import REPO_ROOT
+from web import common
 
 PASSWORD = "correct-horse-battery"
 
@@ -210,7 +210,7 @@ from pathlib import Path
 _video_id = lambda o: next(p for p in o.split(" · ") if re.fullmatch("[0-9a-f]{16}", p))
 from streamlit.testing.v1 import AppTest
 from facs_core.services.access import User
-from facs_core.views import background, common
+from web import background, common
 
 repo, stop = Path(sys.argv[1]), Path(sys.argv[2])
 store = common.catalog()

@@ -7,8 +7,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from facs_core.views import common
-from facs_core.views.strip import missing_spans, strip_chart
+from web import common
+from web.strip import missing_spans, strip_chart
 
 
 def _frames() -> pd.DataFrame:

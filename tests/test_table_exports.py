@@ -24,12 +24,12 @@ def _table_calls(path: Path) -> list[int]:
     return lines
 
 
-VIEWS = [*sorted((REPO / "pages").glob("*.py")), *sorted((REPO / "facs_core" / "views").glob("*.py")), REPO / "app.py"]
-HELPER = REPO / "facs_core" / "views" / "common.py"
+VIEWS = [*sorted((REPO / "pages").glob("*.py")), *sorted((REPO / "web").glob("*.py")), REPO / "app.py"]
+HELPER = REPO / "web" / "common.py"
 
 
 def test_only_the_filtered_helper_draws_tables() -> None:
-    """Every table goes through ``facs_core.views.common.show_table`` (visibility filter, values as they are)."""
+    """Every table goes through ``web.common.show_table`` (visibility filter, values as they are)."""
     offenders = {f"{path.relative_to(REPO)}:{line}" for path in VIEWS for line in _table_calls(path) if path != HELPER}
     assert not offenders, f"draw tables with common.show_table, not st.dataframe/st.table: {sorted(offenders)}"
     assert len(_table_calls(HELPER)) == 1

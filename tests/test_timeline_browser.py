@@ -22,12 +22,12 @@ from playwright.sync_api import Browser, Page, expect
 from facs_core.services.access import LocalOperator
 from facs_core.services.demo import SYNTHETIC_BACKEND, demo_frames
 from facs_core.services.ingest import ingest_video
-from facs_core.views.strip import span_label
 from store import open_catalog, users
 from store.runs import add_finished_run
 from store.segment_rows import add_segment, segments_for
 from tests.browser_server import chromium, fill_sign_in, streamlit_server
 from tests.test_e2e_browser import ARTIFACTS, CHROMIUM, PASSWORD, idle, shot
+from web.strip import span_label
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -15,12 +15,12 @@ from streamlit.testing.v1 import AppTest
 
 from facs_core.services.access import LocalOperator, User
 from facs_core.services.ingest import ingest_video
-from facs_core.views import timeline_component
-from facs_core.views.strip import span_label
-from facs_core.views.timeline_component import SaveRequest, component_data, store_request
 from store import users
 from store.catalog import Catalog
 from store.segment_rows import segments_for
+from web import timeline_component
+from web.strip import span_label
+from web.timeline_component import SaveRequest, component_data, store_request
 
 PASSWORD = "correct-horse-battery"
 
@@ -30,7 +30,7 @@ def _mounted() -> None:
     import streamlit as st
     from streamlit.components.v2.get_bidi_component_manager import get_bidi_component_manager
 
-    from facs_core.views import timeline_component as tc
+    from web import timeline_component as tc
 
     data = tc.component_data(
         src=None,

@@ -152,8 +152,8 @@ def _sign_in_page():
 
     import streamlit as st
 
-    from facs_core.views.auth import current_user, require, sign_out_button
     from store import open_catalog
+    from web.auth import current_user, require, sign_out_button
 
     store = open_catalog(os.environ["FACS_DATA_DIR"])
     user = current_user(store)

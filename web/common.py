@@ -20,8 +20,8 @@ from facs_core.services import visibility
 from facs_core.services.access import PermissionDenied
 from facs_core.services.demo import SYNTHETIC_LABEL
 from facs_core.services.logs import log_exception
-from facs_core.views import page_data
 from store import Catalog, listings, resolve_data_dir
+from web import page_data
 
 #: Material icons of the pages (emoji render as empty boxes on servers without an emoji font).
 ICONS = {
@@ -123,7 +123,7 @@ def show_table(
     as HTML or markdown.
 
     With ``human=True`` the visible table is then written for a reader
-    (:func:`facs_core.views.formatting.human_table`: column labels, dates,
+    (:func:`web.formatting.human_table`: column labels, dates,
     p-values, no ``None``; ``kinds`` overrides a column's format), and a
     legend follows when a cell is blank.
     """
@@ -131,7 +131,7 @@ def show_table(
     table = visibility.visible_table(seen_by, frame, visibility.scrubber(store, seen_by))
     legend = None
     if human:
-        from facs_core.views.formatting import MISSING, MISSING_LEGEND, human_table
+        from web.formatting import MISSING, MISSING_LEGEND, human_table
 
         table = human_table(table, kinds)
         legend = MISSING_LEGEND if (table == MISSING).to_numpy().any() else None
@@ -244,7 +244,7 @@ def chart_downloads(chart: alt.TopLevelMixin, name: str, key: str) -> None:
     replace the button's deferred file while the browser still asks for the
     old one, and the download would silently never come.
     """
-    from facs_core.views.deferred import while_signed_in
+    from web.deferred import while_signed_in
 
     left, right = st.columns(2)
     left.download_button(
@@ -321,7 +321,7 @@ def reproduce(store: Catalog, command: str, result: pd.DataFrame, key: str) -> N
         df = result["df"].dropna()
         info["df"] = f"{df.min():g}" if df.min() == df.max() else f"{df.min():g}-{df.max():g}"
     if "covariates" in info:
-        from facs_core.views.formatting import column_label
+        from web.formatting import column_label
 
         info["covariates"] = ", ".join(column_label(c) for c in info["covariates"]) or "none"
     # The engine writes "AU x period cells" (plain ASCII in files); the reader sees a times sign.
@@ -338,7 +338,7 @@ def result_downloads(store: Catalog, user, table: pd.DataFrame, name: str, what:
     """CSV and Parquet of a result table with its provenance, for users who may export; audited when made."""
     from facs_core.services import access
     from facs_core.services.downloads import export_for
-    from facs_core.views.deferred import session_token
+    from web.deferred import session_token
 
     if not access.allowed(user, "export"):
         return

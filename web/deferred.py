@@ -4,7 +4,7 @@ A download button's file is made when it is clicked, outside any page run,
 so the page cannot check then who clicks. The session token and the user are
 captured while the page is drawn and re-checked when the file is made
 (:func:`facs_core.services.downloads.check_session`). The session-state keys
-are :mod:`facs_core.views.auth`'s (``auth`` imports them from here).
+are :mod:`web.auth`'s (``auth`` imports them from here).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-// The synced timeline (facs_core/views/timeline_component.py): one time axis for the
+// The synced timeline (web/timeline_component.py): one time axis for the
 // video, its playhead, AU traces, face rows and labelled segments.
 //
 // Streamlit calls the default export on mount and again whenever the data from

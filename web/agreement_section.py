@@ -12,7 +12,7 @@ import streamlit as st
 
 from facs_core.errors import FacsError
 from facs_core.services import agreement_runs as agreement
-from facs_core.views import common
+from web import common
 
 __all__ = ["agreement_section"]
 

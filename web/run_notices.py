@@ -14,9 +14,9 @@ import streamlit as st
 
 from facs_core.services import access, jobs, run_report
 from facs_core.services.access import User
-from facs_core.views import background, common
-from facs_core.views.auth import touch
 from store import Catalog
+from web import background, common
+from web.auth import touch
 
 __all__ = ["extract_link", "stale_notice"]
 

@@ -16,8 +16,8 @@ import streamlit as st
 from facs_core.services import analysis, visibility
 from facs_core.stats.cohort import ALPHA, DATA_SOURCES, EMOTIONS, FEATURE_KINDS, METHODS, PERMUTATIONS, CohortParams
 from facs_core.stats.multicomp import CORRECTION_LABELS
-from facs_core.views import common
-from facs_core.views.formatting import is_missing, p_value
+from web import common
+from web.formatting import is_missing, p_value
 
 __all__ = [
     "ALPHA",

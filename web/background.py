@@ -4,7 +4,7 @@ Both run in daemon threads of the app process, started once per process and
 data folder (``st.cache_resource``), so extraction never blocks a page, jobs
 survive a browser reload, and the wavelet features behind the significance map
 are computed as soon as videos are extracted. A module of its own so that the
-page helpers (:mod:`facs_core.views.common`) and the wavelet analysis they
+page helpers (:mod:`web.common`) and the wavelet analysis they
 feed import each other in one direction only.
 """
 
@@ -17,8 +17,8 @@ import streamlit as st
 
 from facs_core.errors import FacsError
 from facs_core.services.logs import log_exception
-from facs_core.views import page_data
 from store import Catalog
+from web import page_data
 
 __all__ = ["start_background_work"]
 
@@ -46,7 +46,7 @@ def _warm_caches(data_dir: str, period_s: float = 10.0) -> None:
     # Wavelet features of a long cohort take seconds per video; computing them
     # when the store changes, not when a researcher opens the map, keeps the
     # page under its 2 s target. Imported here: the app's first page need not wait for it.
-    from facs_core.views import wavelet_analysis
+    from web import wavelet_analysis
 
     seen = None
     while True:

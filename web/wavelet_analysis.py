@@ -16,8 +16,8 @@ import streamlit as st
 
 from facs_core.reference import action_units
 from facs_core.services import analysis, visibility
-from facs_core.views import common
 from facs_core.wavelets import AssociationParams
+from web import common
 
 __all__ = ["cell_values", "heatmap", "map_result", "warm"]
 

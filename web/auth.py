@@ -36,9 +36,9 @@ import streamlit as st
 from facs_core.errors import FacsError, InputError
 from facs_core.services import access, accounts, media_grants, session_cookie
 from facs_core.services.access import PermissionDenied, User
-from facs_core.views.deferred import TOKEN_KEY, USER_KEY
 from store import audit, sessions, users
 from store.catalog import Catalog
+from web.deferred import TOKEN_KEY, USER_KEY
 
 TIMEOUT_ENV = session_cookie.TIMEOUT_ENV
 DEFAULT_TIMEOUT_MIN = session_cookie.DEFAULT_TIMEOUT_MIN
@@ -403,7 +403,7 @@ def touch() -> None:
     """Count this moment as the user's activity (a click inside a self-refreshing fragment)."""
     token = st.session_state.get(_TOKEN)
     if token is not None:
-        from facs_core.views import common
+        from web import common
 
         sessions.resolve(common.catalog(), token, idle_timeout_s=session_timeout_minutes() * 60)
 

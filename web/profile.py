@@ -9,7 +9,7 @@ import streamlit as st
 
 from facs_core.services import analysis
 from facs_core.stats.cohort import EMOTIONS
-from facs_core.views import common
+from web import common
 
 __all__ = ["EMOTIONS", "MAX_SCALOGRAM_COLUMNS", "profile_against_cohort", "scalogram_chart"]
 

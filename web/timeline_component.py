@@ -30,8 +30,8 @@ import streamlit as st
 from facs_core.errors import FacsError, InputError
 from facs_core.services import segment_edits
 from facs_core.services.access import User
-from facs_core.views import strip
 from store.catalog import Catalog
+from web import strip
 
 __all__ = ["ASSET_DIR", "NAME", "SaveOutcome", "SaveRequest", "component_data", "store_request", "synced_timeline"]
 
@@ -146,7 +146,7 @@ def component_data(
     Parameters
     ----------
     src : str or None
-        The video's session-checked URL (:func:`facs_core.views.auth.video_url`); None draws no player.
+        The video's session-checked URL (:func:`web.auth.video_url`); None draws no player.
     duration, fps : float
         The video's length (seconds) and frame rate (None when unknown: no snapping to frames).
     frames : DataFrame
