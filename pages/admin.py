@@ -158,8 +158,8 @@ with integrity_tab:
     st.write("Checks the catalog and every video, playback copy and frame shard against its recorded sha256.")
     if st.button("Verify the store now", icon=":material/verified:", key="ad_verify"):
         with common.friendly_errors(), st.spinner("Verifying ..."):
-            verify_catalog(store, actor=user.username)
-    last = last_verification(store)
+            verify_catalog(store, user)
+    last = last_verification(store, user)
     if last is None:
         st.info("The store has not been verified yet.", icon=":material/info:")
     elif not last["problems"]:

@@ -98,7 +98,7 @@ def test_restore_refuses_a_damaged_backup_and_leaves_the_target_alone(catalog, f
     damaged = tmp_path / "damaged.tar"
     damaged.write_bytes(bytes(raw))
     with pytest.raises(StoreError, match="checksum mismatch"):
-        backups.verify(damaged)
+        backups.verify(damaged, user=OPERATOR)
     target = tmp_path / "restored"
     with pytest.raises(StoreError, match="checksum mismatch"):
         backups.restore(damaged, target, user=OPERATOR)

@@ -24,15 +24,16 @@ from facs_core.cli import main
 from facs_core.errors import StoreError
 from facs_core.probe import probe_video
 from facs_core.services import backup as backups
-from facs_core.services.access import LocalOperator
+from facs_core.services.access import LocalOperator, PermissionDenied, User
 from facs_core.services.integrity import last_verification, verify_catalog, verify_data_dir
-from store import listings, open_catalog, shards
+from store import audit, listings, open_catalog, shards, users
 from store.runs import create_run, finish_run
 from store.videos import add_video
 
 #: Offset of a byte inside DuckDB's first data block (after the three 4 KiB headers), which
 #: a small catalog always uses: its table metadata lives there.
 OPERATOR = LocalOperator("cli:test")
+PASSWORD = "a long enough passphrase"
 CATALOG_USED_BYTE = 3 * 4096 + 4096
 
 
@@ -79,7 +80,7 @@ def test_a_sound_store_verifies_with_one_ok_line_and_exit_0(data_dir, feat_data,
     assert out.out.splitlines() == ["OK: the store is sound (3 files verified)"]
     assert out.err == ""
     with open_catalog(data_dir) as catalog:
-        last = last_verification(catalog)
+        last = last_verification(catalog, OPERATOR)
     assert last is not None and last["problems"] == [] and last["files_checked"] == 3
 
 
@@ -141,7 +142,7 @@ def test_missing_files_orphans_and_unrecorded_checksums_are_each_one_line(data_d
     (data_dir / "frames" / "stray" / "x.parquet").write_bytes(b"PAR1")
     with open_catalog(data_dir) as catalog:
         catalog.execute("UPDATE runs SET shard_sha256 = NULL")
-    outcome = verify_data_dir(data_dir)
+    outcome = verify_data_dir(data_dir, OPERATOR)
     assert sorted(outcome.problems) == sorted(
         [
             f"{files['video']}: missing (video {Path(files['video']).stem[:16]})",
@@ -151,7 +152,7 @@ def test_missing_files_orphans_and_unrecorded_checksums_are_each_one_line(data_d
         ]
     )
     # --record-missing trusts the file as it is now, once.
-    recorded = verify_data_dir(data_dir, record_missing=True)
+    recorded = verify_data_dir(data_dir, OPERATOR, record_missing=True)
     assert recorded.recorded == 1 and len(recorded.problems) == 2
     with open_catalog(data_dir) as catalog:
         expected = hashlib.sha256((data_dir / files["shard"]).read_bytes()).hexdigest()
@@ -187,7 +188,7 @@ def test_backup_refuses_a_damaged_store_and_names_what_is_damaged(data_dir, feat
         backups.restore(archive, target, user=OPERATOR)
     assert not target.exists()
     with pytest.raises(StoreError, match="holds a damaged store"):
-        backups.verify(archive)
+        backups.verify(archive, user=OPERATOR)
     backups.restore(archive, target, allow_damaged=True, user=OPERATOR)
     assert (target / files["shard"]).exists()
 
@@ -249,7 +250,43 @@ def test_a_verification_is_recorded_with_its_problems(data_dir, feat_data):
     files = _fill(data_dir, feat_data)
     _flip(data_dir / files["video"])
     with open_catalog(data_dir) as catalog:
-        outcome = verify_catalog(catalog, actor="admin1")
-        last = last_verification(catalog)
+        users.add_user(catalog, "admin1", "admin", PASSWORD, actor="test")
+        outcome = verify_catalog(catalog, User("admin1", "admin"))
+        last = last_verification(catalog, User("admin1", "admin"))
     assert not outcome.ok
     assert last["actor"] == "admin1" and last["problems"] == list(outcome.problems)
+
+
+def test_verification_is_refused_to_other_roles_and_disabled_admins_and_audited(data_dir, feat_data):
+    files = _fill(data_dir, feat_data)
+    _flip(data_dir / files["video"])
+    with open_catalog(data_dir) as catalog:
+        for name, role in (("clara", "clinician"), ("rita", "researcher"), ("ada", "admin"), ("alan", "admin")):
+            users.add_user(catalog, name, role, PASSWORD, actor="test")
+        users.disable_user(catalog, "ada", actor="test")
+        for user in (User("clara", "clinician"), User("rita", "researcher"), User("ada", "admin")):
+            with pytest.raises(PermissionDenied):
+                verify_catalog(catalog, user, record_missing=True)
+        # A forged role on the in-memory user counts for nothing: the catalog's role does.
+        with pytest.raises(PermissionDenied):
+            verify_catalog(catalog, User("rita", "admin"))
+        assert last_verification(catalog, User("alan", "admin")) is None
+        with pytest.raises(PermissionDenied):
+            last_verification(catalog, User("clara", "clinician"))
+        denied = audit.events(catalog, 100)
+        denied = denied[denied["action"] == audit.ACCESS_DENIED]
+        assert sorted(denied["actor"]) == ["ada", "clara", "clara", "rita", "rita"]
+        assert set(denied["target"]) == {"verify"} and set(denied["detail"]) == {"action=admin"}
+    # Through the data folder too; the command line's operator is let through.
+    with pytest.raises(PermissionDenied):
+        verify_data_dir(data_dir, User("clara", "clinician"))
+    assert not verify_data_dir(data_dir, OPERATOR).ok
+
+
+def test_only_the_operator_hears_that_a_catalog_does_not_open(data_dir, feat_data):
+    _fill(data_dir, feat_data)
+    catalog_file = data_dir / "catalog.duckdb"
+    catalog_file.write_bytes(b"not a catalog" * 1000)
+    with pytest.raises(PermissionDenied, match="no account can be checked"):
+        verify_data_dir(data_dir, User("ada", "admin"))
+    assert verify_data_dir(data_dir, OPERATOR).problems[0].startswith("catalog.duckdb: cannot be opened")

@@ -35,7 +35,7 @@ def _backup(args: argparse.Namespace) -> int:
     from store import open_catalog
 
     if args.verify:
-        manifest = backups.verify(args.verify, allow_damaged=args.allow_damaged)
+        manifest = backups.verify(args.verify, user=cli_operator(), allow_damaged=args.allow_damaged)
         print(f"{args.verify}: {len(manifest['files'])} files verified (taken {manifest['created_at']})")
         return 0
     with open_catalog(args.data_dir) as catalog:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facs_core.cli._shared import cli_actor
+from facs_core.cli._shared import cli_operator
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _verify(args: argparse.Namespace) -> int:
     from facs_core.services.integrity import verify_data_dir
 
-    outcome = verify_data_dir(args.data_dir, record_missing=args.record_missing, actor=cli_actor())
+    outcome = verify_data_dir(args.data_dir, cli_operator(), record_missing=args.record_missing)
     if outcome.recorded:
         print(f"recorded the checksum of {outcome.recorded} files that had none")
     if outcome.ok:

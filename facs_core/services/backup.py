@@ -209,7 +209,7 @@ def backup(
         target.parent.mkdir(mode=PRIVATE_FOLDER_MODE, parents=True, exist_ok=True)
         if target.exists():
             raise InputError(f"backup file {target} already exists; choose another --out")
-    checked = verify_catalog(catalog, actor=actor)
+    checked = verify_catalog(catalog, user)
     if not checked.ok and not allow_damaged:
         raise StoreError(
             f"the store fails verification, nothing archived ({len(checked.problems)} problems:"
@@ -319,7 +319,7 @@ def _extract_verified(archive: Path, into: Path, manifest: dict) -> None:
         raise StoreError(f"backup {archive.name}: {len(missing)} files missing, first {missing[0]}")
 
 
-def _verify_restored(archive: Path, folder: Path, allow_damaged: bool) -> tuple[str, ...]:
+def _verify_restored(archive: Path, folder: Path, allow_damaged: bool, user: LocalOperator) -> tuple[str, ...]:
     """The extracted store's own verification: catalog rows against files, orphans.
 
     Checksums that older software did not record are taken from the files,
@@ -327,7 +327,7 @@ def _verify_restored(archive: Path, folder: Path, allow_damaged: bool) -> tuple[
     """
     from facs_core.services.integrity import damage_summary, verify_data_dir
 
-    outcome = verify_data_dir(folder, record=False, record_missing=True, actor="restore")
+    outcome = verify_data_dir(folder, user, record=False, record_missing=True)
     if not outcome.ok and not allow_damaged:
         raise StoreError(
             f"backup {archive.name} holds a damaged store ({len(outcome.problems)} problems:"
@@ -336,20 +336,28 @@ def _verify_restored(archive: Path, folder: Path, allow_damaged: bool) -> tuple[
     return outcome.problems
 
 
-def verify(archive: str | os.PathLike[str], *, allow_damaged: bool = False) -> dict:
+def verify(archive: str | os.PathLike[str], *, user: User, allow_damaged: bool = False) -> dict:
     """Check every file of a backup against its manifest, and the store it holds, without restoring it.
+
+    Like :func:`restore`, only the local operator verifies an archive (``user``
+    a :class:`~facs_core.services.access.LocalOperator`): the archive is a file
+    on the server, outside any store whose accounts could be checked.
 
     Raises
     ------
+    PermissionDenied
+        ``user`` is not the local operator; nothing was read.
     StoreError
         A member differs from the manifest, or the archived store fails
         verification (unless ``allow_damaged``).
     """
+    if type(user) is not LocalOperator:
+        raise PermissionDenied("verifying a backup file runs on the server: python -m facs_core backup --verify")
     archive = Path(archive)
     manifest = read_manifest(archive)
     with tempfile.TemporaryDirectory(prefix="facs-verify-") as scratch:
         _extract_verified(archive, Path(scratch), manifest)
-        _verify_restored(archive, Path(scratch), allow_damaged)
+        _verify_restored(archive, Path(scratch), allow_damaged, user)
     return manifest
 
 
@@ -431,7 +439,7 @@ def restore(
             raise StoreError(f"backup {archive.name}: its catalog does not open ({str(exc).splitlines()[0]})") from None
         if version != manifest["schema_version"]:
             raise StoreError(f"backup {archive.name}: catalog schema {version} differs from its manifest")
-        _verify_restored(archive, staging, allow_damaged)
+        _verify_restored(archive, staging, allow_damaged, user)
         with _replacing(target):
             if target.exists():
                 if _is_empty(target):

@@ -18,6 +18,12 @@ version 5 have no recorded checksum: they are reported until
 ``record_missing=True`` (``verify --record-missing``) records the hashes they
 have now, trusting them from then on.
 
+Verification reveals the store's layout (file names, which rows are damaged)
+and writes to the catalog, so each call takes the acting user and is
+authorised as the ``admin`` action (:func:`facs_core.services.access.authorise`:
+the account is re-read, a refusal is audited); the command line acts as the
+local operator.
+
 Chunks (``chunks/``) are scratch space of jobs in progress and the wavelet
 cache (``cache/``) is derived data; neither is checked.
 """
@@ -37,6 +43,8 @@ from typing import Any
 import duckdb
 
 from facs_core.errors import FacsError, StoreError
+from facs_core.services import access
+from facs_core.services.access import LocalOperator, PermissionDenied, User
 from store.catalog import Catalog
 from store.paths import StorePaths, resolve_data_dir
 from store.videos import sha256_file
@@ -170,23 +178,29 @@ def _stored_files(paths: StorePaths) -> Iterator[str]:
                 yield path.relative_to(paths.root).as_posix()
 
 
-def verify_catalog(
-    catalog: Catalog, *, record: bool = True, record_missing: bool = False, actor: str = "cli"
-) -> Verification:
+def verify_catalog(catalog: Catalog, user: User, *, record: bool = True, record_missing: bool = False) -> Verification:
     """Check the open store's catalog and every file it names; see the module docstring.
 
     Parameters
     ----------
     catalog : Catalog
         The open store.
+    user : facs_core.services.access.User
+        Who asks: must be allowed ``admin`` now (a refusal is audited); the
+        command line passes :class:`~facs_core.services.access.LocalOperator`.
+        The record names this account.
     record : bool
         Append the outcome to ``verifications``.
     record_missing : bool
         Record the current hash of files that have no checksum yet instead of
         reporting them.
-    actor : str
-        Who asked, for the record.
+
+    Raises
+    ------
+    PermissionDenied
+        ``user`` may not administer the store; nothing was read or recorded.
     """
+    actor = access.authorise(catalog, user, "admin", target="verify").username
     started = datetime.now(UTC)
     paths = catalog.paths
     problems = _read_all_tables(catalog)
@@ -237,18 +251,23 @@ def _record(catalog: Catalog, outcome: Verification, actor: str) -> None:
 
 
 def verify_data_dir(
-    data_dir: str | os.PathLike[str] | None = None,
+    data_dir: str | os.PathLike[str] | None,
+    user: User,
     *,
     record: bool = True,
     record_missing: bool = False,
-    actor: str = "cli",
 ) -> Verification:
-    """Open the store in ``data_dir`` and verify it; a catalog that does not open is a problem too.
+    """Open the store in ``data_dir`` and verify it as ``user``; a catalog that does not open is a problem too.
 
-    Nothing is created: a folder without a catalog is refused.
+    Nothing is created: a folder without a catalog is refused. ``user`` is
+    authorised as in :func:`verify_catalog`; an account can only be checked in
+    a catalog that opens, so only the local operator hears that it does not.
 
     Raises
     ------
+    PermissionDenied
+        ``user`` may not administer the store (or the catalog does not open
+        and ``user`` is not the local operator).
     StoreError
         There is no store in ``data_dir``, or it is in use by another process.
     """
@@ -262,15 +281,27 @@ def verify_data_dir(
     except FacsError as exc:
         if "in use by another process" in str(exc):
             raise
-        return Verification((f"{paths.catalog.name}: cannot be opened ({_first_line(exc)})",), 1)
+        return _unopened(paths, exc, user)
     except duckdb.Error as exc:
-        return Verification((f"{paths.catalog.name}: cannot be opened ({_first_line(exc)})",), 1)
+        return _unopened(paths, exc, user)
     with catalog:
-        return verify_catalog(catalog, record=record, record_missing=record_missing, actor=actor)
+        return verify_catalog(catalog, user, record=record, record_missing=record_missing)
 
 
-def last_verification(catalog: Catalog) -> dict[str, Any] | None:
-    """The latest recorded verification (``problems`` decoded), or None when there was none."""
+def _unopened(paths: StorePaths, exc: BaseException, user: User) -> Verification:
+    # Without a catalog no account can be checked: fail closed for everyone but the operator.
+    if type(user) is not LocalOperator:
+        raise PermissionDenied("the store's catalog does not open, so no account can be checked; ask the operator")
+    return Verification((f"{paths.catalog.name}: cannot be opened ({_first_line(exc)})",), 1)
+
+
+def last_verification(catalog: Catalog, user: User) -> dict[str, Any] | None:
+    """The latest recorded verification (``problems`` decoded), or None when there was none.
+
+    It names damaged files, so ``user`` must be allowed ``admin`` (as for
+    :func:`verify_catalog`; a refusal is audited).
+    """
+    access.authorise(catalog, user, "admin", target="verify")
     rows = catalog.query(
         "SELECT verification_id, started_at, finished_at, actor, files_checked, problems"
         " FROM verifications ORDER BY verification_id DESC LIMIT 1"
