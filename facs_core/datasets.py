@@ -9,11 +9,14 @@ the same data everywhere:
   :func:`facs_core.services.demo.load_demo` writes into a store;
 * :func:`frames` and :func:`video_frames`: per-frame tables in the
   per-frame contract (some frames without a face), for feature, export and
-  store code;
+  store code; :func:`with_emotions`, :func:`with_patient_track` and
+  :func:`rescored` add py-feat's emotions, the patient track's columns, or a
+  second backend's view of the same frames;
 * :func:`cohort`: a per-video feature table with its clinical table (scores
   and covariates), for the statistics;
 * :func:`rhythm_cohort`: long per-frame series whose AU12 carries a rhythm
-  whose amplitude follows BDI, for the wavelet association.
+  whose amplitude follows BDI (or, for a true null, does not), for the
+  wavelet association.
 
 The planted association
 -----------------------
@@ -37,7 +40,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from importlib import resources
@@ -45,11 +48,13 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from facs_core.importers import PYFEAT_EMOTIONS
 from facs_core.reference import action_units
 
 __all__ = [
     "COVARIATES",
     "DEMO_SEED",
+    "RHYTHM_PERIOD_S",
     "PlantedEffect",
     "cohort",
     "demo_frames",
@@ -57,12 +62,17 @@ __all__ = [
     "frame_segments",
     "frames",
     "planted_effects",
+    "rescored",
     "rhythm_cohort",
     "video_frames",
+    "with_emotions",
+    "with_patient_track",
 ]
 
 #: Seed of every random draw in the demo; change it and the cohort changes.
 DEMO_SEED = 20240
+#: Period of :func:`rhythm_cohort`'s planted AU12 rhythm, in seconds.
+RHYTHM_PERIOD_S = 0.7
 #: Covariates of :func:`cohort`'s clinical table, as the statistics engine names them.
 COVARIATES: tuple[str, ...] = ("age", "sex", "camera", "medication", "repeat_visit")
 
@@ -335,34 +345,149 @@ def cohort(
     return table, clinical
 
 
-def rhythm_cohort(n_videos: int, minutes: float, fps: float, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def with_emotions(frames: pd.DataFrame, videos: Collection[str], seed: int = 0) -> pd.DataFrame:
+    """``frames`` with py-feat's seven emotion probabilities on the face frames of ``videos``.
+
+    Each face frame's probabilities are a softmax of standard normal logits
+    (they sum to 1); frames without a face, and every frame of the other
+    videos (a backend without emotions), have NaN.
+
+    Examples
+    --------
+    >>> table = with_emotions(frames(n_videos=2), {"vid000"})
+    >>> faces = table[(table["video_id"] == "vid000") & table["face"]]
+    >>> bool(np.allclose(faces[list(PYFEAT_EMOTIONS)].sum(axis=1), 1.0))
+    True
+    >>> bool(table.loc[table["video_id"] == "vid001", "anger"].isna().all())
+    True
+    """
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(len(frames), len(PYFEAT_EMOTIONS)))
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    keep = frames["video_id"].isin(videos).to_numpy() & frames["face"].to_numpy()
+    out = frames.copy()
+    for i, emotion in enumerate(PYFEAT_EMOTIONS):
+        out[emotion] = np.where(keep, probabilities[:, i], np.nan)
+    return out
+
+
+def with_patient_track(frames: pd.DataFrame, seed: int = 0, uncertain: float = 0.1) -> pd.DataFrame:
+    """``frames`` with the patient track's columns, as the MediaPipe backend writes them.
+
+    A face frame is the patient's (``face_status`` ``"patient"``); about
+    ``uncertain`` of them have ``identity_uncertain`` set. A frame without a
+    face is ``"other_face"`` or ``"no_face"``, half each. ``au_source`` is
+    ``"blendshape"``.
+
+    Examples
+    --------
+    >>> table = with_patient_track(frames(n_videos=1))
+    >>> sorted(table.loc[~table["face"], "face_status"].unique())
+    ['no_face', 'other_face']
+    >>> bool((table.loc[table["face"], "face_status"] == "patient").all())
+    True
+    """
+    rng = np.random.default_rng(seed)
+    out = frames.copy()
+    n = len(out)
+    out["identity_uncertain"] = out["face"].to_numpy() & (rng.random(n) < uncertain)
+    out["face_status"] = np.where(out["face"], "patient", np.where(rng.random(n) < 0.5, "other_face", "no_face"))
+    out["au_source"] = "blendshape"
+    return out
+
+
+def rescored(
+    frames: pd.DataFrame, seed: int = 0, *, scale: float = 0.8, offset: float = 0.1, noise: float = 0.05
+) -> pd.DataFrame:
+    """The same frames as a second backend scores them: ``scale * x + offset`` plus noise, per AU.
+
+    Every ``AU..`` column is rescored, with normal noise of SD ``noise``, and
+    clipped to [0, 1]; the other columns are kept. Two backends' tables of one
+    visit, for agreement statistics.
+
+    Examples
+    --------
+    >>> first = video_frames(50, np.random.default_rng(0), no_face=0.0)
+    >>> second = rescored(first, noise=0.0)
+    >>> bool(np.allclose(second["AU12"], 0.8 * first["AU12"] + 0.1))
+    True
+    """
+    rng = np.random.default_rng(seed)
+    out = frames.copy()
+    for au in [c for c in out.columns if c.startswith("AU")]:
+        out[au] = np.clip(out[au] * scale + offset + rng.normal(0, noise, len(out)), 0, 1)
+    return out
+
+
+def rhythm_cohort(
+    n_videos: int,
+    minutes: float,
+    fps: float,
+    seed: int = 0,
+    *,
+    aus: Sequence[str] | None = None,
+    coupled: bool = True,
+    face_gaps: Sequence[int] = (8, 90),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Long per-frame series with a planted rhythm, and their clinical table.
 
-    AU12 carries a 0.7 s rhythm whose amplitude grows with BDI; every other AU
-    is noise around 0.3. Each video loses the face twice (8 frames, which the
-    wavelet module bridges, and 90, which splits the series).
+    AU12 carries a :data:`RHYTHM_PERIOD_S` (0.7 s) rhythm whose amplitude,
+    ``0.01 + 0.06 * BDI / 63``, grows with BDI; every AU (AU12 too) has normal
+    noise (SD 0.06) around 0.3, clipped to [0, 1].
+
+    Parameters
+    ----------
+    n_videos : int
+        Videos ``synthetic000``, ``synthetic001``, ... (patients ``SYN000``, ...).
+    minutes : float
+        Length of each video.
+    fps : float
+        Frame rate of every video.
+    seed : int
+        Seed of every draw.
+    aus : sequence of str, optional
+        The AU columns, AU12 among them; the study AUs by default.
+    coupled : bool
+        With ``False`` the rhythm's amplitude is drawn independently of BDI:
+        every AU x scale cell is then a true null.
+    face_gaps : sequence of int
+        Runs of frames, one per entry, without a face (all AUs NaN) at random
+        places in each video: by default 8, which the wavelet module
+        bridges, and 90, which splits the series.
 
     Returns
     -------
     frames : DataFrame
-        ``video_id, frame, timestamp`` and the study AUs (NaN without a face).
+        ``video_id, frame, timestamp`` and the AUs (NaN without a face).
     clinical : DataFrame
         ``video_id, patient_id, bdi, age, sex``.
+
+    Examples
+    --------
+    >>> frames, clinical = rhythm_cohort(3, 0.5, 10.0, aus=["AU01", "AU12"], face_gaps=())
+    >>> list(frames.columns)
+    ['video_id', 'frame', 'timestamp', 'AU01', 'AU12']
+    >>> len(frames), list(clinical["video_id"])
+    (900, ['synthetic000', 'synthetic001', 'synthetic002'])
     """
+    names = list(action_units() if aus is None else aus)
+    if "AU12" not in names:
+        raise ValueError("rhythm_cohort: the rhythm is planted in AU12, which aus must name")
     rng = np.random.default_rng(seed)
     n = int(minutes * 60 * fps)
     t = np.arange(n) / fps
-    aus = action_units()
     parts, clinical = [], []
     for v in range(n_videos):
         bdi = int(rng.integers(0, 64))
-        block = np.clip(0.3 + 0.06 * rng.standard_normal((n, len(aus))), 0, 1).astype(np.float64)
-        rhythm = (0.01 + 0.06 * bdi / 63) * np.sin(2 * np.pi * t / 0.7 + rng.uniform(0, 2 * np.pi))
-        block[:, aus.index("AU12")] = np.clip(block[:, aus.index("AU12")] + rhythm, 0, 1)
-        for length in (8, 90):
+        values = {au: np.clip(0.3 + 0.06 * rng.standard_normal(n), 0, 1) for au in names if au != "AU12"}
+        strength = bdi / 63 if coupled else rng.uniform(0, 1)
+        rhythm = (0.01 + 0.06 * strength) * np.sin(2 * np.pi * t / RHYTHM_PERIOD_S + rng.uniform(0, 2 * np.pi))
+        values["AU12"] = np.clip(0.3 + rhythm + 0.06 * rng.standard_normal(n), 0, 1)
+        block = np.column_stack([values[au] for au in names])
+        for length in face_gaps:
             start = int(rng.integers(0, n - length))
             block[start : start + length] = np.nan
-        video = pd.DataFrame(block, columns=list(aus))
+        video = pd.DataFrame(block, columns=names)
         video.insert(0, "timestamp", t)
         video.insert(0, "frame", np.arange(n))
         video.insert(0, "video_id", f"synthetic{v:03d}")

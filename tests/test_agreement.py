@@ -13,6 +13,7 @@ import pingouin as pg
 import pytest
 from scipy import stats as sps
 
+from facs_core import datasets
 from facs_core.backends.base import with_frame_metadata
 from facs_core.stats.agreement import agreement_table, bland_altman, icc_3_1
 
@@ -89,12 +90,9 @@ def _cli(*args: str, data_dir: Path | None = None) -> subprocess.CompletedProces
 
 
 def _two_backends(seed: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rng = np.random.default_rng(seed)
-    truth = rng.uniform(size=(90, 2))
-    first = _frames(np.arange(90), np.ones(90, bool), AU01=truth[:, 0], AU12=truth[:, 1])
-    noisy = np.clip(truth * 0.8 + 0.1 + rng.normal(scale=0.05, size=truth.shape), 0, 1)
-    second = _frames(np.arange(90), np.ones(90, bool), AU01=noisy[:, 0], AU12=noisy[:, 1])
-    return first, second
+    """One visit's 90 frames as two backends score them: the second a noisy linear rescoring of the first."""
+    first = datasets.video_frames(90, np.random.default_rng(seed), fps=30.0, no_face=0.0)
+    return first, datasets.rescored(first, seed)
 
 
 def test_cli_on_a_visit_with_two_backends(tmp_path: Path, feat_data: Path) -> None:

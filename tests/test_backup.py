@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from facs_core import datasets
 from facs_core.errors import InputError, StoreError
 from facs_core.probe import probe_video
 from facs_core.services import backup as backups
@@ -30,16 +31,7 @@ def _fill(catalog, feat_data: Path) -> dict:
     """A store with a real video, a shard, users and audit events; returns what to compare."""
     video = feat_data / "single_face.mp4"
     record, _ = add_video(catalog, video, probe_video(video), patient_id="P001", original_name="single_face.mp4")
-    rng = np.random.default_rng(7)
-    frames = pd.DataFrame(
-        {
-            "frame": np.arange(50),
-            "timestamp": np.arange(50) / 25.0,
-            "face": True,
-            "face_confidence": rng.uniform(0.8, 1, 50),
-            "AU01": rng.uniform(0, 1, 50),
-        }
-    )
+    frames = datasets.video_frames(50, np.random.default_rng(7), no_face=0.0)
     written = shards.write_shard_file(catalog.paths, "run1", record["video_id"], frames)
     shard = written.path
     catalog.execute(

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facs_core.datasets import frame_segments
+from facs_core import datasets
+from facs_core.datasets import frame_segments, with_emotions
 from facs_core.datasets import frames as synthetic_frames
 from facs_core.features import features_from_shards, per_video_features
 from facs_core.importers import PYFEAT_EMOTIONS
@@ -20,20 +21,8 @@ from store.shards import write_shard
 from web import cohort_analysis as analysis
 
 
-def _with_emotions(frames: pd.DataFrame, videos: set[str], seed: int = 0) -> pd.DataFrame:
-    """Softmax emotion probabilities on face frames of ``videos``; the other videos have none (NaN)."""
-    rng = np.random.default_rng(seed)
-    logits = rng.normal(size=(len(frames), len(PYFEAT_EMOTIONS)))
-    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    keep = frames["video_id"].isin(videos).to_numpy() & frames["face"].to_numpy()
-    out = frames.copy()
-    for i, emotion in enumerate(PYFEAT_EMOTIONS):
-        out[emotion] = np.where(keep, probabilities[:, i], np.nan)
-    return out
-
-
 def test_emotion_features_per_video() -> None:
-    frames = _with_emotions(synthetic_frames(n_videos=4, seed=11), {"vid000", "vid002"})
+    frames = with_emotions(synthetic_frames(n_videos=4, seed=11), {"vid000", "vid002"})
     result = per_video_features(frames, threshold=0.3).set_index("video_id")
     for video_id, table in frames.groupby("video_id"):
         faces = table[table["face"]]
@@ -51,7 +40,7 @@ def test_emotion_features_per_video() -> None:
 
 
 def test_emotions_over_shards_of_two_backends_match_pandas(tmp_path: Path) -> None:
-    frames = _with_emotions(synthetic_frames(n_videos=4, seed=12), {"vid001", "vid003"})
+    frames = with_emotions(synthetic_frames(n_videos=4, seed=12), {"vid001", "vid003"})
     paths = StorePaths(tmp_path / "data")
     files = []
     for video_id, table in frames.groupby("video_id"):
@@ -65,23 +54,11 @@ def test_emotions_over_shards_of_two_backends_match_pandas(tmp_path: Path) -> No
 
 
 def _cohort(seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rng = np.random.default_rng(seed)
-    n = 40
-    features = pd.DataFrame({"video_id": [f"v{i:02d}" for i in range(n)], "backend": "pyfeat"})
-    for au in ("AU01", "AU12"):
-        features[au] = rng.uniform(size=n)
-    for emotion in PYFEAT_EMOTIONS:
-        features[emotion] = rng.uniform(size=n)
-        features[f"{emotion}_sd"] = rng.uniform(0, 0.2, size=n)
-    features.loc[:4, list(PYFEAT_EMOTIONS)] = np.nan  # visits from a backend without emotions
-    clinical = pd.DataFrame(
-        {
-            "video_id": features["video_id"],
-            "patient_id": [f"P{i // 2:02d}" for i in range(n)],
-            "bdi": np.clip(np.round(20 + 30 * features["happiness"].fillna(0.5) + rng.normal(0, 3, n)), 0, 63),
-            "age": rng.uniform(20, 70, n),
-        }
-    )
+    """40 py-feat visits with AU and emotion features; the first five come from a backend without emotions."""
+    names = ["AU01", "AU12", *PYFEAT_EMOTIONS, *(f"{emotion}_sd" for emotion in PYFEAT_EMOTIONS)]
+    features, clinical = datasets.cohort(n_videos=40, seed=seed, features=names)
+    features.insert(1, "backend", "pyfeat")
+    features.loc[:4, list(PYFEAT_EMOTIONS)] = np.nan
     return features, clinical
 
 
@@ -92,7 +69,9 @@ def test_emotions_relate_to_a_score_like_aus() -> None:
     pd.testing.assert_frame_equal(
         result.drop(columns=list(PROVENANCE_COLUMNS)).reset_index(drop=True), expected.reset_index(drop=True)
     )
-    assert result.set_index("feature").loc["happiness", "n"] == 35  # visits without emotions left out
+    with_values = features["happiness"].notna().sum()
+    assert with_values < len(features)
+    assert result.set_index("feature").loc["happiness", "n"] == with_values  # visits without emotions left out
     table = analysis.table3(result, {"AU12": "Lip corner puller"})
     assert table.set_index("AU").loc["happiness", "Action Unit"] == "emotion (py-feat)"
     sd = cohort_associations(features, clinical, CohortParams("bdi", ("age",), feature="emotion_sd"))

@@ -9,29 +9,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facs_core import wavelets
+from facs_core import datasets, wavelets
 from facs_core.errors import InputError
+from facs_core.reference import action_units
 from facs_core.services import backup, feature_cache
 from store.catalog import Catalog
 from store.paths import StorePaths
 from store.shards import write_shard
 
 FPS = 10.0
+AUS = list(action_units())
 PARAMS = feature_cache.WaveletParams(scales=tuple(float(s) for s in range(1, 21)))
 
 
 def _frames(seed: int, n: int = 400) -> pd.DataFrame:
-    """A synthetic per-frame table with a face gap, one AU without any face frame."""
-    rng = np.random.default_rng(seed)
-    frame = np.arange(n)
-    face = np.ones(n, dtype=bool)
-    face[150:190] = False
-    table = pd.DataFrame({"frame": frame, "timestamp": frame / FPS, "face": face, "face_confidence": 0.9})
-    t = frame / FPS
-    table["AU06"] = np.clip(0.5 + 0.3 * np.sin(2 * np.pi * 0.4 * t) + rng.normal(0, 0.05, n), 0, 1)
-    table["AU12"] = rng.uniform(0, 1, n)
+    """A synthetic per-frame table with a long face gap, one AU without any face frame."""
+    table = datasets.video_frames(n, np.random.default_rng(seed), fps=FPS)
+    table.loc[150:189, "face"] = False  # 4 s: longer than the wavelet module bridges
+    table.loc[~table["face"], AUS] = np.nan
     table["AU43"] = np.nan
-    table.loc[~face, ["AU06", "AU12"]] = np.nan
     # Written out of order: the cache must read the shard in frame order, like a fresh computation.
     return table.sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
@@ -148,7 +144,7 @@ def test_damaged_entry_is_ignored_and_recomputed(paths: StorePaths, damage: str)
 
 def test_failed_computation_stores_nothing(paths: StorePaths) -> None:
     frames = _frames(8)
-    frames[["AU06", "AU12"]] = np.nan
+    frames[AUS] = np.nan
     shard = write_shard(paths, "run-1", "vid-a", frames)
     with pytest.raises(InputError):
         feature_cache.cached_wavelet_features(paths, shard, "vid-a", FPS, PARAMS)

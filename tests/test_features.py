@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from facs_core.cli import main
-from facs_core.datasets import frame_segments
+from facs_core.datasets import frame_segments, with_patient_track
 from facs_core.datasets import frames as synthetic_frames
 from facs_core.errors import InputError
 from facs_core.features import check_segments, features_from_shards, per_video_features
@@ -160,14 +160,8 @@ def test_features_command_names_a_one_video_table_with_video_id(tmp_path: Path) 
 
 
 def test_visit_normalisation_pandas_and_duckdb_agree(tmp_path: Path) -> None:
-    frames = synthetic_frames(seed=6)
-    rng = np.random.default_rng(6)
     # The patient track's columns: uncertain and other-face frames are left out before the median.
-    frames["identity_uncertain"] = frames["face"] & (rng.random(len(frames)) < 0.1)
-    frames["face_status"] = np.where(
-        frames["face"], "patient", np.where(rng.random(len(frames)) < 0.5, "other_face", "no_face")
-    )
-    frames["au_source"] = "blendshape"
+    frames = with_patient_track(synthetic_frames(seed=6), seed=6)
     frames.loc[frames["video_id"] == "vid002", "AU09"] = 0.25  # MAD 0: no normalised value
     frames.loc[frames["video_id"] == "vid002", "AU09"] = frames["AU09"].where(frames["face"])
     paths = StorePaths(tmp_path / "data")

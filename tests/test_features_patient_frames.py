@@ -9,33 +9,21 @@ import pandas as pd
 import pytest
 from scipy.stats import median_abs_deviation
 
+from facs_core import datasets
 from facs_core.features import features_from_shards, occurrence_threshold, per_video_features
 from store.paths import StorePaths
 from store.shards import write_shard
 
 
 def _frames(seed: int = 0, n: int = 400, au_source: str = "blendshape") -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    status = rng.choice(["patient", "other_face", "no_face"], size=n, p=[0.8, 0.12, 0.08])
-    face = status == "patient"
-    uncertain = face & (rng.random(n) < 0.1)
-    values = rng.uniform(0, 1, (n, 2))
-    values[~face] = np.nan
+    """Two visits' frames with the patient track: other faces, no face, some uncertain identities."""
+    table = datasets.video_frames(n, np.random.default_rng(seed), fps=30.0, no_face=0.2)
+    table = datasets.with_patient_track(table[["frame", "timestamp", "face", "face_confidence", "AU12", "AU25"]], seed)
+    table.insert(0, "video_id", np.where(np.arange(n) < n // 2, "v1", "v2"))
     # Uncertain frames carry a value far off the rest: if they were averaged in, the means would show it.
-    values[uncertain] = 1.0
-    return pd.DataFrame(
-        {
-            "video_id": np.where(np.arange(n) < n // 2, "v1", "v2"),
-            "timestamp": np.arange(n) / 30.0,
-            "face": face,
-            "face_confidence": np.where(face, np.where(uncertain, 0.55, 0.9), 0.0),
-            "AU12": values[:, 0],
-            "AU25": values[:, 1],
-            "au_source": au_source,
-            "face_status": status,
-            "identity_uncertain": uncertain,
-        }
-    )
+    table.loc[table["identity_uncertain"], ["AU12", "AU25"]] = 1.0
+    table["au_source"] = au_source
+    return table
 
 
 def _shards(frames: pd.DataFrame, folder: Path) -> list[Path]:

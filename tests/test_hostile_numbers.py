@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from facs_core import datasets
 from facs_core.cli import main
 from facs_core.errors import FacsError
 from facs_core.services import uploads
@@ -381,19 +382,11 @@ def test_features_refuses_impossible_frame_values(bare_folder, capsys, change, m
 
 
 def _features_and_clinical(n: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rng = np.random.default_rng(5)
+    """A small cohort (datasets.cohort) whose videos are named v0, v1, ... as the refusals below name them."""
+    features, clinical = datasets.cohort(n_videos=n, seed=5, features=["AU01", "AU12"])
     ids = [f"v{i}" for i in range(n)]
-    features = pd.DataFrame({"video_id": ids, "AU01": rng.uniform(0, 1, n), "AU12": rng.uniform(0, 1, n)})
-    clinical = pd.DataFrame(
-        {
-            "video_id": ids,
-            "patient_id": [f"P{i}" for i in range(n)],
-            "bdi": rng.integers(0, 60, n).astype(float),
-            "age": rng.uniform(20, 70, n),
-            "sex": ["female", "male"] * (n // 2),
-        }
-    )
-    return features, clinical
+    features["video_id"] = clinical["video_id"] = ids
+    return features, clinical[["video_id", "patient_id", "bdi", "age", "sex"]]
 
 
 STATS_CASES = {

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from facs_core import datasets
 from facs_core.cli import main
 from facs_core.errors import StoreError
 from facs_core.probe import probe_video
@@ -38,17 +39,8 @@ CATALOG_USED_BYTE = 3 * 4096 + 4096
 
 
 def _frames(n: int = 60) -> pd.DataFrame:
-    rng = np.random.default_rng(3)
-    return pd.DataFrame(
-        {
-            "frame": np.arange(n),
-            "timestamp": np.arange(n) / 25.0,
-            "face": True,
-            "face_confidence": rng.uniform(0.8, 1, n),
-            "AU01": rng.uniform(0, 1, n),
-            "AU12": rng.uniform(0, 1, n),
-        }
-    )
+    """``n`` frames, a face in every one."""
+    return datasets.video_frames(n, np.random.default_rng(3), no_face=0.0)
 
 
 def _fill(data_dir: Path, feat_data: Path) -> dict[str, str]:

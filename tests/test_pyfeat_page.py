@@ -42,9 +42,9 @@ def test_extraction_page_on_a_generated_set(
 
 
 def test_patient_page_shows_backend_agreement(demo_store) -> None:
-    import numpy as np
     import pandas as pd
 
+    from facs_core import datasets
     from facs_core.stats.agreement import agreement_table
     from store import runs as run_rows
     from web import page_data
@@ -52,10 +52,7 @@ def test_patient_page_shows_backend_agreement(demo_store) -> None:
     runs = page_data.latest_runs(demo_store)
     video, patient = runs.iloc[0]["video_id"], runs.iloc[0]["patient_id"]
     first = pd.read_parquet(demo_store.paths.root / runs.iloc[0]["shard_path"])
-    rng = np.random.default_rng(0)
-    second = first.drop(columns=["run_id", "video_id"]).copy()
-    for au in [c for c in second.columns if c.startswith("AU")]:
-        second[au] = np.clip(second[au] * 0.9 + rng.normal(0, 0.02, len(second)), 0, 1)
+    second = datasets.rescored(first.drop(columns=["run_id", "video_id"]), 0, scale=0.9, offset=0.0, noise=0.02)
     run_id = run_rows.run_id_for(run_rows.params_hash({"agreement-test": video}))
     run_rows.add_finished_run(
         demo_store,

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from facs_core import datasets
 from store import open_catalog
 from store.paths import StorePaths
 from store.shards import parquet_list_sql, shard_path, write_shard
@@ -23,18 +24,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def frames_table(n: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    table = pd.DataFrame(
-        {
-            "frame": np.arange(n),
-            "timestamp": np.arange(n) / 30.0,
-            "face": rng.random(n) > 0.1,
-            "face_confidence": rng.random(n),
-        }
-    )
-    for au in ("AU01", "AU12", "AU43"):
-        table[au] = np.where(table["face"], rng.random(n), np.nan)
-    return table
+    """``n`` frames at 30 fps, no face in about a tenth; three AUs."""
+    table = datasets.video_frames(n, np.random.default_rng(seed), fps=30.0, no_face=0.1)
+    return table[["frame", "timestamp", "face", "face_confidence", "AU01", "AU12", "AU43"]]
 
 
 def test_shard_round_trip_adds_run_and_video_ids(tmp_path: Path) -> None:

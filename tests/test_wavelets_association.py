@@ -9,6 +9,7 @@ import pytest
 import pywt
 from statsmodels.stats.multitest import multipletests
 
+from facs_core import datasets
 from facs_core.wavelets import (
     SCALE_RESULT_COLUMNS,
     AssociationParams,
@@ -19,8 +20,8 @@ from facs_core.wavelets import (
 )
 
 FPS = 30.0
-#: The planted rhythm: AU12 oscillates with a 0.7 s period, amplitude growing with BDI.
-PERIOD_S = 0.7
+#: The planted rhythm (datasets.rhythm_cohort): AU12 oscillates with a 0.7 s period, amplitude growing with BDI.
+PERIOD_S = datasets.RHYTHM_PERIOD_S
 SIGNAL_AU = "AU12"
 NOISE_AUS = ("AU01", "AU04", "AU06")
 SCALES = np.arange(2, 41, dtype=float)
@@ -29,43 +30,14 @@ BDI = AssociationParams(score="bdi", covariates=("age", "sex"))
 PER_AU = AssociationParams(score="bdi", covariates=("age", "sex"), fdr_scope="au")
 
 
-def planted_cohort(
-    n_videos: int = 48, seconds: float = 60.0, seed: int = 7, coupled: bool = True
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Synthetic frames and clinical table: AU12's 0.7 s rhythm follows BDI, the other AUs are noise.
-
-    With ``coupled=False`` the rhythm's amplitude is drawn independently of BDI:
-    every AU x scale cell is then a true null.
-    """
-    rng = np.random.default_rng(seed)
-    n = int(seconds * FPS)
-    t = np.arange(n) / FPS
-    frames, clinical = [], []
-    for v in range(n_videos):
-        bdi = int(rng.integers(0, 64))
-        video = {"video_id": f"syn{v:02d}", "frame": np.arange(n), "timestamp": t}
-        for au in NOISE_AUS:
-            video[au] = np.clip(0.3 + 0.06 * rng.standard_normal(n), 0, 1)
-        strength = bdi / 63 if coupled else rng.uniform(0, 1)
-        amplitude = 0.01 + 0.06 * strength
-        rhythm = amplitude * np.sin(2 * np.pi * t / PERIOD_S + rng.uniform(0, 2 * np.pi))
-        video[SIGNAL_AU] = np.clip(0.3 + rhythm + 0.06 * rng.standard_normal(n), 0, 1)
-        frames.append(pd.DataFrame(video))
-        clinical.append(
-            {
-                "video_id": f"syn{v:02d}",
-                "patient_id": f"P{v:02d}",
-                "bdi": bdi,
-                "age": int(rng.integers(20, 70)),
-                "sex": str(rng.choice(["f", "m"])),
-            }
-        )
-    return pd.concat(frames, ignore_index=True), pd.DataFrame(clinical)
-
-
 @pytest.fixture(scope="module")
 def cohort() -> tuple[pd.DataFrame, pd.DataFrame]:
     return planted_cohort()
+
+
+def planted_cohort(coupled: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """48 one-minute videos, no face gaps: AU12's rhythm follows BDI (or, uncoupled, does not)."""
+    return datasets.rhythm_cohort(48, 1.0, FPS, seed=7, aus=(*NOISE_AUS, SIGNAL_AU), coupled=coupled, face_gaps=())
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +123,7 @@ def test_per_au_fdr(cohort) -> None:
 def test_short_videos_drop_out_of_long_scales_only(cohort) -> None:
     frames, clinical = cohort
     # Three videos cut to 20 s (600 frames): too short for scales whose support exceeds 600 frames.
-    short_ids = ["syn00", "syn01", "syn02"]
+    short_ids = list(clinical["video_id"][:3])
     cut = frames[~frames["video_id"].isin(short_ids) | (frames["frame"] < 600)]
     result = scale_association(cut, clinical, FPS, BDI, WaveletParams(np.array([10.0, 30.0, 40.0])))
     support = result.groupby("scale")["support_frames"].first()

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from facs_core import datasets
 from facs_core.cli import main
 from tests.conftest import REPO_ROOT
-from tests.test_wavelets_association import planted_cohort
 
 CONTRACT = ("au", "scale", "n", "r", "p", "p_fdr", "significant", "period_s", "frequency_hz")
 
@@ -20,7 +20,7 @@ CONTRACT = ("au", "scale", "n", "r", "p", "p_fdr", "significant", "period_s", "f
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("scalogram")
-    frames, clinical = planted_cohort(n_videos=24, seconds=30.0)
+    frames, clinical = datasets.rhythm_cohort(24, 0.5, 30.0, seed=7, aus=("AU01", "AU04", "AU06", "AU12"), face_gaps=())
     clinical["camera"] = np.where(np.arange(len(clinical)) % 2 == 0, "A", "B")
     clinical["medication"] = np.arange(len(clinical)) % 3 == 0
     clinical["repeat_visit"] = 0
