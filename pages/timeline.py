@@ -3,9 +3,12 @@
 The synced timeline (:mod:`web.timeline_component`) plays the
 video through the session-checked stream with a playhead over the traces;
 I and O mark in and out while watching and Enter saves the segment. Where it
-cannot load (no video stream, or the user turns it off) the Altair strip
-remains: drag across it to select an interval (a brush that Streamlit hands
-back to Python). Times can also be typed. Segments are stored through
+cannot load the Altair strip takes its place, with a one-line note saying why:
+no video stream, the user turned it off, the timeline reported that the video
+failed to load, or it reported nothing within
+:data:`web.timeline_component.LOAD_TIMEOUT_S` (its script was blocked or
+failed). On the strip, drag across it to select an interval (a brush that
+Streamlit hands back to Python). Times can also be typed. Segments are stored through
 :mod:`facs_core.services.segment_edits` (the acting user's permission, bounds,
 overlaps, and a revision so two editors never overwrite each other).
 """
@@ -79,12 +82,19 @@ chosen = pick.multiselect(
     default=[a for a in ("AU12", "AU04") if a in aus_available] or aus_available[:2],
     key="tl_aus",
 )
+# Why the interactive timeline is not shown for this video (it failed or stayed silent), if so.
+fallbacks: dict[str, str] = st.session_state.setdefault("tl_fallback", {})
+fallback = fallbacks.get(video_id) if url is not None else None
 # Without a video stream there is nothing to play: the strip is the timeline.
-static = url is None or mode.toggle(
-    "Static strip instead of the player timeline",
-    key="tl_static",
-    help="For a browser where the interactive timeline does not load: Streamlit's own player, and a strip"
-    " on which you drag to select an interval.",
+static = (
+    url is None
+    or fallback is not None
+    or mode.toggle(
+        "Static strip instead of the player timeline",
+        key="tl_static",
+        help="For a browser where the interactive timeline does not load: Streamlit's own player, and a strip"
+        " on which you drag to select an interval.",
+    )
 )
 if frames.empty:
     st.caption("Not extracted yet: the timeline shows AU traces once extraction has run.")
@@ -107,8 +117,25 @@ def _save_from_timeline(request: timeline_component.SaveRequest) -> None:
     st.rerun()
 
 
+@st.fragment(run_every=2)
+def _watch_loading(video_id: str, since: float) -> None:
+    """Switch to the static strip when the timeline has said nothing for :data:`LOAD_TIMEOUT_S` seconds.
+
+    Drawn only while the timeline has not reported: its report reruns the page,
+    which then no longer draws this. A blocked or failing script reports
+    nothing, so only the server's clock can tell.
+    """
+    if time.monotonic() - since >= timeline_component.LOAD_TIMEOUT_S:
+        fallbacks[video_id] = (
+            f"the interactive timeline did not load within {timeline_component.LOAD_TIMEOUT_S:.0f} s"
+            " (its script was blocked or failed in this browser)"
+        )
+        st.rerun(scope="app")
+
+
 if url is not None and not static:
     play = st.session_state.pop("tl_play_request", None)
+    player_key = f"tl_player_{video_id}"
     data = timeline_component.component_data(
         src=url,
         duration=duration,
@@ -121,11 +148,27 @@ if url is not None and not static:
         play=play if play and play.get("video") == video_id else None,
         saved=st.session_state.get("tl_saved"),
         error=st.session_state.get("tl_error"),
+        reported=timeline_component.reported_status(player_key),
     )
-    request = timeline_component.synced_timeline(data, key=f"tl_player_{video_id}")
-    if request is not None and may_edit:
-        _save_from_timeline(request)
+    events = timeline_component.synced_timeline(data, key=player_key)
+    reason = timeline_component.fallback_reason(events.status)
+    if reason is not None:
+        fallbacks[video_id] = reason
+        st.rerun()
+    if events.status is None:
+        # Every full run restarts the clock: the timeline is drawn anew and has that long to answer.
+        _watch_loading(video_id, time.monotonic())
+    if events.request is not None and may_edit:
+        _save_from_timeline(events.request)
 else:
+    if fallback is not None:
+        st.warning(
+            f"Showing the static strip: {fallback}. Drag across the strip or type the times below to mark a segment.",
+            icon=":material/warning:",
+        )
+        if st.button("Try the interactive timeline again", key="tl_retry", icon=":material/refresh:"):
+            fallbacks.pop(video_id, None)
+            st.rerun()
     if url is not None:
         play_from = st.session_state.get("tl_play_from", {}).get(video_id)
         st.video(

@@ -245,3 +245,51 @@ def test_playing_a_segment_starts_on_its_first_frame_and_stops_on_its_last(store
         edited = segments_for(catalog, store["video_id"]).set_index("segment_id").loc[segment["segment_id"]]
     assert edited["start_s"] == pytest.approx(start) and abs(edited["end_s"] - moved_out) <= frame + 1e-9
     assert (edited["label"], edited["author"], edited["revision"]) == ("flat affect", "clara", segment["revision"] + 1)
+
+
+def _mark_by_typing(page: Page, start: float, end: float) -> None:
+    """Add a segment with the typed-times form (the fallback's way to mark)."""
+    form = page.get_by_test_id("stForm")
+    form.get_by_label("Start (s)").fill(str(start))
+    form.get_by_label("End (s)").fill(str(end))
+    form.get_by_role("button", name="Add segment").click()
+    idle(page)
+    expect(page.get_by_text(f"({span_label(start, end)})")).to_be_visible()
+
+
+@pytest.mark.parametrize(
+    ("blocked", "note", "start", "end"),
+    [
+        # The component's script never arrives: it cannot say anything, the page's clock decides.
+        ("**/timeline.js", "did not load within", 0.5, 1.5),
+        # The script runs but the video stream fails: it says so at once.
+        ("**/api/video/**", "could not reach the video stream", 1.6, 2.2),
+    ],
+    ids=["script-blocked", "video-blocked"],
+)
+def test_where_the_timeline_cannot_load_the_page_switches_to_the_strip_by_itself(
+    store: dict, browser: Browser, blocked: str, note: str, start: float, end: float
+) -> None:
+    name = "script" if "timeline" in blocked else "video"
+    with streamlit_server(store["data_dir"], store["data_dir"].parent / f"fallback-{name}.log") as url:
+        context = browser.new_context(viewport={"width": 1300, "height": 1000})
+        context.set_default_timeout(60_000)
+        page = context.new_page()
+        page.route(blocked, lambda route: route.abort())
+        page.goto(f"{url}/timeline?video={store['video_id']}")
+        idle(page)
+        fill_sign_in(page, "clara")
+        # No toggle is touched: the page notices on its own and says why in one line.
+        warning = page.get_by_test_id("stAlertContentWarning").filter(has_text="Showing the static strip")
+        expect(warning).to_contain_text(note, timeout=90_000)
+        idle(page)
+        expect(page.locator(".facs-tl")).to_have_count(0)
+        expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(1)
+        shot(page, f"timeline-05-fallback-{name}")
+        _mark_by_typing(page, start, end)
+        shot(page, f"timeline-06-fallback-{name}-marked")
+        context.close()
+    with open_catalog(store["data_dir"]) as catalog:
+        stored = segments_for(catalog, store["video_id"])
+    marked = stored[(stored["start_s"] == start) & (stored["end_s"] == end)]
+    assert marked["author"].tolist() == ["clara"]

@@ -42,7 +42,7 @@ def _mounted() -> None:
         labels=["anhedonia"],
         may_edit=True,
     )
-    st.session_state["request"] = tc.synced_timeline(data, key="timeline")
+    st.session_state["events"] = tc.synced_timeline(data, key="timeline")
     manager = get_bidi_component_manager()
     definition = manager.get(tc.NAME)
     st.session_state["served"] = (definition.js_url, definition.css_url, manager.get_component_path(tc.NAME))
@@ -58,7 +58,17 @@ def test_the_script_and_style_are_files_served_from_this_origin_not_inline() -> 
     assert Path(root) == timeline_component.ASSET_DIR
     assert (Path(root) / js).is_file() and (Path(root) / css).is_file()
     assert "<video" in at.session_state["html"] and "<script" not in at.session_state["html"]
-    assert at.session_state["request"] is None  # nothing was saved
+    # Nothing was saved, and nothing ran in a browser to say the timeline works.
+    assert at.session_state["events"] == timeline_component.TimelineEvents(None, None)
+
+
+def test_a_reported_failure_is_a_reason_for_the_static_strip_and_ready_is_not() -> None:
+    assert timeline_component.fallback_reason(None) is None  # silent: the page's clock decides
+    assert timeline_component.fallback_reason(timeline_component.READY) is None
+    assert "could not reach the video" in timeline_component.fallback_reason("video-error")
+    assert "refused" in timeline_component.fallback_reason("video-refused")
+    assert "cannot play" in timeline_component.fallback_reason("video-unsupported")
+    assert timeline_component.fallback_reason("something new")
 
 
 def _frames() -> pd.DataFrame:

@@ -18,7 +18,7 @@ frame.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,20 @@ from facs_core.services.access import User
 from store.catalog import Catalog
 from web import strip
 
-__all__ = ["ASSET_DIR", "NAME", "SaveOutcome", "SaveRequest", "component_data", "store_request", "synced_timeline"]
+__all__ = [
+    "ASSET_DIR",
+    "LOAD_TIMEOUT_S",
+    "NAME",
+    "READY",
+    "SaveOutcome",
+    "SaveRequest",
+    "TimelineEvents",
+    "component_data",
+    "fallback_reason",
+    "reported_status",
+    "store_request",
+    "synced_timeline",
+]
 
 #: The component's files (HTML, CSS, JavaScript), shipped as package data.
 ASSET_DIR = Path(__file__).with_name("timeline_component")
@@ -41,6 +54,16 @@ ASSET_DIR = Path(__file__).with_name("timeline_component")
 NAME = "facs.timeline"
 #: Most points per AU trace sent to the browser.
 MAX_POINTS = 6000
+#: Seconds the page waits for the timeline to report that it works (its script ran and the
+#: video's metadata loaded) before it shows the static strip instead.
+LOAD_TIMEOUT_S = 20.0
+#: The status the browser reports when the timeline works.
+READY = "ready"
+_FAILURES = {
+    "video-error": "the player could not reach the video stream",
+    "video-refused": "the server refused the video stream (sign in again or reload the page)",
+    "video-unsupported": "this browser cannot play the video's format",
+}
 
 
 @dataclass(frozen=True)
@@ -100,6 +123,34 @@ def store_request(catalog: Catalog, user: User, video_id: str, request: SaveRequ
     return SaveOutcome(True, f"Segment {segment['segment_id']} {verb} ({span}).", segment)
 
 
+@dataclass(frozen=True)
+class TimelineEvents:
+    """What the timeline sent back in this run.
+
+    ``request`` is a save request (once per Enter or Save); ``status`` is
+    :data:`READY` once the script runs and the video's metadata loaded, a
+    failure name when the video could not be loaded, None until it says
+    anything (its script may be blocked: :data:`LOAD_TIMEOUT_S`).
+    """
+
+    request: SaveRequest | None
+    status: str | None
+
+
+def fallback_reason(status: str | None) -> str | None:
+    """Why the page must show the static strip for this reported status; None when the timeline works or is silent."""
+    if status is None or status == READY:
+        return None
+    return _FAILURES.get(status, "the interactive timeline reported a problem")
+
+
+def reported_status(key: str) -> str | None:
+    """The status the timeline drawn with ``key`` reported in an earlier run (read before drawing it again)."""
+    state = st.session_state.get(key)
+    status = state.get("status") if isinstance(state, Mapping) else None
+    return status if isinstance(status, str) else None
+
+
 def _register() -> Any:
     """The mount function, with the asset folder registered on this server's component manager.
 
@@ -140,6 +191,7 @@ def component_data(
     play: dict[str, Any] | None = None,
     saved: str | None = None,
     error: dict[str, str] | None = None,
+    reported: str | None = None,
 ) -> dict[str, Any]:
     """The JSON the component draws: traces binned to :data:`MAX_POINTS`, face rows, segments.
 
@@ -165,6 +217,9 @@ def component_data(
         Nonce of the last save request that was stored (the browser then clears its in/out).
     error : dict, optional
         ``{"nonce": str, "message": str}``: why that save request was refused.
+    reported : str, optional
+        The status the page has received (:attr:`TimelineEvents.status`): the
+        browser repeats its status until the page has seen it.
     """
     traces: dict[str, Any] = {"t": [], "aus": {}}
     rows: dict[str, list[list[float]]] = {"face": [], "other": [], "none": []}
@@ -204,14 +259,19 @@ def component_data(
         "play": play,
         "saved": saved,
         "error": error,
+        "reported": reported,
     }
 
 
-def synced_timeline(data: dict[str, Any], *, key: str) -> SaveRequest | None:
-    """Draw the timeline for ``data`` (:func:`component_data`); the save request of this run, if any."""
+def synced_timeline(data: dict[str, Any], *, key: str) -> TimelineEvents:
+    """Draw the timeline for ``data`` (:func:`component_data`); what it sent back in this run."""
     mount = _register()
-    result = mount(key=key, data=data, on_save_change=lambda: None, height="content")
-    request = getattr(result, "save", None)
+    result = mount(key=key, data=data, on_save_change=lambda: None, on_status_change=lambda: None, height="content")
+    status = getattr(result, "status", None)
+    return TimelineEvents(_save_request(getattr(result, "save", None)), status if isinstance(status, str) else None)
+
+
+def _save_request(request: Any) -> SaveRequest | None:
     if not isinstance(request, dict):
         return None
     try:

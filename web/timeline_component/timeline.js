@@ -94,8 +94,10 @@ class Timeline {
       });
     }
     this.video.addEventListener("play", () => this.loop());
+    this.video.addEventListener("loadedmetadata", () => this.report("ready"));
     this.video.addEventListener("error", () => {
       this.say("The video could not be loaded: sign in again or reload the page.", "error");
+      this.diagnose();
     });
 
     this.svg.addEventListener("pointerdown", (event) => this.pointerDown(event));
@@ -119,6 +121,7 @@ class Timeline {
 
   destroy() {
     cancelAnimationFrame(this.raf);
+    clearTimeout(this.reportTimer);
     this.resize.disconnect();
     this.root.removeEventListener("keydown", this.onKey);
     delete this.root.__facsTimeline;
@@ -126,9 +129,26 @@ class Timeline {
 
   // --- data from Python -------------------------------------------------------
 
-  update(data, setTrigger) {
+  // Tell Python whether the timeline works (the page switches to the static strip when it
+  // says a failure, or says nothing in time). Sent again while Python has not seen it, e.g.
+  // after the page was left and drawn anew; at most every two seconds.
+  report(status) {
+    if (status) this.status = status;
+    if (!this.status || !this.setState || this.data.reported === this.status) return;
+    const now = Date.now();
+    if (this.reportedAt && now - this.reportedAt < 2000) {
+      clearTimeout(this.reportTimer);
+      this.reportTimer = setTimeout(() => this.report(), 2000);
+      return;
+    }
+    this.reportedAt = now;
+    this.setState("status", this.status);
+  }
+
+  update(data, setTrigger, setState) {
     this.data = data;
     this.setTrigger = setTrigger;
+    this.setState = setState;
     this.fps = data.fps || null;
     this.duration = data.duration || (isFinite(this.video.duration) ? this.video.duration : 0);
     if (data.src) {
@@ -178,6 +198,19 @@ class Timeline {
     this.drawDynamic();
     this.drawList();
     this.root.dataset.state = "ready";
+    if (!data.src) this.report("ready");
+    else if (this.video.getAttribute("src") === data.src && this.video.readyState >= 1) this.report("ready");
+    else if (this.video.error) this.diagnose();
+  }
+
+  // Why the video did not load: the browser gives a failed request and an unplayable file the
+  // same error code, so ask the stream itself (HEAD) whether it answers.
+  diagnose() {
+    const src = this.video.getAttribute("src");
+    if (!src) return;
+    fetch(src, { method: "HEAD", credentials: "same-origin", cache: "no-store" })
+      .then((answer) => this.report(answer.ok ? "video-unsupported" : "video-refused"))
+      .catch(() => this.report("video-error"));
   }
 
   segment(id) {
@@ -703,7 +736,7 @@ class Timeline {
 }
 
 export default function (component) {
-  const { data, parentElement, setTriggerValue } = component;
+  const { data, parentElement, setTriggerValue, setStateValue } = component;
   const root = parentElement.querySelector(".facs-tl");
   if (!root) return undefined;
   let timeline = root.__facsTimeline;
@@ -711,6 +744,6 @@ export default function (component) {
     timeline = new Timeline(root);
     root.__facsTimeline = timeline;
   }
-  timeline.update(data || {}, setTriggerValue);
+  timeline.update(data || {}, setTriggerValue, setStateValue);
   return () => timeline.destroy();
 }
