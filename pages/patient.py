@@ -151,6 +151,7 @@ with common.friendly_errors():
             )
     if notes:
         st.caption(" ".join(notes))
+
     reference, _ = select_source(clinical, source)
     reference = reference[reference["video_id"].isin(features["video_id"])] if "video_id" in features else reference[:0]
     synthetic_share = float(reference["synthetic"].mean()) if len(reference) else 0.0
@@ -202,6 +203,16 @@ with common.friendly_errors():
             .configure_legend(orient="bottom", direction="horizontal")
         )
         st.altair_chart(emotion_heat, width="stretch", key="pp_emotion_profile")
+
+    st.subheader("Frames left out per visit")
+    left_out = profile_views.frames_left_out(features, visits)
+    common.show_table(store, left_out, human=True, hide_index=True, width="stretch")
+    st.caption(
+        "Only frames with a confident patient face enter the profile and the statistics. Left out:"
+        " *no patient face* (no face found), *uncertain patient face* (a face, but not surely the patient's),"
+        " *other face* (only another person's face). Frames are counted inside the visit's marked segments,"
+        " or over the whole visit when it has none."
+    )
 
     extracted = [v for v in visits["video_id"] if v in set(profile["video_id"])]
     st.subheader("Change between visits")

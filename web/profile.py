@@ -1,4 +1,4 @@
-"""Patient-profile helpers: the scalogram chart and the cached profile against the cohort."""
+"""Patient-profile helpers: the scalogram chart, the cached profile against the cohort, the frames left out."""
 
 from __future__ import annotations
 
@@ -11,10 +11,62 @@ from facs_core.services import analysis
 from facs_core.stats.cohort import EMOTIONS
 from web import common
 
-__all__ = ["EMOTIONS", "MAX_SCALOGRAM_COLUMNS", "profile_against_cohort", "scalogram_chart"]
+__all__ = [
+    "EMOTIONS",
+    "LEFT_OUT_REASONS",
+    "MAX_SCALOGRAM_COLUMNS",
+    "frames_left_out",
+    "profile_against_cohort",
+    "scalogram_chart",
+]
 
 #: Most time columns drawn in a scalogram; longer ones are averaged into bins.
 MAX_SCALOGRAM_COLUMNS = 240
+
+#: Why a frame is left out of the AU statistics (column of :func:`frames_left_out` -> what a reader is told).
+LEFT_OUT_REASONS: dict[str, str] = {
+    "left_out_no_patient_face": "no patient face",
+    "left_out_uncertain": "uncertain patient face",
+    "left_out_other_face": "other face",
+}
+
+
+def frames_left_out(features: pd.DataFrame, visits: pd.DataFrame) -> pd.DataFrame:
+    """Per extracted visit: frames analysed, frames used, and the frames left out with the reason.
+
+    Only confident patient frames enter the features (:mod:`facs_core.features`);
+    ``n_no_face_frames`` counts every frame left out, of which
+    ``n_uncertain_frames`` showed the patient's face with an uncertain identity
+    and ``n_other_face_frames`` only another person's face; the rest showed no
+    face at all.
+
+    Parameters
+    ----------
+    features : DataFrame
+        Per-video features with their frame counts (``analysis.video_features``).
+    visits : DataFrame
+        The patient's visits (``video_id``, ``visit_date``), in the order to show.
+
+    Returns
+    -------
+    DataFrame
+        ``video_id, visit_date, frames_analysed, frames_used, frames_left_out`` and one
+        column per :data:`LEFT_OUT_REASONS`, one row per visit that has features.
+    """
+    counts = ("n_frames", "n_face_frames", "n_no_face_frames", "n_uncertain_frames", "n_other_face_frames")
+    columns = ["video_id", "visit_date", "frames_analysed", "frames_used", "frames_left_out", *LEFT_OUT_REASONS]
+    if features.empty or not set(counts) <= set(features.columns):
+        return pd.DataFrame(columns=columns)
+    table = visits[["video_id", "visit_date"]].merge(features[["video_id", *counts]], on="video_id", how="inner")
+    table = table.assign(
+        frames_analysed=table["n_frames"],
+        frames_used=table["n_face_frames"],
+        frames_left_out=table["n_no_face_frames"],
+        left_out_no_patient_face=table["n_no_face_frames"] - table["n_uncertain_frames"] - table["n_other_face_frames"],
+        left_out_uncertain=table["n_uncertain_frames"],
+        left_out_other_face=table["n_other_face_frames"],
+    )
+    return table[columns].astype({c: "int64" for c in columns[2:]}).reset_index(drop=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
