@@ -1,7 +1,7 @@
 """The Patient profile says, per visit, how many frames the statistics left out and why (AppTest, real store).
 
 Two demo visits of one patient get a newer extraction run whose shard carries
-the patient track's columns (``identity_uncertain``, ``face_status``): some
+the patient track's columns (``facs_core.datasets.with_patient_track``): some
 frames with the patient's face of uncertain identity, some with only another
 person's face, some with no face. The page must show, for each visit, the
 counts the store's features give, under a reader's labels.
@@ -9,10 +9,10 @@ counts the store's features give, under a reader's labels.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
+from facs_core import datasets
 from facs_core.services import analysis
 from store import Catalog, listings, shards
 from store.runs import create_run, finish_run
@@ -29,15 +29,7 @@ def _tracked_run(store: Catalog, video_id: str, seed: int) -> None:
     """A newer run of ``video_id`` whose frames carry the patient track's outcome."""
     run = listings.latest_runs(store).set_index("video_id").loc[video_id]
     frames = pd.read_parquet(store.paths.root / run["shard_path"])
-    rng = np.random.default_rng(seed)
-    face = frames["face"].fillna(False).to_numpy(bool).copy()
-    other = rng.random(len(frames)) < 0.04
-    face[other] = False
-    face[rng.random(len(frames)) < 0.03] = False
-    uncertain = face & (rng.random(len(frames)) < 0.05)
-    frames["face"] = face
-    frames["identity_uncertain"] = uncertain
-    frames["face_status"] = np.where(face, "patient", np.where(other, "other_face", "no_face"))
+    frames = datasets.with_patient_track(frames, seed)
     run_id = f"{run['run_id']}-tracked"
     create_run(
         store,
@@ -54,7 +46,7 @@ def _tracked_run(store: Catalog, video_id: str, seed: int) -> None:
         run_id,
         shard_path=written.path.relative_to(store.paths.root).as_posix(),
         n_frames=len(frames),
-        n_face_frames=int(face.sum()),
+        n_face_frames=int(frames["face"].sum()),
         shard_sha256=written.sha256,
     )
 
