@@ -1,13 +1,16 @@
-"""A ``streamlit run dashboard.py`` server and a Chromium for browser tests that need their own store.
+"""What the browser tests share: a ``streamlit run dashboard.py`` server, a Chromium, and page helpers.
 
-The page helpers (``idle``, ``open_page``, ``shot``) live in ``tests/test_e2e_browser.py``;
-this module starts and stops things and signs in.
+This module starts and stops things (``streamlit_server``, ``chromium``),
+signs in, waits for Streamlit to finish a run (``idle``), opens pages and
+takes screenshots into ``test-artifacts/``. Streamlit draws the page after its
+websocket delivers it, so every assertion waits for ``IDLE`` first.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -17,9 +20,69 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.test_e2e_browser import CHROMIUM, PASSWORD, REPO, _free_port, idle, shot
+__all__ = [
+    "ARTIFACTS",
+    "CHROMIUM",
+    "IDLE",
+    "PASSWORD",
+    "REPO",
+    "chromium",
+    "facs_cli",
+    "fill_sign_in",
+    "free_port",
+    "idle",
+    "open_page",
+    "shot",
+    "sign_in",
+    "streamlit_server",
+    "tour",
+]
 
-__all__ = ["chromium", "fill_sign_in", "sign_in", "streamlit_server", "tour"]
+REPO = Path(__file__).resolve().parent.parent
+#: Screenshots of browser tests.
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+#: Password of every account the browser tests create.
+PASSWORD = "correct-horse-battery"
+#: The app once Streamlit has finished running the script.
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def facs_cli(data_dir: Path, *args: str, stdin: str | None = None) -> None:
+    """Run ``python -m facs_core --data-dir data_dir *args``; raises if it fails."""
+    subprocess.run(
+        [sys.executable, "-m", "facs_core", "--data-dir", str(data_dir), *args],
+        input=stdin,
+        text=True,
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
+
+
+def idle(page: Page) -> None:
+    """Wait until Streamlit has finished running the script (and drawing)."""
+    page.wait_for_timeout(400)
+    page.wait_for_selector(IDLE, timeout=120_000)
+    page.wait_for_timeout(300)
+
+
+def shot(page: Page, name: str) -> None:
+    """A full-page screenshot at ``test-artifacts/<name>.png``."""
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def open_page(page: Page, title: str) -> None:
+    """Open the page titled ``title`` from the sidebar navigation and wait for it."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
+    idle(page)
 
 
 def fill_sign_in(page: Page, username: str) -> None:
@@ -44,7 +107,7 @@ def streamlit_server(data_dir: Path, log_path: Path, env: dict[str, str] | None 
 
     The server's output goes to ``log_path``; ``env`` is added to this process's environment.
     """
-    port = _free_port()
+    port = free_port()
     environment = os.environ | {"FACS_DATA_DIR": str(data_dir), "RAY_DISABLE_USAGE_STATS": "1"} | (env or {})
     with open(log_path, "w") as log:
         process = subprocess.Popen(

@@ -9,13 +9,13 @@ import pytest
 
 from store import Catalog
 from tests.apptest_pages import no_exception, open_app_store, page, texts
-from tests.test_integrity import _fill
+from tests.store_helpers import store_with_one_shard
 
 
 @pytest.fixture
 def small_store(data_dir: Path, feat_data: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
     """One real video and one shard, opened the way the app opens it."""
-    _fill(data_dir, feat_data)
+    store_with_one_shard(data_dir, feat_data)
     yield from open_app_store(data_dir, monkeypatch)
 
 

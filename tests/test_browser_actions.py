@@ -27,8 +27,7 @@ from facs_core.services.access import LocalOperator
 from facs_core.services.ingest import ingest_video
 from store import audit, job_rows, open_catalog, users
 from store.segment_rows import add_segment, get_segment
-from tests.browser_server import chromium, sign_in, streamlit_server
-from tests.test_e2e_browser import ARTIFACTS, PASSWORD, idle, open_page, shot
+from tests.browser_server import ARTIFACTS, PASSWORD, chromium, idle, open_page, shot, sign_in, streamlit_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 #: Milliseconds to wait for what a page draws (components load lazily; CI machines are shared).

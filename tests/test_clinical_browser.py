@@ -17,8 +17,7 @@ from facs_core.services.access import LocalOperator
 from facs_core.services.demo import load_demo
 from facs_core.services.ingest import ingest_video
 from store import open_catalog, users
-from tests.browser_server import chromium, sign_in, streamlit_server, tour
-from tests.test_e2e_browser import ARTIFACTS, PASSWORD, idle, open_page, shot
+from tests.browser_server import ARTIFACTS, PASSWORD, chromium, idle, open_page, shot, sign_in, streamlit_server, tour
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SLOW = 60_000

@@ -215,7 +215,7 @@ def seeded(tmp_path, feat_data):
     from facs_core.services.demo import load_demo
     from facs_core.services.ingest import ingest_video
     from store import open_catalog, users
-    from tests.test_e2e_browser import PASSWORD
+    from tests.browser_server import PASSWORD
 
     accounts = {"ada": "admin", "clara": "clinician", "rita": "researcher"}
     with open_catalog(tmp_path / "data") as catalog:
@@ -253,8 +253,7 @@ def _csp_tour(browser, url: str, username: str, player: str | None = None) -> li
     """
     from playwright.sync_api import expect
 
-    from tests.browser_server import tour
-    from tests.test_e2e_browser import idle
+    from tests.browser_server import idle, tour
 
     context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 1000})
     context.add_init_script(

@@ -6,44 +6,30 @@ then loads the demo cohort. A researcher opens the cohort statistics and the
 significance map. Screenshots of every page go to ``test-artifacts/``.
 
 Streamlit draws the page after its websocket delivers it, so every assertion
-waits for ``[data-test-script-state='notRunning']`` first.
+waits for ``[data-test-script-state='notRunning']`` first (``browser_server.idle``).
 """
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-REPO = Path(__file__).resolve().parent.parent
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-PASSWORD = "correct-horse-battery"
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+from tests.browser_server import (
+    ARTIFACTS,
+    CHROMIUM,
+    PASSWORD,
+    chromium,
+    facs_cli,
+    idle,
+    open_page,
+    shot,
+    streamlit_server,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _cli(data_dir: Path, *args: str, stdin: str | None = None) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "facs_core", "--data-dir", str(data_dir), *args],
-        input=stdin,
-        text=True,
-        check=True,
-        cwd=REPO,
-        capture_output=True,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -52,34 +38,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert CHROMIUM.exists(), "Debian's chromium is missing: apt-get install -y chromium fonts-noto-color-emoji"
     data_dir = tmp_path_factory.mktemp("e2e") / "data"
     for name, role in (("ada", "admin"), ("clara", "clinician"), ("rita", "researcher")):
-        _cli(data_dir, "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
-    # Imported here: tests.browser_server imports this module's page helpers.
-    from tests.browser_server import streamlit_server
-
+        facs_cli(data_dir, "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
     with streamlit_server(data_dir, tmp_path_factory.mktemp("e2e-log") / "streamlit.log") as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def browser_page(server: str) -> Iterator[Page]:
-    from tests.browser_server import chromium
-
     ARTIFACTS.mkdir(exist_ok=True)
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(60_000)
         yield page
-
-
-def idle(page: Page) -> None:
-    """Wait until Streamlit has finished running the script (and drawing)."""
-    page.wait_for_timeout(400)
-    page.wait_for_selector(IDLE, timeout=120_000)
-    page.wait_for_timeout(300)
-
-
-def shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def sign_in(page: Page, url: str, username: str) -> None:
@@ -98,11 +68,6 @@ def choose(page: Page, label: str, option: str) -> None:
     """Pick ``option`` in the select box labelled ``label`` and wait for the rerun."""
     page.get_by_label(label, exact=True).click()
     page.get_by_role("option", name=option, exact=True).click()
-    idle(page)
-
-
-def open_page(page: Page, title: str) -> None:
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
     idle(page)
 
 

@@ -15,47 +15,22 @@ import re
 import tarfile
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from facs_core import datasets
 from facs_core.cli import main
 from facs_core.errors import StoreError
-from facs_core.probe import probe_video
 from facs_core.services import backup as backups
 from facs_core.services.access import LocalOperator, PermissionDenied, User
 from facs_core.services.integrity import last_verification, verify_catalog, verify_data_dir
 from store import audit, listings, open_catalog, shards, users
-from store.runs import create_run, finish_run
-from store.videos import add_video
+from tests.store_helpers import SHARD_FRAMES, store_with_one_shard
 
 #: Offset of a byte inside DuckDB's first data block (after the three 4 KiB headers), which
 #: a small catalog always uses: its table metadata lives there.
 OPERATOR = LocalOperator("cli:test")
 PASSWORD = "a long enough passphrase"
 CATALOG_USED_BYTE = 3 * 4096 + 4096
-
-
-def _frames(n: int = 60) -> pd.DataFrame:
-    """``n`` frames, a face in every one."""
-    return datasets.video_frames(n, np.random.default_rng(3), no_face=0.0)
-
-
-def _fill(data_dir: Path, feat_data: Path) -> dict[str, str]:
-    """A closed store holding one real video and one shard; returns their paths relative to it."""
-    with open_catalog(data_dir) as catalog:
-        video = feat_data / "single_face.mp4"
-        record, _ = add_video(catalog, video, probe_video(video), patient_id="P001")
-        create_run(
-            catalog, "run1", video_id=record["video_id"], backend="test", backend_version="1", params={}, hash_hex="h"
-        )
-        written = shards.write_shard_file(catalog.paths, "run1", record["video_id"], _frames())
-        relative = written.path.relative_to(catalog.paths.root).as_posix()
-        finish_run(catalog, "run1", shard_path=relative, n_frames=60, n_face_frames=60, shard_sha256=written.sha256)
-        catalog.checkpoint()
-        return {"video": record["stored_path"], "shard": relative, "catalog": "catalog.duckdb"}
 
 
 def _flip(path: Path, offset: int | None = None) -> None:
@@ -66,7 +41,7 @@ def _flip(path: Path, offset: int | None = None) -> None:
 
 
 def test_a_sound_store_verifies_with_one_ok_line_and_exit_0(data_dir, feat_data, capsys):
-    _fill(data_dir, feat_data)
+    store_with_one_shard(data_dir, feat_data)
     assert main(["--data-dir", str(data_dir), "verify"]) == 0
     out = capsys.readouterr()
     assert out.out.splitlines() == ["OK: the store is sound (3 files verified)"]
@@ -78,7 +53,7 @@ def test_a_sound_store_verifies_with_one_ok_line_and_exit_0(data_dir, feat_data,
 
 @pytest.mark.parametrize("kind", ["shard", "video", "catalog"])
 def test_one_flipped_byte_is_found_and_named(data_dir, feat_data, capsys, kind):
-    files = _fill(data_dir, feat_data)
+    files = store_with_one_shard(data_dir, feat_data)
     _flip(data_dir / files[kind], CATALOG_USED_BYTE if kind == "catalog" else None)
     assert main(["--data-dir", str(data_dir), "verify"]) == 1
     out = capsys.readouterr()
@@ -91,7 +66,7 @@ def test_one_flipped_byte_is_found_and_named(data_dir, feat_data, capsys, kind):
 
 
 def test_a_flipped_shard_byte_also_fails_the_parquet_page_checksum(data_dir, feat_data):
-    files = _fill(data_dir, feat_data)
+    files = store_with_one_shard(data_dir, feat_data)
     shard = data_dir / files["shard"]
     assert shards.read_verified(shard).num_rows == 60
     chunk = pq.ParquetFile(shard).metadata.row_group(0).column(shard_columns(shard).index("AU01"))
@@ -103,10 +78,10 @@ def test_a_flipped_shard_byte_also_fails_the_parquet_page_checksum(data_dir, fea
 
 def test_page_and_command_reads_refuse_a_shard_whose_page_fails_its_checksum(data_dir, feat_data, capsys, tmp_path):
     """DuckDB reads pages unchecked: the store verifies them first (once per file version) and names the shard."""
-    files = _fill(data_dir, feat_data)
+    files = store_with_one_shard(data_dir, feat_data)
     shard = data_dir / files["shard"]
     with open_catalog(data_dir) as catalog:
-        assert len(listings.read_frames(catalog, [shard])) == 60  # the Timeline's and Export's per-frame read
+        assert len(listings.read_frames(catalog, [shard])) == SHARD_FRAMES  # the Timeline's and Export's per-frame read
         chunk = pq.ParquetFile(shard).metadata.row_group(0).column(shard_columns(shard).index("AU01"))
         _flip(shard, chunk.data_page_offset + chunk.total_compressed_size - 3)
         message = (
@@ -128,7 +103,7 @@ def shard_columns(path: Path) -> list[str]:
 
 
 def test_missing_files_orphans_and_unrecorded_checksums_are_each_one_line(data_dir, feat_data):
-    files = _fill(data_dir, feat_data)
+    files = store_with_one_shard(data_dir, feat_data)
     (data_dir / files["video"]).unlink()
     (data_dir / "frames" / "stray").mkdir()
     (data_dir / "frames" / "stray" / "x.parquet").write_bytes(b"PAR1")
@@ -159,7 +134,7 @@ def test_verify_never_creates_a_store(tmp_path, capsys):
 
 
 def test_backup_refuses_a_damaged_store_and_names_what_is_damaged(data_dir, feat_data, tmp_path):
-    files = _fill(data_dir, feat_data)
+    files = store_with_one_shard(data_dir, feat_data)
     _flip(data_dir / files["shard"])
     archive = tmp_path / "b.tar"
     with open_catalog(data_dir) as catalog:
@@ -186,7 +161,7 @@ def test_backup_refuses_a_damaged_store_and_names_what_is_damaged(data_dir, feat
 
 
 def test_backup_records_every_member_and_the_archive_hash(data_dir, feat_data, tmp_path):
-    _fill(data_dir, feat_data)
+    store_with_one_shard(data_dir, feat_data)
     archive = tmp_path / "b.tar"
     with open_catalog(data_dir) as catalog:
         backups.backup(catalog, archive, user=OPERATOR)
@@ -204,7 +179,7 @@ def test_backup_records_every_member_and_the_archive_hash(data_dir, feat_data, t
 
 def test_restore_verifies_the_store_in_the_archive_before_replacing_anything(data_dir, feat_data, tmp_path):
     """An archive whose manifest matches its members but whose store is inconsistent is refused."""
-    _fill(data_dir, feat_data)
+    store_with_one_shard(data_dir, feat_data)
     archive = tmp_path / "b.tar"
     with open_catalog(data_dir) as catalog:
         backups.backup(catalog, archive, user=OPERATOR)
@@ -239,7 +214,7 @@ def test_restore_verifies_the_store_in_the_archive_before_replacing_anything(dat
 
 
 def test_a_verification_is_recorded_with_its_problems(data_dir, feat_data):
-    files = _fill(data_dir, feat_data)
+    files = store_with_one_shard(data_dir, feat_data)
     _flip(data_dir / files["video"])
     with open_catalog(data_dir) as catalog:
         users.add_user(catalog, "admin1", "admin", PASSWORD, actor="test")
@@ -250,7 +225,7 @@ def test_a_verification_is_recorded_with_its_problems(data_dir, feat_data):
 
 
 def test_verification_is_refused_to_other_roles_and_disabled_admins_and_audited(data_dir, feat_data):
-    files = _fill(data_dir, feat_data)
+    files = store_with_one_shard(data_dir, feat_data)
     _flip(data_dir / files["video"])
     with open_catalog(data_dir) as catalog:
         for name, role in (("clara", "clinician"), ("rita", "researcher"), ("ada", "admin"), ("alan", "admin")):
@@ -276,7 +251,7 @@ def test_verification_is_refused_to_other_roles_and_disabled_admins_and_audited(
 
 
 def test_only_the_operator_hears_that_a_catalog_does_not_open(data_dir, feat_data):
-    _fill(data_dir, feat_data)
+    store_with_one_shard(data_dir, feat_data)
     catalog_file = data_dir / "catalog.duckdb"
     catalog_file.write_bytes(b"not a catalog" * 1000)
     with pytest.raises(PermissionDenied, match="no account can be checked"):

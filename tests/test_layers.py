@@ -282,3 +282,50 @@ def test_the_library_never_imports_streamlit() -> None:
                 names = [node.module]
             offenders += [f"{module}:{node.lineno}" for name in names if name.split(".")[0] == "streamlit"]
     assert not offenders, f"move UI code out of facs_core: {offenders}"
+
+
+def imports_from_test_modules(file: Path) -> list[str]:
+    """``"line: module"`` for each import of a ``test_*`` module in ``file`` (absolute or relative)."""
+    found = []
+    for node in ast.walk(ast.parse(file.read_text("utf-8"), filename=str(file))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""] if node.module else [alias.name for alias in node.names]
+            if node.module and node.level == 0 and node.module == "tests":
+                names = [f"tests.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found += [f"{node.lineno}: {name}" for name in names if name.split(".")[-1].startswith("test_")]
+    return found
+
+
+def test_tests_import_helpers_not_other_tests() -> None:
+    """A test module is collected, not imported: what tests share lives in helper modules or conftest.py.
+
+    Importing another test file runs its module body again under a second name,
+    and ties one file's tests to the other's private helpers.
+    """
+    offenders = {
+        file.name: found for file in sorted((REPO / "tests").glob("*.py")) if (found := imports_from_test_modules(file))
+    }
+    assert not offenders, f"move shared test helpers into a helper module (tests/*.py, not test_*): {offenders}"
+
+
+@pytest.mark.parametrize(
+    ("source", "imports_a_test"),
+    [
+        ("from tests.test_e2e_browser import idle\n", True),
+        ("import tests.test_integrity\n", True),
+        ("from tests import test_integrity\n", True),
+        ("from .test_integrity import _fill\n", True),
+        ("def f():\n    from tests.test_x import y\n", True),
+        ("from tests.browser_server import idle\n", False),
+        ("from tests import apptest_pages\n", False),
+        ("from facs_core.testing import x\n", False),
+    ],
+)
+def test_the_test_import_check_itself(tmp_path: Path, source: str, imports_a_test: bool) -> None:
+    file = tmp_path / "test_sample.py"
+    file.write_text(source, "utf-8")
+    assert bool(imports_from_test_modules(file)) == imports_a_test

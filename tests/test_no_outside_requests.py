@@ -21,8 +21,7 @@ from facs_core.services.access import LocalOperator
 from facs_core.services.demo import load_demo
 from facs_core.services.ingest import ingest_video
 from store import open_catalog, users
-from tests.browser_server import chromium, streamlit_server, tour
-from tests.test_e2e_browser import ARTIFACTS, PASSWORD
+from tests.browser_server import ARTIFACTS, PASSWORD, chromium, streamlit_server, tour
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

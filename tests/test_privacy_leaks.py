@@ -32,6 +32,7 @@ import pytest
 from playwright.sync_api import Download, Page, expect, sync_playwright
 
 from store import open_catalog
+from tests.browser_server import ARTIFACTS, CHROMIUM, IDLE, REPO, free_port
 from tests.privacy_seed import (
     ADMIN,
     CANARIES,
@@ -42,7 +43,6 @@ from tests.privacy_seed import (
     RESEARCHER,
     seed,
 )
-from tests.test_e2e_browser import ARTIFACTS, CHROMIUM, IDLE, REPO, _free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -70,7 +70,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, feat_data: Path) -> Iterator
     videos = seed(catalog, feat_data, demo=True, frames=True)
     hashes = dict(catalog.query("SELECT video_id, sha256 FROM videos").itertuples(index=False, name=None))
     catalog.close()
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("privacy-log") / "server.log"
     env = os.environ | {"FACS_DATA_DIR": str(data_dir), "RAY_DISABLE_USAGE_STATS": "1"}
     with open(log, "w") as out:

@@ -18,8 +18,17 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser_server import chromium, fill_sign_in, streamlit_server
-from tests.test_e2e_browser import ARTIFACTS, CHROMIUM, PASSWORD, _cli, idle, shot
+from tests.browser_server import (
+    ARTIFACTS,
+    CHROMIUM,
+    PASSWORD,
+    chromium,
+    facs_cli,
+    fill_sign_in,
+    idle,
+    shot,
+    streamlit_server,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -30,10 +39,10 @@ def _store(folder: Path, feat_data: Path) -> Path:
     data = folder / "data"
     accounts = [("ada", "admin"), *((name, "clinician") for name in ("clara", "carl", "dora", "erin"))]
     for name, role in accounts:
-        _cli(data, "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
-    _cli(data, "videos", "add", str(feat_data / "WolfgangLanger_Pexels.mp4"), "--patient", "P017", "--age", "41")
+        facs_cli(data, "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
+    facs_cli(data, "videos", "add", str(feat_data / "WolfgangLanger_Pexels.mp4"), "--patient", "P017", "--age", "41")
     for name in ("clara", "dora", "erin"):
-        _cli(data, "users", "assign", name, "P017")
+        facs_cli(data, "users", "assign", name, "P017")
     return data
 
 
@@ -190,7 +199,7 @@ def test_disabling_the_account_signs_the_user_out_at_the_next_interaction(
     idle(user)
     _signed_out(user)
     # From the command line, while the dashboard runs.
-    _cli(store_dir, "users", "disable", "erin")
+    facs_cli(store_dir, "users", "disable", "erin")
     other.get_by_test_id("stSidebarNav").get_by_role("link", name="Home").click()
     _signed_out(other)
     for context in (user_context, admin_context, cli_context):

@@ -25,8 +25,7 @@ from facs_core.services.ingest import ingest_video
 from store import open_catalog, users
 from store.runs import add_finished_run
 from store.segment_rows import add_segment, segments_for
-from tests.browser_server import chromium, fill_sign_in, streamlit_server
-from tests.test_e2e_browser import ARTIFACTS, CHROMIUM, PASSWORD, idle, shot
+from tests.browser_server import ARTIFACTS, CHROMIUM, PASSWORD, chromium, fill_sign_in, idle, shot, streamlit_server
 from web.strip import span_label
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
