@@ -2,16 +2,18 @@
 
 Streamlit's ``st.App`` serves ``app.py`` as usual and adds the dashboard's own
 HTTP routes (``web/routes.py``): the one that sets the HttpOnly session cookie
-after a sign-in, sign-out, and the session-checked video stream. ``streamlit
+after a sign-in, sign-out, and the session-checked video stream; its middleware
+keeps every answer out of shared caches (``web.routes.PrivateCaching``). ``streamlit
 run`` recognises the ``app`` object and serves it with its configuration
 flags (port, address, XSRF, upload size) as for a plain script.
 """
 
 import streamlit as st
+from starlette.middleware import Middleware
 from streamlit.runtime.pages_manager import PagesManager
 
 from web import common
-from web.routes import mount
+from web.routes import PrivateCaching, mount
 
 # app.py declares its pages with st.navigation. Until some session has run it,
 # Streamlit would treat the pages/ folder as an old-style multipage app and
@@ -19,4 +21,5 @@ from web.routes import mount
 # the sidebar; a fresh server's first visitor must get the sign-in page.
 PagesManager.uses_pages_directory = False
 
-app = st.App("app.py", routes=mount(common.catalog))
+# No answer may be kept by a shared cache: Streamlit marks component scripts "public".
+app = st.App("app.py", routes=mount(common.catalog), middleware=[Middleware(PrivateCaching)])

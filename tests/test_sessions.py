@@ -243,6 +243,51 @@ def test_the_handover_route_sets_an_httponly_strict_cookie_once(served) -> None:
     assert replay.status_code == 303 and replay.headers["location"] == "/" and "set-cookie" not in replay.headers
 
 
+def test_no_answer_of_the_dashboard_may_be_kept_by_a_shared_cache(served) -> None:
+    """Component scripts, media files and the video stream are private (handlers wrapped as in dashboard.py)."""
+    from starlette.middleware import Middleware
+    from streamlit.components.v2.component_manager import BidiComponentManager
+    from streamlit.components.v2.manifest_scanner import ComponentConfig, ComponentManifest
+    from streamlit.runtime.media_file_storage import MediaFileKind
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+    from streamlit.web.server.starlette.starlette_routes import create_bidi_component_routes, create_media_routes
+
+    from web import timeline_component
+
+    catalog, _, mine, _, _ = served
+    components = BidiComponentManager()
+    project, name = timeline_component.NAME.split(".")
+    manifest = ComponentManifest(
+        name=project, version="1", components=[ComponentConfig(name=name, asset_dir=timeline_component.ASSET_DIR.name)]
+    )
+    components.register_from_manifest(manifest, timeline_component.ASSET_DIR.parent)
+    media = MemoryMediaFileStorage("/media")
+    image = media.load_and_get_id(b"\x89PNG face", "image/png", MediaFileKind.MEDIA)
+    export = media.load_and_get_id(b"a,b\n1,2\n", "text/csv", MediaFileKind.DOWNLOADABLE, "scores.csv")
+    streamlit_routes = [*create_bidi_component_routes(components, None), *create_media_routes(media, None)]
+    script = f"/_stcore/bidi-components/{timeline_component.NAME}/timeline.js"
+    # As Streamlit answers on its own: a shared cache may keep the component's script.
+    bare = TestClient(Starlette(routes=streamlit_routes))
+    assert bare.get(script).headers["cache-control"] == "public"
+    app = Starlette(
+        routes=[*routes.routes(lambda: catalog), *streamlit_routes], middleware=[Middleware(routes.PrivateCaching)]
+    )
+    client = TestClient(app, follow_redirects=False, client=("127.0.0.1", 50000))
+    _, session_id = _signed_in(catalog, client, "clara")
+    rules = {
+        script: "private",
+        f"/_stcore/bidi-components/{timeline_component.NAME}/timeline.css": "private",
+        f"/media/{image}.png": routes.MEDIA_CACHE,
+        f"/media/{export}.csv": routes.MEDIA_CACHE,
+        f"{routes.VIDEO}/{media_grants.grant(session_id, mine['video_id'])}": "private, no-store",
+        f"{routes.VIDEO}/no-such-grant": "no-store",
+    }
+    for path, rule in rules.items():
+        answer = client.get(path, headers={"Range": "bytes=0-99"} if path.startswith(routes.VIDEO) else {})
+        assert answer.status_code in (200, 206, 404), (path, answer.status_code)
+        assert answer.headers["cache-control"] == rule, path
+
+
 def test_sign_out_route_ends_the_session_and_deletes_the_cookie(served) -> None:
     catalog, client, mine, *_ = served
     token, session_id = _signed_in(catalog, client, "clara")

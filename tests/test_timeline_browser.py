@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urljoin
 
 import numpy as np
 import pytest
@@ -125,6 +126,15 @@ def test_marking_with_i_and_o_while_playing_stores_the_segment_within_one_frame(
         played_out = _press_at_playhead(page, "o", "data-out-playhead")
         page.keyboard.press("k")
         page.locator(".facs-tl").screenshot(path=str(ARTIFACTS / "timeline-01-marked.png"))
+        # What the running dashboard served this page may be kept by the browser, never by a shared cache.
+        src = page.evaluate("document.querySelector('.facs-tl video').getAttribute('src')")
+        for path, rule in (
+            ("/_stcore/bidi-components/facs.timeline/timeline.js", "private"),
+            ("/_stcore/bidi-components/facs.timeline/timeline.css", "private"),
+            (src, "private, no-store"),
+        ):
+            answer = page.request.get(urljoin(url, path), headers={"Range": "bytes=0-99"})
+            assert answer.ok and answer.headers["cache-control"] == rule, (path, answer.headers)
         label = page.get_by_label("Segment label", exact=True)
         label.fill("talks about sleep")
         page.locator(".facs-tl-svg").focus()

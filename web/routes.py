@@ -12,6 +12,14 @@
     checking at this request that the session is valid and the account may
     play that patient's videos.
 
+:class:`PrivateCaching` wraps the whole server (``dashboard.py`` adds it):
+nothing it answers may be kept by a shared cache (a proxy, a CDN) between the
+clinic and the browser. Streamlit marks component scripts and its own bundle
+``public``; they become ``private``, and media files (``/media/``: images,
+downloads and video Streamlit serves from memory, which may show a patient)
+without a cache rule of their own get ``private, no-store``. The video route
+answers ``private, no-store`` itself, refusals ``no-store``.
+
 Handlers are plain functions, which Starlette runs in worker threads (DuckDB
 calls block). Every answer closes its connection, so a client never reuses an
 idle connection that the server is dropping (a reset instead of a 403/404).
@@ -23,9 +31,11 @@ import ipaddress
 from collections.abc import Callable
 from pathlib import Path
 
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facs_core.errors import FacsError
 from facs_core.services import access, media_grants, session_cookie
@@ -33,7 +43,7 @@ from facs_core.services.access import PermissionDenied
 from store import audit, listings, sessions
 from store.catalog import Catalog
 
-__all__ = ["SESSION_END", "SESSION_START", "VIDEO", "mount", "mounted", "routes"]
+__all__ = ["MEDIA_CACHE", "SESSION_END", "SESSION_START", "VIDEO", "PrivateCaching", "mount", "mounted", "routes"]
 
 SESSION_START = "/api/session/start"
 SESSION_END = "/api/session/end"
@@ -49,7 +59,41 @@ _VIDEO_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quickti
 _CLOSE = {"Connection": "close"}
 _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", **_CLOSE}
 
+#: Cache rule of Streamlit's media files, which come without one.
+MEDIA_CACHE = "private, no-store"
+
 _mounted = False
+
+
+class PrivateCaching:
+    """ASGI middleware: no answer of this server is ``public``; media files are ``private, no-store``.
+
+    ``public`` in a ``Cache-Control`` header becomes ``private`` (the browser
+    may still keep the file, a shared cache may not); an answer under
+    ``/media/`` without a rule gets :data:`MEDIA_CACHE`.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        media = "/media/" in scope.get("path", "")
+
+        async def send_private(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                rule = headers.get("cache-control")
+                if rule is not None:
+                    parts = [part.strip() for part in rule.split(",")]
+                    headers["cache-control"] = ", ".join("private" if p.lower() == "public" else p for p in parts)
+                elif media:
+                    headers["cache-control"] = MEDIA_CACHE
+            await send(message)
+
+        await self.app(scope, receive, send_private)
 
 
 def mounted() -> bool:
