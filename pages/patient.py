@@ -208,10 +208,9 @@ with common.friendly_errors():
     left_out = profile_views.frames_left_out(features, visits)
     common.show_table(store, left_out, human=True, hide_index=True, width="stretch")
     st.caption(
-        "Only frames with a confident patient face enter the profile and the statistics. Left out:"
-        " *no patient face* (no face found), *uncertain patient face* (a face, but not surely the patient's),"
-        " *other face* (only another person's face). Frames are counted inside the visit's marked segments,"
-        " or over the whole visit when it has none."
+        "Only frames with a confident patient face enter the profile and the statistics; the others are left"
+        " out, counted over the whole visit by reason: *no patient face* (no face found), *uncertain patient"
+        " face* (a face, but not surely the patient's), *other face* (only another person's face)."
     )
 
     extracted = [v for v in visits["video_id"] if v in set(profile["video_id"])]

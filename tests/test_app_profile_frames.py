@@ -18,11 +18,7 @@ from store import Catalog, listings, shards
 from store.runs import create_run, finish_run
 from tests.apptest_pages import no_exception, page
 
-REASONS = {
-    "Left out: no patient face": "no_face",
-    "Left out: uncertain patient face": "uncertain",
-    "Left out: other face": "other",
-}
+REASONS = {"No patient face": "no_face", "Uncertain patient face": "uncertain", "Other face": "other"}
 
 
 def _tracked_run(store: Catalog, video_id: str, seed: int) -> None:
@@ -52,7 +48,7 @@ def _tracked_run(store: Catalog, video_id: str, seed: int) -> None:
 
 
 def _left_out_table(at) -> pd.DataFrame:
-    tables = [d.value for d in at.dataframe if "Left out: other face" in d.value.columns]
+    tables = [d.value for d in at.dataframe if "Uncertain patient face" in d.value.columns]
     assert len(tables) == 1, [list(d.value.columns) for d in at.dataframe]
     return tables[0]
 
@@ -71,7 +67,7 @@ def test_profile_shows_the_frames_left_out_of_each_visit_and_why(demo_store: Cat
     expected = pd.DataFrame(
         {
             "Frames analysed": features["n_frames"],
-            "Frames used (confident patient face)": features["n_face_frames"],
+            "Frames used": features["n_face_frames"],
             "Frames left out": features["n_no_face_frames"],
             "uncertain": features["n_uncertain_frames"],
             "other": features["n_other_face_frames"],
@@ -91,12 +87,10 @@ def test_profile_shows_the_frames_left_out_of_each_visit_and_why(demo_store: Cat
     for row in shown.itertuples(index=False):
         cells = dict(zip(shown.columns, row, strict=True))
         want = expected.loc[cells["Video"]]
-        for column in ("Frames analysed", "Frames used (confident patient face)", "Frames left out"):
+        for column in ("Frames analysed", "Frames used", "Frames left out"):
             assert cells[column] == str(int(want[column])), (column, cells)
         for label, key in REASONS.items():
             assert cells[label] == str(int(want[key])), (label, cells)
-        assert int(cells["Frames used (confident patient face)"]) + int(cells["Frames left out"]) == int(
-            cells["Frames analysed"]
-        )
+        assert int(cells["Frames used"]) + int(cells["Frames left out"]) == int(cells["Frames analysed"])
     captions = " ".join(c.value for c in at.caption)
     assert "no patient face" in captions and "uncertain patient face" in captions and "other face" in captions
