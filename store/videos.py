@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import fields
 from datetime import date
 from pathlib import Path
@@ -204,6 +205,7 @@ def add_video(
     synthetic: bool = False,
     sha256: str | None = None,
     move: bool = False,
+    with_row: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Store a probed video file and catalogue it (patient and video row in one transaction).
 
@@ -216,6 +218,11 @@ def add_video(
         What probing found; the container names the stored file's extension.
     sha256 : str, optional
         The content hash, if the caller already computed it while receiving.
+    with_row : callable, optional
+        ``with_row(video_id)`` is called inside the transaction that inserts
+        the video row, after it: the rows it writes (a visit's scores, its
+        audit event) commit with the video or not at all. Not called when the
+        content was already stored.
 
     Returns
     -------
@@ -247,6 +254,8 @@ def add_video(
             recording_date=recording_date,
             synthetic=synthetic,
         )
+        if with_row is not None:
+            with_row(video_id)
     return get_video(catalog, video_id), True
 
 

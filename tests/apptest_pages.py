@@ -52,9 +52,10 @@ def page(name: str, store: Catalog, role: str, patients: tuple[str, ...] = ()) -
     return page_as(name, username, role)
 
 
-def no_exception(at: AppTest) -> None:
-    """Fail with the exceptions' texts if the page raised any."""
+def no_exception(at: AppTest) -> AppTest:
+    """Fail with the exceptions' texts if the page raised any; else return ``at`` (for chaining)."""
     assert not at.exception, [e.value for e in at.exception]
+    return at
 
 
 def texts(elements: Iterable) -> str:

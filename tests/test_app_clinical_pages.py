@@ -2,94 +2,35 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from streamlit.testing.v1 import AppTest
-
 from facs_core.services.access import User
-from facs_core.services.demo import load_demo
-from store import Catalog, open_catalog, users
-from web import common
-
-REPO = Path(__file__).resolve().parent.parent
-PASSWORD = "correct-horse-battery"
-TIMEOUT = 120
-
-
-@pytest.fixture
-def store(data_dir: Path) -> Iterator[Catalog]:
-    opened = common.catalog()
-    yield opened
-    opened.close()
-    common._open_store.clear()
-
-
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("demo") / "data"
-    catalog = open_catalog(folder)
-    load_demo(catalog, with_videos=False)
-    catalog.close()
-    return folder
-
-
-@pytest.fixture
-def demo_store(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
-    folder = tmp_path / "demo"
-    shutil.copytree(demo_template, folder)
-    monkeypatch.setenv("FACS_DATA_DIR", str(folder))
-    opened = common.catalog()
-    yield opened
-    opened.close()
-    common._open_store.clear()
-
-
-def page(name: str, store: Catalog, role: str, patients: tuple[str, ...] = ()) -> AppTest:
-    username = f"{role}1"
-    if users.get_user(store, username) is None:
-        users.add_user(store, username, role, PASSWORD, actor="test")
-    for patient in patients:
-        users.assign_patient(store, username, patient, actor="test")
-    at = AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
-    at.session_state["user"] = User(username, role)
-    return at
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def texts(elements) -> str:
-    return " ".join(str(e.value) for e in elements)
-
+from store import Catalog, users
+from tests.apptest_pages import PASSWORD, no_exception, page, texts
 
 # -- upload -------------------------------------------------------------------
 
 
-def test_upload_error_names_the_field_and_goes_when_the_field_is_fixed(store: Catalog, feat_data: Path) -> None:
-    at = ok(page("upload", store, "clinician").run())
+def test_upload_error_names_the_field_and_goes_when_the_field_is_fixed(empty_store: Catalog, feat_data: Path) -> None:
+    at = no_exception(page("upload", empty_store, "clinician").run())
     at.file_uploader[0].upload("single_face.mp4", (feat_data / "single_face.mp4").read_bytes(), "video/mp4")
     at.text_input(key="up_patient").input("P017")
     at.number_input(key="up_age").set_value(200)
     at.button(key="up_submit").click().run()
-    ok(at)
+    no_exception(at)
     assert "Age 200 is outside 0-120 years." in texts(at.error)
-    assert store.scalar("SELECT count(*) FROM videos") == 0
+    assert empty_store.scalar("SELECT count(*) FROM videos") == 0
     # Fixing the field removes its message at once, before the next submit.
     at.number_input(key="up_age").set_value(41).run()
-    ok(at)
+    no_exception(at)
     assert "Age" not in texts(at.error)
     assert not at.error
 
 
 def test_upload_success_empties_the_picker_and_the_form_and_keeps_whole_numbers(
-    store: Catalog, feat_data: Path
+    empty_store: Catalog, feat_data: Path
 ) -> None:
-    at = ok(page("upload", store, "clinician").run())
+    at = no_exception(page("upload", empty_store, "clinician").run())
     assert at.button(key="up_submit").label == "Save visit"  # not "Upload", the file picker's own button
     for key in ("up_age", "up_score_bdi"):
         widget = at.number_input(key=key).proto
@@ -99,24 +40,24 @@ def test_upload_success_empties_the_picker_and_the_form_and_keeps_whole_numbers(
     at.number_input(key="up_age").set_value(41)
     at.number_input(key="up_score_bdi").set_value(23)
     at.button(key="up_submit").click().run()
-    ok(at)
+    no_exception(at)
     assert "stored as video" in texts(at.success)
-    assert store.scalar("SELECT age FROM visit_covariates") == 41
+    assert empty_store.scalar("SELECT age FROM visit_covariates") == 41
     assert not at.file_uploader[0].value
     assert at.text_input(key="up_patient").value == ""
     assert at.number_input(key="up_age").value is None
     # Submitting again sends nothing twice: the picker is empty, so the form asks for a file.
     at.button(key="up_submit").click().run()
-    ok(at)
+    no_exception(at)
     assert "choose at least one video file" in texts(at.error)
-    assert store.scalar("SELECT count(*) FROM videos") == 1
+    assert empty_store.scalar("SELECT count(*) FROM videos") == 1
 
 
 # -- admin --------------------------------------------------------------------
 
 
-def test_admin_forms_empty_after_use_and_role_and_password_are_separate_controls(store: Catalog) -> None:
-    at = ok(page("admin", store, "admin").run())
+def test_admin_forms_empty_after_use_and_role_and_password_are_separate_controls(empty_store: Catalog) -> None:
+    at = no_exception(page("admin", empty_store, "admin").run())
     # "Change an account" opens with nothing chosen, never on the first account + "disable".
     assert at.selectbox(key="ad_target").value is None and at.selectbox(key="ad_action").value is None
     assert at.button(key="ad_apply").disabled
@@ -124,20 +65,20 @@ def test_admin_forms_empty_after_use_and_role_and_password_are_separate_controls
     at.selectbox(key="ad_role").set_value("clinician")
     at.text_input(key="ad_password").input(PASSWORD)
     at.button(key="FormSubmitter:add_user-Add account").click().run()
-    ok(at)
-    assert users.get_user(store, "dora") == User("dora", "clinician")
+    no_exception(at)
+    assert users.get_user(empty_store, "dora") == User("dora", "clinician")
     assert at.text_input(key="ad_username").value == "" and at.text_input(key="ad_password").value == ""
     assert "Single sign-on" in at.dataframe[0].value.columns and "sso" not in at.dataframe[0].value.columns
 
     at.selectbox(key="ad_target").set_value("dora").run()
     at.selectbox(key="ad_action").set_value("set role").run()
-    ok(at)
+    no_exception(at)
     assert at.selectbox(key="ad_new_role").options == ["clinician", "researcher", "admin"]
     assert not [w for w in at.text_input if w.key == "ad_new_password"]
     at.selectbox(key="ad_new_role").set_value("researcher").run()
     at.button(key="ad_apply").click().run()
-    ok(at)
-    assert users.get_user(store, "dora") == User("dora", "researcher")
+    no_exception(at)
+    assert users.get_user(empty_store, "dora") == User("dora", "researcher")
     assert at.selectbox(key="ad_target").value is None and at.selectbox(key="ad_action").value is None
 
     at.selectbox(key="ad_target").set_value("dora").run()
@@ -145,8 +86,8 @@ def test_admin_forms_empty_after_use_and_role_and_password_are_separate_controls
     assert not [w for w in at.selectbox if w.key == "ad_new_role"]
     at.text_input(key="ad_new_password").input("another-long-password")
     at.button(key="ad_apply").click().run()
-    ok(at)
-    assert users.authenticate(store, "dora", "another-long-password") == User("dora", "researcher")
+    no_exception(at)
+    assert users.authenticate(empty_store, "dora", "another-long-password") == User("dora", "researcher")
 
 
 # -- patient profile ------------------------------------------------------------
@@ -169,7 +110,7 @@ def test_patient_profile_reads_like_a_clinical_summary(demo_store: Catalog) -> N
         "INSERT INTO segments (video_id, start_s, end_s, label, author) VALUES (?, 10, 11, 'sleep', 'test')",
         [videos[0]],
     )
-    at = ok(page("patient", demo_store, "clinician", (patient,)).run())
+    at = no_exception(page("patient", demo_store, "clinician", (patient,)).run())
     visits = at.dataframe[0].value
     assert {"Video", "Visit date", "BDI-II", "Age (years)", "Repeat visit"} <= set(visits.columns)
     assert all(len(d) == 10 for d in visits["Visit date"])  # 2026-03-02, no time of day
@@ -178,12 +119,12 @@ def test_patient_profile_reads_like_a_clinical_summary(demo_store: Catalog) -> N
     # Against real visits only (the default when the store has any) there is no synthetic reference to warn of.
     assert "mostly synthetic demo data" not in texts(at.warning)
     at.selectbox(key="pp_source").set_value("both").run()
-    ok(at)
+    no_exception(at)
     assert "mostly synthetic demo data" in texts(at.warning)
     assert "needs two extracted visits; this patient has 1" in texts(at.info)
     assert not [c for c in at.get("arrow_vega_lite_chart") if "pp_change" in str(c.proto)]
     at.selectbox(key="pp_segment").set_value("sleep (10-11 s)").run()
-    ok(at)
+    no_exception(at)
     captions = texts(at.caption)
     assert "this segment is" in captions and "band" in captions, captions[-400:]
 
@@ -208,7 +149,7 @@ def test_export_tables_read_as_in_a_paper_and_the_clinician_meets_no_dead_end(de
     )
     at = page("export", demo_store, "researcher")
     at.session_state["cohort_result"] = result
-    ok(at.run())
+    no_exception(at.run())
     features, stats = at.dataframe[0].value, at.dataframe[1].value
     assert {"Visit date", "BDI-II", "Repeat visit"} <= set(features.columns)
     assert "None" not in features.to_csv() and "00:00:00" not in features.to_csv()
@@ -226,7 +167,7 @@ def test_export_tables_read_as_in_a_paper_and_the_clinician_meets_no_dead_end(de
     assert stats["r"].tolist() == ["0.412", "-0.0512"]
 
     patient = demo_store.scalar("SELECT min(patient_id) FROM videos")
-    clinician = ok(page("export", demo_store, "clinician", (patient,)).run())
+    clinician = no_exception(page("export", demo_store, "clinician", (patient,)).run())
     shown = texts(clinician.caption) + texts(clinician.markdown)
     assert "Run an analysis on the Cohort statistics page" not in shown
     assert "prepared by researchers" in shown

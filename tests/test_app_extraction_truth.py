@@ -8,47 +8,22 @@ with a one-click re-extraction.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from facs_core.models import install_model
 from facs_core.services import segment_edits
-from facs_core.services.access import LocalOperator, User
+from facs_core.services.access import LocalOperator
 from facs_core.services.ingest import ingest_video
 from facs_core.services.jobs import JobRunner, submit_extraction
-from store import Catalog, users
-from web import background, common
+from store import Catalog
+from tests.apptest_pages import page, texts
+from web import background
 
-REPO = Path(__file__).resolve().parent.parent
 OPERATOR = LocalOperator("test")
-PASSWORD = "correct-horse-battery"
-TIMEOUT = 120
-
-
-@pytest.fixture
-def store(data_dir: Path) -> Iterator[Catalog]:
-    opened = common.catalog()
-    yield opened
-    opened.close()
-    common._open_store.clear()
-
-
-def _page(name: str, store: Catalog, role: str = "clinician", patients: tuple[str, ...] = ("P001",)) -> AppTest:
-    username = f"{role}1"
-    if users.get_user(store, username) is None:
-        users.add_user(store, username, role, PASSWORD, actor="test")
-        for patient in patients:
-            users.assign_patient(store, username, patient, actor="test")
-    at = AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
-    at.session_state["user"] = User(username, role)
-    return at
-
-
-def _texts(elements) -> str:
-    return " ".join(str(e.value) for e in elements)
+#: The clinician of these tests and the one patient they assign.
+CLINICIAN = ("clinician", ("P001",))
 
 
 def _ingest(store: Catalog, video: Path) -> str:
@@ -58,66 +33,68 @@ def _ingest(store: Catalog, video: Path) -> str:
     return record["video_id"]
 
 
-def test_the_page_opens_on_the_video_it_was_opened_for(store: Catalog, feat_data: Path) -> None:
-    first = _ingest(store, feat_data / "single_face.mp4")
-    second = _ingest(store, feat_data / "no_face.mp4")
-    segment_edits.add_segment(store, OPERATOR, first, 0.5, 1.5, "anhedonia")
+def test_the_page_opens_on_the_video_it_was_opened_for(empty_store: Catalog, feat_data: Path) -> None:
+    first = _ingest(empty_store, feat_data / "single_face.mp4")
+    second = _ingest(empty_store, feat_data / "no_face.mp4")
+    segment_edits.add_segment(empty_store, OPERATOR, first, 0.5, 1.5, "anhedonia")
     for wanted, scope in ((second, "whole video"), (first, "frames inside 1 segment")):
-        at = _page("extraction", store)
+        at = page("extraction", empty_store, *CLINICIAN)
         at.query_params["video"] = wanted
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         assert at.multiselect(key="ex_videos").value == [wanted]
-        assert f"video {wanted}: {scope}" in _texts(at.caption)
-    at = _page("extraction", store).run()
+        assert f"video {wanted}: {scope}" in texts(at.caption)
+    at = page("extraction", empty_store, *CLINICIAN).run()
     assert at.multiselect(key="ex_videos").value == []
 
 
 @pytest.mark.slow
-def test_faceless_warning_stale_mark_and_one_click_reextract(store: Catalog, feat_data: Path) -> None:
+def test_faceless_warning_stale_mark_and_one_click_reextract(empty_store: Catalog, feat_data: Path) -> None:
     install_model()
-    face = _ingest(store, feat_data / "single_face.mp4")
-    faceless = _ingest(store, feat_data / "no_face.mp4")
-    segment = segment_edits.add_segment(store, OPERATOR, face, 0.5, 1.5, "anhedonia")
-    jobs = submit_extraction(store, [face, faceless], "mediapipe", {"chunk_frames": 40}, OPERATOR)
-    assert JobRunner(store, num_cpus=2).run_until_idle() == {jobs[0]: "done", jobs[1]: "done"}
+    face = _ingest(empty_store, feat_data / "single_face.mp4")
+    faceless = _ingest(empty_store, feat_data / "no_face.mp4")
+    segment = segment_edits.add_segment(empty_store, OPERATOR, face, 0.5, 1.5, "anhedonia")
+    jobs = submit_extraction(empty_store, [face, faceless], "mediapipe", {"chunk_frames": 40}, OPERATOR)
+    assert JobRunner(empty_store, num_cpus=2).run_until_idle() == {jobs[0]: "done", jobs[1]: "done"}
 
-    at = _page("extraction", store).run()
+    at = page("extraction", empty_store, *CLINICIAN).run()
     assert not at.exception, [e.value for e in at.exception]
-    shown = _texts(at.markdown) + _texts(at.caption) + " ".join(str(p.proto.text) for p in at.get("progress"))
+    shown = texts(at.markdown) + texts(at.caption) + " ".join(str(p.proto.text) for p in at.get("progress"))
     assert "done with a warning" in shown and "no face found" in shown
     assert "whole video" in shown and "frames inside 1 segment" in shown
     assert "stale" not in shown
 
     segment_edits.update_segment(
-        store, OPERATOR, segment["segment_id"], expected_revision=segment["revision"], end_s=2.0
+        empty_store, OPERATOR, segment["segment_id"], expected_revision=segment["revision"], end_s=2.0
     )
     at.run()
-    assert "stale: segments edited since this run" in _texts(at.markdown)
+    assert "stale: segments edited since this run" in texts(at.markdown)
     assert at.button(key=f"reextract_{jobs[0]}")
 
-    timeline = _page("timeline", store)
+    timeline = page("timeline", empty_store, *CLINICIAN)
     timeline.query_params["video"] = face
     timeline.run()
     assert not timeline.exception, [e.value for e in timeline.exception]
-    assert "Stale results" in _texts(timeline.warning)
-    profile = _page("patient", store).run()
+    assert "Stale results" in texts(timeline.warning)
+    profile = page("patient", empty_store, *CLINICIAN).run()
     assert not profile.exception, [e.value for e in profile.exception]
-    assert "Stale results" in _texts(profile.warning)
+    assert "Stale results" in texts(profile.warning)
     # The researcher's Cohort page says so too, without a button her role could not use.
-    cohort = _page("cohort", store, "researcher", ()).run()
+    cohort = page("cohort", empty_store, "researcher").run()
     assert not cohort.exception, [e.value for e in cohort.exception]
-    assert "Stale results" in _texts(cohort.warning) and "A clinician assigned" in _texts(cohort.warning)
+    assert "Stale results" in texts(cohort.warning) and "A clinician assigned" in texts(cohort.warning)
     assert not [b for b in cohort.button if b.key == "cohort_reextract"]
 
-    before = store.scalar("SELECT count(*) FROM jobs")
+    before = empty_store.scalar("SELECT count(*) FROM jobs")
     timeline.button(key="tl_reextract").click().run()
     assert not timeline.exception, [e.value for e in timeline.exception]
-    assert "1 extraction job(s) queued" in _texts(timeline.success)
-    assert store.scalar("SELECT count(*) FROM jobs") == before + 1
-    params = store.scalar("SELECT r.params FROM jobs j JOIN runs r USING (run_id) ORDER BY j.created_at DESC LIMIT 1")
+    assert "1 extraction job(s) queued" in texts(timeline.success)
+    assert empty_store.scalar("SELECT count(*) FROM jobs") == before + 1
+    params = empty_store.scalar(
+        "SELECT r.params FROM jobs j JOIN runs r USING (run_id) ORDER BY j.created_at DESC LIMIT 1"
+    )
     assert "[0.5, 2.0]" in params
-    runner = background._job_runner(str(store.paths.root))
+    runner = background._job_runner(str(empty_store.paths.root))
     runner.stop()
     background._job_runner.clear()
     background._cache_warmer.clear()

@@ -320,10 +320,20 @@ def test_a_deferred_download_checks_the_session_when_the_file_is_made(catalog, s
 
 def test_pages_pass_their_session_to_every_deferred_download() -> None:
     """Every ``export_for`` in a page gets the tab's session token; chart images go through ``while_signed_in``."""
+
+    def called(node: ast.AST) -> str:
+        return getattr(node.func, "attr", getattr(node.func, "id", "")) if isinstance(node, ast.Call) else ""
+
     views = [*sorted((REPO / "pages").glob("*.py")), *sorted((REPO / "web").glob("*.py"))]
+    images = 0
     for path in views:
-        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "export_for":
+        tree = ast.parse(path.read_text("utf-8"))
+        wrappers = [node for node in ast.walk(tree) if called(node) == "while_signed_in"]
+        guarded = {id(inner) for wrapper in wrappers for inner in ast.walk(wrapper)}
+        for node in ast.walk(tree):
+            if called(node) == "export_for":
                 assert "session_token" in {k.arg for k in node.keywords}, f"{path.name}:{node.lineno}"
-    common = (REPO / "web" / "common.py").read_text("utf-8")
-    assert common.count("while_signed_in(catalog(), lambda: chart_image(") == 2
+            if called(node) == "chart_image":
+                images += 1
+                assert id(node) in guarded, f"{path.name}:{node.lineno}: chart image made outside while_signed_in"
+    assert images  # the chart downloads (web/common.py) make images

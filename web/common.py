@@ -246,25 +246,26 @@ def chart_downloads(chart: alt.TopLevelMixin, name: str, key: str) -> None:
     """
     from web.deferred import while_signed_in
 
-    left, right = st.columns(2)
-    left.download_button(
-        "PNG",
-        data=while_signed_in(catalog(), lambda: chart_image(chart, "png")),
-        file_name=f"{name}.png",
-        mime="image/png",
-        key=f"{key}-png",
-        icon=":material/image:",
-        on_click="ignore",
-    )
-    right.download_button(
-        "SVG",
-        data=while_signed_in(catalog(), lambda: chart_image(chart, "svg")),
-        file_name=f"{name}.svg",
-        mime="image/svg+xml",
-        key=f"{key}-svg",
-        icon=":material/image:",
-        on_click="ignore",
-    )
+    buttons = [
+        (fmt.upper(), fmt, mime, while_signed_in(catalog(), lambda fmt=fmt: chart_image(chart, fmt)))
+        for fmt, mime in (("png", "image/png"), ("svg", "image/svg+xml"))
+    ]
+    download_buttons(buttons, name, key, ":material/image:")
+
+
+def download_buttons(
+    buttons: Sequence[tuple[str, str, str, Callable[[], bytes]]], name: str, key: str, icon: str
+) -> None:
+    """Download buttons side by side, one per ``(label, extension, mime type, make)``.
+
+    ``make()`` makes the file when the button is clicked; the file is
+    ``<name>.<extension>``, the button's key ``<key>-<extension>``. The
+    buttons do not rerun the page (see :func:`chart_downloads`).
+    """
+    for column, (label, fmt, mime, make) in zip(st.columns(len(buttons)), buttons, strict=True):
+        column.download_button(
+            label, data=make, file_name=f"{name}.{fmt}", mime=mime, key=f"{key}-{fmt}", icon=icon, on_click="ignore"
+        )
 
 
 def selection_interval(event, name: str, field: str) -> tuple[float, float] | None:
@@ -343,14 +344,13 @@ def result_downloads(store: Catalog, user, table: pd.DataFrame, name: str, what:
     if not access.allowed(user, "export"):
         return
     token = session_token()
-    left, right = st.columns(2)
-    for column, fmt, mime in ((left, "csv", "text/csv"), (right, "parquet", "application/vnd.apache.parquet")):
-        column.download_button(
+    buttons = [
+        (
             f"Table ({fmt.upper()})",
-            data=lambda fmt=fmt: export_for(store, user, table, what=what, fmt=fmt, session_token=token),
-            file_name=f"{name}.{fmt}",
-            mime=mime,
-            key=f"{name}-{fmt}",
-            icon=":material/download:",
-            on_click="ignore",
+            fmt,
+            mime,
+            lambda fmt=fmt: export_for(store, user, table, what=what, fmt=fmt, session_token=token),
         )
+        for fmt, mime in (("csv", "text/csv"), ("parquet", "application/vnd.apache.parquet"))
+    ]
+    download_buttons(buttons, name, name, ":material/download:")

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facs_core.cli._shared import cli_operator
 from facs_core.errors import InputError
 from facs_core.segments import OVERLAP_POLICIES, segment_labels
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _date(text: str) -> date:
@@ -67,11 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     presets = ", ".join(label.label for label in segment_labels())
     seg_add = seg_commands.add_parser("add", help="mark a segment")
     seg_add.add_argument("video_id", metavar="VIDEO_ID")
-    seg_add.add_argument("--start", type=float, required=True, metavar="SECONDS")
-    seg_add.add_argument("--end", type=float, required=True, metavar="SECONDS")
-    seg_add.add_argument("--label", required=True, help=f"a preset ({presets}) or free text")
-    seg_add.add_argument("--on-overlap", choices=OVERLAP_POLICIES, default="refuse")
-    seg_add.add_argument("--author", help="name stored with the segment (default: cli:<OS account>)")
+    _segment_fields(seg_add, required=True, label_help=f"a preset ({presets}) or free text")
     seg_add.set_defaults(func=_segments_add)
     seg_list = seg_commands.add_parser("list", help="a video's segments")
     seg_list.add_argument("video_id", metavar="VIDEO_ID")
@@ -80,17 +81,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seg_edit = seg_commands.add_parser("edit", help="change a segment's times or label")
     seg_edit.add_argument("segment_id", type=int, metavar="SEGMENT_ID")
     seg_edit.add_argument("--revision", type=int, required=True, help="the revision you are editing (see list)")
-    seg_edit.add_argument("--start", type=float, metavar="SECONDS")
-    seg_edit.add_argument("--end", type=float, metavar="SECONDS")
-    seg_edit.add_argument("--label")
-    seg_edit.add_argument("--on-overlap", choices=OVERLAP_POLICIES, default="refuse")
-    seg_edit.add_argument("--author", help="name stored with the segment (default: cli:<OS account>)")
+    _segment_fields(seg_edit, required=False)
     seg_edit.set_defaults(func=_segments_edit)
     seg_delete = seg_commands.add_parser("delete", help="delete a segment")
     seg_delete.add_argument("segment_id", type=int, metavar="SEGMENT_ID")
     seg_delete.add_argument("--revision", type=int, help="refuse if the segment changed since this revision")
-    seg_delete.add_argument("--author", help="name stored with the segment (default: cli:<OS account>)")
+    _author_option(seg_delete)
     seg_delete.set_defaults(func=_segments_delete)
+
+
+def _segment_fields(parser: argparse.ArgumentParser, *, required: bool, label_help: str | None = None) -> None:
+    """A segment's ``--start``, ``--end``, ``--label``, ``--on-overlap`` and ``--author``: all needed to add one."""
+    parser.add_argument("--start", type=float, required=required, metavar="SECONDS")
+    parser.add_argument("--end", type=float, required=required, metavar="SECONDS")
+    parser.add_argument("--label", required=required, help=label_help)
+    parser.add_argument("--on-overlap", choices=OVERLAP_POLICIES, default="refuse")
+    _author_option(parser)
+
+
+def _author_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--author", help="name stored with the segment (default: cli:<OS account>)")
 
 
 def _videos_add(args: argparse.Namespace) -> int:
@@ -145,14 +155,19 @@ def _videos_list(args: argparse.Namespace) -> int:
         table = listings.video_list(catalog, args.patient)
     table["status"] = [damage_status(row) or "ok" for row in table.to_dict("records")]
     table = table.drop(columns=["header_frame_count", "decode_errors"])
-    if args.json:
+    # A missing value reads "–", not NaN, None or <NA> (whichever the column's dtype keeps).
+    _print_table(table, args.json, "no videos stored", shown=table.astype(object).where(table.notna(), "–"))
+    return 0
+
+
+def _print_table(table: pd.DataFrame, as_json: bool, empty: str, shown: pd.DataFrame | None = None) -> None:
+    """``table`` as JSON records, ``empty`` when it has no rows, else ``shown`` (default: the table) as text."""
+    if as_json:
         print(json.dumps(table.to_dict("records"), indent=2, default=str))
     elif table.empty:
-        print("no videos stored")
+        print(empty)
     else:
-        # A missing value reads "–", not NaN, None or <NA> (whichever the column's dtype keeps).
-        print(table.astype(object).where(table.notna(), "–").to_string(index=False))
-    return 0
+        print((table if shown is None else shown).to_string(index=False))
 
 
 def _print_segment(segment: dict) -> None:
@@ -164,19 +179,16 @@ def _print_segment(segment: dict) -> None:
 
 def _segments_add(args: argparse.Namespace) -> int:
     from facs_core.services.segment_edits import add_segment
+
+    return _change_segment(args, add_segment, args.video_id, args.start, args.end, args.label)
+
+
+def _change_segment(args: argparse.Namespace, change: Callable[..., dict], *values: object, **fields: object) -> int:
+    """``change(catalog, operator, *values, author=, on_overlap=, **fields)`` on the store; prints the segment."""
     from store import open_catalog
 
     with open_catalog(args.data_dir) as catalog:
-        segment = add_segment(
-            catalog,
-            cli_operator(),
-            args.video_id,
-            args.start,
-            args.end,
-            args.label,
-            author=args.author,
-            on_overlap=args.on_overlap,
-        )
+        segment = change(catalog, cli_operator(), *values, author=args.author, on_overlap=args.on_overlap, **fields)
     _print_segment(segment)
     return 0
 
@@ -190,33 +202,22 @@ def _segments_list(args: argparse.Namespace) -> int:
         if get_video(catalog, args.video_id) is None:
             raise InputError(f"video {args.video_id} is not in the store")
         table = segments_for(catalog, args.video_id)
-    if args.json:
-        print(json.dumps(table.to_dict("records"), indent=2, default=str))
-    elif table.empty:
-        print(f"video {args.video_id} has no segments: extraction covers the whole video")
-    else:
-        print(table.to_string(index=False))
+    _print_table(table, args.json, f"video {args.video_id} has no segments: extraction covers the whole video")
     return 0
 
 
 def _segments_edit(args: argparse.Namespace) -> int:
     from facs_core.services.segment_edits import update_segment
-    from store import open_catalog
 
-    with open_catalog(args.data_dir) as catalog:
-        segment = update_segment(
-            catalog,
-            cli_operator(),
-            args.segment_id,
-            expected_revision=args.revision,
-            start_s=args.start,
-            end_s=args.end,
-            label=args.label,
-            author=args.author,
-            on_overlap=args.on_overlap,
-        )
-    _print_segment(segment)
-    return 0
+    return _change_segment(
+        args,
+        update_segment,
+        args.segment_id,
+        expected_revision=args.revision,
+        start_s=args.start,
+        end_s=args.end,
+        label=args.label,
+    )
 
 
 def _segments_delete(args: argparse.Namespace) -> int:

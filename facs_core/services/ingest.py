@@ -29,14 +29,7 @@ from store.assessments import add_scores, set_covariates
 from store.catalog import Catalog
 from store.crashpoints import crash_point
 from store.users import assign_patient
-from store.videos import (
-    check_patient_code,
-    find_by_sha256,
-    get_video,
-    insert_video_row,
-    sha256_file,
-    store_video_file,
-)
+from store.videos import add_video, check_patient_code, sha256_file
 
 Progress = Callable[[float, str], None]
 
@@ -227,31 +220,12 @@ def ingest_video(
         check_date(label, value)
 
     sha = _hash_with_progress(source, progress)
-    existing = find_by_sha256(catalog, sha)
-    if existing is not None:
-        return existing, False
 
-    # The file first, then every row of the visit in one transaction: a crash
-    # at any point leaves either nothing catalogued or the whole visit.
-    relative = store_video_file(catalog, source, sha, metadata.container)
-    if progress is not None:
-        progress(0.8, "stored")
-    with catalog.transaction():
-        existing = find_by_sha256(catalog, sha)
-        if existing is not None:  # another session or process stored the same content meanwhile
-            return existing, False
-        video_id = insert_video_row(
-            catalog,
-            relative,
-            metadata,
-            sha256=sha,
-            patient_id=patient,
-            original_name=original_name,
-            visit_date=visit_date,
-            camera=camera.strip() if camera and camera.strip() else None,
-            recording_date=recording_date,
-            synthetic=synthetic,
-        )
+    def visit_rows(video_id: str) -> None:
+        # In the video row's transaction: a crash at any point leaves either
+        # nothing catalogued or the whole visit.
+        if progress is not None:
+            progress(0.8, "stored")
         crash_point("ingest-rows-uncommitted")
         repeat = repeat_visit
         if repeat is None:
@@ -264,7 +238,23 @@ def ingest_video(
         ):
             # Authorised above, so the patient is new: its uploader may see it, in the same transaction.
             assign_patient(catalog, actor, patient, actor=actor)
+
+    record, created = add_video(
+        catalog,
+        source,
+        metadata,
+        patient_id=patient,
+        original_name=original_name,
+        visit_date=visit_date,
+        camera=camera.strip() if camera and camera.strip() else None,
+        recording_date=recording_date,
+        synthetic=synthetic,
+        sha256=sha,
+        with_row=visit_rows,
+    )
+    if not created:
+        return record, False
     crash_point("ingest-committed")
     if progress is not None:
         progress(1.0, "done")
-    return get_video(catalog, video_id), True
+    return record, True
