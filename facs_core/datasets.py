@@ -280,7 +280,7 @@ def frame_segments() -> pd.DataFrame:
 
 
 def cohort(
-    n_videos: int = 58, seed: int = 0, features: int | Sequence[str] | None = None
+    n_videos: int = 58, seed: int = 0, features: int | Sequence[str] | None = None, patient_sd: float = 0.0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A per-video feature table and its clinical table (about two visits per patient).
 
@@ -296,6 +296,10 @@ def cohort(
     features : int or sequence of str, optional
         The feature columns: the study AUs (default), ``F0000``... for a
         number, or these names.
+    patient_sd : float
+        SD of a patient's own level, added to every feature of the patient's
+        visits (a random intercept for the mixed model to estimate); 0 adds
+        none and draws nothing, so the other values stay as they were.
 
     Returns
     -------
@@ -339,7 +343,12 @@ def cohort(
         + 0.002 * clinical["age"].to_numpy()[:, None]
         + 0.05 * (clinical["camera"] == "cam_b").to_numpy()[:, None]
     )
-    values = np.clip(base + rng.normal(0, 0.08, (n_videos, len(names))), 0, 1)
+    noise = rng.normal(0, 0.08, (n_videos, len(names)))
+    if patient_sd > 0:
+        ids = sorted(set(patients))
+        level = dict(zip(ids, rng.normal(0, patient_sd, len(ids)), strict=True))
+        noise += np.array([level[p] for p in patients])[:, None]
+    values = np.clip(base + noise, 0, 1)
     table = pd.DataFrame(values, columns=names)
     table.insert(0, "video_id", clinical["video_id"])
     return table, clinical
