@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._report import write_section  # noqa: E402
+from facs_core import datasets  # noqa: E402
 from facs_core.reference import action_units  # noqa: E402
 
 RATES = (10.0, 23.976, 25.0, 30.0)
@@ -53,32 +54,7 @@ NOT_MET = (
 
 def synthetic_cohort(n_videos: int, minutes: float, rates=RATES, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """SYNTHETIC frames (no face gaps) and clinical table: AU12's 0.7 s rhythm grows with BDI."""
-    rng = np.random.default_rng(seed)
-    aus = list(action_units())
-    parts, clinical = [], []
-    for v in range(n_videos):
-        fps = rates[v % len(rates)]
-        n = round(minutes * 60 * fps)
-        t = np.arange(n) / fps
-        bdi = int(rng.integers(0, 64))
-        block = np.clip(0.3 + 0.06 * rng.standard_normal((n, len(aus))), 0, 1)
-        rhythm = (0.01 + 0.06 * bdi / 63) * np.sin(2 * np.pi * t / 0.7 + rng.uniform(0, 2 * np.pi))
-        block[:, aus.index("AU12")] = np.clip(block[:, aus.index("AU12")] + rhythm, 0, 1)
-        video = pd.DataFrame(block, columns=aus)
-        video.insert(0, "timestamp", t)
-        video.insert(0, "frame", np.arange(n))
-        video.insert(0, "video_id", f"synthetic{v:03d}")
-        parts.append(video)
-        clinical.append(
-            {
-                "video_id": f"synthetic{v:03d}",
-                "patient_id": f"S{v:03d}",
-                "bdi": bdi,
-                "age": int(rng.integers(20, 70)),
-                "sex": str(rng.choice(["f", "m"])),
-            }
-        )
-    return pd.concat(parts, ignore_index=True), pd.DataFrame(clinical)
+    return datasets.rhythm_cohort(n_videos, minutes, rates, seed, face_gaps=())
 
 
 def _children_cpu() -> float:

@@ -15,8 +15,9 @@ the same data everywhere:
 * :func:`cohort`: a per-video feature table with its clinical table (scores
   and covariates), for the statistics;
 * :func:`rhythm_cohort`: long per-frame series whose AU12 carries a rhythm
-  whose amplitude follows BDI (or, for a true null, does not), for the
-  wavelet association.
+  whose amplitude follows BDI (or, for a true null, does not), at one frame
+  rate or several mixed, for the wavelet association; :func:`rhythm_video`:
+  one noiseless rhythm, for examples.
 
 The planted association
 -----------------------
@@ -64,6 +65,7 @@ __all__ = [
     "planted_effects",
     "rescored",
     "rhythm_cohort",
+    "rhythm_video",
     "video_frames",
     "with_emotions",
     "with_patient_track",
@@ -428,10 +430,35 @@ def rescored(
     return out
 
 
+def rhythm_video(
+    video_id: str = "v1", seconds: float = 20.0, fps: float = 30.0, amplitude: float = 0.2, period_s: float = 0.7
+) -> pd.DataFrame:
+    """One video whose AU12 is a pure rhythm: ``0.5 + amplitude * sin(2 pi t / period_s)``, no noise.
+
+    The smallest per-frame table with a known answer, for examples: its wavelet
+    features peak at ``period_s`` and scale with ``amplitude``.
+
+    Examples
+    --------
+    >>> table = rhythm_video(seconds=1.0, fps=4.0)
+    >>> table.columns.tolist(), table["AU12"].round(3).tolist()
+    (['video_id', 'frame', 'timestamp', 'AU12'], [0.5, 0.656, 0.305, 0.587])
+    """
+    t = np.arange(round(seconds * fps)) / fps
+    return pd.DataFrame(
+        {
+            "video_id": video_id,
+            "frame": np.arange(t.size),
+            "timestamp": t,
+            "AU12": 0.5 + amplitude * np.sin(2 * np.pi * t / period_s),
+        }
+    )
+
+
 def rhythm_cohort(
     n_videos: int,
     minutes: float,
-    fps: float,
+    fps: float | Sequence[float],
     seed: int = 0,
     *,
     aus: Sequence[str] | None = None,
@@ -450,8 +477,10 @@ def rhythm_cohort(
         Videos ``synthetic000``, ``synthetic001``, ... (patients ``SYN000``, ...).
     minutes : float
         Length of each video.
-    fps : float
-        Frame rate of every video.
+    fps : float or sequence of float
+        Frame rate of every video, or rates given to the videos in turn
+        (video ``v`` at ``fps[v % len(fps)]``): a cohort filmed with several
+        cameras.
     seed : int
         Seed of every draw.
     aus : sequence of str, optional
@@ -478,15 +507,20 @@ def rhythm_cohort(
     ['video_id', 'frame', 'timestamp', 'AU01', 'AU12']
     >>> len(frames), list(clinical["video_id"])
     (900, ['synthetic000', 'synthetic001', 'synthetic002'])
+    >>> mixed, _ = rhythm_cohort(4, 0.1, [10.0, 30.0], face_gaps=())
+    >>> mixed.groupby("video_id").size().tolist()
+    [60, 180, 60, 180]
     """
     names = list(action_units() if aus is None else aus)
     if "AU12" not in names:
         raise ValueError("rhythm_cohort: the rhythm is planted in AU12, which aus must name")
     rng = np.random.default_rng(seed)
-    n = int(minutes * 60 * fps)
-    t = np.arange(n) / fps
+    rates = [float(fps)] if np.isscalar(fps) else [float(r) for r in fps]
     parts, clinical = [], []
     for v in range(n_videos):
+        rate = rates[v % len(rates)]
+        n = int(minutes * 60 * rate)
+        t = np.arange(n) / rate
         bdi = int(rng.integers(0, 64))
         values = {au: np.clip(0.3 + 0.06 * rng.standard_normal(n), 0, 1) for au in names if au != "AU12"}
         strength = bdi / 63 if coupled else rng.uniform(0, 1)

@@ -59,11 +59,10 @@ Examples
 --------
 A 1 Hz rhythm sampled at 30 fps is strongest near the scale whose period is 1 s:
 
->>> import numpy as np, pandas as pd
+>>> from facs_core.datasets import rhythm_video
 >>> from facs_core.wavelets import scale_table, wavelet_features
->>> fps, t = 30.0, np.arange(1800) / 30.0
->>> frames = pd.DataFrame({"video_id": "v1", "frame": np.arange(1800), "timestamp": t,
-...                        "AU12": 0.5 + 0.2 * np.sin(2 * np.pi * 1.0 * t)})
+>>> fps = 30.0
+>>> frames = rhythm_video("v1", seconds=60, fps=fps, period_s=1.0)
 >>> features = wavelet_features(frames, fps, scales=[10, 20, 30, 40, 60])
 >>> features.values.shape  # (videos, AUs, scales)
 (1, 1, 5)

@@ -122,15 +122,11 @@ def associate_scales(
     Eight videos whose 0.7 s AU12 rhythm grows with the BDI score: every
     feature is proportional to the amplitude, so r is 1 at every scale:
 
-    >>> import numpy as np, pandas as pd
+    >>> import pandas as pd
+    >>> from facs_core.datasets import rhythm_video
     >>> from facs_core.wavelets import wavelet_features
     >>> bdi = [2, 5, 9, 14, 20, 26, 31, 40]
-    >>> t = np.arange(900) / 30.0
-    >>> frames = pd.concat([
-    ...     pd.DataFrame({"video_id": f"v{i}", "frame": np.arange(900), "timestamp": t,
-    ...                   "AU12": 0.5 + 0.01 * score * np.sin(2 * np.pi * t / 0.7)})
-    ...     for i, score in enumerate(bdi)
-    ... ])
+    >>> frames = pd.concat([rhythm_video(f"v{i}", 30, amplitude=0.01 * score) for i, score in enumerate(bdi)])
     >>> clinical = pd.DataFrame({"video_id": [f"v{i}" for i in range(8)],
     ...                          "patient_id": [f"p{i}" for i in range(8)], "bdi": bdi,
     ...                          "age": [30, 42, 25, 51, 38, 47, 29, 60]})
@@ -300,14 +296,10 @@ def scale_association(
     --------
     As for :func:`associate_scales`, from the frames in one call:
 
-    >>> import numpy as np, pandas as pd
+    >>> import pandas as pd
+    >>> from facs_core.datasets import rhythm_video
     >>> bdi = [2, 5, 9, 14, 20, 26, 31, 40]
-    >>> t = np.arange(900) / 30.0
-    >>> frames = pd.concat([
-    ...     pd.DataFrame({"video_id": f"v{i}", "frame": np.arange(900), "timestamp": t,
-    ...                   "AU12": 0.5 + 0.01 * score * np.sin(2 * np.pi * t / 0.7)})
-    ...     for i, score in enumerate(bdi)
-    ... ])
+    >>> frames = pd.concat([rhythm_video(f"v{i}", 30, amplitude=0.01 * score) for i, score in enumerate(bdi)])
     >>> clinical = pd.DataFrame({"video_id": [f"v{i}" for i in range(8)],
     ...                          "patient_id": [f"p{i}" for i in range(8)], "bdi": bdi})
     >>> result = scale_association(frames, clinical, 30.0, AssociationParams("bdi"), WaveletParams(scales=(21,)))
@@ -369,13 +361,12 @@ def period_association(
     --------
     Eight videos, half at 10 and half at 30 fps, whose 0.7 s AU12 rhythm grows with the score:
 
-    >>> import numpy as np, pandas as pd
+    >>> import pandas as pd
+    >>> from facs_core.datasets import rhythm_video
     >>> bdi = [2, 5, 9, 14, 20, 26, 31, 40]
     >>> def video(i, score):
     ...     fps = 10.0 if i % 2 else 30.0
-    ...     t = np.arange(int(40 * fps)) / fps
-    ...     return pd.DataFrame({"video_id": f"v{i}", "frame": np.arange(t.size), "timestamp": t,
-    ...                          "AU12": 0.5 + 0.01 * score * np.sin(2 * np.pi * t / 0.7)})
+    ...     return rhythm_video(f"v{i}", 40, fps, amplitude=0.01 * score)
     >>> frames = pd.concat([video(i, score) for i, score in enumerate(bdi)])
     >>> clinical = pd.DataFrame({"video_id": [f"v{i}" for i in range(8)],
     ...                          "patient_id": [f"p{i}" for i in range(8)], "bdi": bdi})

@@ -51,6 +51,8 @@ __all__ = [
     "rhythm_label",
     "scale_table",
     "scalogram",
+    "segment_bounds",
+    "video_features",
     "wavelet_features",
 ]
 
@@ -240,7 +242,8 @@ def rhythm_label(period_s: float, frequency_hz: float) -> str:
     return f"{period_s:.2f} s rhythm ({frequency_hz:.3g} Hz)"
 
 
-def _segment_bounds(segments: pd.DataFrame | None) -> dict[str, list[tuple[float, float]]] | None:
+def segment_bounds(segments: pd.DataFrame | None) -> dict[str, list[tuple[float, float]]] | None:
+    """Each video's segments as sorted ``(start_s, end_s)`` pairs (None without a segments table)."""
     if segments is None:
         return None
     table = validate_segments(segments)
@@ -305,13 +308,9 @@ def wavelet_features(
     Two videos of a 0.7 s rhythm, the second twice as strong: each feature is
     proportional to the amplitude, strongest at scale 21 (0.7 s at 30 fps):
 
-    >>> import numpy as np, pandas as pd
-    >>> t = np.arange(900) / 30.0
-    >>> frames = pd.concat([
-    ...     pd.DataFrame({"video_id": video, "frame": np.arange(900), "timestamp": t,
-    ...                   "AU12": 0.5 + amplitude * np.sin(2 * np.pi * t / 0.7)})
-    ...     for video, amplitude in [("v1", 0.1), ("v2", 0.2)]
-    ... ])
+    >>> import pandas as pd
+    >>> from facs_core.datasets import rhythm_video
+    >>> frames = pd.concat([rhythm_video("v1", 30, amplitude=0.1), rhythm_video("v2", 30, amplitude=0.2)])
     >>> features = wavelet_features(frames, 30.0, scales=[10, 21, 40])
     >>> wide = features.wide()
     >>> wide.columns.tolist()
@@ -336,19 +335,45 @@ def wavelet_features(
         aus = list(aus)
     check_frame_rate(frames, fps)
     bank = FilterBank(wavelet, scales, precision)
-    max_gap = _max_gap_frames(max_gap_s, fps)
-    bounds = _segment_bounds(segments)
+    _max_gap_frames(max_gap_s, fps)
+    bounds = segment_bounds(segments)
     frames = frames.assign(video_id=frames["video_id"].astype(str).str.strip())
+    videos = [(str(v), video) for v, video in frames.groupby("video_id", sort=True)]
+    if bounds is not None:
+        videos = [(v, video) for v, video in videos if v in bounds]
+        if not videos:
+            raise InputError("no video of the frames table has a segment in the segments table")
+    features = video_features(videos, fps, bank, aus, power, max_gap_s, bounds, workers, batch_bytes)
+    if require_values and np.isnan(features.values).all():
+        raise InputError(
+            "no AU series is long enough for any scale: every AU is missing or shorter than the wavelet support"
+        )
+    return features
 
-    video_ids: list[str] = []
+
+def video_features(
+    videos: Sequence[tuple[str, pd.DataFrame]],
+    fps: float,
+    bank: FilterBank,
+    aus: Sequence[str],
+    power: bool = False,
+    max_gap_s: float = DEFAULT_MAX_GAP_S,
+    bounds: dict[str, list[tuple[float, float]]] | None = None,
+    workers: int | None = None,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+) -> WaveletFeatures:
+    """:func:`wavelet_features` of videos already checked and split, one ``(video_id, rows)`` each.
+
+    What :func:`wavelet_features` runs once it has validated the table, the
+    rate and the segments; :func:`~facs_core.wavelets.periods.period_features`
+    calls it for each frame rate's videos of a table it has validated once.
+    ``bounds`` maps a video to its segments (None: whole videos).
+    """
+    max_gap = _max_gap_frames(max_gap_s, fps)
+    video_ids = [video_id for video_id, _ in videos]
     pieces: list[Piece] = []
-    for video_id, video in frames.groupby("video_id", sort=True):
-        if bounds is not None and video_id not in bounds:
-            continue
-        video_ids.append(str(video_id))
-        pieces.extend(video_pieces(video, aus, fps, max_gap, None if bounds is None else bounds[str(video_id)]))
-    if bounds is not None and not video_ids:
-        raise InputError("no video of the frames table has a segment in the segments table")
+    for video_id, video in videos:
+        pieces.extend(video_pieces(video, aus, fps, max_gap, None if bounds is None else bounds[video_id]))
 
     video_position = {v: i for i, v in enumerate(video_ids)}
     au_position = {a: i for i, a in enumerate(aus)}
@@ -364,8 +389,12 @@ def wavelet_features(
             sums, valid = batched_sums([pieces[i].values for i in group], bank, power, batch_bytes)
             return group, sums, valid
 
-        with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
-            results = list(pool.map(run, groups))
+        threads = workers or default_workers()
+        if threads > 1 and len(groups) > 1:
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                results = list(pool.map(run, groups))
+        else:
+            results = [run(group) for group in groups]
         where_v = np.array([video_position[p.video_id] for p in pieces])
         where_a = np.array([au_position[p.au] for p in pieces])
         np.add.at(frames_valid, (where_v, where_a), lengths)
@@ -374,10 +403,6 @@ def wavelet_features(
             np.add.at(frames_used, (where_v[group], where_a[group]), valid * lengths[group, None])
     with np.errstate(invalid="ignore", divide="ignore"):
         values = np.where(frames_used > 0, numerator / frames_used, np.nan)
-    if require_values and np.isnan(values).all():
-        raise InputError(
-            "no AU series is long enough for any scale: every AU is missing or shorter than the wavelet support"
-        )
     return WaveletFeatures(
         values=values,
         frames_used=frames_used,
@@ -385,7 +410,7 @@ def wavelet_features(
         video_ids=video_ids,
         aus=list(aus),
         scales=scale_table(fps, bank=bank),
-        wavelet=wavelet,
+        wavelet=bank.wavelet_name,
         power=power,
     )
 
@@ -487,10 +512,8 @@ def scalogram(
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
-    >>> t = np.arange(900) / 30.0
-    >>> frames = pd.DataFrame({"video_id": "v1", "frame": np.arange(900), "timestamp": t,
-    ...                        "AU12": 0.5 + 0.1 * np.sin(2 * np.pi * t / 0.7)})
+    >>> from facs_core.datasets import rhythm_video
+    >>> frames = rhythm_video("v1", seconds=30, amplitude=0.1)
     >>> image = scalogram(frames, "v1", "AU12", 30.0, scales=[10, 21, 40])
     >>> image.modulus.shape  # (scales, frames)
     (3, 900)

@@ -27,11 +27,8 @@ Examples
 The same 0.7 s rhythm filmed at 10 and at 30 fps peaks at the same period:
 
 >>> import numpy as np, pandas as pd
->>> def video(name, fps):
-...     t = np.arange(int(60 * fps)) / fps
-...     return pd.DataFrame({"video_id": name, "frame": np.arange(t.size), "timestamp": t,
-...                          "AU12": 0.5 + 0.2 * np.sin(2 * np.pi * t / 0.7)})
->>> frames = pd.concat([video("ten", 10.0), video("thirty", 30.0)])
+>>> from facs_core.datasets import rhythm_video
+>>> frames = pd.concat([rhythm_video("ten", 60, fps=10.0), rhythm_video("thirty", 60, fps=30.0)])
 >>> result = period_features(frames, {"ten": 10.0, "thirty": 30.0}, [0.1, 0.35, 0.7, 1.4])
 >>> result.reasons()[0, 0, 0]  # 0.1 s is one frame at 10 fps
 'period below two frames at 10 fps'
@@ -48,13 +45,24 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pywt
 
 from facs_core.docstrings import fill_doc
 from facs_core.errors import InputError
-from facs_core.series import validate_frames
-from facs_core.wavelets.features import DEFAULT_MAX_GAP_S, WaveletFeatures, checked_rate, wavelet_features
-from facs_core.wavelets.transform import DEFAULT_PRECISION, DEFAULT_WAVELET, continuous_wavelet, default_workers
+from facs_core.series import check_frame_rate, validate_frames
+from facs_core.wavelets.features import (
+    DEFAULT_MAX_GAP_S,
+    WaveletFeatures,
+    checked_rate,
+    segment_bounds,
+    video_features,
+)
+from facs_core.wavelets.transform import (
+    DEFAULT_PRECISION,
+    DEFAULT_WAVELET,
+    FilterBank,
+    centre_frequency,
+    default_workers,
+)
 
 __all__ = [
     "DEFAULT_PERIODS",
@@ -91,10 +99,6 @@ def log_periods(low: float, high: float, count: int) -> np.ndarray:
 DEFAULT_PERIODS: tuple[float, ...] = tuple(float(p) for p in log_periods(0.2, 10.0, 100))
 
 
-def _centre_frequency(wavelet: str, precision: int) -> float:
-    return float(pywt.scale2frequency(continuous_wavelet(wavelet), 1.0, precision))
-
-
 def period_scales(
     periods: Sequence[float], fps: float, wavelet: str = DEFAULT_WAVELET, precision: int = DEFAULT_PRECISION
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -113,7 +117,7 @@ def period_scales(
     fps = checked_rate(fps)
     periods = np.asarray(periods, dtype=float)
     resolved = periods * fps >= MIN_FRAMES_PER_PERIOD * (1 - 1e-9)
-    return periods[resolved] * _centre_frequency(wavelet, precision) * fps, resolved
+    return periods[resolved] * centre_frequency(wavelet, precision) * fps, resolved
 
 
 #: Decimals an estimated frame rate is rounded to, as the catalog records rates (23.976, 29.97):
@@ -179,13 +183,12 @@ def split_videos(features: WaveletFeatures) -> list[WaveletFeatures]:
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
-    >>> t = np.arange(600) / 30.0
-    >>> frames = pd.DataFrame({"video_id": "v1", "frame": np.arange(600), "timestamp": t,
-    ...                        "AU12": 0.5 + 0.2 * np.sin(2 * np.pi * t / 0.7)})
-    >>> both = wavelet_features(pd.concat([frames, frames.assign(video_id="v2")]), 30.0, scales=[21])
-    >>> [(part.video_ids, part.values.shape) for part in split_videos(both)]
-    [(['v1'], (1, 1, 1)), (['v2'], (1, 1, 1))]
+    >>> from facs_core.datasets import rhythm_cohort
+    >>> from facs_core.wavelets import wavelet_features
+    >>> frames, _ = rhythm_cohort(2, 0.5, 30.0, aus=["AU12"], face_gaps=())
+    >>> parts = split_videos(wavelet_features(frames, 30.0, scales=[21]))
+    >>> [(part.video_ids, part.values.shape) for part in parts]
+    [(['synthetic000'], (1, 1, 1)), (['synthetic001'], (1, 1, 1))]
     """
     return [
         WaveletFeatures(
@@ -200,10 +203,6 @@ def split_videos(features: WaveletFeatures) -> list[WaveletFeatures]:
         )
         for i, video_id in enumerate(features.video_ids)
     ]
-
-
-def _unresolved(periods: np.ndarray, aus: Sequence[str], fps: float) -> np.ndarray:
-    return np.full((len(aus), periods.size), f"period below two frames at {fps:g} fps", dtype=object)
 
 
 @fill_doc
@@ -232,10 +231,10 @@ def combine_periods(
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
-    >>> t = np.arange(600) / 30.0
-    >>> frames = pd.DataFrame({"video_id": "v1", "frame": np.arange(600), "timestamp": t,
-    ...                        "AU12": 0.5 + 0.2 * np.sin(2 * np.pi * t / 0.7)})
+    >>> import numpy as np
+    >>> from facs_core.datasets import rhythm_video
+    >>> from facs_core.wavelets import wavelet_features
+    >>> frames = rhythm_video("v1", seconds=20, fps=30.0)
     >>> scales, resolved = period_scales([0.05, 0.7], 30.0)
     >>> part = wavelet_features(frames, 30.0, scales=scales)
     >>> combined = combine_periods([("v1", 30.0, part)], [0.05, 0.7], ["AU12"])
@@ -254,21 +253,20 @@ def combine_periods(
     for v, (video_id, fps, features) in enumerate(parts):
         rates[v] = fps
         _, resolved = period_scales(periods, fps, wavelet, precision)
-        reasons[v][:, ~resolved] = _unresolved(periods[~resolved], aus, fps)
+        reasons[v][:, ~resolved] = f"period below two frames at {fps:g} fps"
         if features is None:
             continue
         if features.video_ids != [video_id] or features.scales.shape[0] != int(resolved.sum()):
             raise ValueError(f"features of video {video_id} do not match its periods")
-        here = [features.aus.index(a) if a in features.aus else -1 for a in aus]
-        for a, source in enumerate(here):
-            if source < 0:
-                reasons[v, a] = "no valid frames"
-                continue
-            # Continuous-time normalisation (module docstring): comparable across frame rates.
-            values[v, a, resolved] = features.values[0, source] * (1.0 / fps if power else math.sqrt(1.0 / fps))
-            used[v, a, resolved] = features.frames_used[0, source]
-            valid[v, a] = features.frames_valid[0, source]
-            reasons[v, a, resolved] = features.reasons()[0, source]
+        source = np.array([features.aus.index(a) if a in features.aus else -1 for a in aus], dtype=int)
+        reasons[v, source < 0] = "no valid frames"
+        rows, source = np.flatnonzero(source >= 0), source[source >= 0]
+        cells = np.ix_(rows, np.flatnonzero(resolved))
+        # Continuous-time normalisation (module docstring): comparable across frame rates.
+        values[v][cells] = features.values[0, source] * (1.0 / fps if power else math.sqrt(1.0 / fps))
+        used[v][cells] = features.frames_used[0, source]
+        valid[v, rows] = features.frames_valid[0, source]
+        reasons[v][cells] = features.reasons()[0, source]
         support[v, resolved] = features.scales["support_s"].to_numpy()
     scales = pd.DataFrame(
         {
@@ -332,10 +330,8 @@ def period_features(
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
-    >>> t = np.arange(600) / 30.0
-    >>> frames = pd.DataFrame({"video_id": "v1", "frame": np.arange(600), "timestamp": t,
-    ...                        "AU12": 0.5 + 0.2 * np.sin(2 * np.pi * t / 0.7)})
+    >>> from facs_core.datasets import rhythm_video
+    >>> frames = rhythm_video("v1", seconds=20, fps=30.0)
     >>> features = period_features(frames, None, [0.35, 0.7, 1.0])  # rate read from the timestamps
     >>> features.wide().columns.tolist(), int(features.values[0, 0].argmax())
     (['AU12@0.35s', 'AU12@0.7s', 'AU12@1s'], 1)
@@ -345,13 +341,16 @@ def period_features(
     if periods.size == 0 or not np.all(np.isfinite(periods)) or np.any(periods <= 0):
         raise InputError("periods must be a non-empty list of positive numbers of seconds")
     frames = frames.assign(video_id=frames["video_id"].astype(str).str.strip())
+    # Rates read from the timestamps agree with them by construction; rates given are checked per group below.
+    given = rates is not None
     if rates is None:
         rates = estimate_rates(frames)
     elif not isinstance(rates, Mapping):
         rate = checked_rate(rates)
         rates = {str(v): rate for v in frames["video_id"].unique()}
-    wanted = None if segments is None else set(segments["video_id"].astype(str).str.strip())
-    videos = sorted(v for v in frames["video_id"].unique() if wanted is None or v in wanted)
+    bounds = segment_bounds(segments)
+    rows_of = {str(v): rows for v, rows in frames.groupby("video_id", sort=True)}
+    videos = [v for v in rows_of if bounds is None or v in bounds]
     missing = [v for v in videos if v not in rates]
     if missing:
         raise InputError(f"no frame rate for video {missing[0]}")
@@ -360,6 +359,8 @@ def period_features(
     groups: list[tuple[float, list[str], np.ndarray]] = []
     for fps in sorted({checked_rate(rates[v]) for v in videos}):
         group = [v for v in videos if checked_rate(rates[v]) == fps]
+        if given:
+            check_frame_rate(pd.concat([rows_of[v] for v in group]), fps)
         scales, resolved = period_scales(periods, fps, wavelet, precision)
         if resolved.any():
             groups.append((fps, group, scales))
@@ -367,19 +368,9 @@ def period_features(
             by_video.update(dict.fromkeys(group))
 
     def transform(fps: float, group: list[str], scales: np.ndarray, threads: int) -> WaveletFeatures:
-        return wavelet_features(
-            frames[frames["video_id"].isin(group)],
-            fps,
-            scales=scales,
-            wavelet=wavelet,
-            segments=segments,
-            power=power,
-            max_gap_s=max_gap_s,
-            aus=aus,
-            precision=precision,
-            workers=threads,
-            require_values=False,
-        )
+        bank = FilterBank(wavelet, scales, precision)
+        videos = [(v, rows_of[v]) for v in group]
+        return video_features(videos, fps, bank, aus, power, max_gap_s, bounds, workers=threads)
 
     threads = workers or default_workers()
     if len(groups) > 1 and threads > 1:
