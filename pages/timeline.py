@@ -134,7 +134,9 @@ def _watch_loading(video_id: str, since: float) -> None:
 
 
 if url is not None and not static:
-    play = st.session_state.pop("tl_play_request", None)
+    # Taken only once the timeline has been drawn with it: a run stopped early (a newer event
+    # from the browser) leaves it for the next.
+    play = st.session_state.get("tl_play_request")
     player_key = f"tl_player_{video_id}"
     data = timeline_component.component_data(
         src=url,
@@ -149,8 +151,11 @@ if url is not None and not static:
         saved=st.session_state.get("tl_saved"),
         error=st.session_state.get("tl_error"),
         reported=timeline_component.reported_status(player_key),
+        window=timeline_component.reported_window(player_key),
     )
     events = timeline_component.synced_timeline(data, key=player_key)
+    if play is not None:
+        st.session_state.pop("tl_play_request", None)
     reason = timeline_component.fallback_reason(events.status)
     if reason is not None:
         fallbacks[video_id] = reason

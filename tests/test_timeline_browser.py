@@ -228,6 +228,16 @@ def test_playing_a_segment_starts_on_its_first_frame_and_stops_on_its_last(store
         page.mouse.click(axis_x("13"), trace_y)
         page.wait_for_function("!document.querySelector('.facs-tl video').seeking")
         assert abs(_current(page) - 13.0) <= 0.05
+        # Zoomed to about two seconds, the page sends that window's frames: a vertex for every frame in it.
+        page.keyboard.press("+")
+        timeline = page.locator(".facs-tl")
+        expect(timeline).to_have_attribute("data-traces", "window")
+        start_s, end_s = (float(v) for v in timeline.get_attribute("data-view").split(","))
+        assert end_s - start_s < 2.5
+        frame_times = np.arange(round(20 * store["fps"])) / store["fps"]
+        in_view = int(((frame_times >= start_s) & (frame_times <= end_s)).sum())
+        expect(page.locator(".facs-tl-svg path[data-au='AU12']")).to_have_attribute("data-points", str(in_view))
+        page.locator(".facs-tl").screenshot(path=str(ARTIFACTS / "timeline-07-zoomed-frames.png"))
         page.keyboard.press("0")
         expect(page.locator(".facs-tl-window")).to_have_text("whole video shown")
         # The page's Play button on the segment's editor asks the timeline to play it too.

@@ -113,6 +113,59 @@ def test_component_data_has_traces_face_rows_and_labelled_segments() -> None:
     ]
 
 
+def _long_frames(minutes: float, fps: float = 30.0) -> pd.DataFrame:
+    n = int(minutes * 60 * fps)
+    rng = np.random.default_rng(5)
+    return pd.DataFrame(
+        {
+            "frame": np.arange(n),
+            "timestamp": np.arange(n) / fps,
+            "face": np.ones(n, bool),
+            "face_status": "patient",
+            "AU12": rng.uniform(0, 1, n),
+        }
+    )
+
+
+def _data(frames: pd.DataFrame, window: tuple[float, float] | None) -> dict:
+    return component_data(
+        src=None,
+        duration=float(frames["timestamp"].iloc[-1]) + 1 / 30,
+        fps=30.0,
+        frames=frames,
+        aus=["AU12"],
+        segments=pd.DataFrame(columns=["segment_id", "start_s", "end_s", "label", "revision"]),
+        labels=[],
+        may_edit=False,
+        window=window,
+    )
+
+
+def test_zoomed_into_two_seconds_every_frame_of_the_window_is_sent() -> None:
+    frames = _long_frames(20)  # 36,000 frames: the overview is binned
+    whole = _data(frames, None)
+    assert whole["detail"] is None and whole["window"] is None
+    assert len(whole["traces"]["t"]) == timeline_component.MAX_POINTS
+    zoomed = _data(frames, (600.0, 602.0))
+    assert zoomed["window"] == [600.0, 602.0]
+    detail = zoomed["detail"]
+    assert (detail["from"], detail["to"]) == (600.0, 602.0)
+    # Every frame from 600 s to 602 s, one either side, with its own value (not a bin mean).
+    expected = frames[(frames["timestamp"] >= 600.0 - 1 / 30) & (frames["timestamp"] <= 602.0 + 1 / 30 + 1e-9)]
+    assert len(expected) == 63
+    np.testing.assert_allclose(detail["t"], expected["timestamp"], atol=1e-4)
+    np.testing.assert_allclose(detail["aus"]["AU12"], expected["AU12"], atol=1e-4)
+    # The overview still goes along: zooming out draws at once.
+    assert zoomed["traces"] == whole["traces"]
+
+
+def test_a_wide_window_is_binned_to_the_bound() -> None:
+    frames = _long_frames(20)
+    detail = _data(frames, (0.0, 600.0))["detail"]  # 18,000 frames
+    assert len(detail["t"]) == timeline_component.MAX_POINTS
+    assert detail["t"][0] <= 0.1 and detail["t"][-1] >= 599.9
+
+
 def test_component_data_without_frames_or_frame_rate() -> None:
     data = component_data(
         src=None,

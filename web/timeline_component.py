@@ -44,6 +44,7 @@ __all__ = [
     "component_data",
     "fallback_reason",
     "reported_status",
+    "reported_window",
     "store_request",
     "synced_timeline",
 ]
@@ -144,11 +145,25 @@ def fallback_reason(status: str | None) -> str | None:
     return _FAILURES.get(status, "the interactive timeline reported a problem")
 
 
+def _state(key: str, name: str) -> Any:
+    state = st.session_state.get(key)
+    return state.get(name) if isinstance(state, Mapping) else None
+
+
 def reported_status(key: str) -> str | None:
     """The status the timeline drawn with ``key`` reported in an earlier run (read before drawing it again)."""
-    state = st.session_state.get(key)
-    status = state.get("status") if isinstance(state, Mapping) else None
+    status = _state(key, "status")
     return status if isinstance(status, str) else None
+
+
+def reported_window(key: str) -> tuple[float, float] | None:
+    """The window ``(from, to)`` in seconds the timeline drawn with ``key`` is zoomed to; None for the whole video."""
+    view = _state(key, "view")
+    try:
+        start, end = (float(v) for v in view)
+    except (TypeError, ValueError):
+        return None
+    return (start, end) if np.isfinite(start) and np.isfinite(end) and end > start else None
 
 
 def _register() -> Any:
@@ -192,8 +207,13 @@ def component_data(
     saved: str | None = None,
     error: dict[str, str] | None = None,
     reported: str | None = None,
+    window: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """The JSON the component draws: traces binned to :data:`MAX_POINTS`, face rows, segments.
+
+    Zoomed in (``window``), the frames of that window go too as ``detail``:
+    every frame while there are at most :data:`MAX_POINTS` of them, so a
+    short window shows each frame however long the video is.
 
     Parameters
     ----------
@@ -220,16 +240,18 @@ def component_data(
     reported : str, optional
         The status the page has received (:attr:`TimelineEvents.status`): the
         browser repeats its status until the page has seen it.
+    window : tuple of float, optional
+        ``(from, to)`` seconds the timeline is zoomed to (:func:`reported_window`).
     """
     traces: dict[str, Any] = {"t": [], "aus": {}}
+    detail: dict[str, Any] | None = None
     rows: dict[str, list[list[float]]] = {"face": [], "other": [], "none": []}
     if not frames.empty:
         columns = [a for a in aus if a in frames.columns]
-        binned = strip.downsample(frames, columns, MAX_POINTS)
-        traces = {
-            "t": _finite(binned["timestamp"].to_numpy(float)),
-            "aus": {a: _finite(binned[a].to_numpy(float)) for a in columns},
-        }
+        traces = _traces(frames, columns)
+        if window is not None:
+            inside = _traces(_frames_around(frames, window), columns)
+            detail = {"from": float(window[0]), "to": float(window[1]), **inside}
         kinds = {
             strip.PRESENT_LABEL: "face",
             strip.MISSING_LABELS["other_face"]: "other",
@@ -260,13 +282,39 @@ def component_data(
         "saved": saved,
         "error": error,
         "reported": reported,
+        "window": [float(window[0]), float(window[1])] if window is not None else None,
+        "detail": detail,
     }
+
+
+def _traces(frames: pd.DataFrame, columns: Sequence[str]) -> dict[str, Any]:
+    binned = strip.downsample(frames, columns, MAX_POINTS)
+    return {
+        "t": _finite(binned["timestamp"].to_numpy(float)),
+        "aus": {a: _finite(binned[a].to_numpy(float)) for a in columns},
+    }
+
+
+def _frames_around(frames: pd.DataFrame, window: tuple[float, float]) -> pd.DataFrame:
+    """The frames inside ``window`` and one either side of it (so traces run to its edges)."""
+    ordered = frames.sort_values("timestamp", kind="stable")
+    times = ordered["timestamp"].to_numpy(float)
+    first = max(0, int(np.searchsorted(times, window[0], "left")) - 1)
+    stop = min(len(times), int(np.searchsorted(times, window[1], "right")) + 1)
+    return ordered.iloc[first:stop]
 
 
 def synced_timeline(data: dict[str, Any], *, key: str) -> TimelineEvents:
     """Draw the timeline for ``data`` (:func:`component_data`); what it sent back in this run."""
     mount = _register()
-    result = mount(key=key, data=data, on_save_change=lambda: None, on_status_change=lambda: None, height="content")
+    result = mount(
+        key=key,
+        data=data,
+        on_save_change=lambda: None,
+        on_status_change=lambda: None,
+        on_view_change=lambda: None,
+        height="content",
+    )
     status = getattr(result, "status", None)
     return TimelineEvents(_save_request(getattr(result, "save", None)), status if isinstance(status, str) else None)
 

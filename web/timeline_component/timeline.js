@@ -122,6 +122,7 @@ class Timeline {
   destroy() {
     cancelAnimationFrame(this.raf);
     clearTimeout(this.reportTimer);
+    clearTimeout(this.viewTimer);
     this.resize.disconnect();
     this.root.removeEventListener("keydown", this.onKey);
     delete this.root.__facsTimeline;
@@ -465,6 +466,21 @@ class Timeline {
     return { x: (t) => GUTTER + ((t - from) / length) * span, t: (x) => from + ((x - GUTTER) / span) * length };
   }
 
+  // Ask Python for the frames of the window shown (it sends them at full resolution);
+  // once the zooming has settled, so a run of + presses is one request.
+  sendView() {
+    clearTimeout(this.viewTimer);
+    this.viewTimer = setTimeout(() => {
+      // Whole video again: the overview is drawn; the last window's frames may stay.
+      if (!this.setState || !this.view) return;
+      // Milliseconds, rounded outwards so the frames sent cover the window shown.
+      const view = [Math.floor(this.view[0] * 1000) / 1000, Math.ceil(this.view[1] * 1000) / 1000];
+      const sent = this.data.window;
+      if (sent && sent[0] <= view[0] && sent[1] >= view[1] && sent[1] - sent[0] <= 1.01 * (view[1] - view[0])) return;
+      this.setState("view", view);
+    }, 300);
+  }
+
   // Zoom by `factor` around the playhead (at least ten frames or a second shown); 0 shows the whole video.
   zoom(factor) {
     const duration = this.duration || 0;
@@ -484,6 +500,7 @@ class Timeline {
     }
     this.drawStatic();
     this.drawDynamic();
+    this.sendView();
   }
 
   // While playing, turn the page when the playhead leaves the window shown.
@@ -495,6 +512,7 @@ class Timeline {
     const start = Math.max(0, Math.min(this.duration - length, t - length * 0.1));
     this.view = [start, start + length];
     this.drawStatic();
+    this.sendView();
   }
 
   timeAtX(clientX) {
@@ -528,12 +546,19 @@ class Timeline {
     svg.replaceChildren();
     const { x } = this.scale();
     const right = width - PAD_RIGHT;
-    const traces = this.data.traces || { t: [], aus: {} };
+    const [from, to] = this.shown();
+    // Zoomed in, the frames of the window at full resolution once Python has sent them;
+    // until then (and for the whole video) the binned overview.
+    const detail = this.data.detail;
+    const sharp = Boolean(this.view && detail && detail.from <= from + 1e-6 && detail.to >= to - 1e-6);
+    if (this.view && !sharp) this.sendView();
+    const traces = (sharp ? detail : this.data.traces) || { t: [], aus: {} };
     const names = Object.keys(traces.aus || {});
+    this.root.dataset.traces = sharp ? "window" : "overview";
+    this.root.dataset.view = `${from},${to}`;
 
     // Trace area: a frame, grid lines at 0, 0.5 and 1, one line per AU.
     const y = (v) => TRACE_TOP + (1 - v) * TRACE_HEIGHT;
-    const [from, to] = this.shown();
     const clip = `${this.id}-clip`;
     const defs = svgEl("defs", {}, svg);
     svgEl("rect", { x: GUTTER, y: 0, width: right - GUTTER, height: AXIS_TOP }, svgEl("clipPath", { id: clip }, defs));
@@ -550,9 +575,11 @@ class Timeline {
       const values = traces.aus[name];
       let d = "";
       let pen = false;
+      let shown = 0;
       for (let i = 0; i < traces.t.length; i++) {
         // One point either side of the window, so lines run to its edges.
         if (traces.t[Math.min(i + 1, traces.t.length - 1)] < from || traces.t[Math.max(i - 1, 0)] > to) continue;
+        if (traces.t[i] >= from && traces.t[i] <= to) shown += 1;
         const v = values[i];
         if (v === null || v === undefined) {
           pen = false;
@@ -569,6 +596,7 @@ class Timeline {
           stroke: AU_COLOURS[index % AU_COLOURS.length],
           "stroke-width": 1.3,
           "data-au": name,
+          "data-points": shown,
           "clip-path": `url(#${clip})`,
         },
         svg,
