@@ -13,8 +13,11 @@ import streamlit as st
 
 from facs_core.methods_text import methods_paragraph
 from facs_core.reference import instruments
-from facs_core.services import access
-from facs_core.services.downloads import export_for
+from facs_core.services import access, visibility
+from facs_core.services import analysis as engine
+from facs_core.services.downloads import export_for, features_command, features_export
+from facs_core.stats.cohort import DATA_SOURCES, default_source
+from facs_core.stats.provenance import FEATURE_PROVENANCE_COLUMNS
 from web import common, formatting, page_data
 from web.auth import require
 from web.deferred import session_token
@@ -33,6 +36,21 @@ clinical = page_data.clinical_table(store)
 clinical = clinical[clinical["patient_id"].isin(patients)]
 common.synthetic_banner(bool(clinical["synthetic"].any()))
 common.au_source_note(store, clinical["video_id"])
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def features_table(
+    data_dir: str,
+    version: str,
+    source: str,
+    segment_label: str | None,
+    viewer: visibility.Viewer,
+    patients: tuple[str, ...] | None,
+) -> pd.DataFrame:
+    """:func:`facs_core.services.downloads.features_export` of the chosen visits, cached per store state."""
+    del data_dir, version
+    choice = engine.CohortChoice(source=source, segment_label=segment_label)
+    return features_export(store, viewer, choice, patients)
 
 
 def downloads(frame: pd.DataFrame, name: str, what: str, key: str) -> None:
@@ -79,26 +97,60 @@ with common.friendly_errors():
         downloads(frames, f"frames-{video_id}", f"frames of {video_id}", "frames")
 
     st.subheader("Per-video features with scores and covariates")
-    features = page_data.video_features(str(store.paths.root), version, None)
-    if features.empty:
-        st.caption("No per-video features yet.")
-    else:
-        table = clinical.drop(columns=["synthetic"]).merge(features, on="video_id", how="inner")
-        # The preview shows what a reader scans (scores given, covariates, AU means); the download has every column.
-        scores = page_data.available_scores(table)
-        unscored = [i.key for i in instruments() if i.key in table and i.key not in scores]
-        means = [c for c in table.columns if c.startswith("AU") and "_" not in c]
-        preview = table.drop(columns=[c for c in table.columns if c in unscored or (c.startswith("AU") and "_" in c)])
-        pinned = {
-            label: st.column_config.TextColumn(label, pinned=True) for label in ("Video", "Patient", "Visit date")
-        }
-        common.show_table(store, preview.head(20), human=True, hide_index=True, width="stretch", column_config=pinned)
-        st.caption(
-            f"{len(table)} visits; first 20 shown, with the AU means ({len(means)} AUs; scroll sideways). The"
-            " download holds every visit and every column (AU rates and SDs too) with machine-readable names"
-            " (video_id, visit_date, AU12_rate ...) and full precision."
+    viewer = common.viewer(store)
+    left, right = st.columns(2)
+    sources = list(DATA_SOURCES)
+    source = left.selectbox(
+        "Data source",
+        sources,
+        index=sources.index(default_source(clinical)),
+        format_func=DATA_SOURCES.get,
+        key="ex_features_source",
+        help="Which visits the table holds; real visits whenever you may see any.",
+    )
+    segment_label = right.selectbox(
+        "Frames analysed",
+        [None, *visibility.segment_choices(store, viewer)],
+        format_func=lambda v: "whole video, every visit" if v is None else f"segments: {v} (visits that have one)",
+        key="ex_features_segments",
+    )
+    with common.friendly_errors():
+        table = features_table(
+            str(store.paths.root), version, source, segment_label, viewer, None if viewer.patients is None else patients
         )
-        downloads(table, "per-video-features", "per-video features", "features")
+        if table.empty:
+            st.caption("No per-video features yet.")
+        else:
+            # The preview shows what a reader scans (scores given, covariates, AU means); the download has every
+            # column.
+            scores = page_data.available_scores(table)
+            unscored = [i.key for i in instruments() if i.key in table and i.key not in scores]
+            means = [c for c in table.columns if c.startswith("AU") and "_" not in c]
+            hidden = {"synthetic", "backend_version", *FEATURE_PROVENANCE_COLUMNS}
+            preview = table.drop(
+                columns=[c for c in table.columns if c in unscored or c in hidden or (c.startswith("AU") and "_" in c)]
+            )
+            pinned = {
+                label: st.column_config.TextColumn(label, pinned=True) for label in ("Video", "Patient", "Visit date")
+            }
+            common.show_table(
+                store, preview.head(20), human=True, hide_index=True, width="stretch", column_config=pinned
+            )
+            for note in table.attrs.get("notes", []):
+                st.caption(common.visible_text(store, note))
+            st.caption(
+                f"{len(table)} visits; first 20 shown, with the AU means ({len(means)} AUs; scroll sideways). The"
+                " download holds every visit and every column (AU rates and SDs too, each visit's backend and"
+                " model version) with machine-readable names (video_id, visit_date, AU12_rate ...) and full"
+                " precision, and ends with its provenance (method, backends, data source, segments, n, software,"
+                " inputs sha256)."
+            )
+            if viewer.patients is None:
+                command = features_command(
+                    source, segment_label, data_dir=store.paths.root if viewer.sees_paths else None
+                )
+                common.reproduce(store, command, table, key="ex_features_command")
+            downloads(table, "per-video-features", "per-video features", "features")
 
     if not access.allowed(user, "view_cohort"):
         # Statistics come from the Cohort statistics page, which this role does not have: no dead end.

@@ -180,9 +180,8 @@ with common.friendly_errors():
         provenance,
         key="pp_command",
     )
-    emotion_profile = profile_views.profile_against_cohort(
-        str(store.paths.root), version, mine, mode, "emotions", source
-    ).copy()
+    emotion_table = profile_views.profile_against_cohort(str(store.paths.root), version, mine, mode, "emotions", source)
+    emotion_profile = emotion_table.copy()
     emotion_profile.attrs = {}
     if not emotion_profile.empty:
         emotion_profile["visit"] = emotion_profile["video_id"].map(
@@ -203,6 +202,7 @@ with common.friendly_errors():
             .configure_legend(orient="bottom", direction="horizontal")
         )
         st.altair_chart(emotion_heat, width="stretch", key="pp_emotion_profile")
+        profile_views.emotion_command(store, patient, mode, source, emotion_table)
 
     st.subheader("Frames left out per visit")
     left_out = profile_views.frames_left_out(features, visits)

@@ -1,4 +1,4 @@
-"""Patient-profile helpers: the scalogram chart, the cached profile against the cohort, the frames left out."""
+"""Patient-profile helpers: scalogram chart, cached profile against the cohort, frames left out, emotion command."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ __all__ = [
     "EMOTIONS",
     "LEFT_OUT_REASONS",
     "MAX_SCALOGRAM_COLUMNS",
+    "emotion_command",
     "frames_left_out",
     "profile_against_cohort",
     "scalogram_chart",
@@ -76,6 +77,21 @@ def profile_against_cohort(
     """:func:`facs_core.services.analysis.patient_profile`, cached per store state."""
     del data_dir, version
     return analysis.patient_profile(common.catalog(), list(video_ids), mode, measures, source)
+
+
+def emotion_command(store, patient: str, mode: str, source: str, table: pd.DataFrame) -> None:
+    """Under the emotion heatmap: its provenance and the ``stats profile --measures emotions`` command giving it.
+
+    ``table`` is :func:`profile_against_cohort` of the emotions; the table
+    shown (with its provenance) is kept as ``pp_emotion_table`` and the
+    command as ``pp_emotion_command`` in the session, as the AU panel does.
+    """
+    shown = table.copy()
+    shown.attrs = {"provenance": table.attrs.get("provenance", {})}
+    st.session_state["pp_emotion_table"] = shown
+    data_dir = store.paths.root if common.viewer(store).sees_paths else None
+    command = analysis.profile_command(patient, mode, "emotions", source, f"profile-emotions-{patient}.csv", data_dir)
+    common.reproduce(store, command, shown, key="pp_emotion_command")
 
 
 def scalogram_chart(image) -> alt.Chart:

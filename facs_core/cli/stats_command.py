@@ -7,6 +7,14 @@ Contracts (other tools call them exactly so)::
         --covariates age,sex,camera,medication,repeat_visit [--method pearson|spearman]
         [--fdr bh|by|bonferroni|none] [--alpha 0.05] --out RESULT.csv
 
+FEATURES ends with provenance columns (``method, backends, data_source, segments,
+n_videos, software, inputs_sha256``; :data:`facs_core.stats.provenance.FEATURE_PROVENANCE_COLUMNS`).
+``features --from-store [--source real|synthetic|both] [--segment-label LABEL]``
+instead of ``--frames`` writes the Export page's per-video features table of the
+store of ``--data-dir`` (clinical values, features, backend and model version per
+visit; :func:`facs_core.services.downloads.features_export`); its ``--out`` may be
+``.parquet`` (the provenance block in the file's metadata).
+
 Extensions: ``--from-store`` instead of ``--features``/``--clinical`` analyses the
 store of ``--data-dir`` exactly as the Cohort statistics page does (same
 engine, :func:`facs_core.services.analysis.cohort_statistics`), with
@@ -52,11 +60,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Per-video features: mean AU value over face frames inside the marked segments"
         " (all frames when a video has none), occurrence rate and standard deviation.",
     )
-    features.add_argument(
+    inputs = features.add_mutually_exclusive_group(required=True)
+    inputs.add_argument(
         "--frames",
-        required=True,
         metavar="FRAMES.parquet",
         help="per-frame table with video_id, or a folder of tables (a file without video_id is named by its stem)",
+    )
+    inputs.add_argument(
+        "--from-store",
+        action="store_true",
+        help="the store of --data-dir: every chosen visit's features with its clinical values, as the Export page",
+    )
+    features.add_argument(
+        "--source",
+        choices=DATA_SOURCES,
+        default=None,
+        help="with --from-store: visits exported, real, synthetic (demo) or both (default: real when any visit is"
+        " real)",
+    )
+    features.add_argument(
+        "--segment-label",
+        metavar="LABEL",
+        help="with --from-store: only visits with a segment of this label, features inside those segments",
     )
     features.add_argument("--segments", metavar="SEGMENTS.csv", help="video_id,start_s,end_s[,label]")
     features.add_argument(
@@ -77,7 +102,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="express each visit's AUs relative to its own baseline, (x - median) / (1.4826 MAD), before averaging",
     )
-    features.add_argument("--out", required=True, metavar="FEATURES.csv")
+    features.add_argument(
+        "--out", required=True, metavar="FEATURES.csv", help="features table, .csv (.parquet with --from-store)"
+    )
     features.set_defaults(func=run_features)
 
 
@@ -160,6 +187,11 @@ def run_features(args: argparse.Namespace) -> int:
     from facs_core.features import au_columns, per_video_features, read_segments
     from facs_core.frame_tables import read_frames
 
+    if args.from_store:
+        return _features_from_store(args)
+    for option, value in (("--source", args.source), ("--segment-label", args.segment_label)):
+        if value is not None:
+            raise InputError(f"{option} chooses stored visits: use it with --from-store")
     checked_out(args.out, (".csv",))
     frames = read_frames(args.frames)
     if args.video_id is not None:
@@ -180,6 +212,7 @@ def run_features(args: argparse.Namespace) -> int:
             f" not FACS-coded AUs; not measured: {', '.join(absent_aus())}"
         )
     features = per_video_features(frames, segments, threshold=args.threshold, normalise=args.normalise)
+    features = _with_file_provenance(features, frames, segments, args)
     unknown = sorted(set(segments["video_id"]) - set(features["video_id"]))
     if unknown:
         _note(f"{len(unknown)} segment video id(s) not in the frames table, ignored: {', '.join(unknown[:5])}")
@@ -195,6 +228,78 @@ def run_features(args: argparse.Namespace) -> int:
     if no_face:
         _note(f"{len(no_face)} video(s) have no face frame in the analysed window: {', '.join(no_face[:5])}")
     print(f"wrote {args.out}: {len(features)} video(s), {len(au_columns(features.columns))} AU(s)")
+    return 0
+
+
+def _frame_backends(path: str) -> str:
+    """The backends and versions recorded in the frames file(s)' Parquet metadata (``extract`` writes them)."""
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    from facs_core.frame_tables import TABLE_SUFFIXES
+    from facs_core.stats.provenance import backends_text
+
+    root = Path(path)
+    files = sorted(p for p in root.iterdir() if p.suffix.lower() in TABLE_SUFFIXES) if root.is_dir() else [root]
+    pairs = []
+    for file in files:
+        if file.suffix.lower() not in (".parquet", ".pq"):
+            continue
+        metadata = pq.read_schema(file).metadata or {}
+        backend = metadata.get(b"facs.backend", b"").decode()
+        pairs.append((backend, metadata.get(b"facs.backend_version", b"").decode()))
+    return backends_text(pairs) if any(b for b, _ in pairs) else "not recorded in the frames table"
+
+
+def _with_file_provenance(features, frames, segments, args: argparse.Namespace):
+    """``features`` ending with the provenance columns of a table computed from files."""
+    from facs_core.stats import provenance
+
+    numeric = frames.select_dtypes(include=["number", "bool"])
+    frames_hash = provenance.inputs_hash(frames["video_id"].astype(str).tolist(), numeric.to_numpy(dtype=float))
+    segments_hash = provenance.inputs_hash(
+        segments["video_id"].astype(str).tolist(), segments[["start_s", "end_s"]].to_numpy(dtype=float)
+    )
+    info = {
+        "analysis": "per-video features",
+        "method": provenance.features_method(args.threshold, args.normalise),
+        "backends": _frame_backends(args.frames),
+        "data_source": "as given (frames table)",
+        "segments": f"segments table {args.segments}" if args.segments else "whole videos",
+        "n_videos": len(features),
+        "software": provenance.software_versions(),
+        "inputs_sha256": provenance.combined_hash(frames_hash, segments_hash),
+        "inputs": "the frames table's numbers and video ids; the segments",
+    }
+    return provenance.attach_feature_provenance(features, info)
+
+
+def _features_from_store(args: argparse.Namespace) -> int:
+    from facs_core.services import analysis
+    from facs_core.services.downloads import features_export
+    from store import open_catalog, resolve_data_dir
+
+    for option, value in (
+        ("--segments", args.segments),
+        ("--video-id", args.video_id),
+        ("--threshold", args.threshold),
+        ("--normalise", args.normalise),
+    ):
+        if value is not None:
+            raise InputError(f"{option} goes with --frames; --from-store uses the store's segments and defaults")
+    out = checked_out(args.out, RESULT_SUFFIXES)
+    store = open_catalog(resolve_data_dir(args.data_dir))
+    try:
+        choice = analysis.CohortChoice(source=args.source, segment_label=args.segment_label)
+        table = features_export(store, analysis.operator_viewer(), choice)
+    finally:
+        store.close()
+    for note in table.attrs.get("notes", []):
+        _note(note)
+    table.attrs = {"provenance": table.attrs["provenance"]}
+    write_result(table, out)
+    print(f"wrote {args.out}: {len(table)} visit(s), {table.attrs['provenance']['data_source']} data")
     return 0
 
 

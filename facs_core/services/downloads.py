@@ -8,9 +8,21 @@ A download button's file is made after its page was drawn, outside any page
 run, so nothing else notices then that the session behind it has ended:
 :func:`check_session` re-reads the sign-in session (signed out, inactivity
 timeout, maximum length, account disabled) when the file is made.
+
+:func:`features_export` builds the per-video features table the Export page
+offers and ``python -m facs_core features --from-store`` writes: the chosen
+visits' clinical values and features, each row's backend and model version,
+ending with the provenance columns
+(:data:`facs_core.stats.provenance.FEATURE_PROVENANCE_COLUMNS`) and carrying
+the provenance block in ``attrs`` (a Parquet file's metadata), as the
+statistics tables do.
 """
 
 from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -20,7 +32,7 @@ from facs_core.services import access, session_cookie
 from facs_core.services.access import PermissionDenied, User
 from store import audit, sessions
 
-__all__ = ["EXPORT_FORMATS", "check_session", "export_for"]
+__all__ = ["EXPORT_FORMATS", "check_session", "export_for", "features_command", "features_export"]
 
 #: File formats of :func:`export_for`.
 EXPORT_FORMATS = ("csv", "parquet")
@@ -109,3 +121,88 @@ def export_for(
     data = exports.export_csv(frame, current.role) if fmt == "csv" else exports.export_parquet(frame, current.role)
     audit.record(catalog, current.username, audit.EXPORT, None, f"{what} {fmt}")
     return data
+
+
+def features_export(catalog, viewer, choice=None, patients: Sequence[str] | None = None) -> pd.DataFrame:
+    """The per-video features of the chosen visits with their clinical values, and where they came from.
+
+    The visits are chosen as for every statistic
+    (:func:`facs_core.services.analysis.cohort_visits`: data source, segment
+    label); ``patients`` narrows them to the patients a user may see.
+
+    Parameters
+    ----------
+    catalog : store.catalog.Catalog
+    viewer : facs_core.services.visibility.Viewer
+        Whose segment labels a segment choice refers to.
+    choice : facs_core.services.analysis.CohortChoice, optional
+        Data source (default real whenever the store holds a real visit)
+        and segment label (default whole videos).
+    patients : sequence of str, optional
+        Only these patients' visits (default every patient).
+
+    Returns
+    -------
+    DataFrame
+        The clinical columns (``video_id, patient_id, visit_date, synthetic``,
+        scores, covariates), ``backend, backend_version``, the features of
+        :func:`facs_core.features.feature_columns`, then
+        :data:`~facs_core.stats.provenance.FEATURE_PROVENANCE_COLUMNS`.
+        ``attrs``: ``provenance`` and ``notes`` (visits left out and why).
+        The input hash covers the store state as the statistics' does
+        (:func:`facs_core.services.analysis.store_inputs_hash`: each visit's
+        extraction run, the clinical values exported, the segments).
+    """
+    from facs_core.services import analysis
+    from facs_core.stats import provenance
+    from store import shards
+
+    choice = choice or analysis.CohortChoice()
+    clinical, segments, source, notes = analysis.cohort_visits(catalog, viewer, choice)
+    if patients is not None:
+        clinical = clinical[clinical["patient_id"].isin(list(patients))]
+    runs = analysis.latest_runs(catalog)
+    runs = runs[runs["video_id"].isin(set(clinical["video_id"]))]
+    # DuckDB reads the shards without page checks: verified first (once per file version).
+    shards.verify_pages([catalog.paths.root / p for p in runs["shard_path"] if (catalog.paths.root / p).exists()])
+    features = analysis.video_features(catalog, segments)
+    table = clinical.merge(features, on="video_id", how="inner")
+    versions = runs.set_index("video_id")["backend_version"]
+    if "backend" in table:
+        table.insert(table.columns.get_loc("backend") + 1, "backend_version", table["video_id"].map(versions))
+    ids = table["video_id"].astype(str).tolist()
+    # The statistics' store-state hash: a visit's run id names its video, extraction parameters and shard
+    # (never rewritten); a new extraction is a new run. The feature values are not hashed: DuckDB's parallel
+    # sums differ in the last bits from run to run.
+    digest = analysis.store_inputs_hash(
+        catalog, ids, clinical, [c for c in clinical.columns if c != "video_id"], segments
+    )
+    pairs = list(zip(table.get("backend", []), table.get("backend_version", []), strict=True))
+    info = {
+        "analysis": "per-video features",
+        "method": provenance.features_method(),
+        "backends": provenance.backends_text([(str(b), str(v)) for b, v in pairs]) if pairs else "none",
+        "data_source": source,
+        "segments": choice.segment_label or "whole videos",
+        "n_videos": len(table),
+        "software": provenance.software_versions(("duckdb",)),
+        "inputs_sha256": digest,
+        "inputs": "store state: extraction runs, clinical values and segments used",
+    }
+    out = provenance.attach_feature_provenance(table.reset_index(drop=True), info)
+    out.attrs["notes"] = notes
+    return out
+
+
+def features_command(
+    source: str, segment_label: str | None = None, out: str = "per-video-features.csv", data_dir: Path | None = None
+) -> str:
+    """``python -m facs_core features --from-store ...`` writing :func:`features_export`'s table of every patient.
+
+    ``data_dir`` is left out (the server's ``FACS_DATA_DIR``) unless given.
+    """
+    argv = ["python", "-m", "facs_core", *(["--data-dir", str(data_dir)] if data_dir is not None else [])]
+    argv += ["features", "--from-store", "--source", source]
+    if segment_label:
+        argv += ["--segment-label", segment_label]
+    return shlex.join([*argv, "--out", out])

@@ -63,7 +63,8 @@ def cohort_profile(
     -------
     DataFrame
         ``video_id, AU, mean, value`` for the visits of ``video_ids`` that have
-        features; ``attrs["n_reference"]`` is the size of the reference.
+        features; ``attrs["n_reference"]`` is the size of the reference (its
+        visits with a value of at least one of the measures).
 
     Examples
     --------
@@ -92,7 +93,8 @@ def cohort_profile(
                 score = 100.0 * np.count_nonzero(cohort <= value) / cohort.size if known else np.nan
             rows.append({"video_id": video_id, "AU": au, "mean": value, "value": score})
     table = pd.DataFrame(rows, columns=["video_id", "AU", "mean", "value"])
-    table.attrs["n_reference"] = len(cohort_rows)
+    # Visits with none of the measures (emotions of a backend that has none) are no reference.
+    table.attrs["n_reference"] = int(cohort_rows.notna().any(axis=1).sum())
     return table
 
 

@@ -1,11 +1,14 @@
 """Where a result came from: method, covariates, correction, n, df, data source, versions, input hash.
 
-Every result table of the analysis engine carries the same provenance twice:
+Every result table of the analysis engine, and the per-video features table
+a user exports, carries the same provenance twice:
 as a dict in ``attrs["provenance"]`` (for a Parquet file's metadata, see
 :func:`provenance_metadata`) and as constant metadata columns
 (:data:`PROVENANCE_COLUMNS`), so a figure in a paper can be traced to the
 store state and the software that made it, whichever way the table left the
-program (CSV, Parquet, a screenshot of the page).
+program (CSV, Parquet, a screenshot of the page). Statistics end with
+:data:`PROVENANCE_COLUMNS` (:func:`attach_provenance`); per-video features
+end with :data:`FEATURE_PROVENANCE_COLUMNS` (:func:`attach_feature_provenance`).
 """
 
 from __future__ import annotations
@@ -19,9 +22,14 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "FEATURE_PROVENANCE_COLUMNS",
     "PROVENANCE_COLUMNS",
     "PROVENANCE_KEY",
+    "attach_feature_provenance",
     "attach_provenance",
+    "backends_text",
+    "combined_hash",
+    "features_method",
     "inputs_hash",
     "provenance_metadata",
     "software_versions",
@@ -38,18 +46,33 @@ PROVENANCE_COLUMNS: tuple[str, ...] = (
     "inputs_sha256",
 )
 
+#: Metadata columns a per-video features table ends with (constant within a table).
+FEATURE_PROVENANCE_COLUMNS: tuple[str, ...] = (
+    "method",
+    "backends",
+    "data_source",
+    "segments",
+    "n_videos",
+    "software",
+    "inputs_sha256",
+)
+
 #: Key of the provenance block in a Parquet file's key-value metadata.
 PROVENANCE_KEY = b"facs_provenance"
 
 _PACKAGES = ("numpy", "scipy", "pandas", "PyWavelets", "statsmodels")
 
 
-def software_versions() -> str:
-    """``facs_core 0.1.0; numpy 2.1.3; ...``: the versions whose code computed a result."""
+def software_versions(extra: Sequence[str] = ()) -> str:
+    """``facs_core 0.1.0; numpy 2.1.3; ...``: the versions whose code computed a result.
+
+    ``extra`` names further packages that took part (``duckdb`` for the
+    per-video features, which it aggregates).
+    """
     from facs_core import __version__
 
     parts = [f"facs_core {__version__}"]
-    for name in _PACKAGES:
+    for name in (*_PACKAGES, *extra):
         try:
             parts.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:
@@ -107,3 +130,67 @@ def provenance_metadata(table: pd.DataFrame) -> dict[bytes, bytes]:
     """The table's provenance as Parquet key-value metadata (``{PROVENANCE_KEY: json}``)."""
     info = table.attrs.get("provenance", {})
     return {PROVENANCE_KEY: json.dumps(info, sort_keys=True, default=str).encode()}
+
+
+def combined_hash(*digests: str) -> str:
+    """SHA-256 (hex, first 16) of several input hashes, in order: one hash of all they cover."""
+    return hashlib.sha256("\x1f".join(digests).encode()).hexdigest()[:16]
+
+
+def features_method(threshold: float | None = None, normalise: str | None = None) -> str:
+    """How per-video features were computed (:func:`facs_core.features.per_video_features`), as one line.
+
+    Examples
+    --------
+    >>> features_method(0.3)
+    'per-video mean, occurrence rate (threshold 0.3) and SD over confident patient-face frames; normalised: none'
+    """
+    if threshold is not None:
+        cut = f"{float(threshold):g}"
+    elif normalise == "visit":
+        cut = "2 robust SDs above the visit's median"
+    else:
+        cut = "per AU source, resources/occurrence_thresholds.csv"
+    return (
+        f"per-video mean, occurrence rate (threshold {cut}) and SD over confident patient-face frames;"
+        f" normalised: {'per visit, (x - median) / (1.4826 MAD)' if normalise == 'visit' else 'none'}"
+    )
+
+
+def backends_text(pairs: Sequence[tuple[str, str]]) -> str:
+    """``"mediapipe 0.10.14; pyfeat 2.1.5"``: the distinct backends and model versions that measured the frames.
+
+    Examples
+    --------
+    >>> backends_text([("pyfeat", "2.1.5"), ("mediapipe", "0.10.14"), ("pyfeat", "2.1.5")])
+    'mediapipe 0.10.14; pyfeat 2.1.5'
+    """
+    named = {f"{backend} {version}".strip() for backend, version in pairs if backend}
+    return "; ".join(sorted(named)) or "unknown"
+
+
+def attach_feature_provenance(table: pd.DataFrame, info: Mapping[str, object]) -> pd.DataFrame:
+    """``table`` with :data:`FEATURE_PROVENANCE_COLUMNS` appended and ``attrs["provenance"] = info``.
+
+    ``info`` holds at least those keys: the method (:func:`features_method`),
+    the backends and their versions (:func:`backends_text`), the data-source
+    filter, the segment scope, the number of videos, the software versions
+    and the input hash.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> info = {"method": "m", "backends": "pyfeat 2.1.5", "data_source": "real", "segments": "whole videos",
+    ...         "n_videos": 1, "software": "facs_core", "inputs_sha256": "ab12"}
+    >>> out = attach_feature_provenance(pd.DataFrame({"video_id": ["v1"], "AU12": [0.5]}), info)
+    >>> list(out.columns)[2:], out.attrs["provenance"]["backends"]
+    (['method', 'backends', 'data_source', 'segments', 'n_videos', 'software', 'inputs_sha256'], 'pyfeat 2.1.5')
+    """
+    missing = [column for column in FEATURE_PROVENANCE_COLUMNS if column not in info]
+    if missing:
+        raise ValueError(f"feature provenance lacks {', '.join(missing)}")
+    out = table.copy()
+    for column in FEATURE_PROVENANCE_COLUMNS:
+        out[column] = info[column]
+    out.attrs = {**table.attrs, "provenance": dict(info)}
+    return out
