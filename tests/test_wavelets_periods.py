@@ -10,8 +10,19 @@ import pytest
 import pywt
 from scipy.signal import resample_poly
 
+from facs_core import datasets
 from facs_core.cli import main
-from facs_core.wavelets import AssociationParams, log_periods, period_association, period_features, period_scales
+from facs_core.errors import InputError
+from facs_core.wavelets.periods import estimate_rates
+from facs_core.wavelets import (
+    AssociationParams,
+    combine_periods,
+    log_periods,
+    period_association,
+    period_features,
+    period_scales,
+    wavelet_features,
+)
 
 #: Periods compared between frame rates: from four frames of the slower rate to a few seconds.
 PERIODS = log_periods(0.2, 4.0, 24)
@@ -93,24 +104,36 @@ def test_cells_a_video_cannot_resolve_are_marked_for_that_video() -> None:
 
 
 def _mixed_cohort(n_videos: int = 40, seconds: float = 60.0, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Videos at 10, 23.976, 25 and 30 fps; AU12's 0.7 s rhythm grows with BDI, AU01 and AU04 are noise."""
-    rng = np.random.default_rng(seed)
-    rates = (10.0, 23.976, 25.0, 30.0)
-    frames, clinical = [], []
-    for v in range(n_videos):
-        fps = rates[v % len(rates)]
-        bdi = int(rng.integers(0, 64))
-        amplitude = 0.01 + 0.06 * bdi / 63
-        phase = rng.uniform(0, 2 * np.pi)
-        n = round(seconds * fps)
-        noise = {au: 0.3 + 0.06 * rng.standard_normal(n) for au in ("AU01", "AU04", "AU12")}
-        t = np.arange(n) / fps
-        noise["AU12"] = np.clip(noise["AU12"] + amplitude * np.sin(2 * np.pi * t / 0.7 + phase), 0, 1)
-        frames.append(_video(f"m{v:02d}", fps, seconds, **noise))
-        clinical.append(
-            {"video_id": f"m{v:02d}", "patient_id": f"P{v:02d}", "bdi": bdi, "age": int(rng.integers(20, 70))}
-        )
-    return pd.concat(frames, ignore_index=True), pd.DataFrame(clinical)
+    """Videos at 10, 23.976, 25 and 30 fps in turn; AU12's 0.7 s rhythm grows with BDI, AU01 and AU04 are noise."""
+    aus = ["AU01", "AU04", "AU12"]
+    return datasets.rhythm_cohort(n_videos, seconds / 60, (10.0, 23.976, 25.0, 30.0), seed, aus=aus, face_gaps=())
+
+
+def test_the_map_from_frames_is_the_stores_per_video_features_combined() -> None:
+    # The store path (services.analysis) transforms each video alone at its own scales and lines them up with
+    # combine_periods; period_features batches each rate's videos. The two must give the same numbers.
+    frames, _ = _mixed_cohort(n_videos=8, seconds=20.0)
+    frames.loc[frames.index[100:108], "AU04"] = np.nan  # a 0.8 s face gap at 10 fps: the series splits there
+    rates = estimate_rates(frames)
+    whole = period_features(frames, None, PERIODS)
+    parts = []
+    for video_id, fps in sorted(rates.items()):
+        scales, _ = period_scales(PERIODS, fps)
+        alone = wavelet_features(frames[frames["video_id"] == video_id], fps, scales=scales, require_values=False)
+        parts.append((video_id, fps, alone))
+    combined = combine_periods(parts, PERIODS, whole.aus)
+    np.testing.assert_array_equal(whole.values, combined.values)
+    np.testing.assert_array_equal(whole.frames_used, combined.frames_used)
+    np.testing.assert_array_equal(whole.reasons(), combined.reasons())
+
+
+def test_a_given_rate_that_the_timestamps_contradict_is_refused() -> None:
+    frames = _video("v", 30.0, 20.0, AU12=_smooth)
+    for rates in ({"v": 25.0}, 25.0):
+        with pytest.raises(InputError, match="0.03333 s apart .* but fps is 25"):
+            period_features(frames, rates, [0.5, 1.0])
+    # Read from the timestamps, the rate is 30 fps.
+    assert period_features(frames, None, [0.5, 1.0]).rates.tolist() == [30.0]
 
 
 def test_planted_rhythm_is_recovered_on_a_mixed_rate_cohort() -> None:
