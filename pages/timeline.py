@@ -21,7 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from facs_core.segments import segment_labels
-from facs_core.services import access, segment_edits, visibility
+from facs_core.services import access, playback, segment_edits, visibility
 from facs_core.services.demo import SYNTHETIC_LABEL
 from web import common, page_data, run_notices, strip, timeline_component
 from web.auth import require, video_url
@@ -152,6 +152,8 @@ if url is not None and not static:
         error=st.session_state.get("tl_error"),
         reported=timeline_component.reported_status(player_key),
         window=timeline_component.reported_window(player_key),
+        # In and out snap to the frames of the file the browser plays (variable-frame-rate included).
+        frame_times=playback.frame_times(store, video_id, frames),
     )
     events = timeline_component.synced_timeline(data, key=player_key)
     if play is not None:

@@ -27,6 +27,7 @@ from store import open_catalog, users
 from store.runs import add_finished_run
 from store.segment_rows import add_segment, segments_for
 from tests.browser_server import ARTIFACTS, CHROMIUM, PASSWORD, chromium, fill_sign_in, idle, shot, streamlit_server
+from tests.vfr_clip import make_vfr_clip
 from web.strip import span_label
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -74,7 +75,18 @@ def store(tmp_path_factory: pytest.TempPathFactory, feat_data: Path) -> dict:
         _attach_synthetic_run(catalog, video_id, float(fps), int(frame_count))
         # Frame-aligned ends: frame 60 to the start of frame 108 (2.50 s to 4.50 s at 23.976 frames/s).
         segment = add_segment(catalog, video_id, 60 / fps, 108 / fps, "flat affect", author="test")
-    return {"data_dir": data_dir, "video_id": video_id, "fps": float(fps), "segment": segment}
+        # A phone's variable-frame-rate recording: frames 1/60 to 1/15 s apart (tests/vfr_clip.py).
+        clip = data_dir.parent / "phone.mp4"
+        vfr_truth = make_vfr_clip(feat_data / "single_face.mp4", clip)
+        vfr, _ = ingest_video(catalog, clip, original_name="phone.mp4", patient_id="P017", user=LocalOperator("test"))
+    return {
+        "data_dir": data_dir,
+        "video_id": video_id,
+        "fps": float(fps),
+        "segment": segment,
+        "vfr_id": vfr["video_id"],
+        "vfr_truth": vfr_truth,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -312,3 +324,53 @@ def test_where_the_timeline_cannot_load_the_page_switches_to_the_strip_by_itself
         stored = segments_for(catalog, store["video_id"])
     marked = stored[(stored["start_s"] == start) & (stored["end_s"] == end)]
     assert marked["author"].tolist() == ["clara"]
+
+
+#: Seek the paused player to ``t``; resolves with the presentation time of the frame the browser then shows.
+_SEEK_AND_WATCH = """(t) => new Promise((resolve) => {
+  const v = document.querySelector('.facs-tl video');
+  let shown = null;
+  let seeked = false;
+  const done = () => { if (shown !== null && seeked) resolve(shown); };
+  v.requestVideoFrameCallback((now, meta) => { shown = meta.mediaTime; done(); });
+  v.addEventListener('seeked', () => { seeked = true; done(); setTimeout(() => resolve(shown), 5000); }, {once: true});
+  v.currentTime = t;
+})"""
+
+
+def test_in_and_out_snap_to_the_real_frames_of_a_variable_frame_rate_video(store: dict, browser: Browser) -> None:
+    truth = store["vfr_truth"]
+    # Playheads where counting frames at the container's 30 frames/s picks the wrong frame:
+    # in, 4.5 sixtieths into a 1/15 s frame; out, 2.5 sixtieths into one.
+    playheads = {"i": 46.5 / 60, "o": 76.5 / 60}
+    with streamlit_server(store["data_dir"], store["data_dir"].parent / "vfr.log") as url:
+        context = browser.new_context(viewport={"width": 1300, "height": 1000})
+        context.set_default_timeout(60_000)
+        page = context.new_page()
+        _open_timeline(page, url, store["vfr_id"])
+        marked = {}
+        for key, t in playheads.items():
+            shown = page.evaluate(_SEEK_AND_WATCH, t)
+            frame = int(np.searchsorted(truth, t, "right")) - 1
+            # The browser shows the frame the sample tables say is on screen at t.
+            assert shown is not None and abs(shown - truth[frame]) < 1e-3, (t, shown, truth[frame])
+            page.locator(".facs-tl-svg").focus()
+            page.keyboard.press(key)
+            marked[key] = float(page.locator(".facs-tl").get_attribute("data-in" if key == "i" else "data-out"))
+        page.get_by_label("Segment label", exact=True).fill("looks away")
+        page.locator(".facs-tl-svg").focus()
+        page.keyboard.press("Enter")
+        idle(page)
+        expect(page.get_by_text("Segment saved.")).to_be_visible()
+        page.locator(".facs-tl").screenshot(path=str(ARTIFACTS / "timeline-08-vfr-marked.png"))
+        context.close()
+    with open_catalog(store["data_dir"]) as catalog:
+        saved = segments_for(catalog, store["vfr_id"]).set_index("label").loc["looks away"]
+    first = int(np.searchsorted(truth, playheads["i"], "right")) - 1
+    last = int(np.searchsorted(truth, playheads["o"], "right")) - 1
+    # In at the start of the frame on screen, out at the start of the next: real frame times, to the microsecond.
+    assert abs(marked["i"] - truth[first]) < 1e-6 and abs(marked["o"] - truth[last + 1]) < 1e-6, marked
+    assert abs(saved["start_s"] - truth[first]) < 1e-6 and abs(saved["end_s"] - truth[last + 1]) < 1e-6
+    # Within one (real) frame of the playheads.
+    assert 0 <= playheads["i"] - saved["start_s"] < truth[first + 1] - truth[first]
+    assert 0 < saved["end_s"] - playheads["o"] <= truth[last + 1] - truth[last]

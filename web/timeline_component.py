@@ -8,7 +8,10 @@ module would be loaded from a ``blob:`` URL, which the deployment's
 Content-Security-Policy (``script-src 'self'``) refuses.
 
 In the browser: click or drag on the traces to seek; keys I and O (or the
-buttons) set in and out at the playhead, snapped to the frame on screen;
+buttons) set in and out at the playhead, snapped to the frame on screen (by
+the real frame times of the played file,
+:func:`facs_core.services.playback.frame_times`, so a variable-frame-rate
+video snaps to its own frames; without them every ``1 / fps``);
 Enter saves. Saving sends one request back to Python (:func:`synced_timeline`
 returns it), which the page stores through
 :mod:`facs_core.services.segment_edits`. A segment's Play button (or a play
@@ -43,6 +46,7 @@ __all__ = [
     "TimelineEvents",
     "component_data",
     "fallback_reason",
+    "frame_runs",
     "reported_status",
     "reported_window",
     "store_request",
@@ -58,6 +62,8 @@ MAX_POINTS = 6000
 #: Seconds the page waits for the timeline to report that it works (its script ran and the
 #: video's metadata loaded) before it shows the static strip instead.
 LOAD_TIMEOUT_S = 20.0
+#: How far (s) a frame time sent to the browser may be from the true one (:func:`frame_runs`).
+FRAME_TOLERANCE_S = 1e-3
 #: The status the browser reports when the timeline works.
 READY = "ready"
 _FAILURES = {
@@ -208,6 +214,7 @@ def component_data(
     error: dict[str, str] | None = None,
     reported: str | None = None,
     window: tuple[float, float] | None = None,
+    frame_times: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The JSON the component draws: traces binned to :data:`MAX_POINTS`, face rows, segments.
 
@@ -242,6 +249,11 @@ def component_data(
         browser repeats its status until the page has seen it.
     window : tuple of float, optional
         ``(from, to)`` seconds the timeline is zoomed to (:func:`reported_window`).
+    frame_times : ndarray, optional
+        When each frame of the played file is shown
+        (:func:`facs_core.services.playback.frame_times`): in and out points
+        and frame steps snap to these, sent as runs of even spacing
+        (:func:`frame_runs`). None: frames every ``1 / fps``.
     """
     traces: dict[str, Any] = {"t": [], "aus": {}}
     detail: dict[str, Any] | None = None
@@ -283,8 +295,50 @@ def component_data(
         "error": error,
         "reported": reported,
         "window": [float(window[0]), float(window[1])] if window is not None else None,
+        "frame_runs": frame_runs(frame_times) if frame_times is not None and len(frame_times) else None,
         "detail": detail,
     }
+
+
+def frame_runs(times: np.ndarray, tolerance_s: float = FRAME_TOLERANCE_S) -> list[list[float]]:
+    """Frame times as runs ``[first, step, count]``: frame ``i`` of a run is shown at ``first + i * step``.
+
+    Each run is the longest stretch whose frames all lie within
+    ``tolerance_s`` of the line through its first and last frame, so a
+    constant-rate video is one run however long (even with decoder times
+    rounded to the millisecond), and a variable-rate one as many runs as its
+    spacing changes.
+    """
+    times = np.asarray(times, dtype=float)
+    runs: list[list[float]] = []
+
+    def fits(first: int, last: int) -> bool:
+        span = times[first : last + 1]
+        line = times[first] + (times[last] - times[first]) * np.arange(len(span)) / max(1, last - first)
+        return bool(np.max(np.abs(span - line)) <= tolerance_s)
+
+    i = 0
+    while i < len(times):
+        # Gallop to a stretch that no longer fits, then bisect for the last frame that does.
+        good, size = min(i + 1, len(times) - 1), 2
+        while good + 1 < len(times) and fits(i, min(len(times) - 1, i + size)):
+            good = min(len(times) - 1, i + size)
+            size *= 2
+        bad = min(len(times) - 1, i + size)
+        if bad > good and not fits(i, bad):
+            while bad - good > 1:
+                mid = (good + bad) // 2
+                if fits(i, mid):
+                    good = mid
+                else:
+                    bad = mid
+        else:
+            good = max(good, bad)
+        count = good - i + 1
+        step = (times[good] - times[i]) / (count - 1) if count > 1 else 0.0
+        runs.append([round(float(times[i]), 6), round(float(step), 9), count])
+        i = good + 1
+    return runs
 
 
 def _traces(frames: pd.DataFrame, columns: Sequence[str]) -> dict[str, Any]:

@@ -11,17 +11,36 @@ what extraction reads; the copy is for viewing only.
 
 from __future__ import annotations
 
+import functools
 import os
+import struct
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import cv2
+import numpy as np
+import pandas as pd
 
+from facs_core.decode import frame_timestamps
 from facs_core.errors import InputError
+from store import listings
 from store.catalog import Catalog
 from store.videos import get_video, sha256_file, video_file
+
+__all__ = [
+    "BROWSER_CODECS",
+    "BROWSER_CONTAINERS",
+    "DECODE_LIMIT_FRAMES",
+    "MAX_PLAYBACK_SIDE",
+    "browser_playable",
+    "ensure_playback_copy",
+    "frame_times",
+    "mp4_frame_times",
+    "needs_playback_copy",
+    "write_webm_copy",
+]
 
 #: Codecs (as OpenCV's FOURCC, lower case) browsers decode natively.
 BROWSER_CODECS: frozenset[str] = frozenset({"h264", "avc1", "avc3", "vp8", "vp80", "vp9", "vp90", "vp09"})
@@ -30,7 +49,13 @@ BROWSER_CONTAINERS: frozenset[str] = frozenset({"mp4", "mov", "webm"})
 #: The longest side of a playback copy; larger videos are scaled down to keep encoding fast.
 MAX_PLAYBACK_SIDE = 960
 
+#: Most frames :func:`frame_times` lists by decoding a file that has no sample tables to read
+#: (about 11 minutes at 30 frames/s); longer ones are taken as evenly spaced.
+DECODE_LIMIT_FRAMES = 20_000
+
 Progress = Callable[[float, str], None]
+_MP4_SUFFIXES = {".mp4", ".m4v", ".mov"}
+_MP4_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"}
 
 
 def browser_playable(container: str | None, codec: str | None) -> bool:
@@ -120,3 +145,174 @@ def ensure_playback_copy(catalog: Catalog, video_id: str, *, progress: Progress 
         [relative.as_posix(), sha256_file(target), video_id],
     )
     return relative.as_posix()
+
+
+def _children(data: bytes, start: int, end: int) -> dict[bytes, list[bytes]]:
+    """Payloads of the boxes in ``data[start:end]``, by type (in order)."""
+    found: dict[bytes, list[bytes]] = {}
+    while start + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[start : start + 8])
+        header = 8
+        if size == 1:
+            (size,) = struct.unpack(">Q", data[start + 8 : start + 16])
+            header = 16
+        elif size == 0:
+            size = end - start
+        if size < header:
+            break
+        found.setdefault(kind, []).append(data[start + header : start + size])
+        start += size
+    return found
+
+
+def _read_moov(handle: BinaryIO) -> bytes | None:
+    """The movie box's payload, reading only box headers until it (the media data is skipped)."""
+    while True:
+        head = handle.read(8)
+        if len(head) < 8:
+            return None
+        size, kind = struct.unpack(">I4s", head)
+        header = 8
+        if size == 1:
+            (size,) = struct.unpack(">Q", handle.read(8))
+            header = 16
+        if kind == b"moov":
+            return handle.read(size - header) if size else handle.read()
+        if size < header:
+            return None
+        handle.seek(size - header, os.SEEK_CUR)
+
+
+def _full_box(payload: bytes) -> tuple[int, bytes]:
+    return payload[0], payload[4:]
+
+
+def _pairs(body: bytes, signed_second: bool = False) -> np.ndarray:
+    (count,) = struct.unpack(">I", body[:4])
+    values = np.frombuffer(body[4 : 4 + 8 * count], dtype=">u4").reshape(count, 2).astype(np.int64)
+    if signed_second:
+        values[:, 1] = np.where(values[:, 1] >= 2**31, values[:, 1] - 2**32, values[:, 1])
+    return values
+
+
+def _track_times(trak: bytes, movie_timescale: int) -> np.ndarray | None:
+    boxes = _children(trak, 0, len(trak))
+    mdia = _children(boxes[b"mdia"][0], 0, len(boxes[b"mdia"][0])) if b"mdia" in boxes else {}
+    if b"hdlr" not in mdia or mdia[b"hdlr"][0][8:12] != b"vide":
+        return None
+    version, mdhd = _full_box(mdia[b"mdhd"][0])
+    timescale = struct.unpack(">I", mdhd[16:20] if version == 1 else mdhd[8:12])[0]
+    minf = _children(mdia[b"minf"][0], 0, len(mdia[b"minf"][0]))
+    stbl = _children(minf[b"stbl"][0], 0, len(minf[b"stbl"][0]))
+    if b"stts" not in stbl or timescale <= 0:
+        return None
+    stts = _pairs(_full_box(stbl[b"stts"][0])[1])
+    if stts.size == 0:
+        return None  # a fragmented file: its samples are described elsewhere
+    decode = np.concatenate([[0], np.cumsum(np.repeat(stts[:, 1], stts[:, 0]))])[:-1]
+    if b"ctts" in stbl:
+        ctts = _pairs(_full_box(stbl[b"ctts"][0])[1], signed_second=True)
+        offsets = np.repeat(ctts[:, 1], ctts[:, 0])
+        if len(offsets) != len(decode):
+            return None
+        decode = decode + offsets
+    # The edit list: empty edits delay the start; the first real edit says which media time is shown at 0.
+    delay, media_time = 0.0, None
+    if b"edts" in boxes:
+        edts = _children(boxes[b"edts"][0], 0, len(boxes[b"edts"][0]))
+        if b"elst" in edts:
+            version, body = _full_box(edts[b"elst"][0])
+            (count,) = struct.unpack(">I", body[:4])
+            width = 20 if version == 1 else 12
+            for i in range(count):
+                entry = body[4 + i * width : 4 + (i + 1) * width]
+                if version == 1:
+                    duration, start = struct.unpack(">Qq", entry[:16])
+                else:
+                    duration, start = struct.unpack(">Ii", entry[:8])
+                if start == -1:
+                    delay += duration / movie_timescale
+                    continue
+                media_time = start
+                break
+    # Frames before the edit's start are not shown; the first shown one is at 0, as FFmpeg
+    # (and so the decoder that numbers frames for extraction) counts it.
+    shown = np.sort(decode)
+    shown = shown[shown >= (media_time if media_time is not None else shown[0])]
+    return (shown - shown[0]) / timescale + delay if len(shown) else None
+
+
+@functools.lru_cache(maxsize=32)
+def _mp4_times(path: str, size: int, mtime_ns: int) -> np.ndarray | None:
+    with open(path, "rb") as handle:
+        moov = _read_moov(handle)
+    if moov is None:
+        return None
+    boxes = _children(moov, 0, len(moov))
+    if b"mvhd" not in boxes:
+        return None
+    version, mvhd = _full_box(boxes[b"mvhd"][0])
+    movie_timescale = struct.unpack(">I", mvhd[16:20] if version == 1 else mvhd[8:12])[0] or 1
+    for trak in boxes.get(b"trak", []):
+        times = _track_times(trak, movie_timescale)
+        if times is not None and len(times):
+            times.setflags(write=False)
+            return times
+    return None
+
+
+def mp4_frame_times(path: str | os.PathLike[str]) -> np.ndarray | None:
+    """Presentation times (s) of the video track's frames, read from an MP4/MOV file's sample tables.
+
+    What a browser shows: decode times (``stts``) plus composition offsets
+    (``ctts``), in presentation order, those the edit list (``elst``) shows,
+    the first at 0 (as FFmpeg's decoder counts them).
+    Nothing is decoded, so it costs the same for a 4 GB interview as for a
+    clip. None when the file holds no such tables (not MP4/MOV, fragmented,
+    damaged). Cached per file (path, size, modification time).
+    """
+    path = Path(path)
+    try:
+        stat = path.stat()
+        return _mp4_times(str(path), stat.st_size, stat.st_mtime_ns)
+    except (OSError, struct.error, KeyError, IndexError, ValueError):
+        return None
+
+
+@functools.lru_cache(maxsize=8)
+def _decoded_times(path: str, size: int, mtime_ns: int) -> np.ndarray:
+    times = frame_timestamps(path)
+    times.setflags(write=False)
+    return times
+
+
+def frame_times(catalog: Catalog, video_id: str, frames: pd.DataFrame | None = None) -> np.ndarray | None:
+    """When each frame of the file a browser plays for ``video_id`` is shown (seconds, in order).
+
+    From the MP4/MOV sample tables of that file; for other containers from
+    ``frames`` (the extracted per-frame table) when it holds every decoded
+    frame, else by decoding when the video has at most
+    :data:`DECODE_LIMIT_FRAMES` frames. A playback copy is written at a
+    constant rate. None when the frames are taken as evenly spaced at the
+    catalogued fps (no file, a playback copy, a long video in another
+    container).
+    """
+    record = get_video(catalog, video_id)
+    playable = listings.playable_file(catalog, video_id)
+    if record is None or playable is None or not playable["path"]:
+        return None
+    path = catalog.paths.root / playable["path"]
+    if not path.is_file() or record.get("playback_path"):
+        return None
+    if path.suffix.lower() in _MP4_SUFFIXES:
+        return mp4_frame_times(path)
+    count = int(record.get("frame_count") or 0)
+    if frames is not None and not frames.empty and count and len(frames) == count:
+        return np.sort(frames["timestamp"].to_numpy(float))
+    if 0 < count <= DECODE_LIMIT_FRAMES:
+        stat = path.stat()
+        try:
+            return _decoded_times(str(path), stat.st_size, stat.st_mtime_ns)
+        except InputError:
+            return None
+    return None

@@ -51,6 +51,7 @@ class Timeline {
     this.data = {};
     this.duration = 0;
     this.fps = null;
+    this.times = null; // when each frame is shown (s), if Python sent them
     this.cursor = 0; // the playhead when there is no video
     this.inT = null;
     this.outT = null;
@@ -151,6 +152,7 @@ class Timeline {
     this.setTrigger = setTrigger;
     this.setState = setState;
     this.fps = data.fps || null;
+    this.setFrames(data.frame_runs);
     this.duration = data.duration || (isFinite(this.video.duration) ? this.video.duration : 0);
     if (data.src) {
       this.video.hidden = false;
@@ -224,19 +226,63 @@ class Timeline {
     return this.data.src ? this.video.currentTime || 0 : this.cursor;
   }
 
+  // Frames are known by their real times (sent by Python, from the file's sample tables or the
+  // decoder: a variable-frame-rate video's frames are unevenly spaced) or else every 1 / fps.
+  framed() {
+    return Boolean(this.times || this.fps);
+  }
+
+  // The frame on screen at t: the last one shown at or before t.
   frameAt(t) {
-    return Math.floor(t * this.fps + 1e-6);
+    if (!this.times) return Math.max(0, Math.floor(t * this.fps + 1e-6));
+    const times = this.times;
+    let lo = 0;
+    let hi = times.length - 1;
+    if (t + 1e-6 < times[0]) return 0;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (times[mid] <= t + 1e-6) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  frameStart(index) {
+    if (!this.times) return index / this.fps;
+    return this.times[Math.max(0, Math.min(this.times.length - 1, index))];
+  }
+
+  frameEnd(index) {
+    const end = !this.times
+      ? (index + 1) / this.fps
+      : index + 1 < this.times.length
+        ? this.times[index + 1]
+        : this.duration || this.times[this.times.length - 1];
+    return this.duration ? Math.min(this.duration, end) : end;
   }
 
   // In at the start of the frame on screen, out at its end: the segment holds what was seen.
   snapIn(t) {
-    return this.fps ? this.frameAt(t) / this.fps : t;
+    return this.framed() ? this.frameStart(this.frameAt(t)) : t;
   }
 
   snapOut(t) {
-    if (!this.fps) return t;
-    const end = (this.frameAt(t) + 1) / this.fps;
-    return this.duration ? Math.min(this.duration, end) : end;
+    return this.framed() ? this.frameEnd(this.frameAt(t)) : t;
+  }
+
+  // Expand Python's runs [first, step, count] into one time per frame.
+  setFrames(runs) {
+    if (!runs || !runs.length) {
+      this.times = null;
+      return;
+    }
+    const total = runs.reduce((sum, run) => sum + run[2], 0);
+    const times = new Float64Array(total);
+    let k = 0;
+    for (const [first, step, count] of runs) {
+      for (let i = 0; i < count; i++) times[k++] = first + i * step;
+    }
+    this.times = times;
   }
 
   fmt(t) {
@@ -258,7 +304,7 @@ class Timeline {
   step(frames) {
     this.video.pause();
     const t = this.now();
-    if (this.fps) this.seek((this.frameAt(t) + frames) / this.fps + EPS);
+    if (this.framed()) this.seek(this.frameStart(this.frameAt(t) + frames) + EPS);
     else this.seek(t + frames * 0.04);
   }
 
@@ -277,7 +323,7 @@ class Timeline {
 
   playRange(start, end) {
     if (!this.data.src || !(end > start)) return;
-    this.seek(start + (this.fps ? EPS : 0));
+    this.seek(start + (this.framed() ? EPS : 0));
     this.stopAt = end;
     this.start();
   }
@@ -286,7 +332,8 @@ class Timeline {
   // just inside the end so the last frame of the segment stays on screen.
   checkStop(t, lookahead = 0) {
     if (this.stopAt === null) return;
-    const lead = this.fps ? 0.5 / this.fps : 0.02;
+    // Half the last frame before the end: its successor would show after that.
+    const lead = this.framed() ? 0.5 * (this.stopAt - this.frameStart(this.frameAt(this.stopAt - 1e-6))) : 0.02;
     if (t + lookahead >= this.stopAt - lead) {
       const end = this.stopAt;
       this.stopAt = null;
@@ -307,7 +354,8 @@ class Timeline {
       const onFrame = (_now, meta) => {
         if (this.video.paused) return;
         // The frame now shown is the last inside the segment when the next one starts at its end.
-        this.checkStop(meta.mediaTime, this.fps ? 1 / this.fps : 0);
+        const shown = this.frameAt(meta.mediaTime);
+        this.checkStop(meta.mediaTime, this.framed() ? this.frameEnd(shown) - this.frameStart(shown) : 0);
         this.video.requestVideoFrameCallback(onFrame);
       };
       this.video.requestVideoFrameCallback(onFrame);
@@ -345,14 +393,14 @@ class Timeline {
 
   select(seg) {
     if (!this.data.may_edit) {
-      this.seek(seg.start + (this.fps ? EPS : 0));
+      this.seek(seg.start + (this.framed() ? EPS : 0));
       return;
     }
     this.editing = seg;
     this.inT = seg.start;
     this.outT = seg.end;
     this.labelInput.value = seg.label;
-    this.seek(seg.start + (this.fps ? EPS : 0));
+    this.seek(seg.start + (this.framed() ? EPS : 0));
     this.say(`Editing segment "${seg.label}" (${seg.span}): I and O move its ends, Enter saves, Esc leaves it.`);
     this.drawStatic();
   }
@@ -488,7 +536,7 @@ class Timeline {
       this.view = null;
     } else {
       const [from, to] = this.shown();
-      const least = this.fps ? 10 / this.fps : 1;
+      const least = this.times ? (10 * duration) / this.times.length : this.fps ? 10 / this.fps : 1;
       const length = Math.min(duration, Math.max(least, (to - from) / factor));
       if (length >= duration) {
         this.view = null;
@@ -717,7 +765,7 @@ class Timeline {
     svgEl("line", { x1: x(t), x2: x(t), y1: 0, y2: AXIS_TOP, stroke: "#d62728", "stroke-width": 2, class: "facs-tl-playhead" }, g);
     svgEl("path", { d: `M${x(t) - 5},0 L${x(t) + 5},0 L${x(t)},7 Z`, fill: "#d62728" }, g);
 
-    const frame = this.fps ? ` · frame ${this.frameAt(t)}` : "";
+    const frame = this.framed() ? ` · frame ${this.frameAt(t)}` : "";
     this.timeOut.textContent = `${this.fmt(t)}${frame}`;
     this.svg.setAttribute("aria-valuenow", t.toFixed(3));
     this.svg.setAttribute("aria-valuetext", `${this.fmt(t)}${frame}`);
