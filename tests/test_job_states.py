@@ -16,7 +16,6 @@ import pytest
 
 from facs_core.backends.base import get_backend
 from facs_core.decode import decode_frames
-from facs_core.models import install_model
 from facs_core.probe import probe_video
 from facs_core.services.access import LocalOperator
 from facs_core.services.executors import InProcessExecutor
@@ -28,11 +27,6 @@ from store.videos import VideoMetadata, add_video
 
 OPERATOR = LocalOperator("test")
 VIDEO = "single_face.mp4"  # 1 s, a few dozen frames
-
-
-@pytest.fixture(scope="module")
-def mediapipe_model() -> Path:
-    return install_model()
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from facs_core import run_scope
-from facs_core.models import install_model
 from facs_core.probe import probe_video
 from facs_core.run_scope import face_warning, scope_text, segments_changed
 from facs_core.services import segment_edits
@@ -35,11 +34,6 @@ def test_scope_and_warning_wording() -> None:
     assert face_warning(100, 50) is None
     assert segments_changed([(0.5, 1.5)], [(0.5, 1.5000000001)]) is False
     assert segments_changed([(0.5, 1.5), (2.0, 2.4)], [(0.5, 1.5)]) is True
-
-
-@pytest.fixture(scope="module")
-def mediapipe_model() -> Path:
-    return install_model()
 
 
 def _store(catalog, source: Path, patient: str) -> str:

