@@ -13,7 +13,6 @@ from scipy.signal import resample_poly
 from facs_core import datasets
 from facs_core.cli import main
 from facs_core.errors import InputError
-from facs_core.wavelets.periods import estimate_rates
 from facs_core.wavelets import (
     AssociationParams,
     combine_periods,
@@ -23,6 +22,7 @@ from facs_core.wavelets import (
     period_scales,
     wavelet_features,
 )
+from facs_core.wavelets.periods import estimate_rates
 
 #: Periods compared between frame rates: from four frames of the slower rate to a few seconds.
 PERIODS = log_periods(0.2, 4.0, 24)
@@ -130,7 +130,7 @@ def test_the_map_from_frames_is_the_stores_per_video_features_combined() -> None
 def test_a_given_rate_that_the_timestamps_contradict_is_refused() -> None:
     frames = _video("v", 30.0, 20.0, AU12=_smooth)
     for rates in ({"v": 25.0}, 25.0):
-        with pytest.raises(InputError, match="0.03333 s apart .* but fps is 25"):
+        with pytest.raises(InputError, match=r"0\.03333 s apart .* but fps is 25"):
             period_features(frames, rates, [0.5, 1.0])
     # Read from the timestamps, the rate is 30 fps.
     assert period_features(frames, None, [0.5, 1.0]).rates.tolist() == [30.0]
