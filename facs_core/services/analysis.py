@@ -261,9 +261,21 @@ def cohort_statistics(
     result.attrs["notes"] = notes + list(result.attrs.get("notes", []))
     result.attrs["provenance"]["segments"] = choice.segment_label or "whole videos"
     result["segments"] = choice.segment_label or "whole videos"
+    _label_backends(store, result, features)
     result.attrs["features"] = features
     result.attrs["clinical"] = clinical
     return result
+
+
+def _label_backends(store: Catalog, result: pd.DataFrame, features: pd.DataFrame) -> None:
+    """Each row's ``backends``: the backends and versions that measured its feature (emotions: py-feat only)."""
+    from facs_core.stats.provenance import backends_text, measured_by
+
+    runs = latest_runs(store).set_index("video_id")
+    pairs = {str(v): (str(r.backend), str(r.backend_version)) for v, r in runs.iterrows()}
+    analysed = result.attrs.get("video_ids", [])
+    result["backends"] = measured_by(features, list(result["feature"]), analysed, pairs)
+    result.attrs["provenance"]["backends"] = backends_text([pairs.get(str(v), ("", "")) for v in analysed])
 
 
 def _period_parts(store: Catalog, runs: pd.DataFrame, params: MapParams, segments: pd.DataFrame | None):

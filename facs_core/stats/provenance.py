@@ -31,6 +31,7 @@ __all__ = [
     "combined_hash",
     "features_method",
     "inputs_hash",
+    "measured_by",
     "provenance_metadata",
     "software_versions",
 ]
@@ -167,6 +168,43 @@ def backends_text(pairs: Sequence[tuple[str, str]]) -> str:
     """
     named = {f"{backend} {version}".strip() for backend, version in pairs if backend}
     return "; ".join(sorted(named)) or "unknown"
+
+
+def measured_by(
+    features: pd.DataFrame, columns: Sequence[str], video_ids: Sequence[str], backends: Mapping[str, tuple[str, str]]
+) -> list[str]:
+    """For each feature column, the backends (and versions) of the visits ``video_ids`` that have a value of it.
+
+    A statistics row of an emotion is then labelled by the backend that
+    measured it (py-feat), not by every backend of the cohort.
+
+    Parameters
+    ----------
+    features : DataFrame
+        ``video_id`` and the per-video feature columns.
+    columns : sequence of str
+        Feature columns, one label each (absent columns: ``"none"``).
+    video_ids : sequence of str
+        The visits analysed.
+    backends : mapping
+        ``video_id -> (backend, version)`` of each visit's run.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> features = pd.DataFrame({"video_id": ["a", "b"], "AU12": [0.1, 0.2], "anger": [np.nan, 0.3]})
+    >>> measured_by(features, ["AU12", "anger"], ["a", "b"], {"a": ("mediapipe", "0.10"), "b": ("pyfeat", "2.1.5")})
+    ['mediapipe 0.10; pyfeat 2.1.5', 'pyfeat 2.1.5']
+    """
+    chosen = features[features["video_id"].astype(str).isin({str(v) for v in video_ids})]
+    labels = []
+    for column in columns:
+        if column not in chosen:
+            labels.append("none")
+            continue
+        measured = chosen.loc[chosen[column].notna(), "video_id"].astype(str)
+        labels.append(backends_text([backends.get(v, ("", "")) for v in measured]))
+    return labels
 
 
 def attach_feature_provenance(table: pd.DataFrame, info: Mapping[str, object]) -> pd.DataFrame:

@@ -1,13 +1,16 @@
-"""The Patient profile's emotion heatmap and its command line give the same table.
+"""py-feat's seven emotions through a store: Patient profile, Cohort statistics and exports, labelled by backend.
 
-The emotion panel shows, as the AU panel does, the ``python -m facs_core stats
-profile --from-store --measures emotions`` command that reproduces it; the
-test takes the command from the page, runs it as a process on the same store
-and compares the written table with the page's to 1e-12.
+The Patient profile's emotion panel shows, as the AU panel does, the
+``python -m facs_core stats profile --from-store --measures emotions`` command
+that reproduces it; the tests take each command from its page, run it as a
+process on the same store and compare the written table with the page's to
+1e-12. Half the demo visits are re-extracted by "py-feat" with emotions, so
+each statistic and export must say which backend measured what.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shlex
 import subprocess
@@ -19,7 +22,10 @@ import pandas as pd
 
 from facs_core.importers import PYFEAT_EMOTIONS
 from facs_core.services import analysis
-from store import Catalog
+from facs_core.services.access import User
+from facs_core.services.downloads import export_for, features_export
+from facs_core.stats.cohort import CohortParams
+from store import Catalog, users
 from store.runs import add_finished_run
 from tests.apptest_pages import REPO, no_exception, page, texts
 
@@ -48,7 +54,7 @@ def _reextract_with_emotions(store: Catalog, every: int = 1) -> None:
 
 def _run(command: str, store: Catalog, folder: Path) -> pd.DataFrame:
     argv = shlex.split(command)
-    assert argv[:5] == ["python", "-m", "facs_core", "stats", "profile"], command
+    assert argv[:4] == ["python", "-m", "facs_core", "stats"] and "--from-store" in argv, command
     env = {**os.environ, "FACS_DATA_DIR": str(store.paths.root), "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [sys.executable, *argv[1:]], cwd=folder, env=env, capture_output=True, text=True, timeout=600, check=False
@@ -84,3 +90,39 @@ def test_no_emotion_panel_and_no_command_without_emotions(demo_store: Catalog) -
     at = page("patient", demo_store, "clinician", (patient,)).run()
     no_exception(at)
     assert "pp_command" in at.session_state and "pp_emotion_command" not in at.session_state
+
+
+def test_emotions_relate_to_a_score_on_the_cohort_page_and_export_labelled_by_backend(
+    demo_store: Catalog, tmp_path: Path
+) -> None:
+    _reextract_with_emotions(demo_store, every=2)
+    at = page("cohort", demo_store, "researcher").run()
+    at.selectbox(key="cohort_feature").set_value("emotion_mean").run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    result = at.session_state["cohort_result"]
+    assert result["feature"].tolist() == list(PYFEAT_EMOTIONS)
+    # Only the py-feat visits have emotions: n is theirs, and each row says which backend measured it.
+    assert (result["n"] == 30).all() and (result["backends"] == "pyfeat 2.1.5").all()
+    assert result.attrs["provenance"]["backends"] == "pyfeat 2.1.5; synthetic 0.1.0"
+    assert "backends: pyfeat 2.1.5; synthetic 0.1.0" in texts(at.caption)
+    written = _run(at.session_state["cohort_command"], demo_store, tmp_path)
+    assert written["au"].tolist() == result["feature"].tolist()
+    np.testing.assert_allclose(written["r"], result["r"], rtol=0, atol=1e-12)
+    assert written["backends"].tolist() == result["backends"].tolist()
+
+    users.add_user(demo_store, "researcher9", "researcher", "correct-horse-battery", actor="test")
+    user = User("researcher9", "researcher")
+    csv = pd.read_csv(io.BytesIO(export_for(demo_store, user, result, what="cohort statistics")))
+    assert csv["backends"].tolist() == ["pyfeat 2.1.5"] * 7
+    # An AU row is measured by every backend of the cohort.
+    aus = analysis.cohort_statistics(demo_store, analysis.operator_viewer(), CohortParams("bdi", ("age",)))
+    assert (aus["backends"] == "pyfeat 2.1.5; synthetic 0.1.0").all()
+
+    features = features_export(demo_store, analysis.operator_viewer())
+    pyfeat = features["backend"] == "pyfeat"
+    assert pyfeat.sum() == 30 and (features.loc[pyfeat, "backend_version"] == "2.1.5").all()
+    for emotion in PYFEAT_EMOTIONS:
+        assert features.loc[pyfeat, emotion].notna().all() and features.loc[~pyfeat, emotion].isna().all()
+        assert {f"{emotion}_rate", f"{emotion}_sd"} <= set(features.columns)
+    assert features.attrs["provenance"]["backends"] == "pyfeat 2.1.5; synthetic 0.1.0"
