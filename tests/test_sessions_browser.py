@@ -9,6 +9,7 @@ through the session-checked byte-range route. Screenshots go to
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.error
 import urllib.request
@@ -214,6 +215,8 @@ def _choose(page: Page, label: str, option: str) -> None:
 def _video_src(page: Page) -> str:
     video = page.locator("video")
     expect(video).to_have_count(1)
+    # The synced timeline's script sets the stream's URL once it runs, after its HTML is on the page.
+    expect(video).to_have_attribute("src", re.compile("/api/video/"))
     return video.get_attribute("src")
 
 
