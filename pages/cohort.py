@@ -16,8 +16,8 @@ import streamlit as st
 from facs_core.methods_text import AnalysisSettings
 from facs_core.reference import action_unit_names, instruments
 from facs_core.services import analysis as engine
-from facs_core.services import visibility
-from facs_core.stats.cohort import CohortParams, default_source, partial_residuals
+from facs_core.stats.cohort import CohortParams, partial_residuals
+from web import analysis_form as form
 from web import cohort_analysis as analysis
 from web import common, formatting, page_data, run_notices
 from web.auth import require
@@ -43,57 +43,60 @@ if runs.empty or not scores:
 run_notices.stale_notice(store, user, runs["video_id"].tolist(), key="cohort")
 
 labels = {i.key: i.label for i in instruments()}
-sources = list(analysis.DATA_SOURCES)
 with st.container(border=True):
+    score, covariates, method = form.score_row("cohort", scores, list(analysis.METHODS))
     left, middle, right = st.columns(3)
-    score = left.selectbox("Score", scores, format_func=lambda k: labels.get(k, k), key="cohort_score")
-    covariates = middle.multiselect(
-        "Covariates",
-        list(page_data.COVARIATES),
-        default=list(page_data.COVARIATES),
-        format_func=formatting.column_label,
-        key="cohort_covariates",
-    )
-    method = right.selectbox("Method", list(analysis.METHODS), format_func=analysis.METHODS.get, key="cohort_method")
-    left, middle, right = st.columns(3)
-    correction = left.selectbox(
-        "Correction", list(analysis.CORRECTIONS), format_func=analysis.CORRECTIONS.get, key="cohort_correction"
-    )
+    correction = form.correction_select(left, "cohort")
     feature_kind = middle.selectbox(
         "Feature", list(analysis.FEATURE_KINDS), format_func=analysis.FEATURE_KINDS.get, key="cohort_feature"
     )
-    segment_labels = visibility.segment_choices(store, viewer)
-    segment_label = right.selectbox(
-        "Frames analysed",
-        [None, *segment_labels],
-        format_func=lambda v: "whole video, every visit" if v is None else f"segments: {v} (visits that have one)",
-        key="cohort_segments",
-    )
-    source = st.selectbox(
-        "Data source",
-        sources,
-        index=sources.index(default_source(clinical)),
-        format_func=analysis.DATA_SOURCES.get,
-        key="cohort_source",
-        help="Which visits every number on this page uses; real visits are the default whenever there are any.",
-    )
+    segment_label = form.segments_select(right, store, viewer, "cohort")
+    source = form.source_select(st, clinical, "cohort", "every number on this page")
     with st.expander("More options", icon=":material/tune:"):
         left, middle, right = st.columns(3)
-        alpha = left.number_input("Significance level (α)", 0.001, 0.5, analysis.ALPHA, step=0.01, key="cohort_alpha")
+        alpha = form.alpha_input(left, "cohort")
         permutations = middle.number_input(
-            "Permutations (permutation method)", 99, 100_000, analysis.PERMUTATIONS, step=100, key="cohort_permutations"
+            "Permutations",
+            99,
+            100_000,
+            analysis.PERMUTATIONS,
+            step=100,
+            key="cohort_permutations",
+            help="Whole-patient permutations behind each permutation p: of the permutation method, and of the"
+            " extra permutation p-values below.",
         )
         seed = right.number_input("Permutation seed", 0, 2**31 - 1, 0, step=1, key="cohort_seed")
+        left, right = st.columns(2)
+        mixed_model = left.checkbox(
+            "Also a linear mixed model per AU",
+            key="cohort_mixed_model",
+            help="A random intercept per patient, beside the chosen method: the table gains its β and p"
+            " (the command's --mixed-model, columns mixed_*).",
+        )
+        permutation_columns = right.checkbox(
+            "Also permutation p-values",
+            key="cohort_permutation_columns",
+            disabled=method == "permutation",
+            help="The partial correlation's p from shuffling scores between whole patients, beside the chosen"
+            " method (the command's --permutations N, columns perm_*).",
+        )
+        form.command_line_note(
+            "The command line also analyses tables from files (--features, --clinical) and writes its result"
+            " where --out says; this page always analyses the store (--from-store), and the command under the"
+            " results writes the same table."
+        )
 
 params = CohortParams(
     score=score,
-    covariates=tuple(covariates),
+    covariates=covariates,
     method=method,
     correction=correction,
     feature=feature_kind,
-    alpha=float(alpha),
+    alpha=alpha,
     permutations=int(permutations),
     seed=int(seed),
+    mixed_model=bool(mixed_model),
+    permutation_columns=bool(permutation_columns) and method != "permutation",
 )
 choice = engine.CohortChoice(source=source, segment_label=segment_label)
 
@@ -127,7 +130,8 @@ with common.friendly_errors(common.real_visits(clinical, source)):
     st.subheader(f"AU × {score.upper()} associations")
     st.caption(
         f"{n_videos} visits of {n_patients} patients · {analysis.DATA_SOURCES[source]} · {analysis.METHODS[method]}"
-        f" · covariates: {', '.join(covariates) or 'none'} · {analysis.CORRECTIONS[correction]}"
+        f" · covariates: {', '.join(map(formatting.column_label, covariates)) or 'none'}"
+        f" · {analysis.CORRECTIONS[correction]}"
     )
     for note in result.attrs.get("notes", []):
         st.caption(f":material/info: {common.visible_text(store, note)}")
@@ -147,6 +151,18 @@ with common.friendly_errors(common.real_visits(clinical, source)):
     table = analysis.table3(result, action_unit_names(), "β (standardised)" if method == "mixedlm" else "r")
     common.show_table(store, table, hide_index=True, width="stretch", key="table3")
     st.caption("Marks on the adjusted p: * < .05, ** < .01, *** < .001. CI: 95 % confidence interval.")
+
+    left_out = analysis.frames_left_out(result)
+    totals = left_out[list(analysis.FRAME_COUNTS)].sum()
+    with st.expander("Frames left out per visit", icon=":material/filter_alt:"):
+        st.caption(
+            f"Only frames with the patient's face, its identity certain, enter the statistics. Of"
+            f" {totals['n_frames']:,} frames in the {len(left_out)} analysed visits,"
+            f" {totals['n_no_face_frames']:,} were left out (no patient face), among them"
+            f" {totals['n_uncertain_frames']:,} whose identity was uncertain and"
+            f" {totals['n_other_face_frames']:,} with only another person's face."
+        )
+        common.show_table(store, left_out, human=True, hide_index=True, width="stretch", key="frames_left_out")
 
     chart_data = result.assign(
         au=result["feature"].str.split("_").str[0],

@@ -16,9 +16,8 @@ import streamlit as st
 from facs_core import wavelets
 from facs_core.reference import instruments
 from facs_core.services import analysis as engine
-from facs_core.services import visibility
-from facs_core.stats.cohort import default_source
 from facs_core.wavelets import FDR_SCOPES, AssociationParams
+from web import analysis_form as form
 from web import cohort_analysis as analysis
 from web import common, formatting, page_data
 from web import wavelet_analysis as wavelet_analysis
@@ -47,60 +46,71 @@ if runs.empty or not scores:
     st.stop()
 
 labels = {i.key: i.label for i in instruments()}
-sources = list(analysis.DATA_SOURCES)
 SCOPES = {"all": "over all AU × period cells", "au": "within each AU"}
 MEASURES = {False: "mean wavelet modulus |W|", True: "mean wavelet power |W|²"}
+AXES = {
+    "periods": "periods in seconds (every frame rate together)",
+    "fps": "scales in frames at one frame rate",
+}
 with st.container(border=True):
+    score, covariates, method = form.score_row("map", scores, ["pearson", "spearman"])
     left, middle, right = st.columns(3)
-    score = left.selectbox("Score", scores, format_func=lambda k: labels.get(k, k), key="map_score")
-    covariates = middle.multiselect(
-        "Covariates",
-        list(page_data.COVARIATES),
-        default=list(page_data.COVARIATES),
-        format_func=formatting.column_label,
-        key="map_covariates",
-    )
-    method = right.selectbox("Method", ["pearson", "spearman"], format_func=analysis.METHODS.get, key="map_method")
-    left, middle, right = st.columns(3)
-    correction = left.selectbox(
-        "Correction", list(analysis.CORRECTIONS), format_func=analysis.CORRECTIONS.get, key="map_correction"
-    )
+    correction = form.correction_select(left, "map")
     scope = middle.selectbox("Correct", list(FDR_SCOPES), format_func=SCOPES.get, key="map_scope")
     power = right.selectbox("Feature", list(MEASURES), format_func=MEASURES.get, key="map_feature")
+    axis = st.radio(
+        "Period axis",
+        list(AXES),
+        format_func=AXES.get,
+        horizontal=True,
+        key="map_axis",
+        help="Periods in seconds transform each video at its own frame rate (--periods). Scales in frames are"
+        " the command line's --fps/--scales: the visits recorded at that rate only, scale s being"
+        " s frames' worth of the wavelet.",
+    )
     left, middle, right = st.columns(3)
-    shortest = left.number_input("Shortest period (s)", 0.05, 60.0, 0.2, step=0.05, key="map_period_low")
-    longest = middle.number_input("Longest period (s)", 0.05, 120.0, 10.0, step=0.5, key="map_period_high")
-    count = right.number_input("Periods (log-spaced)", 2, 200, 100, step=1, key="map_period_count")
+    if axis == "periods":
+        shortest = left.number_input("Shortest period (s)", 0.05, 60.0, 0.2, step=0.05, key="map_period_low")
+        longest = middle.number_input("Longest period (s)", 0.05, 120.0, 10.0, step=0.5, key="map_period_high")
+        count = right.number_input("Periods (log-spaced)", 2, 200, 100, step=1, key="map_period_count")
+    else:
+        rates = wavelet_analysis.frame_rates(runs)
+        fps = left.selectbox(
+            "Frame rate",
+            list(rates),
+            format_func=lambda r: f"{r:g} fps ({rates[r]} visits)",
+            key="map_fps",
+        )
+        scales_text = middle.text_input(
+            "Scales (frames)", "1-100", key="map_scales", help="A range 1-100, a step 1-100:0.5 or a list 1,2,4,8."
+        )
     left, right = st.columns(2)
-    segment_labels = visibility.segment_choices(store, viewer)
-    segment_label = left.selectbox(
-        "Frames analysed",
-        [None, *segment_labels],
-        format_func=lambda v: "whole video, every visit" if v is None else f"segments: {v} (visits that have one)",
-        key="map_segments",
-    )
-    source = right.selectbox(
-        "Data source",
-        sources,
-        index=sources.index(default_source(clinical)),
-        format_func=analysis.DATA_SOURCES.get,
-        key="map_source",
-        help="Which visits the map uses; real visits are the default whenever there are any.",
-    )
+    segment_label = form.segments_select(left, store, viewer, "map")
+    source = form.source_select(right, clinical, "map", "the map")
     with st.expander("More options", icon=":material/tune:"):
         left, middle, right = st.columns(3)
-        alpha = left.number_input("Significance level (α)", 0.001, 0.5, analysis.ALPHA, step=0.01, key="map_alpha")
+        alpha = form.alpha_input(left, "map")
         wavelet = middle.text_input("Wavelet (PyWavelets name)", wavelets.DEFAULT_WAVELET, key="map_wavelet")
         max_gap = right.number_input(
             "Longest face gap filled (s)", 0.0, 10.0, wavelets.DEFAULT_MAX_GAP_S, step=0.1, key="map_max_gap"
         )
+        form.command_line_note(
+            "The command line also reads per-frame and clinical tables and a segments table from files"
+            " (--frames, --clinical, --segments FILE); this page analyses the store (--from-store), its"
+            " segments chosen by label under Frames analysed (--segment-label). --periods also takes a step"
+            " (0.2-10:0.1) or a list (0.5,1,2); the page asks for log-spaced periods. --workers only sets how"
+            " many threads compute the transform (the numbers do not change): the page uses every core of the"
+            " server. --out names the file the command writes; the download buttons give the same table."
+        )
 
 with common.friendly_errors(common.real_visits(clinical, source)):
-    params = engine.MapParams.from_range(
-        shortest, longest, int(count), power=bool(power), wavelet=wavelet.strip(), max_gap_s=float(max_gap)
-    )
+    options = {"power": bool(power), "wavelet": wavelet.strip(), "max_gap_s": float(max_gap)}
+    if axis == "periods":
+        params = engine.MapParams.from_range(shortest, longest, int(count), **options)
+    else:
+        params = wavelet_analysis.rate_params(fps, scales_text, options)
     association = AssociationParams(
-        score=score, covariates=tuple(covariates), method=method, fdr=correction, fdr_scope=scope, alpha=float(alpha)
+        score=score, covariates=covariates, method=method, fdr=correction, fdr_scope=scope, alpha=alpha
     )
     choice = engine.CohortChoice(source=source, segment_label=segment_label)
     with st.spinner("wavelet features of every visit (cached after the first time)"):
@@ -114,7 +124,8 @@ with common.friendly_errors(common.real_visits(clinical, source)):
     mix = ", ".join(f"{n} at {r:g} fps" for r, n in rates.items()) if rates is not None else ""
     st.caption(
         f"{table.attrs.get('n_videos', 0)} visits ({mix}) · {analysis.DATA_SOURCES[source]} ·"
-        f" {table['au'].nunique()} AUs × {table['period_s'].nunique()} periods ·"
+        f" {table['au'].nunique()} AUs × {table['period_s'].nunique()}"
+        f" {'periods' if axis == 'periods' else f'scales at {fps:g} fps'} ·"
         f" {analysis.CORRECTIONS[correction]} {SCOPES[scope]} · {n_sig} cells significant"
     )
     for note in table.attrs.get("notes", []):
@@ -168,7 +179,7 @@ with common.friendly_errors(common.real_visits(clinical, source)):
     row = match.iloc[0] if len(match) else table.loc[table["p"].idxmin()]
     au, period = str(row["au"]), float(row["period_s"])
     st.subheader(f"{au} at period {period:.2f} s")
-    scatter = wavelet_analysis.cell_values(table, score, au, period)
+    scatter = wavelet_analysis.cell_values(table, score, au, period, row["scale"])
     st.caption(
         f"period {period:.2f} s · r = {row['r']:.3f} · {formatting.p_phrase(row['p'])}"
         f" · {formatting.p_phrase(row['p_fdr'], 'adjusted p')}"

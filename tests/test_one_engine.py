@@ -25,6 +25,23 @@ from store import Catalog
 from tests.apptest_pages import REPO, no_exception, page, texts
 
 NUMBERS = ("n", "r", "ci_low", "ci_high", "p", "p_fdr", "df")
+#: Numbers of the optional second analyses (--mixed-model, --permutations N) and of the frames-at-one-rate map.
+OPTIONAL_NUMBERS = (
+    "mixed_n",
+    "mixed_n_patients",
+    "mixed_beta",
+    "mixed_ci_low",
+    "mixed_ci_high",
+    "mixed_p",
+    "perm_n",
+    "perm_r",
+    "perm_p",
+    "perm_n_permutations",
+    "scale",
+    "period_s",
+    "n_short",
+    "n_unresolved",
+)
 
 
 def run_shown_command(command: str, store: Catalog, folder: Path) -> pd.DataFrame:
@@ -32,6 +49,11 @@ def run_shown_command(command: str, store: Catalog, folder: Path) -> pd.DataFram
     argv = shlex.split(command)
     assert argv[:3] == ["python", "-m", "facs_core"], command
     assert "--from-store" in argv
+    return run_command(argv, store, folder)
+
+
+def run_command(argv: list[str], store: Catalog, folder: Path) -> pd.DataFrame:
+    """Run ``python -m facs_core ...`` (``argv``) with ``$FACS_DATA_DIR`` the store's; read the table it writes."""
     env = {**os.environ, "FACS_DATA_DIR": str(store.paths.root), "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [sys.executable, *argv[1:]], cwd=folder, env=env, capture_output=True, text=True, timeout=600, check=False
@@ -47,8 +69,14 @@ def assert_same_table(shown: pd.DataFrame, written: pd.DataFrame, key: str) -> N
         np.testing.assert_allclose(
             written[column].to_numpy(dtype=float), shown[column].to_numpy(dtype=float), rtol=0, atol=1e-12
         )
+    for column in OPTIONAL_NUMBERS:
+        assert (column in shown) == (column in written), column
+        if column in shown:
+            np.testing.assert_allclose(
+                written[column].to_numpy(dtype=float), shown[column].to_numpy(dtype=float), rtol=0, atol=1e-12
+            )
     assert shown["significant"].fillna(False).tolist() == written["significant"].fillna(False).astype(bool).tolist()
-    for column in ("method", "correction", *PROVENANCE_COLUMNS[1:]):
+    for column in ("method", "correction", "segments", *PROVENANCE_COLUMNS[1:]):
         assert shown[column].astype(str).tolist() == written[column].astype(str).tolist(), column
 
 
@@ -320,3 +348,111 @@ def test_cohort_scatter_title_writes_the_adjusted_p_for_a_reader(demo_store: Cat
     titles = re.findall(r"r = -?\d\.\d{3}, adjusted p [^(\"]*\(n = \d+\)", specs)
     assert titles, specs[:2000]
     assert all(re.search(r"adjusted p (< 0\.001|= 0\.\d{3}|= 1\.00) \(", t) for t in titles), titles
+
+
+def _relabel(store: Catalog, count: int, label: str) -> list[str]:
+    """Give the segments of the first ``count`` demo visits the preset label ``label``."""
+    ids = store.query("SELECT video_id FROM videos ORDER BY video_id LIMIT ?", [count])["video_id"].tolist()
+    marks = ", ".join("?" for _ in ids)
+    store.execute(f"UPDATE segments SET label = ? WHERE video_id IN ({marks})", [label, *ids])
+    return ids
+
+
+def _page_table_columns(at) -> list[str]:
+    return [str(c) for frame in at.dataframe for c in frame.value.columns]
+
+
+def test_cohort_page_mixed_model_and_permutation_columns_match_the_command(demo_store: Catalog, tmp_path: Path) -> None:
+    at = page("cohort", demo_store, "researcher").run()
+    at.checkbox(key="cohort_mixed_model").check()
+    at.checkbox(key="cohort_permutation_columns").check()
+    at.number_input(key="cohort_permutations").set_value(199)
+    at.number_input(key="cohort_seed").set_value(7).run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    command = at.session_state["cohort_command"]
+    assert command in [c.value for c in at.code]
+    assert "--method pearson" in command and "--mixed-model --permutations 199 --seed 7" in command
+    shown = at.session_state["cohort_result"]
+    assert shown["mixed_beta"].notna().all() and shown["perm_p"].notna().all()
+    assert shown["perm_method"].str.contains("B=199, seed=7").all()
+    assert {"β (mixed model)", "p (mixed model)", "p (permutations)"} <= set(_page_table_columns(at))
+    written = run_shown_command(command, demo_store, tmp_path)
+    assert_same_table(shown, written.rename(columns={"au": "feature"}), "feature")
+    for column in ("mixed_method", "perm_method"):
+        assert shown[column].tolist() == written[column].tolist()
+
+
+def test_cohort_page_permutation_method_matches_the_command(demo_store: Catalog, tmp_path: Path) -> None:
+    at = page("cohort", demo_store, "researcher").run()
+    at.selectbox(key="cohort_method").set_value("permutation")
+    at.number_input(key="cohort_permutations").set_value(199)
+    at.number_input(key="cohort_seed").set_value(3).run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.checkbox(key="cohort_permutation_columns").disabled
+    command = at.session_state["cohort_command"]
+    assert "--method permutation" in command and "--permutations 199 --seed 3" in command
+    shown = at.session_state["cohort_result"]
+    assert shown["method"].str.contains("B=199, seed=3").all() and "perm_p" not in shown
+    written = run_shown_command(command, demo_store, tmp_path)
+    assert_same_table(shown, written.rename(columns={"au": "feature"}), "feature")
+
+
+def test_cohort_page_segment_label_matches_the_command(demo_store: Catalog, tmp_path: Path) -> None:
+    ids = _relabel(demo_store, 12, "sleep")
+    at = page("cohort", demo_store, "researcher").run()
+    at.selectbox(key="cohort_segments").set_value("sleep").run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    command = at.session_state["cohort_command"]
+    assert "--segment-label sleep" in command
+    shown = at.session_state["cohort_result"]
+    assert sorted(shown.attrs["video_ids"]) == sorted(ids) and (shown["n"] == 12).all()
+    assert (shown["segments"] == "sleep").all()
+    assert "48 visit(s) left out: no segment labelled 'sleep'" in texts(at.caption)
+    written = run_shown_command(command, demo_store, tmp_path)
+    assert_same_table(shown, written.rename(columns={"au": "feature"}), "feature")
+
+
+@pytest.mark.slow
+def test_significance_page_scales_at_one_frame_rate_match_the_command(demo_store: Catalog, tmp_path: Path) -> None:
+    ids = demo_store.query("SELECT video_id FROM videos ORDER BY video_id")["video_id"].tolist()
+    for video_id in ids[:2]:
+        _refilm(demo_store, video_id, 30.0)
+    at = page("significance", demo_store, "researcher").run()
+    at.radio(key="map_axis").set_value("fps").run()
+    assert at.selectbox(key="map_fps").options == ["10 fps (58 visits)", "30 fps (2 visits)"]
+    at.selectbox(key="map_fps").set_value(10.0)
+    at.text_input(key="map_scales").input("4-40:4")
+    at.selectbox(key="map_scope").set_value("au")
+    at.run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    command = at.session_state["map_command"]
+    assert command in [c.value for c in at.code]
+    assert "--fps 10 --scales 4-40:4" in command and "--periods" not in command
+    shown = at.session_state["map_result"]
+    assert shown["scale"].unique().tolist() == [4.0 * k for k in range(1, 11)]
+    assert sorted(shown.attrs["video_ids"]) == sorted(ids[2:])
+    assert "2 visit(s) left out: recorded at another frame rate (2 at 30 fps)" in texts(at.caption)
+    written = run_shown_command(command, demo_store, tmp_path)
+    assert_same_table(shown, written, "au")
+    # The store's frames-at-one-rate map is the contract's --frames map of the same visits' frames.
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    runs = analysis.latest_runs(demo_store).set_index("video_id")
+    for video_id in ids[2:]:
+        table = pd.read_parquet(demo_store.paths.root / runs.at[video_id, "shard_path"])
+        table.drop(columns=["video_id", "run_id"], errors="ignore").to_parquet(frames / f"{video_id}.parquet")
+    clinical = analysis.clinical_table(demo_store).drop(columns=["visit_date"])
+    clinical.to_csv(tmp_path / "clinical.csv", index=False)
+    argv = shlex.split(command)
+    at_store = argv.index("--from-store")
+    argv[at_store : at_store + 1] = ["--frames", str(frames), "--clinical", str(tmp_path / "clinical.csv")]
+    argv[argv.index("--out") + 1] = "from-files.csv"
+    from_files = run_command(argv, demo_store, tmp_path)
+    for column in ("n", "r", "p", "p_fdr", "scale", "period_s"):
+        np.testing.assert_allclose(
+            from_files[column].to_numpy(dtype=float), shown[column].to_numpy(dtype=float), rtol=0, atol=1e-12
+        )

@@ -24,10 +24,12 @@ __all__ = [
     "CORRECTIONS",
     "DATA_SOURCES",
     "FEATURE_KINDS",
+    "FRAME_COUNTS",
     "METHODS",
     "PERMUTATIONS",
     "coefficient_label",
     "cohort_result",
+    "frames_left_out",
     "significance_marks",
     "table3",
 ]
@@ -75,7 +77,49 @@ def table3(result: pd.DataFrame, au_names: Mapping[str, str], coefficient: str =
                 "p": p_value(row.p),
                 "p (adjusted)": p_value(row.p_fdr),
                 "n": int(row.n),
+                **_second_analyses(row),
                 "note": getattr(row, "reason", "") or "",
             }
         )
     return pd.DataFrame(rows)
+
+
+def _second_analyses(row) -> dict[str, str]:
+    # The optional mixed model and permutation p beside the chosen method (their columns, when asked for).
+    cells = {}
+    if hasattr(row, "mixed_beta"):
+        cells["β (mixed model)"] = "n/a" if is_missing(row.mixed_beta) else f"{row.mixed_beta:.2f}"
+        cells["p (mixed model)"] = p_value(row.mixed_p)
+    if hasattr(row, "perm_p"):
+        cells["p (permutations)"] = p_value(row.perm_p)
+    return cells
+
+
+#: The per-visit frame counts of the features, as the table of frames left out shows them.
+FRAME_COUNTS: tuple[str, ...] = (
+    "n_frames",
+    "n_face_frames",
+    "n_no_face_frames",
+    "n_uncertain_frames",
+    "n_other_face_frames",
+)
+
+
+def frames_left_out(result: pd.DataFrame) -> pd.DataFrame:
+    """Per analysed visit: frames in the analysed window, frames used, and those left out and why.
+
+    ``patient_id, video_id, visit_date`` and :data:`FRAME_COUNTS` of the
+    features behind ``result`` (:func:`facs_core.features.per_video_features`:
+    only confident patient frames enter the statistics; ``n_no_face_frames``
+    are the rest, among them ``n_uncertain_frames``, the patient's face with
+    its identity uncertain, and ``n_other_face_frames``, only another
+    person's face). Visits with the most frames left out first.
+    """
+    features, clinical = result.attrs["features"], result.attrs["clinical"]
+    analysed = set(result.attrs.get("video_ids", []))
+    counts = features.loc[features["video_id"].isin(analysed), ["video_id", *FRAME_COUNTS]]
+    visits = clinical[["patient_id", "video_id", "visit_date"]].merge(counts, on="video_id")
+    for column in FRAME_COUNTS:
+        visits[column] = visits[column].astype("int64")
+    visits = visits.sort_values(["n_no_face_frames", "patient_id", "video_id"], ascending=[False, True, True])
+    return visits.reset_index(drop=True)

@@ -19,7 +19,7 @@ from facs_core.services import analysis, visibility
 from facs_core.wavelets import AssociationParams
 from web import common
 
-__all__ = ["cell_values", "heatmap", "map_result", "warm"]
+__all__ = ["cell_values", "frame_rates", "heatmap", "map_result", "rate_params", "warm"]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -46,10 +46,27 @@ def warm(data_dir: str) -> None:
     analysis.warm_features(common.catalog())
 
 
-def cell_values(result: pd.DataFrame, score: str, au: str, period: float) -> pd.DataFrame:
-    """One cell's per-visit feature against the score: ``video_id, patient_id, score, value``."""
+def frame_rates(runs: pd.DataFrame) -> dict[float, int]:
+    """The frame rates of the extracted visits (as the frames-at-one-rate map groups them) and how many each."""
+    counts = runs["fps"].dropna().astype(float).map(analysis.rate_of).value_counts()
+    return {float(rate): int(n) for rate, n in counts.sort_values(ascending=False, kind="stable").items()}
+
+
+def rate_params(fps: float, scales_text: str, options: dict[str, object]) -> analysis.MapParams:
+    """The frames-at-one-rate map's parameters, ``--fps FPS --scales SCALES`` read as the command line reads them."""
+    from facs_core.cli.options import parse_scales
+
+    spec = scales_text.strip()
+    return analysis.MapParams.at_rate(fps, tuple(parse_scales(spec)), spec, **options)
+
+
+def cell_values(result: pd.DataFrame, score: str, au: str, period: float, scale: float | None = None) -> pd.DataFrame:
+    """One cell's per-visit feature against the score: ``video_id, patient_id, score, value``.
+
+    The cell is named by its period, or by its scale in the frames-at-one-rate map.
+    """
     features = result.attrs["features"]
-    column = features.column(au, period)
+    column = features.column(au, period if scale is None or pd.isna(scale) else scale)
     wide = features.wide()[[column]].rename(columns={column: "value"}).reset_index()
     clinical = result.attrs["clinical"]
     table = wide.merge(clinical[["video_id", "patient_id", score]], on="video_id").dropna(subset=["value", score])

@@ -19,6 +19,8 @@ Extensions, the rate-free way::
         --periods 0.2-10 [--period-count 100] ...          # each video at its own frame rate
     python -m facs_core [--data-dir DIR] stats scalogram --from-store --score bdi \
         --periods 0.2-10 --period-count 100 [--source real|synthetic|both] [--segment-label LABEL] ...
+    python -m facs_core [--data-dir DIR] stats scalogram --from-store --score bdi \
+        --fps 30 --scales 1-100 ...                          # the visits recorded at 30 fps only
 
 ``--periods`` takes seconds (``A-B`` with ``--period-count N`` log-spaced
 periods, default 100; ``A-B:STEP``; or a list ``0.5,1,2``) instead of
@@ -27,7 +29,9 @@ periods, default 100; ``A-B:STEP``; or a list ``0.5,1,2``) instead of
 than two frames of a video is left out for that video (``n_unresolved``).
 ``scale`` is then empty (each video has its own). ``--from-store`` analyses
 the store as the Significance map page does (same engine,
-:func:`facs_core.services.analysis.significance_map`). ``--out`` may be
+:func:`facs_core.services.analysis.significance_map`); with ``--fps`` it
+analyses the stored visits recorded at that rate (to the thousandth) at
+``--scales`` frames, and says how many visits at other rates it left out. ``--out`` may be
 ``.parquet`` (the provenance block in the file's metadata).
 """
 
@@ -74,7 +78,12 @@ def register_stats(stats_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--score", required=True, help="score column, e.g. bdi")
     parser.add_argument("--covariates", default="", help="comma-separated covariate columns (default: none)")
     axis = parser.add_mutually_exclusive_group(required=True)
-    axis.add_argument("--fps", type=_number, help="frame rate of the videos, frames per second (scales in frames)")
+    axis.add_argument(
+        "--fps",
+        type=_number,
+        help="frame rate of the videos, frames per second (scales in frames); with --from-store, only the visits"
+        " recorded at this rate",
+    )
     axis.add_argument(
         "--periods",
         metavar="SECONDS",
@@ -149,8 +158,6 @@ def run_scalogram(args: argparse.Namespace) -> int:
         raise InputError("--frames needs --clinical (the clinical table); or analyse the store with --from-store")
     if not args.from_store and args.segment_label:
         raise InputError("--segment-label chooses stored segments: use it with --from-store (or give --segments)")
-    if args.from_store and args.periods is None:
-        raise InputError("--from-store analyses videos of every frame rate together: give --periods, not --fps")
     fps = checked_fps(args.fps) if args.periods is None else None
     scales = parse_scales(args.scales or "1-100") if args.periods is None else None
     periods = parse_periods(args.periods, args.period_count, DEFAULT_PERIOD_COUNT) if args.periods else None
@@ -165,7 +172,7 @@ def run_scalogram(args: argparse.Namespace) -> int:
         alpha=args.alpha,
     )
     if args.from_store:
-        result = _from_store(args, association, periods)
+        result = _from_store(args, association, periods, fps, scales)
     else:
         result = _from_files(args, association, fps, scales, periods)
     for note in result.attrs.get("notes", []):
@@ -235,18 +242,17 @@ def _from_files(args: argparse.Namespace, association, fps, scales, periods):
     return result
 
 
-def _from_store(args: argparse.Namespace, association, periods):
+def _from_store(args: argparse.Namespace, association, periods, fps, scales):
     from facs_core.services import analysis
     from store import open_catalog, resolve_data_dir
 
-    params = analysis.MapParams(
-        periods=tuple(periods),
-        wavelet=args.wavelet,
-        power=args.power,
-        max_gap_s=args.max_gap,
-        periods_spec=args.periods,
-        period_count=args.period_count,
-    )
+    options = {"wavelet": args.wavelet, "power": args.power, "max_gap_s": args.max_gap}
+    if periods is None:
+        params = analysis.MapParams.at_rate(fps, scales, args.scales or "1-100", **options)
+    else:
+        params = analysis.MapParams(
+            periods=tuple(periods), periods_spec=args.periods, period_count=args.period_count, **options
+        )
     store = open_catalog(resolve_data_dir(args.data_dir))
     try:
         choice = analysis.CohortChoice(source=args.source, segment_label=args.segment_label)

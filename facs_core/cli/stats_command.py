@@ -304,8 +304,6 @@ def _features_from_store(args: argparse.Namespace) -> int:
 
 
 def run_partial_corr(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from facs_core.stats.cohort import CohortParams
 
     covariates = _covariate_list(args.covariates)
@@ -321,36 +319,15 @@ def run_partial_corr(args: argparse.Namespace) -> int:
         alpha=args.alpha,
         permutations=permutations or DEFAULT_PERMUTATIONS,
         seed=args.seed,
+        mixed_model=args.mixed_model,
+        permutation_columns=bool(args.permutations) and method != "permutation",
     )
-    if args.from_store:
-        result, features, clinical = _from_store(args, params)
-    else:
-        result, features, clinical = _from_files(args, params, covariates)
-    extra = []
-    if args.mixed_model:
-        from facs_core.stats.mixed import mixed_model_associations
-
-        extra.append(mixed_model_associations(features, clinical, args.score, covariates).add_prefix("mixed_"))
-    if args.permutations and method != "permutation":
-        from facs_core.stats.permutation import permutation_pvalues
-
-        perm = permutation_pvalues(
-            features,
-            clinical,
-            args.score,
-            covariates,
-            method=method if method in METHODS else "pearson",
-            n_permutations=args.permutations,
-            seed=args.seed,
-        )
-        extra.append(perm.add_prefix("perm_"))
+    result = _from_store(args, params) if args.from_store else _from_files(args, params, covariates)
     for note in result.attrs.get("notes", []):
         _note(note)
     table = result.rename(columns={"feature": "au"})
     rest = [c for c in table.columns if c not in RESULT_CSV_COLUMNS]
     table = table[[*RESULT_CSV_COLUMNS, *rest]]
-    for part in extra:
-        table = pd.concat([table, part.drop(columns=[c for c in part.columns if c.endswith("_feature")])], axis=1)
     table.attrs = {"provenance": result.attrs.get("provenance", {})}
     write_result(table, out)
     computable = result["p"].notna()
@@ -384,13 +361,7 @@ def _from_files(args: argparse.Namespace, params, covariates: list[str]):
     clinical, notes = select_source(clinical, source)
     result = cohort_associations(features, clinical, params, data_source=source)
     result.attrs["notes"] = notes + list(result.attrs.get("notes", []))
-    return result, _analysed(features, params), clinical
-
-
-def _analysed(features, params):
-    from facs_core.stats.cohort import feature_table
-
-    return feature_table(features, params.feature)
+    return result
 
 
 def _from_store(args: argparse.Namespace, params):
@@ -405,9 +376,9 @@ def _from_store(args: argparse.Namespace, params):
         result = analysis.cohort_statistics(store, analysis.operator_viewer(), params, choice)
     finally:
         store.close()
-    features = _analysed(result.attrs.pop("features"), params)
-    clinical = result.attrs.pop("clinical").drop(columns=["visit_date", "synthetic"])
-    return result, features, clinical
+    for key in ("features", "clinical"):
+        result.attrs.pop(key, None)
+    return result
 
 
 def write_result(table, out) -> None:

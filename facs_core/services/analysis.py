@@ -55,6 +55,7 @@ __all__ = [
     "patient_visits",
     "periods_text",
     "profile_command",
+    "rate_of",
     "significance_map",
     "store_inputs_hash",
     "video_features",
@@ -87,7 +88,10 @@ class CohortChoice:
 class MapParams:
     """The significance map's transform: periods in seconds (rate-free) and the wavelet options.
 
-    Defaults are the page's: :data:`facs_core.wavelets.DEFAULT_PERIODS`.
+    Defaults are the page's: :data:`facs_core.wavelets.DEFAULT_PERIODS`. With
+    ``fps`` set the map is the command line's frames-at-one-rate map
+    (``--fps F --scales S``): ``scales`` in frames at ``fps``, only the visits
+    recorded at that rate (see :meth:`at_rate`); ``periods`` is then unused.
     """
 
     periods: tuple[float, ...] = wavelets.DEFAULT_PERIODS
@@ -97,9 +101,13 @@ class MapParams:
     precision: int = wavelets.DEFAULT_PRECISION
     periods_spec: str = field(default="0.2-10", compare=False)
     period_count: int | None = field(default=100, compare=False)
+    fps: float | None = None
+    scales: tuple[float, ...] = ()
+    scales_spec: str = field(default="1-100", compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "periods", tuple(float(p) for p in np.ravel(self.periods)))
+        object.__setattr__(self, "scales", tuple(float(s) for s in np.ravel(self.scales)))
 
     @classmethod
     def from_range(cls, low: float, high: float, count: int, **options: object) -> MapParams:
@@ -107,6 +115,16 @@ class MapParams:
         low_text, high_text = _exact(low), _exact(high)
         periods = wavelets.log_periods(float(low_text), float(high_text), int(count))
         return cls(periods=tuple(periods), periods_spec=f"{low_text}-{high_text}", period_count=int(count), **options)
+
+    @classmethod
+    def at_rate(cls, fps: float, scales: Sequence[float], scales_spec: str, **options: object) -> MapParams:
+        """Scales in frames at one frame rate, as ``--fps FPS --scales SPEC`` gives (``scales`` parsed from SPEC)."""
+        return cls(periods=(), fps=float(fps), scales=tuple(scales), scales_spec=scales_spec, **options)
+
+    @property
+    def by_rate(self) -> bool:
+        """True for the frames-at-one-rate map (``--fps``/``--scales``)."""
+        return self.fps is not None
 
 
 def _exact(value: float) -> str:
@@ -262,6 +280,9 @@ def cohort_statistics(
     result.attrs["provenance"]["segments"] = choice.segment_label or "whole videos"
     result["segments"] = choice.segment_label or "whole videos"
     _label_backends(store, result, features)
+    # The optional second analyses (mixed_*, perm_*) stay the last columns, as the command has always written them.
+    for column in [c for c in result.columns if c.startswith(("mixed_", "perm_"))]:
+        result[column] = result.pop(column)
     result.attrs["features"] = features
     result.attrs["clinical"] = clinical
     return result
@@ -302,6 +323,72 @@ def _period_parts(store: Catalog, runs: pd.DataFrame, params: MapParams, segment
     return parts, aus
 
 
+def rate_of(fps: float) -> float:
+    """A frame rate as the frames-at-one-rate map groups visits by it (to the thousandth, 23.976 for 24000/1001)."""
+    return round(float(fps), 3)
+
+
+def _at_rate(runs: pd.DataFrame, fps: float) -> tuple[pd.DataFrame, list[str]]:
+    """The runs recorded at ``fps`` (:func:`rate_of`), and a note on the visits at other rates."""
+    rates = runs["fps"].astype(float).map(rate_of)
+    here = rates == rate_of(fps)
+    others = rates[~here].value_counts().sort_index()
+    mix = ", ".join(f"{n} at {r:g} fps" for r, n in others.items())
+    if not here.any():
+        raise InputError(
+            f"no chosen visit is recorded at {fps:g} fps (they are: {mix}); give one of those rates,"
+            " or --periods to analyse every frame rate together"
+        )
+    notes = []
+    if len(others):
+        notes.append(
+            f"{int(others.sum())} visit(s) left out: recorded at another frame rate ({mix}); scales count frames"
+            f" at {fps:g} fps (periods in seconds analyse every frame rate together)"
+        )
+    return runs[here.to_numpy()], notes
+
+
+def _scale_features(
+    store: Catalog, runs: pd.DataFrame, params: MapParams, segments: pd.DataFrame | None
+) -> wavelets.WaveletFeatures:
+    """Per-video features at ``params.scales`` frames, ``params.fps`` for every video, stacked by AU."""
+    transform = feature_cache.WaveletParams(
+        scales=params.scales,
+        wavelet=params.wavelet,
+        power=params.power,
+        max_gap_s=params.max_gap_s,
+        precision=params.precision,
+    )
+    parts = []
+    for row in runs.itertuples(index=False):
+        spans = None if segments is None else segments[segments["video_id"] == row.video_id]
+        parts.append(
+            feature_cache.cached_wavelet_features(
+                store.paths, row.shard, row.video_id, params.fps, transform, segments=spans, require_values=False
+            )
+        )
+    found = [a for part in parts for a in part.aus]
+    aus = [a for a in _au_order() if a in found] + [a for a in dict.fromkeys(found) if a not in _au_order()]
+    shape = (len(parts), len(aus), len(params.scales))
+    values, used, valid = np.full(shape, np.nan), np.zeros(shape, dtype=np.int64), np.zeros(shape[:2], dtype=np.int64)
+    for v, part in enumerate(parts):
+        for a, au in enumerate(aus):
+            if au in part.aus:
+                i = part.aus.index(au)
+                values[v, a], used[v, a] = part.values[0, i], part.frames_used[0, i]
+                valid[v, a] = part.frames_valid[0, i]
+    return wavelets.WaveletFeatures(
+        values=values,
+        frames_used=used,
+        frames_valid=valid,
+        video_ids=[str(v) for v in runs["video_id"]],
+        aus=aus,
+        scales=parts[0].scales.reset_index(drop=True),
+        wavelet=params.wavelet,
+        power=params.power,
+    )
+
+
 def significance_map(
     store: Catalog,
     viewer: visibility.Viewer,
@@ -311,7 +398,9 @@ def significance_map(
 ) -> pd.DataFrame:
     """The AU x period map (:func:`facs_core.wavelets.associate_scales`) of the chosen visits.
 
-    Every video is transformed at its own frame rate (periods in seconds);
+    Every video is transformed at its own frame rate (periods in seconds), or,
+    with ``params.fps`` (:meth:`MapParams.at_rate`), the visits recorded at
+    that rate at ``params.scales`` frames, the others left out with a note;
     its features come from the per-video disk cache
     (:mod:`facs_core.services.feature_cache`) when computed before.
     """
@@ -320,9 +409,16 @@ def significance_map(
     runs = runs[runs["video_id"].isin(set(clinical["video_id"]))]
     if runs.empty:
         raise InputError("no extracted visit among the chosen visits")
-    parts, aus = _period_parts(store, runs, params, segments)
-    ordered = [a for a in _au_order() if a in aus] + [a for a in aus if a not in _au_order()]
-    features = wavelets.combine_periods(parts, params.periods, ordered, params.wavelet, params.power, params.precision)
+    if params.by_rate:
+        runs, left = _at_rate(runs, params.fps)
+        notes = notes + left
+        features = _scale_features(store, runs, params, segments)
+    else:
+        parts, aus = _period_parts(store, runs, params, segments)
+        ordered = [a for a in _au_order() if a in aus] + [a for a in aus if a not in _au_order()]
+        features = wavelets.combine_periods(
+            parts, params.periods, ordered, params.wavelet, params.power, params.precision
+        )
     if np.isnan(features.values).all():
         raise InputError(
             "no AU series is long enough for any period: every AU is missing, shorter than the wavelet support"
@@ -437,7 +533,9 @@ def cohort_command(
     ]
     if choice.segment_label:
         argv += ["--segment-label", choice.segment_label]
-    if params.method == "permutation":
+    if params.mixed_model:
+        argv.append("--mixed-model")
+    if params.method == "permutation" or params.permutation_columns:
         argv += ["--permutations", str(params.permutations), "--seed", str(params.seed)]
     return shlex.join([*argv, "--out", out])
 
@@ -487,7 +585,7 @@ def map_command(
         association.score,
         "--covariates",
         ",".join(association.covariates),
-        *periods_text(params),
+        *(["--fps", _exact(params.fps), "--scales", params.scales_spec] if params.by_rate else periods_text(params)),
         "--wavelet",
         params.wavelet,
         "--method",

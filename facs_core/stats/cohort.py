@@ -33,6 +33,7 @@ __all__ = [
     "CohortParams",
     "cohort_associations",
     "default_source",
+    "extra_columns",
     "feature_table",
     "partial_residuals",
     "select_source",
@@ -83,9 +84,16 @@ class CohortParams:
         A key of :data:`FEATURE_KINDS`; None analyses every column of the table given.
     alpha : float
     permutations : int
-        Permutations of the ``permutation`` method.
+        Permutations of the ``permutation`` method, and of the ``perm_*`` columns.
     seed : int
         Seed of the permutations.
+    mixed_model : bool
+        Also fit a random-intercept mixed model per feature: ``mixed_*`` columns
+        (``stats partial-corr --mixed-model``).
+    permutation_columns : bool
+        Also compute patient-block permutation p-values of the partial
+        correlation: ``perm_*`` columns (``stats partial-corr --permutations N``
+        with another method than ``permutation``).
     """
 
     score: str
@@ -96,6 +104,8 @@ class CohortParams:
     alpha: float = ALPHA
     permutations: int = PERMUTATIONS
     seed: int = 0
+    mixed_model: bool = False
+    permutation_columns: bool = False
 
     def __post_init__(self) -> None:
         covariates = (self.covariates,) if isinstance(self.covariates, str) else self.covariates
@@ -194,7 +204,10 @@ def cohort_associations(
         ``feature, n, r, ci_low, ci_high, p, p_fdr, significant, method,
         reason, k, correction`` and the :data:`~facs_core.stats.provenance.PROVENANCE_COLUMNS`.
         ``attrs``: ``notes`` (visits left out and why), ``n_videos``,
-        ``video_ids`` (visits analysed) and ``provenance``.
+        ``video_ids`` (visits analysed) and ``provenance``. With
+        ``params.mixed_model`` the mixed model's columns follow, prefixed
+        ``mixed_``; with ``params.permutation_columns`` the permutation
+        p-values' columns, prefixed ``perm_`` (:func:`extra_columns`).
 
     Examples
     --------
@@ -257,10 +270,47 @@ def cohort_associations(
         info["permutations"] = params.permutations if method == "permutation" else None
         info["seed"] = params.seed if method == "permutation" else None
     out = attach_provenance(result, info, df)
+    extras = extra_columns(table, clinical, params)
+    if extras:
+        attrs = out.attrs
+        out = pd.concat([out.reset_index(drop=True), *extras], axis=1)
+        out.attrs = attrs
     out.attrs["notes"] = list(result.attrs.get("notes", prepared.notes))
     out.attrs["n_videos"] = len(prepared.score)
     out.attrs["video_ids"] = list(prepared.features.index)
     return out
+
+
+def extra_columns(features: pd.DataFrame, clinical: pd.DataFrame, params: CohortParams) -> list[pd.DataFrame]:
+    """The optional second analyses of the cohort table, one row per feature in the table's order.
+
+    ``mixed_*``: :func:`facs_core.stats.mixed.mixed_model_associations`
+    (random intercept per patient); ``perm_*``:
+    :func:`facs_core.stats.permutation.permutation_pvalues` of the partial
+    correlation (Pearson unless the method is Spearman) with
+    ``params.permutations`` and ``params.seed``. Their ``feature`` column is
+    left out (it repeats the table's).
+    """
+    covariates = list(params.covariates)
+    parts = []
+    if params.mixed_model:
+        from facs_core.stats.mixed import mixed_model_associations
+
+        parts.append(mixed_model_associations(features, clinical, params.score, covariates).add_prefix("mixed_"))
+    if params.permutation_columns and params.method != "permutation":
+        from facs_core.stats.permutation import permutation_pvalues
+
+        perm = permutation_pvalues(
+            features,
+            clinical,
+            params.score,
+            covariates,
+            method=params.method if params.method in ("pearson", "spearman") else "pearson",
+            n_permutations=params.permutations,
+            seed=params.seed,
+        )
+        parts.append(perm.add_prefix("perm_"))
+    return [part.drop(columns=[c for c in part.columns if c.endswith("_feature")]) for part in parts]
 
 
 def _corrected(result: pd.DataFrame, correction: str, alpha: float) -> pd.DataFrame:
