@@ -153,14 +153,13 @@ with common.friendly_errors(common.real_visits(clinical, source)):
     st.caption("Marks on the adjusted p: * < .05, ** < .01, *** < .001. CI: 95 % confidence interval.")
 
     left_out = analysis.frames_left_out(result)
-    totals = left_out[list(analysis.FRAME_COUNTS)].sum()
     with st.expander("Frames left out per visit", icon=":material/filter_alt:"):
         st.caption(
-            f"Only frames with the patient's face, its identity certain, enter the statistics. Of"
-            f" {totals['n_frames']:,} frames in the {len(left_out)} analysed visits,"
-            f" {totals['n_no_face_frames']:,} were left out (no patient face), among them"
-            f" {totals['n_uncertain_frames']:,} whose identity was uncertain and"
-            f" {totals['n_other_face_frames']:,} with only another person's face."
+            f"Only frames with a confident patient face enter the statistics. Of {left_out['frames_analysed'].sum():,}"
+            f" frames of the {len(left_out)} analysed visits, {left_out['frames_left_out'].sum():,} were left out:"
+            f" {left_out['left_out_no_patient_face'].sum():,} with no patient face (no face found),"
+            f" {left_out['left_out_uncertain'].sum():,} with an uncertain patient face (a face, but not surely the"
+            f" patient's), {left_out['left_out_other_face'].sum():,} with only another person's face."
         )
         common.show_table(store, left_out, human=True, hide_index=True, width="stretch", key="frames_left_out")
 

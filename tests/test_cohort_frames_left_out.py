@@ -43,11 +43,12 @@ def _counts(frames: pd.DataFrame) -> dict[str, int]:
     other = frames.get("face_status", absent).astype(str) == STATUS_OTHER_FACE
     used = int((face & ~uncertain).sum())
     return {
-        "Frames": len(frames),
-        "Frames with a face": used,
-        "Frames left out (no patient face)": len(frames) - used,
-        "Frames, identity uncertain": int((face & uncertain).sum()),
-        "Frames, other face only": int(other.sum()),
+        "Frames analysed": len(frames),
+        "Frames used": used,
+        "Frames left out": len(frames) - used,
+        "No patient face": int((~face & ~other).sum()),
+        "Uncertain patient face": int((face & uncertain).sum()),
+        "Other face": int(other.sum()),
     }
 
 
@@ -65,7 +66,7 @@ def test_cohort_page_lists_the_frames_left_out_per_visit(demo_store: Catalog) ->
     at = page("cohort", demo_store, "researcher").run()
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
-    [table] = [t.value for t in at.dataframe if "Frames, identity uncertain" in t.value.columns]
+    [table] = [t.value for t in at.dataframe if "Uncertain patient face" in t.value.columns]
     # Human labels, and nothing a researcher may not see.
     assert list(table.columns) == ["Patient", "Video", "Visit date", *_counts(pd.DataFrame({"face": []}))]
     assert len(table) == len(expected) == 60
@@ -74,12 +75,12 @@ def test_cohort_page_lists_the_frames_left_out_per_visit(demo_store: Catalog) ->
     # The visit with the most frames left out comes first.
     assert table["Video"].iloc[0] == marked
     totals = {k: sum(e[k] for e in expected.values()) for k in expected[marked]}
-    assert totals["Frames, identity uncertain"] == 50 and totals["Frames, other face only"] == 30
+    assert totals["Uncertain patient face"] == 50 and totals["Other face"] == 30
     caption = texts(at.caption)
     assert (
-        f"Of {totals['Frames']:,} frames in the 60 analysed visits, {totals['Frames left out (no patient face)']:,}"
-        f" were left out (no patient face), among them 50 whose identity was uncertain and 30 with only another"
-        " person's face." in caption
+        f"Of {totals['Frames analysed']:,} frames of the 60 analysed visits, {totals['Frames left out']:,} were"
+        f" left out: {totals['No patient face']:,} with no patient face (no face found), 50 with an uncertain"
+        " patient face (a face, but not surely the patient's), 30 with only another person's face." in caption
     ), caption
 
 
@@ -91,7 +92,7 @@ def test_frames_left_out_follow_the_segment_filter(demo_store: Catalog) -> None:
     at.selectbox(key="cohort_segments").set_value("sleep").run()
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
-    [table] = [t.value for t in at.dataframe if "Frames, identity uncertain" in t.value.columns]
+    [table] = [t.value for t in at.dataframe if "Uncertain patient face" in t.value.columns]
     assert sorted(table["Video"]) == sorted(ids)
     segments = demo_store.query(f"SELECT video_id, start_s, end_s FROM segments WHERE video_id IN ({marks})", ids)
     runs = analysis.latest_runs(demo_store).set_index("video_id")
@@ -100,4 +101,4 @@ def test_frames_left_out_follow_the_segment_filter(demo_store: Catalog) -> None:
         inside = pd.Series(False, index=frames.index)
         for span in segments[segments["video_id"] == row["Video"]].itertuples():
             inside |= (frames["timestamp"] >= span.start_s) & (frames["timestamp"] < span.end_s)
-        assert _number(row["Frames"]) == int(inside.sum()) < len(frames)
+        assert _number(row["Frames analysed"]) == int(inside.sum()) < len(frames)

@@ -24,7 +24,6 @@ __all__ = [
     "CORRECTIONS",
     "DATA_SOURCES",
     "FEATURE_KINDS",
-    "FRAME_COUNTS",
     "METHODS",
     "PERMUTATIONS",
     "coefficient_label",
@@ -95,31 +94,20 @@ def _second_analyses(row) -> dict[str, str]:
     return cells
 
 
-#: The per-visit frame counts of the features, as the table of frames left out shows them.
-FRAME_COUNTS: tuple[str, ...] = (
-    "n_frames",
-    "n_face_frames",
-    "n_no_face_frames",
-    "n_uncertain_frames",
-    "n_other_face_frames",
-)
-
-
 def frames_left_out(result: pd.DataFrame) -> pd.DataFrame:
-    """Per analysed visit: frames in the analysed window, frames used, and those left out and why.
+    """Per analysed visit: frames analysed, frames used, and the frames left out with the reason.
 
-    ``patient_id, video_id, visit_date`` and :data:`FRAME_COUNTS` of the
-    features behind ``result`` (:func:`facs_core.features.per_video_features`:
-    only confident patient frames enter the statistics; ``n_no_face_frames``
-    are the rest, among them ``n_uncertain_frames``, the patient's face with
-    its identity uncertain, and ``n_other_face_frames``, only another
-    person's face). Visits with the most frames left out first.
+    The Patient profile's table (:func:`web.profile.frames_left_out`: only
+    confident patient frames enter the statistics; the others are counted as
+    no patient face, uncertain patient face or other face) over the visits
+    behind ``result``, with their patient; visits with the most frames left
+    out first.
     """
-    features, clinical = result.attrs["features"], result.attrs["clinical"]
-    analysed = set(result.attrs.get("video_ids", []))
-    counts = features.loc[features["video_id"].isin(analysed), ["video_id", *FRAME_COUNTS]]
-    visits = clinical[["patient_id", "video_id", "visit_date"]].merge(counts, on="video_id")
-    for column in FRAME_COUNTS:
-        visits[column] = visits[column].astype("int64")
-    visits = visits.sort_values(["n_no_face_frames", "patient_id", "video_id"], ascending=[False, True, True])
-    return visits.reset_index(drop=True)
+    from web.profile import frames_left_out as per_visit
+
+    clinical = result.attrs["clinical"]
+    visits = clinical[clinical["video_id"].isin(set(result.attrs.get("video_ids", [])))]
+    table = per_visit(result.attrs["features"], visits[["video_id", "visit_date"]])
+    table.insert(0, "patient_id", table["video_id"].map(visits.set_index("video_id")["patient_id"]))
+    table = table.sort_values(["frames_left_out", "patient_id", "video_id"], ascending=[False, True, True])
+    return table.reset_index(drop=True)
