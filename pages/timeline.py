@@ -82,8 +82,9 @@ chosen = pick.multiselect(
     default=[a for a in ("AU12", "AU04") if a in aus_available] or aus_available[:2],
     key="tl_aus",
 )
-# Why the interactive timeline is not shown for this video (it failed or stayed silent), if so.
-fallbacks: dict[str, str] = st.session_state.setdefault("tl_fallback", {})
+# Why the interactive timeline is not shown for this video (it failed or stayed silent), if so,
+# and whether the video itself failed (then no other player is offered either).
+fallbacks: dict[str, tuple[str, bool]] = st.session_state.setdefault("tl_fallback", {})
 fallback = fallbacks.get(video_id) if url is not None else None
 # Without a video stream there is nothing to play: the strip is the timeline.
 static = (
@@ -128,7 +129,8 @@ def _watch_loading(video_id: str, since: float) -> None:
     if time.monotonic() - since >= timeline_component.LOAD_TIMEOUT_S:
         fallbacks[video_id] = (
             f"the interactive timeline did not load within {timeline_component.LOAD_TIMEOUT_S:.0f} s"
-            " (its script was blocked or failed in this browser)"
+            " (its script was blocked or failed in this browser)",
+            False,
         )
         st.rerun(scope="app")
 
@@ -160,7 +162,7 @@ if url is not None and not static:
         st.session_state.pop("tl_play_request", None)
     reason = timeline_component.fallback_reason(events.status)
     if reason is not None:
-        fallbacks[video_id] = reason
+        fallbacks[video_id] = (reason, True)
         st.rerun()
     if events.status is None:
         # Every full run restarts the clock: the timeline is drawn anew and has that long to answer.
@@ -170,13 +172,17 @@ if url is not None and not static:
 else:
     if fallback is not None:
         st.warning(
-            f"Showing the static strip: {fallback}. Drag across the strip or type the times below to mark a segment.",
+            f"Showing the static strip: {fallback[0]}. Drag across the strip or type the times below to mark"
+            " a segment.",
             icon=":material/warning:",
         )
         if st.button("Try the interactive timeline again", key="tl_retry", icon=":material/refresh:"):
             fallbacks.pop(video_id, None)
             st.rerun()
-    if url is not None:
+    video_failed = fallback is not None and fallback[1]
+    if video_failed:
+        pass  # the warning above says why there is no player
+    elif url is not None:
         play_from = st.session_state.get("tl_play_from", {}).get(video_id)
         st.video(
             url,

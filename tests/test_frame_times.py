@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from facs_core.decode import frame_timestamps
@@ -75,3 +76,18 @@ def test_frame_runs_hold_every_frame_within_the_tolerance(vfr) -> None:
     rounded = np.round(hour * 1000) / 1000
     runs = frame_runs(rounded)
     assert len(runs) < 10 and np.max(np.abs(_expand(runs) - rounded)) <= FRAME_TOLERANCE_S
+
+
+def test_a_file_without_sample_tables_is_decoded_once_short_and_read_from_a_whole_frame_table(
+    tmp_path: Path, catalog: Catalog, feat_data: Path
+) -> None:
+    webm = playback.write_webm_copy(feat_data / "single_face.mp4", tmp_path / "clip.webm")
+    record, _ = ingest_video(catalog, webm, original_name="clip.webm", patient_id="P001", user=LocalOperator("test"))
+    assert not record.get("playback_path")
+    decoded = frame_timestamps(webm)
+    np.testing.assert_allclose(playback.frame_times(catalog, record["video_id"]), decoded)
+    # An extracted table holding every frame is read as it is (here: its times shifted, to tell them apart).
+    table = pd.DataFrame({"frame": np.arange(len(decoded)), "timestamp": decoded + 0.5})
+    np.testing.assert_allclose(playback.frame_times(catalog, record["video_id"], table), decoded + 0.5)
+    # A table of some frames only (extraction inside segments) is not the whole list.
+    np.testing.assert_allclose(playback.frame_times(catalog, record["video_id"], table.iloc[::2]), decoded)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from web import common
-from web.strip import missing_spans, strip_chart
+from web.strip import fit_label, missing_spans, strip_chart
 
 
 def _frames() -> pd.DataFrame:
@@ -69,3 +69,14 @@ def test_segments_are_a_labelled_row_of_their_own() -> None:
     segments = pd.DataFrame({"start_s": [1.0], "end_s": [3.0], "label": ["anhedonia"]})
     svg = common.chart_image(strip_chart(_frames(), ["AU12"], segments, 8.0), "svg").decode()
     assert ">anhedonia<" in svg
+
+
+def test_labels_of_short_neighbouring_segments_are_cut_to_their_bands() -> None:
+    segments = pd.DataFrame(
+        {"start_s": [0.5, 1.6, 2.5], "end_s": [1.5, 2.2, 4.5], "label": ["depressive symptoms (SCID)"] * 2 + ["sad"]}
+    )
+    spec = strip_chart(_frames(), ["AU12"], segments, 20.0).to_dict()
+    shown = [row["shown"] for data in spec["datasets"].values() for row in data if "shown" in row]
+    # One second of twenty at 600 px is 30 px: four characters and an ellipsis; 0.6 s has no room; "sad" fits.
+    assert shown == ["dep…", "sad"]
+    assert fit_label("anhedonia", 600) == "anhedonia"

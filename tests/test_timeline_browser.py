@@ -316,6 +316,8 @@ def test_where_the_timeline_cannot_load_the_page_switches_to_the_strip_by_itself
         idle(page)
         expect(page.locator(".facs-tl")).to_have_count(0)
         expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(1)
+        # Streamlit's player where only the script failed; none where the stream itself failed.
+        expect(page.locator("video")).to_have_count(0 if name == "video" else 1)
         shot(page, f"timeline-05-fallback-{name}")
         _mark_by_typing(page, start, end)
         shot(page, f"timeline-06-fallback-{name}-marked")

@@ -113,6 +113,20 @@ _ROWS = {
 _ROW_COLOURS = {PRESENT_LABEL: "#27ae60", MISSING_LABELS["other_face"]: "#e67e22", MISSING_LABELS["no_face"]: "#7f8c8d"}
 
 
+#: Width (px) of the strip's plot area on a usual page, for fitting segment labels into their bands.
+PLOT_WIDTH_PX = 600
+#: Average width (px) of a character of a segment label (10 px font).
+_CHAR_PX = 6.0
+
+
+def fit_label(label: str, width_px: float) -> str:
+    """``label`` cut to fit ``width_px`` (with an ellipsis); empty when not even two characters fit."""
+    room = int((width_px - 4) // _CHAR_PX)
+    if len(label) <= room:
+        return label
+    return f"{label[: room - 1]}…" if room >= 3 else ""
+
+
 def strip_chart(frames: pd.DataFrame, aus: Sequence[str], segments: pd.DataFrame, duration: float) -> alt.LayerChart:
     """AU lines over one row each for face presence, other face, no face and labelled segments, with brush ``seg``.
 
@@ -184,7 +198,13 @@ def strip_chart(frames: pd.DataFrame, aus: Sequence[str], segments: pd.DataFrame
                 ],
             )
         )
-        labelled = rows[rows["row"] == "segments"]
+        labelled = rows[rows["row"] == "segments"].copy()
+        # Each label shortened to its band (at the usual plot width), so neighbours never overprint.
+        labelled["shown"] = [
+            fit_label(label, (end - start) / max(duration, 1e-9) * PLOT_WIDTH_PX)
+            for label, start, end in zip(labelled["status"], labelled["start_s"], labelled["end_s"], strict=True)
+        ]
+        labelled = labelled[labelled["shown"] != ""]
         if not labelled.empty:
             layers.append(
                 alt.Chart(labelled)
@@ -192,7 +212,7 @@ def strip_chart(frames: pd.DataFrame, aus: Sequence[str], segments: pd.DataFrame
                 .encode(
                     x=alt.X("middle:Q", scale=domain),
                     y=alt.datum(sum(_ROWS["segments"]) / 2),
-                    text="status:N",
+                    text="shown:N",
                 )
             )
     names = pd.DataFrame({"row": list(_ROWS), "y": [sum(v) / 2 for v in _ROWS.values()]})

@@ -50,8 +50,8 @@ BROWSER_CONTAINERS: frozenset[str] = frozenset({"mp4", "mov", "webm"})
 MAX_PLAYBACK_SIDE = 960
 
 #: Most frames :func:`frame_times` lists by decoding a file that has no sample tables to read
-#: (about 11 minutes at 30 frames/s); longer ones are taken as evenly spaced.
-DECODE_LIMIT_FRAMES = 20_000
+#: (under 3 minutes at 30 frames/s, a few seconds of decoding); longer ones are taken as evenly spaced.
+DECODE_LIMIT_FRAMES = 5_000
 
 Progress = Callable[[float, str], None]
 _MP4_SUFFIXES = {".mp4", ".m4v", ".mov"}
