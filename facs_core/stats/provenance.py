@@ -144,7 +144,7 @@ def features_method(threshold: float | None = None, normalise: str | None = None
     Examples
     --------
     >>> features_method(0.3)
-    'per-video mean, occurrence rate (threshold 0.3) and SD over confident patient-face frames; normalised: none'
+    'per-video mean, occurrence rate (threshold 0.3) and SD over confident patient-face frames; values as measured'
     """
     if threshold is not None:
         cut = f"{float(threshold):g}"
@@ -152,9 +152,11 @@ def features_method(threshold: float | None = None, normalise: str | None = None
         cut = "2 robust SDs above the visit's median"
     else:
         cut = "per AU source, resources/occurrence_thresholds.csv"
+    scale = "each visit normalised to its own baseline, (x - median) / (1.4826 MAD)" if normalise == "visit" else ""
+    # No bare "none": a page scrubs stored values (a medication "none") from what a researcher reads.
     return (
         f"per-video mean, occurrence rate (threshold {cut}) and SD over confident patient-face frames;"
-        f" normalised: {'per visit, (x - median) / (1.4826 MAD)' if normalise == 'visit' else 'none'}"
+        f" {scale or 'values as measured'}"
     )
 
 
