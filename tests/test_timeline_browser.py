@@ -129,6 +129,9 @@ def test_marking_with_i_and_o_while_playing_stores_the_segment_within_one_frame(
         context.set_default_timeout(60_000)
         page = context.new_page()
         _open_timeline(page, url, store["video_id"])
+        # It says once that it works: no repeats (each would rerun the page).
+        page.wait_for_timeout(5000)
+        assert page.locator(".facs-tl").get_attribute("data-reports") == "1"
         # Keyboard only: focus the timeline, Space plays, I and O mark, Enter saves.
         page.locator(".facs-tl-svg").focus()
         page.keyboard.press("Space")

@@ -144,6 +144,8 @@ class Timeline {
       return;
     }
     this.reportedAt = now;
+    this.reports = (this.reports || 0) + 1;
+    this.root.dataset.reports = String(this.reports);
     this.setState("status", this.status);
   }
 
