@@ -92,18 +92,57 @@ if user is None:
     current_user(store, next_path=_requested_path(requested))
 background.start_background_work(store)
 
+NOTICE_KEY = "nav_not_available"
+
+
+def _not_available(title: str, home: st.Page) -> Callable[[], None]:
+    """A stand-in for a page the user's role may not open: back to Home with a notice.
+
+    It replaces the page's file, so nothing of that page runs or shows; the
+    notice names only the page's title and the user's role.
+    """
+
+    def render() -> None:
+        st.session_state[NOTICE_KEY] = f"The page '{title}' is not available to your role ({user.role})."
+        st.switch_page(home)
+
+    return render
+
+
+# Every page is registered for every signed-in role, so a link to another role's
+# page resolves (not Streamlit's "Page not found" dialog, which also blocks the
+# sidebar): the pages the role may not open are hidden and only lead back Home.
+home_page = st.Page("pages/home.py", title="Home", icon=common.ICONS["home"], default=True)
 navigation: dict[str, list] = {}
+not_available: list = []
 for section, entries in SECTIONS.items():
     visible = [
-        st.Page(path, title=title, icon=common.ICONS[icon], default=path == "pages/home.py")
+        home_page if path == "pages/home.py" else st.Page(path, title=title, icon=common.ICONS[icon])
         for path, title, icon, action in entries
         if allowed(user, action)
     ]
     if visible:
         navigation[section] = visible
+    not_available += [
+        st.Page(
+            _not_available(title, home_page),
+            title=title,
+            icon=common.ICONS[icon],
+            url_path=Path(path).stem,
+            visibility="hidden",
+        )
+        for path, title, icon, action in entries
+        if not allowed(user, action)
+    ]
+# In Home's section, which every role has: a section of hidden pages alone would still show its header.
+navigation[""] = navigation.get("", []) + not_available
 
 with st.sidebar:
     st.caption(f"Signed in as **{user.username}** ({user.role})")
     sign_out_button(store)
 
-st.navigation(navigation).run()
+page = st.navigation(navigation)
+notice = st.session_state.pop(NOTICE_KEY, None)
+if notice is not None:
+    st.info(notice, icon=":material/block:")
+page.run()

@@ -40,6 +40,7 @@ if not patients:
     st.stop()
 wanted = st.query_params.get("patient")
 patient = st.selectbox("Patient", patients, index=patients.index(wanted) if wanted in patients else 0, key="pp_patient")
+common.unknown_patient_notice(wanted, patients, patient)
 st.query_params["patient"] = patient
 require(store, "view_patient", patient)
 

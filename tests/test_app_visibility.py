@@ -117,3 +117,19 @@ def test_duplicate_of_another_patients_file_names_nothing_and_keeps_the_form(sto
     assert at.text_input(key="up_medication").value == "typed medication"
     assert "Mark symptom segments" not in shown and "Extract Action Units" not in shown
     assert store.scalar("SELECT count(*) FROM videos WHERE patient_id = ?", [OWN_PATIENT]) == 1
+
+
+def test_a_link_to_someone_elses_patient_reads_as_one_to_no_patient(store: Catalog) -> None:
+    notices = {}
+    for wanted in (NOBODYS_PATIENT, "NOPE"):
+        at = page_as("patient", CLINICIAN, "clinician", timeout=TIMEOUT)
+        at.query_params["patient"] = wanted
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.selectbox(key="pp_patient").value == OWN_PATIENT
+        notices[wanted] = [i.value.replace(wanted, "<code>") for i in at.info if "among the patients" in i.value]
+    assert (
+        notices[NOBODYS_PATIENT]
+        == notices["NOPE"]
+        == [f"No patient <code> among the patients you may see; showing {OWN_PATIENT}."]
+    )

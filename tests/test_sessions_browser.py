@@ -38,7 +38,11 @@ COOKIE = "facs_session"
 
 def _store(folder: Path, feat_data: Path) -> Path:
     data = folder / "data"
-    accounts = [("ada", "admin"), *((name, "clinician") for name in ("clara", "carl", "dora", "erin"))]
+    accounts = [
+        ("ada", "admin"),
+        ("rita", "researcher"),
+        *((name, "clinician") for name in ("clara", "carl", "dora", "erin")),
+    ]
     for name, role in accounts:
         facs_cli(data, "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
     facs_cli(data, "videos", "add", str(feat_data / "WolfgangLanger_Pexels.mp4"), "--patient", "P017", "--age", "41")
@@ -123,6 +127,51 @@ def test_reload_new_tab_and_deep_link_keep_the_user_signed_in(server: str, brows
     expect(tab.get_by_text("Signed in as clara")).to_be_visible()
     expect(tab.get_by_role("heading", name="Timeline")).to_be_visible()
     shot(tab, "sessions-03-new-tab")
+    context.close()
+
+
+def _not_available(page: Page, server: str, path: str, title: str, role: str) -> None:
+    """Open another role's page by its link: Home with a one-line notice, no dialog, a working sidebar."""
+    _open(page, f"{server}/{path}")
+    expect(page.get_by_text(f"The page '{title}' is not available to your role ({role}).")).to_be_visible()
+    expect(page.get_by_role("heading", name="FACS interview dashboard")).to_be_visible()
+    assert page.url == f"{server}/"
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+
+def test_another_roles_page_leads_home_with_a_notice(server: str, browser: Browser) -> None:
+    context = _context(browser)
+    page = context.new_page()
+    # Signed out, the link to another role's page still leads to the sign-in, then Home with the notice.
+    _open(page, f"{server}/admin")
+    _sign_in_here(page, "clara")
+    expect(page.get_by_text("The page 'Admin' is not available to your role (clinician).")).to_be_visible()
+    _not_available(page, server, "cohort", "Cohort statistics", "clinician")
+    expect(page.get_by_role("heading", name="Cohort statistics")).to_have_count(0)
+    shot(page, "sessions-08-not-available-clinician")
+    # The sidebar still works, and the notice is gone at the next page.
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Upload").click()
+    idle(page)
+    expect(page.get_by_role("heading", name="Upload interviews")).to_be_visible()
+    expect(page.get_by_text("is not available to your role")).to_have_count(0)
+    # A patient the clinician may not see: the same sentence whether the code exists or not.
+    _open(page, f"{server}/patient?patient=NOPE")
+    expect(page.get_by_text("No patient NOPE among the patients you may see; showing P017.")).to_be_visible()
+    expect(page.get_by_role("heading", name="Patient profile")).to_be_visible()
+    shot(page, "sessions-09-unknown-patient")
+    context.close()
+
+    context = _context(browser)
+    page = context.new_page()
+    _open(page, server)
+    _sign_in_here(page, "rita")
+    _not_available(page, server, "upload", "Upload", "researcher")
+    expect(page.get_by_role("heading", name="Upload interviews")).to_have_count(0)
+    shot(page, "sessions-10-not-available-researcher")
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Cohort statistics").click()
+    idle(page)
+    expect(page.get_by_role("heading", name="Cohort statistics")).to_be_visible()
     context.close()
 
 

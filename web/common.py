@@ -7,6 +7,7 @@ only holds what every page needs to look and behave the same way.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator, Sequence
 
 import altair as alt
@@ -293,6 +294,26 @@ def selection_point(event, name: str) -> dict | None:
     if isinstance(points, list) and points:
         return dict(points[0])
     return None
+
+
+def _plain(text: str) -> str:
+    """``text`` shown literally in Markdown: every character Markdown could act on is escaped."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$:])", r"\\\1", text)
+
+
+def unknown_patient_notice(wanted: str | None, choices: Sequence[str], shown: str) -> None:
+    """Say that the patient a link asked for is not among ``choices`` and which one is shown instead.
+
+    The same sentence whether the code exists for someone else or not at all, so
+    the notice tells nothing about other users' patients. ``wanted`` comes from
+    the URL: it is shortened and escaped, never rendered as Markdown.
+    """
+    if not wanted or wanted in choices:
+        return
+    st.info(
+        f"No patient {_plain(wanted[:40])} among the patients you may see; showing {_plain(shown)}.",
+        icon=":material/info:",
+    )
 
 
 def page_link(
