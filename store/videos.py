@@ -58,9 +58,26 @@ def check_patient_code(code: str) -> str:
     return code
 
 
-def ensure_patient(catalog: Catalog, patient_id: str, synthetic: bool = False) -> str:
-    """Create the patient if unknown; return the checked code."""
+def check_patient_kind(catalog: Catalog, patient_id: str, synthetic: bool) -> str:
+    """Refuse to mix real and synthetic visits under one patient; return the checked code.
+
+    A demo patient holds synthetic visits only and a real patient real ones, so
+    that the data-source filter (real / synthetic) never splits one patient.
+    """
     code = check_patient_code(patient_id)
+    stored = catalog.scalar("SELECT synthetic FROM patients WHERE patient_id = ?", [code])
+    if stored is not None and bool(stored) != bool(synthetic):
+        if stored:
+            raise InputError(
+                f"patient {code} holds synthetic demo visits; store a real visit under a patient code of its own"
+            )
+        raise InputError(f"patient {code} holds real visits; synthetic demo data cannot be added to it")
+    return code
+
+
+def ensure_patient(catalog: Catalog, patient_id: str, synthetic: bool = False) -> str:
+    """Create the patient if unknown; return the checked code (real and synthetic visits never mix)."""
+    code = check_patient_kind(catalog, patient_id, synthetic)
     catalog.execute(
         "INSERT INTO patients (patient_id, synthetic) VALUES (?, ?) ON CONFLICT DO NOTHING",
         [code, synthetic],
@@ -235,7 +252,7 @@ def add_video(
     if existing is not None:
         return existing, False
     if patient_id is not None:
-        patient_id = check_patient_code(patient_id)
+        patient_id = check_patient_kind(catalog, patient_id, synthetic)
     relative = store_video_file(catalog, source, sha, metadata.container, move=move)
     with catalog.transaction():
         # Checked again inside the transaction: another process may have stored the same content meanwhile.

@@ -90,7 +90,7 @@ def test_duplicate_upload_returns_the_existing_record_and_changes_nothing(
     assert _snapshot(catalog) == before
 
 
-@pytest.mark.parametrize("case", ["text", "truncated", "empty", "bad score", "bad patient", "bad age"])
+@pytest.mark.parametrize("case", ["text", "truncated", "empty", "bad score", "bad patient", "bad age", "demo patient"])
 def test_failed_ingest_leaves_no_file_and_no_row(catalog: Catalog, feat_data: Path, tmp_path: Path, case: str) -> None:
     good = feat_data / "WolfgangLanger_Pexels.mp4"
     path, kwargs = good, {"patient_id": "P9", "scores": {"bdi": 12}}
@@ -107,12 +107,16 @@ def test_failed_ingest_leaves_no_file_and_no_row(catalog: Catalog, feat_data: Pa
         kwargs["scores"] = {"bdi": 64}
     elif case == "bad patient":
         kwargs["patient_id"] = "Jane Doe"
+    elif case == "demo patient":  # a real visit under a synthetic demo patient's code
+        catalog.execute("INSERT INTO patients (patient_id, synthetic) VALUES ('P9', TRUE)")
     else:
         kwargs["age"] = -3
     before = _snapshot(catalog)
     with pytest.raises(InputError) as caught:
         ingest_video(catalog, path, user=OPERATOR, original_name=path.name, **kwargs)
     assert "\n" not in str(caught.value)
+    if case == "demo patient":
+        assert "patient P9 holds synthetic demo visits" in str(caught.value)
     assert _snapshot(catalog) == before
 
 
