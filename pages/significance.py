@@ -31,7 +31,7 @@ st.title("Scalogram significance map")
 st.caption(
     "Which rhythms of facial movement relate to the score: each cell is an AU at one period (seconds),"
     " coloured by its partial correlation with the score. Videos of every frame rate are analysed together,"
-    " each at its own sampling period."
+    " each at its own sampling period (or, with scales in frames, the visits of one frame rate)."
 )
 
 version = page_data.store_version(store)

@@ -456,3 +456,28 @@ def test_significance_page_scales_at_one_frame_rate_match_the_command(demo_store
         np.testing.assert_allclose(
             from_files[column].to_numpy(dtype=float), shown[column].to_numpy(dtype=float), rtol=0, atol=1e-12
         )
+
+
+def test_frames_at_one_rate_refuse_a_rate_no_visit_has(demo_store: Catalog, tmp_path: Path) -> None:
+    env = {**os.environ, "FACS_DATA_DIR": str(demo_store.paths.root), "PYTHONPATH": str(REPO)}
+    argv = ["stats", "scalogram", "--from-store", "--score", "bdi", "--fps", "25", "--scales", "2-8:2"]
+    argv += ["--out", "m.csv"]
+    done = subprocess.run(
+        [sys.executable, "-m", "facs_core", *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: no chosen visit is recorded at 25 fps (they are: 60 at 10 fps); give one of those rates, or --periods"
+        " to analyse every frame rate together"
+    ]
+    assert not (tmp_path / "m.csv").exists()
+
+
+def test_significance_page_says_in_one_line_when_scales_do_not_read(demo_store: Catalog) -> None:
+    at = page("significance", demo_store, "researcher").run()
+    at.radio(key="map_axis").set_value("fps").run()
+    at.text_input(key="map_scales").input("1-x").run()
+    no_exception(at)
+    assert [e.value for e in at.error] == [
+        "scales '1-x' are not a range like 1-100, 1-100:0.5 or a list like 1,2,4,8"
+    ], [e.value for e in at.error]
