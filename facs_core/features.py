@@ -22,6 +22,13 @@ frames used), ``n_no_face_frames`` (the frames left out), and among those
 segment when ``start_s <= timestamp < end_s``; overlapping segments count a
 frame once.
 
+What frames a video's features cover is limited twice: by the segments given
+here, and by the extraction run itself, which may have analysed only the
+frames inside the video's segments (its shard holds no other frame).
+:func:`with_extraction_scope` folds the run's scope in: ``segmented`` is then
+true for both, and ``frames_analysed`` says it in words ("whole video",
+"inside 2 segments (288 of 472 frames)").
+
 Scales and thresholds: AU values mean different things per backend (a py-feat
 probability, a blendshape coefficient, a geometric ratio;
 ``resources/occurrence_thresholds.csv``), so the occurrence threshold defaults
@@ -61,11 +68,13 @@ __all__ = [
     "check_segments",
     "feature_columns",
     "features_from_shards",
+    "frames_analysed_text",
     "in_segments",
     "occurrence_threshold",
     "occurrence_thresholds",
     "per_video_features",
     "read_segments",
+    "with_extraction_scope",
 ]
 
 #: Occurrence threshold: an AU "occurs" in a frame when its value is at least this (py-feat's scale;
@@ -467,3 +476,96 @@ def _tidy(table: pd.DataFrame) -> pd.DataFrame:
         table[column] = table[column].astype("int64")
     table["segmented"] = table["segmented"].astype(bool)
     return table.reset_index(drop=True)
+
+
+def frames_analysed_text(n_segments: int, n_frames: int, total_frames: int | None = None, every: int = 1) -> str:
+    """What frames a video's features cover, in words: ``"whole video"``, ``"inside 2 segments (288 of 472 frames)"``.
+
+    Parameters
+    ----------
+    n_segments : int
+        Segments the frames were restricted to (0: none, the whole video).
+    n_frames : int
+        Frames analysed (``n_frames`` of the features).
+    total_frames : int, optional
+        Frames in the video, when known.
+    every : int
+        The extraction's stride (every n-th frame).
+
+    Examples
+    --------
+    >>> frames_analysed_text(0, 472, 472)
+    'whole video'
+    >>> frames_analysed_text(2, 288, 472)
+    'inside 2 segments (288 of 472 frames)'
+    >>> frames_analysed_text(1, 10, None, every=3)
+    'inside 1 segment (10 frames); every 3rd frame'
+    """
+    if n_segments <= 0:
+        text = "whole video"
+    else:
+        noun = "segment" if n_segments == 1 else "segments"
+        of = f" of {int(total_frames)}" if total_frames else ""
+        text = f"inside {n_segments} {noun} ({int(n_frames)}{of} frames)"
+    if every > 1:
+        suffix = "th" if 10 <= every % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(every % 10, "th")
+        text += f"; every {every}{suffix} frame"
+    return text
+
+
+def with_extraction_scope(
+    table: pd.DataFrame, scope: pd.DataFrame, segments: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Per-video features with the extraction run's frame scope folded in.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Per-video features (:func:`features_from_shards`, :func:`per_video_features`).
+    scope : DataFrame
+        One row per video: ``video_id``, ``run_segments`` (segments the
+        extraction run was restricted to; 0 for the whole video),
+        ``video_frames`` (frames in the video, NaN when unknown) and
+        ``every`` (the run's stride).
+    segments : DataFrame, optional
+        The segments the features were computed inside (as given to
+        :func:`features_from_shards`).
+
+    Returns
+    -------
+    DataFrame
+        ``table`` with ``segmented`` true where the analysed frames were
+        limited to segments by either, and ``frames_analysed``
+        (:func:`frames_analysed_text`) right after it.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"video_id": ["a", "b"], "n_frames": [472, 288], "segmented": [False, False]})
+    >>> scope = pd.DataFrame({"video_id": ["a", "b"], "run_segments": [0, 2], "video_frames": [472, 472],
+    ...                       "every": [1, 1]})
+    >>> with_extraction_scope(table, scope)[["video_id", "segmented", "frames_analysed"]]
+      video_id  segmented                        frames_analysed
+    0        a      False                            whole video
+    1        b       True  inside 2 segments (288 of 472 frames)
+    """
+    out = table.copy()
+    if out.empty:
+        out["frames_analysed"] = pd.Series(dtype=object)
+        return out
+    ids = out["video_id"].astype(str)
+    runs = scope.assign(video_id=scope["video_id"].astype(str)).set_index("video_id")
+    run_segments = ids.map(runs["run_segments"]).fillna(0).astype(int)
+    given = check_segments(segments)
+    chosen = ids.map(given.groupby("video_id").size()).fillna(0).astype(int)
+    total = ids.map(runs["video_frames"])
+    every = ids.map(runs["every"]).fillna(1).astype(int)
+    # Frames inside the chosen segments are counted by those segments; otherwise by the run's own.
+    count = chosen.where(chosen > 0, run_segments)
+    out["segmented"] = out["segmented"].astype(bool).to_numpy() | (count > 0).to_numpy()
+    texts = [
+        frames_analysed_text(int(k), int(n), None if pd.isna(t) else int(t), int(e))
+        for k, n, t, e in zip(count, out["n_frames"], total, every, strict=True)
+    ]
+    out.insert(out.columns.get_loc("segmented") + 1, "frames_analysed", texts)
+    return out

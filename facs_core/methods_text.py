@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from facs_core import __version__
 from facs_core.errors import InputError
 
-__all__ = ["AnalysisSettings", "covariate_words", "methods_paragraph", "settings_from_mapping"]
+__all__ = ["AnalysisSettings", "covariate_words", "methods_paragraph", "settings_from_mapping", "with_result_scope"]
 
 _METHOD_SENTENCES: dict[str, str] = {
     "pearson": (
@@ -75,6 +75,10 @@ class AnalysisSettings:
         Extraction backends of the analysed visits.
     segment_label : str, optional
         Only frames inside segments with this label were analysed.
+    visits_inside_segments : int
+        Analysed visits whose extraction run covered only the frames inside
+        their marked segments (the result's provenance,
+        ``visits_extracted_inside_segments``; see :func:`with_result_scope`).
     permutations : int
         Permutations (method ``"permutation"`` only).
     n_aus : int
@@ -91,6 +95,7 @@ class AnalysisSettings:
     feature: str = "mean"
     backends: Sequence[tuple[str, str | None]] = field(default_factory=tuple)
     segment_label: str | None = None
+    visits_inside_segments: int = 0
     permutations: int = 1000
     n_aus: int = 20
 
@@ -167,6 +172,30 @@ def _backend_phrase(backends: Sequence[tuple[str, str | None]]) -> str:
     return _join(sorted(set(named)))
 
 
+def _window(settings: AnalysisSettings) -> str:
+    """Which frames the features came from; a visit extracted inside its segments only has no others."""
+    inside = min(max(int(settings.visits_inside_segments), 0), settings.n_videos)
+    if settings.segment_label:
+        text = f' inside the segments labelled "{settings.segment_label}"'
+        if inside:
+            text += (
+                f" (for {inside} of {_count(settings.n_videos, 'visit')}, only the parts of those segments covered"
+                " by the visit's extraction, which was restricted to other marked segments)"
+            )
+        return text
+    if not inside:
+        return " over the whole recording"
+    if inside == settings.n_videos:
+        return (
+            " inside the marked segments of each visit (every visit's extraction covered only the frames inside its"
+            " marked segments)"
+        )
+    return (
+        f" over the whole recording, or inside marked segments for {inside} of {_count(settings.n_videos, 'visit')}"
+        " (whose extraction covered only the frames inside those segments)"
+    )
+
+
 def methods_paragraph(settings: AnalysisSettings, software_version: str = __version__) -> str:
     """The methods paragraph for ``settings``, in the past tense, ready to paste.
 
@@ -183,11 +212,7 @@ def methods_paragraph(settings: AnalysisSettings, software_version: str = __vers
         raise InputError(f"methods text: unknown feature {settings.feature!r}; use one of {known}")
     if settings.n_videos < 1:
         raise InputError("methods text: the analysis used no visits")
-    window = (
-        f' inside the segments labelled "{settings.segment_label}" (all frames of visits without such a segment)'
-        if settings.segment_label
-        else " over the whole recording"
-    )
+    window = _window(settings)
     controlling = (
         f", controlling for {_join([covariate_words(c) for c in settings.covariates])}" if settings.covariates else ""
     )
@@ -215,3 +240,17 @@ def settings_from_mapping(values: Mapping) -> AnalysisSettings:
     """:class:`AnalysisSettings` from a plain mapping (as a page keeps it in its session)."""
     known = AnalysisSettings.__dataclass_fields__
     return AnalysisSettings(**{key: value for key, value in values.items() if key in known})
+
+
+def with_result_scope(settings: AnalysisSettings, provenance: Mapping | None) -> AnalysisSettings:
+    """``settings`` with the frame scope a result's provenance records (visits extracted inside segments only).
+
+    The Cohort statistics page keeps the settings and the result of one
+    analysis; the result's provenance
+    (:func:`facs_core.services.analysis.cohort_statistics`) knows how many of
+    its visits were extracted inside their marked segments only.
+    """
+    inside = (provenance or {}).get("visits_extracted_inside_segments")
+    if inside is None:
+        return settings
+    return replace(settings, visits_inside_segments=int(inside))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from facs_core.methods_text import methods_paragraph
+from facs_core.methods_text import methods_paragraph, with_result_scope
 from facs_core.reference import instruments
 from facs_core.services import access, visibility
 from facs_core.services import analysis as engine
@@ -178,7 +178,9 @@ with common.friendly_errors():
     if settings is None:
         st.caption("Generated from the settings of the last analysis you ran on the Cohort statistics page.")
     else:
-        text = methods_paragraph(settings)
+        # The result of the same analysis knows which visits were extracted inside their segments only.
+        provenance = None if result is None else result.attrs.get("provenance")
+        text = methods_paragraph(with_result_scope(settings, provenance))
         st.text_area("For a paper's methods section", value=text, height=200, key="ex_methods")
         st.download_button(
             "Download as text",

@@ -29,7 +29,7 @@ import pandas as pd
 from facs_core import wavelets
 from facs_core.errors import InputError
 from facs_core.reference import instruments
-from facs_core.services import feature_cache, visibility
+from facs_core.services import feature_cache, run_report, visibility
 from facs_core.stats.cohort import (
     CohortParams,
     cohort_associations,
@@ -48,6 +48,7 @@ __all__ = [
     "cohort_command",
     "cohort_statistics",
     "cohort_visits",
+    "extraction_scope",
     "latest_runs",
     "map_command",
     "operator_viewer",
@@ -218,9 +219,92 @@ def video_features(store: Catalog, segments: pd.DataFrame | None = None) -> pd.D
     if runs.empty:
         return pd.DataFrame(columns=["video_id"])
     table = features.features_from_shards(list(runs["shard"]), segments)
+    # A run restricted to segments stored only their frames: the features say so, whatever was asked here.
+    table = features.with_extraction_scope(table, run_report.run_extents(store, list(runs["run_id"])), segments)
     # Which backend measured each video travels with its features (exports, labels).
     table.insert(1, "backend", table["video_id"].map(runs.set_index("video_id")["backend"]))
     return table
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return one if n == 1 else many
+
+
+def _covers(used: Sequence[tuple[float, float]], wanted: pd.DataFrame, tolerance_s: float = 1e-6) -> bool:
+    merged: list[list[float]] = []
+    for start, end in sorted(used):
+        if merged and start <= merged[-1][1] + tolerance_s:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return all(
+        any(s <= a + tolerance_s and b <= e + tolerance_s for s, e in merged)
+        for a, b in zip(wanted["start_s"], wanted["end_s"], strict=True)
+    )
+
+
+def extraction_scope(
+    store: Catalog, video_ids: Sequence[str], segments: pd.DataFrame | None = None
+) -> tuple[int, list[str], str]:
+    """How many of the analysed visits' extractions covered less than the analysis asked for, and how to say it.
+
+    A run queued while its video had segments stored only the frames inside
+    them. Analysing "whole videos", such a visit contributes those frames
+    only; analysing a segment label, it lacks the frames of that label's
+    segments that lie outside the run's. Such visits stay in the analysis
+    (their frames are real measurements), and the result says how many.
+
+    Returns
+    -------
+    n, notes, detail
+        The number of such visits among ``video_ids``, the note for
+        ``attrs["notes"]`` and the detail the provenance's segment scope
+        adds ("1 of 5 visits extracted inside segments only"); both empty
+        when none.
+    """
+    ids = sorted({str(v) for v in video_ids})
+    runs = latest_runs(store)
+    runs = runs[runs["video_id"].isin(ids)]
+    extents = run_report.run_extents(store, list(runs["run_id"]))
+    restricted = extents[extents["run_segments"] > 0]
+    if segments is None:
+        short = restricted["video_id"].tolist()
+    else:
+        short = [
+            row.video_id
+            for row in restricted.itertuples(index=False)
+            if not _covers(row.spans, segments[segments["video_id"] == row.video_id])
+        ]
+    n, total = len(short), len(ids)
+    if not n:
+        return 0, [], ""
+    counted = f"{n} of {total} {_plural(total, 'visit', 'visits')}"
+    were, their = _plural(n, "was", "were"), _plural(n, "its", "their")
+    if segments is None:
+        note = (
+            f"{counted} {were} extracted inside {their} marked segments only: {their} features cover the frames"
+            " inside those segments, not the whole recording"
+        )
+        detail = f"{counted} extracted inside segments only"
+    else:
+        note = (
+            f"{counted} {were} extracted inside other segments only: frames of the chosen segments outside"
+            f" {their} extraction are missing"
+        )
+        detail = f"{counted} extracted inside other segments only"
+    return n, [note], detail
+
+
+def _state_scope(result: pd.DataFrame, store: Catalog, choice: CohortChoice, segments, notes: list[str]) -> None:
+    """The result's segment scope, in its notes, provenance and ``segments`` column."""
+    n, scope_notes, detail = extraction_scope(store, result.attrs.get("video_ids", []), segments)
+    result.attrs["notes"] = notes + scope_notes + list(result.attrs.get("notes", []))
+    label = choice.segment_label or "whole videos"
+    if n:
+        label = f"{label} ({detail})"
+    result.attrs["provenance"]["segments"] = label
+    result.attrs["provenance"]["visits_extracted_inside_segments"] = n
+    result["segments"] = label
 
 
 def store_inputs_hash(
@@ -276,9 +360,7 @@ def cohort_statistics(
         result = cohort_associations(features, clinical, params, data_source=source)
     used = [params.score, *params.covariates]
     _stamp(result, store_inputs_hash(store, result.attrs["video_ids"], clinical, used, segments))
-    result.attrs["notes"] = notes + list(result.attrs.get("notes", []))
-    result.attrs["provenance"]["segments"] = choice.segment_label or "whole videos"
-    result["segments"] = choice.segment_label or "whole videos"
+    _state_scope(result, store, choice, segments, notes)
     _label_backends(store, result, features)
     # The optional second analyses (mixed_*, perm_*) stay the last columns, as the command has always written them.
     for column in [c for c in result.columns if c.startswith(("mixed_", "perm_"))]:
@@ -428,9 +510,7 @@ def significance_map(
         result = associate_scales(features, clinical.drop(columns=["visit_date", "synthetic"]), association, source)
     used = [association.score, *association.covariates]
     _stamp(result, store_inputs_hash(store, result.attrs["video_ids"], clinical, used, segments))
-    result.attrs["notes"] = notes + list(result.attrs.get("notes", []))
-    result.attrs["provenance"]["segments"] = choice.segment_label or "whole videos"
-    result["segments"] = choice.segment_label or "whole videos"
+    _state_scope(result, store, choice, segments, notes)
     rates = runs.set_index("video_id")["fps"]
     result.attrs["rates"] = rates[rates.index.isin(result.attrs.get("video_ids", []))].round(3).value_counts()
     result.attrs["features"] = features

@@ -146,7 +146,8 @@ def features_export(catalog, viewer, choice=None, patients: Sequence[str] | None
     DataFrame
         The clinical columns (``video_id, patient_id, visit_date, synthetic``,
         scores, covariates), ``backend, backend_version``, the features of
-        :func:`facs_core.features.feature_columns`, then
+        :func:`facs_core.features.feature_columns` (with ``frames_analysed``
+        after ``segmented``: :func:`facs_core.features.with_extraction_scope`), then
         :data:`~facs_core.stats.provenance.FEATURE_PROVENANCE_COLUMNS`.
         ``attrs``: ``provenance`` and ``notes`` (visits left out and why).
         The input hash covers the store state as the statistics' does
@@ -178,19 +179,21 @@ def features_export(catalog, viewer, choice=None, patients: Sequence[str] | None
         catalog, ids, clinical, [c for c in clinical.columns if c != "video_id"], segments
     )
     pairs = list(zip(table.get("backend", []), table.get("backend_version", []), strict=True))
+    inside, scope_notes, detail = analysis.extraction_scope(catalog, ids, segments)
+    scope = choice.segment_label or "whole videos"
     info = {
         "analysis": "per-video features",
         "method": provenance.features_method(),
         "backends": provenance.backends_text([(str(b), str(v)) for b, v in pairs]) if pairs else "none",
         "data_source": source,
-        "segments": choice.segment_label or "whole videos",
+        "segments": f"{scope} ({detail})" if inside else scope,
         "n_videos": len(table),
         "software": provenance.software_versions(("duckdb",)),
         "inputs_sha256": digest,
         "inputs": "store state: extraction runs, clinical values and segments used",
     }
     out = provenance.attach_feature_provenance(table.reset_index(drop=True), info)
-    out.attrs["notes"] = notes
+    out.attrs["notes"] = notes + scope_notes
     return out
 
 

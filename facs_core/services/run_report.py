@@ -20,7 +20,7 @@ from facs_core.run_scope import face_warning, scope_text, segments_changed
 from facs_core.segments import frame_ranges
 from store.catalog import Catalog
 
-__all__ = ["describe_jobs", "planned_scope", "run_scope", "stale_runs"]
+__all__ = ["describe_jobs", "planned_scope", "run_extents", "run_scope", "stale_runs"]
 
 
 def _params(value: Any) -> dict[str, Any]:
@@ -98,6 +98,34 @@ def _runs(catalog: Catalog, run_ids: Sequence[str]) -> pd.DataFrame:
         f" FROM runs r LEFT JOIN videos v USING (video_id) WHERE r.run_id IN ({marks})",
         ids,
     )
+
+
+def run_extents(catalog: Catalog, run_ids: Sequence[str]) -> pd.DataFrame:
+    """What frames each of ``run_ids`` analysed, as its parameters recorded it when queued.
+
+    Columns ``run_id, video_id, run_segments, spans, every, video_frames``:
+    the number of segments the run was restricted to (0: the whole video),
+    those segments as ``(start_s, end_s)`` pairs, its stride, and the video's
+    frame count (NaN when unknown).
+    """
+    columns = ["run_id", "video_id", "run_segments", "spans", "every", "video_frames"]
+    runs = _runs(catalog, run_ids)
+    rows = []
+    for run in runs.itertuples(index=False):
+        params = _params(run.params)
+        spans = [(float(s), float(e)) for s, e in params.get("segments") or []]
+        frames = getattr(run, "frame_count", None)
+        rows.append(
+            {
+                "run_id": run.run_id,
+                "video_id": run.video_id,
+                "run_segments": len(spans),
+                "spans": spans,
+                "every": int(params.get("every", 1) or 1),
+                "video_frames": float("nan") if frames is None or pd.isna(frames) else float(frames),
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)
 
 
 def describe_jobs(catalog: Catalog, jobs: pd.DataFrame) -> pd.DataFrame:
