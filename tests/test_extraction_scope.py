@@ -121,6 +121,18 @@ def test_whole_video_statistics_count_the_segment_only_visit(segment_store: Cata
 
 
 @pytest.mark.slow
+def test_the_command_line_says_it_too(segment_store: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from facs_core.cli import main
+
+    out = tmp_path / "r.csv"
+    argv = ["stats", "partial-corr", "--from-store", "--score", "bdi", "--covariates", "age", "--source", "both"]
+    assert main([*argv, "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "extracted inside its marked segments only" in printed.out + printed.err
+    assert pd.read_csv(out)["segments"].str.contains("visits extracted inside segments only").all()
+
+
+@pytest.mark.slow
 def test_cohort_page_shows_the_note_and_export_words_the_methods(segment_store: Catalog) -> None:
     at = page("cohort", segment_store, "researcher").run()
     at.selectbox(key="cohort_source").set_value("both")
