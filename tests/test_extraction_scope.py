@@ -133,12 +133,20 @@ def test_the_command_line_says_it_too(segment_store: Catalog, tmp_path: Path, ca
 
 
 @pytest.mark.slow
-def test_cohort_page_shows_the_note_and_export_words_the_methods(segment_store: Catalog) -> None:
+def test_pages_show_the_note_and_export_words_the_methods(segment_store: Catalog) -> None:
     at = page("cohort", segment_store, "researcher").run()
     at.selectbox(key="cohort_source").set_value("both")
     at.multiselect(key="cohort_covariates").set_value(["age"]).run()
     no_exception(at)
     assert "extracted inside its marked segments only" in texts(at.caption)
+
+    # The map page shows its result's notes the same way.
+    sig = page("significance", segment_store, "researcher").run()
+    sig.selectbox(key="map_source").set_value("both")
+    sig.multiselect(key="map_covariates").set_value(["age"])
+    sig.number_input(key="map_period_count").set_value(10).run()
+    no_exception(sig)
+    assert "extracted inside its marked segments only" in texts(sig.caption)
 
     export = page("export", segment_store, "researcher")
     export.session_state["methods_settings"] = at.session_state["methods_settings"]
