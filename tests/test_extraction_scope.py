@@ -153,6 +153,8 @@ def test_pages_show_the_note_and_export_words_the_methods(segment_store: Catalog
     export.session_state["cohort_result"] = at.session_state["cohort_result"]
     export.run()
     no_exception(export)
+    preview = export.dataframe[0].value.set_index("Patient")  # the per-video features, real visits by default
+    assert preview.loc["P101", "Frames analysed"].startswith("inside 1 segment ("), preview.columns.tolist()
     text = export.text_area(key="ex_methods").value
     n = int(at.session_state["cohort_result"].attrs["n_videos"])
     assert f"over the whole recording, or inside marked segments for 1 of {n} visits" in text, text
