@@ -15,7 +15,7 @@ from facs_core.methods_text import methods_paragraph, with_result_scope
 from facs_core.reference import instruments
 from facs_core.services import access, visibility
 from facs_core.services import analysis as engine
-from facs_core.services.downloads import export_for, features_command, features_export
+from facs_core.services.downloads import export_for, features_command, features_export, frames_export
 from facs_core.stats.cohort import DATA_SOURCES, default_source
 from facs_core.stats.provenance import FEATURE_PROVENANCE_COLUMNS
 from web import common, formatting, page_data
@@ -92,8 +92,11 @@ with common.friendly_errors():
             for row in runs.itertuples()
         }
         video_id = st.selectbox("Visit", list(labels), format_func=labels.get, key="ex_frames_video")
-        frames = page_data.frames_of_video(str(store.paths.root), version, video_id)
-        st.caption(f"{len(frames):,} frames × {frames.shape[1]} columns")
+        frames = frames_export(store, video_id, page_data.frames_of_video(str(store.paths.root), version, video_id))
+        st.caption(
+            f"{len(frames):,} frames × {frames.shape[1]} columns, ending with the provenance (backend and model"
+            " version, data source, software, inputs sha256)."
+        )
         downloads(frames, f"frames-{video_id}", f"frames of {video_id}", "frames")
 
     st.subheader("Per-video features with scores and covariates")

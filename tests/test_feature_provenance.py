@@ -138,3 +138,28 @@ def test_features_command_on_files_carries_provenance(tmp_path: Path) -> None:
         main(["features", "--frames", str(tmp_path / "frames.parquet"), "--out", str(out), "--threshold", "0.3"]) == 0
     )
     assert pd.read_csv(out)["inputs_sha256"].iloc[0] != first["inputs_sha256"].iloc[0]
+
+
+def test_exported_frames_carry_provenance_naming_their_run(demo_store: Catalog) -> None:
+    from facs_core.services.downloads import frames_export
+
+    video_id = str(analysis.latest_runs(demo_store)["video_id"].iloc[0])
+    at = page("export", demo_store, "researcher").run()
+    no_exception(at)
+    assert "ending with the provenance" in texts(at.caption)
+
+    users.add_user(demo_store, "researcher9", "researcher", "correct-horse-battery", actor="test")
+    user = User("researcher9", "researcher")
+
+    def exported() -> pd.DataFrame:
+        run = analysis.latest_runs(demo_store).set_index("video_id").loc[video_id]
+        frames = pd.read_parquet(demo_store.paths.root / run["shard_path"])
+        table = frames_export(demo_store, video_id, frames)
+        return pd.read_csv(io.BytesIO(export_for(demo_store, user, table, what="frames", fmt="csv")))
+
+    before = exported()
+    assert list(before.columns[-len(FEATURE_PROVENANCE_COLUMNS) :]) == list(FEATURE_PROVENANCE_COLUMNS)
+    assert before["backends"].iloc[0] == "synthetic 0.1.0" and before["n_videos"].iloc[0] == 1
+    assert before["data_source"].iloc[0] == "synthetic" and f"run synthetic-{video_id}" in before["method"].iloc[0]
+    _reextract(demo_store, video_id)
+    assert exported()["inputs_sha256"].iloc[0] != before["inputs_sha256"].iloc[0]

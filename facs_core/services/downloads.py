@@ -32,7 +32,7 @@ from facs_core.services import access, session_cookie
 from facs_core.services.access import PermissionDenied, User
 from store import audit, sessions
 
-__all__ = ["EXPORT_FORMATS", "check_session", "export_for", "features_command", "features_export"]
+__all__ = ["EXPORT_FORMATS", "check_session", "export_for", "features_command", "features_export", "frames_export"]
 
 #: File formats of :func:`export_for`.
 EXPORT_FORMATS = ("csv", "parquet")
@@ -209,3 +209,32 @@ def features_command(
     if segment_label:
         argv += ["--segment-label", segment_label]
     return shlex.join([*argv, "--out", out])
+
+
+def frames_export(catalog, video_id: str, frames: pd.DataFrame) -> pd.DataFrame:
+    """One visit's per-frame table as exported: ending with the same provenance columns as the features.
+
+    ``frames`` is the per-frame table of the visit's newest run (as the page
+    shows it). The input hash names the store state it came from: the
+    visit and its extraction run (whose shard is never rewritten).
+    """
+    from facs_core.services import analysis
+    from facs_core.stats import provenance
+
+    runs = analysis.latest_runs(catalog).set_index("video_id")
+    if video_id not in runs.index:
+        raise InputError(f"video {video_id} has no finished extraction run")
+    run = runs.loc[video_id]
+    visit = pd.DataFrame({"video_id": [video_id]})
+    info = {
+        "analysis": "per-frame table",
+        "method": f"per-frame output of the {run['backend']} backend, as stored (run {run['run_id']})",
+        "backends": provenance.backends_text([(str(run["backend"]), str(run["backend_version"]))]),
+        "data_source": "synthetic" if bool(run["synthetic"]) else "real",
+        "segments": "whole video",
+        "n_videos": 1,
+        "software": provenance.software_versions(("duckdb",)),
+        "inputs_sha256": analysis.store_inputs_hash(catalog, [video_id], visit, []),
+        "inputs": "store state: the visit's extraction run",
+    }
+    return provenance.attach_feature_provenance(frames, info)
