@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from facs_core import datasets
+from facs_core import datasets, features
 from facs_core.probe import probe_video
-from store import open_catalog, shards
+from store import Catalog, listings, open_catalog, shards
 from store.runs import create_run, finish_run
 from store.videos import add_video
 
-__all__ = ["SHARD_FRAMES", "store_with_one_shard"]
+__all__ = ["SHARD_FRAMES", "newest_run_features", "store_with_one_shard"]
 
 #: Frames in the shard of :func:`store_with_one_shard`, a face in every one.
 SHARD_FRAMES = 60
@@ -37,3 +38,13 @@ def store_with_one_shard(data_dir: Path, feat_data: Path) -> dict[str, str]:
         finish_run(catalog, "run1", shard_path=relative, n_frames=n, n_face_frames=n, shard_sha256=written.sha256)
         catalog.checkpoint()
         return {"video": record["stored_path"], "shard": relative, "catalog": "catalog.duckdb"}
+
+
+def newest_run_features(store: Catalog) -> pd.DataFrame:
+    """Per-video features of each video's newest run, straight from the shards (no engine, no cache).
+
+    The reference the page tests compare the analysis engine's tables with.
+    """
+    runs = listings.latest_runs(store)
+    files = [store.paths.root / path for path in runs["shard_path"]]
+    return features.features_from_shards(files)

@@ -19,6 +19,7 @@ from facs_core.stats import associate
 from store import Catalog, open_catalog, users
 from store.segment_rows import add_segment, segments_for
 from tests.apptest_pages import PASSWORD, REPO, TIMEOUT, no_exception, page, texts
+from tests.store_helpers import newest_run_features
 from web import background, common, page_data
 from web.formatting import p_value
 
@@ -242,9 +243,7 @@ def test_page_data_reads_the_data_folder_it_is_given(demo_store: Catalog, tmp_pa
     open_catalog(other).close()
     version = page_data.store_version(demo_store)
     video_id = page_data.latest_runs(demo_store)["video_id"].iloc[0]
-    assert not page_data.video_features(str(demo_store.paths.root), version, None).empty
     try:
-        assert page_data.video_features(str(other), version, None).empty
         assert page_data.frames_of_video(str(other), version, video_id).empty
         assert not page_data.frames_of_video(str(demo_store.paths.root), version, video_id).empty
     finally:
@@ -256,8 +255,7 @@ def test_cohort_table_shows_the_engines_numbers(demo_store: Catalog) -> None:
     no_exception(at)
     assert SYNTHETIC_LABEL in texts(at.info)
     shown = at.dataframe[0].value.set_index("AU")
-    version = page_data.store_version(demo_store)
-    features = page_data.video_features(str(demo_store.paths.root), version, None)
+    features = newest_run_features(demo_store)
     aus = [c for c in features.columns if c.startswith("AU") and "_" not in c]
     clinical = page_data.clinical_table(demo_store).drop(columns=["visit_date", "synthetic"])
     expected = associate(features[["video_id", *aus]], clinical, "bdi", list(page_data.COVARIATES)).set_index("feature")
@@ -289,8 +287,7 @@ def test_cohort_selected_au_shows_its_partial_residuals(demo_store: Catalog) -> 
 
     # Independently: least squares of AU17 and BDI on [1, dummy-coded covariates] over the
     # videos with every value, then the residuals; their correlation is the table's partial r.
-    version = page_data.store_version(demo_store)
-    features = page_data.video_features(str(demo_store.paths.root), version, None)[["video_id", "AU17"]]
+    features = newest_run_features(demo_store)[["video_id", "AU17"]]
     clinical = page_data.clinical_table(demo_store)
     data = features.merge(clinical, on="video_id").dropna(subset=["AU17", "bdi", *page_data.COVARIATES])
     design = pd.get_dummies(data[list(page_data.COVARIATES)], drop_first=True, dtype=float)
@@ -375,8 +372,7 @@ def test_patient_profile_segment_picker_shows_times_as_stored(demo_store: Catalo
 def test_patient_profile_z_scores_match_the_cohort(demo_store: Catalog) -> None:
     from facs_core.stats.profile import cohort_profile
 
-    version = page_data.store_version(demo_store)
-    features = page_data.video_features(str(demo_store.paths.root), version, None)
+    features = newest_run_features(demo_store)
     mine = features["video_id"].iloc[:2].tolist()
     profile = cohort_profile(features, mine, "z-score").set_index(["video_id", "AU"])
     column = features.set_index("video_id")["AU12"]

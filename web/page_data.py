@@ -13,8 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from facs_core.reference import action_units, instruments
-from facs_core.services import visibility
-from store import Catalog, listings, open_catalog, resolve_data_dir, shards
+from store import Catalog, listings, open_catalog, resolve_data_dir
 
 #: Covariates the catalog holds per visit, as the statistics engine names them.
 COVARIATES: tuple[str, ...] = ("age", "sex", "camera", "medication", "repeat_visit")
@@ -53,40 +52,6 @@ def clinical_table(store: Catalog) -> pd.DataFrame:
 def available_scores(clinical: pd.DataFrame) -> list[str]:
     """Instruments with at least one score in ``clinical``, in the reference table's order."""
     return [i.key for i in instruments() if i.key in clinical and clinical[i.key].notna().any()]
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def video_features(
-    data_dir: str, version: str, segment_label: str | None = None, viewer: visibility.Viewer | None = None
-) -> pd.DataFrame:
-    """Per-video AU (and emotion) features of each video's newest run, with its ``backend``.
-
-    Computed by ``facs_core.features.features_from_shards``.
-
-    With ``segment_label`` (a choice of :func:`facs_core.services.visibility.segment_choices`
-    for ``viewer``), only frames inside the segments ``viewer`` sees under
-    that label count (videos without such a segment use every frame, as the
-    features module defines).
-    """
-    from facs_core import features
-
-    del version
-    store = _store(data_dir)
-    runs = latest_runs(store)
-    files = shard_files(store, runs)
-    if not files:
-        return pd.DataFrame(columns=["video_id"])
-    segments = None
-    if segment_label:
-        if viewer is None:
-            raise ValueError("choosing segments needs the viewer whose labels they are")
-        segments = visibility.segment_spans(store, viewer, segment_label)
-    # DuckDB reads the shards without checking their page checksums: verified first, once per file version.
-    shards.verify_pages(files)
-    table = features.features_from_shards(files, segments)
-    # Which backend measured each video travels with its features (exports, labels).
-    table.insert(1, "backend", table["video_id"].map(runs.set_index("video_id")["backend"]))
-    return table
 
 
 @st.cache_resource(show_spinner=False)
