@@ -19,9 +19,9 @@ from facs_core.series import sampling_rate
 from facs_core.services import access, visibility
 from facs_core.services import analysis as engine
 from facs_core.stats.cohort import DATA_SOURCES, default_source, select_source
-from facs_core.stats.profile import visit_change
+from facs_core.stats.profile import MIN_REFERENCE, measured_visits, visit_change
 from store.videos import get_video
-from web import agreement_section, common, formatting, page_data, run_notices, strip
+from web import agreement_section, common, formatting, page_data, run_notices
 from web import profile as profile_views
 from web.auth import require
 
@@ -65,13 +65,15 @@ run_notices.stale_notice(store, user, visits["video_id"].tolist(), key="pp")
 
 with st.expander("How to read this page", expanded=False, icon=":material/help:"):
     st.markdown(
-        "- **Against the cohort**: each cell compares this visit's average AU intensity with all visits in the"
-        " store. A z-score of +1 means one standard deviation above the cohort's average; a percentile of 90"
-        " means higher than 90 % of visits. The cohort is whoever is in this store, not a clinical norm.\n"
+        "- **Against the cohort**: each cell compares this visit's average AU intensity with the reference"
+        f" chosen under *Compare with*: the extracted visits among the cohort's {DATA_SOURCES[source]}. A"
+        " z-score of +1 means one standard deviation above the reference's average; a percentile of 90 means"
+        " higher than 90 % of the reference visits. The reference is whoever is in this store, not a clinical"
+        " norm.\n"
         "- **AU time series**: how strongly each Action Unit was detected, frame by frame (0 = absent, 1 ="
         " certainly present); gaps are moments without a detected face.\n"
         "- **Scalogram**: how much the AU rose and fell in rhythms of different lengths (periods, in seconds)"
-        " over time; bright bands are recurring movements at that rhythm.\n\n" + common.RESEARCH_CAVEAT
+        " over time; bright bands are recurring movements at that rhythm."
     )
 st.caption(common.RESEARCH_CAVEAT)
 
@@ -103,34 +105,40 @@ with common.friendly_errors():
     )
     profile["name"] = profile["AU"].map(names)
     domain = [-3, 3] if mode == "z-score" else [0, 100]
-    blank = profile["value"].isna()
-    # Blank cells are drawn grey and named in the legend, so an empty square never reads as "average".
-    profile["cell"] = np.where(profile["mean"].isna(), "not measured", np.where(blank, "no cohort spread", ""))
+    measured = measured_visits(features, mine)
+    too_few = n_reference < 2
+    if too_few:
+        # Against one visit a z-score does not exist and a percentile is only 0 or 100: no colour to show.
+        profile["value"] = np.nan
+    reasons = profile_views.blank_cell_reasons(profile, measured, too_few)
+    profile["cell"] = reasons
+    blank = reasons != ""
     cells = alt.Chart(profile).encode(
         x=alt.X("AU:N", sort=list(names), title=None, axis=alt.Axis(labelAngle=-45, labelOverlap=False)),
         y=alt.Y("visit:N", title=None, axis=alt.Axis(labelLimit=0)),
         tooltip=["visit", "AU", "name", alt.Tooltip("mean:Q", format=".3f"), alt.Tooltip("value:Q", format=".2f")],
     )
-    heat = (
-        alt.layer(
-            cells.mark_rect().encode(
-                color=alt.Color(
-                    "value:Q",
-                    title=mode,
-                    scale=alt.Scale(scheme="redblue", reverse=True, domain=domain, clamp=True),
-                )
-            ),
-            cells.transform_filter("datum.cell != ''")
-            .mark_rect()
-            .encode(
-                color=alt.Color(
-                    "cell:N",
-                    title="grey cells",
-                    scale=alt.Scale(domain=["not measured", "no cohort spread"], range=["#bdbdbd", "#e6e6e6"]),
-                )
-            ),
+    # Blank cells are drawn grey and named in the legend (only the reasons that occur), so an empty square
+    # never reads as "average".
+    shown_reasons = [r for r in profile_views.BLANK_CELLS if (reasons == r).any()]
+    colours = cells.mark_rect().encode(
+        color=alt.Color(
+            "value:Q", title=mode, scale=alt.Scale(scheme="redblue", reverse=True, domain=domain, clamp=True)
         )
-        .resolve_scale(color="independent")
+    )
+    greys = (
+        cells.transform_filter("datum.cell != ''")
+        .mark_rect()
+        .encode(
+            color=alt.Color(
+                "cell:N",
+                title="grey cells",
+                scale=alt.Scale(domain=shown_reasons, range=[profile_views.BLANK_CELLS[r][0] for r in shown_reasons]),
+            )
+        )
+    )
+    heat = (
+        (alt.layer(colours, greys).resolve_scale(color="independent") if shown_reasons else alt.layer(colours))
         .properties(title=f"AU means per visit against the cohort ({mode})", height=alt.Step(36))
         # Below the chart: beside a two-visit heatmap the second legend was cut off.
         .configure_legend(orient="bottom", direction="horizontal")
@@ -140,19 +148,21 @@ with common.friendly_errors():
     notes = []
     if blank.any():
         notes.append(
-            "Grey cells: *not measured* means the backend does not estimate this AU for the visit; *no cohort"
-            " spread* means the reference visits all have the same value (or there are too few), so there is"
-            " nothing to compare with."
+            "Grey cells: " + "; ".join(f"*{r}* {profile_views.BLANK_CELLS[r][1]}" for r in shown_reasons) + "."
         )
     if mode == "z-score":
         beyond = int((profile["value"].abs() > 3).sum())
         if beyond:
+            lies, drawn = ("lies", "is") if beyond == 1 else ("lie", "are")
             notes.append(
-                f"{beyond} cell(s) lie beyond ±3 standard deviations and are drawn in the scale's end colour"
-                " (hover for the exact value)."
+                f"{formatting.count(beyond, 'cell')} {lies} beyond ±3 standard deviations and {drawn} drawn in the"
+                " scale's end colour (hover for the exact value)."
             )
     if notes:
         st.caption(" ".join(notes))
+    reference_name = f"the cohort's {DATA_SOURCES[source]}"
+    if n_reference < MIN_REFERENCE:
+        st.warning(profile_views.small_reference_text(n_reference, source), icon=":material/group:")
 
     reference, _ = select_source(clinical, source)
     reference = reference[reference["video_id"].isin(features["video_id"])] if "video_id" in features else reference[:0]
@@ -160,15 +170,13 @@ with common.friendly_errors():
     if synthetic_share > 0.5 and not bool(visits["synthetic"].all()):
         st.warning(
             f"The reference is mostly synthetic demo data ({formatting.percent(synthetic_share)} of"
-            f" {len(reference)} visits): this patient's z-scores and percentiles compare real measurements with"
-            " generated ones, so extreme values (saturated colours) say little. Compare with real visits only.",
+            f" {formatting.count(len(reference), 'visit')}): this patient's z-scores and percentiles compare real"
+            " measurements with generated ones, so extreme values (saturated colours) say little. Compare with"
+            " real visits only.",
             icon=":material/science:",
         )
 
-    st.caption(
-        f"Reference: {n_reference} extracted visit{'' if n_reference == 1 else 's'}, the cohort's"
-        f" {DATA_SOURCES[source]}."
-    )
+    st.caption(f"Reference: {formatting.count(n_reference, 'extracted visit')} with AU values, {reference_name}.")
     common.reproduce(
         store,
         engine.profile_command(
@@ -216,17 +224,31 @@ with common.friendly_errors():
     )
 
     extracted = [v for v in visits["video_id"] if v in set(profile["video_id"])]
+    # Only visits with AU values can be compared; one where no face was found has none.
+    compared = [v for v in extracted if v in measured]
+    faceless = [v for v in extracted if v not in measured]
+    visit_dates = visits.set_index("video_id")["visit_date"]
+
+    def visit_name(video_id: str) -> str:
+        when = visit_dates.get(video_id)
+        return f"{formatting.date(when)}, video {video_id}" if pd.notna(when) else f"undated, video {video_id}"
+
     st.subheader("Change between visits")
-    if len(extracted) < 2:
+    if len(compared) < 2:
+        have = f"{len(compared)} ({'; '.join(visit_name(v) for v in compared)})" if compared else "none"
+        why = (
+            f" No face was found in {formatting.count(len(faceless), 'other visit' if compared else 'visit')}"
+            f" ({'; '.join(visit_name(v) for v in faceless)}), so {'it has' if len(faceless) == 1 else 'they have'}"
+            " no AU values to compare."
+            if faceless
+            else ""
+        )
         st.info(
-            f"Change between visits needs two extracted visits; this patient has {len(extracted)}"
-            f" ({formatting.date(visits.set_index('video_id').loc[extracted[0], 'visit_date'])})."
-            if extracted
-            else "Change between visits needs two extracted visits; this patient has none.",
+            f"Change between visits needs two extracted visits with AU values; this patient has {have}.{why}",
             icon=":material/info:",
         )
     else:
-        first, last = extracted[0], extracted[-1]
+        first, last = compared[0], compared[-1]
         change = visit_change(features, first, last)
         score_rows = visits.set_index("video_id")
         deltas = ", ".join(
@@ -256,7 +278,6 @@ with common.friendly_errors():
         )
 
     st.subheader("One visit over time")
-    visit_dates = visits.set_index("video_id")["visit_date"]
     visit_id = st.selectbox(
         "Visit",
         extracted,
@@ -266,7 +287,8 @@ with common.friendly_errors():
     frames = page_data.frames_of_video(str(store.paths.root), version, visit_id)
     segments = visibility.segments_of_video(store, common.viewer(store), visit_id)
     spans = {"whole visit": None} | {
-        f"{row.label} ({strip.span_label(row.start_s, row.end_s)})": (float(row.start_s), float(row.end_s))
+        # Seconds, as the charts' time axes read (not minutes:seconds).
+        f"{row.label} ({formatting.seconds_span(row.start_s, row.end_s)})": (float(row.start_s), float(row.end_s))
         for row in segments.itertuples()
     }
     span_name = st.selectbox("Segment", list(spans), index=min(1, len(spans) - 1), key="pp_segment")
@@ -274,13 +296,23 @@ with common.friendly_errors():
     aus = [a for a in page_data.au_choices() if a in frames.columns]
     chosen = st.multiselect("AUs", aus, default=[a for a in ("AU12", "AU04", "AU15") if a in aus], key="pp_aus")
     window = frames if span is None else frames[(frames["timestamp"] >= span[0]) & (frames["timestamp"] < span[1])]
-    if chosen:
+    place = "this visit" if span is None else "this segment"
+    # Why a chart of this visit or segment would be empty, said instead of drawing it.
+    no_face = (
+        f"no face was found in {place}"
+        if visit_id not in measured or ("face" in window and not window["face"].any())
+        else ""
+    )
+    time_axis = alt.Scale(domain=list(span), nice=False, zero=False) if span else alt.Scale(nice=False, zero=False)
+    if chosen and (no_face or not window[chosen].notna().any().any()):
+        st.caption(f"No AU time series: {no_face or f'the chosen AUs have no value in {place}'}.")
+    elif chosen:
         series = window[["timestamp", *chosen]].melt("timestamp", var_name="AU", value_name="value")
         st.altair_chart(
             alt.Chart(series)
             .mark_line(strokeWidth=1)
             .encode(
-                x=alt.X("timestamp:Q", title="time (s)"),
+                x=alt.X("timestamp:Q", title="time (s)", scale=time_axis),
                 y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1])),
                 color="AU:N",
             )
@@ -291,7 +323,9 @@ with common.friendly_errors():
         )
 
     emotions = [c for c in profile_views.EMOTIONS if c in frames.columns]
-    if emotions:
+    if emotions and (no_face or not window[emotions].notna().any().any()):
+        st.caption(f"Emotions: {no_face or f'no emotion value in {place}'}.")
+    elif emotions:
         means = window[emotions].mean().rename("mean").reset_index().rename(columns={"index": "emotion"})
         st.altair_chart(
             alt.Chart(means)
@@ -313,20 +347,24 @@ with common.friendly_errors():
     fps = float(visits.set_index("video_id").loc[visit_id].get("fps", np.nan)) if "fps" in visits else np.nan
     fps = fps if np.isfinite(fps) else float(get_video(store, visit_id)["fps"])
     fps = sampling_rate(frames, fallback=fps)
-    try:
-        image = wavelets.scalogram(frames, visit_id, au, fps, segment=span)
-    except FacsError as exc:
-        st.caption(f"No scalogram: {common.visible_text(store, str(exc))}")
+    missing = no_face or ("" if au in window and window[au].notna().any() else f"{au} has no value in {place}")
+    if missing:
+        st.caption(f"No scalogram: {missing}.")
     else:
-        chart = profile_views.scalogram_chart(image)
-        st.altair_chart(chart, width="stretch", height=340, key="pp_scalogram")
-        common.chart_downloads(chart, f"scalogram-{visit_id}-{au}", key="pp_scalogram")
-        bands = int(np.isfinite(image.modulus).any(axis=1).sum())
-        length = float(image.times[-1] - image.times[0]) if len(image.times) > 1 else 0.0
-        if bands <= 2:
-            st.caption(
-                f"Only {bands} band{'s' if bands != 1 else ''}: this {'segment' if span else 'visit'} is"
-                f" {formatting.number(length)} s long, and a rhythm is measured only where the wavelet fits"
-                " inside the recording, so only the shortest periods have values. Choose a longer segment or"
-                " the whole visit to see slower rhythms."
-            )
+        try:
+            image = wavelets.scalogram(frames, visit_id, au, fps, segment=span)
+        except FacsError as exc:
+            st.caption(f"No scalogram: {common.visible_text(store, str(exc))}")
+        else:
+            chart = profile_views.scalogram_chart(image, span)
+            st.altair_chart(chart, width="stretch", height=340, key="pp_scalogram")
+            common.chart_downloads(chart, f"scalogram-{visit_id}-{au}", key="pp_scalogram")
+            bands = int(np.isfinite(image.modulus).any(axis=1).sum())
+            length = float(image.times[-1] - image.times[0]) if len(image.times) > 1 else 0.0
+            if bands <= 2:
+                st.caption(
+                    f"Only {formatting.count(bands, 'band')}: {place} is"
+                    f" {formatting.number(length)} s long, and a rhythm is measured only where the wavelet fits"
+                    " inside the recording, so only the shortest periods have values. Choose a longer segment or"
+                    " the whole visit to see slower rhythms."
+                )

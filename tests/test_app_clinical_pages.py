@@ -121,7 +121,7 @@ def test_patient_profile_reads_like_a_clinical_summary(demo_store: Catalog) -> N
     at.selectbox(key="pp_source").set_value("both").run()
     no_exception(at)
     assert "mostly synthetic demo data" in texts(at.warning)
-    assert "needs two extracted visits; this patient has 1" in texts(at.info)
+    assert "needs two extracted visits with AU values; this patient has 1" in texts(at.info)
     # No "change in mean AU value" chart (AppTest charts carry no key; the axis title tells them apart).
     assert not [c for c in at.get("vega_lite_chart") if "change in mean AU value" in str(c.proto.spec)]
     at.selectbox(key="pp_segment").set_value("sleep (10-11 s)").run()

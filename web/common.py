@@ -80,7 +80,8 @@ def au_source_note(store: Catalog, video_ids: Sequence[str]) -> None:
         absent = backend_class(name).absent_aus()
         st.caption(
             f":material/info: AU values from the {name} backend are **estimates** (blendshape coefficients,"
-            " or landmark ratios for AU25 and AU43, each derived as `offline_au_derivation.csv` states),"
+            " or landmark ratios for AU25 and AU43, each derived as the project's AU derivation table in"
+            " docs/validation.md states),"
             " not FACS-coded AUs. "
             + (
                 f"**Not measured** (no honest estimate, absent from every table and export): {', '.join(absent)}."

@@ -32,6 +32,7 @@ __all__ = [
     "MISSING_LEGEND",
     "P_COLUMNS",
     "column_label",
+    "count",
     "date",
     "human_table",
     "integer",
@@ -40,6 +41,7 @@ __all__ = [
     "p_phrase",
     "p_value",
     "percent",
+    "seconds_span",
     "timestamp",
     "yes_no",
 ]
@@ -205,6 +207,39 @@ def integer(value: Any) -> str:
     if is_missing(value):
         return MISSING
     return str(round(float(value)))
+
+
+def count(n: Any, noun: str, plural: str | None = None) -> str:
+    """``n`` things in words, singular or plural as English wants: ``count(1, "cell") == "1 cell"``.
+
+    ``plural`` is for nouns that do not just take an "s" (``count(2, "patient face", "patient faces")``
+    needs none, ``count(3, "analysis", "analyses")`` does). Never "cell(s)".
+
+    Examples
+    --------
+    >>> count(1, "cell"), count(10, "cell"), count(0, "visit"), count(2, "analysis", "analyses"), count(None, "visit")
+    ('1 cell', '10 cells', '0 visits', '2 analyses', '– visits')
+    """
+    if is_missing(n):
+        return f"{MISSING} {plural or noun + 's'}"
+    value = float(n)
+    return f"{number(value)} {noun if value == 1 else plural or noun + 's'}"
+
+
+def seconds_span(start_s: Any, end_s: Any) -> str:
+    """A passage in seconds, as chart axes read it: ``"56.5-87.4 s"``, ``"10-11 s"``, never minutes:seconds.
+
+    The fewest decimals (0, 1 or 2) that show both ends exactly, otherwise 2
+    (a frame-aligned 2.5025 s reads 2.50).
+
+    Examples
+    --------
+    >>> seconds_span(56.5, 87.4), seconds_span(10, 11), seconds_span(0.5, 2.5025)
+    ('56.5-87.4 s', '10-11 s', '0.50-2.50 s')
+    """
+    start, end = float(start_s), float(end_s)
+    decimals = next((d for d in (0, 1, 2) if all(abs(round(v, d) - v) < 1e-9 for v in (start, end))), 2)
+    return f"{start:.{decimals}f}-{end:.{decimals}f} s"
 
 
 def percent(fraction: Any, decimals: int = 0) -> str:

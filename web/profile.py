@@ -8,17 +8,21 @@ import pandas as pd
 import streamlit as st
 
 from facs_core.services import analysis
-from facs_core.stats.cohort import EMOTIONS
-from web import common
+from facs_core.stats.cohort import DATA_SOURCES, EMOTIONS
+from facs_core.stats.profile import MIN_REFERENCE
+from web import common, formatting
 
 __all__ = [
+    "BLANK_CELLS",
     "EMOTIONS",
     "LEFT_OUT_REASONS",
     "MAX_SCALOGRAM_COLUMNS",
+    "blank_cell_reasons",
     "emotion_command",
     "frames_left_out",
     "profile_against_cohort",
     "scalogram_chart",
+    "small_reference_text",
 ]
 
 #: Most time columns drawn in a scalogram; longer ones are averaged into bins.
@@ -30,6 +34,61 @@ LEFT_OUT_REASONS: dict[str, str] = {
     "left_out_uncertain": "uncertain patient face",
     "left_out_other_face": "other face",
 }
+
+
+#: Why a heatmap cell has no colour -> (its grey, what the legend note says), in the legend's order.
+BLANK_CELLS: dict[str, tuple[str, str]] = {
+    "no face found": (
+        "#737373",
+        "no frame of the visit showed the patient's face, so it has no AU values (see *Frames left out per visit*)",
+    ),
+    "not measured": ("#bdbdbd", "the backend does not estimate this AU"),
+    "too few reference visits": ("#d9d9d9", "the reference has too few visits to compare with (see the note below)"),
+    "no cohort spread": (
+        "#ececec",
+        "the reference visits all have the same value, so there is nothing to compare with",
+    ),
+}
+
+
+def blank_cell_reasons(profile: pd.DataFrame, measured: list[str], too_few: bool) -> np.ndarray:
+    """Per row of a profile table (``video_id, mean, value``): why its cell is blank (:data:`BLANK_CELLS`), or ``""``.
+
+    The first reason that applies wins: the visit has no AU value at all (not in
+    ``measured``: no face found), the AU has no mean (not measured), the
+    reference is too small (``too_few``), the reference has no spread.
+    """
+    return np.select(
+        [
+            ~profile["video_id"].isin(measured),
+            profile["mean"].isna(),
+            np.full(len(profile), too_few),
+            profile["value"].isna(),
+        ],
+        list(BLANK_CELLS),
+        default="",
+    )
+
+
+def small_reference_text(n_reference: int, source: str) -> str:
+    """The warning over a profile whose reference has fewer than :data:`MIN_REFERENCE` visits with values."""
+    text = (
+        f"The reference has {formatting.count(n_reference, 'extracted visit')} with AU values (the cohort's"
+        f" {DATA_SOURCES[source]}): too few to compare with (at least {MIN_REFERENCE} are needed)."
+    )
+    if n_reference < 2:
+        text += (
+            " Against fewer than two visits a z-score does not exist and a percentile can only be 0 or 100,"
+            " so the cells are left grey."
+        )
+    else:
+        text += f" The colours rest on {n_reference} values and change a lot with every visit added."
+    if source != "both":
+        return text + (
+            f' Choose "the cohort\'s {DATA_SOURCES["both"]}" under *Compare with*, or another reference, to'
+            " compare this patient with more visits."
+        )
+    return text + " Extract more visits to build a larger reference."
 
 
 def frames_left_out(features: pd.DataFrame, visits: pd.DataFrame) -> pd.DataFrame:
@@ -94,9 +153,18 @@ def emotion_command(store, patient: str, mode: str, source: str, table: pd.DataF
     common.reproduce(store, command, shown, key="pp_emotion_command")
 
 
-def scalogram_chart(image) -> alt.Chart:
-    """Scale x time heatmap of a :class:`facs_core.wavelets.Scalogram`, time averaged into bins."""
+def scalogram_chart(image, span: tuple[float, float] | None = None) -> alt.Chart:
+    """Scale x time heatmap of a :class:`facs_core.wavelets.Scalogram`, time averaged into bins.
+
+    The time axis spans ``span`` (the segment drawn), else the image's own
+    times: never from 0 s when the image starts later, so a segment's image
+    fills the chart instead of its right-hand part.
+    """
     binned, starts, width = image.binned(MAX_SCALOGRAM_COLUMNS)
+    if span is not None:
+        extent = [float(span[0]), float(span[1])]
+    else:
+        extent = [float(starts[0]), float(starts[-1] + width)] if len(starts) else None
     columns = binned.shape[1]
     period = image.periods_s
     half = np.diff(period, prepend=period[0] - (period[1] - period[0] if period.size > 1 else 1.0)) / 2
@@ -114,7 +182,7 @@ def scalogram_chart(image) -> alt.Chart:
         alt.Chart(data)
         .mark_rect()
         .encode(
-            x=alt.X("t0:Q", title="time (s)"),
+            x=alt.X("t0:Q", title="time (s)", scale=alt.Scale(domain=extent, nice=False, zero=False)),
             x2="t1:Q",
             y=alt.Y("p0:Q", title="period (s)"),
             y2="p1:Q",

