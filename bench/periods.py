@@ -220,8 +220,9 @@ def main() -> None:
         " the baseline and the CLI ran in the same minutes under the same load, so the ratio holds better"
         " than the seconds."
         + (
-            " But with more runnable work than cores, the CLI's transform threads get a larger share of the cores than"
-            " the one-threaded baseline, so the seconds ratio flatters the CLI; the CPU ratio does not.\n"
+            " But with more runnable work than cores the seconds depend on the share of the cores each run happened"
+            " to get (the CLI transforms on two threads, the baseline on one), so the ratio varies from run to run;"
+            " the CPU ratio varies less.\n"
             if max(load_before[0], load_after[0]) > (os.cpu_count() or 1)
             else "\n"
         )
