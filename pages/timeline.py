@@ -51,7 +51,12 @@ video_id = st.selectbox(
 )
 st.query_params["video"] = video_id
 visit = visits.set_index("video_id").loc[video_id]
-require(store, "play_video", visit["patient_id"])
+source = visit["playback_path"] if pd.notna(visit["playback_path"]) else visit["stored_path"]
+#: Whether this visit has a stored video file at all (a synthetic demo visit has AU series only).
+has_video = bool(pd.notna(source) and source)
+# "video played" is audited only for a visit with a file to stream; a visit without one shows
+# AU series only, which is viewing the patient's data.
+require(store, "play_video" if has_video else "view_patient", visit["patient_id"])
 common.synthetic_banner(bool(visit["synthetic"]))
 common.damage_badge(visit)
 common.au_source_note(store, [video_id])
@@ -69,10 +74,9 @@ duration = (
 may_edit = access.allowed(user, "edit_segments")
 presets = [label.label for label in segment_labels()]
 fps = float(visit["fps"]) if pd.notna(visit["fps"]) and float(visit["fps"]) > 0 else None
-source = visit["playback_path"] if pd.notna(visit["playback_path"]) else visit["stored_path"]
 # Streamed by the video route in byte ranges, for this session only
 # (never st.video(path), which reads the whole file into memory).
-url = video_url(store, video_id) if pd.notna(source) and source else None
+url = video_url(store, video_id) if has_video else None
 
 aus_available = [a for a in page_data.au_choices() if a in frames.columns]
 pick, mode = st.columns([3, 2], vertical_alignment="bottom")
@@ -190,10 +194,14 @@ else:
             end_time=play_from[1] if play_from else None,
             width=640,
         )
-    elif pd.notna(source) and source:
+    elif has_video:
         st.info("The player needs a signed-in browser session.", icon=":material/videocam_off:")
     else:
-        st.info(f"This {SYNTHETIC_LABEL} visit has AU series only, no video file.", icon=":material/videocam_off:")
+        st.info(
+            f"This visit has no video ({SYNTHETIC_LABEL} data): it has AU series only, so nothing can be played."
+            + (" Mark segments by typing their times below, or drag across the strip." if may_edit else ""),
+            icon=":material/videocam_off:",
+        )
     if duration > 0:
         chart = strip.strip_chart(frames, chosen, segments, duration)
         event = st.altair_chart(chart, on_select="rerun", key="timeline", width="stretch", height=380)
@@ -215,6 +223,8 @@ if may_edit:
         free = d.text_input("Free label", key="tl_free_label", placeholder="used when the label is 'other'")
         st.caption(
             "Or type the times here (on the player timeline: I and O set in and out at the playhead, Enter saves)."
+            if url is not None and not static
+            else "Type the start and end times here."
         )
         if st.form_submit_button("Add segment", icon=":material/add:", type="primary"):
             with common.friendly_errors():
@@ -273,7 +283,8 @@ for seg in segments.itertuples(index=False):
             "End (s)", value=float(seg.end_s), min_value=0.0, step=0.5, key=f"{fields}_end", disabled=not may_edit
         )
         new_label = cols[2].text_input("Label", value=seg.label, key=f"{fields}_label", disabled=not may_edit)
-        if cols[3].button("Play", key=f"{key}_play", icon=":material/play_arrow:"):
+        # Without a video file there is nothing to play.
+        if has_video and cols[3].button("Play", key=f"{key}_play", icon=":material/play_arrow:"):
             # The timeline plays exactly that passage (first to last frame); the fallback player gets the times.
             st.session_state["tl_play_request"] = {
                 "video": video_id,

@@ -532,3 +532,24 @@ def test_home_recent_jobs_read_for_a_person_and_admin_gets_no_empty_heading(demo
     admin = page("home", demo_store, "admin").run()
     no_exception(admin)
     assert "Next steps" not in texts(admin.subheader)
+
+
+def test_timeline_of_a_visit_without_video_offers_no_player_and_audits_no_play(demo_store: Catalog) -> None:
+    from store import audit
+
+    patient, video_id = _first_patient(demo_store)
+    assert demo_store.fetchone("SELECT stored_path FROM videos WHERE video_id = ?", [video_id])[0] is None
+    at = page("timeline", demo_store, "clinician", (patient,)).run()
+    no_exception(at)
+    # No player, so no player keys and no Play; it says why and how to mark instead.
+    assert "I and O" not in texts(at.caption) + texts(at.info)
+    info = texts(at.info)
+    assert "no video" in info and SYNTHETIC_LABEL in info and "typing their times" in info
+    segment = segments_for(demo_store, video_id).iloc[0]
+    keys = {button.key for button in at.button}
+    assert f"seg{segment['segment_id']}_play" not in keys and f"seg{segment['segment_id']}_save" in keys
+    # Nothing was played: no "video played" in the audit log, the visit was viewed.
+    events = audit.events(demo_store)
+    mine = events[events["target"] == patient]
+    assert audit.VIDEO_PLAYED not in mine["action"].tolist()
+    assert audit.PATIENT_VIEWED in mine["action"].tolist()

@@ -80,3 +80,18 @@ def test_labels_of_short_neighbouring_segments_are_cut_to_their_bands() -> None:
     # One second of twenty at 600 px is 30 px: four characters and an ellipsis; 0.6 s has no room; "sad" fits.
     assert shown == ["dep…", "sad"]
     assert fit_label("anhedonia", 600) == "anhedonia"
+
+
+def test_time_without_analysed_frames_breaks_the_lines_and_has_no_face_state() -> None:
+    # A segment-only run: frames analysed at 10 fps inside 2.5-9 s and 11-16.5 s only.
+    times = np.concatenate([np.arange(25, 90), np.arange(110, 165)]) / 10.0
+    frames = pd.DataFrame({"timestamp": times, "face": True, "AU12": 0.5, "AU04": 0.1})
+    spec = strip_chart(frames, ["AU12", "AU04"], pd.DataFrame(), 20.0).to_dict()
+    points = pd.DataFrame([row for data in spec["datasets"].values() for row in data if "piece" in row])
+    assert points["value"].notna().all()
+    # Each line is drawn per piece (detail); no piece has points on both sides of the gap.
+    assert spec["layer"][0]["encoding"]["detail"]["field"] == "piece"
+    sides = points.groupby("piece")["timestamp"].agg(["min", "max"])
+    assert len(sides) == 4 and not ((sides["min"] < 10) & (sides["max"] > 10)).any()
+    spans = [row for data in spec["datasets"].values() for row in data if row.get("status") == "patient face"]
+    assert [(r["start_s"], r["end_s"]) for r in spans] == [(2.5, 9.0), (11.0, 16.5)]

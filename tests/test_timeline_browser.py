@@ -157,14 +157,25 @@ def test_marking_with_i_and_o_while_playing_stores_the_segment_within_one_frame(
         idle(page)
         expect(page.get_by_text("Segment saved.")).to_be_visible()
         expect(page.get_by_text("talks about sleep ·")).to_be_visible()
-        # The next segment needs its own label: the field is empty after the save.
-        expect(label).to_have_value("")
+        # The label stays for the next passage (clinicians mark several with one label): I, O, Enter again.
+        expect(label).to_have_value("talks about sleep")
+        page.locator(".facs-tl-svg").focus()
+        page.keyboard.press("Shift+ArrowRight")
+        page.keyboard.press("i")
+        page.keyboard.press("Shift+ArrowRight")
+        page.keyboard.press("o")
+        page.keyboard.press("Enter")
+        idle(page)
+        expect(page.get_by_text("talks about sleep ·")).to_have_count(2)
         page.locator(".facs-tl").screenshot(path=str(ARTIFACTS / "timeline-02-saved.png"))
         shot(page, "timeline-03-page-after-save")
         context.close()
     with open_catalog(store["data_dir"]) as catalog:
-        saved = segments_for(catalog, store["video_id"]).set_index("label").loc["talks about sleep"]
-        author = saved["author"]
+        marked = segments_for(catalog, store["video_id"]).sort_values("start_s")
+    marked = marked[marked["label"] == "talks about sleep"]
+    assert len(marked) == 2
+    saved = marked.iloc[0]
+    author = saved["author"]
     assert abs(saved["start_s"] - played_in) <= frame + 1e-9
     assert abs(saved["end_s"] - played_out) <= frame + 1e-9
     # In at the start of the frame on screen, out at its end: what was seen is inside.
@@ -213,11 +224,15 @@ def test_playing_a_segment_starts_on_its_first_frame_and_stops_on_its_last(store
         _open_timeline(page, url, store["video_id"])
         # The timeline's own Play button for the segment (keyboard: focus it, press Enter).
         page.evaluate(_WATCH)
+        errors: list[str] = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
         play = page.get_by_role("button", name=f"Play segment flat affect, {span_label(start, end)}")
         play.focus()
         page.keyboard.press("Enter")
         _played_segment(page, start, end, frame)
         page.locator(".facs-tl").screenshot(path=str(ARTIFACTS / "timeline-04-segment-played.png"))
+        # Nothing drawn with a negative width (a band partly outside the window), nor any other error.
+        assert errors == [], errors
         # Click and drag on the traces seek: at a time-axis label the player shows that time.
         svg = page.locator(".facs-tl-svg")
         trace_y = svg.bounding_box()["y"] + 60

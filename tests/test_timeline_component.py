@@ -107,10 +107,68 @@ def test_component_data_has_traces_face_rows_and_labelled_segments() -> None:
     trace = data["traces"]["aus"]["AU12"]
     assert trace[0] == 0.4 and trace[25] is None and len(trace) == len(data["traces"]["t"]) == 50
     # One row per face state, as [start, end) runs in seconds.
-    assert data["rows"] == {"face": [[0.0, 2.0], [3.5, 5.0]], "other": [[2.0, 3.0]], "none": [[3.0, 3.5]]}
+    assert data["rows"] == {
+        "face": [[0.0, 2.0], [3.5, 5.0]],
+        "other": [[2.0, 3.0]],
+        "none": [[3.0, 3.5]],
+        "unanalysed": [],
+    }
     assert data["segments"] == [
         {"id": 3, "start": 0.5, "end": 1.5, "label": "sleep", "revision": 2, "span": "0.5-1.5 s"}
     ]
+
+
+def _segment_only_frames() -> pd.DataFrame:
+    """A 20 s video at 10 fps analysed only inside 2.5-9 s and 11-16.5 s (a segment-only run)."""
+    times = np.concatenate([np.arange(25, 90), np.arange(110, 165)]) / 10.0
+    return pd.DataFrame(
+        {"frame": np.round(times * 10).astype(int), "timestamp": times, "face": True, "AU12": 0.5, "AU04": 0.1}
+    )
+
+
+@pytest.mark.parametrize("window", [None, (8.0, 12.0)])
+def test_time_without_analysed_frames_breaks_the_traces_and_is_no_face_state(
+    window: tuple[float, float] | None,
+) -> None:
+    data = component_data(
+        src=None,
+        duration=20.0,
+        fps=10.0,
+        frames=_segment_only_frames(),
+        aus=["AU12"],
+        segments=pd.DataFrame(columns=["segment_id", "start_s", "end_s", "label", "revision"]),
+        labels=[],
+        may_edit=False,
+        window=window,
+    )
+    traces = data["detail"] if window else data["traces"]
+    t, trace = np.array(traces["t"]), traces["aus"]["AU12"]
+    # Between the last analysed frame before the gap (8.9 s) and the first after it (11 s):
+    # a null, so the line breaks, and no value is drawn inside the gap.
+    inside = np.flatnonzero((t > 8.9) & (t < 11.0))
+    assert len(inside) == 1 and trace[inside[0]] is None
+    assert data["rows"]["face"] == [[2.5, 9.0], [11.0, 16.5]]
+    assert data["rows"]["unanalysed"] == [[0.0, 2.5], [9.0, 11.0], [16.5, 20.0]]
+
+
+def test_a_missing_frame_breaks_the_trace_of_a_long_binned_video() -> None:
+    frames = _long_frames(20)
+    frames = frames[(frames["timestamp"] < 300) | (frames["timestamp"] > 330)]
+    data = component_data(
+        src=None,
+        duration=1200.0,
+        fps=30.0,
+        frames=frames,
+        aus=["AU12"],
+        segments=pd.DataFrame(columns=["segment_id", "start_s", "end_s", "label", "revision"]),
+        labels=[],
+        may_edit=False,
+    )
+    t, trace = np.array(data["traces"]["t"]), data["traces"]["aus"]["AU12"]
+    inside = np.flatnonzero((t > 300) & (t < 330))
+    assert len(inside) == 1 and trace[inside[0]] is None
+    [(start, end)] = data["rows"]["unanalysed"]
+    assert start == pytest.approx(300.0, abs=0.05) and end == pytest.approx(330.0, abs=0.05)
 
 
 def _long_frames(minutes: float, fps: float = 30.0) -> pd.DataFrame:
@@ -178,7 +236,7 @@ def test_component_data_without_frames_or_frame_rate() -> None:
         may_edit=True,
     )
     assert data["fps"] is None and data["traces"] == {"t": [], "aus": {}}
-    assert data["rows"] == {"face": [], "other": [], "none": []} and data["segments"] == []
+    assert data["rows"] == {"face": [], "other": [], "none": [], "unanalysed": []} and data["segments"] == []
 
 
 @pytest.mark.parametrize(

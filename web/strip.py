@@ -10,22 +10,64 @@ import pandas as pd
 
 #: Most points drawn per AU trace; longer series are averaged into this many time bins.
 MAX_POINTS = 1500
+#: Two analysed frames further apart than this many usual frame steps have unanalysed time between them.
+GAP_STEPS = 1.5
+#: Label of the time no frame was analysed in (outside the segments of a segment-only run, dropped frames).
+NOT_ANALYSED_LABEL = "not analysed"
+
+
+def frame_step(times: np.ndarray) -> float:
+    """The usual time (s) between analysed frames: the median spacing; 0 for fewer than two frames."""
+    times = np.sort(np.asarray(times, dtype=float))
+    return float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+
+
+def analysed_gaps(times: np.ndarray, step: float | None = None) -> np.ndarray:
+    """Where no frame was analysed between two that were: rows ``[last analysed, next analysed]`` (s).
+
+    A gap is a spacing over :data:`GAP_STEPS` usual steps (``step``, by
+    default :func:`frame_step`): the time between the segments of a
+    segment-only run, or frames that are missing. Lines must not be drawn
+    across it, nor face states stretched over it.
+    """
+    times = np.sort(np.asarray(times, dtype=float))
+    step = frame_step(times) if step is None else step
+    if len(times) < 2 or step <= 0:
+        return np.empty((0, 2))
+    wide = np.flatnonzero(np.diff(times) > GAP_STEPS * step)
+    return np.column_stack([times[wide], times[wide + 1]])
+
+
+def break_at_gaps(binned: pd.DataFrame, gaps: np.ndarray) -> pd.DataFrame:
+    """``binned`` (sorted by time) with a row of missing values in the middle of each gap, so lines break there."""
+    if not len(gaps):
+        return binned
+    holes = pd.DataFrame({"timestamp": (gaps[:, 0] + gaps[:, 1]) / 2})
+    for column in binned.columns:
+        if column != "timestamp":
+            holes[column] = np.nan
+    joined = pd.concat([binned.reset_index(drop=True), holes], ignore_index=True)
+    return joined.sort_values("timestamp", kind="stable").reset_index(drop=True)
 
 
 def downsample(frames: pd.DataFrame, columns: Sequence[str], max_points: int = MAX_POINTS) -> pd.DataFrame:
-    """Mean of ``columns`` (and face share) in at most ``max_points`` equal time bins.
+    """Mean of ``columns`` (and face share) in at most ``max_points`` equal time bins, sorted by time.
 
     Drawing 50,000 points per trace makes the browser slow and shows nothing
-    more at strip width; bin means keep the shape of the trace.
+    more at strip width; bin means keep the shape of the trace. Where no
+    frame was analysed (:func:`analysed_gaps`) a row of missing values is
+    put in, so a line drawn from the table breaks there instead of inventing
+    a straight line across time nobody measured.
     """
     keep = ["timestamp", "face", *columns]
-    data = frames[keep].copy()
+    data = frames[keep].copy().sort_values("timestamp", kind="stable")
     data["face"] = data["face"].astype(float)
-    if len(data) <= max_points:
-        return data
-    edges = np.linspace(data["timestamp"].min(), data["timestamp"].max(), max_points + 1)
-    bins = np.clip(np.searchsorted(edges, data["timestamp"], side="right") - 1, 0, max_points - 1)
-    return data.groupby(bins).mean()
+    gaps = analysed_gaps(data["timestamp"].to_numpy(float))
+    if len(data) > max_points:
+        edges = np.linspace(data["timestamp"].min(), data["timestamp"].max(), max_points + 1)
+        bins = np.clip(np.searchsorted(edges, data["timestamp"], side="right") - 1, 0, max_points - 1)
+        data = data.groupby(bins).mean()
+    return break_at_gaps(data, gaps)
 
 
 #: Colours of the AU traces, in the order chosen (the synced timeline uses the same).
@@ -42,9 +84,12 @@ def face_spans(frames: pd.DataFrame, max_spans: int = MAX_POINTS) -> pd.DataFram
 
     ``status`` is ``patient face`` (the patient's face was measured), ``other
     face`` (only another person's face was seen) or ``no patient face`` (no
-    face at all). A run ends where the next frame starts. With more runs than
-    ``max_spans`` the frames are first put into ``max_spans`` equal time bins,
-    each taking its most common state.
+    face at all). A run ends where the next frame starts, or one usual frame
+    step after its last frame where no frame was analysed next
+    (:func:`analysed_gaps`): that time belongs to no state (:func:`unanalysed_spans`).
+    With more runs than ``max_spans`` the frames are first put into
+    ``max_spans`` equal time bins, each taking its most common state (bins
+    without a frame stay empty).
     """
     empty = pd.DataFrame({"start_s": [], "end_s": [], "status": []})
     if frames.empty:
@@ -60,18 +105,45 @@ def face_spans(frames: pd.DataFrame, max_spans: int = MAX_POINTS) -> pd.DataFram
         face, PRESENT_LABEL, np.where(other, MISSING_LABELS["other_face"], MISSING_LABELS["no_face"])
     ).astype(object)
     time = data["timestamp"].to_numpy(float)
-    step = float(np.median(np.diff(time))) if len(time) > 1 else 0.0
+    step = frame_step(time)
     ends = np.append(time[1:], time[-1] + step)
-    change = np.flatnonzero(state[1:] != state[:-1]) + 1
+    # Before a gap a frame lasts one usual step, not until the next analysed frame.
+    gap = np.diff(time) > GAP_STEPS * step if step > 0 else np.zeros(len(time) - 1, bool)
+    ends[:-1][gap] = time[:-1][gap] + step
+    broken = np.append(gap, False)
+    change = np.flatnonzero((state[1:] != state[:-1]) | broken[:-1]) + 1
     if len(change) > 2 * max_spans:
         edges = np.linspace(time[0], ends[-1], max_spans + 1)
         bins = np.clip(np.searchsorted(edges, time, side="right") - 1, 0, max_spans - 1)
         binned = pd.Series(state).groupby(bins).agg(lambda s: s.value_counts().idxmax())
         state, time, ends = binned.to_numpy(), edges[binned.index], edges[binned.index + 1]
-        change = np.flatnonzero(state[1:] != state[:-1]) + 1
+        # A bin without frames breaks the run like a gap.
+        broken = np.append(np.diff(binned.index.to_numpy()) > 1, False)
+        change = np.flatnonzero((state[1:] != state[:-1]) | broken[:-1]) + 1
     starts = np.concatenate([[0], change])
     stops = np.concatenate([change, [len(state)]])
     return pd.DataFrame({"start_s": time[starts], "end_s": ends[stops - 1], "status": state[starts]})
+
+
+def unanalysed_spans(frames: pd.DataFrame, duration: float) -> pd.DataFrame:
+    """Stretches of ``0..duration`` s no face state covers (:func:`face_spans`): ``start_s``, ``end_s``.
+
+    Before the first analysed frame, after the last one, and in every gap
+    between them: the time the run did not analyse. The whole video when
+    there are no frames.
+    """
+    covered = face_spans(frames)[["start_s", "end_s"]].to_numpy(float) if not frames.empty else np.empty((0, 2))
+    starts, ends, cursor = [], [], 0.0
+    for start, end in covered:
+        if start > cursor + 1e-9:
+            starts.append(cursor)
+            ends.append(min(start, duration))
+        cursor = max(cursor, end)
+    if duration > cursor + 1e-9:
+        starts.append(cursor)
+        ends.append(duration)
+    spans = pd.DataFrame({"start_s": starts, "end_s": ends}, dtype=float)
+    return spans[spans["end_s"] > spans["start_s"]].reset_index(drop=True)
 
 
 def missing_spans(frames: pd.DataFrame, max_spans: int = MAX_POINTS) -> pd.DataFrame:
@@ -127,6 +199,20 @@ def fit_label(label: str, width_px: float) -> str:
     return f"{label[: room - 1]}…" if room >= 3 else ""
 
 
+def trace_pieces(binned: pd.DataFrame, aus: Sequence[str]) -> pd.DataFrame:
+    """``binned`` (:func:`downsample`) in long form, ``timestamp, AU, value, piece``, without missing values.
+
+    ``piece`` numbers the unbroken stretches of each AU: a missing value (a
+    gap without analysed frames, a frame without the face) ends one, so a
+    line drawn per piece never bridges time without data, whatever the
+    renderer does with missing values.
+    """
+    long = binned.melt(id_vars=["timestamp"], value_vars=list(aus), var_name="AU", value_name="value")
+    missing = long["value"].isna()
+    long["piece"] = long["AU"] + "-" + missing.groupby(long["AU"]).cumsum().astype(str)
+    return long[~missing].reset_index(drop=True)
+
+
 def strip_chart(frames: pd.DataFrame, aus: Sequence[str], segments: pd.DataFrame, duration: float) -> alt.LayerChart:
     """AU lines over one row each for face presence, other face, no face and labelled segments, with brush ``seg``.
 
@@ -150,14 +236,15 @@ def strip_chart(frames: pd.DataFrame, aus: Sequence[str], segments: pd.DataFrame
             .encode(x=x, y=alt.Y("value:Q", scale=y_scale, axis=y_axis))
         )
     else:
-        long = binned.melt(id_vars=["timestamp"], value_vars=list(aus), var_name="AU", value_name="value")
         layers.append(
-            alt.Chart(long)
+            alt.Chart(trace_pieces(binned, aus))
             .mark_line(strokeWidth=1.2)
             .encode(
                 x=x,
                 y=alt.Y("value:Q", scale=y_scale, axis=y_axis),
                 color=alt.Color("AU:N", title="AU", scale=alt.Scale(domain=list(aus), range=AU_COLOURS)),
+                # One line per piece: never a straight line across a gap or a frame without a value.
+                detail="piece:N",
                 tooltip=["AU", alt.Tooltip("timestamp:Q", format=".1f"), alt.Tooltip("value:Q", format=".3f")],
             )
         )
@@ -227,6 +314,7 @@ def strip_chart(frames: pd.DataFrame, aus: Sequence[str], segments: pd.DataFrame
         .resolve_scale(color="independent")
         .properties(
             height=320,
-            title="AU traces; rows below: patient face, other face, no patient face, segments (drag to select)",
+            title="AU traces; rows below: patient face, other face, no patient face (blank: not analysed), segments"
+            " (drag to select)",
         )
     )

@@ -218,6 +218,10 @@ def component_data(
 ) -> dict[str, Any]:
     """The JSON the component draws: traces binned to :data:`MAX_POINTS`, face rows, segments.
 
+    Where no frame was analysed (between the segments of a segment-only run,
+    missing frames) the traces hold a null, so their lines break, and
+    ``rows["unanalysed"]`` holds that time, drawn as "not analysed".
+
     Zoomed in (``window``), the frames of that window go too as ``detail``:
     every frame while there are at most :data:`MAX_POINTS` of them, so a
     short window shows each frame however long the video is.
@@ -257,7 +261,7 @@ def component_data(
     """
     traces: dict[str, Any] = {"t": [], "aus": {}}
     detail: dict[str, Any] | None = None
-    rows: dict[str, list[list[float]]] = {"face": [], "other": [], "none": []}
+    rows: dict[str, list[list[float]]] = {"face": [], "other": [], "none": [], "unanalysed": []}
     if not frames.empty:
         columns = [a for a in aus if a in frames.columns]
         traces = _traces(frames, columns)
@@ -271,6 +275,9 @@ def component_data(
         }
         for span in strip.face_spans(frames).itertuples(index=False):
             rows[kinds[span.status]].append([round(float(span.start_s), 4), round(float(span.end_s), 4)])
+        # Time no frame was analysed in: drawn as "not analysed", never as a face state.
+        for span in strip.unanalysed_spans(frames, float(duration)).itertuples(index=False):
+            rows["unanalysed"].append([round(float(span.start_s), 4), round(float(span.end_s), 4)])
     return {
         "src": src,
         "duration": float(duration),

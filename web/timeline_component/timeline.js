@@ -26,6 +26,12 @@ const TICK_STEPS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 
 
 let instances = 0;
 
+// A width between two x positions: never negative (a band partly outside the window shown, or an
+// SVG laid out narrower than its gutter while the page reflows), which the browser refuses.
+function span(from, to, least = 0) {
+  return Math.max(least, to - from);
+}
+
 function svgEl(name, attrs, parent) {
   const el = document.createElementNS(SVG_NS, name);
   for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
@@ -175,8 +181,8 @@ class Timeline {
         return option;
       }),
     );
-    // The first preset fills an empty field once, on the first render; after a save the field
-    // stays empty so the next segment never takes the last label without the user choosing it.
+    // The first preset fills an empty field once, on the first render. After a save the label
+    // stays: clinicians mark several passages with the same label, one Enter each.
     if (!this.labelOffered && !this.labelInput.value && data.labels && data.labels.length) {
       this.labelInput.value = data.labels[0];
     }
@@ -185,8 +191,7 @@ class Timeline {
     if (this.pending && data.saved === this.pending) {
       this.pending = null;
       this.clear(false);
-      this.labelInput.value = "";
-      this.say("Segment saved.", "ok");
+      this.say(`Segment saved. The label stays "${this.labelInput.value.trim()}" for the next one.`, "ok");
     } else if (this.pending && data.error && data.error.nonce === this.pending) {
       this.pending = null;
       this.say(`Not saved: ${data.error.message}`, "error");
@@ -589,7 +594,8 @@ class Timeline {
 
   drawStatic() {
     const svg = this.svg;
-    this.width = Math.round(svg.clientWidth) || 800;
+    // At least the gutter and one pixel of plot: a reflowing page can report a sliver of width.
+    this.width = Math.max(GUTTER + PAD_RIGHT + 1, Math.round(svg.clientWidth) || 800);
     const width = this.width;
     svg.setAttribute("viewBox", `0 0 ${width} ${HEIGHT}`);
     svg.setAttribute("height", String(HEIGHT));
@@ -611,9 +617,9 @@ class Timeline {
     const y = (v) => TRACE_TOP + (1 - v) * TRACE_HEIGHT;
     const clip = `${this.id}-clip`;
     const defs = svgEl("defs", {}, svg);
-    svgEl("rect", { x: GUTTER, y: 0, width: right - GUTTER, height: AXIS_TOP }, svgEl("clipPath", { id: clip }, defs));
+    svgEl("rect", { x: GUTTER, y: 0, width: span(GUTTER, right), height: AXIS_TOP }, svgEl("clipPath", { id: clip }, defs));
     const inside = (start, end) => end >= from && start <= to;
-    svgEl("rect", { x: GUTTER, y: TRACE_TOP, width: right - GUTTER, height: TRACE_HEIGHT, fill: "#fafafa", stroke: "#ddd" }, svg);
+    svgEl("rect", { x: GUTTER, y: TRACE_TOP, width: span(GUTTER, right), height: TRACE_HEIGHT, fill: "#fafafa", stroke: "#ddd" }, svg);
     for (const v of [0, 0.5, 1]) {
       svgEl("line", { x1: GUTTER, x2: right, y1: y(v), y2: y(v), stroke: "#e4e4e4" }, svg);
       const tick = svgEl("text", { x: GUTTER - 4, y: y(v) + 4, "text-anchor": "end" }, svg);
@@ -659,24 +665,29 @@ class Timeline {
       const note = svgEl("text", { x: GUTTER + 10, y: TRACE_TOP + TRACE_HEIGHT / 2 }, svg);
       note.textContent = "Choose AUs above to draw their traces.";
     }
-    this.legend.replaceChildren(
-      ...names.map((name, index) => {
-        const item = document.createElement("span");
-        item.textContent = name;
-        item.style.setProperty("--swatch", AU_COLOURS[index % AU_COLOURS.length]);
-        return item;
-      }),
-    );
+    const legend = names.map((name, index) => {
+      const item = document.createElement("span");
+      item.textContent = name;
+      item.style.setProperty("--swatch", AU_COLOURS[index % AU_COLOURS.length]);
+      return item;
+    });
+    if (((this.data.rows || {}).unanalysed || []).length) {
+      const item = document.createElement("span");
+      item.textContent = "hatched: not analysed (lines break there)";
+      item.className = "facs-tl-unanalysed";
+      legend.push(item);
+    }
+    this.legend.replaceChildren(...legend);
 
     // One row per face state: distinct bands, each named at the left.
     const rows = this.data.rows || {};
     for (const row of ROWS) {
-      svgEl("rect", { x: GUTTER, y: row.top, width: right - GUTTER, height: row.height, fill: "#f4f4f4" }, svg);
+      svgEl("rect", { x: GUTTER, y: row.top, width: span(GUTTER, right), height: row.height, fill: "#f4f4f4" }, svg);
       const name = svgEl("text", { x: 4, y: row.top + row.height - 2, class: "facs-tl-rowname" }, svg);
       name.textContent = row.name;
       for (const [start, end] of rows[row.key] || []) {
         if (!inside(start, end)) continue;
-        const w = Math.max(1, x(end) - x(start));
+        const w = span(x(start), x(end), 1);
         const band = svgEl(
           "rect",
           { x: x(start), y: row.top, width: w, height: row.height, fill: row.colour, "data-row": row.key, "clip-path": `url(#${clip})` },
@@ -686,15 +697,35 @@ class Timeline {
       }
     }
 
+    // Time no frame was analysed in (between the segments of a segment-only run, missing
+    // frames): hatched across the face rows, so it never reads as a face state.
+    const unanalysed = (rows.unanalysed || []).filter(([start, end]) => inside(start, end));
+    if (unanalysed.length) {
+      const hatch = `${this.id}-hatch`;
+      const pattern = svgEl("pattern", { id: hatch, width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" }, defs);
+      svgEl("rect", { width: 6, height: 6, fill: "#ffffff" }, pattern);
+      svgEl("line", { x1: 0, y1: 0, x2: 0, y2: 6, stroke: "#b8b8b8", "stroke-width": 2 }, pattern);
+      const top = ROWS[0].top;
+      const bottom = ROWS[ROWS.length - 1].top + ROWS[ROWS.length - 1].height;
+      for (const [start, end] of unanalysed) {
+        const band = svgEl(
+          "rect",
+          { x: x(start), y: top, width: span(x(start), x(end)), height: bottom - top, fill: `url(#${hatch})`, "data-row": "unanalysed", "clip-path": `url(#${clip})` },
+          svg,
+        );
+        svgEl("title", {}, band).textContent = `not analysed: ${this.fmt(start)} to ${this.fmt(end)} (no AU values, no face state)`;
+      }
+    }
+
     // Segments: labelled bands, clickable to select (and edit) one.
-    svgEl("rect", { x: GUTTER, y: SEG_ROW.top, width: right - GUTTER, height: SEG_ROW.height, fill: "#f4f4f4" }, svg);
+    svgEl("rect", { x: GUTTER, y: SEG_ROW.top, width: span(GUTTER, right), height: SEG_ROW.height, fill: "#f4f4f4" }, svg);
     const segName = svgEl("text", { x: 4, y: SEG_ROW.top + 16, class: "facs-tl-rowname" }, svg);
     segName.textContent = SEG_ROW.name;
     for (const seg of this.data.segments || []) {
       if (!inside(seg.start, seg.end)) continue;
       // Drawn within the window, so its label starts where it is seen.
       const left = Math.max(GUTTER, x(seg.start));
-      const w = Math.max(2, Math.min(right, x(seg.end)) - left);
+      const w = span(left, Math.min(right, x(seg.end)), 2);
       const selected = this.editing && this.editing.id === seg.id;
       const band = svgEl(
         "rect",
@@ -753,7 +784,7 @@ class Timeline {
     if (this.inT !== null || this.outT !== null) {
       const a = this.inT !== null ? this.inT : this.outT;
       const b = this.outT !== null ? this.outT : this.inT;
-      if (b > a) svgEl("rect", { x: x(a), y: 0, width: Math.max(1, x(b) - x(a)), height: bottom, fill: "rgba(28,109,208,0.14)" }, g);
+      if (b > a) svgEl("rect", { x: x(a), y: 0, width: span(x(a), x(b), 1), height: bottom, fill: "rgba(28,109,208,0.14)" }, g);
       for (const [edge, name] of [
         [this.inT, "in"],
         [this.outT, "out"],
