@@ -226,6 +226,11 @@ def test_playing_a_segment_starts_on_its_first_frame_and_stops_on_its_last(store
         page.evaluate(_WATCH)
         errors: list[str] = []
         page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        # A reflow (the sidebar sliding away) can lay the timeline out a sliver wide for a moment: it
+        # redraws then, and no band may get a negative width.
+        page.evaluate("document.querySelector('.facs-tl-svg').style.width = '16px'")
+        page.wait_for_timeout(300)
+        page.evaluate("document.querySelector('.facs-tl-svg').style.width = ''")
         play = page.get_by_role("button", name=f"Play segment flat affect, {span_label(start, end)}")
         play.focus()
         page.keyboard.press("Enter")
