@@ -74,7 +74,7 @@ def _store(folder: Path, size: int) -> Path:
     data = folder / "data"
     for name, role in (("ada", "admin"), ("clara", "clinician")):
         _cli(data, "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
-    _cli(data, "videos", "add", str(_feat_video()), "--patient", "P001")
+    _cli(data, "videos", "add", str(_feat_video()), "--patient", "P001", "--visit-date", "2024-03-01")
     _cli(data, "users", "assign", "clara", "P001")
     (stored,) = (data / "videos").glob("*.mp4")
     with stored.open("r+b") as handle:

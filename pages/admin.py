@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from facs_core.errors import InputError
 from facs_core.services import accounts, downloads
 from facs_core.services.access import ROLES
 from facs_core.services.backup import backup
 from facs_core.services.integrity import last_verification, verify_catalog
+from facs_core.wording import article
 from store import audit, listings, users
-from web import common
+from web import common, formatting
 from web.auth import require
 from web.deferred import session_token
 
@@ -37,7 +39,10 @@ CHANGES = {
 # After a change is applied its fields empty, so the next one starts from a blank form (set before the widgets exist).
 # Assigned, not deleted: a deleted key leaves the browser showing (and sending back) the old value.
 for key in st.session_state.pop("ad_clear", []):
-    st.session_state[key] = "" if key in ("ad_username", "ad_password", "ad_new_password") else None
+    if key in ("ad_username", "ad_password", "ad_new_password"):
+        st.session_state[key] = ""
+    else:
+        st.session_state[key] = [] if key == "ad_patients" else None
 
 with accounts_tab:
     account_rows = users.list_users(store)
@@ -55,6 +60,10 @@ with accounts_tab:
         )
         if st.form_submit_button("Add account", icon=":material/person_add:"):
             with common.friendly_errors():
+                if not username.strip():
+                    raise InputError("enter a user name")
+                if not password:
+                    raise InputError("enter an initial password")
                 accounts.add_user(store, user, username, role, password)
                 st.session_state["ad_notice"] = f"Account {username} added as {role}."
                 st.session_state["ad_clear"] = ["ad_username", "ad_password"]
@@ -70,9 +79,16 @@ with accounts_tab:
                 placeholder="Choose an account",
                 key="ad_target",
             )
+            # Only the changes that apply: an active account can be disabled, a disabled one enabled.
+            row = account_rows.set_index("username").loc[target] if target else None
+            active = bool(row.get("active", True)) if row is not None else None
+            skip = {True: "enable", False: "disable"}.get(active)
+            offered = [change for change in CHANGES if change != skip]
+            if st.session_state.get("ad_action") not in offered:
+                st.session_state["ad_action"] = None
             action = b.selectbox(
                 "Change",
-                list(CHANGES),
+                offered,
                 index=None,
                 format_func=CHANGES.get,
                 placeholder="Choose a change",
@@ -90,10 +106,8 @@ with accounts_tab:
                     key="ad_new_password",
                     help=f"At least {users.MIN_PASSWORD_LENGTH} characters",
                 )
-            if target:
-                row = account_rows.set_index("username").loc[target]
-                state = "active" if bool(row.get("active", True)) else "disabled"
-                st.caption(f"{target} is a {row['role']} account, {state}.")
+            if row is not None:
+                st.caption(f"{target} is {article(row['role'])} account, {'active' if active else 'disabled'}.")
             ready = bool(target and action and (action != "set role" or new_role))
             if st.button("Apply", icon=":material/manage_accounts:", key="ad_apply", disabled=not ready):
                 with common.friendly_errors():
@@ -103,8 +117,10 @@ with accounts_tab:
                         accounts.enable_user(store, user, target)
                     elif action == "set role":
                         accounts.set_role(store, user, target, new_role)
+                    elif not new_password:
+                        raise InputError("enter a new password")
                     else:
-                        accounts.reset_password(store, user, target, new_password or "")
+                        accounts.reset_password(store, user, target, new_password)
                     st.session_state["ad_notice"] = f"{target}: {CHANGES[action].lower()} done."
                     st.session_state["ad_clear"] = ["ad_target", "ad_action", "ad_new_role", "ad_new_password"]
                     st.rerun()
@@ -132,7 +148,10 @@ with assignments_tab:
                             accounts.assign_patient(store, user, clinician, patient)
                         else:
                             accounts.unassign_patient(store, user, clinician, patient)
-                    st.session_state["ad_notice"] = f"{len(chosen)} assignment(s) changed for {clinician}."
+                    changed = formatting.count(len(chosen), "assignment")
+                    st.session_state["ad_notice"] = f"{changed} changed for {clinician}."
+                    # The picker empties after success, as the Add-account form does: a second click changes nothing.
+                    st.session_state["ad_clear"] = ["ad_patients"]
                     st.rerun()
     else:
         st.caption("Assignments need at least one active clinician account and one patient.")

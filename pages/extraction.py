@@ -15,7 +15,7 @@ from facs_core.backend_status import backend_statuses
 from facs_core.backends.base import backend_names
 from facs_core.services import access, jobs, run_report, visibility
 from facs_core.services.access import PermissionDenied
-from web import background, common, formatting
+from web import background, common, formatting, run_notices
 from web.auth import recheck, require, touch
 
 store = common.catalog()
@@ -83,7 +83,7 @@ if start:
         else:
             job_ids = jobs.submit_extraction(store, chosen, backend, {"every": int(every)}, user)
             background.start_background_work(store)
-            st.success(f"{len(job_ids)} extraction job(s) queued.", icon=":material/check_circle:")
+            st.success(f"{formatting.count(len(job_ids), 'extraction job')} queued.", icon=":material/check_circle:")
 
 visible_videos = set(visits["video_id"])
 
@@ -104,19 +104,21 @@ def job_list() -> None:
         return
     table = visibility.visible_jobs(store, viewer, jobs.job_status(store))
     table = table[table["video_id"].isin(visible_videos)]
+    # Everything the list shows is read before anything is drawn, and the header counts the rows drawn:
+    # while a refresh is under way the browser must not pair a new count with the previous rows.
+    table = run_report.describe_jobs(store, table.head(50))
     st.subheader("Jobs")
     if table.empty:
         st.caption("No extraction jobs yet.")
         return
-    active = table["status"].isin(["queued", "running"]).sum()
+    active = int(table["status"].isin(["queued", "running"]).sum())
     st.caption(f"{active} queued or running · refreshed every 2 s")
-    table = run_report.describe_jobs(store, table.head(50))
     for job in table.itertuples(index=False):
         with st.container(border=True):
             left, right = st.columns([4, 1])
             progress = 1.0 if job.status == "done" else float(job.progress or 0.0)
             warning = job.warning if isinstance(job.warning, str) else None
-            status = "done with a warning" if warning else job.status
+            status = run_notices.job_status_label(job.status, warning)
             analyses = f" · {job.analyses}" if isinstance(job.analyses, str) else ""
             running = f" · {job.message}" if job.status in ("queued", "running") and job.message else ""
             left.progress(

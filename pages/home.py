@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from facs_core.services import accounts, visibility
+from facs_core.services import accounts, run_report, visibility
 from facs_core.services.access import allowed
 from facs_core.services.demo import SYNTHETIC_LABEL, load_demo
-from web import common, formatting
+from web import common, formatting, run_notices
 from web.auth import require
 
 store = common.catalog()
@@ -86,18 +87,28 @@ cols[3].metric("Extracted frames", f"{summary.frames:,}")
 st.subheader("Recent jobs")
 jobs = visibility.recent_jobs(store, viewer, limit=8)
 if not jobs.empty:
-    shown = jobs[["kind", "status", "progress", "message", "created_at", "finished_at"]].copy()
-    # One line per job: a failed job's error is its message.
-    shown["message"] = jobs["error"].where(jobs["error"].notna() & (jobs["error"].astype(str) != ""), jobs["message"])
-    shown["progress"] = jobs["progress"].map(formatting.percent)
-    common.show_table(
-        store,
-        shown,
-        human=True,
-        kinds={"progress": "text"},
-        hide_index=True,
-        column_config={"Message": st.column_config.TextColumn(width="large")},
+    jobs = run_report.describe_jobs(store, jobs)
+    # Worded as the Extraction page words them: a faceless run is "done with a warning · no face found".
+    status = [
+        run_notices.job_status_label(job.status, job.warning, with_warning=True) for job in jobs.itertuples(index=False)
+    ]
+    # A failed job's error, a running job's progress line; a finished run's long report stays on the Extraction page.
+    error = jobs["error"].where(jobs["error"].notna() & (jobs["error"].astype(str) != ""))
+    running = jobs["message"].where(jobs["status"].isin(["queued", "running"]))
+    shown = pd.DataFrame(
+        {
+            "video_id": jobs["video_id"],
+            "status": status,
+            "analysed": jobs["analyses"],
+            "progress": jobs["progress"].map(formatting.percent),
+            "message": error.fillna(running),
+            "created_at": jobs["created_at"],
+            "finished_at": jobs["finished_at"],
+        }
     )
+    if shown["message"].isna().all():
+        shown = shown.drop(columns="message")
+    common.show_table(store, shown, human=True, kinds={"progress": "text"}, static=True, hide_index=True)
 else:
     st.caption("No jobs yet.")
 

@@ -91,6 +91,7 @@ with st.container(border=True):
             min_value=ingest.EARLIEST_DATE,
             max_value=date.today(),
             format="YYYY-MM-DD",
+            help="Required: the date of the interview. Whether a visit repeats an earlier one follows from it.",
             on_change=forget_error,
             args=("visit_date",),
         )
@@ -119,10 +120,6 @@ with st.container(border=True):
     submitted = st.button("Save visit", type="primary", icon=":material/save:", key="up_submit")
 
 
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
 def validate() -> dict[str, str]:
     """One message per field at fault, from the library's checks; each names its field."""
     found: dict[str, str] = {}
@@ -130,7 +127,7 @@ def validate() -> dict[str, str]:
         found["files"] = "Interview videos: choose at least one video file."
     checks = {
         "patient": lambda: check_patient_code(patient),
-        "visit_date": lambda: ingest.check_date("visit date", visit_date),
+        "visit_date": lambda: ingest.check_visit_date(visit_date),
         "age": lambda: ingest.check_age(age),
         "sex": lambda: ingest.check_sex(sex or None),
     }
@@ -138,7 +135,7 @@ def validate() -> dict[str, str]:
         try:
             check()
         except FacsError as exc:
-            found[name] = _sentence(str(exc)) + "."
+            found[name] = formatting.sentence(exc) + "."
     for instrument in instruments():
         value = st.session_state.get(f"up_score_{instrument.key}")
         if value is None:
@@ -158,7 +155,7 @@ def validate() -> dict[str, str]:
         try:
             access.check(store, user, "upload", patient.strip())
         except FacsError as exc:
-            found["patient"] = str(exc)
+            found["patient"] = formatting.sentence(exc) + "."
     return found
 
 
@@ -244,7 +241,12 @@ if submitted:
         st.session_state["up_clear_fields"] = stored_any
         st.rerun()
 elif errors:
-    st.error(f"{len(errors)} field(s) need attention; see the messages under them.", icon=":material/error:")
+    one = len(errors) == 1
+    st.error(
+        f"{formatting.count(len(errors), 'field')} {'needs' if one else 'need'} attention;"
+        f" see the {'message under it' if one else 'messages under them'}.",
+        icon=":material/error:",
+    )
 
 for result in st.session_state.get(RESULTS, []):
     if result["kind"] == "success":

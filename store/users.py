@@ -28,6 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from facs_core.errors import InputError
 from facs_core.records import ROLES, User
+from facs_core.wording import article
 from store import audit
 from store.catalog import Catalog, named_row
 from store.sessions import end_for_user
@@ -338,7 +339,7 @@ def assign_patient(catalog: Catalog, username: str, patient_id: str, *, actor: s
     with catalog.transaction() as cur:
         row = _require_account(cur, username)
         if row["role"] != "clinician":
-            raise InputError(f"user {username!r} is a {row['role']}; only clinicians are assigned patients")
+            raise InputError(f"user {username!r} is {article(row['role'])}; only clinicians are assigned patients")
         cur.execute(
             "INSERT INTO assignments (username, patient_id) VALUES (?, ?) ON CONFLICT DO NOTHING", [username, code]
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from facs_core.services.access import User
@@ -15,6 +16,7 @@ def test_upload_error_names_the_field_and_goes_when_the_field_is_fixed(empty_sto
     at = no_exception(page("upload", empty_store, "clinician").run())
     at.file_uploader[0].upload("single_face.mp4", (feat_data / "single_face.mp4").read_bytes(), "video/mp4")
     at.text_input(key="up_patient").input("P017")
+    at.date_input(key="up_visit_date").set_value(date(2024, 3, 1))
     at.number_input(key="up_age").set_value(200)
     at.button(key="up_submit").click().run()
     no_exception(at)
@@ -37,6 +39,7 @@ def test_upload_success_empties_the_picker_and_the_form_and_keeps_whole_numbers(
         assert widget.data_type == widget.INT and widget.format == "%d"  # "41", not "41.00"
     at.file_uploader[0].upload("single_face.mp4", (feat_data / "single_face.mp4").read_bytes(), "video/mp4")
     at.text_input(key="up_patient").input("P017")
+    at.date_input(key="up_visit_date").set_value(date(2024, 3, 1))
     at.number_input(key="up_age").set_value(41)
     at.number_input(key="up_score_bdi").set_value(23)
     at.button(key="up_submit").click().run()

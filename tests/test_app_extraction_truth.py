@@ -88,7 +88,7 @@ def test_faceless_warning_stale_mark_and_one_click_reextract(empty_store: Catalo
     before = empty_store.scalar("SELECT count(*) FROM jobs")
     timeline.button(key="tl_reextract").click().run()
     assert not timeline.exception, [e.value for e in timeline.exception]
-    assert "1 extraction job(s) queued" in texts(timeline.success)
+    assert "1 extraction job queued" in texts(timeline.success)
     assert empty_store.scalar("SELECT count(*) FROM jobs") == before + 1
     params = empty_store.scalar(
         "SELECT r.params FROM jobs j JOIN runs r USING (run_id) ORDER BY j.created_at DESC LIMIT 1"

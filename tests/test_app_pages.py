@@ -405,7 +405,7 @@ def test_extraction_page_runs_a_job_in_the_background(empty_store: Catalog, feat
     at.multiselect(key="ex_videos").set_value([record["video_id"]])
     at.button(key="FormSubmitter:extract_form-Start extraction").click().run()
     no_exception(at)
-    assert "1 extraction job(s) queued" in texts(at.success)
+    assert "1 extraction job queued" in texts(at.success)
     runner = background._job_runner(str(empty_store.paths.root))
     try:
         deadline = time.monotonic() + 150
@@ -524,8 +524,10 @@ def test_home_recent_jobs_read_for_a_person_and_admin_gets_no_empty_heading(demo
     job_rows.set_job_status(demo_store, job, "failed", error="video 1 of 1: no face found")
     at = page("home", demo_store, "researcher").run()
     no_exception(at)
-    table = at.dataframe[0].value
-    assert list(table.columns) == ["Kind", "Status", "Progress", "Message", "Created", "Finished"], list(table.columns)
+    table = at.table[0].value
+    assert list(table.columns) == ["Video", "Status", "Analysed", "Progress", "Message", "Created", "Finished"], list(
+        table.columns
+    )
     cells = {str(v) for v in table.to_numpy().ravel()}
     assert not cells & {"None", "nan", "NaN", "<NA>", "NaT"}, cells
     assert "Next steps" in texts(at.subheader)

@@ -7,6 +7,7 @@ pages as each role reads them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,6 +65,9 @@ def test_upload_error_disappears_once_the_field_is_corrected(server: dict, page:
     page.locator("input[type=file]").set_input_files(str(feat_data / "single_face.mp4"))
     idle(page)
     page.get_by_label("Patient code", exact=True).fill("P017")
+    visit_date = page.get_by_label("Visit date", exact=True)
+    visit_date.fill("2024-03-01")
+    visit_date.press("Enter")
     page.get_by_label("Age (years)", exact=True).fill("200")
     page.get_by_label("Age (years)", exact=True).press("Tab")
     idle(page)
@@ -94,7 +98,7 @@ def test_extraction_of_a_faceless_video_shows_the_warning(server: dict, page: Pa
     expect(page.get_by_text(f"video {server['faceless']}: whole video")).to_be_visible()
     page.get_by_role("button", name="Start extraction", exact=True).click()
     idle(page)
-    expect(page.get_by_text("extraction job(s) queued")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"extraction jobs? queued"))).to_be_visible()
     expect(page.get_by_text("no face found").first).to_be_visible(timeout=180_000)
     expect(page.get_by_text("done with a warning").first).to_be_visible()
     shot(page, "clinical-04-extraction-faceless-warning")

@@ -215,6 +215,7 @@ NO_VISIT = dict.fromkeys(WHOLE_VISIT, 0)
 def test_kill_during_videos_add_leaves_the_whole_visit_or_none_of_it(point, committed, data_dir, feat_data, tmp_path):
     video = feat_data / "single_face.mp4"
     add = ["-m", "facs_core", "--data-dir", str(data_dir), "videos", "add", str(video), "--patient", "P001"]
+    add += ["--visit-date", "2024-03-01"]
     add += ["--age", "41", "--sex", "female", "--score", "bdi=23", "--score", "phq9=11", "--no-playback"]
     open_catalog(data_dir).close()
     _kill_at(point, add, tmp_path)

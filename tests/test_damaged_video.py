@@ -93,7 +93,22 @@ def test_damage_status_wording_and_threshold(container, decoded, claimed, errors
 
 
 def test_cli_stores_a_damaged_video_with_its_status_and_no_decoder_lines(damaged, data_dir, capfd):
-    assert main(["--data-dir", str(data_dir), "videos", "add", str(damaged), "--patient", "P001"]) == 0
+    assert (
+        main(
+            [
+                "--data-dir",
+                str(data_dir),
+                "videos",
+                "add",
+                str(damaged),
+                "--patient",
+                "P001",
+                "--visit-date",
+                "2024-03-01",
+            ]
+        )
+        == 0
+    )
     out, err = capfd.readouterr()
     assert err == ""
     lines = out.splitlines()

@@ -11,6 +11,7 @@ waits for ``[data-test-script-state='notRunning']`` first (``browser_server.idle
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,6 +82,9 @@ def test_clinician_and_researcher_workflow(server: str, browser_page: Page, feat
     page.locator("input[type=file]").set_input_files(str(feat_data / "single_face.mp4"))
     idle(page)
     page.get_by_label("Patient code", exact=True).fill("P017")
+    visit_date = page.get_by_label("Visit date", exact=True)
+    visit_date.fill("2024-03-01")
+    visit_date.press("Enter")
     page.get_by_label("Age (years)", exact=True).fill("41")
     page.get_by_label("Beck Depression Inventory (BDI-II) (0-63)", exact=True).fill("23")
     page.get_by_role("button", name="Save visit", exact=True).click()
@@ -100,7 +104,7 @@ def test_clinician_and_researcher_workflow(server: str, browser_page: Page, feat
     open_page(page, "Extraction")
     page.get_by_role("button", name="Start extraction", exact=True).click()
     idle(page)
-    expect(page.get_by_text("extraction job(s) queued")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"extraction jobs? queued"))).to_be_visible()
     expect(page.get_by_text("with a face").first).to_be_visible(timeout=180_000)
     shot(page, "04-extraction")
 

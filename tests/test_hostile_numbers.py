@@ -510,7 +510,22 @@ def seeded_store(data_dir: Path, feat_data: Path) -> Path:
 def test_videos_add_refuses_impossible_values(seeded_store, feat_data, capsys, extra, message):
     before = fingerprint(seeded_store)
     video = str(feat_data / "no_face.mp4")
-    _refused(["--data-dir", str(seeded_store), "videos", "add", video, "--patient", "P002", *extra], capsys, message)
+    _refused(
+        [
+            "--data-dir",
+            str(seeded_store),
+            "videos",
+            "add",
+            video,
+            "--patient",
+            "P002",
+            "--visit-date",
+            "2024-03-01",
+            *extra,
+        ],
+        capsys,
+        message,
+    )
     assert fingerprint(seeded_store) == before
 
 

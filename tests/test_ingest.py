@@ -221,12 +221,38 @@ def test_videos_cli_add_and_list(data_dir: Path, feat_data: Path, capsys: pytest
     assert main(args) == 0
     assert "already stored" in capsys.readouterr().out
     assert (
-        main(["--data-dir", str(data_dir), "videos", "add", str(feat_data / "OpenFace_Test.csv"), "--patient", "P8"])
+        main(
+            [
+                "--data-dir",
+                str(data_dir),
+                "videos",
+                "add",
+                str(feat_data / "OpenFace_Test.csv"),
+                "--patient",
+                "P8",
+                "--visit-date",
+                "2024-03-01",
+            ]
+        )
         == 2
     )
     assert capsys.readouterr().err.startswith("error: OpenFace_Test.csv: not a video")
     with pytest.raises(SystemExit) as usage:
-        main(["--data-dir", str(data_dir), "videos", "add", video, "--patient", "P8", "--score", "bdi"])
+        main(
+            [
+                "--data-dir",
+                str(data_dir),
+                "videos",
+                "add",
+                video,
+                "--patient",
+                "P8",
+                "--visit-date",
+                "2024-03-01",
+                "--score",
+                "bdi",
+            ]
+        )
     assert usage.value.code == 2
     assert main(["--data-dir", str(data_dir), "videos", "list"]) == 0
     listing = capsys.readouterr().out

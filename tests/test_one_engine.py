@@ -233,7 +233,7 @@ def test_segments_choice_analyses_only_visits_that_have_one(demo_store: Catalog)
     params = CohortParams("bdi", ("age", "sex"))
     chosen = analysis.cohort_statistics(demo_store, viewer, params, analysis.CohortChoice(segment_label="sleep"))
     assert sorted(chosen.attrs["video_ids"]) == sorted(ids) and (chosen["n"] == 12).all()
-    assert "48 visit(s) left out: no segment labelled 'sleep'" in chosen.attrs["notes"]
+    assert "48 visits left out: no segment labelled 'sleep'" in chosen.attrs["notes"]
     assert (chosen["segments"] == "sleep").all()
     whole = analysis.cohort_statistics(demo_store, viewer, params)
     assert (whole["n"] == 60).all()

@@ -132,7 +132,21 @@ def test_frame_ranges_join_touching_segments() -> None:
 
 def test_segments_cli_round_trip(data_dir: Path, feat_data: Path, capsys: pytest.CaptureFixture) -> None:
     base = ["--data-dir", str(data_dir)]
-    assert main([*base, "videos", "add", str(feat_data / "single_face.mp4"), "--patient", "P2"]) == 0
+    assert (
+        main(
+            [
+                *base,
+                "videos",
+                "add",
+                str(feat_data / "single_face.mp4"),
+                "--patient",
+                "P2",
+                "--visit-date",
+                "2024-03-01",
+            ]
+        )
+        == 0
+    )
     video_id = capsys.readouterr().out.split()[2].rstrip(":")
     assert main([*base, "segments", "add", video_id, "--start", "0.5", "--end", "1.5", "--label", "sleep"]) == 0
     assert "revision 1" in capsys.readouterr().out

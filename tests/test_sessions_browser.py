@@ -45,7 +45,18 @@ def _store(folder: Path, feat_data: Path) -> Path:
     ]
     for name, role in accounts:
         facs_cli(data, "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
-    facs_cli(data, "videos", "add", str(feat_data / "WolfgangLanger_Pexels.mp4"), "--patient", "P017", "--age", "41")
+    facs_cli(
+        data,
+        "videos",
+        "add",
+        str(feat_data / "WolfgangLanger_Pexels.mp4"),
+        "--patient",
+        "P017",
+        "--visit-date",
+        "2024-03-01",
+        "--age",
+        "41",
+    )
     for name in ("clara", "dora", "erin"):
         facs_cli(data, "users", "assign", name, "P017")
     return data

@@ -154,7 +154,16 @@ def test_dashboard_session_shows_command_line_writes_without_a_restart(
         assert not at.exception
         assert [_video_id(o) for o in at.multiselect(key="ex_videos").options] == [first["video_id"]]
 
-        added = _cli(data_dir, "videos", "add", str(feat_data / "single_face.mp4"), "--patient", "P001")
+        added = _cli(
+            data_dir,
+            "videos",
+            "add",
+            str(feat_data / "single_face.mp4"),
+            "--patient",
+            "P001",
+            "--visit-date",
+            "2024-03-01",
+        )
         code, out, err = _finish(added)
         assert code == 0, err
         video_id = out.split()[2].rstrip(":")
@@ -274,6 +283,8 @@ def test_dashboard_and_concurrent_cli_writers_lose_nothing(data_dir: Path, feat_
                 str(feat_data / name),
                 "--patient",
                 patient,
+                "--visit-date",
+                "2024-03-01",
                 "--score",
                 "bdi=20",
                 "--no-playback",

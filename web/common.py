@@ -21,6 +21,7 @@ from facs_core.services import visibility
 from facs_core.services.access import PermissionDenied
 from facs_core.services.demo import SYNTHETIC_LABEL
 from facs_core.services.logs import log_exception
+from facs_core.wording import sentence
 from store import Catalog, listings, resolve_data_dir
 from web import page_data
 
@@ -115,7 +116,13 @@ def visible_text(store: Catalog, text: str) -> str:
 
 
 def show_table(
-    store: Catalog, frame: pd.DataFrame, *, human: bool = False, kinds: dict[str, str] | None = None, **kwargs
+    store: Catalog,
+    frame: pd.DataFrame,
+    *,
+    human: bool = False,
+    kinds: dict[str, str] | None = None,
+    static: bool = False,
+    **kwargs,
 ) -> None:
     """``st.dataframe`` of ``frame`` as the signed-in user may see it (:func:`.visibility.visible_table`).
 
@@ -127,7 +134,8 @@ def show_table(
     With ``human=True`` the visible table is then written for a reader
     (:func:`web.formatting.human_table`: column labels, dates,
     p-values, no ``None``; ``kinds`` overrides a column's format), and a
-    legend follows when a cell is blank.
+    legend follows when a cell is blank. ``static=True`` draws ``st.table``,
+    whose cells wrap long text (a few rows of sentences) instead of cutting it.
     """
     seen_by = viewer(store)
     table = visibility.visible_table(seen_by, frame, visibility.scrubber(store, seen_by))
@@ -137,7 +145,10 @@ def show_table(
 
         table = human_table(table, kinds)
         legend = MISSING_LEGEND if (table == MISSING).to_numpy().any() else None
-    st.dataframe(table, **kwargs)
+    if static:
+        st.table(table, **kwargs)
+    else:
+        st.dataframe(table, **kwargs)
     if legend:
         st.caption(legend)
 
@@ -145,6 +156,10 @@ def show_table(
 @contextlib.contextmanager
 def friendly_errors(real_visits: int | None = None) -> Iterator[None]:
     """Show a :class:`FacsError` as its one line, anything else as a pointer to the log.
+
+    Messages are written in the command line's style (lowercase start, so they
+    read after ``error:``); shown alone on a page they start with a capital
+    (:func:`facs_core.wording.sentence`).
 
     The line passes through :func:`visible_text`, so an error that quotes a
     stored value (a covariate level, a file name, a path) shows it only to
@@ -156,14 +171,14 @@ def friendly_errors(real_visits: int | None = None) -> Iterator[None]:
         yield
     except TooFewVisitsError as exc:
         if real_visits is None:
-            st.error(visible_text(catalog(), str(exc)), icon=":material/error:")
+            st.error(sentence(visible_text(catalog(), str(exc))), icon=":material/error:")
         else:
             st.info(
                 f"{too_few_real_visits(real_visits, exc)}\n\nIn detail: {visible_text(catalog(), str(exc))}.",
                 icon=":material/info:",
             )
     except FacsError as exc:
-        st.error(visible_text(catalog(), str(exc)), icon=":material/error:")
+        st.error(sentence(visible_text(catalog(), str(exc))), icon=":material/error:")
     except Exception as exc:
         log_exception(exc)
         st.error(

@@ -11,7 +11,11 @@ date looks the same on the Patient, Cohort, Significance and Export pages:
 - dates as ``2026-03-02``, times to the minute;
 - column names as a reader says them ("Visit date", not ``visit_date``);
 - a missing value as :data:`MISSING` (an en dash), never ``None`` or ``nan``;
-  pages that show one say what it means (:data:`MISSING_LEGEND`).
+  pages that show one say what it means (:data:`MISSING_LEGEND`);
+- counts as words in the right number (:func:`count`: "1 field", "2 fields",
+  never "field(s)") and a one-line message shown as a sentence
+  (:func:`sentence`), both from :mod:`facs_core.wording`, which the command
+  line and the services use too.
 
 Nothing here reads the store or Streamlit; everything takes plain values.
 """
@@ -26,6 +30,8 @@ from functools import cache
 from typing import Any
 
 import pandas as pd
+
+from facs_core.wording import count, sentence
 
 __all__ = [
     "MISSING",
@@ -42,6 +48,7 @@ __all__ = [
     "p_value",
     "percent",
     "seconds_span",
+    "sentence",
     "timestamp",
     "yes_no",
 ]
@@ -207,23 +214,6 @@ def integer(value: Any) -> str:
     if is_missing(value):
         return MISSING
     return str(round(float(value)))
-
-
-def count(n: Any, noun: str, plural: str | None = None) -> str:
-    """``n`` things in words, singular or plural as English wants: ``count(1, "cell") == "1 cell"``.
-
-    ``plural`` is for nouns that do not just take an "s" (``count(2, "patient face", "patient faces")``
-    needs none, ``count(3, "analysis", "analyses")`` does). Never "cell(s)".
-
-    Examples
-    --------
-    >>> count(1, "cell"), count(10, "cell"), count(0, "visit"), count(2, "analysis", "analyses"), count(None, "visit")
-    ('1 cell', '10 cells', '0 visits', '2 analyses', '– visits')
-    """
-    if is_missing(n):
-        return f"{MISSING} {plural or noun + 's'}"
-    value = float(n)
-    return f"{number(value)} {noun if value == 1 else plural or noun + 's'}"
 
 
 def seconds_span(start_s: Any, end_s: Any) -> str:

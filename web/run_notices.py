@@ -15,10 +15,10 @@ import streamlit as st
 from facs_core.services import access, jobs, run_report
 from facs_core.services.access import User
 from store import Catalog
-from web import background, common
+from web import background, common, formatting
 from web.auth import touch
 
-__all__ = ["extract_link", "stale_notice"]
+__all__ = ["extract_link", "job_status_label", "stale_notice"]
 
 EXTRACTION_PAGE = "pages/extraction.py"
 
@@ -26,6 +26,20 @@ EXTRACTION_PAGE = "pages/extraction.py"
 def extract_link(video_id: str, label: str = "Extract this video") -> None:
     """A link to the Extraction page with ``video_id`` chosen there (``?video=...``)."""
     common.page_link(EXTRACTION_PAGE, label=label, icon=":material/memory:", query_params={"video": video_id})
+
+
+def job_status_label(status: str, warning: object, with_warning: bool = False) -> str:
+    """A job's status as every page words it: ``"done with a warning"`` when its run has a face warning.
+
+    ``warning`` is :func:`facs_core.services.run_report.describe_jobs`' column
+    (``"no face found"``, ``"face in 42 % of frames"``, else missing). The
+    Extraction page shows the warning as a badge beside the status; with
+    ``with_warning`` it follows the status, ``"done with a warning · no face found"``
+    (one table cell, on Home).
+    """
+    if not (isinstance(warning, str) and warning):
+        return str(status)
+    return f"done with a warning · {warning}" if with_warning else "done with a warning"
 
 
 def _reextract(store: Catalog, user: User, video_ids: Sequence[str]) -> None:
@@ -45,8 +59,10 @@ def stale_notice(store: Catalog, user: User, video_ids: Sequence[str], key: str)
     """
     queued = st.session_state.pop("stale_notice_queued", None)
     if queued:
+        them = "it" if queued == 1 else "them"
         st.success(
-            f"{queued} extraction job(s) queued with the current segments; follow them on the Extraction page.",
+            f"{formatting.count(queued, 'extraction job')} queued with the current segments; follow {them} on the"
+            " Extraction page.",
             icon=":material/check_circle:",
         )
     stale = run_report.stale_runs(store, list(video_ids))

@@ -16,7 +16,9 @@ test checks it still agrees (``tests/test_cli_startup.py``).
 
 Errors a user can act on (:class:`facs_core.errors.FacsError`) print as one
 line, ``error: ...``, with exit code 2. Anything else prints one line naming
-the log file that holds the details: a user never sees a traceback.
+the log file that holds the details: a user never sees a traceback. A reader
+that closes the pipe early (``videos list | head``) ends the command quietly
+with exit code 141, as the shell reports for a program stopped by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -104,6 +106,28 @@ def _forget_new_store(data_dir: str | None, existed: bool) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+#: Exit code after the reader of the output closed the pipe: 128 + SIGPIPE, what a shell reports for
+#: ``yes | head``; nothing is printed.
+BROKEN_PIPE_EXIT = 141
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at the null device, so Python's final flush of it cannot fail and print.
+
+    As the Python documentation advises for a closed pipe (``signal`` module,
+    "Note on SIGPIPE"): the buffered rest of the output has nowhere to go.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # a replaced stdout (tests capturing output) has no descriptor to redirect
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code.
 
@@ -128,6 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``videos list | head``): the output was cut short by request, not by a fault.
+        _quiet_stdout()
+        return BROKEN_PIPE_EXIT
     except Exception as exc:
         _forget_new_store(data_dir, existed)
         where = log_exception(exc, data_dir)

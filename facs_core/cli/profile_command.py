@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 
 from facs_core.cli._shared import checked_out
+from facs_core.wording import count
 
 # facs_core.stats.profile's PROFILE_MODES and MEASURES, facs_core.stats.cohort's DATA_SOURCES
 # (repeated so that building the parser imports nothing heavy; tests/test_cli_startup.py checks them).
@@ -63,7 +64,7 @@ def run_profile(args: argparse.Namespace) -> int:
     table.attrs = {"provenance": table.attrs["provenance"]}
     write_result(table, out)
     print(
-        f"wrote {out}: {table['video_id'].nunique()} visit(s) x {table['AU'].nunique()} measure(s),"
-        f" {args.mode} against {table['n_reference'].iloc[0] if len(table) else 0} reference visit(s)"
+        f"wrote {out}: {count(table['video_id'].nunique(), 'visit')} x {count(table['AU'].nunique(), 'measure')},"
+        f" {args.mode} against {count(table['n_reference'].iloc[0] if len(table) else 0, 'reference visit')}"
     )
     return 0

@@ -42,6 +42,7 @@ import sys
 
 from facs_core.cli._shared import checked_out
 from facs_core.errors import InputError
+from facs_core.wording import count
 
 # Defaults repeated here so that building the parser (every CLI call, --help
 # included) does not import pandas, scipy and PyWavelets; a test checks they agree.
@@ -200,10 +201,10 @@ def run_scalogram(args: argparse.Namespace) -> int:
     write_result(result, out)
     significant = result[result["significant"].fillna(False).astype(bool)]
     aus = significant["au"].nunique()
-    count = len(periods) if periods is not None else len(scales)
+    n_axis = len(periods) if periods is not None else len(scales)
     print(
-        f"wrote {out}: {len(result)} cells ({result['au'].nunique()} AUs x {count} {axis}s),"
-        f" {len(significant)} significant in {aus} AU(s) ({result['correction'].iloc[0]})"
+        f"wrote {out}: {len(result)} cells ({result['au'].nunique()} AUs x {count(n_axis, axis)}),"
+        f" {len(significant)} significant in {count(aus, 'AU')} ({result['correction'].iloc[0]})"
     )
     return 0
 

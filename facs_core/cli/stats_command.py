@@ -34,6 +34,7 @@ import sys
 
 from facs_core.cli._shared import checked_out, write_csv_atomically
 from facs_core.errors import InputError
+from facs_core.wording import count
 
 #: First columns of RESULT.csv, in this order (the CLI contract).
 RESULT_CSV_COLUMNS: tuple[str, ...] = ("au", "n", "r", "ci_low", "ci_high", "p", "p_fdr", "significant")
@@ -215,19 +216,19 @@ def run_features(args: argparse.Namespace) -> int:
     features = _with_file_provenance(features, frames, segments, args)
     unknown = sorted(set(segments["video_id"]) - set(features["video_id"]))
     if unknown:
-        _note(f"{len(unknown)} segment video id(s) not in the frames table, ignored: {', '.join(unknown[:5])}")
+        _note(f"{count(len(unknown), 'segment video id')} not in the frames table, ignored: {', '.join(unknown[:5])}")
     write_csv_atomically(features, args.out)
     left_out = features[["n_uncertain_frames", "n_other_face_frames"]].sum()
     if left_out.sum():
         _note(
-            f"left out of the AU statistics: {int(left_out['n_uncertain_frames'])} frame(s) whose face identity is"
-            f" uncertain, {int(left_out['n_other_face_frames'])} with only another person's face"
+            f"left out of the AU statistics: {count(int(left_out['n_uncertain_frames']), 'frame')} whose face identity"
+            " is uncertain, {int(left_out['n_other_face_frames'])} with only another person's face"
             " (per video: n_uncertain_frames, n_other_face_frames)"
         )
     no_face = features.loc[features["n_face_frames"] == 0, "video_id"].tolist()
     if no_face:
-        _note(f"{len(no_face)} video(s) have no face frame in the analysed window: {', '.join(no_face[:5])}")
-    print(f"wrote {args.out}: {len(features)} video(s), {len(au_columns(features.columns))} AU(s)")
+        _note(f"{count(len(no_face), 'video')} without a face frame in the analysed window: {', '.join(no_face[:5])}")
+    print(f"wrote {args.out}: {count(len(features), 'video')}, {count(len(au_columns(features.columns)), 'AU')}")
     return 0
 
 
@@ -299,7 +300,7 @@ def _features_from_store(args: argparse.Namespace) -> int:
         _note(note)
     table.attrs = {"provenance": table.attrs["provenance"]}
     write_result(table, out)
-    print(f"wrote {args.out}: {len(table)} visit(s), {table.attrs['provenance']['data_source']} data")
+    print(f"wrote {args.out}: {count(len(table), 'visit')}, {table.attrs['provenance']['data_source']} data")
     return 0
 
 
@@ -332,9 +333,9 @@ def run_partial_corr(args: argparse.Namespace) -> int:
     write_result(table, out)
     computable = result["p"].notna()
     print(
-        f"wrote {args.out}: {len(result)} AU(s), {int(computable.sum())} computable, "
+        f"wrote {args.out}: {count(len(result), 'AU')}, {int(computable.sum())} computable, "
         f"{int(result['significant'].fillna(False).sum())} significant ({result['correction'].iloc[0]}),"
-        f" {result.attrs['n_videos']} video(s), {result['method'].iloc[0]}"
+        f" {count(result.attrs['n_videos'], 'video')}, {result['method'].iloc[0]}"
     )
     return 0
 

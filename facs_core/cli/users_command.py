@@ -93,6 +93,8 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from store import open_catalog, users
 
     with open_catalog(args.data_dir) as catalog:
@@ -103,7 +105,9 @@ def _list(args: argparse.Namespace) -> int:
     for row in frame.itertuples():
         state = "active" if row.active else "disabled"
         kind = "sso" if row.sso else "local"
-        print(f"{row.username:<32} {row.role:<10} {state:<8} {kind:<5} last sign-in {row.last_login_at}")
+        # An account that never signed in has no time (NaT in the table): it reads "never".
+        last = "never" if pd.isna(row.last_login_at) else row.last_login_at
+        print(f"{row.username:<32} {row.role:<10} {state:<8} {kind:<5} last sign-in {last}")
     return 0
 
 

@@ -1,8 +1,9 @@
 """``videos add|list`` and ``segments add|list|edit|delete``.
 
-``python -m facs_core videos add VIDEO --patient CODE [--visit-date YYYY-MM-DD]
+``python -m facs_core videos add VIDEO --patient CODE --visit-date YYYY-MM-DD
 [--age YEARS] [--sex female|male|other] [--medication TEXT] [--camera TEXT]
-[--score bdi=23 ...]`` stores a video by content hash and catalogues it;
+[--score bdi=23 ...]`` stores a video by content hash and catalogues it
+(the visit date is required, as on the Upload page: repeat visits are derived from it);
 ``segments`` marks symptom segments on a stored video's timeline.
 """
 
@@ -43,7 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add = video_commands.add_parser("add", help="probe, de-duplicate and store a video with its visit's data")
     add.add_argument("video", metavar="VIDEO", help="an mp4, mov, avi or mkv file")
     add.add_argument("--patient", required=True, metavar="CODE", help="pseudonymous patient code, e.g. P017")
-    add.add_argument("--visit-date", type=_date, metavar="YYYY-MM-DD")
+    add.add_argument(
+        "--visit-date",
+        type=_date,
+        metavar="YYYY-MM-DD",
+        help="the date of the visit (required: repeat visits follow it)",
+    )
     add.add_argument("--recording-date", type=_date, metavar="YYYY-MM-DD")
     add.add_argument("--age", type=float, metavar="YEARS", help="age at the visit")
     add.add_argument("--sex", help="female, male or other")
@@ -105,13 +111,15 @@ def _author_option(parser: argparse.ArgumentParser) -> None:
 
 def _videos_add(args: argparse.Namespace) -> int:
     from facs_core.damage import damage_status
-    from facs_core.services.ingest import ingest_video
+    from facs_core.services.ingest import check_visit_date, ingest_video
     from facs_core.services.playback import ensure_playback_copy, needs_playback_copy
     from store import open_catalog
 
     path = Path(args.video)
     if not path.is_file():
         raise InputError(f"{args.video}: file not found")
+    # Checked here, not by argparse's required=True: a missing date gets the same one-line reason as on the page.
+    check_visit_date(args.visit_date, "--visit-date")
     repeat = None if args.repeat_visit is None else args.repeat_visit == "yes"
     with open_catalog(args.data_dir) as catalog:
         record, created = ingest_video(
@@ -155,8 +163,13 @@ def _videos_list(args: argparse.Namespace) -> int:
         table = listings.video_list(catalog, args.patient)
     table["status"] = [damage_status(row) or "ok" for row in table.to_dict("records")]
     table = table.drop(columns=["header_frame_count", "decode_errors"])
+    shown = table.astype(object).where(table.notna(), "–")
+    for column in ("visit_date", "recording_date"):
+        # A date reads as a date (2023-07-14), not as a midnight timestamp; a missing one as "–".
+        if column in table:
+            shown[column] = [value.date().isoformat() if hasattr(value, "date") else value for value in shown[column]]
     # A missing value reads "–", not NaN, None or <NA> (whichever the column's dtype keeps).
-    _print_table(table, args.json, "no videos stored", shown=table.astype(object).where(table.notna(), "–"))
+    _print_table(table, args.json, "no videos stored", shown=shown)
     return 0
 
 

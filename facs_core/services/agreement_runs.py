@@ -6,6 +6,7 @@ import pandas as pd
 
 from facs_core.comparison import Comparison, compare_tables, read_frames
 from facs_core.errors import InputError
+from facs_core.wording import count
 from store import Catalog
 
 __all__ = ["compare_visit", "visit_backends"]
@@ -43,7 +44,7 @@ def compare_visit(catalog: Catalog, video_id: str, backends: tuple[str, str] | N
         if len(runs) < 2:
             have = ", ".join(runs.index) or "none"
             raise InputError(
-                f"video {video_id} has finished runs of {len(runs)} backend(s) ({have}); agreement needs two:"
+                f"video {video_id} has finished runs of {count(len(runs), 'backend')} ({have}); agreement needs two:"
                 " extract it with another backend (jobs run VIDEO_ID --backend mediapipe|pyfeat)"
             )
         if len(runs) > 2:

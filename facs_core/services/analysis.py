@@ -38,6 +38,7 @@ from facs_core.stats.cohort import (
 )
 from facs_core.stats.profile import cohort_profile
 from facs_core.wavelets.association import AssociationParams, associate_scales
+from facs_core.wording import count
 from store import Catalog, listings
 
 __all__ = [
@@ -203,7 +204,7 @@ def cohort_visits(
             raise InputError(f"no visit has a segment labelled {choice.segment_label!r}")
         left = int((~having).sum())
         if left:
-            notes.append(f"{left} visit(s) left out: no segment labelled {choice.segment_label!r}")
+            notes.append(f"{count(left, 'visit')} left out: no segment labelled {choice.segment_label!r}")
         clinical = clinical[having.to_numpy()]
         segments = segments[segments["video_id"].isin(set(clinical["video_id"]))].reset_index(drop=True)
     return clinical, segments, source, notes

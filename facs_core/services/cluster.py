@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from facs_core.errors import FacsError
+from facs_core.wording import count
 
 __all__ = [
     "LOCAL_OBJECT_STORE_BYTES",
@@ -270,8 +271,8 @@ def check_shared_folder(folder: Path) -> None:
         ready, missing = ray.wait(refs, num_returns=len(refs), timeout=NODE_CHECK_TIMEOUT_S)
         if missing:
             raise ClusterError(
-                f"{len(missing)} Ray node(s) did not answer within {NODE_CHECK_TIMEOUT_S:.0f} s; check that every"
-                f" node has this project installed and is healthy (`ray status`) ({_DEPLOY})"
+                f"{count(len(missing), 'Ray node')} did not answer within {NODE_CHECK_TIMEOUT_S:.0f} s; check"
+                f" that every node has this project installed and is healthy (`ray status`) ({_DEPLOY})"
             )
         for ip, seen in ray.get(ready):
             if not seen:

@@ -114,6 +114,18 @@ def check_date(label: str, value: date | None) -> date | None:
     return value
 
 
+def check_visit_date(value: date | None, field: str = "visit date") -> date:
+    """The date of a new visit, required: a visit has a date, and whether it repeats an earlier one depends on it.
+
+    The upload form and ``videos add`` check it before anything is stored
+    (``field`` names the input in the message: ``--visit-date`` on the command
+    line). Visits stored earlier without a date keep none.
+    """
+    if value is None:
+        raise InputError(f"{field} is required: the date of the visit (YYYY-MM-DD); repeat visits are derived from it")
+    return check_date("visit date", value)
+
+
 def derive_repeat_visit(catalog: Catalog, patient_id: str, visit_date: date | None, video_id: str) -> bool:
     """Whether this visit follows an earlier one of the same patient.
 
