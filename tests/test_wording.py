@@ -157,7 +157,7 @@ def test_videos_add_requires_a_visit_date(data_dir: Path, feat_data: Path, capsy
 # -- command-line listings ---------------------------------------------------------------
 
 
-def test_cli_lists_read_never_dates_and_no_nan(demo_template: Path, tmp_path: Path, capsys) -> None:
+def test_cli_lists_read_never_dates_and_no_nan(demo_template: Path, tmp_path: Path, feat_data: Path, capsys) -> None:
     import shutil
 
     data = tmp_path / "data"
@@ -167,7 +167,9 @@ def test_cli_lists_read_never_dates_and_no_nan(demo_template: Path, tmp_path: Pa
 
     with open_catalog(data) as catalog:
         users.add_user(catalog, "wadmin", "admin", PASSWORD, actor="test")
-        # A job with no run (no scope, no warning) beside listing jobs: neither prints "nan".
+        # A queued extraction (its scope known, no warning yet) beside a job with no run (neither):
+        # the missing values must not print as "nan".
+        submit_extraction(catalog, [_ingest(catalog, feat_data / "single_face.mp4")], "mediapipe", {}, OPERATOR)
         job_rows.create_job(catalog, "extract", None, "test")
     assert main([*base, "users", "list"]) == 0
     assert capsys.readouterr().out.split()[-3:] == ["last", "sign-in", "never"]

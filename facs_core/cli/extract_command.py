@@ -251,11 +251,12 @@ def _jobs_list(args: argparse.Namespace) -> int:
     for row in table.itertuples():
         reason = f"  {row.error}" if isinstance(row.error, str) and row.error else ""
         # What the job analyses, then a face warning or a stale mark, after the fields scripts already read.
-        # A job without a scope or a warning has None (NaN once pandas fills the column): nothing is printed.
+        # A job without a video, scope or warning has None (NaN once pandas fills the column): nothing is printed.
         scope = f"  {row.analyses}" if isinstance(row.analyses, str) and row.analyses else ""
         scope += f"  warning: {row.warning}" if isinstance(row.warning, str) and row.warning else ""
         scope += "  stale: segments edited since; extract again" if row.stale else ""
-        print(f"{row.job_id}  {row.video_id or '-':<16}  {row.status:<9} {100 * row.progress:5.1f}%{reason}{scope}")
+        video = row.video_id if isinstance(row.video_id, str) and row.video_id else "-"
+        print(f"{row.job_id}  {video:<16}  {row.status:<9} {100 * row.progress:5.1f}%{reason}{scope}")
     return 0
 
 
