@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,7 @@ def test_upload_stores_the_video_with_its_clinical_data(empty_store: Catalog, fe
     at = page("upload", empty_store, "clinician").run()
     at.file_uploader[0].upload("single_face.mp4", (feat_data / "single_face.mp4").read_bytes(), "video/mp4")
     at.text_input(key="up_patient").input("P017")
+    at.date_input(key="up_visit_date").set_value(date(2024, 3, 1))
     at.number_input(key="up_age").set_value(41.0)
     at.selectbox(key="up_sex").set_value("female")
     at.number_input(key="up_score_bdi").set_value(23.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,7 @@ def test_duplicate_of_another_patients_file_names_nothing_and_keeps_the_form(sto
     at = run_page("upload", CLINICIAN, "clinician")
     at.file_uploader[0].upload("mine.mp4", (feat_data / "single_face.mp4").read_bytes(), "video/mp4")
     at.text_input(key="up_patient").input(OWN_PATIENT)
+    at.date_input(key="up_visit_date").set_value(date(2024, 3, 1))
     at.text_input(key="up_camera").input("typed camera")
     at.text_input(key="up_medication").input("typed medication")
     at.button[0].click().run()

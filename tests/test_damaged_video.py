@@ -8,6 +8,7 @@ frame, the decoder delivers fewer.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -175,6 +176,7 @@ def test_upload_page_shows_the_badge_of_a_damaged_upload(damaged, data_dir, monk
         at: AppTest = page("upload", store, "clinician").run()
         at.file_uploader[0].upload("interview.mp4", damaged.read_bytes(), "video/mp4")
         at.text_input(key="up_patient").input("P017")
+        at.date_input(key="up_visit_date").set_value(date(2024, 3, 1))
         at.button[0].click().run()
         assert not at.exception, [e.value for e in at.exception]
         assert not at.error, [e.value for e in at.error]

@@ -407,6 +407,8 @@ def test_clinician_sees_only_the_assigned_patient(store: Store, browser_for, fea
     page.locator("input[type=file]").set_input_files(str(feat_data / "single_face.mp4"))
     idle(page)
     page.get_by_label("Patient code", exact=True).fill(OWN_PATIENT)
+    page.get_by_label("Visit date", exact=True).fill("2024-03-01")
+    page.get_by_label("Visit date", exact=True).press("Enter")
     page.get_by_label("Camera", exact=True).fill("typed-camera")
     page.get_by_label("Medication", exact=True).fill("typed-medication")
     page.get_by_role("button", name="Save visit").click()  # the form's submit, not the file picker's
