@@ -435,7 +435,7 @@ def test_significance_page_scales_at_one_frame_rate_match_the_command(demo_store
     shown = at.session_state["map_result"]
     assert shown["scale"].unique().tolist() == [4.0 * k for k in range(1, 11)]
     assert sorted(shown.attrs["video_ids"]) == sorted(ids[2:])
-    assert "2 visit(s) left out: recorded at another frame rate (2 at 30 fps)" in texts(at.caption)
+    assert "2 visits left out: recorded at another frame rate (2 at 30 fps)" in texts(at.caption)
     written = run_shown_command(command, demo_store, tmp_path)
     assert_same_table(shown, written, "au")
     # The store's frames-at-one-rate map is the contract's --frames map of the same visits' frames.

@@ -425,7 +425,7 @@ def _at_rate(runs: pd.DataFrame, fps: float) -> tuple[pd.DataFrame, list[str]]:
     notes = []
     if len(others):
         notes.append(
-            f"{int(others.sum())} visit(s) left out: recorded at another frame rate ({mix}); scales count frames"
+            f"{count(int(others.sum()), 'visit')} left out: recorded at another frame rate ({mix}); scales count frames"
             f" at {fps:g} fps (periods in seconds analyse every frame rate together)"
         )
     return runs[here.to_numpy()], notes
