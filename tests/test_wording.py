@@ -8,6 +8,7 @@ subprocess whose reader stops early.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -158,8 +159,6 @@ def test_videos_add_requires_a_visit_date(data_dir: Path, feat_data: Path, capsy
 
 
 def test_cli_lists_read_never_dates_and_no_nan(demo_template: Path, tmp_path: Path, feat_data: Path, capsys) -> None:
-    import shutil
-
     data = tmp_path / "data"
     shutil.copytree(demo_template, data)
     base = ["--data-dir", str(data)]
@@ -180,14 +179,21 @@ def test_cli_lists_read_never_dates_and_no_nan(demo_template: Path, tmp_path: Pa
     assert "nan" not in capsys.readouterr().out.lower()
 
 
-def test_a_closed_pipe_ends_the_listing_quietly(demo_template: Path) -> None:
-    command = [sys.executable, "-m", "facs_core", "--data-dir", str(demo_template), "videos", "list"]
+def test_a_closed_pipe_ends_the_listing_quietly(demo_template: Path, tmp_path: Path) -> None:
+    import fcntl
+
+    shutil.copytree(demo_template, tmp_path / "data")
+    command = [sys.executable, "-m", "facs_core", "--data-dir", str(tmp_path / "data"), "videos", "list"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    # As `videos list | head -1`: the reader takes one line and closes its end.
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        proc.stdout.readline()
-        proc.stdout.close()
+    # As `videos list | head -1`. The pipe holds one page (4 KiB) while the listing is longer, so the
+    # command is still writing when the reader closes its end, however fast or slow either side runs.
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+    with subprocess.Popen(command, stdout=write_end, stderr=subprocess.PIPE, env=env, cwd=REPO) as proc:
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as reader:
+            assert reader.readline().split()[0] == b"video_id"
+        assert proc.stderr is not None
         err = proc.stderr.read().decode()
         code = proc.wait(timeout=120)
     assert err == "" and code == 141, (code, err)
