@@ -151,6 +151,35 @@ def test_time_without_analysed_frames_breaks_the_traces_and_is_no_face_state(
     assert data["rows"]["unanalysed"] == [[0.0, 2.5], [9.0, 11.0], [16.5, 20.0]]
 
 
+def test_uneven_frame_times_of_a_variable_frame_rate_video_are_no_gaps() -> None:
+    # A phone's recording: frames mostly 1/60 s apart, every third 1/15 s; every frame analysed.
+    times = np.cumsum(np.tile([1 / 60, 1 / 60, 1 / 15], 40))
+    frames = pd.DataFrame({"frame": np.arange(len(times)), "timestamp": times, "face": True, "AU12": 0.5})
+    data = component_data(
+        src=None,
+        duration=float(times[-1]) + 1 / 15,
+        fps=None,
+        frames=frames,
+        aus=["AU12"],
+        segments=pd.DataFrame(columns=["segment_id", "start_s", "end_s", "label", "revision"]),
+        labels=[],
+        may_edit=False,
+    )
+    assert None not in data["traces"]["aus"]["AU12"] and len(data["rows"]["face"]) == 1
+    # A skipped frame number is a gap, however short in seconds.
+    data = component_data(
+        src=None,
+        duration=float(times[-1]) + 1 / 15,
+        fps=None,
+        frames=frames.drop(index=[40]),
+        aus=["AU12"],
+        segments=pd.DataFrame(columns=["segment_id", "start_s", "end_s", "label", "revision"]),
+        labels=[],
+        may_edit=False,
+    )
+    assert data["traces"]["aus"]["AU12"].count(None) == 1 and len(data["rows"]["face"]) == 2
+
+
 def test_a_missing_frame_breaks_the_trace_of_a_long_binned_video() -> None:
     frames = _long_frames(20)
     frames = frames[(frames["timestamp"] < 300) | (frames["timestamp"] > 330)]

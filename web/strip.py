@@ -22,20 +22,35 @@ def frame_step(times: np.ndarray) -> float:
     return float(np.median(np.diff(times))) if len(times) > 1 else 0.0
 
 
-def analysed_gaps(times: np.ndarray, step: float | None = None) -> np.ndarray:
+def gap_after(frames: pd.DataFrame) -> np.ndarray:
+    """For ``frames`` sorted by time: whether no frame was analysed between each frame and the next (length n - 1).
+
+    A gap is a spacing over :data:`GAP_STEPS` usual spacings: the time
+    between the segments of a segment-only run, or frames that are missing.
+    Counted in frame numbers where the table has them (``frame``), so a
+    variable-frame-rate video's uneven frame times are no gaps; otherwise in
+    seconds (:func:`frame_step`).
+    """
+    if len(frames) < 2:
+        return np.zeros(0, bool)
+    if "frame" in frames.columns and frames["frame"].notna().all():
+        spacing = np.diff(frames["frame"].to_numpy(float))
+    else:
+        spacing = np.diff(frames["timestamp"].to_numpy(float))
+    usual = float(np.median(spacing))
+    return spacing > GAP_STEPS * usual if usual > 0 else np.zeros(len(spacing), bool)
+
+
+def analysed_gaps(frames: pd.DataFrame) -> np.ndarray:
     """Where no frame was analysed between two that were: rows ``[last analysed, next analysed]`` (s).
 
-    A gap is a spacing over :data:`GAP_STEPS` usual steps (``step``, by
-    default :func:`frame_step`): the time between the segments of a
-    segment-only run, or frames that are missing. Lines must not be drawn
-    across it, nor face states stretched over it.
+    The gaps of :func:`gap_after`. Lines must not be drawn across them, nor
+    face states stretched over them.
     """
-    times = np.sort(np.asarray(times, dtype=float))
-    step = frame_step(times) if step is None else step
-    if len(times) < 2 or step <= 0:
-        return np.empty((0, 2))
-    wide = np.flatnonzero(np.diff(times) > GAP_STEPS * step)
-    return np.column_stack([times[wide], times[wide + 1]])
+    ordered = frames.sort_values("timestamp", kind="stable")
+    times = ordered["timestamp"].to_numpy(float)
+    wide = np.flatnonzero(gap_after(ordered))
+    return np.column_stack([times[wide], times[wide + 1]]) if len(wide) else np.empty((0, 2))
 
 
 def break_at_gaps(binned: pd.DataFrame, gaps: np.ndarray) -> pd.DataFrame:
@@ -59,10 +74,10 @@ def downsample(frames: pd.DataFrame, columns: Sequence[str], max_points: int = M
     put in, so a line drawn from the table breaks there instead of inventing
     a straight line across time nobody measured.
     """
+    gaps = analysed_gaps(frames)
     keep = ["timestamp", "face", *columns]
     data = frames[keep].copy().sort_values("timestamp", kind="stable")
     data["face"] = data["face"].astype(float)
-    gaps = analysed_gaps(data["timestamp"].to_numpy(float))
     if len(data) > max_points:
         edges = np.linspace(data["timestamp"].min(), data["timestamp"].max(), max_points + 1)
         bins = np.clip(np.searchsorted(edges, data["timestamp"], side="right") - 1, 0, max_points - 1)
@@ -108,7 +123,7 @@ def face_spans(frames: pd.DataFrame, max_spans: int = MAX_POINTS) -> pd.DataFram
     step = frame_step(time)
     ends = np.append(time[1:], time[-1] + step)
     # Before a gap a frame lasts one usual step, not until the next analysed frame.
-    gap = np.diff(time) > GAP_STEPS * step if step > 0 else np.zeros(len(time) - 1, bool)
+    gap = gap_after(data)
     ends[:-1][gap] = time[:-1][gap] + step
     broken = np.append(gap, False)
     change = np.flatnonzero((state[1:] != state[:-1]) | broken[:-1]) + 1
