@@ -40,7 +40,7 @@ def agreement_section(store, video_id: str) -> None:
         " ICC(3,1) (two-way mixed, consistency, single measure) with its 95% interval, and Bland-Altman's mean"
         f" difference ({second} minus {first}) with 95% limits of agreement."
     )
-    common.show_table(store, comparison.table.round(3), hide_index=True, width="stretch", key="ag_table")
+    common.show_table(store, comparison.table, human=True, hide_index=True, width="stretch", key="ag_table")
     aus = comparison.table.loc[comparison.table["n_frames"] > 0, "au"].tolist()
     if not aus:
         return
