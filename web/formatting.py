@@ -103,7 +103,6 @@ _LABELS: dict[str, str] = {
     "assigned_by": "Assigned by",
     "assigned_at": "Assigned",
     "n_frames": "Frames",
-    "icc_3_1": "ICC(3,1)",
     "icc_ci_low": "ICC 95% CI low",
     "icc_ci_high": "ICC 95% CI high",
     "mean_difference": "Mean difference",
