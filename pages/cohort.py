@@ -19,7 +19,7 @@ from facs_core.services import analysis as engine
 from facs_core.stats.cohort import CohortParams, partial_residuals
 from web import analysis_form as form
 from web import cohort_analysis as analysis
-from web import common, formatting, page_data, run_notices
+from web import common, formatting, run_notices
 from web.auth import require
 
 store = common.catalog()
@@ -29,17 +29,8 @@ viewer = common.viewer(store)
 st.title("Cohort statistics")
 st.caption("How each Action Unit relates to a depression score across visits, controlling for covariates.")
 
-version = page_data.store_version(store)
-clinical = page_data.clinical_table(store)
-scores = page_data.available_scores(clinical)
-runs = page_data.latest_runs(store)
-if runs.empty or not scores:
-    st.info(
-        "No analysable visits yet: the cohort needs extracted videos with scores. Load the demo data on the"
-        " Home page, or upload and extract interviews.",
-        icon=":material/info:",
-    )
-    st.stop()
+inputs = form.inputs_or_stop(store)
+version, clinical, scores, runs = inputs.version, inputs.clinical, inputs.scores, inputs.runs
 run_notices.stale_notice(store, user, runs["video_id"].tolist(), key="cohort")
 
 labels = {i.key: i.label for i in instruments()}
@@ -133,18 +124,12 @@ with common.friendly_errors(common.real_visits(clinical, source)):
         f" · covariates: {', '.join(map(formatting.column_label, covariates)) or 'none'}"
         f" · {analysis.CORRECTIONS[correction]}"
     )
-    for note in result.attrs.get("notes", []):
-        st.caption(f":material/info: {common.visible_text(store, note)}")
-    common.reproduce(
+    form.result_notes(store, result)
+    form.command_panel(
         store,
-        engine.cohort_command(
-            params,
-            choice,
-            source,
-            f"cohort-{score}.csv",
-            store.paths.root if viewer.sees_paths else None,
-        ),
+        viewer,
         result,
+        lambda data_dir: engine.cohort_command(params, choice, source, f"cohort-{score}.csv", data_dir),
         key="cohort_command",
     )
 

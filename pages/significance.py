@@ -19,7 +19,7 @@ from facs_core.services import analysis as engine
 from facs_core.wavelets import FDR_SCOPES, AssociationParams
 from web import analysis_form as form
 from web import cohort_analysis as analysis
-from web import common, formatting, page_data
+from web import common, formatting
 from web import wavelet_analysis as wavelet_analysis
 from web.auth import require
 
@@ -34,16 +34,8 @@ st.caption(
     " each at its own sampling period (or, with scales in frames, the visits of one frame rate)."
 )
 
-version = page_data.store_version(store)
-clinical = page_data.clinical_table(store)
-scores = page_data.available_scores(clinical)
-runs = page_data.latest_runs(store)
-if runs.empty or not scores:
-    st.info(
-        "No analysable visits yet: load the demo data on the Home page, or upload and extract interviews.",
-        icon=":material/info:",
-    )
-    st.stop()
+inputs = form.inputs_or_stop(store)
+version, clinical, scores, runs = inputs.version, inputs.clinical, inputs.scores, inputs.runs
 
 labels = {i.key: i.label for i in instruments()}
 SCOPES = {"all": "over all AU × period cells", "au": "within each AU"}
@@ -128,8 +120,7 @@ with common.friendly_errors(common.real_visits(clinical, source)):
         f" {'periods' if axis == 'periods' else f'scales at {fps:g} fps'} ·"
         f" {analysis.CORRECTIONS[correction]} {SCOPES[scope]} · {n_sig} cells significant"
     )
-    for note in table.attrs.get("notes", []):
-        st.caption(f":material/info: {common.visible_text(store, note)}")
+    form.result_notes(store, table)
     empty = table["r"].isna()
     if empty.any():
         reason = table.loc[empty, "reason"].mode()
@@ -148,17 +139,11 @@ with common.friendly_errors(common.real_visits(clinical, source)):
             f":material/info: periods up to {unresolved['period_s'].max():.2g} s are shorter than two frames of"
             f" some videos: those videos are left out of those cells (n_unresolved), never computed on aliased data."
         )
-    common.reproduce(
+    form.command_panel(
         store,
-        engine.map_command(
-            association,
-            params,
-            choice,
-            source,
-            f"significance-{score}.csv",
-            store.paths.root if viewer.sees_paths else None,
-        ),
+        viewer,
         table,
+        lambda data_dir: engine.map_command(association, params, choice, source, f"significance-{score}.csv", data_dir),
         key="map_command",
     )
 

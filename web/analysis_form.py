@@ -13,7 +13,9 @@ pages offer them alike and the command each page shows (see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -22,16 +24,46 @@ from facs_core.reference import instruments
 from facs_core.services import visibility
 from facs_core.stats.cohort import ALPHA, DATA_SOURCES, METHODS, default_source
 from facs_core.stats.multicomp import CORRECTION_LABELS
-from web import formatting, page_data
+from web import common, formatting, page_data
 
 __all__ = [
+    "CohortInputs",
     "alpha_input",
     "command_line_note",
+    "command_panel",
     "correction_select",
+    "inputs_or_stop",
+    "result_notes",
     "score_row",
     "segments_select",
     "source_select",
 ]
+
+
+@dataclass(frozen=True)
+class CohortInputs:
+    """What both analyses read before drawing their form: the store's state, clinical table, scores and runs."""
+
+    version: str
+    clinical: pd.DataFrame
+    scores: list[str]
+    runs: pd.DataFrame
+
+
+def inputs_or_stop(store) -> CohortInputs:
+    """The store's analysable inputs; with no extracted visit or no score, a pointer to the demo data, then stop."""
+    clinical = page_data.clinical_table(store)
+    inputs = CohortInputs(
+        page_data.store_version(store), clinical, page_data.available_scores(clinical), page_data.latest_runs(store)
+    )
+    if inputs.runs.empty or not inputs.scores:
+        st.info(
+            "No analysable visits yet: the cohort needs extracted videos with scores. Load the demo data on the"
+            " Home page, or upload and extract interviews.",
+            icon=":material/info:",
+        )
+        st.stop()
+    return inputs
 
 
 def score_row(prefix: str, scores: Sequence[str], methods: Sequence[str]) -> tuple[str, tuple[str, ...], str]:
@@ -94,3 +126,20 @@ def source_select(box, clinical: pd.DataFrame, prefix: str, what: str) -> str:
 def command_line_note(text: str) -> None:
     """Say what the page uses for the command's options that have no widget (files, threads, output)."""
     st.caption(f":material/terminal: {text}")
+
+
+def result_notes(store, result: pd.DataFrame) -> None:
+    """The engine's notes on a result (visits left out and why), as the viewer may read them."""
+    for note in result.attrs.get("notes", []):
+        st.caption(f":material/info: {common.visible_text(store, note)}")
+
+
+def command_panel(
+    store, viewer: visibility.Viewer, result: pd.DataFrame, command: Callable[[Path | None], str], key: str
+) -> None:
+    """The provenance and the command that reproduces ``result``; ``command(data_dir)`` writes it.
+
+    The data folder is named (``--data-dir``) for an administrator only;
+    anyone else's command reads the server's ``$FACS_DATA_DIR``.
+    """
+    common.reproduce(store, command(store.paths.root if viewer.sees_paths else None), result, key=key)
