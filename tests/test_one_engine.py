@@ -410,7 +410,7 @@ def test_cohort_page_segment_label_matches_the_command(demo_store: Catalog, tmp_
     shown = at.session_state["cohort_result"]
     assert sorted(shown.attrs["video_ids"]) == sorted(ids) and (shown["n"] == 12).all()
     assert (shown["segments"] == "sleep").all()
-    assert "48 visit(s) left out: no segment labelled 'sleep'" in texts(at.caption)
+    assert "48 visits left out: no segment labelled 'sleep'" in texts(at.caption)
     written = run_shown_command(command, demo_store, tmp_path)
     assert_same_table(shown, written.rename(columns={"au": "feature"}), "feature")
 
@@ -479,5 +479,5 @@ def test_significance_page_says_in_one_line_when_scales_do_not_read(demo_store: 
     at.text_input(key="map_scales").input("1-x").run()
     no_exception(at)
     assert [e.value for e in at.error] == [
-        "scales '1-x' are not a range like 1-100, 1-100:0.5 or a list like 1,2,4,8"
+        "Scales '1-x' are not a range like 1-100, 1-100:0.5 or a list like 1,2,4,8"
     ], [e.value for e in at.error]
