@@ -96,5 +96,10 @@ def test_faceless_warning_stale_mark_and_one_click_reextract(empty_store: Catalo
     assert "[0.5, 2.0]" in params
     runner = background._job_runner(str(empty_store.paths.root))
     runner.stop()
+    # While the new job waits or runs, the page says so and offers no second re-extraction.
+    pending = empty_store.scalar("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')")
+    timeline.run()
+    assert not [b for b in timeline.button if b.key == "tl_reextract"]
+    assert pending == 0 or "Being extracted again" in texts(timeline.info), pending
     background._job_runner.clear()
     background._cache_warmer.clear()

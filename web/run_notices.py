@@ -68,6 +68,17 @@ def stale_notice(store: Catalog, user: User, video_ids: Sequence[str], key: str)
     stale = run_report.stale_runs(store, list(video_ids))
     if stale.empty:
         return
+    pending = stale[stale["pending"]]
+    if not pending.empty:
+        which = f"video {pending['video_id'].iloc[0]}" if len(pending) == 1 else formatting.count(len(pending), "visit")
+        st.info(
+            f"**Being extracted again** with the current segments: {which}. The values shown here come from the"
+            " old segments until that finishes (follow it on the Extraction page).",
+            icon=":material/hourglass_top:",
+        )
+    stale = stale[~stale["pending"]]
+    if stale.empty:
+        return
     if len(stale) == 1:
         row = stale.iloc[0]
         now = f"{row['now']} now" if row["now"] else "none now (the whole video)"

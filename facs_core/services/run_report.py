@@ -161,17 +161,21 @@ def describe_jobs(catalog: Catalog, jobs: pd.DataFrame) -> pd.DataFrame:
 def stale_runs(catalog: Catalog, video_ids: Sequence[str]) -> pd.DataFrame:
     """The newest finished run of each of ``video_ids`` whose segments were edited after it was queued.
 
-    Columns ``video_id, run_id, backend, analysed, now``: the segment count the
-    run analysed and the count marked now. Runs over the whole video and
-    synthetic demo visits (no file to extract again) are never stale.
+    Columns ``video_id, run_id, backend, analysed, now, pending``: the segment
+    count the run analysed, the count marked now, and whether an extraction
+    of the video is queued or running (it will replace the stale run). Runs
+    over the whole video and synthetic demo visits (no file to extract again)
+    are never stale.
     """
-    columns = ["video_id", "run_id", "backend", "analysed", "now"]
+    columns = ["video_id", "run_id", "backend", "analysed", "now", "pending"]
     ids = sorted({str(v) for v in video_ids})
     if not ids:
         return pd.DataFrame(columns=columns)
     marks = ", ".join("?" for _ in ids)
     runs = catalog.query(
-        "SELECT r.video_id, r.run_id, r.backend, r.params FROM runs r JOIN videos v USING (video_id)"
+        "SELECT r.video_id, r.run_id, r.backend, r.params, EXISTS (SELECT 1 FROM jobs j JOIN runs p"
+        " ON j.run_id = p.run_id WHERE p.video_id = r.video_id AND j.status IN ('queued', 'running')) AS pending"
+        " FROM runs r JOIN videos v USING (video_id)"
         f" WHERE r.status = 'done' AND r.shard_path IS NOT NULL AND v.stored_path IS NOT NULL"
         f" AND r.video_id IN ({marks})"
         " QUALIFY row_number() OVER (PARTITION BY r.video_id ORDER BY r.finished_at DESC, r.run_id) = 1"
@@ -191,6 +195,7 @@ def stale_runs(catalog: Catalog, video_ids: Sequence[str]) -> pd.DataFrame:
                     "backend": run.backend,
                     "analysed": len(used),
                     "now": len(now),
+                    "pending": bool(run.pending),
                 }
             )
     return pd.DataFrame(rows, columns=columns)
