@@ -120,7 +120,9 @@ def job_list() -> None:
             warning = job.warning if isinstance(job.warning, str) else None
             status = run_notices.job_status_label(job.status, warning)
             analyses = f" · {job.analyses}" if isinstance(job.analyses, str) else ""
-            running = f" · {job.message}" if job.status in ("queued", "running") and job.message else ""
+            # A job without a message has None, NaN once pandas fills the column beside one that has: no "nan".
+            has_message = isinstance(job.message, str) and job.message
+            running = f" · {job.message}" if job.status in ("queued", "running") and has_message else ""
             left.progress(
                 min(max(progress, 0.0), 1.0),
                 text=f"{status} · video {job.video_id} · {job.backend}{analyses}{running}",

@@ -28,6 +28,7 @@ __all__ = [
     "REPO",
     "chromium",
     "facs_cli",
+    "fill_date",
     "fill_sign_in",
     "free_port",
     "idle",
@@ -82,6 +83,18 @@ def shot(page: Page, name: str) -> None:
 def open_page(page: Page, title: str) -> None:
     """Open the page titled ``title`` from the sidebar navigation and wait for it."""
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
+    idle(page)
+
+
+def fill_date(page: Page, label: str, iso_date: str) -> None:
+    """Type ``iso_date`` (``2024-03-01``) into the date field ``label``: its year, month and day segments in turn.
+
+    Streamlit's date input is a group of spin buttons, not a text box that
+    ``fill`` could set; typing into the first segment moves on to the next.
+    """
+    page.get_by_role("group", name=label).get_by_role("spinbutton").first.click()
+    page.keyboard.type(iso_date.replace("-", ""))
+    page.keyboard.press("Tab")
     idle(page)
 
 

@@ -18,7 +18,18 @@ from facs_core.services.access import LocalOperator
 from facs_core.services.demo import load_demo
 from facs_core.services.ingest import ingest_video
 from store import open_catalog, users
-from tests.browser_server import ARTIFACTS, PASSWORD, chromium, idle, open_page, shot, sign_in, streamlit_server, tour
+from tests.browser_server import (
+    ARTIFACTS,
+    PASSWORD,
+    chromium,
+    fill_date,
+    idle,
+    open_page,
+    shot,
+    sign_in,
+    streamlit_server,
+    tour,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SLOW = 60_000
@@ -65,9 +76,7 @@ def test_upload_error_disappears_once_the_field_is_corrected(server: dict, page:
     page.locator("input[type=file]").set_input_files(str(feat_data / "single_face.mp4"))
     idle(page)
     page.get_by_label("Patient code", exact=True).fill("P017")
-    visit_date = page.get_by_label("Visit date", exact=True)
-    visit_date.fill("2024-03-01")
-    visit_date.press("Enter")
+    fill_date(page, "Visit date", "2024-03-01")
     page.get_by_label("Age (years)", exact=True).fill("200")
     page.get_by_label("Age (years)", exact=True).press("Tab")
     idle(page)

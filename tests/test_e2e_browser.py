@@ -24,6 +24,7 @@ from tests.browser_server import (
     PASSWORD,
     chromium,
     facs_cli,
+    fill_date,
     idle,
     open_page,
     shot,
@@ -82,9 +83,7 @@ def test_clinician_and_researcher_workflow(server: str, browser_page: Page, feat
     page.locator("input[type=file]").set_input_files(str(feat_data / "single_face.mp4"))
     idle(page)
     page.get_by_label("Patient code", exact=True).fill("P017")
-    visit_date = page.get_by_label("Visit date", exact=True)
-    visit_date.fill("2024-03-01")
-    visit_date.press("Enter")
+    fill_date(page, "Visit date", "2024-03-01")
     page.get_by_label("Age (years)", exact=True).fill("41")
     page.get_by_label("Beck Depression Inventory (BDI-II) (0-63)", exact=True).fill("23")
     page.get_by_role("button", name="Save visit", exact=True).click()

@@ -32,7 +32,7 @@ import pytest
 from playwright.sync_api import Download, Page, expect, sync_playwright
 
 from store import open_catalog
-from tests.browser_server import ARTIFACTS, CHROMIUM, IDLE, REPO, free_port
+from tests.browser_server import ARTIFACTS, CHROMIUM, IDLE, REPO, fill_date, free_port
 from tests.privacy_seed import (
     ADMIN,
     CANARIES,
@@ -407,8 +407,7 @@ def test_clinician_sees_only_the_assigned_patient(store: Store, browser_for, fea
     page.locator("input[type=file]").set_input_files(str(feat_data / "single_face.mp4"))
     idle(page)
     page.get_by_label("Patient code", exact=True).fill(OWN_PATIENT)
-    page.get_by_label("Visit date", exact=True).fill("2024-03-01")
-    page.get_by_label("Visit date", exact=True).press("Enter")
+    fill_date(page, "Visit date", "2024-03-01")
     page.get_by_label("Camera", exact=True).fill("typed-camera")
     page.get_by_label("Medication", exact=True).fill("typed-medication")
     page.get_by_role("button", name="Save visit").click()  # the form's submit, not the file picker's

@@ -228,9 +228,13 @@ def test_home_and_extraction_show_a_faceless_run_as_done_with_a_warning(
 def test_extraction_header_counts_the_jobs_it_lists(empty_store: Catalog, feat_data: Path) -> None:
     first = _ingest(empty_store, feat_data / "single_face.mp4")
     second = _ingest(empty_store, feat_data / "no_face.mp4")
-    submit_extraction(empty_store, [first, second], "mediapipe", {}, OPERATOR)
+    jobs = submit_extraction(empty_store, [first, second], "mediapipe", {}, OPERATOR)
+    # One job has a progress line, the other none yet: the latter's row must not read "nan".
+    job_rows.set_progress(empty_store, jobs[0], 0.0, "numbering frames")
     at = no_exception(page("extraction", empty_store, "clinician", ("P001",)).run())
     rows = [str(p.proto.text) for p in at.get("progress")]
     active = sum(text.startswith(("queued", "running")) for text in rows)
     assert active == 2
     assert f"{active} queued or running" in texts(at.caption)
+    assert any(text.endswith("· numbering frames") for text in rows)
+    assert not [text for text in rows if "nan" in text.split(" · ")], rows
