@@ -165,7 +165,7 @@ def check_frame_rate(frames: pd.DataFrame, fps: float, source: str = "frames tab
             )
 
 
-def sampling_rate(frames: pd.DataFrame, fallback: float) -> float:
+def sampling_rate(frames: pd.DataFrame, fallback: float, tolerance: float = 0.05) -> float:
     """The rate one video's frames were sampled at, read from their timestamps.
 
     A container's average rate can differ from the spacing of the decoded
@@ -173,6 +173,9 @@ def sampling_rate(frames: pd.DataFrame, fallback: float) -> float:
     frames 1/24 s apart). Periods are seconds of the series as analysed, so
     the timestamps decide: ``1 / median(Δtimestamp / Δframe)`` over
     consecutive rows, the statistic :func:`check_frame_rate` checks against.
+    Where that agrees with ``fallback`` within ``tolerance`` (the check's own),
+    ``fallback`` itself is returned, so that a rate a cache key or a scale
+    table is built from does not change in its last digits with rounding.
 
     Parameters
     ----------
@@ -180,7 +183,10 @@ def sampling_rate(frames: pd.DataFrame, fallback: float) -> float:
         One video's rows with ``frame`` and ``timestamp``.
     fallback : float
         The rate returned when the timestamps do not tell (fewer than two
-        frames, or none with a timestamp); usually the container's rate.
+        frames, or none with a timestamp) or agree with it; usually the
+        container's rate.
+    tolerance : float
+        Relative difference below which the timestamps agree with ``fallback``.
 
     Examples
     --------
@@ -190,11 +196,15 @@ def sampling_rate(frames: pd.DataFrame, fallback: float) -> float:
     24.0
     >>> sampling_rate(frames.iloc[:1], fallback=26.4)
     26.4
+    >>> sampling_rate(frames, fallback=23.976)
+    23.976
     """
     ordered = frames[["frame", "timestamp"]].sort_values("frame")
     steps = ordered["frame"].diff()
     seconds = (ordered["timestamp"].diff() / steps).where(steps > 0).median()
-    return float(1.0 / seconds) if np.isfinite(seconds) and seconds > 0 else float(fallback)
+    if not (np.isfinite(seconds) and seconds > 0) or abs(seconds * fallback - 1.0) <= tolerance:
+        return float(fallback)
+    return float(1.0 / seconds)
 
 
 def split_valid(values: np.ndarray, max_gap: int) -> list[tuple[int, np.ndarray]]:
