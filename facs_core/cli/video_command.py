@@ -1,9 +1,11 @@
 """``videos add|list`` and ``segments add|list|edit|delete``.
 
-``python -m facs_core videos add VIDEO --patient CODE --visit-date YYYY-MM-DD
+``python -m facs_core videos add VIDEO --patient CODE [--visit-date YYYY-MM-DD]
 [--age YEARS] [--sex female|male|other] [--medication TEXT] [--camera TEXT]
 [--score bdi=23 ...]`` stores a video by content hash and catalogues it
-(the visit date is required, as on the Upload page: repeat visits are derived from it);
+(without a visit date, which the Upload page requires, the visit is stored
+undated with a one-line warning: scripts written against the command's
+contract keep working);
 ``segments`` marks symptom segments on a stored video's timeline.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -48,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--visit-date",
         type=_date,
         metavar="YYYY-MM-DD",
-        help="the date of the visit (required: repeat visits follow it)",
+        help="the date of the visit (give it: repeat visits follow it; without it the visit is stored undated)",
     )
     add.add_argument("--recording-date", type=_date, metavar="YYYY-MM-DD")
     add.add_argument("--age", type=float, metavar="YEARS", help="age at the visit")
@@ -118,8 +121,15 @@ def _videos_add(args: argparse.Namespace) -> int:
     path = Path(args.video)
     if not path.is_file():
         raise InputError(f"{args.video}: file not found")
-    # Checked here, not by argparse's required=True: a missing date gets the same one-line reason as on the page.
-    check_visit_date(args.visit_date, "--visit-date")
+    if args.visit_date is None:
+        # The command's contract has the date optional; the page requires it. Said once, then stored undated.
+        print(
+            "warning: no --visit-date: the visit is stored undated, and whether it repeats an earlier visit"
+            " follows from the visits already stored",
+            file=sys.stderr,
+        )
+    else:
+        check_visit_date(args.visit_date, "--visit-date")
     repeat = None if args.repeat_visit is None else args.repeat_visit == "yes"
     with open_catalog(args.data_dir) as catalog:
         record, created = ingest_video(
