@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from facs_core import wording
 from facs_core.errors import InputError
 from facs_core.reference import instrument_for_column
 
@@ -207,7 +208,7 @@ def missing_value_notes(clinical: pd.DataFrame, score: str, covariates: Sequence
     for column in [score, *covariates]:
         absent = clinical.loc[clinical[column].isna(), "video_id"].tolist()
         if absent:
-            notes.append(f"{len(absent)} video(s) left out: {column} is missing for {_id_list(absent)}")
+            notes.append(f"{wording.count(len(absent), 'video')} left out: {column} is missing for {_id_list(absent)}")
     return notes
 
 
@@ -239,13 +240,13 @@ class Alignment:
         notes = []
         if self.features_only:
             notes.append(
-                f"{len(self.features_only)} video(s) in the features but not in the clinical table, left out:"
-                f" {_id_list(self.features_only)}"
+                f"{wording.count(len(self.features_only), 'video')} in the features but not in the clinical table,"
+                f" left out: {_id_list(self.features_only)}"
             )
         if self.clinical_only:
             notes.append(
-                f"{len(self.clinical_only)} video(s) in the clinical table but not in the features, left out:"
-                f" {_id_list(self.clinical_only)}"
+                f"{wording.count(len(self.clinical_only), 'video')} in the clinical table but not in the features,"
+                f" left out: {_id_list(self.clinical_only)}"
             )
         return notes
 

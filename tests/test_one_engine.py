@@ -157,7 +157,7 @@ def test_data_source_filter_applies_to_statistics_and_defaults_to_real(demo_stor
     default = analysis.cohort_statistics(demo_store, viewer, params)
     assert sorted(default.attrs["video_ids"]) == sorted(real)
     assert (default["data_source"] == "real").all() and (default["n"] == 20).all()
-    assert any("40 synthetic visit(s) left out" in note for note in default.attrs["notes"])
+    assert any("40 synthetic visits left out" in note for note in default.attrs["notes"])
     synthetic = analysis.cohort_statistics(demo_store, viewer, params, analysis.CohortChoice(source="synthetic"))
     assert not set(synthetic.attrs["video_ids"]) & set(real) and (synthetic["n"] == 40).all()
     both = analysis.cohort_statistics(demo_store, viewer, params, analysis.CohortChoice(source="both"))
@@ -189,8 +189,8 @@ def test_too_few_visits_names_the_covariates_dropped_as_constant() -> None:
     with pytest.raises(TooFewVisitsError) as raised:
         prepare(features, clinical, "bdi", ["age", "sex", "camera"])
     assert str(raised.value) == (
-        "only 1 video(s) have features, bdi and every covariate; a partial correlation adjusting for age"
-        " (1 covariate column(s); sex, camera constant among them, dropped) needs at least 4"
+        "only 1 video has features, bdi and every covariate; a partial correlation adjusting for age"
+        " (1 covariate column; sex, camera constant among them, dropped) needs at least 4"
     )
     assert (raised.value.n, raised.value.needed) == (1, 4)
 
@@ -203,7 +203,7 @@ def test_cohort_page_banner_follows_the_data_source(demo_store: Catalog) -> None
     no_exception(at)
     assert at.selectbox(key="cohort_source").value == "real"
     assert SYNTHETIC_LABEL not in texts(at.info)
-    assert "synthetic visit(s) left out" in texts(at.caption)
+    assert "synthetic visits left out" in texts(at.caption)
     at.selectbox(key="cohort_source").set_value("both").run()
     assert SYNTHETIC_LABEL in texts(at.info)
 

@@ -157,7 +157,7 @@ def test_too_few_videos_for_the_covariates_is_an_error() -> None:
     features, clinical = datasets.cohort(seed=7)
     q = covariate_matrix(clinical, COVARIATES)[0].shape[1]
     few = clinical.head(q + 2)
-    with pytest.raises(InputError, match=rf"only {q + 2} video\(s\).*{q} covariate column\(s\).*at least {q + 3}"):
+    with pytest.raises(InputError, match=rf"only {q + 2} videos have.*{q} covariate columns.*at least {q + 3}"):
         associate(features, few, "bdi", COVARIATES)
     assert associate(features, clinical.head(q + 3), "bdi", COVARIATES)["n"].eq(q + 3).all()
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from facs_core import wording
 from facs_core.errors import InputError
 from facs_core.stats.design import covariate_basis, residualise
 from facs_core.stats.multicomp import CORRECTION_LABELS, adjust_pvalues, check_correction
@@ -130,7 +131,7 @@ def select_source(clinical: pd.DataFrame, source: str) -> tuple[pd.DataFrame, li
     >>> clinical = pd.DataFrame({"video_id": ["a", "b", "c"], "synthetic": [True, False, True]})
     >>> kept, notes = select_source(clinical, "real")
     >>> kept["video_id"].tolist(), notes
-    (['b'], ['2 synthetic visit(s) left out (data source: real visits only)'])
+    (['b'], ['2 synthetic visits left out (data source: real visits only)'])
     """
     if source not in DATA_SOURCES:
         raise InputError(f"unknown data source {source!r}; use one of {', '.join(DATA_SOURCES)}")
@@ -147,7 +148,9 @@ def select_source(clinical: pd.DataFrame, source: str) -> tuple[pd.DataFrame, li
         raise InputError(f"no {wanted} visit to analyse (data source: {source})")
     dropped = int((~keep).sum())
     kind = "real" if source == "synthetic" else "synthetic"
-    notes = [f"{dropped} {kind} visit(s) left out (data source: {DATA_SOURCES[source]})"] if dropped else []
+    notes = (
+        [f"{wording.count(dropped, kind + ' visit')} left out (data source: {DATA_SOURCES[source]})"] if dropped else []
+    )
     return clinical[keep.to_numpy()], notes
 
 

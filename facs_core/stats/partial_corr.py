@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from facs_core import wording
 from facs_core.clinical import align, complete_rows, missing_value_notes, validate_clinical
 from facs_core.docstrings import fill_doc
 from facs_core.errors import InputError, TooFewVisitsError
@@ -380,7 +381,7 @@ def prepare(features: pd.DataFrame, clinical: pd.DataFrame, score: str, covariat
     >>> prepared.score
     array([ 3., 12., 25., 30.])
     >>> prepared.notes
-    ['1 video(s) left out: bdi is missing for v3']
+    ['1 video left out: bdi is missing for v3']
 
     Raises
     ------
@@ -407,8 +408,9 @@ def prepare(features: pd.DataFrame, clinical: pd.DataFrame, score: str, covariat
         dropped = f"; {', '.join(constant)} constant among them, dropped" if constant else ""
         adjusting = f"adjusting for {', '.join(coded)}" if coded else "with no covariate"
         raise TooFewVisitsError(
-            f"only {len(used)} video(s) have features, {score} and every covariate; a partial correlation"
-            f" {adjusting} ({design.shape[1]} covariate column(s){dropped}) needs at least {needed}",
+            f"only {wording.count(len(used), 'video')} {'has' if len(used) == 1 else 'have'} features, {score}"
+            f" and every covariate; a partial correlation {adjusting}"
+            f" ({wording.count(design.shape[1], 'covariate column')}{dropped}) needs at least {needed}",
             n=len(used),
             needed=needed,
         )

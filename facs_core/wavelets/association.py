@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from facs_core import wording
 from facs_core.docstrings import fill_doc
 from facs_core.errors import InputError
 from facs_core.wavelets.features import WaveletFeatures, WaveletParams, rhythm_label, wavelet_features
@@ -198,8 +199,8 @@ def associate_scales(
             part
             for part in (
                 _short_reason(s, f, t),
-                f"{z} video(s) left out: no valid frames" if z else "",
-                f"{u} video(s) left out: period below two frames of their frame rate" if u else "",
+                f"{wording.count(z, 'video')} left out: no valid frames" if z else "",
+                f"{wording.count(u, 'video')} left out: period below two frames of their frame rate" if u else "",
                 "frequency above the Nyquist limit (fps/2): aliased" if alias else "",
                 str(engine or ""),
             )
@@ -252,9 +253,10 @@ def _by_period(features: WaveletFeatures) -> bool:
 def _short_reason(count: int, frames: float, seconds: float) -> str:
     if not count:
         return ""
+    videos = wording.count(count, "video")
     if np.isfinite(frames):
-        return f"{count} video(s) left out: shorter than the wavelet support ({int(frames)} frames, {seconds:.1f} s)"
-    return f"{count} video(s) left out: shorter than the wavelet support (up to {seconds:.1f} s at this period)"
+        return f"{videos} left out: shorter than the wavelet support ({int(frames)} frames, {seconds:.1f} s)"
+    return f"{videos} left out: shorter than the wavelet support (up to {seconds:.1f} s at this period)"
 
 
 @fill_doc
