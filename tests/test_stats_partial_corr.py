@@ -76,7 +76,10 @@ def constructed_cohort(targets: np.ndarray, n_videos: int, seed: int) -> tuple[p
     _, clinical = datasets.cohort(n_videos=n_videos, seed=seed, features=1)
     rng = np.random.default_rng(seed + 100)
     design, _ = covariate_matrix(clinical, COVARIATES)
-    basis = np.linalg.qr(np.column_stack([np.ones(n_videos), design]))[0]
+    # An orthonormal basis of the design's column space: a small cohort can draw a constant or collinear
+    # covariate, which the analysis drops; QR of a rank-deficient design would not span that space.
+    left, singular, _ = np.linalg.svd(np.column_stack([np.ones(n_videos), design]), full_matrices=False)
+    basis = left[:, singular > 1e-10 * singular[0]]
     y = clinical["bdi"].to_numpy()
     e_y = y - basis @ (basis.T @ y)
     e_y /= np.linalg.norm(e_y)
@@ -205,3 +208,14 @@ def test_partial_correlations_core_without_pandas() -> None:
         assert result.r[j] == pytest.approx(expected["r"].iloc[0], abs=1e-12)
         assert result.pvalues()[j] == pytest.approx(expected["p_val"].iloc[0], abs=1e-12)
     assert list(result.dof) == [36, 36]
+
+
+def test_a_collinear_level_is_named_by_its_covariate_not_said_collinear_with_itself() -> None:
+    # Twelve visits of this draw make one camera level a combination of age, sex and camera's other level.
+    features, clinical = constructed_cohort(np.array([0.3]), 12, 959)
+    result = associate(features, clinical, "bdi", COVARIATES)
+    collinear = [note for note in result.attrs["notes"] if "collinear" in note]
+    assert collinear == [
+        "one level of covariate camera is collinear with age, sex, the other levels of camera; it adds no adjustment"
+    ]
+    np.testing.assert_allclose(result["r"], [0.3], atol=1e-9)

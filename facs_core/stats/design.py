@@ -70,8 +70,14 @@ def design_notes(design: np.ndarray, names: Sequence[str]) -> list[str]:
         centred = column - column.mean()
         residual = column - kept @ (kept.T @ column)
         if np.linalg.norm(residual) <= 1e-8 * np.linalg.norm(centred):
-            others = ", ".join(dict.fromkeys(earlier)) or "the intercept"
-            notes.append(f"covariate {covariate} is collinear with {others}; it adds no adjustment")
+            # A level's own value may be restricted (camera[ward 3]): named by its covariate only.
+            others = [c for c in dict.fromkeys(earlier) if c != covariate]
+            if covariate in earlier:
+                others.append(f"the other levels of {covariate}")
+                subject = f"one level of covariate {covariate}"
+            else:
+                subject = f"covariate {covariate}"
+            notes.append(f"{subject} is collinear with {', '.join(others) or 'the intercept'}; it adds no adjustment")
             continue
         kept = np.column_stack([kept, residual / np.linalg.norm(residual)])
         earlier.append(covariate)
