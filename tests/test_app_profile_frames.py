@@ -14,8 +14,8 @@ import pytest
 
 from facs_core import datasets
 from facs_core.services import analysis
-from store import Catalog, listings, shards
-from store.runs import create_run, finish_run
+from store import Catalog, listings
+from store.runs import add_finished_run
 from tests.apptest_pages import no_exception, page
 
 REASONS = {"No patient face": "no_face", "Uncertain patient face": "uncertain", "Other face": "other"}
@@ -27,23 +27,15 @@ def _tracked_run(store: Catalog, video_id: str, seed: int) -> None:
     frames = pd.read_parquet(store.paths.root / run["shard_path"])
     frames = datasets.with_patient_track(frames, seed)
     run_id = f"{run['run_id']}-tracked"
-    create_run(
+    add_finished_run(
         store,
         run_id,
+        frames,
         video_id=video_id,
         backend=run["backend"],
         backend_version=run["backend_version"],
         params={"patient_track": True},
         hash_hex=run_id,
-    )
-    written = shards.write_shard_file(store.paths, run_id, video_id, frames)
-    finish_run(
-        store,
-        run_id,
-        shard_path=written.path.relative_to(store.paths.root).as_posix(),
-        n_frames=len(frames),
-        n_face_frames=int(frames["face"].sum()),
-        shard_sha256=written.sha256,
     )
 
 

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from store import Catalog, listings, shards
-from store.runs import create_run, finish_run
+from store import Catalog, listings
+from store.runs import add_finished_run
 from tests.apptest_pages import no_exception, page, texts
 from web import common, formatting
 
@@ -33,17 +33,15 @@ def _faceless_run(store: Catalog, video_id: str) -> None:
     frames["face_confidence"] = 0.0
     frames[[c for c in frames.columns if re.fullmatch(r"AU\d+", c)]] = np.nan
     run_id = f"{run['run_id']}-noface"
-    create_run(
-        store, run_id, video_id=video_id, backend="mediapipe", backend_version="test", params={}, hash_hex=run_id
-    )
-    written = shards.write_shard_file(store.paths, run_id, video_id, frames)
-    finish_run(
+    add_finished_run(
         store,
         run_id,
-        shard_path=written.path.relative_to(store.paths.root).as_posix(),
-        n_frames=len(frames),
-        n_face_frames=0,
-        shard_sha256=written.sha256,
+        frames,
+        video_id=video_id,
+        backend="mediapipe",
+        backend_version="test",
+        params={},
+        hash_hex=run_id,
     )
 
 
