@@ -59,6 +59,7 @@ import pandas as pd
 
 from facs_core.errors import InputError
 from facs_core.importers import PYFEAT_EMOTIONS
+from facs_core.run_scope import scope_text
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -68,7 +69,6 @@ __all__ = [
     "check_segments",
     "feature_columns",
     "features_from_shards",
-    "frames_analysed_text",
     "in_segments",
     "occurrence_threshold",
     "occurrence_thresholds",
@@ -478,41 +478,6 @@ def _tidy(table: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def frames_analysed_text(n_segments: int, n_frames: int, total_frames: int | None = None, every: int = 1) -> str:
-    """What frames a video's features cover, in words: ``"whole video"``, ``"inside 2 segments (288 of 472 frames)"``.
-
-    Parameters
-    ----------
-    n_segments : int
-        Segments the frames were restricted to (0: none, the whole video).
-    n_frames : int
-        Frames analysed (``n_frames`` of the features).
-    total_frames : int, optional
-        Frames in the video, when known.
-    every : int
-        The extraction's stride (every n-th frame).
-
-    Examples
-    --------
-    >>> frames_analysed_text(0, 472, 472)
-    'whole video'
-    >>> frames_analysed_text(2, 288, 472)
-    'inside 2 segments (288 of 472 frames)'
-    >>> frames_analysed_text(1, 10, None, every=3)
-    'inside 1 segment (10 frames); every 3rd frame'
-    """
-    if n_segments <= 0:
-        text = "whole video"
-    else:
-        noun = "segment" if n_segments == 1 else "segments"
-        of = f" of {int(total_frames)}" if total_frames else ""
-        text = f"inside {n_segments} {noun} ({int(n_frames)}{of} frames)"
-    if every > 1:
-        suffix = "th" if 10 <= every % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(every % 10, "th")
-        text += f"; every {every}{suffix} frame"
-    return text
-
-
 def with_extraction_scope(
     table: pd.DataFrame, scope: pd.DataFrame, segments: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -536,7 +501,7 @@ def with_extraction_scope(
     DataFrame
         ``table`` with ``segmented`` true where the analysed frames were
         limited to segments by either, and ``frames_analysed``
-        (:func:`frames_analysed_text`) right after it.
+        (:func:`facs_core.run_scope.scope_text`) right after it.
 
     Examples
     --------
@@ -564,7 +529,7 @@ def with_extraction_scope(
     count = chosen.where(chosen > 0, run_segments)
     out["segmented"] = out["segmented"].astype(bool).to_numpy() | (count > 0).to_numpy()
     texts = [
-        frames_analysed_text(int(k), int(n), None if pd.isna(t) else int(t), int(e))
+        scope_text(int(k), int(n), None if pd.isna(t) else int(t), int(e))
         for k, n, t, e in zip(count, out["n_frames"], total, every, strict=True)
     ]
     out.insert(out.columns.get_loc("segmented") + 1, "frames_analysed", texts)

@@ -83,7 +83,7 @@ def test_the_features_row_says_the_run_covered_only_its_segments(segment_store: 
     row = table.loc[video]
     assert 0 < row["n_frames"] < total  # the case at hand: the shard holds only the segment's frames
     assert bool(row["segmented"]) is True
-    assert row["frames_analysed"] == f"inside 1 segment ({row['n_frames']} of {total} frames)"
+    assert row["frames_analysed"] == f"frames inside 1 segment, {row['n_frames']} of {total}"
     others = table.drop(index=video)
     assert (others["frames_analysed"] == "whole video").all() and not others["segmented"].any()
 
@@ -154,7 +154,7 @@ def test_pages_show_the_note_and_export_words_the_methods(segment_store: Catalog
     export.run()
     no_exception(export)
     preview = export.dataframe[0].value.set_index("Patient")  # the per-video features, real visits by default
-    assert preview.loc["P101", "Frames analysed"].startswith("inside 1 segment ("), preview.columns.tolist()
+    assert preview.loc["P101", "Frames analysed"].startswith("frames inside 1 segment, "), preview.columns.tolist()
     text = export.text_area(key="ex_methods").value
     n = int(at.session_state["cohort_result"].attrs["n_videos"])
     assert f"over the whole recording, or inside marked segments for 1 of {n} visits" in text, text
@@ -180,13 +180,14 @@ def test_methods_paragraph_states_the_frames_each_visit_contributed() -> None:
     assert with_result_scope(_settings(), None) == _settings()
 
 
-def test_frames_analysed_text_reads_as_the_extraction_page_counts() -> None:
-    from facs_core.features import frames_analysed_text, with_extraction_scope
+def test_frames_analysed_reads_as_the_extraction_page_counts() -> None:
+    from facs_core.features import with_extraction_scope
+    from facs_core.run_scope import scope_text
 
-    assert frames_analysed_text(2, 288, 472) == "inside 2 segments (288 of 472 frames)"
+    assert scope_text(2, 288, 472) == "frames inside 2 segments, 288 of 472"
     table = pd.DataFrame({"video_id": ["a", "b"], "n_frames": [10, 4], "segmented": [False, False]})
     scope = pd.DataFrame({"video_id": ["a", "b"], "run_segments": [0, 0], "video_frames": [10, 10], "every": [1, 1]})
     chosen = pd.DataFrame({"video_id": ["b", "b"], "start_s": [0.0, 2.0], "end_s": [1.0, 3.0]})
     out = with_extraction_scope(table, scope, chosen).set_index("video_id")
     assert out.loc["a", "frames_analysed"] == "whole video" and not out.loc["a", "segmented"]
-    assert out.loc["b", "frames_analysed"] == "inside 2 segments (4 of 10 frames)" and out.loc["b", "segmented"]
+    assert out.loc["b", "frames_analysed"] == "frames inside 2 segments, 4 of 10" and out.loc["b", "segmented"]
