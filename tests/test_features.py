@@ -161,6 +161,19 @@ def test_features_command_names_a_one_video_table_with_video_id(tmp_path: Path) 
     )
 
 
+def test_features_command_counts_the_frames_it_left_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    frames = with_patient_track(synthetic_frames(n_videos=2, seed=4), seed=4)
+    frames.to_parquet(tmp_path / "frames.parquet")
+    assert main(["features", "--frames", str(tmp_path / "frames.parquet"), "--out", str(tmp_path / "f.csv")]) == 0
+    uncertain = int(frames["identity_uncertain"].sum())
+    other = int((frames["face_status"] == "other_face").sum())
+    assert uncertain and other
+    assert (
+        f"note: left out of the AU statistics: {uncertain} frames whose face identity is uncertain, {other} with"
+        " only another person's face" in capsys.readouterr().err
+    )
+
+
 def test_visit_normalisation_pandas_and_duckdb_agree(tmp_path: Path) -> None:
     # The patient track's columns: uncertain and other-face frames are left out before the median.
     frames = with_patient_track(synthetic_frames(seed=6), seed=6)

@@ -222,7 +222,7 @@ def run_features(args: argparse.Namespace) -> int:
     if left_out.sum():
         _note(
             f"left out of the AU statistics: {count(int(left_out['n_uncertain_frames']), 'frame')} whose face identity"
-            " is uncertain, {int(left_out['n_other_face_frames'])} with only another person's face"
+            f" is uncertain, {int(left_out['n_other_face_frames'])} with only another person's face"
             " (per video: n_uncertain_frames, n_other_face_frames)"
         )
     no_face = features.loc[features["n_face_frames"] == 0, "video_id"].tolist()
