@@ -16,8 +16,8 @@ from facs_core.reference import instruments
 from facs_core.services import access, visibility
 from facs_core.services import analysis as engine
 from facs_core.services.downloads import export_for, features_command, features_export, frames_export
-from facs_core.stats.cohort import DATA_SOURCES, default_source
 from facs_core.stats.provenance import FEATURE_PROVENANCE_COLUMNS
+from web import analysis_form as form
 from web import common, formatting, page_data
 from web.auth import require
 from web.deferred import session_token
@@ -102,21 +102,8 @@ with common.friendly_errors():
     st.subheader("Per-video features with scores and covariates")
     viewer = common.viewer(store)
     left, right = st.columns(2)
-    sources = list(DATA_SOURCES)
-    source = left.selectbox(
-        "Data source",
-        sources,
-        index=sources.index(default_source(clinical)),
-        format_func=DATA_SOURCES.get,
-        key="ex_features_source",
-        help="Which visits the table holds; real visits whenever you may see any.",
-    )
-    segment_label = right.selectbox(
-        "Frames analysed",
-        [None, *visibility.segment_choices(store, viewer)],
-        format_func=lambda v: "whole video, every visit" if v is None else f"segments: {v} (visits that have one)",
-        key="ex_features_segments",
-    )
+    source = form.source_select(left, clinical, "ex_features", "the table")
+    segment_label = form.segments_select(right, store, viewer, "ex_features")
     with common.friendly_errors():
         table = features_table(
             str(store.paths.root), version, source, segment_label, viewer, None if viewer.patients is None else patients
@@ -142,7 +129,8 @@ with common.friendly_errors():
             for note in table.attrs.get("notes", []):
                 st.caption(common.visible_text(store, note))
             st.caption(
-                f"{len(table)} visits; first 20 shown, with the AU means ({len(means)} AUs; scroll sideways). The"
+                f"{formatting.count(len(table), 'visit')}; first 20 shown, with the AU means"
+                f" ({formatting.count(len(means), 'AU')}; scroll sideways). The"
                 " download holds every visit and every column (AU rates and SDs too, each visit's backend and"
                 " model version) with machine-readable names (video_id, visit_date, AU12_rate ...) and full"
                 " precision, and ends with its provenance (method, backends, data source, segments, n, software,"
