@@ -120,7 +120,8 @@ with common.friendly_errors(common.real_visits(clinical, source)):
 
     st.subheader(f"AU × {score.upper()} associations")
     st.caption(
-        f"{n_videos} visits of {n_patients} patients · {analysis.DATA_SOURCES[source]} · {analysis.METHODS[method]}"
+        f"{formatting.count(n_videos, 'visit')} of {formatting.count(n_patients, 'patient')}"
+        f" · {analysis.DATA_SOURCES[source]} · {analysis.METHODS[method]}"
         f" · covariates: {', '.join(map(formatting.column_label, covariates)) or 'none'}"
         f" · {analysis.CORRECTIONS[correction]}"
     )
@@ -141,7 +142,8 @@ with common.friendly_errors(common.real_visits(clinical, source)):
     with st.expander("Frames left out per visit", icon=":material/filter_alt:"):
         st.caption(
             f"Only frames with a confident patient face enter the statistics. Of {left_out['frames_analysed'].sum():,}"
-            f" frames of the {len(left_out)} analysed visits, {left_out['frames_left_out'].sum():,} were left out:"
+            f" frames of the {formatting.count(len(left_out), 'analysed visit')},"
+            f" {left_out['frames_left_out'].sum():,} were left out:"
             f" {left_out['left_out_no_patient_face'].sum():,} with no patient face (no face found),"
             f" {left_out['left_out_uncertain'].sum():,} with an uncertain patient face (a face, but not surely the"
             f" patient's), {left_out['left_out_other_face'].sum():,} with only another person's face."

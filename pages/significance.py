@@ -70,7 +70,7 @@ with st.container(border=True):
         fps = left.selectbox(
             "Frame rate",
             list(rates),
-            format_func=lambda r: f"{r:g} fps ({rates[r]} visits)",
+            format_func=lambda r: f"{r:g} fps ({formatting.count(rates[r], 'visit')})",
             key="map_fps",
         )
         scales_text = middle.text_input(
@@ -115,17 +115,18 @@ with common.friendly_errors(common.real_visits(clinical, source)):
     rates = table.attrs.get("rates")
     mix = ", ".join(f"{n} at {r:g} fps" for r, n in rates.items()) if rates is not None else ""
     st.caption(
-        f"{table.attrs.get('n_videos', 0)} visits ({mix}) · {analysis.DATA_SOURCES[source]} ·"
-        f" {table['au'].nunique()} AUs × {table['period_s'].nunique()}"
-        f" {'periods' if axis == 'periods' else f'scales at {fps:g} fps'} ·"
-        f" {analysis.CORRECTIONS[correction]} {SCOPES[scope]} · {n_sig} cells significant"
+        f"{formatting.count(table.attrs.get('n_videos', 0), 'visit')} ({mix}) · {analysis.DATA_SOURCES[source]} ·"
+        f" {formatting.count(table['au'].nunique(), 'AU')} ×"
+        f" {formatting.count(table['period_s'].nunique(), 'period' if axis == 'periods' else 'scale')}"
+        f"{'' if axis == 'periods' else f' at {fps:g} fps'} ·"
+        f" {analysis.CORRECTIONS[correction]} {SCOPES[scope]} · {formatting.count(n_sig, 'cell')} significant"
     )
     form.result_notes(store, table)
     empty = table["r"].isna()
     if empty.any():
         reason = table.loc[empty, "reason"].mode()
         st.caption(
-            f":material/info: {int(empty.sum())} cells are empty"
+            f":material/info: {formatting.count(int(empty.sum()), 'cell')} {'is' if empty.sum() == 1 else 'are'} empty"
             + (
                 f", mostly because {common.visible_text(store, str(reason.iloc[0]))}"
                 if len(reason) and reason.iloc[0]
