@@ -55,7 +55,6 @@ DECODE_LIMIT_FRAMES = 5_000
 
 Progress = Callable[[float, str], None]
 _MP4_SUFFIXES = {".mp4", ".m4v", ".mov"}
-_MP4_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"}
 
 
 def browser_playable(container: str | None, codec: str | None) -> bool:
