@@ -23,6 +23,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -30,7 +31,11 @@ from facs_core import exports
 from facs_core.errors import InputError
 from facs_core.services import access, session_cookie
 from facs_core.services.access import PermissionDenied, User
-from store import audit, sessions
+from store import Catalog, audit, sessions
+
+if TYPE_CHECKING:
+    from facs_core.services.analysis import CohortChoice
+    from facs_core.services.visibility import Viewer
 
 __all__ = ["EXPORT_FORMATS", "check_session", "export_for", "features_command", "features_export", "frames_export"]
 
@@ -123,7 +128,9 @@ def export_for(
     return data
 
 
-def features_export(catalog, viewer, choice=None, patients: Sequence[str] | None = None) -> pd.DataFrame:
+def features_export(
+    catalog: Catalog, viewer: Viewer, choice: CohortChoice | None = None, patients: Sequence[str] | None = None
+) -> pd.DataFrame:
     """The per-video features of the chosen visits with their clinical values, and where they came from.
 
     The visits are chosen as for every statistic
@@ -211,7 +218,7 @@ def features_command(
     return shlex.join([*argv, "--out", out])
 
 
-def frames_export(catalog, video_id: str, frames: pd.DataFrame) -> pd.DataFrame:
+def frames_export(catalog: Catalog, video_id: str, frames: pd.DataFrame) -> pd.DataFrame:
     """One visit's per-frame table as exported: ending with the same provenance columns as the features.
 
     ``frames`` is the per-frame table of the visit's newest run (as the page
