@@ -27,7 +27,7 @@ here, and by the extraction run itself, which may have analysed only the
 frames inside the video's segments (its shard holds no other frame).
 :func:`with_extraction_scope` folds the run's scope in: ``segmented`` is then
 true for both, and ``frames_analysed`` says it in words ("whole video",
-"inside 2 segments (288 of 472 frames)").
+"frames inside 2 segments, 288 of 472").
 
 Scales and thresholds: AU values mean different things per backend (a py-feat
 probability, a blendshape coefficient, a geometric ratio;
@@ -510,9 +510,9 @@ def with_extraction_scope(
     >>> scope = pd.DataFrame({"video_id": ["a", "b"], "run_segments": [0, 2], "video_frames": [472, 472],
     ...                       "every": [1, 1]})
     >>> with_extraction_scope(table, scope)[["video_id", "segmented", "frames_analysed"]]
-      video_id  segmented                        frames_analysed
-    0        a      False                            whole video
-    1        b       True  inside 2 segments (288 of 472 frames)
+      video_id  segmented                       frames_analysed
+    0        a      False                           whole video
+    1        b       True  frames inside 2 segments, 288 of 472
     """
     out = table.copy()
     if out.empty:
