@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from facs_core import __version__
 from facs_core.errors import InputError
+from facs_core.wording import count
 
 __all__ = ["AnalysisSettings", "covariate_words", "methods_paragraph", "settings_from_mapping", "with_result_scope"]
 
@@ -107,11 +108,6 @@ def _join(items: Sequence[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _count(n: int, singular: str, plural: str | None = None) -> str:
-    """``1 visit``, ``2 visits``."""
-    return f"{n} {singular if n == 1 else plural or singular + 's'}"
-
-
 #: How a covariate column reads in a sentence.
 _COVARIATE_WORDS: dict[str, str] = {
     "age": "age",
@@ -179,7 +175,7 @@ def _window(settings: AnalysisSettings) -> str:
         text = f' inside the segments labelled "{settings.segment_label}"'
         if inside:
             text += (
-                f" (for {inside} of {_count(settings.n_videos, 'visit')}, only the parts of those segments covered"
+                f" (for {inside} of {count(settings.n_videos, 'visit')}, only the parts of those segments covered"
                 " by the visit's extraction, which was restricted to other marked segments)"
             )
         return text
@@ -191,7 +187,7 @@ def _window(settings: AnalysisSettings) -> str:
             " marked segments)"
         )
     return (
-        f" over the whole recording, or inside marked segments for {inside} of {_count(settings.n_videos, 'visit')}"
+        f" over the whole recording, or inside marked segments for {inside} of {count(settings.n_videos, 'visit')}"
         " (whose extraction covered only the frames inside those segments)"
     )
 
@@ -219,8 +215,8 @@ def methods_paragraph(settings: AnalysisSettings, software_version: str = __vers
     sentences = [
         f"Facial Action Units (AUs) were measured frame by frame with {_backend_phrase(settings.backends)}"
         f" using the FACS interview dashboard (facs_core {software_version}).",
-        f"For each of {_count(settings.n_videos, 'visit')} from {_count(settings.n_patients, 'patient')} and each"
-        f" of {_count(settings.n_aus, 'AU')}, the per-visit feature was {_FEATURE_SENTENCES[settings.feature]}"
+        f"For each of {count(settings.n_videos, 'visit')} from {count(settings.n_patients, 'patient')} and each"
+        f" of {count(settings.n_aus, 'AU')}, the per-visit feature was {_FEATURE_SENTENCES[settings.feature]}"
         f"{window}.",
         _METHOD_SENTENCES[settings.method].format(
             instrument=settings.instrument, controlling=controlling, permutations=settings.permutations
@@ -230,7 +226,7 @@ def methods_paragraph(settings: AnalysisSettings, software_version: str = __vers
         sentences.append(f"P-values were not corrected for multiple comparisons; alpha was {settings.alpha:g}.")
     else:
         sentences.append(
-            f"P-values were corrected across the {_count(settings.n_aus, 'AU')} with the {settings.correction}"
+            f"P-values were corrected across the {count(settings.n_aus, 'AU')} with the {settings.correction}"
             f" procedure, and associations with an adjusted p below {settings.alpha:g} were called significant."
         )
     return " ".join(sentences)

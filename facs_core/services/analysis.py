@@ -279,7 +279,7 @@ def extraction_scope(
     n, total = len(short), len(ids)
     if not n:
         return 0, [], ""
-    counted = f"{n} of {total} {_plural(total, 'visit', 'visits')}"
+    counted = f"{n} of {count(total, 'visit')}"
     were, their = _plural(n, "was", "were"), _plural(n, "its", "their")
     if segments is None:
         note = (
@@ -363,7 +363,7 @@ def cohort_statistics(
     _stamp(result, store_inputs_hash(store, result.attrs["video_ids"], clinical, used, segments))
     _state_scope(result, store, choice, segments, notes)
     _label_backends(store, result, features)
-    # The optional second analyses (mixed_*, perm_*) stay the last columns, as the command has always written them.
+    # The optional second analyses (mixed_*, perm_*) come last, after provenance and backends, as in RESULT.csv.
     for column in [c for c in result.columns if c.startswith(("mixed_", "perm_"))]:
         result[column] = result.pop(column)
     result.attrs["features"] = features
