@@ -158,8 +158,10 @@ if url is not None and not static:
         error=st.session_state.get("tl_error"),
         reported=timeline_component.reported_status(player_key),
         window=timeline_component.reported_window(player_key),
-        # In and out snap to the frames of the file the browser plays (variable-frame-rate included).
+        # In and out snap to the stored video's own frames (variable-frame-rate included); where the
+        # browser plays a constant-rate copy, its frames are mapped onto those one for one.
         frame_times=playback.frame_times(store, video_id, frames),
+        media_times=playback.playback_frame_times(store, video_id),
     )
     events = timeline_component.synced_timeline(data, key=player_key)
     if play is not None:

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
 
 from facs_core.decode import frame_timestamps
+from facs_core.matroska import matroska_frame_times
 from facs_core.services import playback
 from facs_core.services.access import LocalOperator
 from facs_core.services.ingest import ingest_video
 from store.catalog import Catalog
-from tests.vfr_clip import PATTERN, make_vfr_clip
+from tests.vfr_clip import PATTERN, make_vfr_clip, make_vfr_mp4v_clip, make_vfr_webm
 from web.timeline_component import FRAME_TOLERANCE_S, frame_runs
 
 
@@ -78,13 +80,68 @@ def test_frame_runs_hold_every_frame_within_the_tolerance(vfr) -> None:
     assert len(runs) < 10 and np.max(np.abs(_expand(runs) - rounded)) <= FRAME_TOLERANCE_S
 
 
-def test_a_file_without_sample_tables_is_decoded_once_short_and_read_from_a_whole_frame_table(
+def test_matroska_block_headers_give_the_decoders_frame_times(tmp_path: Path, feat_data: Path) -> None:
+    webm = playback.write_webm_copy(feat_data / "single_face.mp4", tmp_path / "clip.webm")
+    np.testing.assert_allclose(matroska_frame_times(webm), frame_timestamps(webm), atol=1e-9)
+    uneven = make_vfr_webm(webm, tmp_path / "uneven.webm")
+    assert len(set(np.round(np.diff(uneven) * 1000).astype(int))) > 2
+    np.testing.assert_allclose(
+        matroska_frame_times(tmp_path / "uneven.webm"), frame_timestamps(tmp_path / "uneven.webm")
+    )
+    np.testing.assert_allclose(matroska_frame_times(tmp_path / "uneven.webm"), uneven, atol=1e-9)
+    # Not Matroska, or cut short inside a block header: no list (the frames are then taken another way).
+    assert matroska_frame_times(feat_data / "single_face.mp4") is None
+    (tmp_path / "cut.webm").write_bytes(webm.read_bytes()[:300])
+    assert matroska_frame_times(tmp_path / "cut.webm") is None
+
+
+def test_a_long_variable_rate_webm_snaps_to_its_listed_frames_not_to_its_nominal_rate(
+    tmp_path: Path, catalog: Catalog, feat_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Longer than the decoding limit (lowered here so the sample counts as long): nothing is decoded.
+    monkeypatch.setattr(playback, "DECODE_LIMIT_FRAMES", 10)
+    monkeypatch.setattr(playback, "frame_timestamps", None)
+    webm = playback.write_webm_copy(feat_data / "single_face.mp4", tmp_path / "clip.webm")
+    truth = make_vfr_webm(webm, tmp_path / "phone.webm")
+    record, _ = ingest_video(
+        catalog, tmp_path / "phone.webm", original_name="phone.webm", patient_id="P001", user=LocalOperator("test")
+    )
+    assert not playback.needs_playback_copy(record)
+    np.testing.assert_allclose(playback.frame_times(catalog, record["video_id"]), truth, atol=1e-9)
+
+
+def test_a_playback_copy_keeps_the_originals_frame_times_and_says_where_they_show_in_it(
     tmp_path: Path, catalog: Catalog, feat_data: Path
 ) -> None:
-    webm = playback.write_webm_copy(feat_data / "single_face.mp4", tmp_path / "clip.webm")
-    record, _ = ingest_video(catalog, webm, original_name="clip.webm", patient_id="P001", user=LocalOperator("test"))
-    assert not record.get("playback_path")
-    decoded = frame_timestamps(webm)
+    clip = tmp_path / "phone.mp4"
+    truth = make_vfr_mp4v_clip(feat_data / "single_face.mp4", clip)
+    record, _ = ingest_video(catalog, clip, original_name="phone.mp4", patient_id="P001", user=LocalOperator("test"))
+    assert playback.needs_playback_copy(record)
+    video_id = record["video_id"]
+    assert playback.playback_frame_times(catalog, video_id) is None
+    copy = catalog.paths.root / playback.ensure_playback_copy(catalog, video_id)
+    # Segments and frame tables keep the original's clock; the copy shows the same frames, one for one,
+    # at its constant rate.
+    np.testing.assert_allclose(playback.frame_times(catalog, video_id), truth, atol=1e-9)
+    shown = playback.playback_frame_times(catalog, video_id)
+    np.testing.assert_allclose(shown, frame_timestamps(copy), atol=1e-9)
+    assert len(shown) == len(truth) and np.ptp(np.diff(shown)) < 2e-3
+    assert np.max(np.abs(shown - truth)) > 0.5 / 30
+
+
+def test_an_avi_is_decoded_once_short_and_read_from_a_whole_frame_table(
+    tmp_path: Path, catalog: Catalog, feat_data: Path
+) -> None:
+    avi = tmp_path / "clip.avi"
+    capture = cv2.VideoCapture(str(feat_data / "single_face.mp4"))
+    writer = cv2.VideoWriter(str(avi), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (160, 120))
+    while (frame := capture.read())[0]:
+        writer.write(cv2.resize(frame[1], (160, 120)))
+    writer.release()
+    capture.release()
+    record, _ = ingest_video(catalog, avi, original_name="clip.avi", patient_id="P001", user=LocalOperator("test"))
+    assert playback.listed_frame_times(avi) is None
+    decoded = frame_timestamps(avi)
     np.testing.assert_allclose(playback.frame_times(catalog, record["video_id"]), decoded)
     # An extracted table holding every frame is read as it is (here: its times shifted, to tell them apart).
     table = pd.DataFrame({"frame": np.arange(len(decoded)), "timestamp": decoded + 0.5})

@@ -23,11 +23,12 @@ from playwright.sync_api import Browser, Page, expect
 from facs_core.services.access import LocalOperator
 from facs_core.services.demo import SYNTHETIC_BACKEND, demo_frames
 from facs_core.services.ingest import ingest_video
+from facs_core.services.playback import ensure_playback_copy, playback_frame_times
 from store import open_catalog, users
 from store.runs import add_finished_run
 from store.segment_rows import add_segment, segments_for
 from tests.browser_server import ARTIFACTS, CHROMIUM, PASSWORD, chromium, fill_sign_in, idle, shot, streamlit_server
-from tests.vfr_clip import make_vfr_clip
+from tests.vfr_clip import make_vfr_clip, make_vfr_mp4v_clip
 from web.strip import span_label
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -79,6 +80,12 @@ def store(tmp_path_factory: pytest.TempPathFactory, feat_data: Path) -> dict:
         clip = data_dir.parent / "phone.mp4"
         vfr_truth = make_vfr_clip(feat_data / "single_face.mp4", clip)
         vfr, _ = ingest_video(catalog, clip, original_name="phone.mp4", patient_id="P017", user=LocalOperator("test"))
+        # The same spacing in MPEG-4 Part 2, which browsers cannot play: played through a constant-rate copy.
+        old = data_dir.parent / "old-phone.mp4"
+        copied_truth = make_vfr_mp4v_clip(feat_data / "single_face.mp4", old)
+        copied, _ = ingest_video(catalog, old, original_name="old.mp4", patient_id="P017", user=LocalOperator("test"))
+        ensure_playback_copy(catalog, copied["video_id"])
+        copy_times = playback_frame_times(catalog, copied["video_id"])
     return {
         "data_dir": data_dir,
         "video_id": video_id,
@@ -86,6 +93,9 @@ def store(tmp_path_factory: pytest.TempPathFactory, feat_data: Path) -> dict:
         "segment": segment,
         "vfr_id": vfr["video_id"],
         "vfr_truth": vfr_truth,
+        "copied_id": copied["video_id"],
+        "copied_truth": copied_truth,
+        "copy_times": copy_times,
     }
 
 
@@ -399,3 +409,53 @@ def test_in_and_out_snap_to_the_real_frames_of_a_variable_frame_rate_video(store
     # Within one (real) frame of the playheads.
     assert 0 <= playheads["i"] - saved["start_s"] < truth[first + 1] - truth[first]
     assert 0 < saved["end_s"] - playheads["o"] <= truth[last + 1] - truth[last]
+
+
+def test_a_variable_frame_rate_video_played_through_a_constant_rate_copy_keeps_its_own_frame_times(
+    store: dict, browser: Browser
+) -> None:
+    truth, copy = store["copied_truth"], store["copy_times"]
+    # Frame 7 shows from 0.200 s in the stored video, from 0.233 s in the copy; frame 51 (the
+    # segment's end) from 1.667 s and 1.700 s: the copy's frame rate puts either clock a frame off.
+    first, last = 7, 50
+    frame = 1 / 30
+    with streamlit_server(store["data_dir"], store["data_dir"].parent / "copied.log") as url:
+        context = browser.new_context(viewport={"width": 1300, "height": 1000})
+        context.set_default_timeout(60_000)
+        page = context.new_page()
+        _open_timeline(page, url, store["copied_id"])
+        marked = {}
+        for key, index in (("i", first), ("o", last)):
+            shown = page.evaluate(_SEEK_AND_WATCH, (copy[index] + copy[index + 1]) / 2)
+            assert shown is not None and abs(shown - copy[index]) < 1e-3, (index, shown, copy[index])
+            page.locator(".facs-tl-svg").focus()
+            page.keyboard.press(key)
+            marked[key] = float(page.locator(".facs-tl").get_attribute("data-in" if key == "i" else "data-out"))
+        page.get_by_label("Segment label", exact=True).fill("looks down")
+        page.locator(".facs-tl-svg").focus()
+        page.keyboard.press("Enter")
+        idle(page)
+        expect(page.get_by_text("Segment saved.")).to_be_visible()
+        # Its Play button: the copy plays from the segment's first frame and stops on its last.
+        page.evaluate("document.querySelector('.facs-tl video').currentTime = 0")
+        page.evaluate(_WATCH)
+        span = span_label(truth[first], truth[last + 1])
+        page.get_by_role("button", name=f"Play segment looks down, {span}").click()
+        page.wait_for_function("window.__seen.playing")
+        page.wait_for_function(
+            "(() => { const v = document.querySelector('.facs-tl video');"
+            f" return v.paused && !v.seeking && v.currentTime > {copy[first] + 0.5}; }})()"
+        )
+        seen = page.evaluate("window.__seen")
+        stopped = _current(page)
+        page.locator(".facs-tl").screenshot(path=str(ARTIFACTS / "timeline-09-copy-played.png"))
+        context.close()
+    with open_catalog(store["data_dir"]) as catalog:
+        saved = segments_for(catalog, store["copied_id"]).set_index("label").loc["looks down"]
+    # Stored in the stored video's clock: its frame times, to the microsecond, not the copy's.
+    assert abs(marked["i"] - truth[first]) < 1e-6 and abs(marked["o"] - truth[last + 1]) < 1e-6, marked
+    assert abs(saved["start_s"] - truth[first]) < 1e-6 and abs(saved["end_s"] - truth[last + 1]) < 1e-6
+    # Played in the copy's clock: from its frame `first` to its frame `last`, no further.
+    assert copy[first] <= seen["first"] <= copy[first] + frame, seen
+    assert copy[last] <= stopped < copy[last + 1], (stopped, copy[last], copy[last + 1])
+    assert seen["max"] < copy[last + 1] + frame, seen

@@ -268,6 +268,26 @@ def test_component_data_without_frames_or_frame_rate() -> None:
     assert data["rows"] == {"face": [], "other": [], "none": [], "unanalysed": []} and data["segments"] == []
 
 
+def test_a_playback_copy_sends_where_each_frame_shows_in_it_paired_with_the_stored_videos_frames() -> None:
+    # Frames 1/60 to 1/15 s apart, as a phone records.
+    stored = np.concatenate([[0.0], np.cumsum(np.tile([1 / 60, 1 / 60, 1 / 30, 1 / 15], 6))[:-1]])
+    copy = np.arange(24) / 30  # the same frames at a constant rate
+    empty = pd.DataFrame(columns=["segment_id", "start_s", "end_s", "label", "revision"])
+    common = {"src": "/v", "duration": 1.0, "fps": 30.0, "frames": pd.DataFrame(), "aus": [], "segments": empty}
+    data = component_data(**common, labels=[], may_edit=True, frame_times=stored, media_times=copy)
+
+    def expand(runs: list[list[float]]) -> np.ndarray:
+        return np.concatenate([first + step * np.arange(count) for first, step, count in runs])
+
+    np.testing.assert_allclose(expand(data["frame_runs"]), stored, atol=1e-3)
+    np.testing.assert_allclose(expand(data["media_runs"]), copy, atol=1e-3)
+    # A copy cut short pairs the frames it has; without the stored video's frames, or without a copy, none.
+    short = component_data(**common, labels=[], may_edit=True, frame_times=stored[:10], media_times=copy)
+    np.testing.assert_allclose(expand(short["media_runs"]), copy[:10], atol=1e-3)
+    assert component_data(**common, labels=[], may_edit=True, media_times=copy)["media_runs"] is None
+    assert component_data(**common, labels=[], may_edit=True, frame_times=stored)["media_runs"] is None
+
+
 @pytest.mark.parametrize(
     ("start", "end", "label"),
     [

@@ -16,9 +16,10 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-__all__ = ["PATTERN", "make_vfr_clip"]
+__all__ = ["PATTERN", "make_vfr_clip", "make_vfr_mp4v_clip"]
 
 #: Frame durations in ticks, repeated.
 PATTERN = (256, 256, 512, 1024)
@@ -59,12 +60,15 @@ def make_vfr_clip(source: Path, target: Path) -> np.ndarray:
     (count,) = struct.unpack(">I", data[stts_offset + 12 : stts_offset + 16])
     assert count == 1, "expected a constant-rate source"
     samples, delta = struct.unpack(">II", data[stts_offset + 16 : stts_offset + 24])
-    ctts_offset, _ = tables[b"ctts"]
-    (runs,) = struct.unpack(">I", data[ctts_offset + 12 : ctts_offset + 16])
-    offsets: list[int] = []
-    for i in range(runs):
-        n, value = struct.unpack(">II", data[ctts_offset + 16 + 8 * i : ctts_offset + 24 + 8 * i])
-        offsets.extend([value] * n)
+    # Composition offsets per sample; a file without B-frames has none (each frame shown as decoded).
+    offsets = [0] * samples
+    if b"ctts" in tables:
+        ctts_offset, _ = tables[b"ctts"]
+        (runs,) = struct.unpack(">I", data[ctts_offset + 12 : ctts_offset + 16])
+        offsets = []
+        for i in range(runs):
+            n, value = struct.unpack(">II", data[ctts_offset + 16 + 8 * i : ctts_offset + 24 + 8 * i])
+            offsets.extend([value] * n)
     assert len(offsets) == samples and sum(PATTERN) == len(PATTERN) * delta
     edts_chain = _find(data, 0, len(data), [b"moov", b"trak", b"edts", b"elst"])
     elst = edts_chain[-1][0]
@@ -86,7 +90,8 @@ def make_vfr_clip(source: Path, target: Path) -> np.ndarray:
     )
     # The edit list shows the clip from the first shown frame (media time = the shift).
     struct.pack_into(">i", data, elst + 20, shift)
-    replaced = sorted([(tables[b"stts"], stts), (tables[b"ctts"], ctts)], key=lambda item: item[0][0], reverse=True)
+    rewritten = [(tables[b"stts"], stts)] + ([(tables[b"ctts"], ctts)] if b"ctts" in tables else [])
+    replaced = sorted(rewritten, key=lambda item: item[0][0], reverse=True)
     growth = sum(len(new) - size for (_, size), new in replaced)
     for (offset, size), new in replaced:
         data[offset : offset + size] = new
@@ -98,3 +103,79 @@ def make_vfr_clip(source: Path, target: Path) -> np.ndarray:
         struct.pack_into(">I", data, offset, size + growth)
     target.write_bytes(bytes(data))
     return start_of[:samples] / timescale
+
+
+def make_vfr_mp4v_clip(source: Path, target: Path) -> np.ndarray:
+    """A variable-frame-rate MPEG-4 Part 2 (``mp4v``) MP4 of ``source``: one browsers cannot play.
+
+    ``source`` is re-encoded with OpenCV's FFmpeg (``mp4v``, at its own rate:
+    no B-frames, so no composition offsets), then its sample tables get the
+    spacing of :data:`PATTERN`, as :func:`make_vfr_clip` does. Such a video is
+    played through a constant-rate playback copy. Returns its frames'
+    presentation times (s).
+    """
+    capture = cv2.VideoCapture(str(source))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    constant = target.with_name(f"{target.stem}.constant.mp4")
+    writer = cv2.VideoWriter(str(constant), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            writer.write(frame)
+    finally:
+        writer.release()
+        capture.release()
+    try:
+        return make_vfr_clip(constant, target)
+    finally:
+        constant.unlink()
+
+
+#: Milliseconds added to the frames of a WebM in turn (:func:`make_vfr_webm`): frames 23 to 43 ms apart.
+WEBM_SHIFT_MS = (0, 10, 20, 5)
+
+
+def _ebml_number(data: bytes, pos: int, keep_marker: bool) -> tuple[int, int]:
+    first = data[pos]
+    length = next(n for n in range(1, 9) if first & (0x80 >> (n - 1)))
+    value = first if keep_marker else first & (0xFF >> length)
+    for byte in data[pos + 1 : pos + length]:
+        value = (value << 8) | byte
+    return value, length
+
+
+def make_vfr_webm(source: Path, target: Path) -> np.ndarray:
+    """A variable-frame-rate copy of the constant-rate WebM ``source`` (one video track, as OpenCV writes it).
+
+    Each block's 16-bit time offset within its cluster is moved by
+    :data:`WEBM_SHIFT_MS` in turn (later only, so no frame leaves its order
+    or its cluster); nothing else changes. Returns the frames' new times (s).
+    """
+    data = bytearray(source.read_bytes())
+    times: list[int] = []
+    containers = {0x18538067, 0x1F43B675}  # Segment, Cluster: walked into; everything else skipped
+
+    def walk(pos: int, end: int, cluster_ms: int) -> None:
+        while pos < end:
+            ident, id_length = _ebml_number(data, pos, True)
+            size, size_length = _ebml_number(data, pos + id_length, False)
+            body = pos + id_length + size_length
+            if ident in containers:
+                walk(body, min(end, body + size), 0)
+            elif ident == 0xE7:  # the cluster's time
+                cluster_ms = int.from_bytes(data[body : body + size], "big")
+            elif ident == 0xA3:  # a SimpleBlock: track number, then the signed offset
+                _, track_length = _ebml_number(data, body, False)
+                offset = int.from_bytes(data[body + track_length : body + track_length + 2], "big", signed=True)
+                new = offset + WEBM_SHIFT_MS[len(times) % len(WEBM_SHIFT_MS)]
+                data[body + track_length : body + track_length + 2] = new.to_bytes(2, "big", signed=True)
+                times.append(cluster_ms + new)
+            pos = body + size
+
+    walk(0, len(data), 0)
+    target.write_bytes(bytes(data))
+    shown = np.sort(np.asarray(times, dtype=float))
+    return (shown - shown[0]) / 1000

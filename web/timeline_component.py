@@ -9,9 +9,12 @@ Content-Security-Policy (``script-src 'self'``) refuses.
 
 In the browser: click or drag on the traces to seek; keys I and O (or the
 buttons) set in and out at the playhead, snapped to the frame on screen (by
-the real frame times of the played file,
+the real frame times of the stored video,
 :func:`facs_core.services.playback.frame_times`, so a variable-frame-rate
-video snaps to its own frames; without them every ``1 / fps``);
+video snaps to its own frames; without them every ``1 / fps``). Where the
+browser plays a constant-rate playback copy, the player's time is turned into
+the stored video's frame by frame (``media_runs``), so the axis, the marks and
+a played segment's ends keep the stored video's clock;
 Enter saves. Saving sends one request back to Python (:func:`synced_timeline`
 returns it), which the page stores through
 :mod:`facs_core.services.segment_edits`. A segment's Play button (or a play
@@ -215,6 +218,7 @@ def component_data(
     reported: str | None = None,
     window: tuple[float, float] | None = None,
     frame_times: np.ndarray | None = None,
+    media_times: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The JSON the component draws: traces binned to :data:`MAX_POINTS`, face rows, segments.
 
@@ -258,6 +262,13 @@ def component_data(
         (:func:`facs_core.services.playback.frame_times`): in and out points
         and frame steps snap to these, sent as runs of even spacing
         (:func:`frame_runs`). None: frames every ``1 / fps``.
+    media_times : ndarray, optional
+        When the same frames show in the file the browser plays, where that
+        is a playback copy (:func:`facs_core.services.playback.playback_frame_times`):
+        sent as ``media_runs``, by which the browser turns the player's time
+        into the stored video's and back, so in and out points and a played
+        segment's ends are the stored video's frame times. Paired frame by
+        frame with ``frame_times`` (a copy cut short pairs its frames only).
     """
     traces: dict[str, Any] = {"t": [], "aus": {}}
     detail: dict[str, Any] | None = None
@@ -303,6 +314,7 @@ def component_data(
         "reported": reported,
         "window": [float(window[0]), float(window[1])] if window is not None else None,
         "frame_runs": frame_runs(frame_times) if frame_times is not None and len(frame_times) else None,
+        "media_runs": _media_runs(frame_times, media_times),
         "detail": detail,
     }
 
@@ -346,6 +358,13 @@ def frame_runs(times: np.ndarray, tolerance_s: float = FRAME_TOLERANCE_S) -> lis
         runs.append([round(float(times[i]), 6), round(float(step), 9), count])
         i = good + 1
     return runs
+
+
+def _media_runs(frame_times: np.ndarray | None, media_times: np.ndarray | None) -> list[list[float]] | None:
+    """The played copy's frame times as runs, one per frame of ``frame_times`` as far as both go; None if no copy."""
+    if frame_times is None or media_times is None or not len(frame_times) or not len(media_times):
+        return None
+    return frame_runs(np.asarray(media_times, dtype=float)[: len(frame_times)])
 
 
 def _traces(frames: pd.DataFrame, columns: Sequence[str]) -> dict[str, Any]:

@@ -25,7 +25,8 @@ import pandas as pd
 
 from facs_core.decode import frame_timestamps
 from facs_core.errors import InputError
-from store import listings
+from facs_core.matroska import matroska_frame_times
+from facs_core.probe import sniff_container
 from store.catalog import Catalog
 from store.videos import get_video, sha256_file, video_file
 
@@ -37,8 +38,10 @@ __all__ = [
     "browser_playable",
     "ensure_playback_copy",
     "frame_times",
+    "listed_frame_times",
     "mp4_frame_times",
     "needs_playback_copy",
+    "playback_frame_times",
     "write_webm_copy",
 ]
 
@@ -49,12 +52,12 @@ BROWSER_CONTAINERS: frozenset[str] = frozenset({"mp4", "mov", "webm"})
 #: The longest side of a playback copy; larger videos are scaled down to keep encoding fast.
 MAX_PLAYBACK_SIDE = 960
 
-#: Most frames :func:`frame_times` lists by decoding a file that has no sample tables to read
-#: (under 3 minutes at 30 frames/s, a few seconds of decoding); longer ones are taken as evenly spaced.
+#: Most frames :func:`frame_times` lists by decoding a file whose container lists no frame times
+#: (AVI; under 3 minutes at 30 frames/s, a few seconds of decoding); longer ones are taken as evenly
+#: spaced, as AVI's header has them.
 DECODE_LIMIT_FRAMES = 5_000
 
 Progress = Callable[[float, str], None]
-_MP4_SUFFIXES = {".mp4", ".m4v", ".mov"}
 
 
 def browser_playable(container: str | None, codec: str | None) -> bool:
@@ -285,26 +288,57 @@ def _decoded_times(path: str, size: int, mtime_ns: int) -> np.ndarray:
     return times
 
 
-def frame_times(catalog: Catalog, video_id: str, frames: pd.DataFrame | None = None) -> np.ndarray | None:
-    """When each frame of the file a browser plays for ``video_id`` is shown (seconds, in order).
+@functools.lru_cache(maxsize=32)
+def _matroska_times(path: str, size: int, mtime_ns: int) -> np.ndarray | None:
+    times = matroska_frame_times(path)
+    if times is not None:
+        times.setflags(write=False)
+    return times
 
-    From the MP4/MOV sample tables of that file; for other containers from
-    ``frames`` (the extracted per-frame table) when it holds every decoded
-    frame, else by decoding when the video has at most
-    :data:`DECODE_LIMIT_FRAMES` frames. A playback copy is written at a
-    constant rate. None when the frames are taken as evenly spaced at the
-    catalogued fps (no file, a playback copy, a long video in another
-    container).
+
+def listed_frame_times(path: str | os.PathLike[str]) -> np.ndarray | None:
+    """Presentation times (s) of a video file's frames as its container lists them, nothing decoded.
+
+    MP4/MOV from the sample tables (:func:`mp4_frame_times`), Matroska/WebM
+    from the block headers (:func:`facs_core.matroska.matroska_frame_times`);
+    the container is told by the file's first bytes. None for a container
+    that lists no frame times (AVI: evenly spaced by its header) or a file
+    whose lists cannot be read. Cached per file (path, size, modification time).
+    """
+    path = Path(path)
+    try:
+        stat = path.stat()
+        with open(path, "rb") as handle:
+            container = sniff_container(handle.read(64))
+    except OSError:
+        return None
+    if container in ("mp4", "mov"):
+        return mp4_frame_times(path)
+    if container in ("mkv", "webm"):
+        return _matroska_times(str(path), stat.st_size, stat.st_mtime_ns)
+    return None
+
+
+def frame_times(catalog: Catalog, video_id: str, frames: pd.DataFrame | None = None) -> np.ndarray | None:
+    """When each frame of the stored video is shown (seconds, in order): the clock of its segments and frame table.
+
+    The original's frames, also when the browser plays a playback copy
+    (:func:`playback_frame_times` says when the same frames show in the
+    copy). From the container's lists (:func:`listed_frame_times`); for
+    other containers (AVI) from ``frames`` (the extracted per-frame table)
+    when it holds every decoded frame, else by decoding when the video has
+    at most :data:`DECODE_LIMIT_FRAMES` frames. None when the frames are
+    taken as evenly spaced at the catalogued fps (no file, a long AVI).
     """
     record = get_video(catalog, video_id)
-    playable = listings.playable_file(catalog, video_id)
-    if record is None or playable is None or not playable["path"]:
+    if record is None or not record.get("stored_path"):
         return None
-    path = catalog.paths.root / playable["path"]
-    if not path.is_file() or record.get("playback_path"):
+    path = video_file(catalog, record)
+    if not path.is_file():
         return None
-    if path.suffix.lower() in _MP4_SUFFIXES:
-        return mp4_frame_times(path)
+    listed = listed_frame_times(path)
+    if listed is not None:
+        return listed
     count = int(record.get("frame_count") or 0)
     if frames is not None and not frames.empty and count and len(frames) == count:
         return np.sort(frames["timestamp"].to_numpy(float))
@@ -315,3 +349,17 @@ def frame_times(catalog: Catalog, video_id: str, frames: pd.DataFrame | None = N
         except InputError:
             return None
     return None
+
+
+def playback_frame_times(catalog: Catalog, video_id: str) -> np.ndarray | None:
+    """When each frame shows in the playback copy the browser plays instead of the stored video; None without one.
+
+    The copy holds the original's frames one for one, in order, at a
+    constant rate (:func:`write_webm_copy`), so frame ``i`` of the copy is
+    frame ``i`` of :func:`frame_times`: a variable-frame-rate original's
+    frames show at other times in its copy.
+    """
+    record = get_video(catalog, video_id)
+    if record is None or not record.get("playback_path"):
+        return None
+    return listed_frame_times(catalog.paths.root / record["playback_path"])

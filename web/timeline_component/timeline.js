@@ -22,6 +22,8 @@ const HEIGHT = 252;
 const AU_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
 // Seek this far into a frame so the decoder shows that frame, not the one before it.
 const EPS = 0.001;
+// How far inside a frame of a playback copy a seek lands (s): more than its listed times may be off.
+const MEDIA_MARGIN = 0.002;
 const TICK_STEPS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
 
 let instances = 0;
@@ -58,6 +60,7 @@ class Timeline {
     this.duration = 0;
     this.fps = null;
     this.times = null; // when each frame is shown (s), if Python sent them
+    this.media = null; // when the same frames show in the played file, where it is a playback copy
     this.cursor = 0; // the playhead when there is no video
     this.inT = null;
     this.outT = null;
@@ -96,7 +99,7 @@ class Timeline {
     for (const type of ["timeupdate", "seeked", "pause", "loadedmetadata", "durationchange"]) {
       this.video.addEventListener(type, () => {
         if (type === "loadedmetadata" || type === "durationchange") this.drawStatic();
-        if (type === "timeupdate") this.checkStop(this.video.currentTime);
+        if (type === "timeupdate") this.checkStop(this.now());
         redraw();
       });
     }
@@ -160,7 +163,8 @@ class Timeline {
     this.setTrigger = setTrigger;
     this.setState = setState;
     this.fps = data.fps || null;
-    this.setFrames(data.frame_runs);
+    this.times = this.expand(data.frame_runs);
+    this.media = this.times ? this.expand(data.media_runs) : null;
     this.duration = data.duration || (isFinite(this.video.duration) ? this.video.duration : 0);
     if (data.src) {
       this.video.hidden = false;
@@ -229,8 +233,50 @@ class Timeline {
 
   // --- time -------------------------------------------------------------------
 
+  // The axis keeps the stored video's clock (its frame table's and segments' times); the player's
+  // currentTime is the played file's. They differ where a constant-rate playback copy of a
+  // variable-frame-rate video is played: frame i shows at media[i] in the copy, at times[i] on the axis.
   now() {
-    return this.data.src ? this.video.currentTime || 0 : this.cursor;
+    return this.data.src ? this.toAxis(this.video.currentTime || 0) : this.cursor;
+  }
+
+  // The frame whose span holds t in a list of frame times (the first before the list starts).
+  indexIn(list, t) {
+    let lo = 0;
+    let hi = list.length - 1;
+    if (t + 1e-6 < list[0]) return 0;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (list[mid] <= t + 1e-6) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  // Map t from one clock to the other: the same frame, at the same fraction of its span, kept
+  // `margin` inside that span (on the far side of the span the fraction is not clamped).
+  mapTime(t, from, to, margin = 0) {
+    const i = Math.min(this.indexIn(from, t), to.length - 1);
+    const spanFrom = i + 1 < from.length ? from[i + 1] - from[i] : 0;
+    const spanTo = i + 1 < to.length ? to[i + 1] - to[i] : 0;
+    const rate = spanFrom > 0 && spanTo > 0 ? spanTo / spanFrom : 1;
+    let offset = (t - from[i]) * rate;
+    if (spanTo > 0 && offset >= 0 && offset < spanTo) {
+      const keep = Math.min(margin, spanTo / 4);
+      offset = Math.max(keep, Math.min(spanTo - keep, offset));
+    }
+    return Math.max(0, to[i] + offset);
+  }
+
+  toAxis(mediaTime) {
+    return this.media ? this.mapTime(mediaTime, this.media, this.times) : mediaTime;
+  }
+
+  // The played file's frame times come as runs, each time within a millisecond of the true one
+  // (FRAME_TOLERANCE_S in Python): a seek lands two milliseconds inside the frame, so the player
+  // shows that frame and not a neighbour.
+  toMedia(t) {
+    return this.media ? this.mapTime(t, this.times, this.media, MEDIA_MARGIN) : t;
   }
 
   // Frames are known by their real times (sent by Python, from the file's sample tables or the
@@ -242,16 +288,7 @@ class Timeline {
   // The frame on screen at t: the last one shown at or before t.
   frameAt(t) {
     if (!this.times) return Math.max(0, Math.floor(t * this.fps + 1e-6));
-    const times = this.times;
-    let lo = 0;
-    let hi = times.length - 1;
-    if (t + 1e-6 < times[0]) return 0;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (times[mid] <= t + 1e-6) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+    return this.indexIn(this.times, t);
   }
 
   frameStart(index) {
@@ -278,18 +315,15 @@ class Timeline {
   }
 
   // Expand Python's runs [first, step, count] into one time per frame.
-  setFrames(runs) {
-    if (!runs || !runs.length) {
-      this.times = null;
-      return;
-    }
+  expand(runs) {
+    if (!runs || !runs.length) return null;
     const total = runs.reduce((sum, run) => sum + run[2], 0);
     const times = new Float64Array(total);
     let k = 0;
     for (const [first, step, count] of runs) {
       for (let i = 0; i < count; i++) times[k++] = first + i * step;
     }
-    this.times = times;
+    return times;
   }
 
   fmt(t) {
@@ -303,7 +337,7 @@ class Timeline {
   seek(t, keepStop = false) {
     const clamped = Math.max(0, Math.min(this.duration || 0, t));
     if (!keepStop) this.stopAt = null;
-    if (this.data.src) this.video.currentTime = clamped;
+    if (this.data.src) this.video.currentTime = this.toMedia(clamped);
     else this.cursor = clamped;
     this.drawDynamic();
   }
@@ -345,14 +379,14 @@ class Timeline {
       const end = this.stopAt;
       this.stopAt = null;
       this.video.pause();
-      this.video.currentTime = Math.max(0, end - EPS);
+      this.video.currentTime = this.toMedia(Math.max(0, end - EPS));
     }
   }
 
   loop() {
     cancelAnimationFrame(this.raf);
     const frame = () => {
-      this.checkStop(this.video.currentTime);
+      this.checkStop(this.now());
       this.drawDynamic();
       if (!this.video.paused) this.raf = requestAnimationFrame(frame);
     };
@@ -361,8 +395,9 @@ class Timeline {
       const onFrame = (_now, meta) => {
         if (this.video.paused) return;
         // The frame now shown is the last inside the segment when the next one starts at its end.
-        const shown = this.frameAt(meta.mediaTime);
-        this.checkStop(meta.mediaTime, this.framed() ? this.frameEnd(shown) - this.frameStart(shown) : 0);
+        const t = this.toAxis(meta.mediaTime);
+        const shown = this.frameAt(t);
+        this.checkStop(t, this.framed() ? this.frameEnd(shown) - this.frameStart(shown) : 0);
         this.video.requestVideoFrameCallback(onFrame);
       };
       this.video.requestVideoFrameCallback(onFrame);
