@@ -39,6 +39,26 @@ def test_building_the_parser_imports_no_heavy_module() -> None:
     assert done.stdout.strip() == "[]", f"building the parser imported {done.stdout.strip()}"
 
 
+def test_reading_the_data_folder_path_leaves_the_catalog_unimported() -> None:
+    # Every command reads the data folder's path; one that then analyses files
+    # (stats scalogram --frames) must not pay for DuckDB and the catalog.
+    script = textwrap.dedent(
+        """
+        import sys
+        from facs_core.cli import _data_folder
+        _data_folder(None)
+        print(sorted(m for m in sys.modules if m in ("duckdb", "store.catalog")))
+        from store import Catalog, open_catalog
+        print(open_catalog.__module__, Catalog.__name__)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[]", "store.catalog Catalog"], done.stdout
+
+
 def _run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "facs_core", *args]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False)
