@@ -24,6 +24,7 @@ from facs_core.reference import instruments
 from facs_core.services import visibility
 from facs_core.stats.cohort import ALPHA, DATA_SOURCES, METHODS, default_source
 from facs_core.stats.multicomp import CORRECTION_LABELS
+from store import Catalog
 from web import common, formatting, page_data
 
 __all__ = [
@@ -50,7 +51,7 @@ class CohortInputs:
     runs: pd.DataFrame
 
 
-def inputs_or_stop(store) -> CohortInputs:
+def inputs_or_stop(store: Catalog) -> CohortInputs:
     """The store's analysable inputs; with no extracted visit or no score, a pointer to the demo data, then stop."""
     clinical = page_data.clinical_table(store)
     inputs = CohortInputs(
@@ -94,7 +95,7 @@ def alpha_input(box, prefix: str) -> float:
     return float(box.number_input("Significance level (α)", 0.001, 0.5, ALPHA, step=0.01, key=f"{prefix}_alpha"))
 
 
-def segments_select(box, store, viewer: visibility.Viewer, prefix: str) -> str | None:
+def segments_select(box, store: Catalog, viewer: visibility.Viewer, prefix: str) -> str | None:
     """Whole videos, or only the visits with a stored segment of a label, inside it (``--segment-label``).
 
     The labels are those the viewer may read (a researcher sees the presets
@@ -128,14 +129,14 @@ def command_line_note(text: str) -> None:
     st.caption(f":material/terminal: {text}")
 
 
-def result_notes(store, result: pd.DataFrame) -> None:
+def result_notes(store: Catalog, result: pd.DataFrame) -> None:
     """The engine's notes on a result (visits left out and why), as the viewer may read them."""
     for note in result.attrs.get("notes", []):
         st.caption(f":material/info: {common.visible_text(store, note)}")
 
 
 def command_panel(
-    store, viewer: visibility.Viewer, result: pd.DataFrame, command: Callable[[Path | None], str], key: str
+    store: Catalog, viewer: visibility.Viewer, result: pd.DataFrame, command: Callable[[Path | None], str], key: str
 ) -> None:
     """The provenance and the command that reproduces ``result``; ``command(data_dir)`` writes it.
 

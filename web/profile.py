@@ -10,6 +10,8 @@ import streamlit as st
 from facs_core.services import analysis
 from facs_core.stats.cohort import DATA_SOURCES, EMOTIONS
 from facs_core.stats.profile import MIN_REFERENCE
+from facs_core.wavelets import Scalogram
+from store import Catalog
 from web import common, formatting
 
 __all__ = [
@@ -138,7 +140,7 @@ def profile_against_cohort(
     return analysis.patient_profile(common.catalog(), list(video_ids), mode, measures, source)
 
 
-def emotion_command(store, patient: str, mode: str, source: str, table: pd.DataFrame) -> None:
+def emotion_command(store: Catalog, patient: str, mode: str, source: str, table: pd.DataFrame) -> None:
     """Under the emotion heatmap: its provenance and the ``stats profile --measures emotions`` command giving it.
 
     ``table`` is :func:`profile_against_cohort` of the emotions; the table
@@ -153,7 +155,7 @@ def emotion_command(store, patient: str, mode: str, source: str, table: pd.DataF
     common.reproduce(store, command, shown, key="pp_emotion_command")
 
 
-def scalogram_chart(image, span: tuple[float, float] | None = None) -> alt.Chart:
+def scalogram_chart(image: Scalogram, span: tuple[float, float] | None = None) -> alt.Chart:
     """Scale x time heatmap of a :class:`facs_core.wavelets.Scalogram`, time averaged into bins.
 
     The time axis spans ``span`` (the segment drawn), else the image's own
