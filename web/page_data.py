@@ -61,7 +61,7 @@ def open_store(data_dir: str) -> Catalog:
 
 
 def _store(data_dir: str) -> Catalog:
-    # The caches above are keyed by ``data_dir``: read that folder's catalog (the
+    # This module's caches are keyed by ``data_dir``: read that folder's catalog (the
     # one web.common.catalog hands the pages when it is FACS_DATA_DIR).
     return open_store(str(resolve_data_dir(data_dir)))
 
