@@ -17,6 +17,7 @@ from facs_core.services import analysis, visibility
 from facs_core.stats.cohort import ALPHA, DATA_SOURCES, EMOTIONS, FEATURE_KINDS, METHODS, PERMUTATIONS, CohortParams
 from facs_core.stats.multicomp import CORRECTION_LABELS
 from web import common
+from web import profile as profile_views
 from web.formatting import is_missing, p_value
 
 __all__ = [
@@ -103,11 +104,9 @@ def frames_left_out(result: pd.DataFrame) -> pd.DataFrame:
     behind ``result``, with their patient; visits with the most frames left
     out first.
     """
-    from web.profile import frames_left_out as per_visit
-
     clinical = result.attrs["clinical"]
     visits = clinical[clinical["video_id"].isin(set(result.attrs.get("video_ids", [])))]
-    table = per_visit(result.attrs["features"], visits[["video_id", "visit_date"]])
+    table = profile_views.frames_left_out(result.attrs["features"], visits[["video_id", "visit_date"]])
     table.insert(0, "patient_id", table["video_id"].map(visits.set_index("video_id")["patient_id"]))
     table = table.sort_values(["frames_left_out", "patient_id", "video_id"], ascending=[False, True, True])
     return table.reset_index(drop=True)
