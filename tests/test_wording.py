@@ -220,7 +220,7 @@ def test_home_and_extraction_show_a_faceless_run_as_done_with_a_warning(
     assert status == {faceless: "done with a warning · no face found", face: "done"}
     assert set(table["Analysed"]) == {"whole video"}
 
-    # The command line's list: a job without a warning prints none ("warning: nan" before).
+    # The command line's list: a job without a warning prints none (never "warning: nan").
     assert main(["--data-dir", str(empty_store.paths.root), "jobs", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line for line in lines if face in line and "warning" not in line and "nan" not in line]
