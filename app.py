@@ -13,6 +13,7 @@ from typing import NoReturn
 from urllib.parse import urlencode
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from facs_core.errors import FacsError
 from store.paths import private_umask
@@ -64,6 +65,34 @@ SECTIONS: dict[str, list[tuple[str, str, str, str]]] = {
     ],
     "Administration": [("pages/admin.py", "Admin", "admin", "admin")],
 }
+#: The addresses of the pages ("" is Home's): any other names no page.
+KNOWN_PATHS = {""} | {Path(path).stem for entries in SECTIONS.values() for path, *_ in entries} - {"home"}
+NOTICE_KEY = "nav_not_available"
+#: The notices for an address that names no page (not echoed: it came from the address bar).
+UNKNOWN_PAGE = "That address is not a page of this dashboard; here is Home instead."
+UNKNOWN_PAGE_SIGNED_OUT = "That address is not a page of this dashboard; signing in leads to Home."
+
+
+def _forget_unknown_page() -> bool:
+    """Turn a request for an address that names no page into a request for Home.
+
+    Streamlit answers such a request (``/nonsense``, a typo, an old bookmark)
+    with its "Page not found" dialog, which blocks the page until closed.
+    Clearing the requested name before ``st.navigation`` resolves it makes the
+    navigation run the default page (Home) quietly; the caller shows a notice.
+    Returns whether the address named no page.
+    """
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return False
+    manager = ctx.pages_manager
+    name = (manager.intended_page_name or "").strip("/")
+    # A click in the navigation names its page by hash (an unknown hash already falls back to Home quietly).
+    if manager.intended_page_script_hash or name in KNOWN_PATHS:
+        return False
+    manager.set_script_intent("", "")
+    # /home is Home's name, though its address is /: no notice.
+    return name != "home"
 
 
 def _requested_path(page: st.Page) -> str:
@@ -77,7 +106,10 @@ try:
 except FacsError as exc:
     message = str(exc)
     show_alone(lambda: st.error(message, icon=":material/error:"), "Sign in", ":material/login:")
+unknown_page = _forget_unknown_page()
 if user is None:
+    if unknown_page:
+        st.info(UNKNOWN_PAGE_SIGNED_OUT, icon=":material/search_off:")
     # Every page is known (hidden, not run), so a deep link such as /upload
     # resolves instead of "Page not found", and the sign-in returns to it.
     requested = st.navigation(
@@ -91,8 +123,8 @@ if user is None:
     # current_user renders the sign-in (or first-administrator) form and stops the run.
     current_user(store, next_path=_requested_path(requested))
 background.start_background_work(store)
-
-NOTICE_KEY = "nav_not_available"
+if unknown_page:
+    st.session_state[NOTICE_KEY] = UNKNOWN_PAGE
 
 
 def _not_available(title: str, home: st.Page) -> Callable[[], None]:

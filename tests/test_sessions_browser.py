@@ -186,6 +186,47 @@ def test_another_roles_page_leads_home_with_a_notice(server: str, browser: Brows
     context.close()
 
 
+def _no_dialog(page: Page) -> None:
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+
+def test_an_unknown_address_leads_home_with_a_notice(server: str, browser: Browser) -> None:
+    notice = "That address is not a page of this dashboard; here is Home instead."
+    context = _context(browser)
+    page = context.new_page()
+    # Signed out: the sign-in form with the notice, no dialog; signing in leads Home.
+    _open(page, f"{server}/nonsense")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_text("That address is not a page of this dashboard; signing in leads to Home.")).to_be_visible()
+    _no_dialog(page)
+    shot(page, "sessions-11-unknown-address-signed-out")
+    fill_sign_in(page, "clara")
+    assert page.url == f"{server}/"
+    expect(page.get_by_role("heading", name="FACS interview dashboard")).to_be_visible()
+    # Signed in: Home with the notice (the address is not echoed), a working sidebar.
+    _open(page, f"{server}/no-such-page?patient=P017")
+    expect(page.get_by_text(notice)).to_be_visible()
+    expect(page.get_by_role("heading", name="FACS interview dashboard")).to_be_visible()
+    expect(page.get_by_text("no-such-page")).to_have_count(0)
+    assert page.url.split("?")[0] == f"{server}/"
+    _no_dialog(page)
+    shot(page, "sessions-12-unknown-address-signed-in")
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Upload").click()
+    idle(page)
+    expect(page.get_by_role("heading", name="Upload interviews")).to_be_visible()
+    expect(page.get_by_text(notice)).to_have_count(0)
+    # Home's own name is no unknown address, and a real page's deep link still lands on it.
+    _open(page, f"{server}/home")
+    expect(page.get_by_role("heading", name="FACS interview dashboard")).to_be_visible()
+    expect(page.get_by_text(notice)).to_have_count(0)
+    _no_dialog(page)
+    _open(page, f"{server}/timeline")
+    expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
+    expect(page.get_by_text(notice)).to_have_count(0)
+    context.close()
+
+
 def test_sign_out_in_one_tab_ends_the_others(server: str, browser: Browser) -> None:
     context = _context(browser)
     first = context.new_page()
