@@ -184,13 +184,14 @@ with integrity_tab:
     elif not last["problems"]:
         st.success(
             f"Last verification {last['finished_at']:%Y-%m-%d %H:%M} by {last['actor']}: sound,"
-            f" {last['files_checked']} files verified.",
+            f" {formatting.count(last['files_checked'], 'file')} verified.",
             icon=":material/check_circle:",
         )
     else:
         st.error(
             f"Last verification {last['finished_at']:%Y-%m-%d %H:%M} by {last['actor']}:"
-            f" {len(last['problems'])} problems in {last['files_checked']} files checked.",
+            f" {formatting.count(len(last['problems']), 'problem')} in"
+            f" {formatting.count(last['files_checked'], 'file')} checked.",
             icon=":material/error:",
         )
         st.code("\n".join(last["problems"]), language=None)
@@ -201,7 +202,8 @@ with backup_tab:
         with common.friendly_errors(), st.spinner("Backing up ..."):
             result = backup(store, user=user)
             st.success(
-                f"Backup written: {result.archive} ({result.files} files, {result.bytes / 1e6:.1f} MB,"
+                f"Backup written: {result.archive} ({formatting.count(result.files, 'file')},"
+                f" {result.bytes / 1e6:.1f} MB,"
                 f" schema version {result.schema_version}).",
                 icon=":material/check_circle:",
             )

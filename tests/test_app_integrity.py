@@ -34,8 +34,8 @@ def test_admin_shows_the_last_verification_and_runs_one(small_store: Catalog) ->
     (small_store.paths.root / shard).write_bytes(bytes(raw))
     at.button(key="ad_verify").click().run()
     no_exception(at)
-    assert "1 problems in 3 files checked" in texts(at.error)
+    assert "1 problem in 3 files checked" in texts(at.error)
     assert f"{shard}: content differs from its recorded sha256" in texts(at.code)
     # A fresh visit shows the recorded outcome without running again.
     again = page("admin", small_store, "admin").run()
-    assert "1 problems" in texts(again.error)
+    assert "1 problem in 3 files checked" in texts(again.error)

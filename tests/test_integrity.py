@@ -62,7 +62,7 @@ def test_one_flipped_byte_is_found_and_named(data_dir, feat_data, capsys, kind):
     assert lines[0].startswith(f"{files[kind]}: ")
     if kind != "catalog":
         assert "content differs from its recorded sha256" in lines[0]
-    assert out.err == "error: 1 problems found in the store\n"
+    assert out.err == "error: 1 problem found in the store\n"
 
 
 def test_a_flipped_shard_byte_also_fails_the_parquet_page_checksum(data_dir, feat_data):
@@ -141,7 +141,7 @@ def test_backup_refuses_a_damaged_store_and_names_what_is_damaged(data_dir, feat
         with pytest.raises(StoreError) as caught:
             backups.backup(catalog, archive, user=OPERATOR)
         assert str(caught.value).startswith(
-            "the store fails verification, nothing archived (1 problems:"
+            "the store fails verification, nothing archived (1 problem:"
             f" {files['shard']}: content differs from its recorded sha256"
         )
         assert not archive.exists() and not list(tmp_path.glob(".b.tar*"))

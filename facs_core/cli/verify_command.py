@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from facs_core.cli._shared import cli_operator
+from facs_core.wording import count
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,11 +33,11 @@ def _verify(args: argparse.Namespace) -> int:
 
     outcome = verify_data_dir(args.data_dir, cli_operator(), record_missing=args.record_missing)
     if outcome.recorded:
-        print(f"recorded the checksum of {outcome.recorded} files that had none")
+        print(f"recorded the checksum of {count(outcome.recorded, 'file')} that had none")
     if outcome.ok:
-        print(f"OK: the store is sound ({outcome.files_checked} files verified)")
+        print(f"OK: the store is sound ({count(outcome.files_checked, 'file')} verified)")
         return 0
     for problem in outcome.problems:
         print(problem)
-    print(f"error: {len(outcome.problems)} problems found in the store", file=sys.stderr)
+    print(f"error: {count(len(outcome.problems), 'problem')} found in the store", file=sys.stderr)
     return 1

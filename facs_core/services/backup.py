@@ -47,6 +47,7 @@ from facs_core import __version__
 from facs_core.errors import InputError, StoreError
 from facs_core.services import access
 from facs_core.services.access import LocalOperator, PermissionDenied, User
+from facs_core.wording import count
 from store import audit
 from store.catalog import Catalog
 from store.lock import exclusive_turn
@@ -212,7 +213,7 @@ def backup(
     checked = verify_catalog(catalog, user)
     if not checked.ok and not allow_damaged:
         raise StoreError(
-            f"the store fails verification, nothing archived ({len(checked.problems)} problems:"
+            f"the store fails verification, nothing archived ({count(len(checked.problems), 'problem')}:"
             f" {damage_summary(checked.problems)}); see 'python -m facs_core verify', or pass --allow-damaged"
         )
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
@@ -316,7 +317,7 @@ def _extract_verified(archive: Path, into: Path, manifest: dict) -> None:
             seen.add(member.name)
     missing = sorted(set(expected) - seen)
     if missing:
-        raise StoreError(f"backup {archive.name}: {len(missing)} files missing, first {missing[0]}")
+        raise StoreError(f"backup {archive.name}: {count(len(missing), 'file')} missing, first {missing[0]}")
 
 
 def _verify_restored(archive: Path, folder: Path, allow_damaged: bool, user: LocalOperator) -> tuple[str, ...]:
@@ -330,7 +331,7 @@ def _verify_restored(archive: Path, folder: Path, allow_damaged: bool, user: Loc
     outcome = verify_data_dir(folder, user, record=False, record_missing=True)
     if not outcome.ok and not allow_damaged:
         raise StoreError(
-            f"backup {archive.name} holds a damaged store ({len(outcome.problems)} problems:"
+            f"backup {archive.name} holds a damaged store ({count(len(outcome.problems), 'problem')}:"
             f" {damage_summary(outcome.problems)}); nothing restored; pass --allow-damaged to restore it anyway"
         )
     return outcome.problems
