@@ -25,6 +25,34 @@ from facs_core.wording import sentence
 from store import Catalog, listings, resolve_data_dir
 from web import page_data
 
+__all__ = [
+    "ICONS",
+    "RESEARCH_CAVEAT",
+    "au_source_note",
+    "catalog",
+    "chart_downloads",
+    "chart_image",
+    "damage_badge",
+    "download_buttons",
+    "friendly_errors",
+    "has_synthetic",
+    "page_link",
+    "progress_reporter",
+    "real_visits",
+    "reproduce",
+    "result_downloads",
+    "selection_interval",
+    "selection_point",
+    "show_table",
+    "synthetic_banner",
+    "too_few_real_visits",
+    "unknown_patient_notice",
+    "viewer",
+    "visible_text",
+    "visit_label",
+    "visits_table",
+]
+
 #: Material icons of the pages (emoji render as empty boxes on servers without an emoji font).
 ICONS = {
     "home": ":material/home:",

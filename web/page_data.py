@@ -15,6 +15,18 @@ import streamlit as st
 from facs_core.reference import action_units, instruments
 from store import Catalog, listings, open_catalog, resolve_data_dir
 
+__all__ = [
+    "COVARIATES",
+    "au_choices",
+    "available_scores",
+    "clinical_table",
+    "frames_of_video",
+    "latest_runs",
+    "open_store",
+    "shard_files",
+    "store_version",
+]
+
 #: Covariates the catalog holds per visit, as the statistics engine names them.
 COVARIATES: tuple[str, ...] = ("age", "sex", "camera", "medication", "repeat_visit")
 
