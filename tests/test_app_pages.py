@@ -519,6 +519,18 @@ def test_charts_export_as_png_and_svg(demo_store: Catalog) -> None:
     assert svg.lstrip().startswith(b"<svg") and b"AU12" in svg
 
 
+def test_a_scalogram_of_more_than_5000_cells_exports_in_full() -> None:
+    from facs_core.datasets import rhythm_video
+    from facs_core.wavelets import scalogram
+    from web.profile import scalogram_chart
+
+    image = scalogram(rhythm_video("v1", seconds=120, amplitude=0.1), "v1", "AU12", 30.0, scales=range(1, 101))
+    chart = scalogram_chart(image)
+    assert len(chart.data) > 5000
+    svg = common.chart_image(chart, "svg")
+    assert svg.count(b"<path") > 5000
+
+
 def test_home_recent_jobs_read_for_a_person_and_admin_gets_no_empty_heading(demo_store: Catalog) -> None:
     from store import job_rows
 

@@ -274,7 +274,10 @@ def chart_image(chart: alt.TopLevelMixin, fmt: str) -> bytes:
     """The chart rendered offline by vl-convert: ``fmt`` ``"png"`` (2x scale) or ``"svg"``."""
     import vl_convert as vlc
 
-    spec = chart.to_json()
+    # Altair refuses to inline more than 5,000 rows, a guard for notebooks; the
+    # page already draws the chart in full, so its file must hold the same rows.
+    with alt.data_transformers.disable_max_rows():
+        spec = chart.to_json()
     if fmt == "png":
         return vlc.vegalite_to_png(spec, scale=2)
     if fmt == "svg":
