@@ -54,8 +54,6 @@ def test_strip_chart_draws_the_spans() -> None:
         (5.0, "no patient face"),
         (7.0, "patient face"),
     }
-    names = [row["row"] for data in spec["datasets"].values() for row in data if set(row) == {"row", "y"}]
-    assert names == ["patient face", "other face", "no patient face", "segments"]  # each row named
 
 
 def test_au_traces_are_drawn_with_a_colour_beside_the_face_rows() -> None:
@@ -95,3 +93,21 @@ def test_time_without_analysed_frames_breaks_the_lines_and_has_no_face_state() -
     assert len(sides) == 4 and not ((sides["min"] < 10) & (sides["max"] > 10)).any()
     spans = [row for data in spec["datasets"].values() for row in data if row.get("status") == "patient face"]
     assert [(r["start_s"], r["end_s"]) for r in spans] == [(2.5, 9.0), (11.0, 16.5)]
+
+
+def test_row_names_stand_beside_the_strip_so_no_band_or_label_at_its_left_edge_covers_them() -> None:
+    # A segment from the first second, with a label as long as its band allows, and the face row from 0.
+    segments = pd.DataFrame({"start_s": [0.0], "end_s": [3.0], "label": ["depressive symptoms (SCID)"]})
+    svg = common.chart_image(strip_chart(_frames(), ["AU12"], segments, 8.0), "svg").decode()
+    texts = {
+        text: float(x)
+        for x, text in re.findall(r'<text[^>]*transform="translate\(([-\d.]+),[-\d.]+\)"[^>]*>([^<]+)</text>', svg)
+    }
+    # Each row named once, by the y axis: right-aligned left of the plot (x < 0 in the plot's frame) ...
+    for name in ("patient face", "other face", "no patient face", "segments"):
+        assert texts[name] < 0, (name, texts)
+    assert svg.count(">segments<") == 1
+    # ... while the segment's label is drawn inside the plot (x > 0), and the AU values keep their labels.
+    label = next(text for text in texts if text.startswith("depress"))
+    assert texts[label] > 0
+    assert {"0", "0.25", "0.5", "0.75", "1"} <= set(texts)

@@ -411,6 +411,22 @@ def test_in_and_out_snap_to_the_real_frames_of_a_variable_frame_rate_video(store
     assert 0 < saved["end_s"] - playheads["o"] <= truth[last + 1] - truth[last]
 
 
+#: Right ends of the row names, the width they are kept within, left ends of the segment labels (SVG px).
+_ROW_NAMES_AND_LABELS = """() => {
+  const svg = document.querySelector('.facs-tl-svg');
+  const gutter = svg.querySelector("clipPath[id$='-gutter'] rect");
+  const ends = (selector, end) => [...svg.querySelectorAll(selector)].map((text) => {
+    const box = text.getBBox();
+    return end ? box.x + box.width : box.x;
+  });
+  return {
+    gutter: gutter ? Number(gutter.getAttribute('width')) : null,
+    names: ends('.facs-tl-rowname', true),
+    labels: ends('.facs-tl-seglabel', false),
+  };
+}"""
+
+
 def test_a_variable_frame_rate_video_played_through_a_constant_rate_copy_keeps_its_own_frame_times(
     store: dict, browser: Browser
 ) -> None:
@@ -449,6 +465,15 @@ def test_a_variable_frame_rate_video_played_through_a_constant_rate_copy_keeps_i
         seen = page.evaluate("window.__seen")
         stopped = _current(page)
         page.locator(".facs-tl").screenshot(path=str(ARTIFACTS / "timeline-09-copy-played.png"))
+        # Zoomed in on the playhead (key +), the segment begins before the window shown: its band and
+        # label start at the left edge, beside the row names, never over them.
+        page.locator(".facs-tl-svg").focus()
+        page.keyboard.press("+")
+        expect(page.locator(".facs-tl-window")).not_to_have_text("whole video shown")
+        geometry = page.evaluate(_ROW_NAMES_AND_LABELS)
+        assert geometry["gutter"] and geometry["labels"], geometry
+        assert max(geometry["names"]) <= geometry["gutter"] < min(geometry["labels"]), geometry
+        page.locator(".facs-tl").screenshot(path=str(ARTIFACTS / "timeline-10-label-at-left-edge.png"))
         context.close()
     with open_catalog(store["data_dir"]) as catalog:
         saved = segments_for(catalog, store["copied_id"]).set_index("label").loc["looks down"]

@@ -241,7 +241,25 @@ def strip_chart(frames: pd.DataFrame, aus: Sequence[str], segments: pd.DataFrame
     domain = alt.Scale(domain=[0, duration], nice=False)
     x = alt.X("timestamp:Q", title="time (s)", scale=domain)
     y_scale = alt.Scale(domain=[_ROWS["segments"][0] - 0.02, 1.0], nice=False)
-    y_axis = alt.Axis(values=[0, 0.25, 0.5, 0.75, 1.0], format=".2~f", title="AU value")
+    # The rows are named by the y axis, beside the plot: a name drawn inside it would lie under
+    # whatever band or label starts at the strip's left edge.
+    # Each row's name for the values inside its band (compared by band, not by float equality).
+    names = " : ".join(
+        f"datum.value >= {low!r} && datum.value <= {high!r} ? {name!r}" for name, (low, high) in _ROWS.items()
+    )
+    values = [*(sum(band) / 2 for band in _ROWS.values()), 0, 0.25, 0.5, 0.75, 1.0]
+    y_axis = alt.Axis(
+        values=values,
+        # Every value labelled: a layered chart otherwise thins them to one per 40 px.
+        tickCount=len(values),
+        labelExpr=f"{names} : format(datum.value, '.2~f')",
+        labelOverlap=False,
+        # Grid lines and ticks for the AU values only; the row names stand alone.
+        gridOpacity=alt.expr("datum.value < 0 ? 0 : 1"),
+        tickOpacity=alt.expr("datum.value < 0 ? 0 : 1"),
+        title="AU value",
+        titleAnchor="end",
+    )
     layers: list[alt.Chart] = []
     binned = downsample(frames, list(aus)) if not frames.empty else pd.DataFrame({"timestamp": [0.0, duration]})
     if frames.empty or not list(aus):
@@ -290,7 +308,7 @@ def strip_chart(frames: pd.DataFrame, aus: Sequence[str], segments: pd.DataFrame
             .encode(
                 x=alt.X("start_s:Q", scale=domain),
                 x2="end_s:Q",
-                y=alt.Y("y:Q", scale=y_scale),
+                y=alt.Y("y:Q", scale=y_scale, axis=y_axis),
                 y2="y2:Q",
                 color=alt.Color("colour:N", scale=None),
                 tooltip=[
@@ -317,12 +335,6 @@ def strip_chart(frames: pd.DataFrame, aus: Sequence[str], segments: pd.DataFrame
                     text="shown:N",
                 )
             )
-    names = pd.DataFrame({"row": list(_ROWS), "y": [sum(v) / 2 for v in _ROWS.values()]})
-    layers.append(
-        alt.Chart(names)
-        .mark_text(align="left", baseline="middle", dx=3, fontSize=10, color="#333")
-        .encode(x=alt.value(0), y=alt.Y("y:Q", scale=y_scale), text="row:N")
-    )
     layers[0] = layers[0].add_params(brush)
     return (
         alt.layer(*layers)

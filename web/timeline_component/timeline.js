@@ -653,6 +653,10 @@ class Timeline {
     const clip = `${this.id}-clip`;
     const defs = svgEl("defs", {}, svg);
     svgEl("rect", { x: GUTTER, y: 0, width: span(GUTTER, right), height: AXIS_TOP }, svgEl("clipPath", { id: clip }, defs));
+    // Row names stay in the gutter, cut there if a large font makes one wider: bands and their
+    // labels start at the gutter's edge (a segment begun before the window shown, at its left edge).
+    const gutter = `${this.id}-gutter`;
+    svgEl("rect", { x: 0, y: 0, width: GUTTER - 4, height: HEIGHT }, svgEl("clipPath", { id: gutter }, defs));
     const inside = (start, end) => end >= from && start <= to;
     svgEl("rect", { x: GUTTER, y: TRACE_TOP, width: span(GUTTER, right), height: TRACE_HEIGHT, fill: "#fafafa", stroke: "#ddd" }, svg);
     for (const v of [0, 0.5, 1]) {
@@ -660,7 +664,7 @@ class Timeline {
       const tick = svgEl("text", { x: GUTTER - 4, y: y(v) + 4, "text-anchor": "end" }, svg);
       tick.textContent = String(v);
     }
-    const traceName = svgEl("text", { x: 4, y: TRACE_TOP + 14, class: "facs-tl-rowname" }, svg);
+    const traceName = svgEl("text", { x: 4, y: TRACE_TOP + 14, class: "facs-tl-rowname", "clip-path": `url(#${gutter})` }, svg);
     traceName.textContent = "AU value";
     names.forEach((name, index) => {
       const values = traces.aus[name];
@@ -718,7 +722,7 @@ class Timeline {
     const rows = this.data.rows || {};
     for (const row of ROWS) {
       svgEl("rect", { x: GUTTER, y: row.top, width: span(GUTTER, right), height: row.height, fill: "#f4f4f4" }, svg);
-      const name = svgEl("text", { x: 4, y: row.top + row.height - 2, class: "facs-tl-rowname" }, svg);
+      const name = svgEl("text", { x: 4, y: row.top + row.height - 2, class: "facs-tl-rowname", "clip-path": `url(#${gutter})` }, svg);
       name.textContent = row.name;
       for (const [start, end] of rows[row.key] || []) {
         if (!inside(start, end)) continue;
@@ -754,7 +758,7 @@ class Timeline {
 
     // Segments: labelled bands, clickable to select (and edit) one.
     svgEl("rect", { x: GUTTER, y: SEG_ROW.top, width: span(GUTTER, right), height: SEG_ROW.height, fill: "#f4f4f4" }, svg);
-    const segName = svgEl("text", { x: 4, y: SEG_ROW.top + 16, class: "facs-tl-rowname" }, svg);
+    const segName = svgEl("text", { x: 4, y: SEG_ROW.top + 16, class: "facs-tl-rowname", "clip-path": `url(#${gutter})` }, svg);
     segName.textContent = SEG_ROW.name;
     for (const seg of this.data.segments || []) {
       if (!inside(seg.start, seg.end)) continue;
@@ -800,7 +804,7 @@ class Timeline {
       const label = svgEl("text", { x: x(t), y: AXIS_TOP + 16, "text-anchor": "middle" }, svg);
       label.textContent = duration < 60 ? `${+t.toFixed(1)}` : this.fmt(+t.toFixed(1)).replace(/\.00$/, "");
     }
-    const unit = svgEl("text", { x: 4, y: AXIS_TOP + 16, class: "facs-tl-rowname" }, svg);
+    const unit = svgEl("text", { x: 4, y: AXIS_TOP + 16, class: "facs-tl-rowname", "clip-path": `url(#${gutter})` }, svg);
     unit.textContent = duration < 60 ? "time (s)" : "time (m:s)";
     this.zoomOut.textContent = this.view ? `${this.fmt(from)} to ${this.fmt(to)} shown` : "whole video shown";
 
