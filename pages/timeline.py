@@ -54,9 +54,11 @@ visit = visits.set_index("video_id").loc[video_id]
 source = visit["playback_path"] if pd.notna(visit["playback_path"]) else visit["stored_path"]
 #: Whether this visit has a stored video file at all (a synthetic demo visit has AU series only).
 has_video = bool(pd.notna(source) and source)
-# "video played" is audited only for a visit with a file to stream; a visit without one shows
-# AU series only, which is viewing the patient's data.
-require(store, "play_video" if has_video else "view_patient", visit["patient_id"])
+# Opening a visit views the patient's data (audited once per session and patient); "video played"
+# is audited by the video route when it first serves this video's bytes to this session.
+require(store, "view_patient", visit["patient_id"])
+if has_video:
+    require(store, "play_video", visit["patient_id"])
 common.synthetic_banner(bool(visit["synthetic"]))
 common.damage_badge(visit)
 common.au_source_note(store, [video_id])

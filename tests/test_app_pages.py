@@ -569,3 +569,16 @@ def test_timeline_of_a_visit_without_video_offers_no_player_and_audits_no_play(d
     mine = events[events["target"] == patient]
     assert audit.VIDEO_PLAYED not in mine["action"].tolist()
     assert audit.PATIENT_VIEWED in mine["action"].tolist()
+
+
+def test_opening_the_timeline_of_a_video_audits_a_view_not_a_play(empty_store: Catalog, feat_data: Path) -> None:
+    """ "video played" is written by the video route when it serves the bytes (tests/test_sessions.py), not here."""
+    from store import audit
+
+    video_id = _sample_video(empty_store, feat_data)["video_id"]
+    at = page("timeline", empty_store, "clinician", ("P001",))
+    at.query_params["video"] = video_id
+    no_exception(at.run())
+    events = audit.events(empty_store)
+    mine = events[events["target"] == "P001"]["action"].tolist()
+    assert audit.PATIENT_VIEWED in mine and audit.VIDEO_PLAYED not in mine, mine

@@ -325,6 +325,32 @@ def test_video_route_streams_byte_ranges_of_the_stored_file(served) -> None:
     assert head.status_code == 200 and int(head.headers["content-length"]) == size
 
 
+def test_video_played_is_audited_when_the_route_first_serves_the_bytes_to_a_session(served) -> None:
+    """Once per session and video, at the first answer that sends the file: not a HEAD, a refusal or a 416."""
+    catalog, client, mine, theirs, source = served
+    size = source.stat().st_size
+    _, session_id = _signed_in(catalog, client, "clara")
+    url = f"{routes.VIDEO}/{media_grants.grant(session_id, mine['video_id'])}"
+    # A page that could play it (a grant made, as when the Timeline opens) is not a play.
+    assert _events(catalog, "video played") == []
+    assert client.head(url).status_code == 200
+    assert client.get(url, headers={"Range": f"bytes={size}-"}).status_code == 416
+    assert client.get(f"{routes.VIDEO}/{media_grants.grant(session_id, theirs['video_id'])}").status_code == 403
+    assert _events(catalog, "video played") == []
+    played = ("clara", "P001", f"video {mine['video_id']}")
+    assert client.get(url, headers={"Range": "bytes=0-99"}).status_code == 206
+    assert _events(catalog, "video played") == [played]
+    # The player's further range requests, and the whole file, are the same play.
+    for first, last in ((100, 60_000), (0, 1), (size - 10, size - 1)):
+        assert client.get(url, headers={"Range": f"bytes={first}-{last}"}).status_code == 206
+    assert client.get(url).status_code == 200
+    assert _events(catalog, "video played") == [played]
+    # Another session of the same account plays it again.
+    _, again = _signed_in(catalog, client, "clara")
+    assert client.get(f"{routes.VIDEO}/{media_grants.grant(again, mine['video_id'])}").status_code == 200
+    assert _events(catalog, "video played") == [played, played]
+
+
 def test_video_route_refuses_without_a_valid_session_or_permission(served) -> None:
     catalog, client, mine, theirs, _ = served
     clara_token, clara_session = _signed_in(catalog, client, "clara")

@@ -42,8 +42,9 @@ from web.deferred import TOKEN_KEY, USER_KEY
 
 TIMEOUT_ENV = session_cookie.TIMEOUT_ENV
 DEFAULT_TIMEOUT_MIN = session_cookie.DEFAULT_TIMEOUT_MIN
-#: Actions whose access to a patient is audited (once per session and patient).
-AUDITED_VIEWS = {"view_patient": audit.PATIENT_VIEWED, "play_video": audit.VIDEO_PLAYED}
+#: Actions whose access to a patient is audited (once per session and patient). Playing a video is
+#: audited by the video route when it first serves the video's bytes to the session (web/routes.py).
+AUDITED_VIEWS = {"view_patient": audit.PATIENT_VIEWED}
 #: The one message for every refused sign-in, so the form reveals nothing about accounts.
 REFUSED = "Sign-in refused: wrong user name or password, or the account is disabled or locked."
 
@@ -330,8 +331,9 @@ def require(catalog: Catalog, action: str, patient_id: str | None = None) -> Use
 
     The session is re-checked on the server first (:func:`check_session`).
     Denials are audited and shown as one line, then the run stops. Viewing a
-    patient and playing a video are audited once per session and patient
-    (pages audit uploads, edits, deletions and exports where they happen).
+    patient is audited once per session and patient; playing a video is
+    audited by the video route when it serves the bytes (pages audit uploads,
+    edits, deletions and exports where they happen).
     """
     user = check_session(catalog)
     try:

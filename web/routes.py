@@ -10,7 +10,9 @@
     Streams a video's stored file with HTTP byte ranges (never reading it
     whole), for an opaque grant bound to the requesting session, after
     checking at this request that the session is valid and the account may
-    play that patient's videos.
+    play that patient's videos. The first answer that serves the video's
+    bytes to a session is audited as "video played" (once per session and
+    video, not per range request).
 
 :class:`PrivateCaching` wraps the whole server (``dashboard.py`` adds it):
 nothing it answers may be kept by a shared cache (a proxy, a CDN) between the
@@ -31,6 +33,7 @@ import ipaddress
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
@@ -117,6 +120,29 @@ def _cookie_token(catalog: Catalog, request: Request) -> str | None:
     return session_cookie.unsign(catalog, request.cookies.get(session_cookie.COOKIE_NAME))
 
 
+class _AuditedFile(FileResponse):
+    """A :class:`FileResponse` that calls ``on_serving`` (in a worker thread) before it sends any byte of the file.
+
+    Only a GET answered with the file (200, or 206 for a range) counts: not a
+    HEAD, not a range the file does not have (416). If ``on_serving`` raises,
+    nothing is sent.
+    """
+
+    def __init__(self, *args, on_serving: Callable[[], None], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_serving = on_serving
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_after_audit(message: Message) -> None:
+            serving = message["type"] == "http.response.start" and message["status"] in (200, 206)
+            if serving and scope["method"] == "GET":
+                # The audit writes to DuckDB, which blocks: not on the event loop.
+                await anyio.to_thread.run_sync(self._on_serving)
+            await send(message)
+
+        await super().__call__(scope, receive, send_after_audit)
+
+
 def _refused(status: int, text: str) -> Response:
     return PlainTextResponse(text, status_code=status, headers=_NO_STORE)
 
@@ -187,9 +213,19 @@ def routes(catalog: Callable[[], Catalog]) -> list[Route]:
         if not path.is_relative_to(root) or not path.is_file():
             return _refused(404, "this video is no longer stored")
         media_type = _VIDEO_TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
+        username, patient_id = resolved.user.username, row["patient_id"]
+
+        def played() -> None:
+            audit.record(store, username, audit.VIDEO_PLAYED, patient_id, f"video {grant.video_id}")
+
         # FileResponse answers Range requests (206, single and multiple ranges)
         # reading 64 KiB at a time; the file is never loaded whole.
-        return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, no-store", **_CLOSE})
+        return _AuditedFile(
+            path,
+            media_type=media_type,
+            headers={"Cache-Control": "private, no-store", **_CLOSE},
+            on_serving=lambda: media_grants.first_serving(grant.session_id, grant.video_id, played),
+        )
 
     # Plain (not async) endpoints: Starlette runs them in its worker threads.
     return [

@@ -9,6 +9,10 @@ that patient's videos. A grant lapses :data:`IDLE_S` after its last use (each
 request and each page run renews it), so a copied URL is worthless in another
 browser at once and in this one soon after the page is closed.
 
+The route audits "video played" when it first serves a video's bytes to a
+session (:func:`first_serving`), once per session and video: opening a page
+that could play it is not playing it.
+
 Grants live in this process's memory: the server process that issues them is
 the one that serves the bytes, and a restart voids them all (pages issue new
 ones at their next run).
@@ -19,9 +23,10 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-__all__ = ["IDLE_S", "Grant", "grant", "lookup", "revoke_session"]
+__all__ = ["IDLE_S", "Grant", "first_serving", "grant", "lookup", "revoke_session"]
 
 #: A grant lapses this long after its last use.
 IDLE_S = 10 * 60.0
@@ -40,6 +45,9 @@ class Grant:
 _by_token: dict[str, Grant] = {}
 _by_key: dict[tuple[str, str], str] = {}
 _lock = threading.Lock()
+# (session, video) pairs whose first serving has been recorded; its own lock, held while recording.
+_served: set[tuple[str, str]] = set()
+_served_lock = threading.Lock()
 
 
 def _sweep(moment: float) -> None:
@@ -76,9 +84,27 @@ def lookup(token: str | None, *, now: float | None = None) -> Grant | None:
     return renewed
 
 
+def first_serving(session_id: str, video_id: str, record: Callable[[], None]) -> bool:
+    """Call ``record()`` if this is the first serving of ``video_id``'s bytes to ``session_id``.
+
+    Once per session and video, however many range requests the player makes,
+    also when they arrive together; if ``record`` raises, nothing is marked
+    (the next serving records it). Returns whether ``record`` ran.
+    """
+    key = (session_id, video_id)
+    with _served_lock:
+        if key in _served:
+            return False
+        record()
+        _served.add(key)
+    return True
+
+
 def revoke_session(session_id: str) -> None:
     """Void every grant of a session (at sign-out)."""
     with _lock:
         for token in [t for t, g in _by_token.items() if g.session_id == session_id]:
             stale = _by_token.pop(token)
             _by_key.pop((stale.session_id, stale.video_id), None)
+    with _served_lock:
+        _served.difference_update({key for key in _served if key[0] == session_id})
