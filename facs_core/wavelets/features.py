@@ -45,6 +45,7 @@ from facs_core.wavelets.transform import (
 
 __all__ = [
     "DEFAULT_MAX_GAP_S",
+    "FeatureBatches",
     "Scalogram",
     "WaveletFeatures",
     "WaveletParams",
@@ -365,54 +366,81 @@ def video_features(
     """:func:`wavelet_features` of videos already checked and split, one ``(video_id, rows)`` each.
 
     What :func:`wavelet_features` runs once it has validated the table, the
-    rate and the segments; :func:`~facs_core.wavelets.periods.period_features`
-    calls it for each frame rate's videos of a table it has validated once.
-    ``bounds`` maps a video to its segments (None: whole videos).
+    rate and the segments. ``bounds`` maps a video to its segments (None:
+    whole videos).
     """
-    max_gap = _max_gap_frames(max_gap_s, fps)
-    video_ids = [video_id for video_id, _ in videos]
-    pieces: list[Piece] = []
-    for video_id, video in videos:
-        pieces.extend(video_pieces(video, aus, fps, max_gap, None if bounds is None else bounds[video_id]))
+    job = FeatureBatches(videos, fps, bank, aus, power, max_gap_s, bounds, batch_bytes)
+    threads = workers or default_workers()
+    if threads > 1 and len(job.batches) > 1:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            return job.features(list(pool.map(job.run, job.batches)))
+    return job.features([job.run(batch) for batch in job.batches])
 
-    video_position = {v: i for i, v in enumerate(video_ids)}
-    au_position = {a: i for i, a in enumerate(aus)}
-    shape = (len(video_ids), len(aus), bank.scales.size)
-    numerator = np.zeros(shape)
-    frames_used = np.zeros(shape, dtype=np.int64)
-    frames_valid = np.zeros(shape[:2], dtype=np.int64)
-    if pieces:
-        lengths = np.array([p.n_frames for p in pieces])
-        groups = plan_batches(lengths, bank, batch_bytes)
 
-        def run(group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            sums, valid = batched_sums([pieces[i].values for i in group], bank, power, batch_bytes)
-            return group, sums, valid
+class FeatureBatches:
+    """One frame rate's videos cut into pieces and grouped into transform batches.
 
-        threads = workers or default_workers()
-        if threads > 1 and len(groups) > 1:
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                results = list(pool.map(run, groups))
-        else:
-            results = [run(group) for group in groups]
-        where_v = np.array([video_position[p.video_id] for p in pieces])
-        where_a = np.array([au_position[p.au] for p in pieces])
-        np.add.at(frames_valid, (where_v, where_a), lengths)
-        for group, sums, valid in results:
-            np.add.at(numerator, (where_v[group], where_a[group]), sums)
-            np.add.at(frames_used, (where_v[group], where_a[group]), valid * lengths[group, None])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        values = np.where(frames_used > 0, numerator / frames_used, np.nan)
-    return WaveletFeatures(
-        values=values,
-        frames_used=frames_used,
-        frames_valid=frames_valid,
-        video_ids=video_ids,
-        aus=list(aus),
-        scales=scale_table(fps, bank=bank),
-        wavelet=bank.wavelet_name,
-        power=power,
-    )
+    :meth:`run` transforms one of :attr:`batches` (any thread, any order);
+    :meth:`features` averages the results into a :class:`WaveletFeatures`.
+    :func:`video_features` runs the batches of one rate on a thread pool;
+    :func:`~facs_core.wavelets.periods.period_features` feeds the batches of
+    every rate to one pool, so no thread idles while another finishes a rate.
+    Arguments as for :func:`video_features`.
+    """
+
+    def __init__(
+        self,
+        videos: Sequence[tuple[str, pd.DataFrame]],
+        fps: float,
+        bank: FilterBank,
+        aus: Sequence[str],
+        power: bool = False,
+        max_gap_s: float = DEFAULT_MAX_GAP_S,
+        bounds: dict[str, list[tuple[float, float]]] | None = None,
+        batch_bytes: int = DEFAULT_BATCH_BYTES,
+    ) -> None:
+        max_gap = _max_gap_frames(max_gap_s, fps)
+        self.fps, self.bank, self.aus, self.power, self.batch_bytes = fps, bank, list(aus), power, batch_bytes
+        self.video_ids = [video_id for video_id, _ in videos]
+        self.pieces: list[Piece] = []
+        for video_id, video in videos:
+            self.pieces.extend(video_pieces(video, aus, fps, max_gap, None if bounds is None else bounds[video_id]))
+        self.lengths = np.array([p.n_frames for p in self.pieces], dtype=np.int64)
+        #: Indices into :attr:`pieces`, one array per transform batch.
+        self.batches: list[np.ndarray] = plan_batches(self.lengths, bank, batch_bytes) if self.pieces else []
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(batch, sums, valid)`` of one batch (:func:`~facs_core.wavelets.transform.batched_sums`)."""
+        sums, valid = batched_sums([self.pieces[i].values for i in batch], self.bank, self.power, self.batch_bytes)
+        return batch, sums, valid
+
+    def features(self, results: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> WaveletFeatures:
+        """The per-video averages from :meth:`run`'s results, given in the order of :attr:`batches`."""
+        video_position = {v: i for i, v in enumerate(self.video_ids)}
+        au_position = {a: i for i, a in enumerate(self.aus)}
+        shape = (len(self.video_ids), len(self.aus), self.bank.scales.size)
+        numerator = np.zeros(shape)
+        frames_used = np.zeros(shape, dtype=np.int64)
+        frames_valid = np.zeros(shape[:2], dtype=np.int64)
+        if self.pieces:
+            where_v = np.array([video_position[p.video_id] for p in self.pieces])
+            where_a = np.array([au_position[p.au] for p in self.pieces])
+            np.add.at(frames_valid, (where_v, where_a), self.lengths)
+            for group, sums, valid in results:
+                np.add.at(numerator, (where_v[group], where_a[group]), sums)
+                np.add.at(frames_used, (where_v[group], where_a[group]), valid * self.lengths[group, None])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = np.where(frames_used > 0, numerator / frames_used, np.nan)
+        return WaveletFeatures(
+            values=values,
+            frames_used=frames_used,
+            frames_valid=frames_valid,
+            video_ids=self.video_ids,
+            aus=self.aus,
+            scales=scale_table(self.fps, bank=self.bank),
+            wavelet=self.bank.wavelet_name,
+            power=self.power,
+        )
 
 
 # --------------------------------------------------------------------------

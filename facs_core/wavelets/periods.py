@@ -39,8 +39,8 @@ The same 0.7 s rhythm filmed at 10 and at 30 fps peaks at the same period:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,10 +51,10 @@ from facs_core.errors import InputError
 from facs_core.series import check_frame_rate, validate_frames
 from facs_core.wavelets.features import (
     DEFAULT_MAX_GAP_S,
+    FeatureBatches,
     WaveletFeatures,
     checked_rate,
     segment_bounds,
-    video_features,
 )
 from facs_core.wavelets.transform import (
     DEFAULT_PRECISION,
@@ -295,6 +295,21 @@ def combine_periods(
     )
 
 
+class _InThread:
+    """The executor of one worker: runs each task as it is submitted, in the calling thread."""
+
+    def __enter__(self) -> _InThread:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, task: Callable[..., object], *args: object) -> Future:
+        future: Future = Future()
+        future.set_result(task(*args))
+        return future
+
+
 @fill_doc
 def period_features(
     frames: pd.DataFrame,
@@ -367,18 +382,25 @@ def period_features(
         else:
             by_video.update(dict.fromkeys(group))
 
-    def transform(fps: float, group: list[str], scales: np.ndarray, threads: int) -> WaveletFeatures:
-        bank = FilterBank(wavelet, scales, precision)
-        videos = [(v, rows_of[v]) for v in group]
-        return video_features(videos, fps, bank, aus, power, max_gap_s, bounds, workers=threads)
-
+    # The rate with the most frames first: its batches are the longest, and the main thread cuts the
+    # next rate's pieces while the pool transforms them. Every rate's batches share one pool, so no
+    # thread idles while another finishes a rate.
+    groups.sort(key=lambda g: -sum(len(rows_of[v]) for v in g[1]))
+    jobs = []
     threads = workers or default_workers()
-    if len(groups) > 1 and threads > 1:
-        # The rates' transforms run side by side (one thread each), so no thread idles at a group's last batch.
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            results = list(pool.map(lambda g: transform(*g, 1), groups))
-    else:
-        results = [transform(*g, threads) for g in groups]
+    with ThreadPoolExecutor(max_workers=threads) if threads > 1 else _InThread() as pool:
+        for fps, group, scales in groups:
+            job = FeatureBatches(
+                [(v, rows_of[v]) for v in group],
+                fps,
+                FilterBank(wavelet, scales, precision),
+                aus,
+                power,
+                max_gap_s,
+                bounds,
+            )
+            jobs.append((job, [pool.submit(job.run, batch) for batch in job.batches]))
+        results = [job.features([future.result() for future in futures]) for job, futures in jobs]
     for features in results:
         by_video.update(zip(features.video_ids, split_videos(features), strict=True))
     parts = [(v, checked_rate(rates[v]), by_video[v]) for v in videos if v in by_video]
