@@ -24,6 +24,7 @@ MODULES = (
     "facs_core.cli.options",
     "facs_core.datasets",
     "facs_core.features",
+    "facs_core.stats.distributions",
     "facs_core.stats.multicomp",
     "facs_core.stats.partial_corr",
     "facs_core.stats.mixed",

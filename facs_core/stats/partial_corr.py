@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from facs_core import wording
 from facs_core.clinical import align, complete_rows, missing_value_notes, validate_clinical
 from facs_core.docstrings import fill_doc
 from facs_core.errors import InputError, TooFewVisitsError
 from facs_core.stats.design import covariate_basis, covariate_matrix, design_notes, rank_columns, residualise
+from facs_core.stats.distributions import normal_quantile, t_two_sided
 from facs_core.stats.multicomp import CORRECTION_LABELS, adjust_pvalues, check_correction
 
 METHODS: tuple[str, ...] = ("pearson", "spearman")
@@ -82,9 +82,7 @@ class PartialCorrelations:
         one = ok & np.isclose(r**2, 1)
         regular = ok & ~one
         t = r[regular] * np.sqrt(dof[regular] / (1 - r[regular] ** 2))
-        # scipy.stats.t.sf(x, df) is special.stdtr(df, -x); called directly because importing
-        # scipy.stats costs ~0.4 s of every command-line start (bench/wavelets.py, part a).
-        p[regular] = 2 * special.stdtr(dof[regular], -np.abs(t))
+        p[regular] = t_two_sided(t, dof[regular])
         p[one] = 0.0
         return p
 
@@ -98,7 +96,7 @@ class PartialCorrelations:
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.arctanh(self.r)
             se = 1.0 / np.sqrt((self.n - self.k - 3).astype(float))
-        crit = abs(special.ndtri((1 - confidence) / 2))  # scipy.stats.norm.ppf
+        crit = abs(normal_quantile((1 - confidence) / 2))
         return np.tanh(z - crit * se), np.tanh(z + crit * se)
 
 
