@@ -15,6 +15,7 @@ overlaps, and a revision so two editors never overwrite each other).
 
 from __future__ import annotations
 
+import math
 import time
 
 import pandas as pd
@@ -192,10 +193,12 @@ else:
         pass  # the warning above says why there is no player
     elif url is not None:
         play_from = st.session_state.get("tl_play_from", {}).get(video_id)
+        # Streamlit's player counts whole seconds of the file it plays (a playback copy has its own
+        # clock): from the second the segment starts in to the one after it ends.
         st.video(
             url,
-            start_time=play_from[0] if play_from else 0,
-            end_time=play_from[1] if play_from else None,
+            start_time=math.floor(playback.playback_time(store, video_id, play_from[0], frames)) if play_from else 0,
+            end_time=math.ceil(playback.playback_time(store, video_id, play_from[1], frames)) if play_from else None,
             width=640,
         )
     elif has_video:

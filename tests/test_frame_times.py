@@ -127,6 +127,16 @@ def test_a_playback_copy_keeps_the_originals_frame_times_and_says_where_they_sho
     np.testing.assert_allclose(shown, frame_timestamps(copy), atol=1e-9)
     assert len(shown) == len(truth) and np.ptp(np.diff(shown)) < 2e-3
     assert np.max(np.abs(shown - truth)) > 0.5 / 30
+    # A time of the stored video is found in the copy on the same frame, at the same fraction of it.
+    for k in (0, 7, 50, len(truth) - 2):
+        assert playback.playback_time(catalog, video_id, truth[k]) == pytest.approx(shown[k], abs=1e-9)
+        middle = (truth[k] + truth[k + 1]) / 2
+        assert playback.playback_time(catalog, video_id, middle) == pytest.approx((shown[k] + shown[k + 1]) / 2)
+    # Without a copy the time is the stored file's own.
+    other, _ = ingest_video(
+        catalog, feat_data / "single_face.mp4", original_name="a.mp4", patient_id="P001", user=LocalOperator("test")
+    )
+    assert playback.playback_time(catalog, other["video_id"], 1.2345) == 1.2345
 
 
 def test_an_avi_is_decoded_once_short_and_read_from_a_whole_frame_table(

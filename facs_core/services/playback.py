@@ -42,6 +42,7 @@ __all__ = [
     "mp4_frame_times",
     "needs_playback_copy",
     "playback_frame_times",
+    "playback_time",
     "write_webm_copy",
 ]
 
@@ -363,3 +364,25 @@ def playback_frame_times(catalog: Catalog, video_id: str) -> np.ndarray | None:
     if record is None or not record.get("playback_path"):
         return None
     return listed_frame_times(catalog.paths.root / record["playback_path"])
+
+
+def playback_time(catalog: Catalog, video_id: str, t: float, frames: pd.DataFrame | None = None) -> float:
+    """Where time ``t`` of the stored video falls in the file the browser plays (seconds).
+
+    In a playback copy, the same frame at the same fraction of its span
+    (:func:`frame_times` paired with :func:`playback_frame_times`): a
+    variable-frame-rate original's copy can drift from it by seconds over an
+    interview. ``t`` itself where the browser plays the stored file or
+    either list is unknown.
+    """
+    media = playback_frame_times(catalog, video_id)
+    times = frame_times(catalog, video_id, frames) if media is not None else None
+    if media is None or times is None or not len(media) or not len(times):
+        return float(t)
+    n = min(len(times), len(media))
+    times, media = times[:n], media[:n]
+    i = int(np.clip(np.searchsorted(times, t + 1e-9, "right") - 1, 0, n - 1))
+    span = times[i + 1] - times[i] if i + 1 < n else 0.0
+    shown = media[i + 1] - media[i] if i + 1 < n else 0.0
+    rate = shown / span if span > 0 and shown > 0 else 1.0
+    return max(0.0, float(media[i] + (t - times[i]) * rate))
