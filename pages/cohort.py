@@ -97,7 +97,7 @@ with common.friendly_errors(common.real_visits(clinical, source)):
     features, cohort_clinical = result.attrs["features"], result.attrs["clinical"]
 
     analysed = result.attrs.get("video_ids", [])
-    common.synthetic_banner(common.has_synthetic(store, analysed))
+    common.synthetic_banner(*common.synthetic_count(store, analysed), where="in this analysis")
     common.au_source_note(store, analysed)
     n_videos = int(result.attrs.get("n_videos", 0))
     n_patients = int(cohort_clinical.loc[cohort_clinical["video_id"].isin(analysed), "patient_id"].nunique())

@@ -34,7 +34,7 @@ patients = access.visible_patients(store, user)
 version = page_data.store_version(store)
 clinical = page_data.clinical_table(store)
 clinical = clinical[clinical["patient_id"].isin(patients)]
-common.synthetic_banner(bool(clinical["synthetic"].any()))
+common.synthetic_banner(int(clinical["synthetic"].sum()), len(clinical), where="you may export")
 common.au_source_note(store, clinical["video_id"])
 
 

@@ -19,7 +19,7 @@ st.caption("Facial Action Units from recorded interviews, related to depression 
 
 viewer = common.viewer(store)
 summary = visibility.home_counts(store, viewer)
-common.synthetic_banner(summary.synthetic_videos > 0)
+common.synthetic_banner(summary.synthetic_videos, summary.videos, where="in the store")
 
 
 def _load_demo() -> None:

@@ -56,8 +56,9 @@ source = st.selectbox(
     key="pp_source",
     help="The reference visits of the z-scores and percentiles; real visits whenever the store has any.",
 )
-# Synthetic data is on this page when the patient's visits or the reference visits are synthetic.
-common.synthetic_banner(bool(visits["synthetic"].any()) or source != "real")
+common.synthetic_banner(int(visits["synthetic"].sum()), len(visits), where="of this patient")
+if source != "real" and not visits["synthetic"].any():
+    common.synthetic_reference_note()
 for visit_row in common.visits_table(store, [patient]).to_dict("records"):
     common.damage_badge(visit_row, label=f"visit {visit_row['video_id']}")
 common.au_source_note(store, visits["video_id"])

@@ -109,7 +109,7 @@ with common.friendly_errors(common.real_visits(clinical, source)):
         table = wavelet_analysis.map_result(str(store.paths.root), version, viewer, association, params, choice)
     st.session_state["map_result"] = engine.without_inputs(table)
     analysed = table.attrs.get("video_ids", [])
-    common.synthetic_banner(common.has_synthetic(store, analysed))
+    common.synthetic_banner(*common.synthetic_count(store, analysed), where="in this analysis")
     common.au_source_note(store, analysed)
     n_sig = int(table["significant"].fillna(False).astype(bool).sum())
     rates = table.attrs.get("rates")

@@ -60,7 +60,7 @@ has_video = bool(pd.notna(source) and source)
 require(store, "view_patient", visit["patient_id"])
 if has_video:
     require(store, "play_video", visit["patient_id"])
-common.synthetic_banner(bool(visit["synthetic"]))
+common.synthetic_banner(int(bool(visit["synthetic"])), 1, where="on this page")
 common.damage_badge(visit)
 common.au_source_note(store, [video_id])
 run_notices.stale_notice(store, user, [video_id], key="tl")

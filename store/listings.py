@@ -17,8 +17,8 @@ from store.shards import parquet_list_sql
 
 __all__ = [
     "VISIT_COLUMNS",
-    "any_synthetic",
     "clinical_table",
+    "count_synthetic",
     "done_backends",
     "latest_runs",
     "patient_codes",
@@ -126,14 +126,12 @@ def visits(catalog: Catalog, patient_ids: Sequence[str] | None = None) -> pd.Dat
     )
 
 
-def any_synthetic(catalog: Catalog, video_ids: Sequence[str] | None = None) -> bool:
-    """True when any of ``video_ids`` (or any video at all) is synthetic demo data."""
-    if video_ids is None:
-        return bool(catalog.scalar("SELECT count(*) FROM videos WHERE synthetic"))
-    if not video_ids:
-        return False
-    ids = list(video_ids)
-    return bool(catalog.scalar(f"SELECT count(*) FROM videos WHERE synthetic AND video_id IN ({_marks(ids)})", ids))
+def count_synthetic(catalog: Catalog, video_ids: Sequence[str]) -> int:
+    """How many of ``video_ids`` are synthetic demo data."""
+    ids = [str(v) for v in video_ids]
+    if not ids:
+        return 0
+    return int(catalog.scalar(f"SELECT count(*) FROM videos WHERE synthetic AND video_id IN ({_marks(ids)})", ids))
 
 
 def done_backends(catalog: Catalog, video_ids: Sequence[str]) -> list[str]:

