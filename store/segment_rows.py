@@ -92,6 +92,11 @@ def _fitted(cur, video_id: str, start: float, end: float, fit: Fit | None, exclu
     return fit([(int(r[0]), float(r[1]), float(r[2])) for r in rows])
 
 
+def _detail(segment_id: int, author: str, actor: str | None) -> str:
+    by = f", author given as {author}" if actor is not None and author != actor else ""
+    return f"segment {segment_id}{by}"
+
+
 def _delete_merged(catalog: Catalog, cur, merged: list[int], actor: str, into: int | None) -> None:
     for segment_id in merged:
         cur.execute("DELETE FROM segments WHERE segment_id = ?", [segment_id])
@@ -107,6 +112,7 @@ def add_segment(
     label: str,
     *,
     author: str,
+    actor: str | None = None,
     fit: Fit | None = None,
 ) -> dict[str, Any]:
     """Store a segment of ``video_id`` as given (checked by the caller); return the stored row.
@@ -118,7 +124,11 @@ def add_segment(
     label : str
         The segment's label.
     author : str
-        Who marks it (username or ``"cli"``); recorded and audited.
+        The name stored with the segment.
+    actor : str, optional
+        Who did it, for the audit trail (default ``author``); an author who
+        is not the actor is named in the audit entry's detail, so a name
+        given on the command line is never logged as that user's own act.
     fit : callable, optional
         Fits the segment around the video's others inside the transaction
         (see the module's description); without it the bounds are stored as given.
@@ -130,8 +140,8 @@ def add_segment(
             " RETURNING segment_id",
             [video_id, start, end, label, author],
         ).fetchone()[0]
-        _delete_merged(catalog, cur, merged, author, segment_id)
-        audit.record(catalog, author, audit.SEGMENT_ADD, video_id, f"segment {segment_id}")
+        _delete_merged(catalog, cur, merged, actor or author, segment_id)
+        audit.record(catalog, actor or author, audit.SEGMENT_ADD, video_id, _detail(segment_id, author, actor))
     return get_segment(catalog, segment_id)
 
 
@@ -144,6 +154,7 @@ def update_segment(
     end_s: float,
     label: str,
     author: str,
+    actor: str | None = None,
     fit: Fit | None = None,
 ) -> dict[str, Any]:
     """Store a segment's new times and label, if nobody changed it since ``expected_revision``.
@@ -164,13 +175,25 @@ def update_segment(
         if changed != 1:
             # Someone committed between our read and this write.
             raise InputError(_CONFLICT.format(segment_id))
-        _delete_merged(catalog, cur, merged, author, int(segment_id))
-        audit.record(catalog, author, audit.SEGMENT_EDIT, current["video_id"], f"segment {segment_id}")
+        _delete_merged(catalog, cur, merged, actor or author, int(segment_id))
+        audit.record(
+            catalog, actor or author, audit.SEGMENT_EDIT, current["video_id"], _detail(segment_id, author, actor)
+        )
     return get_segment(catalog, segment_id)
 
 
-def delete_segment(catalog: Catalog, segment_id: int, *, author: str, expected_revision: int | None = None) -> None:
-    """Delete a segment (refused when it changed since ``expected_revision``, if given)."""
+def delete_segment(
+    catalog: Catalog,
+    segment_id: int,
+    *,
+    author: str,
+    actor: str | None = None,
+    expected_revision: int | None = None,
+) -> None:
+    """Delete a segment (refused when it changed since ``expected_revision``, if given).
+
+    ``author`` and ``actor`` are those of :func:`add_segment`.
+    """
     current = get_segment(catalog, segment_id)
     check_revision(current, expected_revision)
     with catalog.transaction() as cur:
@@ -182,4 +205,6 @@ def delete_segment(catalog: Catalog, segment_id: int, *, author: str, expected_r
         deleted = cur.execute(f"DELETE FROM segments WHERE segment_id = ?{condition}", params).fetchone()[0]
         if deleted != 1:
             raise InputError(_CONFLICT.format(segment_id))
-        audit.record(catalog, author, audit.SEGMENT_DELETE, current["video_id"], f"segment {segment_id}")
+        audit.record(
+            catalog, actor or author, audit.SEGMENT_DELETE, current["video_id"], _detail(segment_id, author, actor)
+        )

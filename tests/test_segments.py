@@ -90,7 +90,9 @@ def test_stale_revision_is_refused_and_nothing_is_overwritten(catalog: Catalog, 
     assert segments_for(catalog, video["video_id"]).empty
     sql = "SELECT actor, action FROM audit_log WHERE action LIKE 'segment%' ORDER BY event_id"
     actors = catalog.query(sql).values.tolist()
-    assert actors == [["a", "segment add"], ["alice", "segment edit"], ["alice", "segment delete"]]
+    # The audit names who acted (the operator), not the author name it passed.
+    who = OPERATOR.username
+    assert actors == [[who, "segment add"], [who, "segment edit"], [who, "segment delete"]]
 
 
 def test_edit_into_an_overlap_is_refused(catalog: Catalog, video: dict) -> None:
@@ -160,3 +162,25 @@ def test_segments_cli_round_trip(data_dir: Path, feat_data: Path, capsys: pytest
     assert main([*base, "segments", "delete", "1", "--revision", "2"]) == 0
     assert main([*base, "segments", "list", video_id]) == 0
     assert "whole video" in capsys.readouterr().out
+
+
+def test_a_cli_author_is_stored_but_the_audit_names_who_ran_it(
+    data_dir: Path, feat_data: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import getpass
+
+    from store import open_catalog
+
+    base = ["--data-dir", str(data_dir)]
+    add = [*base, "videos", "add", str(feat_data / "single_face.mp4"), "--patient", "P2", "--visit-date", "2024-03-01"]
+    assert main(add) == 0
+    video_id = capsys.readouterr().out.split()[2].rstrip(":")
+    segment = ["--start", "0.5", "--end", "1.5", "--label", "sleep", "--author", "wclin"]
+    assert main([*base, "segments", "add", video_id, *segment]) == 0
+    assert main([*base, "segments", "delete", "1", "--author", "wclin"]) == 0
+    with open_catalog(data_dir) as catalog:
+        events = catalog.query(
+            "SELECT actor, action, detail FROM audit_log WHERE action LIKE 'segment%' ORDER BY event_id"
+        )
+    assert set(events["actor"]) == {f"cli:{getpass.getuser()}"}
+    assert events["detail"].str.endswith("author given as wclin").all() and len(events) == 2

@@ -124,6 +124,7 @@ def add_segment(
         end,
         text,
         author=author or user.username,
+        actor=user.username,
         fit=partial(_fit, video_id, start, end, policy),
     )
 
@@ -168,6 +169,7 @@ def update_segment(
         end_s=end,
         label=text,
         author=author or user.username,
+        actor=user.username,
         fit=partial(_fit, video_id, start, end, policy),
     )
 
@@ -178,7 +180,7 @@ def delete_segment(
     """Delete a segment as ``user`` (see :func:`store.segment_rows.delete_segment`)."""
     _authorise_segment(catalog, user, segment_id)
     segment_rows.delete_segment(
-        catalog, segment_id, author=author or user.username, expected_revision=expected_revision
+        catalog, segment_id, author=author or user.username, actor=user.username, expected_revision=expected_revision
     )
 
 
