@@ -8,9 +8,20 @@ words, never as ``"1 field(s)"``: :func:`count` picks the singular or plural.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["MISSING_COUNT", "article", "count", "plural_of", "sentence"]
+__all__ = [
+    "MISSING_COUNT",
+    "Note",
+    "article",
+    "count",
+    "join_words",
+    "plural_of",
+    "reader_notes",
+    "reader_text",
+    "sentence",
+]
 
 #: How a count that is not known reads (the en dash the dashboard shows for any missing value).
 MISSING_COUNT = "–"
@@ -90,3 +101,66 @@ def sentence(message: object) -> str:
     """
     text = str(message)
     return text[:1].upper() + text[1:]
+
+
+def join_words(items: Sequence[str]) -> str:
+    """Items as a sentence lists them: ``"a"``, ``"a and b"``, ``"a, b and c"``.
+
+    Examples
+    --------
+    >>> join_words(["age"]), join_words(["age", "sex"]), join_words(["age", "sex", "camera"])
+    ('age', 'age and sex', 'age, sex and camera')
+    """
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+class Note(str):
+    """A note in the command line's one-line words that also knows the sentence a page shows (``reader``).
+
+    It is the command line's text wherever a string is expected (printed after
+    ``note:``, compared in tests); a page shows :func:`reader_text`, which
+    names columns as a reader does and ends as a sentence.
+
+    Examples
+    --------
+    >>> note = Note("covariate repeat_visit is constant", "Repeat visit is the same for every visit.")
+    >>> str(note), reader_text(note)
+    ('covariate repeat_visit is constant', 'Repeat visit is the same for every visit.')
+    """
+
+    reader: str
+
+    def __new__(cls, text: str, reader: str) -> Note:
+        note = super().__new__(cls, text)
+        note.reader = reader
+        return note
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Pickled (a page's cache) and deep-copied (pandas attrs) with its reader text.
+        return (Note, (str(self), self.reader))
+
+
+def reader_text(note: object) -> str:
+    """The sentence a page shows for ``note``: its reader text, or the one-line text with a capital.
+
+    Examples
+    --------
+    >>> reader_text("2 visits left out"), reader_text(Note("x_y", "The x of y."))
+    ('2 visits left out', 'The x of y.')
+    """
+    reader = getattr(note, "reader", None)
+    return reader if reader else sentence(note)
+
+
+def reader_notes(notes: Iterable[object]) -> list[str]:
+    """The reader texts of ``notes`` in order, each fact once.
+
+    Examples
+    --------
+    >>> reader_notes([Note("a", "A."), Note("a again", "A."), "b"])
+    ['A.', 'B']
+    """
+    return list(dict.fromkeys(reader_text(note) for note in notes))

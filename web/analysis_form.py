@@ -24,6 +24,7 @@ from facs_core.reference import instruments
 from facs_core.services import visibility
 from facs_core.stats.cohort import ALPHA, DATA_SOURCES, METHODS, default_source
 from facs_core.stats.multicomp import CORRECTION_LABELS
+from facs_core.wording import reader_notes
 from store import Catalog
 from web import common, formatting, page_data
 
@@ -130,8 +131,8 @@ def command_line_note(text: str) -> None:
 
 
 def result_notes(store: Catalog, result: pd.DataFrame) -> None:
-    """The engine's notes on a result (visits left out and why), as the viewer may read them."""
-    for note in result.attrs.get("notes", []):
+    """The engine's notes on a result (visits left out, why): sentences, each fact once, as the viewer may see."""
+    for note in reader_notes(result.attrs.get("notes", [])):
         st.caption(f":material/info: {common.visible_text(store, note)}")
 
 

@@ -38,7 +38,7 @@ from facs_core.stats.cohort import (
 )
 from facs_core.stats.profile import cohort_profile
 from facs_core.wavelets.association import AssociationParams, associate_scales
-from facs_core.wording import count
+from facs_core.wording import Note, count
 from store import Catalog, listings
 
 __all__ = [
@@ -204,7 +204,13 @@ def cohort_visits(
             raise InputError(f"no visit has a segment labelled {choice.segment_label!r}")
         left = int((~having).sum())
         if left:
-            notes.append(f"{count(left, 'visit')} left out: no segment labelled {choice.segment_label!r}")
+            notes.append(
+                Note(
+                    f"{count(left, 'visit')} left out: no segment labelled {choice.segment_label!r}",
+                    f"{count(left, 'visit')} left out: {'it has' if left == 1 else 'they have'} no segment labelled"
+                    f" \u201c{choice.segment_label}\u201d.",
+                )
+            )
         clinical = clinical[having.to_numpy()]
         segments = segments[segments["video_id"].isin(set(clinical["video_id"]))].reset_index(drop=True)
     return clinical, segments, source, notes

@@ -148,8 +148,16 @@ def select_source(clinical: pd.DataFrame, source: str) -> tuple[pd.DataFrame, li
         raise InputError(f"no {wanted} visit to analyse (data source: {source})")
     dropped = int((~keep).sum())
     kind = "real" if source == "synthetic" else "synthetic"
+    left_out = wording.count(dropped, kind + " visit")
     notes = (
-        [f"{wording.count(dropped, kind + ' visit')} left out (data source: {DATA_SOURCES[source]})"] if dropped else []
+        [
+            wording.Note(
+                f"{left_out} left out (data source: {DATA_SOURCES[source]})",
+                f"{left_out} left out: the data source is {DATA_SOURCES[source]}.",
+            )
+        ]
+        if dropped
+        else []
     )
     return clinical[keep.to_numpy()], notes
 

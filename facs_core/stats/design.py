@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from facs_core.wording import Note, join_words, sentence
+
 
 def covariate_matrix(clinical: pd.DataFrame, covariates: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """Covariates as an (n, q) float matrix, text columns dummy-coded.
@@ -49,39 +51,100 @@ def covariate_matrix(clinical: pd.DataFrame, covariates: Sequence[str]) -> tuple
 
 
 def design_notes(design: np.ndarray, names: Sequence[str]) -> list[str]:
-    """One line per covariate that adjusts for nothing, naming it.
+    """One note per covariate that adjusts for nothing (or for less than its levels), naming it once.
 
     A covariate constant among the analysed videos, or a linear combination of
     the intercept and the covariates before it (collinear), is absorbed by
     :func:`covariate_basis` instead of breaking the fit; this says which one.
-    Dummy columns are named by their covariate, never their level (a level is
-    a stored value a reader may not see).
+    A text covariate's levels are one column each: the columns of one
+    covariate make one note, whichever of them are collinear. Dummy columns
+    are named by their covariate, never their level (a level is a stored value
+    a reader may not see). Each note is a :class:`~facs_core.wording.Note`:
+    the command line's words, and the sentence a page shows with the
+    covariates named as a reader does.
+
+    Examples
+    --------
+    >>> design = np.array([[1.0, 2.0, 1.0], [2.0, 4.0, 1.0], [3.0, 6.0, 1.0], [5.0, 10.0, 1.0]])
+    >>> notes = design_notes(design, ["age", "age_months", "site"])
+    >>> [str(n) for n in notes]  # doctest: +NORMALIZE_WHITESPACE
+    ['covariate age_months is collinear with age; it adds no adjustment',
+     'covariate site is constant among the 4 analysed videos; it adjusts for nothing']
+    >>> [n.reader for n in notes]  # doctest: +NORMALIZE_WHITESPACE
+    ['Covariate age months adds no adjustment: it is collinear with age.',
+     'Covariate site adjusts for nothing: it is the same in all 4 analysed visits.']
     """
     n = design.shape[0]
-    notes: list[str] = []
     kept = np.ones((n, 1)) / np.sqrt(max(n, 1))
     earlier: list[str] = []
+    # Per covariate, in order: constant?, columns kept, and per collinear column what it repeats.
+    constant: dict[str, bool] = {}
+    kept_columns: dict[str, int] = {}
+    collinear: dict[str, list[tuple[list[str], bool]]] = {}
     for j, name in enumerate(names):
         covariate = str(name).split("[", 1)[0]
+        constant.setdefault(covariate, False)
         column = design[:, j]
         if n and np.ptp(column) == 0:
-            notes.append(f"covariate {covariate} is constant among the {n} analysed videos; it adjusts for nothing")
+            constant[covariate] = True
             continue
         centred = column - column.mean()
         residual = column - kept @ (kept.T @ column)
         if np.linalg.norm(residual) <= 1e-8 * np.linalg.norm(centred):
-            # A level's own value may be restricted (camera[ward 3]): named by its covariate only.
             others = [c for c in dict.fromkeys(earlier) if c != covariate]
-            if covariate in earlier:
-                others.append(f"the other levels of {covariate}")
-                subject = f"one level of covariate {covariate}"
-            else:
-                subject = f"covariate {covariate}"
-            notes.append(f"{subject} is collinear with {', '.join(others) or 'the intercept'}; it adds no adjustment")
+            collinear.setdefault(covariate, []).append((others, covariate in earlier))
             continue
         kept = np.column_stack([kept, residual / np.linalg.norm(residual)])
+        kept_columns[covariate] = kept_columns.get(covariate, 0) + 1
         earlier.append(covariate)
+    notes: list[str] = []
+    for covariate in constant:
+        if constant[covariate] and covariate not in collinear and not kept_columns.get(covariate):
+            notes.append(
+                Note(
+                    f"covariate {covariate} is constant among the {n} analysed videos; it adjusts for nothing",
+                    f"{sentence(_covariate(covariate))} adjusts for nothing: it is the same in all {n} analysed"
+                    " visits.",
+                )
+            )
+        if covariate in collinear:
+            notes.append(_collinear_note(covariate, collinear[covariate], bool(kept_columns.get(covariate))))
     return notes
+
+
+def _covariate(covariate: str) -> str:
+    from facs_core.labels import covariate_label
+
+    known = covariate_label(covariate)
+    return known if covariate in ("age", "sex", "camera", "medication", "repeat_visit") else f"covariate {known}"
+
+
+def _collinear_note(covariate: str, columns: list[tuple[list[str], bool]], some_kept: bool) -> Note:
+    """One note for the collinear columns of one covariate (``columns``: what each repeats, own levels too?)."""
+    from facs_core.labels import covariate_label
+
+    others = list(dict.fromkeys(c for repeated, _ in columns for c in repeated))
+    own = any(itself for _, itself in columns)
+    words = others + ([f"the other levels of {covariate}"] if own else [])
+    readers = [covariate_label(c) for c in others] + (["its other levels"] if own else [])
+    repeats = ", ".join(words) or "the intercept"
+    repeats_reader = join_words(readers) or "the intercept"
+    name = _covariate(covariate)
+    if not some_kept:
+        return Note(
+            f"covariate {covariate} is collinear with {repeats}; it adds no adjustment",
+            f"{sentence(name)} adds no adjustment: it is collinear with {repeats_reader}.",
+        )
+    levels = len(columns)
+    if levels == 1:
+        text = f"one level of covariate {covariate} is collinear with {repeats}; it adds no adjustment"
+        reader = f"{sentence(name)} adds no adjustment for one of its levels: it is collinear with {repeats_reader}."
+    else:
+        text = f"{levels} levels of covariate {covariate} are collinear with {repeats}; they add no adjustment"
+        reader = (
+            f"{sentence(name)} adds no adjustment for {levels} of its levels: they are collinear with {repeats_reader}."
+        )
+    return Note(text, reader)
 
 
 def rank_columns(matrix: np.ndarray) -> np.ndarray:
