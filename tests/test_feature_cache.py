@@ -88,6 +88,42 @@ def test_cached_features_equal_a_fresh_computation_exactly(paths: StorePaths, mo
     _assert_same(feature_cache.cached_wavelet_features(paths, shard, "vid-a", FPS, PARAMS), fresh)
 
 
+def test_the_sampling_rate_is_read_from_the_shard_once(paths: StorePaths, monkeypatch) -> None:
+    # Frames 1/24 s apart in a container that says 26.4 fps: the timestamps decide (series.sampling_rate).
+    table = _frames(11).assign(timestamp=lambda t: t["frame"] / 24.0)
+    shard = write_shard(paths, "run-1", "vid-a", table)
+    rate, frames = feature_cache.cached_sampling_rate(paths, shard, "vid-a", 26.4)
+    assert rate == feature_cache.shard_sampling_rate(shard, "vid-a", 26.4) == pytest.approx(24.0)
+    pd.testing.assert_frame_equal(frames, feature_cache.read_shard_frames(shard, "vid-a"))
+    # Handed on, the frames are transformed without a second read, to the same features.
+    features = feature_cache.cached_wavelet_features(paths, shard, "vid-a", rate, PARAMS, frames=frames)
+
+    read_table = feature_cache.pq.read_table
+
+    def no_shard(source, *args, **kwargs):
+        assert Path(source) != shard, "read the shard although its rate and features are cached"
+        return read_table(source, *args, **kwargs)
+
+    monkeypatch.setattr(feature_cache.pq, "read_table", no_shard)
+    assert feature_cache.cached_sampling_rate(paths, shard, "vid-a", 26.4) == (rate, None)
+    _assert_same(feature_cache.cached_wavelet_features(paths, shard, "vid-a", rate, PARAMS), features)
+
+
+def test_a_rewritten_shard_or_a_damaged_record_measures_the_rate_again(paths: StorePaths) -> None:
+    shard = write_shard(paths, "run-1", "vid-a", _frames(12))
+    first, _ = feature_cache.cached_sampling_rate(paths, shard, "vid-a", FPS)
+    record = feature_cache.rate_file(paths, shard, "vid-a", FPS)
+    record.write_text("{not json", "utf-8")
+    again, frames = feature_cache.cached_sampling_rate(paths, shard, "vid-a", FPS)
+    assert again == first and frames is not None
+    assert feature_cache.cached_sampling_rate(paths, shard, "vid-a", FPS)[1] is None
+
+    write_shard(paths, "run-1", "vid-a", _frames(13).assign(timestamp=lambda t: t["frame"] / 12.0))
+    assert feature_cache.rate_file(paths, shard, "vid-a", FPS) != record
+    rate, frames = feature_cache.cached_sampling_rate(paths, shard, "vid-a", FPS)
+    assert rate == pytest.approx(12.0) and frames is not None
+
+
 def test_other_parameters_are_other_entries(paths: StorePaths) -> None:
     shard = write_shard(paths, "run-1", "vid-a", _frames(2))
     modulus = feature_cache.cached_wavelet_features(paths, shard, "vid-a", FPS, PARAMS)

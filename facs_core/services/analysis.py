@@ -392,7 +392,7 @@ def _period_parts(store: Catalog, runs: pd.DataFrame, params: MapParams, segment
     parts = []
     aus: list[str] = []
     for row in runs.itertuples(index=False):
-        fps = feature_cache.shard_sampling_rate(row.shard, row.video_id, float(row.fps))
+        fps, frames = feature_cache.cached_sampling_rate(store.paths, row.shard, row.video_id, float(row.fps))
         scales, resolved = wavelets.period_scales(params.periods, fps, params.wavelet, params.precision)
         features = None
         if resolved.any():
@@ -405,7 +405,14 @@ def _period_parts(store: Catalog, runs: pd.DataFrame, params: MapParams, segment
             )
             spans = None if segments is None else segments[segments["video_id"] == row.video_id]
             features = feature_cache.cached_wavelet_features(
-                store.paths, row.shard, row.video_id, fps, wavelet_params, segments=spans, require_values=False
+                store.paths,
+                row.shard,
+                row.video_id,
+                fps,
+                wavelet_params,
+                segments=spans,
+                require_values=False,
+                frames=frames,
             )
             aus += [a for a in features.aus if a not in aus]
         parts.append((row.video_id, fps, features))

@@ -14,7 +14,10 @@ measure (modulus or power), the maximum gap, the wavelet precision and this
 module's format version. Files are written with
 :func:`store.shards.write_atomically` (temporary name, fsync, rename), so a
 reader sees a complete entry or none; an entry that cannot be read back or does
-not match what was asked for is ignored and recomputed, never trusted.
+not match what was asked for is ignored and recomputed, never trusted. Beside
+the entries, ``<video_id>-rate-<key>.json`` remembers the rate a shard's frames
+were sampled at (:func:`cached_sampling_rate`), which decides the scales of the
+rate-free map: a map over cached videos then reads no shard at all.
 
 The cache holds derived data only: it lives outside ``frames/`` (no shard glob
 or shard list sees it) and outside the backup's folders; deleting it costs time,
@@ -158,6 +161,59 @@ def shard_sampling_rate(shard_file: Path, video_id: str, container_fps: float) -
     return series.sampling_rate(frames.to_pandas(), fallback=container_fps)
 
 
+def rate_file(paths: StorePaths, shard_file: Path, video_id: str, container_fps: float) -> Path:
+    """Where the sampling rate of ``video_id`` in ``shard_file`` is remembered (beside its cached features)."""
+    run_id = _checked_id("run id", Path(shard_file).parent.name)
+    state = Path(shard_file).stat()
+    description = {
+        "format": FORMAT_VERSION,
+        "shard_size": state.st_size,
+        "shard_mtime_ns": state.st_mtime_ns,
+        "video_id": video_id,
+        "container_fps": repr(float(container_fps)),
+    }
+    key = hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:20]
+    return wavelet_cache_folder(paths) / run_id / f"{_checked_id('video id', video_id)}-rate-{key}.json"
+
+
+def cached_sampling_rate(
+    paths: StorePaths, shard_file: Path, video_id: str, container_fps: float
+) -> tuple[float, pd.DataFrame | None]:
+    """:func:`shard_sampling_rate`, remembered per shard state so a cached video's shard is not read at all.
+
+    The rate decides a video's scales, hence which cache entry holds its
+    features; reading it from the shard on every map would cost a shard read
+    per video even when every entry exists. It is kept in a small file keyed
+    like the entries (shard size and modification time, video, container
+    rate). When the rate has to be read, the whole shard is read once and its
+    frames are returned too, for :func:`cached_wavelet_features` to transform
+    without reading the shard again.
+
+    Returns
+    -------
+    (float, DataFrame or None)
+        The rate, and the shard's frames (:func:`read_shard_frames`) when they were read.
+    """
+    target = rate_file(paths, shard_file, video_id, container_fps)
+    try:
+        return float(json.loads(target.read_text("utf-8"))["rate"]), None
+    except FileNotFoundError:
+        pass
+    # Any unreadable record (truncated, foreign) is measured again, never trusted.
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        logger.warning("ignoring unreadable sampling-rate record %s (%s)", target.name, type(error).__name__)
+    frames = read_shard_frames(shard_file, video_id)
+    rate = series.sampling_rate(frames, fallback=float(container_fps))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        partial.write_text(json.dumps({"rate": repr(rate)}), "utf-8")
+        partial.replace(target)
+    except OSError as error:
+        logger.warning("could not write sampling-rate record %s (%s)", target.name, error.strerror)
+    return rate, frames
+
+
 def cached_wavelet_features(
     paths: StorePaths,
     shard_file: Path,
@@ -166,6 +222,7 @@ def cached_wavelet_features(
     params: WaveletParams = WaveletParams(),
     segments: pd.DataFrame | None = None,
     require_values: bool = True,
+    frames: pd.DataFrame | None = None,
 ) -> wavelets.WaveletFeatures:
     """``facs_core.wavelets.wavelet_features`` of one video's shard, read from disk when computed before.
 
@@ -185,6 +242,8 @@ def cached_wavelet_features(
     require_values : bool
         As for ``wavelet_features``: False keeps (and caches) a video too short for every
         scale, all NaN with each cell's reason, instead of refusing it.
+    frames : DataFrame, optional
+        The shard's frames when the caller has read them already (:func:`read_shard_frames`).
 
     Returns
     -------
@@ -203,7 +262,7 @@ def cached_wavelet_features(
         except Exception as error:
             logger.warning("ignoring unreadable wavelet cache entry %s (%s)", target.name, type(error).__name__)
     result = wavelets.wavelet_features(
-        read_shard_frames(shard_file, video_id),
+        read_shard_frames(shard_file, video_id) if frames is None else frames,
         fps,
         scales=params.scales,
         wavelet=params.wavelet,
@@ -246,9 +305,9 @@ def precompute(paths: StorePaths, shard_file: Path, video_id: str, fps: float) -
         The cache entry written, or ``None`` when the computation failed.
     """
     try:
-        rate = shard_sampling_rate(shard_file, video_id, float(fps))
+        rate, frames = cached_sampling_rate(paths, shard_file, video_id, float(fps))
         params = analysis_params(rate)
-        cached_wavelet_features(paths, shard_file, video_id, rate, params, require_values=False)
+        cached_wavelet_features(paths, shard_file, video_id, rate, params, require_values=False, frames=frames)
         return cache_file(paths, shard_file, video_id, rate, params)
     except Exception as error:  # the features are derived data; the extraction must not fail over them
         logger.warning(
