@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from streamlit.runtime.pages_manager import PagesManager
 
 from web import common
-from web.routes import PrivateCaching, mount
+from web.routes import FrontendBase, PrivateCaching, mount
 
 # app.py declares its pages with st.navigation. Until some session has run it,
 # Streamlit would treat the pages/ folder as an old-style multipage app and
@@ -22,4 +22,9 @@ from web.routes import PrivateCaching, mount
 PagesManager.uses_pages_directory = False
 
 # No answer may be kept by a shared cache: Streamlit marks component scripts "public".
-app = st.App("app.py", routes=mount(common.catalog), middleware=[Middleware(PrivateCaching)])
+# Streamlit's page learns where its server is (no 404 probes on a deep link).
+app = st.App(
+    "app.py",
+    routes=mount(common.catalog),
+    middleware=[Middleware(PrivateCaching), Middleware(FrontendBase)],
+)

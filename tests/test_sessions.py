@@ -482,3 +482,46 @@ def test_video_route_answers_end_their_connection(listening) -> None:
     }
     for what, (_, headers, closed) in answers.items():
         assert headers.get("connection") == "close" and closed, what
+
+
+def test_streamlits_page_is_told_where_its_server_is(tmp_path: Path) -> None:
+    """FrontendBase: Streamlit's index.html (plain or compressed) loads the base script; nothing else changes."""
+    import streamlit
+    from starlette.middleware import Middleware
+    from starlette.middleware.gzip import GZipMiddleware
+    from starlette.responses import FileResponse, HTMLResponse
+    from starlette.routing import Route
+
+    index = Path(streamlit.__file__).parent / "static" / "index.html"
+    other = "<html><head><title>a component</title></head><body>" + "x" * 2000 + "</body></html>"
+    app = Starlette(
+        routes=[
+            *routes.routes(lambda: None),
+            Route("/component.html", lambda request: HTMLResponse(other)),
+            Route("/{path:path}", lambda request: FileResponse(index), methods=["GET", "HEAD"]),
+        ],
+        # Streamlit compresses inside the dashboard's middleware.
+        middleware=[Middleware(routes.FrontendBase, base_path=lambda: "/facs"), Middleware(GZipMiddleware)],
+    )
+    client = TestClient(app, follow_redirects=False)
+    tag = f'<head><script src="/facs{routes.FRONTEND_BASE}"></script>'
+    for encoding in ("identity", "gzip"):
+        answer = client.get("/facs/upload", headers={"Accept-Encoding": encoding})
+        assert answer.status_code == 200 and tag in answer.text
+        assert int(answer.headers["content-length"]) == len(answer.content) == index.stat().st_size + len(tag) - 6
+        assert "content-encoding" not in answer.headers
+    head = client.head("/facs/upload")
+    assert int(head.headers["content-length"]) == index.stat().st_size
+    untouched = client.get("/component.html", headers={"Accept-Encoding": "gzip"})
+    # (httpx has decompressed it.)
+    assert untouched.headers["content-encoding"] == "gzip" and untouched.text == other
+    script = client.get(routes.FRONTEND_BASE)
+    assert script.headers["content-type"].startswith("text/javascript") and "BACKEND_BASE_URL" in script.text
+    # A nested address goes to its first name, with its query; never to a name a browser reads as another site.
+    for path, target in (
+        ("/facs/upload/extra?video=v1", "/facs/upload?video=v1"),
+        ("/facs/upload/a/b", "/facs/upload"),
+        ("/facs/\\evil.example/x", "/facs/"),
+    ):
+        answer = client.get(path)
+        assert answer.status_code == 303 and answer.headers["location"] == target, path

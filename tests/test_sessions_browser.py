@@ -227,6 +227,33 @@ def test_an_unknown_address_leads_home_with_a_notice(server: str, browser: Brows
     context.close()
 
 
+def test_deep_links_load_without_a_failed_request(server: str, browser: Browser) -> None:
+    """No 4xx/5xx on a deep link: Streamlit's page no longer probes /<page>/_stcore/health and host-config."""
+    context = _context(browser)
+    page = context.new_page()
+    failed: list[str] = []
+    page.on("response", lambda answer: failed.append(f"{answer.status} {answer.url}") if answer.status >= 400 else None)
+    _open(page, f"{server}/upload")
+    _sign_in_here(page, "clara")
+    assert page.url == f"{server}/upload"
+    for path, heading in (
+        ("timeline", "Timeline"),
+        ("upload", "Upload interviews"),
+        ("patient?patient=P017", "Patient profile"),
+        ("nonsense", "FACS interview dashboard"),
+    ):
+        _open(page, f"{server}/{path}")
+        expect(page.get_by_role("heading", name=heading)).to_be_visible()
+        page.wait_for_timeout(1000)  # late fetches (the video's first bytes, icons)
+    # A nested address could not load the page's files: it goes to its first name.
+    _open(page, f"{server}/upload/extra/part")
+    assert page.url == f"{server}/upload"
+    expect(page.get_by_role("heading", name="Upload interviews")).to_be_visible()
+    _no_dialog(page)
+    assert failed == []
+    context.close()
+
+
 def test_sign_out_in_one_tab_ends_the_others(server: str, browser: Browser) -> None:
     context = _context(browser)
     first = context.new_page()

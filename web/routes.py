@@ -6,6 +6,9 @@
     sends the browser on to the page it asked for.
 ``GET /api/session/end``
     Ends the session named by the cookie on the server and deletes the cookie.
+``GET /api/frontend-base.js``
+    A fixed script that tells Streamlit's page where its server is (see
+    :class:`FrontendBase`); names nothing but the address it is loaded from.
 ``GET|HEAD /api/video/{token}``
     Streams a video's stored file with HTTP byte ranges (never reading it
     whole), for an opaque grant bound to the requesting session, after
@@ -13,6 +16,11 @@
     play that patient's videos. The first answer that serves the video's
     bytes to a session is audited as "video played" (once per session and
     video, not per range request).
+
+:class:`FrontendBase` wraps the whole server (``dashboard.py`` adds it): it
+loads that script in Streamlit's page, so a deep link such as ``/upload``
+connects to the server at once instead of first asking ``/upload/_stcore/health``
+and ``/upload/_stcore/host-config`` (both 404) as if the app lived under ``/upload``.
 
 :class:`PrivateCaching` wraps the whole server (``dashboard.py`` adds it):
 nothing it answers may be kept by a shared cache (a proxy, a CDN) between the
@@ -29,7 +37,9 @@ idle connection that the server is dropping (a reset instead of a 403/404).
 
 from __future__ import annotations
 
+import gzip
 import ipaddress
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,11 +56,37 @@ from facs_core.services.access import PermissionDenied
 from store import audit, listings, sessions
 from store.catalog import Catalog
 
-__all__ = ["MEDIA_CACHE", "SESSION_END", "SESSION_START", "VIDEO", "PrivateCaching", "mount", "mounted", "routes"]
+__all__ = [
+    "FRONTEND_BASE",
+    "MEDIA_CACHE",
+    "SESSION_END",
+    "SESSION_START",
+    "VIDEO",
+    "FrontendBase",
+    "PrivateCaching",
+    "mount",
+    "mounted",
+    "routes",
+]
 
 SESSION_START = "/api/session/start"
 SESSION_END = "/api/session/end"
 VIDEO = "/api/video"
+FRONTEND_BASE = "/api/frontend-base.js"
+
+# Streamlit's page reads window.__streamlit (its settings for hosts that embed it) when its
+# bundle starts. Without BACKEND_BASE_URL it guesses the server's address from the page's
+# own path: for /upload it first tries /upload/_stcore/health and /upload/_stcore/host-config
+# (404: the app is not served under /upload) and then /. This dashboard is always served
+# at its base path, which is where this script was loaded from, one folder up.
+_FRONTEND_BASE_JS = (
+    "window.__streamlit = Object.assign({}, window.__streamlit,"
+    ' {BACKEND_BASE_URL: new URL("..", document.currentScript.src).href});\n'
+)
+# Streamlit's index.html, recognised by its bundle; the script goes first in <head>.
+_INDEX_MARKER = b"./static/js/index."
+_HEAD = b"<head>"
+_PAGE_NAME = re.compile(r"[A-Za-z0-9_.~-]+")
 
 _VIDEO_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm"}
 # Every answer of these routes ends its connection. A client that keeps idle
@@ -97,6 +133,81 @@ class PrivateCaching:
             await send(message)
 
         await self.app(scope, receive, send_private)
+
+
+class FrontendBase:
+    """ASGI middleware: Streamlit's page loads :data:`FRONTEND_BASE` before its bundle.
+
+    Only Streamlit's own ``index.html`` (the answer to every page address) is
+    changed, by one ``<script src>`` at the top of its ``<head>`` from this
+    origin (the Content-Security-Policy's ``script-src 'self'`` allows it).
+    A nested address (``/upload/extra``), where that page could neither load
+    its files nor connect, is sent on to its first name (``/upload``).
+    """
+
+    def __init__(self, app: ASGIApp, base_path: Callable[[], str] | None = None) -> None:
+        self.app = app
+        self._base_path = base_path or _streamlit_base_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A HEAD carries no page to change (and its length would then disagree with the GET's).
+        if scope["type"] != "http" or scope["method"] != "GET" or "/api/" in scope.get("path", ""):
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        body = b""
+
+        async def send_page(message: Message) -> None:
+            nonlocal start, body
+            if message["type"] == "http.response.start":
+                html = MutableHeaders(scope=message).get("content-type", "").startswith("text/html")
+                if not html or message["status"] != 200:
+                    await send(message)
+                    return
+                start = message
+                return
+            if start is not None and message["type"] != "http.response.body":
+                # Not a body this middleware can read (a server's file-sending extension): as it was.
+                await send(start)
+                start = None
+            if start is None:
+                await send(message)
+                return
+            body += message.get("body", b"")
+            if message.get("more_body", False):
+                return
+            headers = MutableHeaders(scope=start)
+            # Streamlit compresses its answers inside this middleware; the changed page goes out plain.
+            encoding = headers.get("content-encoding", "").strip().lower()
+            page = gzip.decompress(body) if encoding == "gzip" else body if not encoding else b""
+            if _INDEX_MARKER in page and _HEAD in page:
+                base = self._base_path()
+                nested = scope["path"][len(base) :].strip("/").split("/")
+                if len(nested) > 1:
+                    # A page address is one name: the page's relative links would not load under
+                    # /upload/extra (nor would it connect), so it goes to its first name.
+                    query = scope.get("query_string", b"").decode("latin-1")
+                    # Only a name a page could have: never "\\host" or the like, which a browser reads as another site.
+                    name = nested[0] if _PAGE_NAME.fullmatch(nested[0]) else ""
+                    target = f"{base}/{name}" + (f"?{query}" if query else "")
+                    await RedirectResponse(target, status_code=303, headers=_NO_STORE)(scope, receive, send)
+                    return
+                tag = f'<script src="{base}{FRONTEND_BASE}"></script>'.encode()
+                body = page.replace(_HEAD, _HEAD + tag, 1)
+                if encoding:
+                    del headers["content-encoding"]
+                headers["content-length"] = str(len(body))
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, send_page)
+
+
+def _streamlit_base_path() -> str:
+    from streamlit import config
+
+    base = str(config.get_option("server.baseUrlPath") or "").strip("/")
+    return f"/{base}" if base else ""
 
 
 def mounted() -> bool:
@@ -227,8 +338,16 @@ def routes(catalog: Callable[[], Catalog]) -> list[Route]:
             on_serving=lambda: media_grants.first_serving(grant.session_id, grant.video_id, played),
         )
 
+    def frontend_base(request: Request) -> Response:
+        return Response(
+            _FRONTEND_BASE_JS,
+            media_type="text/javascript",
+            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", **_CLOSE},
+        )
+
     # Plain (not async) endpoints: Starlette runs them in its worker threads.
     return [
+        Route(FRONTEND_BASE, frontend_base, methods=["GET"]),
         Route(SESSION_START, start, methods=["GET"]),
         Route(SESSION_END, end, methods=["GET"]),
         Route(f"{VIDEO}/{{token}}", video, methods=["GET", "HEAD"]),
