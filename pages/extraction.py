@@ -12,7 +12,6 @@ import pandas as pd
 import streamlit as st
 
 from facs_core.backend_status import backend_statuses
-from facs_core.backends.base import backend_names
 from facs_core.services import access, jobs, run_report, visibility
 from facs_core.services.access import PermissionDenied
 from web import background, common, formatting, run_notices
@@ -54,7 +53,8 @@ with st.form("extract_form", border=True):
         else [v for v in st.session_state.get("uploaded_videos", []) if v in labels],
     )
     left, right = st.columns(2)
-    backends = list(backend_names())
+    # Only a backend ready on this server is offered; a job with another would fetch models from outside or fail.
+    backends, refused = jobs.queueable_backends()
     backend = left.selectbox(
         "Backend",
         backends,
@@ -63,6 +63,8 @@ with st.form("extract_form", border=True):
         help="mediapipe runs offline with its pinned model; pyfeat (the study's toolbox) needs its weights"
         " imported (see 'Backends on this server').",
     )
+    for name, why in refused.items():
+        left.caption(f"{name} is not offered: {why}.")
     every = right.number_input("Analyse every n-th frame", min_value=1, max_value=30, value=1, step=1, key="ex_every")
     if chosen:
         # Said before the job starts: segments limit the frames analysed.
@@ -80,6 +82,8 @@ if start:
     with common.friendly_errors():
         if not chosen:
             st.error("Choose at least one video.", icon=":material/error:")
+        elif backend is None:
+            st.error("No backend is ready on this server; see 'Backends on this server'.", icon=":material/error:")
         else:
             job_ids = jobs.submit_extraction(store, chosen, backend, {"every": int(every)}, user)
             background.start_background_work(store)

@@ -6,11 +6,74 @@ from pathlib import Path
 
 import pytest
 
+from facs_core.errors import InputError
+from facs_core.services import jobs
+from facs_core.services.access import LocalOperator, User
+from facs_core.services.ingest import ingest_video
+from store import Catalog
 from tests.apptest_pages import no_exception, page, texts
+
+#: What a clinician is told when py-feat's weights are missing: what to do, no folder, no variable, no flag.
+NOT_INSTALLED = (
+    "py-feat's model weights are not installed; an administrator installs them with"
+    " `python -m facs_core models import BUNDLE.tar`"
+)
 
 
 def _backends_text(at) -> str:
     return texts(at.markdown) + " " + texts(at.caption)
+
+
+def _without_pyfeat_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACS_PYFEAT_DIR", str(tmp_path / "nothing-here"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.delenv("FACS_PYFEAT_FAKE_TOKEN", raising=False)
+
+
+def _stored_video(store: Catalog, feat_data: Path) -> str:
+    record, _ = ingest_video(
+        store,
+        feat_data / "single_face.mp4",
+        user=LocalOperator("test"),
+        original_name="single_face.mp4",
+        patient_id="P001",
+        scores={"bdi": 12},
+    )
+    return record["video_id"]
+
+
+def test_a_job_with_a_backend_that_is_not_ready_is_refused(
+    empty_store: Catalog, feat_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _without_pyfeat_weights(tmp_path, monkeypatch)
+    video = _stored_video(empty_store, feat_data)
+    before = empty_store.scalar("SELECT count(*) FROM audit_log")
+    with pytest.raises(InputError) as refused:
+        jobs.submit_extraction(empty_store, [video], "pyfeat", {}, User("admin1", "admin"))
+    assert str(refused.value) == NOT_INSTALLED
+    assert jobs.backend_refusal("pyfeat") == NOT_INSTALLED
+    # Nothing queued, nothing recorded: no driver will ever try to fetch the weights.
+    assert empty_store.scalar("SELECT count(*) FROM jobs") == 0
+    assert empty_store.scalar("SELECT count(*) FROM runs") == 0
+    assert empty_store.scalar("SELECT count(*) FROM audit_log") == before
+
+
+def test_a_ready_backend_is_queued(empty_store: Catalog, feat_data: Path, pyfeat_env: dict[str, str]) -> None:
+    video = _stored_video(empty_store, feat_data)
+    assert jobs.backend_refusal("pyfeat") is None
+    (job,) = jobs.submit_extraction(empty_store, [video], "pyfeat", {}, LocalOperator("test"))
+    assert empty_store.scalar("SELECT status FROM jobs WHERE job_id = ?", [job]) == "queued"
+
+
+def test_extraction_page_does_not_offer_a_backend_that_is_not_ready(
+    empty_store: Catalog, feat_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _without_pyfeat_weights(tmp_path, monkeypatch)
+    _stored_video(empty_store, feat_data)
+    at = page("extraction", empty_store, "clinician", ("P001",)).run()
+    no_exception(at)
+    assert at.selectbox(key="ex_backend").options == ["mediapipe"]
+    assert f"pyfeat is not offered: {NOT_INSTALLED}." in texts(at.caption)
 
 
 def test_extraction_page_shows_pyfeat_not_ready_and_how(empty_store, tmp_path: Path, monkeypatch) -> None:

@@ -308,9 +308,13 @@ def _add_sample_videos(catalog: Catalog, actor: User, report: ProgressCallback) 
 
 def _queue_extraction(catalog: Catalog, video_ids: list[str], actor: User) -> tuple[tuple[str, ...], str | None]:
     try:
-        from facs_core.services.jobs import submit_extraction
+        from facs_core.services.jobs import backend_refusal, submit_extraction
     except ImportError:
         return (), "extraction not queued: the jobs module (facs_core.services.jobs) is not installed"
+    refusal = backend_refusal("mediapipe")
+    if refusal:
+        # The demo's visits are stored either way; their extraction waits for the model.
+        return (), f"extraction not queued: {refusal}"
     done = set(
         catalog.query("SELECT DISTINCT video_id FROM runs WHERE status IN ('done', 'queued', 'running')")["video_id"]
     )

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from facs_core.backend_status import BackendStatus, backend_status, backend_statuses
 from facs_core.backends.base import backend_class
 from facs_core.damage import damage_status
 from facs_core.errors import FacsError, InputError
@@ -94,6 +95,30 @@ def _split_params(params: dict[str, Any]) -> tuple[int, int, dict[str, Any]]:
     return every, chunk_frames, {k: v for k, v in params.items() if k not in EXTRACTION_KEYS}
 
 
+def backend_refusal(backend: str) -> str | None:
+    """Why no job may be queued with ``backend`` now (one line saying what to do), or None when it may.
+
+    A backend whose model files are not on this server would make the job
+    fetch them from the internet (py-feat's hub), which a hospital intranet
+    refuses, or fail; it is refused before anything is queued. The command
+    line's one-off ``extract --backend pyfeat`` is not a job and keeps its
+    own rules.
+    """
+    status = backend_status(backend)
+    return None if status is None or status.ready else _refusal(status)
+
+
+def _refusal(status: BackendStatus) -> str:
+    return status.refusal or f"the {status.backend} backend is not ready on this server: {status.detail}"
+
+
+def queueable_backends() -> tuple[list[str], dict[str, str]]:
+    """The backends a job may be queued with now, and for each other one :func:`backend_refusal`'s line."""
+    statuses = backend_statuses()
+    ready = [status.backend for status in statuses if status.ready]
+    return ready, {status.backend: _refusal(status) for status in statuses if not status.ready}
+
+
 def submit_extraction(
     catalog: Catalog, video_ids: Sequence[str], backend: str, params: dict[str, Any], user: User
 ) -> list[str]:
@@ -119,12 +144,16 @@ def submit_extraction(
     Raises
     ------
     InputError
-        Unknown video, video without a file, unknown backend or bad parameter.
+        Unknown video, video without a file, unknown backend, a backend that
+        is not ready on this server (:func:`backend_refusal`) or bad parameter.
     PermissionDenied
         ``user`` may not extract one of the videos; nothing is queued.
     """
     every, chunk_frames, backend_params = _split_params(params)
     version = backend_class(backend).library_version()
+    refusal = backend_refusal(backend)
+    if refusal:
+        raise InputError(refusal)
     records = []
     for video_id in video_ids:
         record = get_video(catalog, video_id)
