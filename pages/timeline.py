@@ -50,6 +50,10 @@ video_id = st.selectbox(
     key="tl_video",
     format_func=lambda v: common.visit_label(visits.set_index("video_id").loc[v].to_dict() | {"video_id": v}),
 )
+# A link to a video this user may not see reads as one to no video at all.
+common.unknown_visit_notice(
+    wanted, ids, common.visit_label(visits.set_index("video_id").loc[video_id].to_dict() | {"video_id": video_id})
+)
 st.query_params["video"] = video_id
 visit = visits.set_index("video_id").loc[video_id]
 source = visit["playback_path"] if pd.notna(visit["playback_path"]) else visit["stored_path"]

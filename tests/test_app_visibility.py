@@ -135,3 +135,21 @@ def test_a_link_to_someone_elses_patient_reads_as_one_to_no_patient(store: Catal
         == notices["NOPE"]
         == [f"No patient <code> among the patients you may see; showing {OWN_PATIENT}."]
     )
+
+
+def test_a_timeline_link_to_someone_elses_video_reads_as_one_to_no_video(store: Catalog) -> None:
+    others = store.query("SELECT video_id FROM videos WHERE patient_id = ?", [NOBODYS_PATIENT])["video_id"]
+    notices, shown = {}, {}
+    for wanted in (others.iloc[0], "0123456789abcdef"):
+        at = page_as("timeline", CLINICIAN, "clinician", timeout=TIMEOUT)
+        at.query_params["video"] = wanted
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        shown[wanted] = at.selectbox(key="tl_video").value
+        notices[wanted] = [i.value.replace(wanted, "<id>") for i in at.info if "among the visits" in i.value]
+    own = store.query("SELECT video_id FROM videos WHERE patient_id = ?", [OWN_PATIENT])["video_id"].tolist()
+    assert set(shown.values()) <= set(own)
+    (notice,) = notices[others.iloc[0]]
+    assert notices["0123456789abcdef"] == [notice]
+    assert notice.startswith("No visit <id> among the visits you may see; showing ") and OWN_PATIENT in notice
+    assert NOBODYS_PATIENT not in notice

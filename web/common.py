@@ -48,6 +48,7 @@ __all__ = [
     "synthetic_reference_note",
     "too_few_real_visits",
     "unknown_patient_notice",
+    "unknown_visit_notice",
     "viewer",
     "visible_text",
     "visit_label",
@@ -380,10 +381,23 @@ def unknown_patient_notice(wanted: str | None, choices: Sequence[str], shown: st
     the notice tells nothing about other users' patients. ``wanted`` comes from
     the URL: it is shortened and escaped, never rendered as Markdown.
     """
+    _unknown_link_notice("patient", "patients", wanted, choices, shown)
+
+
+def unknown_visit_notice(wanted: str | None, choices: Sequence[str], shown: str) -> None:
+    """Say that the video a link asked for (``?video=``) is not among ``choices``; ``shown`` names the visit shown.
+
+    Worded as :func:`unknown_patient_notice`, and as it the same whether the
+    video exists for someone else or not at all.
+    """
+    _unknown_link_notice("visit", "visits", wanted, choices, shown)
+
+
+def _unknown_link_notice(noun: str, plural: str, wanted: str | None, choices: Sequence[str], shown: str) -> None:
     if not wanted or wanted in choices:
         return
     st.info(
-        f"No patient {_plain(wanted[:40])} among the patients you may see; showing {_plain(shown)}.",
+        f"No {noun} {_plain(wanted[:40])} among the {plural} you may see; showing {_plain(shown)}.",
         icon=":material/info:",
     )
 
