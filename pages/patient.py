@@ -18,8 +18,8 @@ from facs_core.reference import action_unit_names
 from facs_core.series import sampling_rate
 from facs_core.services import access, visibility
 from facs_core.services import analysis as engine
-from facs_core.stats.cohort import DATA_SOURCES, default_source, select_source
-from facs_core.stats.profile import MIN_REFERENCE, measured_visits, visit_change
+from facs_core.stats.cohort import DATA_SOURCES, default_source
+from facs_core.stats.profile import measured_visits, visit_change
 from store.videos import get_video
 from web import agreement_section, common, formatting, page_data, run_notices
 from web import profile as profile_views
@@ -92,112 +92,122 @@ with common.friendly_errors():
     names = action_unit_names()
     mode = st.radio("Compare with the cohort as", ["z-score", "percentile"], horizontal=True, key="pp_mode")
     mine = tuple(visits["video_id"].tolist())
-    profile = profile_views.profile_against_cohort(str(store.paths.root), version, mine, mode, "aus", source)
-    features, n_reference = profile.attrs["features"], profile.attrs.get("n_reference", 0)
-    provenance = profile.copy()
-    provenance.attrs = {"provenance": profile.attrs.get("provenance", {})}
-    st.session_state["pp_profile_table"] = provenance
-    profile.attrs = {}  # the reference data stays out of the charts
-    if profile.empty:
+    features = profile_views.visit_features(str(store.paths.root), version, mine)
+    extracted = [v for v in mine if v in set(features.get("video_id", []))]
+    if not extracted:
         st.info("No extracted visit for this patient yet.", icon=":material/info:")
         st.stop()
-    profile["visit"] = profile["video_id"].map(
-        {row.video_id: f"{formatting.date(row.visit_date)} · {row.video_id}" for row in visits.itertuples()}
-    )
-    profile["name"] = profile["AU"].map(names)
-    domain = [-3, 3] if mode == "z-score" else [0, 100]
+    visit_labels = {row.video_id: f"{formatting.date(row.visit_date)} · {row.video_id}" for row in visits.itertuples()}
     measured = measured_visits(features, mine)
-    too_few = n_reference < 2
-    if too_few:
-        # Against one visit a z-score does not exist and a percentile is only 0 or 100: no colour to show.
-        profile["value"] = np.nan
-    reasons = profile_views.blank_cell_reasons(profile, measured, too_few)
-    profile["cell"] = reasons
-    blank = reasons != ""
-    cells = alt.Chart(profile).encode(
-        x=alt.X("AU:N", sort=list(names), title=None, axis=alt.Axis(labelAngle=-45, labelOverlap=False)),
-        y=alt.Y("visit:N", title=None, axis=alt.Axis(labelLimit=0)),
-        tooltip=["visit", "AU", "name", alt.Tooltip("mean:Q", format=".3f"), alt.Tooltip("value:Q", format=".2f")],
-    )
-    # Blank cells are drawn grey and named in the legend (only the reasons that occur), so an empty square
-    # never reads as "average".
-    shown_reasons = [r for r in profile_views.BLANK_CELLS if (reasons == r).any()]
-    colours = cells.mark_rect().encode(
-        color=alt.Color(
-            "value:Q", title=mode, scale=alt.Scale(scheme="redblue", reverse=True, domain=domain, clamp=True)
+    domain = [-3, 3] if mode == "z-score" else [0, 100]
+    profile = profile_views.profile_against_cohort(str(store.paths.root), version, mine, mode, "aus", source)
+    refused = profile.attrs.get("refused", "")
+    if refused:
+        # Too few other patients: no scores at all, only why (their values would be given away).
+        st.info(refused, icon=":material/group:")
+    else:
+        n_reference = profile.attrs.get("n_reference", 0)
+        provenance = profile.copy()
+        provenance.attrs = {"provenance": profile.attrs.get("provenance", {})}
+        st.session_state["pp_profile_table"] = provenance
+        synthetic_share = profile.attrs.get("synthetic_share", 0.0)
+        n_patients = profile.attrs.get("n_reference_patients", 0)
+        profile.attrs = {}  # the reference data stays out of the charts
+        profile["visit"] = profile["video_id"].map(visit_labels)
+        profile["name"] = profile["AU"].map(names)
+        reasons = profile_views.blank_cell_reasons(profile, measured)
+        profile["cell"] = reasons
+        blank = reasons != ""
+        cells = alt.Chart(profile).encode(
+            x=alt.X("AU:N", sort=list(names), title=None, axis=alt.Axis(labelAngle=-45, labelOverlap=False)),
+            y=alt.Y("visit:N", title=None, axis=alt.Axis(labelLimit=0)),
+            tooltip=[
+                "visit",
+                "AU",
+                "name",
+                alt.Tooltip("mean:Q", format=".3f"),
+                alt.Tooltip("value:Q", format=".2f"),
+            ],
         )
-    )
-    greys = (
-        cells.transform_filter("datum.cell != ''")
-        .mark_rect()
-        .encode(
+        # Blank cells are drawn grey and named in the legend (only the reasons that occur), so an empty square
+        # never reads as "average".
+        shown_reasons = [r for r in profile_views.BLANK_CELLS if (reasons == r).any()]
+        colours = cells.mark_rect().encode(
             color=alt.Color(
-                "cell:N",
-                title="grey cells",
-                scale=alt.Scale(domain=shown_reasons, range=[profile_views.BLANK_CELLS[r][0] for r in shown_reasons]),
+                "value:Q", title=mode, scale=alt.Scale(scheme="redblue", reverse=True, domain=domain, clamp=True)
             )
         )
-    )
-    heat = (
-        (alt.layer(colours, greys).resolve_scale(color="independent") if shown_reasons else alt.layer(colours))
-        .properties(title=f"AU means per visit against the cohort ({mode})", height=alt.Step(36))
-        # Below the chart: beside a two-visit heatmap the second legend was cut off.
-        .configure_legend(orient="bottom", direction="horizontal")
-    )
-    st.altair_chart(heat, width="stretch", key="pp_profile")
-    common.chart_downloads(heat, f"profile-{patient}", key="pp_profile")
-    notes = []
-    if blank.any():
-        notes.append(
-            "Grey cells: " + "; ".join(f"*{r}* {profile_views.BLANK_CELLS[r][1]}" for r in shown_reasons) + "."
+        greys = (
+            cells.transform_filter("datum.cell != ''")
+            .mark_rect()
+            .encode(
+                color=alt.Color(
+                    "cell:N",
+                    title="grey cells",
+                    scale=alt.Scale(
+                        domain=shown_reasons, range=[profile_views.BLANK_CELLS[r][0] for r in shown_reasons]
+                    ),
+                )
+            )
         )
-    if mode == "z-score":
-        beyond = int((profile["value"].abs() > 3).sum())
-        if beyond:
-            lies, drawn = ("lies", "is") if beyond == 1 else ("lie", "are")
+        heat = (
+            (alt.layer(colours, greys).resolve_scale(color="independent") if shown_reasons else alt.layer(colours))
+            .properties(title=f"AU means per visit against the cohort ({mode})", height=alt.Step(36))
+            # Below the chart: beside a two-visit heatmap the second legend was cut off.
+            .configure_legend(orient="bottom", direction="horizontal")
+        )
+        st.altair_chart(heat, width="stretch", key="pp_profile")
+        common.chart_downloads(heat, f"profile-{patient}", key="pp_profile")
+        notes = []
+        if blank.any():
             notes.append(
-                f"{formatting.count(beyond, 'cell')} {lies} beyond ±3 standard deviations and {drawn} drawn in the"
-                " scale's end colour (hover for the exact value)."
+                "Grey cells: " + "; ".join(f"*{r}* {profile_views.BLANK_CELLS[r][1]}" for r in shown_reasons) + "."
             )
-    if notes:
-        st.caption(" ".join(notes))
-    reference_name = f"the cohort's {DATA_SOURCES[source]}"
-    if n_reference < MIN_REFERENCE:
-        st.warning(profile_views.small_reference_text(n_reference, source), icon=":material/group:")
+        if mode == "z-score":
+            beyond = int((profile["value"].abs() > 3).sum())
+            if beyond:
+                lies, drawn = ("lies", "is") if beyond == 1 else ("lie", "are")
+                notes.append(
+                    f"{formatting.count(beyond, 'cell')} {lies} beyond ±3 standard deviations and {drawn} drawn in"
+                    " the scale's end colour (hover for the exact value)."
+                )
+        if notes:
+            st.caption(" ".join(notes))
+        reference_name = f"the cohort's {DATA_SOURCES[source]}"
 
-    reference, _ = select_source(clinical, source)
-    reference = reference[reference["video_id"].isin(features["video_id"])] if "video_id" in features else reference[:0]
-    synthetic_share = float(reference["synthetic"].mean()) if len(reference) else 0.0
-    if synthetic_share > 0.5 and not bool(visits["synthetic"].all()):
-        st.warning(
-            f"The reference is mostly synthetic demo data ({formatting.percent(synthetic_share)} of"
-            f" {formatting.count(len(reference), 'visit')}): this patient's z-scores and percentiles compare real"
-            " measurements with generated ones, so extreme values (saturated colours) say little. Compare with"
-            " real visits only.",
-            icon=":material/science:",
+        if synthetic_share > 0.5 and not bool(visits["synthetic"].all()):
+            st.warning(
+                f"The reference is mostly synthetic demo data ({formatting.percent(synthetic_share)} of"
+                f" {formatting.count(n_reference, 'visit')}): this patient's z-scores and percentiles compare real"
+                " measurements with generated ones, so extreme values (saturated colours) say little. Compare with"
+                " real visits only.",
+                icon=":material/science:",
+            )
+
+        st.caption(
+            f"Reference: {formatting.count(n_reference, 'extracted visit')} of"
+            f" {formatting.count(n_patients, 'other patient')} with AU values, {reference_name}."
         )
-
-    st.caption(f"Reference: {formatting.count(n_reference, 'extracted visit')} with AU values, {reference_name}.")
-    common.reproduce(
-        store,
-        engine.profile_command(
-            patient,
-            mode,
-            "aus",
-            source,
-            f"profile-{patient}.csv",
-            store.paths.root if common.viewer(store).sees_paths else None,
-        ),
-        provenance,
-        key="pp_command",
-    )
+        common.reproduce(
+            store,
+            engine.profile_command(
+                patient,
+                mode,
+                "aus",
+                source,
+                f"profile-{patient}.csv",
+                store.paths.root if common.viewer(store).sees_paths else None,
+            ),
+            provenance,
+            key="pp_command",
+        )
     emotion_table = profile_views.profile_against_cohort(str(store.paths.root), version, mine, mode, "emotions", source)
     emotion_profile = emotion_table.copy()
     emotion_profile.attrs = {}
+    if emotion_table.attrs.get("refused") and not refused and profile_views.EMOTIONS[0] in features:
+        st.caption(f"No emotion scores against the cohort: {emotion_table.attrs['refused']}")
     if not emotion_profile.empty:
-        emotion_profile["visit"] = emotion_profile["video_id"].map(
-            profile.drop_duplicates("video_id").set_index("video_id")["visit"]
-        )
+        emotion_profile["visit"] = emotion_profile["video_id"].map(visit_labels)
         emotion_heat = (
             alt.Chart(emotion_profile)
             .mark_rect()
@@ -224,7 +234,6 @@ with common.friendly_errors():
         " face* (a face, but not surely the patient's), *other face* (only another person's face)."
     )
 
-    extracted = [v for v in visits["video_id"] if v in set(profile["video_id"])]
     # Only visits with AU values can be compared; one where no face was found has none.
     compared = [v for v in extracted if v in measured]
     faceless = [v for v in extracted if v not in measured]

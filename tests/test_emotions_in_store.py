@@ -80,8 +80,13 @@ def test_emotion_panel_and_its_command_give_the_same_table(demo_store: Catalog, 
         np.testing.assert_allclose(written[column], shown[column], rtol=0, atol=1e-12)
     for column in ("mode", "measures", "data_source", "n_reference", "inputs_sha256"):
         assert shown[column].astype(str).tolist() == written[column].astype(str).tolist(), column
-    # The reference is the visits with emotions (every second visit's py-feat run), and the reader sees the hash.
-    assert written["n_reference"].iloc[0] == 30 and written["measures"].iloc[0] == "emotions"
+    # The reference is the other patients' visits with emotions (every second visit's py-feat run), and the
+    # reader sees the hash.
+    runs = analysis.latest_runs(demo_store)
+    with_emotions = runs.loc[runs["backend"] == "pyfeat", "patient_id"]
+    assert len(with_emotions) == 30
+    assert written["n_reference"].iloc[0] == int((with_emotions != patient).sum())
+    assert written["measures"].iloc[0] == "emotions"
     assert f"inputs sha256: {written['inputs_sha256'].iloc[0]}" in texts(at.caption)
 
 

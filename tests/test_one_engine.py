@@ -228,12 +228,16 @@ def test_z_score_reference_is_the_chosen_data_source(demo_store: Catalog) -> Non
     column = features.set_index("video_id")["AU12"]
     mine = [real[0], column.index[-1]]
     table = analysis.patient_profile(demo_store, mine, "z-score").set_index(["video_id", "AU"])
-    reference = column.loc[real]
+    # The reference: the source's visits of every patient but the profiled visits' own.
+    patients = analysis.clinical_table(demo_store).set_index("video_id")["patient_id"]
+    others = [v for v in real if patients[v] not in set(patients[mine])]
+    assert 0 < len(others) < len(real)
+    reference = column.loc[others]
     expected = (column.loc[mine] - reference.mean()) / reference.std(ddof=1)
     np.testing.assert_allclose(table.xs("AU12", level="AU")["value"].to_numpy(), expected.to_numpy(), atol=1e-12)
-    assert table.attrs["n_reference"] == 20 and table.attrs["source"] == "real"
+    assert table.attrs["n_reference"] == len(others) and table.attrs["source"] == "real"
     pooled = analysis.patient_profile(demo_store, mine, "z-score", source="both")
-    assert pooled.attrs["n_reference"] == 60
+    assert pooled.attrs["n_reference"] == 60 - int(patients.isin(set(patients[mine])).sum())
 
 
 def test_segments_choice_analyses_only_visits_that_have_one(demo_store: Catalog) -> None:

@@ -7,12 +7,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from facs_core.errors import TooFewVisitsError
 from facs_core.services import analysis
-from facs_core.stats.cohort import DATA_SOURCES, EMOTIONS
-from facs_core.stats.profile import MIN_REFERENCE
+from facs_core.stats.cohort import EMOTIONS
 from facs_core.wavelets import Scalogram
+from facs_core.wording import sentence
 from store import Catalog
-from web import common, formatting
+from web import common
 
 __all__ = [
     "BLANK_CELLS",
@@ -24,7 +25,7 @@ __all__ = [
     "frames_left_out",
     "profile_against_cohort",
     "scalogram_chart",
-    "small_reference_text",
+    "visit_features",
 ]
 
 #: Most time columns drawn in a scalogram; longer ones are averaged into bins.
@@ -45,7 +46,6 @@ BLANK_CELLS: dict[str, tuple[str, str]] = {
         "no frame of the visit showed the patient's face, so it has no AU values (see *Frames left out per visit*)",
     ),
     "not measured": ("#bdbdbd", "the backend does not estimate this AU"),
-    "too few reference visits": ("#d9d9d9", "the reference has too few visits to compare with (see the note below)"),
     "no cohort spread": (
         "#ececec",
         "the reference visits all have the same value, so there is nothing to compare with",
@@ -53,44 +53,18 @@ BLANK_CELLS: dict[str, tuple[str, str]] = {
 }
 
 
-def blank_cell_reasons(profile: pd.DataFrame, measured: list[str], too_few: bool) -> np.ndarray:
+def blank_cell_reasons(profile: pd.DataFrame, measured: list[str]) -> np.ndarray:
     """Per row of a profile table (``video_id, mean, value``): why its cell is blank (:data:`BLANK_CELLS`), or ``""``.
 
     The first reason that applies wins: the visit has no AU value at all (not in
     ``measured``: no face found), the AU has no mean (not measured), the
-    reference is too small (``too_few``), the reference has no spread.
+    reference has no spread.
     """
     return np.select(
-        [
-            ~profile["video_id"].isin(measured),
-            profile["mean"].isna(),
-            np.full(len(profile), too_few),
-            profile["value"].isna(),
-        ],
+        [~profile["video_id"].isin(measured), profile["mean"].isna(), profile["value"].isna()],
         list(BLANK_CELLS),
         default="",
     )
-
-
-def small_reference_text(n_reference: int, source: str) -> str:
-    """The warning over a profile whose reference has fewer than :data:`MIN_REFERENCE` visits with values."""
-    text = (
-        f"The reference has {formatting.count(n_reference, 'extracted visit')} with AU values (the cohort's"
-        f" {DATA_SOURCES[source]}): too few to compare with (at least {MIN_REFERENCE} are needed)."
-    )
-    if n_reference < 2:
-        text += (
-            " Against fewer than two visits a z-score does not exist and a percentile can only be 0 or 100,"
-            " so the cells are left grey."
-        )
-    else:
-        text += f" The colours rest on {n_reference} values and change a lot with every visit added."
-    if source != "both":
-        return text + (
-            f' Choose "the cohort\'s {DATA_SOURCES["both"]}" under *Compare with*, or another reference, to'
-            " compare this patient with more visits."
-        )
-    return text + " Extract more visits to build a larger reference."
 
 
 def frames_left_out(features: pd.DataFrame, visits: pd.DataFrame) -> pd.DataFrame:
@@ -135,9 +109,26 @@ def frames_left_out(features: pd.DataFrame, visits: pd.DataFrame) -> pd.DataFram
 def profile_against_cohort(
     data_dir: str, version: str, video_ids: tuple[str, ...], mode: str, measures: str, source: str
 ) -> pd.DataFrame:
-    """:func:`facs_core.services.analysis.patient_profile`, cached per store state."""
+    """:func:`facs_core.services.analysis.patient_profile`, cached per store state.
+
+    A reference too small to compare with gives an empty table whose
+    ``attrs["refused"]`` is the sentence saying why (cached like a result, so
+    that every rerun does not recompute the refusal).
+    """
     del data_dir, version
-    return analysis.patient_profile(common.catalog(), list(video_ids), mode, measures, source)
+    try:
+        return analysis.patient_profile(common.catalog(), list(video_ids), mode, measures, source)
+    except TooFewVisitsError as exc:
+        refused = pd.DataFrame(columns=["video_id", "AU", "mean", "value"])
+        refused.attrs = {"refused": sentence(str(exc)) + "."}
+        return refused
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def visit_features(data_dir: str, version: str, video_ids: tuple[str, ...]) -> pd.DataFrame:
+    """The per-video features of the patient's own visits (:func:`facs_core.services.analysis.video_features`)."""
+    del data_dir, version
+    return analysis.video_features(common.catalog(), video_ids=list(video_ids))
 
 
 def emotion_command(store: Catalog, patient: str, mode: str, source: str, table: pd.DataFrame) -> None:

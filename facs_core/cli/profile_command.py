@@ -6,10 +6,14 @@ Contract::
         [--mode z-score|percentile] [--measures aus|emotions] [--source real|synthetic|both] --out PROFILE.csv
 
 PROFILE has one row per (visit, AU): ``video_id, AU, mean, value`` (the
-z-score or percentile against the reference visits of ``--source``), then the
-provenance columns ``mode, measures, data_source, n_reference, software,
-inputs_sha256`` (:func:`facs_core.services.analysis.patient_profile`, the
-page's engine). ``--out`` may be ``.parquet`` (provenance in the metadata).
+z-score or percentile against the reference visits of ``--source``: those of
+every other patient, never the patient's own), then the provenance columns
+``mode, measures, data_source, n_reference, software, inputs_sha256``
+(:func:`facs_core.services.analysis.patient_profile`, the page's engine).
+``--out`` may be ``.parquet`` (provenance in the metadata). A reference of
+fewer than 5 other patients with values (or, with ``--source both``, of 1 to
+4 real ones) is refused in one line, exit 2, nothing written: their values
+could be worked out from the scores, and z-scores from so few mean little.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from facs_core.wording import count
 MODES: tuple[str, ...] = ("z-score", "percentile")
 MEASURES: tuple[str, ...] = ("aus", "emotions")
 DATA_SOURCES: tuple[str, ...] = ("real", "synthetic", "both")
+# facs_core.stats.profile's MIN_REFERENCE_PATIENTS, for --help.
+MIN_REFERENCE_PATIENTS: int = 5
 
 
 def register_stats(stats_subparsers: argparse._SubParsersAction) -> None:
@@ -31,8 +37,9 @@ def register_stats(stats_subparsers: argparse._SubParsersAction) -> None:
     parser = stats_subparsers.add_parser(
         "profile",
         help="a patient's visits against the cohort: AU (or emotion) means as z-scores or percentiles",
-        description="Each visit's per-video means against the reference visits of the data source"
-        " (z-score: sample SD; percentile: share of reference visits at or below), as the Patient profile page.",
+        description="Each visit's per-video means against the reference visits of the data source, those of"
+        " every other patient (z-score: sample SD; percentile: share of reference visits at or below), as the"
+        f" Patient profile page. Refused when the reference holds fewer than {MIN_REFERENCE_PATIENTS} other patients.",
     )
     parser.add_argument("--from-store", action="store_true", required=True, help="read the store of --data-dir")
     parser.add_argument("--patient", required=True, help="patient code")

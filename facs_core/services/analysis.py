@@ -36,7 +36,7 @@ from facs_core.stats.cohort import (
     default_source,
     select_source,
 )
-from facs_core.stats.profile import cohort_profile
+from facs_core.stats.profile import cohort_profile, measured_visits, reference_visits, require_reference
 from facs_core.wavelets.association import AssociationParams, associate_scales
 from facs_core.wording import Note, count
 from store import Catalog, listings
@@ -216,11 +216,18 @@ def cohort_visits(
     return clinical, segments, source, notes
 
 
-def video_features(store: Catalog, segments: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per-video AU (and emotion) features of each video's newest run, inside ``segments`` when given."""
+def video_features(
+    store: Catalog, segments: pd.DataFrame | None = None, video_ids: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Per-video AU (and emotion) features of each video's newest run, inside ``segments`` when given.
+
+    ``video_ids`` limits the table to those videos (a patient's own visits).
+    """
     from facs_core import features
 
     runs = _shards(store, latest_runs(store))
+    if video_ids is not None:
+        runs = runs[runs["video_id"].isin(list(video_ids))]
     if segments is not None:
         runs = runs[runs["video_id"].isin(set(segments["video_id"]))]
     if runs.empty:
@@ -558,23 +565,34 @@ def patient_profile(
     """The visits' AU (or emotion) means against the reference cohort of ``source``.
 
     The reference is every extracted visit of the data source (default real
-    whenever the store has a real visit, as for every statistic); the
-    patient's own visits are placed whatever their source.
+    whenever the store has a real visit, as for every statistic) of every
+    other patient: the visits' own patients are left out
+    (:func:`facs_core.stats.profile.reference_visits`); the visits themselves
+    are placed whatever their source. A reference of too few patients is
+    refused (:func:`facs_core.stats.profile.require_reference`).
     ``video_id, AU, mean, value`` then provenance columns ``mode, measures,
     data_source, n_reference, software, inputs_sha256``; ``attrs``:
-    ``n_reference``, ``source``, ``provenance`` and ``features`` (every
-    visit's features).
+    ``n_reference``, ``n_reference_patients``, ``synthetic_share`` (of the
+    extracted reference visits), ``source``, ``provenance`` and ``features``
+    (every visit's features).
+
+    Raises
+    ------
+    TooFewVisitsError
+        The reference holds fewer than ``MIN_REFERENCE_PATIENTS`` other patients with values.
     """
     from facs_core.stats.provenance import software_versions
 
     clinical = clinical_table(store)
     source = source or default_source(clinical)
-    reference, _ = select_source(clinical, source)
+    reference = reference_visits(clinical, list(video_ids), source)
     features = video_features(store)
+    require_reference(features, reference, measures, source)
     reference_ids = list(reference["video_id"])
     table = cohort_profile(features, list(video_ids), mode, measures, reference=reference_ids)
     n_reference = int(table.attrs.get("n_reference", 0))
-    extracted = [v for v in reference_ids if v in set(features.get("video_id", []))]
+    extracted = reference[reference["video_id"].isin(set(features.get("video_id", []))).to_numpy()]
+    measured = extracted["video_id"].isin(measured_visits(features, reference_ids, measures)).to_numpy()
     info = {
         "analysis": "patient profile",
         "mode": mode,
@@ -582,12 +600,19 @@ def patient_profile(
         "data_source": source,
         "n_reference": n_reference,
         "software": software_versions(),
-        "inputs_sha256": store_inputs_hash(store, sorted({*extracted, *video_ids}), clinical, []),
+        "inputs_sha256": store_inputs_hash(store, sorted({*extracted["video_id"], *video_ids}), clinical, []),
         "inputs": "store state: extraction runs of the reference and the patient's visits",
     }
     for key in ("mode", "measures", "data_source", "n_reference", "software", "inputs_sha256"):
         table[key] = info[key]
-    table.attrs = {"n_reference": n_reference, "source": source, "provenance": info, "features": features}
+    table.attrs = {
+        "n_reference": n_reference,
+        "n_reference_patients": int(extracted.loc[measured, "patient_id"].nunique()),
+        "synthetic_share": float(extracted["synthetic"].fillna(False).astype(bool).mean()) if len(extracted) else 0.0,
+        "source": source,
+        "provenance": info,
+        "features": features,
+    }
     return table
 
 
