@@ -20,7 +20,18 @@ class InputError(FacsError):
     """Bad input: a file, a column, a value or an option that cannot be used."""
 
 
-class TooFewVisitsError(InputError):
+class NoDataError(InputError):
+    """An analysis has nothing to work on among the visits chosen: an ordinary state, not a failure.
+
+    A page shows it as information. ``reader``, when a service sets it, is
+    the explanation in a reader's words (scores and covariates by name, what
+    the choice left out); the message stays the command line's one line.
+    """
+
+    reader: str | None = None
+
+
+class TooFewVisitsError(NoDataError):
     """Too few complete visits for an analysis: ``n`` usable, ``needed`` at least.
 
     A page can say this as an explanation (which data source to choose)

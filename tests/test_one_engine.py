@@ -428,7 +428,7 @@ def test_cohort_page_segment_label_matches_the_command(demo_store: Catalog, tmp_
     shown = at.session_state["cohort_result"]
     assert sorted(shown.attrs["video_ids"]) == sorted(ids) and (shown["n"] == 12).all()
     assert (shown["segments"] == "sleep").all()
-    assert "48 visits left out: no segment labelled 'sleep'" in texts(at.caption)
+    assert "48 visits left out: they have no segment labelled \u201csleep\u201d." in texts(at.caption)
     written = run_shown_command(command, demo_store, tmp_path)
     assert_same_table(shown, written.rename(columns={"au": "feature"}), "feature")
 

@@ -16,7 +16,7 @@ import streamlit as st
 
 from facs_core.backends.base import BACKENDS, backend_class
 from facs_core.damage import damage_status
-from facs_core.errors import FacsError, TooFewVisitsError
+from facs_core.errors import FacsError, NoDataError, TooFewVisitsError
 from facs_core.services import visibility
 from facs_core.services.access import PermissionDenied
 from facs_core.services.demo import SYNTHETIC_LABEL
@@ -219,18 +219,25 @@ def friendly_errors(real_visits: int | None = None) -> Iterator[None]:
     stored value (a covariate level, a file name, a path) shows it only to
     whoever may see it. With ``real_visits`` (the page analyses real visits
     only), too few of them is explained as a note pointing at the data
-    source choice (:func:`too_few_real_visits`), not shown as an error.
+    source choice (:func:`too_few_real_visits`), not shown as an error; any
+    other :class:`~facs_core.errors.NoDataError` (too few visits of a
+    segment, no emotion values) is shown as information in its reader's words.
     """
     try:
         yield
-    except TooFewVisitsError as exc:
-        if real_visits is None:
-            st.error(sentence(visible_text(catalog(), str(exc))), icon=":material/error:")
-        else:
+    except NoDataError as exc:
+        # Nothing to analyse among the chosen visits is an ordinary state: explained, never red.
+        detail = visible_text(catalog(), exc.reader or sentence(exc))
+        if isinstance(exc, TooFewVisitsError) and real_visits is not None:
+            st.info(f"{too_few_real_visits(real_visits, exc)}\n\nIn detail: {detail}", icon=":material/info:")
+        elif isinstance(exc, TooFewVisitsError):
             st.info(
-                f"{too_few_real_visits(real_visits, exc)}\n\nIn detail: {visible_text(catalog(), str(exc))}.",
+                f"{detail}\n\nTo see it, include more visits (Frames analysed, Data source) or choose fewer"
+                " covariates.",
                 icon=":material/info:",
             )
+        else:
+            st.info(detail, icon=":material/info:")
     except FacsError as exc:
         st.error(sentence(visible_text(catalog(), str(exc))), icon=":material/error:")
     except Exception as exc:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from facs_core import wavelets
-from facs_core.errors import InputError
+from facs_core.errors import InputError, NoDataError, TooFewVisitsError
 from facs_core.reference import instruments
 from facs_core.services import feature_cache, run_report, visibility
 from facs_core.stats.cohort import (
@@ -35,10 +35,11 @@ from facs_core.stats.cohort import (
     cohort_associations,
     default_source,
     select_source,
+    too_few_text,
 )
 from facs_core.stats.profile import cohort_profile, measured_visits, reference_visits, require_reference
 from facs_core.wavelets.association import AssociationParams, associate_scales
-from facs_core.wording import Note, count
+from facs_core.wording import Note, count, reader_notes, sentence
 from store import Catalog, listings
 
 __all__ = [
@@ -173,14 +174,29 @@ def _spans(store: Catalog, viewer: visibility.Viewer, label: str) -> pd.DataFram
 
 
 @contextlib.contextmanager
-def _explained_by(notes: list[str]) -> Iterator[None]:
-    """Append what the cohort choice left out to a refusal, so a small n explains itself."""
+def _explained_by(notes: list[str], score: str, covariates: Sequence[str]) -> Iterator[None]:
+    """Append what the cohort choice left out to a refusal, so a small n explains itself.
+
+    The message (the command line's line) gains the notes in parentheses; a
+    :class:`~facs_core.errors.NoDataError` also gets its ``reader`` text, the
+    same facts as sentences with the score and covariates named as a reader
+    does, which a page shows instead.
+    """
     try:
         yield
+    except NoDataError as exc:
+        if isinstance(exc, TooFewVisitsError):
+            first = too_few_text(exc.n, exc.needed, score, covariates)
+        else:
+            first = sentence(str(exc)) + "."
+        exc.reader = " ".join([first, *reader_notes(notes)])
+        if notes:
+            exc.args = (f"{exc} ({'; '.join(notes)})",)
+        raise exc from None
     except InputError as exc:
         if not notes:
             raise
-        # The same exception, message extended: a page tells a TooFewVisitsError apart.
+        # The same exception, message extended.
         exc.args = (f"{exc} ({'; '.join(notes)})",)
         raise exc from None
 
@@ -370,7 +386,7 @@ def cohort_statistics(
     features = features[features["video_id"].isin(set(clinical["video_id"]))]
     if features.empty:
         raise InputError("no extracted visit among the chosen visits")
-    with _explained_by(notes):
+    with _explained_by(notes, params.score, params.covariates):
         result = cohort_associations(features, clinical, params, data_source=source)
     used = [params.score, *params.covariates]
     _stamp(result, store_inputs_hash(store, result.attrs["video_ids"], clinical, used, segments))
@@ -527,7 +543,7 @@ def significance_map(
             "no AU series is long enough for any period: every AU is missing, shorter than the wavelet support"
             " or sampled too slowly"
         )
-    with _explained_by(notes):
+    with _explained_by(notes, association.score, association.covariates):
         result = associate_scales(features, clinical.drop(columns=["visit_date", "synthetic"]), association, source)
     used = [association.score, *association.covariates]
     _stamp(result, store_inputs_hash(store, result.attrs["video_ids"], clinical, used, segments))

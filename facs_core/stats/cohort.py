@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from facs_core import wording
-from facs_core.errors import InputError
+from facs_core.errors import InputError, NoDataError
 from facs_core.stats.design import covariate_basis, residualise
 from facs_core.stats.multicomp import CORRECTION_LABELS, adjust_pvalues, check_correction
 from facs_core.stats.partial_corr import associate, prepare
@@ -38,6 +38,7 @@ __all__ = [
     "feature_table",
     "partial_residuals",
     "select_source",
+    "too_few_text",
 ]
 
 ALPHA = 0.05
@@ -172,18 +173,45 @@ def feature_table(features: pd.DataFrame, kind: str | None) -> pd.DataFrame:
         return features
     if kind not in FEATURE_KINDS:
         raise InputError(f"unknown feature {kind!r}; use one of {', '.join(FEATURE_KINDS)}")
-    if kind.startswith("emotion_"):
+    emotions = kind.startswith("emotion_")
+    if emotions:
         measures = [e for e in EMOTIONS if e in features and features[e].notna().any()]
-        kind = kind.removeprefix("emotion_")
     else:
         measures = [c for c in features.columns if c.startswith("AU") and "_" not in c]
-    columns = measures if kind == "mean" else [f"{m}_{kind}" for m in measures if f"{m}_{kind}" in features]
+    statistic = kind.removeprefix("emotion_")
+    columns = measures if statistic == "mean" else [f"{m}_{statistic}" for m in measures]
+    columns = [c for c in columns if c in features]
     if not columns:
-        raise InputError(
-            f"the per-video features have no {FEATURE_KINDS.get(kind, kind)} columns"
-            " (emotions come from py-feat runs only)"
-        )
+        if emotions:
+            raise NoDataError("no visit in this analysis has emotion values: emotions come from py-feat runs only")
+        raise NoDataError(f"no visit in this analysis has {FEATURE_KINDS[kind]} values")
     return features[["video_id", *columns]]
+
+
+def too_few_text(n: int, needed: int, score: str, covariates: Sequence[str]) -> str:
+    """Too few complete visits, in a reader's words (:class:`~facs_core.errors.TooFewVisitsError`'s ``reader``).
+
+    Examples
+    --------
+    >>> too_few_text(3, 10, "bdi", ["age", "repeat_visit"])  # doctest: +NORMALIZE_WHITESPACE
+    'Only 3 visits have extracted features, a BDI-II score and every covariate (age and repeat visit);
+     with these covariates the analysis needs at least 10.'
+    >>> too_few_text(1, 3, "phq9", [])
+    'Only 1 visit has extracted features and a PHQ-9 score; the analysis needs at least 3.'
+    """
+    from facs_core.labels import covariates_phrase, score_label
+
+    has = "has" if n == 1 else "have"
+    if not covariates:
+        return (
+            f"Only {wording.count(n, 'visit')} {has} extracted features and {wording.article(score_label(score))}"
+            f" score; the analysis needs at least {needed}."
+        )
+    return (
+        f"Only {wording.count(n, 'visit')} {has} extracted features, {wording.article(score_label(score))} score"
+        f" and every covariate ({covariates_phrase(covariates)}); with these covariates the analysis needs at"
+        f" least {needed}."
+    )
 
 
 def cohort_associations(
