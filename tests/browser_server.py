@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -33,8 +35,10 @@ __all__ = [
     "free_port",
     "idle",
     "open_page",
+    "server_pid",
     "shot",
     "sign_in",
+    "starved",
     "streamlit_server",
     "tour",
 ]
@@ -47,6 +51,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct-horse-battery"
 #: The app once Streamlit has finished running the script.
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+
+#: The process serving each URL yielded by :func:`streamlit_server` while it runs.
+_SERVERS: dict[str, subprocess.Popen] = {}
 
 
 def free_port() -> int:
@@ -141,6 +149,7 @@ def streamlit_server(data_dir: Path, log_path: Path, env: dict[str, str] | None 
             stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
+        _SERVERS[url] = process
         try:
             deadline = time.monotonic() + 90
             while True:
@@ -154,11 +163,47 @@ def streamlit_server(data_dir: Path, log_path: Path, env: dict[str, str] | None 
                     time.sleep(0.5)
             yield url
         finally:
+            _SERVERS.pop(url, None)
             process.terminate()
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def server_pid(url: str) -> int:
+    """The process id of the server :func:`streamlit_server` runs at ``url``."""
+    return _SERVERS[url].pid
+
+
+@contextlib.contextmanager
+def starved(pid: int, share: float = 0.2, period_s: float = 0.1) -> Iterator[None]:
+    """Let process ``pid`` run only ``share`` of each ``period_s`` (SIGSTOP/SIGCONT), as on a loaded machine.
+
+    Its script runs then take several times longer, so the browser draws a
+    run's elements well before the run ends, as it does on a busy CI machine.
+    The process is continued when the block ends.
+    """
+    done = threading.Event()
+
+    def cycle() -> None:
+        while not done.is_set():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+            done.wait(period_s * (1 - share))
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+            done.wait(period_s * share)
+
+    worker = threading.Thread(target=cycle, daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        worker.join()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
 
 
 @contextlib.contextmanager

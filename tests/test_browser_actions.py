@@ -7,7 +7,9 @@ her Retry must neither requeue the job nor go unaudited.
 
 Two browser contexts edit the same segment: the second save, based on the
 old revision, is refused with one line; "Reload this segment" shows what is
-stored; a save from there keeps the other editor's change.
+stored; a save from there keeps the other editor's change. On a loaded
+server, whose runs the browser draws piece by piece, a segment's editor is
+never in the page twice, not even for a moment while the page reruns.
 
 The store is read after the server has stopped (DuckDB admits one process).
 """
@@ -19,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 from playwright.sync_api import Error as PlaywrightError
 
 from facs_core.services import jobs
@@ -27,7 +29,18 @@ from facs_core.services.access import LocalOperator
 from facs_core.services.ingest import ingest_video
 from store import audit, job_rows, open_catalog, users
 from store.segment_rows import add_segment, get_segment
-from tests.browser_server import ARTIFACTS, PASSWORD, chromium, idle, open_page, shot, sign_in, streamlit_server
+from tests.browser_server import (
+    ARTIFACTS,
+    PASSWORD,
+    chromium,
+    idle,
+    open_page,
+    server_pid,
+    shot,
+    sign_in,
+    starved,
+    streamlit_server,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 #: Milliseconds to wait for what a page draws (components load lazily; CI machines are shared).
@@ -109,8 +122,8 @@ def test_a_disabled_users_auto_refreshing_page_signs_out_and_her_retry_is_refuse
 
 
 def _field(page: Page, key: str, field: str):
-    """The input of one field of a segment's editor (its widget key also names the revision it shows)."""
-    return page.locator(f"[class*='st-key-{key}_r'][class*='_{field}'] input")
+    """The input of one field of a segment's editor."""
+    return page.locator(f".st-key-{key}_{field} input")
 
 
 def test_two_editors_of_one_segment_never_lose_an_update(store: dict, browser: Browser, tmp_path: Path) -> None:
@@ -158,3 +171,74 @@ def test_two_editors_of_one_segment_never_lose_an_update(store: dict, browser: B
     with open_catalog(store["data"]) as catalog:
         stored = get_segment(catalog, store["segment_id"])
     assert (stored["end_s"], stored["label"], stored["revision"]) == (2.0, "anhedonia", 3)
+
+
+#: Records in ``window.__editorsMost`` the most "End (s)" inputs each segment's editor had in the page at once.
+_COUNT_EDITORS = """
+(() => {
+  window.__editorsMost = {};
+  const count = () => {
+    const now = {};
+    for (const box of document.querySelectorAll("[class*='st-key-seg'][class*='_end']")) {
+      const key = [...box.classList].find((name) => name.startsWith("st-key-seg"));
+      const segment = key.slice("st-key-".length).split("_")[0];
+      now[segment] = (now[segment] || 0) + box.querySelectorAll("input").length;
+    }
+    for (const [segment, n] of Object.entries(now)) {
+      window.__editorsMost[segment] = Math.max(window.__editorsMost[segment] || 0, n);
+    }
+  };
+  new MutationObserver(count).observe(document, { childList: true, subtree: true });
+})();
+"""
+
+
+def test_a_segment_editor_is_in_the_page_once_while_a_loaded_server_reruns_it(
+    store: dict, browser: Browser, tmp_path: Path
+) -> None:
+    # The page reruns when the timeline reports that it works (its load watcher goes), and when a
+    # saved segment's notice comes and goes. A starved server's runs reach the browser piece by
+    # piece, so whatever such a rerun draws is seen before the run ends and the browser tidies up.
+    with open_catalog(store["data"]) as catalog:
+        for start in (1.1, 1.4, 1.7):
+            add_segment(catalog, store["video_id"], start, start + 0.2, "anhedonia", author="clara")
+    key = f"seg{store['segment_id']}"
+    with streamlit_server(store["data"], tmp_path / "streamlit.log") as url:
+        context, page = _page(browser)
+        context.add_init_script(_COUNT_EDITORS)
+        sign_in(page, url, "clara")
+        # The video is held back until the page has been drawn, so the timeline reports that it
+        # works only then, as when a busy browser loads the video late.
+        held: list[Route] | None = []
+
+        def hold(route: Route) -> None:
+            if held is None:
+                route.continue_()
+            else:
+                held.append(route)
+
+        page.route("**/api/video/**", hold)
+        with starved(server_pid(url), share=0.1, period_s=0.05):
+            open_page(page, "Timeline")
+            expect(_field(page, key, "end")).to_have_value("1.00", timeout=SLOW)
+            waiting, held = held, None
+            for route in waiting:
+                route.continue_()
+            expect(page.locator(".facs-tl[data-reports]")).to_have_count(1, timeout=SLOW)
+            idle(page)
+            _field(page, key, "label").fill("insomnia")
+            _field(page, key, "label").press("Enter")
+            idle(page)
+            page.locator(f".st-key-{key}_save button").click()
+            idle(page)
+            expect(page.get_by_text(f"Segment {store['segment_id']} saved.")).to_be_visible(timeout=SLOW)
+            # Any next run drops the notice.
+            page.get_by_label("Free label").fill("x")
+            page.get_by_label("Free label").press("Enter")
+            idle(page)
+            expect(page.get_by_text(f"Segment {store['segment_id']} saved.")).to_have_count(0, timeout=SLOW)
+        _field(page, key, "label").scroll_into_view_if_needed()
+        shot(page, "actions-segment-editors-once")
+        most = page.evaluate("window.__editorsMost")
+        context.close()
+    assert len(most) == 4 and set(most.values()) == {1}, f"most inputs of one editor in the page at once: {most}"

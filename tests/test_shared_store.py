@@ -200,7 +200,7 @@ def test_dashboard_session_shows_command_line_writes_without_a_restart(
         segment_id = int(out.split()[1])
         timeline.run()
         assert not timeline.exception
-        assert timeline.text_input(key=f"seg{segment_id}_r1_label").value == "flat affect"
+        assert timeline.text_input(key=f"seg{segment_id}_label").value == "flat affect"
         edit = _cli(data_dir, "segments", "edit", str(segment_id), "--revision", "1", "--label", "psychomotor slowing")
         assert _finish(edit)[0] == 0
         timeline.run()
