@@ -11,6 +11,7 @@ survive the correction are faded.
 from __future__ import annotations
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from facs_core import wavelets
@@ -38,7 +39,9 @@ inputs = form.inputs_or_stop(store)
 version, clinical, scores, runs = inputs.version, inputs.clinical, inputs.scores, inputs.runs
 
 labels = {i.key: i.label for i in instruments()}
-SCOPES = {"all": "over all AU × period cells", "au": "within each AU"}
+# With scales in frames the cells are AU x scale, as the command line's table names them.
+CELLS = "scale" if st.session_state.get("map_axis") == "fps" else "period"
+SCOPES = {"all": f"over all AU × {CELLS} cells", "au": "within each AU"}
 MEASURES = {False: "mean wavelet modulus |W|", True: "mean wavelet power |W|²"}
 AXES = {
     "periods": "periods in seconds (every frame rate together)",
@@ -134,12 +137,10 @@ with common.friendly_errors(common.real_visits(clinical, source)):
             )
             + "."
         )
-    unresolved = table[table["n_unresolved"] > 0]
-    if len(unresolved):
-        st.caption(
-            f":material/info: periods up to {unresolved['period_s'].max():.2g} s are shorter than two frames of"
-            f" some videos: those videos are left out of those cells (n_unresolved), never computed on aliased data."
-        )
+    at_fps = None if axis == "periods" else float(fps)
+    unresolved = wavelet_analysis.unresolved_note(table, at_fps)
+    if unresolved:
+        st.caption(f":material/info: {unresolved}")
     form.command_panel(
         store,
         viewer,
@@ -150,10 +151,10 @@ with common.friendly_errors(common.real_visits(clinical, source)):
 
     common.result_downloads(store, user, engine.without_inputs(table), f"significance-{score}", "significance map")
 
-    chart = wavelet_analysis.heatmap(table, score)
+    chart = wavelet_analysis.heatmap(table, score, at_fps)
     event = st.altair_chart(chart, on_select="rerun", key="sig_map", width="stretch")
     common.chart_downloads(chart, f"significance-map-{score}", key="sigmap")
-    st.caption("Faded cells do not survive the correction. Period axis in seconds (log).")
+    st.caption(wavelet_analysis.chart_caption(at_fps))
 
     picked = common.selection_point(event, "cell")
     if picked and "au" in picked and "period_s" in picked:
@@ -164,7 +165,18 @@ with common.friendly_errors(common.real_visits(clinical, source)):
     match = table[(table["au"] == au) & ((table["period_s"] - period).abs() < 1e-9 * period)]
     row = match.iloc[0] if len(match) else table.loc[table["p"].idxmin()]
     au, period = str(row["au"]), float(row["period_s"])
-    st.subheader(f"{au} at period {period:.2f} s")
+    st.subheader(
+        f"{au} at period {period:.2f} s"
+        if at_fps is None
+        else f"{au} at scale {row['scale']:g} (frames at {at_fps:g} fps, period {period:.2f} s)"
+    )
+    if not (pd.notna(row["r"]) and int(row["n"]) > 0):
+        # An empty cell has nothing to plot: say why instead of drawing an empty chart.
+        st.info(
+            f"No video is analysed in this cell: {common.visible_text(store, str(row['reason']))}.",
+            icon=":material/info:",
+        )
+        st.stop()
     scatter = wavelet_analysis.cell_values(table, score, au, period, row["scale"])
     st.caption(
         f"period {period:.2f} s · r = {row['r']:.3f} · {formatting.p_phrase(row['p'])}"

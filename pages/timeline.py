@@ -256,6 +256,9 @@ with player_slot:
                 st.session_state["tl_start"] = round(max(0.0, brushed[0]), 2)
                 st.session_state["tl_end"] = round(min(duration, brushed[1]), 2)
             st.caption("Drag across the strip to select an interval; it fills the start and end of a new segment.")
+    # The traces' empty stretches (no AU chosen, no face) said in words, under the timeline or the strip.
+    for note in strip.strip_notes(frames, chosen):
+        st.caption(f":material/info: {note}")
 
 
 with segments_slot:

@@ -8,6 +8,7 @@ store) and compare its output with the table the page drew, to 1e-12.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -499,3 +500,46 @@ def test_significance_page_says_in_one_line_when_scales_do_not_read(demo_store: 
     assert [e.value for e in at.error] == [
         "Scales '1-x' are not a range like 1-100, 1-100:0.5 or a list like 1,2,4,8"
     ], [e.value for e in at.error]
+
+
+def _page_text(at) -> str:
+    return " ".join(texts(getattr(at, kind)) for kind in ("caption", "markdown", "info", "warning", "subheader"))
+
+
+@pytest.mark.slow
+def test_scales_in_frames_leave_out_other_rates_once_and_mark_what_the_rate_cannot_resolve(
+    demo_store: Catalog, tmp_path: Path
+) -> None:
+    ids = demo_store.query("SELECT video_id FROM videos ORDER BY video_id")["video_id"].tolist()
+    for video_id in ids[:2]:
+        _refilm(demo_store, video_id, 30.0)
+    at = page("significance", demo_store, "researcher").run()
+    at.radio(key="map_axis").set_value("fps").run()
+    at.selectbox(key="map_fps").set_value(10.0)
+    at.text_input(key="map_scales").input("1-6")
+    at.run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    shown_text = _page_text(at)
+    # The two visits at 30 fps are left out once, for their frame rate, and no video is named by its id.
+    assert shown_text.lower().count("recorded at another frame rate") == 1, shown_text
+    assert "not in the features" not in shown_text
+    assert not [v for v in ids if v in shown_text]
+    # Scale 1 (a period of one frame, 0.1 s at 10 fps) cannot be resolved: empty cells, said in a sentence.
+    shown = at.session_state["map_result"]
+    at1 = shown[shown["scale"] == 1.0]
+    assert at1["r"].isna().all() and (at1["n"] == 0).all() and (at1["n_unresolved"] == 58).all()
+    assert (shown.loc[shown["scale"] >= 2, "n_unresolved"] == 0).all()
+    assert shown.loc[shown["scale"] >= 2, "r"].notna().any()
+    assert "Scale 1 is below two frames (periods under 0.2 s): 10 fps cannot resolve it" in texts(at.caption)
+    # The axis is the scale in frames at that rate, as the command line's table lists it; empty cells are grey.
+    (spec,) = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart") if "partial r" in c.proto.spec]
+    assert spec["encoding"]["x"]["title"] == "scale (frames at 10 fps)"
+    assert spec["encoding"]["color"]["value"] == "#d0d0d0"
+    assert "Scale axis in frames at 10 fps (log)" in texts(at.caption)
+    assert "grey cells are empty" in texts(at.caption)
+    assert "over all AU × scale cells" in texts(at.caption)
+    # Still one engine: the command under the results gives the page's table, empty cells included.
+    written = run_shown_command(at.session_state["map_command"], demo_store, tmp_path)
+    assert_same_table(shown, written, "au")
+    assert np.isnan(written.loc[written["scale"] == 1.0, "r"]).all()

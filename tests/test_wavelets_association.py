@@ -143,3 +143,26 @@ def test_au_without_valid_frames_is_reported_not_fatal(cohort) -> None:
     assert au04["r"].isna().all() and (au04["n_no_frames"] == 48).all()
     assert au04["reason"].str.contains("no valid frames").all()
     assert result.loc[result["au"] == SIGNAL_AU, "r"].notna().all()
+
+
+def test_scales_below_two_frames_are_left_out_as_on_the_rate_free_map() -> None:
+    # Frames at one rate: scale s of cmor1.5-1.0 is a period of s frames. Below two frames the
+    # rate cannot resolve it; every video is left out of those cells, as the rate-free map leaves
+    # out each video whose rate cannot resolve a period, and the other cells are the same numbers.
+    from facs_core.wavelets import period_association
+
+    fps = 10.0
+    frames, clinical = datasets.rhythm_cohort(12, 0.5, fps, seed=3, aus=("AU01", SIGNAL_AU), face_gaps=())
+    scales = np.array([1.0, 1.5, 2.0, 4.0, 7.0])
+    by_scale = scale_association(frames, clinical, fps, BDI, WaveletParams(scales))
+    by_period = period_association(frames, clinical, fps, BDI, list(scales / fps))
+    aliased = by_scale["scale"] < 2
+    assert (by_scale["above_nyquist"] == aliased).all()
+    assert by_scale.loc[aliased, "r"].isna().all() and by_scale.loc[aliased, "p_fdr"].isna().all()
+    assert (by_scale.loc[aliased, "n"] == 0).all() and (by_scale.loc[aliased, "n_unresolved"] == 12).all()
+    assert by_scale.loc[aliased, "reason"].str.contains("12 videos left out: period below two frames").all()
+    assert (by_scale.loc[~aliased, "n_unresolved"] == 0).all() and (by_scale.loc[~aliased, "n"] == 12).all()
+    for column in ("n", "n_unresolved"):
+        assert by_scale[column].tolist() == by_period[column].tolist(), column
+    for column in ("r", "p", "p_fdr"):
+        np.testing.assert_allclose(by_scale[column], by_period[column], rtol=0, atol=1e-12, equal_nan=True)

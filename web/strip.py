@@ -170,6 +170,53 @@ def missing_spans(frames: pd.DataFrame, max_spans: int = MAX_POINTS) -> pd.DataF
     return spans[spans["status"] != PRESENT_LABEL].reset_index(drop=True)
 
 
+def _spans_text(spans: pd.DataFrame, most: int = 3) -> str:
+    """``"0-3.9 s, 10-12 s and 2 more"``: the first ``most`` passages of ``spans``, then how many more."""
+    shown = [span_label(a, b) for a, b in zip(spans["start_s"], spans["end_s"], strict=True)][:most]
+    more = len(spans) - len(shown)
+    if more:
+        return ", ".join(shown) + f" and {more} more"
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+def strip_notes(frames: pd.DataFrame, aus: Sequence[str]) -> list[str]:
+    """Sentences saying why the strip (or the timeline) is empty or broken where it is.
+
+    A chart is never empty without a sentence saying why: no AU chosen, a
+    chosen AU without a value in this video, and the passages with no face
+    (or only another person's), where the rows show it and the AU traces
+    break. Nothing when the video has no analysed frames (the page says it
+    is not extracted yet).
+    """
+    if frames.empty:
+        return []
+    notes = []
+    chosen = list(aus)
+    if not chosen:
+        notes.append(
+            "No AU chosen: the timeline shows face presence and segments only; choose AUs above to draw their traces."
+        )
+    blank = [au for au in chosen if au not in frames.columns or frames[au].isna().all()]
+    if blank:
+        names = ", ".join(blank)
+        notes.append(
+            f"{names} {'has' if len(blank) == 1 else 'have'} no value in any frame of this video (not measured by"
+            f" its backend, or no face): {'its trace is' if len(blank) == 1 else 'their traces are'} empty."
+        )
+    spans = missing_spans(frames)
+    for status, what in (
+        (MISSING_LABELS["no_face"], "No face in these frames"),
+        (MISSING_LABELS["other_face"], "Only another person's face in these frames"),
+    ):
+        these = spans[spans["status"] == status]
+        if len(these):
+            notes.append(
+                f"{what}: {_spans_text(these)} (row “{status}”); the AU traces are empty there, since AUs"
+                " are measured on the patient's face only."
+            )
+    return notes
+
+
 def span_label(start_s: float, end_s: float) -> str:
     """``"0.5-1.5 s"``, ``"12-14 s"``, ``"0.50-1.25 s"``, ``"1:01.5-1:05.0"``: a passage as people read it.
 

@@ -19,7 +19,20 @@ from facs_core.services import analysis, visibility
 from facs_core.wavelets import AssociationParams
 from web import common
 
-__all__ = ["cell_values", "frame_rates", "heatmap", "map_result", "rate_params", "warm"]
+__all__ = [
+    "EMPTY_COLOUR",
+    "cell_values",
+    "chart_caption",
+    "frame_rates",
+    "heatmap",
+    "map_result",
+    "rate_params",
+    "unresolved_note",
+    "warm",
+]
+
+#: Fill of a cell without r (no video could be analysed there): grey, apart from the red-blue scale of r.
+EMPTY_COLOUR = "#d0d0d0"
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -74,46 +87,100 @@ def cell_values(result: pd.DataFrame, score: str, au: str, period: float, scale:
     return table
 
 
-def heatmap(table: pd.DataFrame, score: str) -> alt.Chart:
-    """AU x period heatmap of r (period axis in seconds, log), faded where not significant."""
-    periods = np.sort(table["period_s"].unique())
+def heatmap(table: pd.DataFrame, score: str, fps: float | None = None) -> alt.Chart:
+    """AU x period heatmap of r, faded where not significant, grey where empty.
+
+    The x axis is the period in seconds (log), or, for the frames-at-one-rate
+    map (``fps`` given), the scale in frames at that rate (log), as the
+    command line's table lists it. A cell without r (every video left out:
+    the period is below two frames, or shorter series than the wavelet
+    support) is drawn grey.
+    """
+    axis = "period_s" if fps is None else "scale"
+    values = np.sort(table[axis].unique())
     # Each cell spans half way (in log) to its neighbours.
-    logs = np.log(periods)
+    logs = np.log(values)
     step = np.diff(logs) if logs.size > 1 else np.array([0.1])
     edges = np.exp(np.concatenate(([logs[0] - step[0] / 2], logs[:-1] + step / 2, [logs[-1] + step[-1] / 2])))
-    bounds = pd.DataFrame({"period_s": periods, "p0": edges[:-1], "p1": edges[1:]})
-    data = table.merge(bounds, on="period_s")
+    bounds = pd.DataFrame({axis: values, "p0": edges[:-1], "p1": edges[1:]})
+    data = table.merge(bounds, on=axis)
     data.attrs = {}  # the engine's provenance and inputs stay out of the chart's data
     data["survives"] = data["significant"].fillna(False).astype(bool)
+    data["why_empty"] = data["reason"].where(data["r"].isna(), "").fillna("")
     limit = float(np.nanmax(np.abs(data["r"]))) if data["r"].notna().any() else 1.0
     cell = alt.selection_point(fields=["au", "period_s"], name="cell", on="click")
+    where = [alt.Tooltip("period_s:Q", format=".2f", title="period (s)")]
+    if fps is not None:
+        where.insert(0, alt.Tooltip("scale:Q", format="g", title=f"scale (frames at {fps:g} fps)"))
     return (
         alt.Chart(data)
         .mark_rect()
         .encode(
             x=alt.X(
                 "p0:Q",
-                title="period (seconds)",
+                title="period (seconds)" if fps is None else f"scale (frames at {fps:g} fps)",
                 scale=alt.Scale(type="log", domain=[float(edges[0]), float(edges[-1])], nice=False),
             ),
             x2="p1:Q",
             y=alt.Y("au:N", sort=list(action_units()), title=None),
-            color=alt.Color(
-                "r:Q",
-                title=f"partial r with {score}",
-                scale=alt.Scale(scheme="redblue", domain=[-limit, limit], reverse=True),
+            color=alt.condition(
+                "isValid(datum.r) && isFinite(datum.r)",
+                alt.Color(
+                    "r:Q",
+                    title=f"partial r with {score}",
+                    scale=alt.Scale(scheme="redblue", domain=[-limit, limit], reverse=True),
+                ),
+                alt.value(EMPTY_COLOUR),
             ),
-            opacity=alt.condition("datum.survives", alt.value(1.0), alt.value(0.25)),
+            opacity=alt.condition(
+                "datum.survives || !isValid(datum.r) || !isFinite(datum.r)", alt.value(1.0), alt.value(0.25)
+            ),
             stroke=alt.condition(cell, alt.value("black"), alt.value(None), empty=False),
             tooltip=[
                 "au",
-                alt.Tooltip("period_s:Q", format=".2f"),
+                *where,
                 alt.Tooltip("r:Q", format=".3f"),
                 alt.Tooltip("p_fdr:Q", format=".4f"),
                 "n",
                 "survives",
+                alt.Tooltip("why_empty:N", title="empty because"),
             ],
         )
         .add_params(cell)
         .properties(height=alt.Step(22), title=f"AU × period partial correlations with {score}")
+    )
+
+
+def chart_caption(fps: float | None = None) -> str:
+    """What the heatmap's shades and axis mean, under it."""
+    axis = (
+        "Period axis in seconds (log)."
+        if fps is None
+        else f"Scale axis in frames at {fps:g} fps (log); each cell's period in seconds is in its tooltip."
+    )
+    return f"Faded cells do not survive the correction; grey cells are empty (no video could be analysed there). {axis}"
+
+
+def unresolved_note(table: pd.DataFrame, fps: float | None = None) -> str | None:
+    """A sentence on the cells some videos' frame rate cannot resolve (``n_unresolved``), or None when there are none.
+
+    With scales in frames at one rate (``fps``) every video shares the rate,
+    so such a scale's cells are empty; the note names those scales and the
+    shortest period the rate resolves (two frames).
+    """
+    unresolved = table[table["n_unresolved"] > 0]
+    if unresolved.empty:
+        return None
+    if fps is None:
+        return (
+            f"Periods up to {unresolved['period_s'].max():.2g} s are shorter than two frames of some videos: those"
+            " videos are left out of those cells (n_unresolved), never computed on aliased data."
+        )
+    scales = np.sort(unresolved["scale"].unique())
+    named = ", ".join(f"{s:g}" for s in scales[:4]) + (f" and {len(scales) - 4} more" if len(scales) > 4 else "")
+    return (
+        f"{'Scale' if len(scales) == 1 else 'Scales'} {named} {'is' if len(scales) == 1 else 'are'} below two"
+        f" frames (periods under {2 / fps:.2g} s): {fps:g} fps cannot resolve {'it' if len(scales) == 1 else 'them'},"
+        " so no video is analysed there and those cells are empty (grey), never computed on aliased data."
+        " Start the scales at 2 frames or more to leave them out."
     )

@@ -529,8 +529,12 @@ def significance_map(
     if runs.empty:
         raise InputError("no extracted visit among the chosen visits")
     if params.by_rate:
-        runs, left = _at_rate(runs, params.fps)
+        at_rate, left = _at_rate(runs, params.fps)
         notes = notes + left
+        # The visits at other rates are left out here, with the note above: the statistics are not
+        # to report them again as clinical rows without features.
+        clinical = clinical[~clinical["video_id"].isin(set(runs["video_id"]) - set(at_rate["video_id"]))]
+        runs = at_rate
         features = _scale_features(store, runs, params, segments)
     else:
         parts, aus = _period_parts(store, runs, params, segments)

@@ -112,9 +112,11 @@ def associate_scales(
         (:data:`facs_core.stats.provenance.PROVENANCE_COLUMNS`).
         ``n_short`` counts the videos left out of the cell because every
         piece was shorter than the wavelet support, ``n_unresolved`` those
-        whose frame rate cannot resolve the period (periods only: with
-        :class:`~facs_core.wavelets.periods.PeriodFeatures` ``scale`` is
-        empty, each video having its own); ``reason`` says so and why r is
+        whose frame rate cannot resolve the period (below two frames: with
+        :class:`~facs_core.wavelets.periods.PeriodFeatures` per video, and
+        ``scale`` is empty, each video having its own; with scales in frames
+        at one rate every video of an ``above_nyquist`` scale, whose cells
+        are then empty, never computed on aliased data); ``reason`` says so and why r is
         empty where it is. ``attrs["notes"]`` lists videos left out for
         clinical reasons, ``attrs["provenance"]`` the provenance block.
 
@@ -150,6 +152,13 @@ def associate_scales(
         raise InputError(f"unknown FDR scope {fdr_scope!r}; use 'all' (every AU x scale cell) or 'au' (per AU)")
     wide = features.wide()
     n_scales = features.scales.shape[0]
+    # A scale whose period is below two frames (frames at one rate: every video shares that rate) is
+    # not resolved, as on the rate-free map: every video is left out of its cells, none computed on
+    # aliased data.
+    aliased = _aliased(features)
+    if aliased.any():
+        wide = wide.copy()
+        wide.iloc[:, np.tile(aliased, len(features.aus))] = np.nan
     groups = [au for au in features.aus for _ in range(n_scales)] if scope == "au" else None
     table = associate(
         wide, clinical, score, covariates, method=params.method, fdr=params.fdr, alpha=params.alpha, fdr_groups=groups
@@ -163,6 +172,9 @@ def associate_scales(
     short = np.char.startswith(text, "every piece shorter").sum(axis=0).ravel()
     no_frames = (reasons == "no valid frames").sum(axis=0).ravel()
     unresolved = np.char.startswith(text, "period below two frames").sum(axis=0).ravel()
+    if aliased.any():
+        measured = (text == "").sum(axis=0).ravel()
+        unresolved = np.where(np.tile(aliased, len(features.aus)), unresolved + measured, unresolved)
 
     scales = features.scales
     result = pd.DataFrame(
@@ -201,7 +213,7 @@ def associate_scales(
                 _short_reason(s, f, t),
                 f"{wording.count(z, 'video')} left out: no valid frames" if z else "",
                 f"{wording.count(u, 'video')} left out: period below two frames of their frame rate" if u else "",
-                "frequency above the Nyquist limit (fps/2): aliased" if alias else "",
+                "above the Nyquist limit (fps/2)" if alias else "",
                 str(engine or ""),
             )
             if part
@@ -244,6 +256,14 @@ def associate_scales(
     out.attrs["n_videos"] = table.attrs.get("n_videos")
     out.attrs["video_ids"] = list(prepared.features.index)
     return out
+
+
+def _aliased(features: WaveletFeatures) -> np.ndarray:
+    """Per scale: True where its frequency is above the Nyquist limit (scales in frames at one rate only)."""
+    scales = features.scales
+    if "above_nyquist" not in scales.columns or _by_period(features):
+        return np.zeros(scales.shape[0], dtype=bool)
+    return scales["above_nyquist"].fillna(False).to_numpy(dtype=bool)
 
 
 def _by_period(features: WaveletFeatures) -> bool:
