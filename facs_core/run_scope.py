@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["LOW_FACE_SHARE", "face_warning", "ordinal", "scope_text", "segments_changed"]
+__all__ = ["LOW_FACE_SHARE", "face_percent", "face_warning", "ordinal", "scope_text", "segments_changed"]
 
 #: Below this share of analysed frames with the patient's face, a finished run carries a warning.
 LOW_FACE_SHARE = 0.5
@@ -63,11 +63,28 @@ def face_warning(n_frames: int | None, n_face_frames: int | None) -> str | None:
         return "no frame analysed"
     if faces <= 0:
         return "no face found"
-    share = faces / frames
-    if share < LOW_FACE_SHARE:
-        # Never "0 %" for a run that found some face: floor at 1.
-        return f"face in {max(1, math.floor(100 * share))} % of frames"
+    if faces / frames < LOW_FACE_SHARE:
+        return f"face in {face_percent(frames, faces)} of frames"
     return None
+
+
+def face_percent(n_frames: int, n_face_frames: int) -> str:
+    """The share of analysed frames with a face as a whole percentage, ``"42 %"``; every place that shows it uses this.
+
+    Rounded down, so a share below :data:`LOW_FACE_SHARE` never reads as at
+    or above it and an incomplete one never as ``100 %``; but never ``0 %``
+    when a face was found.
+
+    Examples
+    --------
+    >>> face_percent(169, 72), face_percent(100, 58), face_percent(1000, 1)
+    ('42 %', '58 %', '1 %')
+    >>> face_percent(10, 0), face_percent(1000, 999)
+    ('0 %', '99 %')
+    """
+    frames, faces = max(int(n_frames), 1), min(max(int(n_face_frames), 0), max(int(n_frames), 1))
+    # Whole numbers throughout: 58 of 100 is 58 %, never 57 % from 0.58 * 100 = 57.999...
+    return f"{max(1, 100 * faces // frames) if faces else 0} %"
 
 
 def segments_changed(

@@ -19,6 +19,7 @@ from facs_core.services.jobs import JobRunner, job_status, reextract, submit_ext
 from facs_core.services.run_report import describe_jobs, stale_runs
 from store.segment_rows import segments_for
 from store.videos import add_video
+from tests.store_helpers import finish_queued_job
 
 REPO = Path(__file__).resolve().parent.parent
 OPERATOR = LocalOperator("test")
@@ -32,6 +33,9 @@ def test_scope_and_warning_wording() -> None:
     assert face_warning(100, 12) == "face in 12 % of frames"
     assert face_warning(1000, 1) == "face in 1 % of frames"  # never "0 %" when a face was found
     assert face_warning(100, 50) is None
+    # One rounding for the warning and the share shown beside it: 72 of 169 frames is 42.6 %.
+    assert face_warning(169, 72) == "face in 42 % of frames" and run_scope.face_percent(169, 72) == "42 %"
+    assert run_scope.face_percent(100, 58) == "58 %"
     assert segments_changed([(0.5, 1.5)], [(0.5, 1.5000000001)]) is False
     assert segments_changed([(0.5, 1.5), (2.0, 2.4)], [(0.5, 1.5)]) is True
 
@@ -90,3 +94,26 @@ def test_jobs_say_what_they_analyse_warn_when_faceless_and_go_stale_after_edits(
     params = catalog.query("SELECT r.params FROM runs r JOIN jobs j USING (run_id) WHERE job_id = ?", [again])
     assert '"chunk_frames": 40' in params.iloc[0, 0] and "[0.5, 2.0]" in params.iloc[0, 0]
     assert segments_for(catalog, face)["end_s"].tolist() == [2.0]
+
+
+def test_only_the_newest_run_of_a_video_can_be_stale(catalog, feat_data: Path) -> None:
+    video = _store(catalog, feat_data / "single_face.mp4", "P001")
+    segment = segment_edits.add_segment(catalog, OPERATOR, video, 0.5, 1.5, "anhedonia")
+    (first,) = submit_extraction(catalog, [video], "mediapipe", {}, OPERATOR)
+    finish_queued_job(catalog, first, 169, 72)
+    table = describe_jobs(catalog, job_status(catalog)).set_index("job_id")
+    # The share beside the warning is the warning's own number.
+    assert table.loc[first, "warning"] == "face in 42 % of frames" and table.loc[first, "face_share"] == "42 %"
+
+    segment_edits.update_segment(
+        catalog, OPERATOR, segment["segment_id"], expected_revision=segment["revision"], end_s=2.0
+    )
+    assert bool(describe_jobs(catalog, job_status(catalog)).set_index("job_id").loc[first, "stale"])
+    (again,) = reextract(catalog, video, OPERATOR)
+    # Queued, not finished: the old run is still the newest result, and still stale.
+    assert bool(describe_jobs(catalog, job_status(catalog)).set_index("job_id").loc[first, "stale"])
+    finish_queued_job(catalog, again, 240, 240)
+    table = describe_jobs(catalog, job_status(catalog)).set_index("job_id")
+    assert not table["stale"].any(), table[["status", "stale"]]
+    assert stale_runs(catalog, [video]).empty
+    assert table.loc[again, "face_share"] == "100 %" and pd.isna(table.loc[again, "warning"])

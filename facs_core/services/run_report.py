@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from facs_core.run_scope import face_warning, scope_text, segments_changed
+from facs_core.run_scope import face_percent, face_warning, scope_text, segments_changed
 from facs_core.segments import frame_ranges
 from store.catalog import Catalog
 
@@ -129,31 +129,40 @@ def run_extents(catalog: Catalog, run_ids: Sequence[str]) -> pd.DataFrame:
 
 
 def describe_jobs(catalog: Catalog, jobs: pd.DataFrame) -> pd.DataFrame:
-    """``jobs`` (:func:`facs_core.services.jobs.job_status`) with ``analyses``, ``warning`` and ``stale`` columns.
+    """``jobs`` with ``analyses``, ``warning``, ``face_share`` and ``stale`` columns.
 
+    ``jobs`` is a table of :func:`facs_core.services.jobs.job_status`.
     ``analyses``: what the job's run covers (:func:`run_scope`); ``warning``:
     a finished run's face warning (:func:`facs_core.run_scope.face_warning`),
-    else None; ``stale``: a finished run whose segments were edited since.
+    else None; ``face_share``: a finished run's share of frames with a face
+    (:func:`facs_core.run_scope.face_percent`, the warning's own number), else
+    None; ``stale``: the job's run is its video's newest finished run and its
+    segments were edited since (:func:`stale_runs`); an older run, already
+    replaced by a newer extraction, is never stale.
     """
     table = jobs.copy()
     runs = _runs(catalog, table.get("run_id", pd.Series(dtype=str)).tolist()).set_index("run_id")
-    current = _current_segments(catalog, runs["video_id"].tolist()) if not runs.empty else {}
-    analyses, warnings, stale = [], [], []
+    stale_ids = set(stale_runs(catalog, runs["video_id"].dropna().tolist())["run_id"]) if not runs.empty else set()
+    analyses, warnings, shares, stale = [], [], [], []
     for job in table.itertuples(index=False):
         run_id = getattr(job, "run_id", None)
         if run_id is None or run_id not in runs.index:
             analyses.append(None)
             warnings.append(None)
+            shares.append(None)
             stale.append(False)
             continue
         run = runs.loc[run_id].to_dict()
         analyses.append(run_scope(run, run.get("frame_count"), run.get("fps")))
         done = run.get("status") == "done" and getattr(job, "status", None) == "done"
         warnings.append(face_warning(run.get("n_frames"), run.get("n_face_frames")) if done else None)
-        used = _params(run.get("params")).get("segments") or []
-        stale.append(bool(done and segments_changed(used, current.get(run["video_id"], []))))
+        faces = run.get("n_face_frames")
+        counted = done and pd.notna(run.get("n_frames"))
+        shares.append(face_percent(run["n_frames"], 0 if pd.isna(faces) else faces) if counted else None)
+        stale.append(bool(done and run_id in stale_ids))
     table["analyses"] = analyses
     table["warning"] = warnings
+    table["face_share"] = shares
     table["stale"] = stale
     return table
 
