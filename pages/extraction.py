@@ -35,12 +35,18 @@ patients = access.visible_patients(store, user)
 visits = common.visits_table(store, patients)
 extractable = visits[visits["stored_path"].notna()]
 
-labels = {row.video_id: common.visit_label(row._asdict()) for row in extractable.itertuples(index=False)}
+# Jobs are named by their visit (patient, date) as every page names a visit, for the visits this user may see.
+visit_names = common.visit_labels(visits)
+labels = {video_id: visit_names[video_id] for video_id in extractable["video_id"]}
 # "Extract this video" links (Timeline, Upload, stale notices) open the page with ?video=...: that video is chosen.
 wanted = st.query_params.get("video")
 if wanted in labels and st.session_state.get("ex_opened_for") != wanted:
     st.session_state["ex_opened_for"] = wanted
     st.session_state["ex_videos"] = [wanted]
+
+if st.session_state.pop("ex_clear", False):
+    # Jobs were just queued: the form starts empty, so a second click cannot queue them again.
+    st.session_state["ex_videos"] = []
 
 with st.form("extract_form", border=True):
     chosen = st.multiselect(
@@ -87,7 +93,13 @@ if start:
         else:
             job_ids = jobs.submit_extraction(store, chosen, backend, {"every": int(every)}, user)
             background.start_background_work(store)
-            st.success(f"{formatting.count(len(job_ids), 'extraction job')} queued.", icon=":material/check_circle:")
+            st.session_state["ex_queued"] = f"{formatting.count(len(job_ids), 'extraction job')} queued."
+            st.session_state["ex_clear"] = True
+    if st.session_state.get("ex_clear"):
+        st.rerun()
+queued = st.session_state.pop("ex_queued", None)
+if queued:
+    st.success(queued, icon=":material/check_circle:")
 
 visible_videos = set(visits["video_id"])
 
@@ -129,7 +141,7 @@ def job_list() -> None:
             running = f" · {job.message}" if job.status in ("queued", "running") and has_message else ""
             left.progress(
                 min(max(progress, 0.0), 1.0),
-                text=f"{status} · video {job.video_id} · {job.backend}{analyses}{running}",
+                text=f"{status} · {common.job_visit(visit_names, job.video_id)} · {job.backend}{analyses}{running}",
             )
             if warning:
                 left.badge(warning, icon=":material/warning:", color="orange")
@@ -142,8 +154,7 @@ def job_list() -> None:
                 # The job's own line repeats scope and warning (for the command line); only a damage note is added.
                 damage = [part for part in str(job.message or "").split("; ") if part.startswith("damaged")]
                 left.caption(
-                    f"{int(job.n_frames)} frames analysed, {face} with a face (the patient's,"
-                    f" {formatting.percent(face / max(int(job.n_frames), 1))})."
+                    f"{int(job.n_frames)} frames analysed, {face} with a face (the patient's, {job.face_share})."
                     + "".join(f" {d[:1].upper()}{d[1:]}." for d in damage)
                 )
             if job.stale and right.button("Re-extract", key=f"reextract_{job.job_id}", icon=":material/refresh:"):
@@ -151,7 +162,7 @@ def job_list() -> None:
                 with common.friendly_errors():
                     jobs.reextract(store, job.video_id, actor)
                     background.start_background_work(store)
-                    st.toast(f"Video {job.video_id}: queued again with its current segments")
+                    st.toast(f"{common.job_visit(visit_names, job.video_id)}: queued again with its current segments")
             if job.status in ("queued", "running") and right.button(
                 "Cancel", key=f"cancel_{job.job_id}", icon=":material/stop:"
             ):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from facs_core.services import accounts, run_report, visibility
+from facs_core.services import access, accounts, run_report, visibility
 from facs_core.services.access import allowed
 from facs_core.services.demo import SYNTHETIC_LABEL, load_demo
 from web import common, formatting, run_notices
@@ -95,9 +95,11 @@ if not jobs.empty:
     # A failed job's error, a running job's progress line; a finished run's long report stays on the Extraction page.
     error = jobs["error"].where(jobs["error"].notna() & (jobs["error"].astype(str) != ""))
     running = jobs["message"].where(jobs["status"].isin(["queued", "running"]))
+    # Named as every page names a visit (patient, date), for the patients this user may see.
+    names = common.visit_labels(common.visits_table(store, access.visible_patients(store, user)))
     shown = pd.DataFrame(
         {
-            "video_id": jobs["video_id"],
+            "visit": [common.job_visit(names, video_id) for video_id in jobs["video_id"]],
             "status": status,
             "analysed": jobs["analyses"],
             "progress": jobs["progress"].map(formatting.percent),

@@ -8,6 +8,7 @@ with a one-click re-extraction.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from facs_core.services.ingest import ingest_video
 from facs_core.services.jobs import JobRunner, submit_extraction
 from store import Catalog
 from tests.apptest_pages import page, texts
+from tests.store_helpers import finish_queued_job
 from web import background
 
 OPERATOR = LocalOperator("test")
@@ -103,3 +105,38 @@ def test_faceless_warning_stale_mark_and_one_click_reextract(empty_store: Catalo
     assert pending == 0 or "Being extracted again" in texts(timeline.info), pending
     background._job_runner.clear()
     background._cache_warmer.clear()
+
+
+def test_queueing_empties_the_form_and_jobs_are_named_by_their_visit(empty_store: Catalog, feat_data: Path) -> None:
+    record, _ = ingest_video(
+        empty_store,
+        feat_data / "single_face.mp4",
+        user=OPERATOR,
+        original_name="single_face.mp4",
+        patient_id="P001",
+        visit_date=date(2024, 6, 10),
+    )
+    video = record["video_id"]
+    (job,) = submit_extraction(empty_store, [video], "mediapipe", {}, OPERATOR)
+    finish_queued_job(empty_store, job, 169, 72)
+
+    at = page("extraction", empty_store, *CLINICIAN).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.multiselect(key="ex_videos").set_value([video])
+    try:
+        # The same extraction is done already: the click queues nothing new and the runner stays idle.
+        next(b for b in at.button if b.label == "Start extraction").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert texts(at.success) == "1 extraction job queued."
+        # Emptied, so a second click cannot queue the same videos again.
+        assert at.multiselect(key="ex_videos").value == []
+        line = " ".join(str(p.proto.text) for p in at.get("progress"))
+        # Named as the other pages name a visit, patient and date, not by its file's hash alone.
+        assert f"P001 · 2024-06-10 · {video}" in line and f"video {video}" not in line
+        # One rounding: 72 of 169 frames reads 42 % in the warning and in the line below it.
+        assert "face in 42 % of frames" in texts(at.markdown)  # the warning badge
+        assert "72 with a face (the patient's, 42 %)" in texts(at.caption)
+    finally:
+        background._job_runner(str(empty_store.paths.root)).stop()
+        background._job_runner.clear()
+        background._cache_warmer.clear()

@@ -537,18 +537,27 @@ def test_home_recent_jobs_read_for_a_person_and_admin_gets_no_empty_heading(demo
 
     job = job_rows.create_job(demo_store, "extract", None, "test")
     job_rows.set_job_status(demo_store, job, "failed", error="video 1 of 1: no face found")
+    # A job on a visit is named as the other pages name that visit (patient, date), for whoever may see it.
+    run = page_data.latest_runs(demo_store).iloc[0]
+    job_rows.create_job(demo_store, "extract", run["run_id"], "test", "done")
+    visits = common.visits_table(demo_store)
+    visit = common.visit_label(visits[visits["video_id"] == run["video_id"]].iloc[0].to_dict())
     at = page("home", demo_store, "researcher").run()
     no_exception(at)
     table = at.table[0].value
-    assert list(table.columns) == ["Video", "Status", "Analysed", "Progress", "Message", "Created", "Finished"], list(
+    assert list(table.columns) == ["Visit", "Status", "Analysed", "Progress", "Message", "Created", "Finished"], list(
         table.columns
     )
     cells = {str(v) for v in table.to_numpy().ravel()}
     assert not cells & {"None", "nan", "NaN", "<NA>", "NaT"}, cells
+    assert visit in cells and str(run["patient_id"]) in visit
     assert "Next steps" in texts(at.subheader)
     admin = page("home", demo_store, "admin").run()
     no_exception(admin)
     assert "Next steps" not in texts(admin.subheader)
+    # An administrator sees no patient codes: the job names its video only.
+    shown = {str(v) for v in admin.table[0].value.to_numpy().ravel()}
+    assert f"video {run['video_id']}" in shown and visit not in shown
 
 
 def test_timeline_of_a_visit_without_video_offers_no_player_and_audits_no_play(demo_store: Catalog) -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "damage_badge",
     "download_buttons",
     "friendly_errors",
+    "job_visit",
     "page_link",
     "progress_reporter",
     "real_visits",
@@ -52,6 +53,7 @@ __all__ = [
     "viewer",
     "visible_text",
     "visit_label",
+    "visit_labels",
     "visits_table",
 ]
 
@@ -290,6 +292,22 @@ def visit_label(row: pd.Series | dict) -> str:
     damage = damage_status(row)
     mark += f" · {damage}" if damage else ""
     return f"{row['patient_id'] or 'no patient'} · {date} · {row['video_id']}{mark}"
+
+
+def visit_labels(visits: pd.DataFrame) -> dict[str, str]:
+    """:func:`visit_label` of every row of a :func:`visits_table`, by video id.
+
+    Built from the visits a user may see, so a job or a link names a visit
+    (patient, date) only for whoever may see that patient.
+    """
+    return {row["video_id"]: visit_label(row) for row in visits.to_dict("records")}
+
+
+def job_visit(labels: dict[str, str], video_id: object) -> str | None:
+    """How a job on ``video_id`` is named: its :func:`visit_labels` entry, else ``video <id>``, None for no video."""
+    if video_id is None or (isinstance(video_id, float) and pd.isna(video_id)):
+        return None
+    return labels.get(str(video_id), f"video {video_id}")
 
 
 def damage_badge(row: pd.Series | dict, label: str | None = None) -> None:
