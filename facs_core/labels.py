@@ -13,7 +13,7 @@ from functools import cache
 
 from facs_core.wording import join_words
 
-__all__ = ["covariate_label", "covariates_phrase", "score_label"]
+__all__ = ["covariate_label", "covariates_phrase", "feature_measure", "score_label"]
 
 #: How a stored covariate reads inside a sentence.
 _COVARIATES: dict[str, str] = {
@@ -67,3 +67,24 @@ def score_label(key: str) -> str:
     ('BDI-II', 'PHQ-9', 'my score')
     """
     return _short_labels().get(key, str(key).replace("_", " "))
+
+
+_SUFFIXES = ("_rate", "_sd")
+
+
+def feature_measure(column: str) -> str:
+    """The AU (or emotion) a per-video feature column measures: ``AU01_sd`` -> "AU01", ``happiness_sd`` -> "happiness".
+
+    A table or chart of one feature kind names its rows by this and the kind
+    (:data:`facs_core.stats.cohort.FEATURE_KINDS`) once, in its header or caption.
+
+    Examples
+    --------
+    >>> feature_measure("AU01_sd"), feature_measure("AU12_rate"), feature_measure("AU12"), feature_measure("anger_sd")
+    ('AU01', 'AU12', 'AU12', 'anger')
+    """
+    text = str(column)
+    for suffix in _SUFFIXES:
+        if text.endswith(suffix):
+            return text.removesuffix(suffix)
+    return text

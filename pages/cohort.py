@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from facs_core.labels import feature_measure, score_label
 from facs_core.methods_text import AnalysisSettings
 from facs_core.reference import action_unit_names, instruments
 from facs_core.services import analysis as engine
@@ -58,7 +59,8 @@ with st.container(border=True):
         )
         seed = right.number_input("Permutation seed", 0, 2**31 - 1, 0, step=1, key="cohort_seed")
         left, right = st.columns(2)
-        mixed_model = left.checkbox(
+        # The mixed model as the method needs no second mixed model beside it.
+        mixed_model = method != "mixedlm" and left.checkbox(
             "Also a linear mixed model per AU",
             key="cohort_mixed_model",
             help="A random intercept per patient, beside the chosen method: the table gains its β and p"
@@ -118,12 +120,12 @@ with common.friendly_errors(common.real_visits(clinical, source)):
     )
     st.session_state["cohort_result"] = engine.without_inputs(result)
 
-    st.subheader(f"AU × {score.upper()} associations")
+    st.subheader(f"AU × {score_label(score)} associations")
     st.caption(
         f"{formatting.count(n_videos, 'visit')} of {formatting.count(n_patients, 'patient')}"
         f" · {analysis.DATA_SOURCES[source]} · {analysis.METHODS[method]}"
         f" · covariates: {', '.join(map(formatting.column_label, covariates)) or 'none'}"
-        f" · {analysis.CORRECTIONS[correction]}"
+        f" · {analysis.CORRECTIONS[correction]} · feature: {analysis.FEATURE_KINDS[feature_kind]}"
     )
     form.result_notes(store, result)
     form.command_panel(
@@ -151,14 +153,20 @@ with common.friendly_errors(common.real_visits(clinical, source)):
         common.show_table(store, left_out, human=True, hide_index=True, width="stretch", key="frames_left_out")
 
     chart_data = result.assign(
-        au=result["feature"].str.split("_").str[0],
+        au=result["feature"].map(feature_measure),
+        adjusted_p=result["p_fdr"].map(formatting.p_value),
         significance=np.where(result["significant"].fillna(False).astype(bool), "significant", "not significant"),
     )
     chart_data.attrs = {}
     pick = alt.selection_point(fields=["feature"], name="au_pick", on="click")
     base = alt.Chart(chart_data).encode(
-        y=alt.Y("feature:N", sort=None, title=None),
-        tooltip=["feature", alt.Tooltip("r:Q", format=".3f"), alt.Tooltip("p_fdr:Q", format=".4f"), "n"],
+        y=alt.Y("au:N", sort=None, title=analysis.FEATURE_KINDS[feature_kind]),
+        tooltip=[
+            alt.Tooltip("au:N", title="AU"),
+            alt.Tooltip("r:Q", format=".3f"),
+            alt.Tooltip("adjusted_p:N", title="p (adjusted)"),
+            "n",
+        ],
     )
     bars = base.mark_rule().encode(
         x=alt.X("ci_low:Q", title=f"{analysis.coefficient_label(method)} (95% CI)"), x2="ci_high:Q"
@@ -188,15 +196,20 @@ with common.friendly_errors(common.real_visits(clinical, source)):
         st.session_state["cohort_scatter_au"] = picked["feature"]
     if st.session_state.get("cohort_scatter_au") not in features_listed:
         st.session_state["cohort_scatter_au"] = features_listed[0]
-    chosen = st.selectbox("Partial-residual scatter for", features_listed, key="cohort_scatter_au")
+    chosen = st.selectbox(
+        "Partial-residual scatter for", features_listed, format_func=feature_measure, key="cohort_scatter_au"
+    )
+    chosen_label = feature_measure(chosen) + (
+        "" if feature_kind == "mean" else f" ({analysis.FEATURE_KINDS[feature_kind]})"
+    )
     scatter = partial_residuals(features, cohort_clinical, score, covariates, chosen)
     row = result.set_index("feature").loc[chosen]
     scatter_chart = (
         alt.Chart(scatter)
         .mark_circle(size=55, opacity=0.75)
         .encode(
-            x=alt.X("score_residual:Q", title=f"{score.upper()} | covariates (residual)"),
-            y=alt.Y("feature_residual:Q", title=f"{chosen} | covariates (residual)"),
+            x=alt.X("score_residual:Q", title=f"{score_label(score)} | covariates (residual)"),
+            y=alt.Y("feature_residual:Q", title=f"{chosen_label} | covariates (residual)"),
             tooltip=[
                 "patient_id",
                 "video_id",
@@ -205,7 +218,7 @@ with common.friendly_errors(common.real_visits(clinical, source)):
             ],
         )
         .properties(
-            title=f"{chosen}: r = {row['r']:.3f}, {formatting.p_phrase(row['p_fdr'], 'adjusted p')}"
+            title=f"{chosen_label}: r = {row['r']:.3f}, {formatting.p_phrase(row['p_fdr'], 'adjusted p')}"
             f" (n = {int(row['n'])})",
             height=320,
         )

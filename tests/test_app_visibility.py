@@ -56,7 +56,7 @@ def test_researcher_cohort_offers_presets_and_other_only(store: Catalog) -> None
     at = run_page("cohort", RESEARCHER, "researcher")
     frames = at.selectbox(key="cohort_segments")
     shown = list(frames.options)  # the labels as shown
-    # Labels read "segments: <preset> (visits that have one)"; free text only ever as "other".
+    # Labels read "segments: <preset>"; free text only ever as "other".
     offered = {text.removeprefix("segments: ").split(" (")[0] for text in shown if text.startswith("segments: ")}
     assert {OTHER_LABEL, "sleep"} <= offered
     assert not any(CANARIES["label"] in text or OWN_TEXTS["label"] in text for text in shown)

@@ -79,3 +79,61 @@ def test_an_emotion_feature_without_emotions_is_one_calm_sentence(demo_store: Ca
     note = texts(at.info)
     assert "No visit in this analysis has emotion values: emotions come from py-feat runs only." in note, note
     assert "AU" not in note and not NESTED.search(note), note
+
+
+def test_the_mixed_model_method_offers_no_second_mixed_model_and_headers_read_alike(demo_store: Catalog) -> None:
+    at = page("cohort", demo_store, "researcher").run()
+    assert [c.key for c in at.checkbox if c.key == "cohort_mixed_model"]
+    frames = [o for o in at.selectbox(key="cohort_segments").options if o.startswith("segments: ")]
+    assert frames and not any("visits that have" in o for o in frames), frames
+    at.selectbox(key="cohort_method").set_value("mixedlm").run()
+    no_exception(at)
+    assert not [c.key for c in at.checkbox if c.key == "cohort_mixed_model"]
+    headers = list(at.dataframe[0].value.columns)
+    assert "Note" in headers and all(h[:1].isupper() or h[:1] in "pnrβ9" for h in headers), headers
+
+
+def _spec(chart) -> dict:
+    return chart.proto.spec if hasattr(chart, "proto") else chart
+
+
+def test_a_feature_kind_is_named_once_and_rows_by_their_au(demo_store: Catalog) -> None:
+    import json
+
+    at = page("cohort", demo_store, "researcher").run()
+    at.selectbox(key="cohort_feature").set_value("sd").run()
+    no_exception(at)
+    shown = at.dataframe[0].value
+    assert shown["AU"].str.fullmatch(r"AU\d\d").all(), shown["AU"].tolist()
+    assert "feature: standard deviation" in texts(at.caption)
+    coefficients = next(json.loads(c.proto.spec) for c in at.get("vega_lite_chart") if "coef" in str(c.proto.id))
+    layer = coefficients["layer"][0]["encoding"]
+    assert layer["y"]["field"] == "au" and layer["y"]["title"] == "standard deviation"
+    tooltips = {t["field"]: t for t in layer["tooltip"]}
+    assert "adjusted_p" in tooltips and "p_fdr" not in tooltips
+    assert [o for o in at.selectbox(key="cohort_scatter_au").options][:1] == ["AU01"]
+
+
+def test_significance_map_names_the_score_as_the_page_does() -> None:
+    import json
+
+    import pandas as pd
+
+    from web import wavelet_analysis
+
+    table = pd.DataFrame(
+        {
+            "au": ["AU01", "AU01", "AU12", "AU12"],
+            "period_s": [0.5, 1.0, 0.5, 1.0],
+            "r": [0.1, -0.2, 0.5, 0.05],
+            "p_fdr": [0.5, 0.00999, 0.0002, 0.9],
+            "significant": [False, True, True, False],
+            "n": [40] * 4,
+            "reason": [""] * 4,
+        }
+    )
+    spec = wavelet_analysis.heatmap(table, "bdi").to_dict()
+    assert spec["title"] == "AU × period partial correlations with BDI-II"
+    assert "partial r with BDI-II" in json.dumps(spec["encoding"]["color"])
+    data = next(iter(spec["datasets"].values()))
+    assert [row["adjusted_p"] for row in data] == ["0.500", "0.00999", "< 0.001", "0.900"]

@@ -146,7 +146,7 @@ def test_clinician_and_researcher_workflow(server: str, browser_page: Page, feat
     # One real visit is too few: the page explains and points to the data source, as a user reads it.
     expect(page.get_by_text("There is 1 real visit").first).to_be_visible()
     choose(page, "Data source", "real and synthetic visits")
-    expect(page.get_by_text("AU × BDI associations")).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("AU × BDI-II associations")).to_be_visible(timeout=120_000)
     # One results table in view (the frames-left-out table waits inside its closed expander).
     expect(page.locator('[data-testid="stDataFrame"]:visible')).to_have_count(1)
     expect(page.get_by_text("synthetic demo").first).to_be_visible()

@@ -105,10 +105,10 @@ def segments_select(box, store: Catalog, viewer: visibility.Viewer, prefix: str)
     return box.selectbox(
         "Frames analysed",
         [None, *visibility.segment_choices(store, viewer)],
-        format_func=lambda v: "whole video, every visit" if v is None else f"segments: {v} (visits that have one)",
+        format_func=lambda v: "whole video, every visit" if v is None else f"segments: {v}",
         key=f"{prefix}_segments",
-        help="A label chooses the visits that have a segment of it, and analyses only the frames inside those"
-        " segments; the other visits are left out, and the results say how many.",
+        help="A label chooses only the visits that have a segment of it, and analyses only the frames inside"
+        " those segments; the other visits are left out, and the results say how many.",
     )
 
 

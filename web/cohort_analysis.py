@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import pandas as pd
 import streamlit as st
 
+from facs_core.labels import feature_measure
 from facs_core.services import analysis, visibility
 from facs_core.stats.cohort import ALPHA, DATA_SOURCES, EMOTIONS, FEATURE_KINDS, METHODS, PERMUTATIONS, CohortParams
 from facs_core.stats.multicomp import CORRECTION_LABELS
@@ -60,17 +61,21 @@ def significance_marks(p: float) -> str:
 
 
 def table3(result: pd.DataFrame, au_names: Mapping[str, str], coefficient: str = "r") -> pd.DataFrame:
-    """The result in the layout of the study's Table 3: AU, name, r with marks, CI, p, adjusted p, n."""
+    """The result in the layout of the study's Table 3: AU, name, r with marks, CI, p, adjusted p, n.
+
+    Rows are named by the AU (or emotion) alone (``AU01``, not ``AU01_sd``):
+    the page names the feature kind once, in the caption above the table.
+    """
 
     def fmt(value: float, digits: int) -> str:
         return "" if is_missing(value) else f"{value:.{digits}f}"
 
     rows = []
     for row in result.itertuples(index=False):
-        au = str(row.feature).split("_")[0]
+        au = feature_measure(row.feature)
         rows.append(
             {
-                "AU": row.feature,
+                "AU": au,
                 "Action Unit": au_names.get(au, "emotion (py-feat)" if au in EMOTIONS else ""),
                 coefficient: (fmt(row.r, 2) + significance_marks(row.p_fdr)) if not is_missing(row.r) else "n/a",
                 "95% CI": f"[{fmt(row.ci_low, 2)}, {fmt(row.ci_high, 2)}]" if not is_missing(row.ci_low) else "",
@@ -78,7 +83,7 @@ def table3(result: pd.DataFrame, au_names: Mapping[str, str], coefficient: str =
                 "p (adjusted)": p_value(row.p_fdr),
                 "n": int(row.n),
                 **_second_analyses(row),
-                "note": getattr(row, "reason", "") or "",
+                "Note": getattr(row, "reason", "") or "",
             }
         )
     return pd.DataFrame(rows)

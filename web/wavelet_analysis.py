@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from facs_core.labels import score_label
 from facs_core.reference import action_units
 from facs_core.services import analysis, visibility
 from facs_core.wavelets import AssociationParams
 from web import common
+from web.formatting import p_value
 
 __all__ = [
     "EMPTY_COLOUR",
@@ -107,6 +109,8 @@ def heatmap(table: pd.DataFrame, score: str, fps: float | None = None) -> alt.Ch
     data.attrs = {}  # the engine's provenance and inputs stay out of the chart's data
     data["survives"] = data["significant"].fillna(False).astype(bool)
     data["why_empty"] = data["reason"].where(data["r"].isna(), "").fillna("")
+    data["adjusted_p"] = data["p_fdr"].map(p_value)
+    name = score_label(score)
     limit = float(np.nanmax(np.abs(data["r"]))) if data["r"].notna().any() else 1.0
     cell = alt.selection_point(fields=["au", "period_s"], name="cell", on="click")
     where = [alt.Tooltip("period_s:Q", format=".2f", title="period (s)")]
@@ -127,7 +131,7 @@ def heatmap(table: pd.DataFrame, score: str, fps: float | None = None) -> alt.Ch
                 "isValid(datum.r) && isFinite(datum.r)",
                 alt.Color(
                     "r:Q",
-                    title=f"partial r with {score}",
+                    title=f"partial r with {name}",
                     scale=alt.Scale(scheme="redblue", domain=[-limit, limit], reverse=True),
                 ),
                 alt.value(EMPTY_COLOUR),
@@ -140,14 +144,14 @@ def heatmap(table: pd.DataFrame, score: str, fps: float | None = None) -> alt.Ch
                 "au",
                 *where,
                 alt.Tooltip("r:Q", format=".3f"),
-                alt.Tooltip("p_fdr:Q", format=".4f"),
+                alt.Tooltip("adjusted_p:N", title="p (adjusted)"),
                 "n",
                 "survives",
                 alt.Tooltip("why_empty:N", title="empty because"),
             ],
         )
         .add_params(cell)
-        .properties(height=alt.Step(22), title=f"AU × period partial correlations with {score}")
+        .properties(height=alt.Step(22), title=f"AU × period partial correlations with {name}")
     )
 
 
