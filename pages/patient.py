@@ -8,19 +8,15 @@ between visits, and a scalogram (wavelet modulus, scale x time) of one AU.
 from __future__ import annotations
 
 import altair as alt
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from facs_core import wavelets
 from facs_core.errors import FacsError
 from facs_core.reference import action_unit_names
-from facs_core.series import sampling_rate
 from facs_core.services import access, visibility
 from facs_core.services import analysis as engine
 from facs_core.stats.cohort import DATA_SOURCES, default_source
 from facs_core.stats.profile import measured_visits, visit_change
-from store.videos import get_video
 from web import agreement_section, common, formatting, page_data, run_notices
 from web import profile as profile_views
 from web.auth import require
@@ -164,25 +160,16 @@ with common.friendly_errors():
                 "Grey cells: " + "; ".join(f"*{r}* {profile_views.BLANK_CELLS[r][1]}" for r in shown_reasons) + "."
             )
         if mode == "z-score":
-            beyond = int((profile["value"].abs() > 3).sum())
-            if beyond:
-                lies, drawn = ("lies", "is") if beyond == 1 else ("lie", "are")
-                notes.append(
-                    f"{formatting.count(beyond, 'cell')} {lies} beyond ±3 standard deviations and {drawn} drawn in"
-                    " the scale's end colour (hover for the exact value)."
-                )
-        if notes:
-            st.caption(" ".join(notes))
+            notes.append(profile_views.beyond_scale_note(profile))
+        if any(notes):
+            st.caption(" ".join(n for n in notes if n))
         reference_name = f"the cohort's {DATA_SOURCES[source]}"
 
-        if synthetic_share > 0.5 and not bool(visits["synthetic"].all()):
-            st.warning(
-                f"The reference is mostly synthetic demo data ({formatting.percent(synthetic_share)} of"
-                f" {formatting.count(n_reference, 'visit')}): this patient's z-scores and percentiles compare real"
-                " measurements with generated ones, so extreme values (saturated colours) say little. Compare with"
-                " real visits only.",
-                icon=":material/science:",
-            )
+        mostly_synthetic = profile_views.synthetic_reference_text(
+            synthetic_share, n_reference, bool(visits["synthetic"].all())
+        )
+        if mostly_synthetic:
+            st.warning(mostly_synthetic, icon=":material/science:")
 
         st.caption(
             f"Reference: {formatting.count(n_reference, 'extracted visit')} of"
@@ -245,16 +232,8 @@ with common.friendly_errors():
 
     st.subheader("Change between visits")
     if len(compared) < 2:
-        have = f"{len(compared)} ({'; '.join(visit_name(v) for v in compared)})" if compared else "none"
-        why = (
-            f" No face was found in {formatting.count(len(faceless), 'other visit' if compared else 'visit')}"
-            f" ({'; '.join(visit_name(v) for v in faceless)}), so {'it has' if len(faceless) == 1 else 'they have'}"
-            " no AU values to compare."
-            if faceless
-            else ""
-        )
         st.info(
-            f"Change between visits needs two extracted visits with AU values; this patient has {have}.{why}",
+            profile_views.no_change_text([visit_name(v) for v in compared], [visit_name(v) for v in faceless]),
             icon=":material/info:",
         )
     else:
@@ -305,7 +284,7 @@ with common.friendly_errors():
     span = spans[span_name]
     aus = [a for a in page_data.au_choices() if a in frames.columns]
     chosen = st.multiselect("AUs", aus, default=[a for a in ("AU12", "AU04", "AU15") if a in aus], key="pp_aus")
-    window = frames if span is None else frames[(frames["timestamp"] >= span[0]) & (frames["timestamp"] < span[1])]
+    window = profile_views.span_frames(frames, span)
     place = "this visit" if span is None else "this segment"
     # Why a chart of this visit or segment would be empty, said instead of drawing it.
     no_face = (
@@ -336,7 +315,7 @@ with common.friendly_errors():
     if emotions and (no_face or not window[emotions].notna().any().any()):
         st.caption(f"Emotions: {no_face or f'no emotion value in {place}'}.")
     elif emotions:
-        means = window[emotions].mean().rename("mean").reset_index().rename(columns={"index": "emotion"})
+        means = profile_views.emotion_means(window, emotions)
         st.altair_chart(
             alt.Chart(means)
             .mark_bar()
@@ -354,27 +333,18 @@ with common.friendly_errors():
 
     st.subheader("Scalogram")
     au = st.selectbox("AU", aus, index=aus.index("AU12") if "AU12" in aus else 0, key="pp_scalogram_au")
-    fps = float(visits.set_index("video_id").loc[visit_id].get("fps", np.nan)) if "fps" in visits else np.nan
-    fps = fps if np.isfinite(fps) else float(get_video(store, visit_id)["fps"])
-    fps = sampling_rate(frames, fallback=fps)
     missing = no_face or ("" if au in window and window[au].notna().any() else f"{au} has no value in {place}")
     if missing:
         st.caption(f"No scalogram: {missing}.")
     else:
         try:
-            image = wavelets.scalogram(frames, visit_id, au, fps, segment=span)
+            image = engine.visit_scalogram(store, frames, visit_id, au, span)
         except FacsError as exc:
             st.caption(f"No scalogram: {common.visible_text(store, str(exc))}")
         else:
             chart = profile_views.scalogram_chart(image, span)
             st.altair_chart(chart, width="stretch", height=340, key="pp_scalogram")
             common.chart_downloads(chart, f"scalogram-{visit_id}-{au}", key="pp_scalogram")
-            bands = int(np.isfinite(image.modulus).any(axis=1).sum())
-            length = float(image.times[-1] - image.times[0]) if len(image.times) > 1 else 0.0
-            if bands <= 2:
-                st.caption(
-                    f"Only {formatting.count(bands, 'band')}: {place} is"
-                    f" {formatting.number(length)} s long, and a rhythm is measured only where the wavelet fits"
-                    " inside the recording, so only the shortest periods have values. Choose a longer segment or"
-                    " the whole visit to see slower rhythms."
-                )
+            few_bands = profile_views.few_bands_text(image, place)
+            if few_bands:
+                st.caption(few_bands)

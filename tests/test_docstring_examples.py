@@ -29,10 +29,13 @@ MODULES = (
     "facs_core.stats.partial_corr",
     "facs_core.stats.mixed",
     "facs_core.stats.permutation",
+    "facs_core.stats.profile",
     "facs_core.wavelets",
     "facs_core.wavelets.transform",
     "facs_core.wavelets.features",
     "facs_core.wavelets.association",
+    # The Patient profile's sentences (counted nouns, verbs that agree).
+    "web.profile",
 )
 
 

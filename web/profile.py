@@ -13,20 +13,29 @@ from facs_core.stats.cohort import EMOTIONS
 from facs_core.wavelets import Scalogram
 from facs_core.wording import sentence
 from store import Catalog
-from web import common
+from web import common, formatting
 
 __all__ = [
     "BLANK_CELLS",
     "EMOTIONS",
     "LEFT_OUT_REASONS",
     "MAX_SCALOGRAM_COLUMNS",
+    "beyond_scale_note",
     "blank_cell_reasons",
     "emotion_command",
+    "emotion_means",
+    "few_bands_text",
     "frames_left_out",
+    "no_change_text",
     "profile_against_cohort",
     "scalogram_chart",
+    "span_frames",
+    "synthetic_reference_text",
     "visit_features",
 ]
+
+#: A z-score beyond this many SDs is drawn in the colour scale's end colour.
+Z_DRAWN = 3
 
 #: Most time columns drawn in a scalogram; longer ones are averaged into bins.
 MAX_SCALOGRAM_COLUMNS = 240
@@ -64,6 +73,93 @@ def blank_cell_reasons(profile: pd.DataFrame, measured: list[str]) -> np.ndarray
         [~profile["video_id"].isin(measured), profile["mean"].isna(), profile["value"].isna()],
         list(BLANK_CELLS),
         default="",
+    )
+
+
+def beyond_scale_note(profile: pd.DataFrame) -> str:
+    """How many z-score cells of ``profile`` (its ``value`` column) lie beyond ±3 SD and are drawn at the scale's end.
+
+    ``""`` when none does.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> beyond_scale_note(pd.DataFrame({"value": [0.5, -3.2]}))
+    "1 cell lies beyond ±3 standard deviations and is drawn in the scale's end colour (hover for the exact value)."
+    >>> beyond_scale_note(pd.DataFrame({"value": [4.0, -3.2]}))[:60]
+    '2 cells lie beyond ±3 standard deviations and are drawn in t'
+    >>> beyond_scale_note(pd.DataFrame({"value": [0.5]}))
+    ''
+    """
+    beyond = int((profile["value"].abs() > Z_DRAWN).sum())
+    if not beyond:
+        return ""
+    lies, drawn = ("lies", "is") if beyond == 1 else ("lie", "are")
+    return (
+        f"{formatting.count(beyond, 'cell')} {lies} beyond ±{Z_DRAWN} standard deviations and {drawn} drawn in"
+        " the scale's end colour (hover for the exact value)."
+    )
+
+
+def synthetic_reference_text(share: float, n_reference: int, patient_synthetic: bool) -> str:
+    """The warning over a real patient's profile against a mostly synthetic reference, else ``""``.
+
+    ``share`` is the synthetic share of the extracted reference visits
+    (``attrs["synthetic_share"]`` of :func:`profile_against_cohort`).
+    """
+    if share <= 0.5 or patient_synthetic:
+        return ""
+    return (
+        f"The reference is mostly synthetic demo data ({formatting.percent(share)} of"
+        f" {formatting.count(n_reference, 'visit')}): this patient's z-scores and percentiles compare real"
+        " measurements with generated ones, so extreme values (saturated colours) say little. Compare with"
+        " real visits only."
+    )
+
+
+def no_change_text(compared: list[str], faceless: list[str]) -> str:
+    """Why there is no change between visits: the visits with AU values (fewer than two) and the faceless ones.
+
+    Both lists hold the visits' names as the reader sees them.
+
+    Examples
+    --------
+    >>> no_change_text(["a"], ["b", "c"]).split(". ")[1]
+    'No face was found in 2 other visits (b; c), so they have no AU values to compare.'
+    """
+    have = f"{len(compared)} ({'; '.join(compared)})" if compared else "none"
+    why = (
+        f" No face was found in {formatting.count(len(faceless), 'other visit' if compared else 'visit')}"
+        f" ({'; '.join(faceless)}), so {'it has' if len(faceless) == 1 else 'they have'} no AU values to compare."
+        if faceless
+        else ""
+    )
+    return f"Change between visits needs two extracted visits with AU values; this patient has {have}.{why}"
+
+
+def span_frames(frames: pd.DataFrame, span: tuple[float, float] | None) -> pd.DataFrame:
+    """The frames of ``span`` (start inclusive, end exclusive, in s), or all of them when ``span`` is None."""
+    if span is None:
+        return frames
+    return frames[(frames["timestamp"] >= span[0]) & (frames["timestamp"] < span[1])]
+
+
+def emotion_means(frames: pd.DataFrame, emotions: list[str]) -> pd.DataFrame:
+    """``emotion, mean``: each emotion's mean probability over ``frames`` (missing values left out)."""
+    return frames[emotions].mean().rename("mean").reset_index().rename(columns={"index": "emotion"})
+
+
+def few_bands_text(image: Scalogram, place: str) -> str:
+    """Why a scalogram of two bands or fewer is so thin (``place``: "this visit" or "this segment"), else ``""``."""
+    bands = int(np.isfinite(image.modulus).any(axis=1).sum())
+    if bands > 2:
+        return ""
+    length = float(image.times[-1] - image.times[0]) if len(image.times) > 1 else 0.0
+    return (
+        f"Only {formatting.count(bands, 'band')}: {place} is"
+        f" {formatting.number(length)} s long, and a rhythm is measured only where the wavelet fits"
+        " inside the recording, so only the shortest periods have values. Choose a longer segment or"
+        " the whole visit to see slower rhythms."
     )
 
 

@@ -41,6 +41,7 @@ from facs_core.stats.profile import cohort_profile, measured_visits, reference_v
 from facs_core.wavelets.association import AssociationParams, associate_scales
 from facs_core.wording import Note, count, reader_notes, sentence
 from store import Catalog, listings
+from store.videos import get_video
 
 __all__ = [
     "COVARIATES",
@@ -62,6 +63,7 @@ __all__ = [
     "significance_map",
     "store_inputs_hash",
     "video_features",
+    "visit_scalogram",
     "warm_features",
     "without_inputs",
 ]
@@ -634,6 +636,20 @@ def patient_profile(
         "features": features,
     }
     return table
+
+
+def visit_scalogram(
+    store: Catalog, frames: pd.DataFrame, video_id: str, au: str, segment: tuple[float, float] | None = None
+) -> wavelets.Scalogram:
+    """The scalogram of one AU of a visit (inside ``segment``), at the rate its frames were sampled at.
+
+    The rate is read from the frames' timestamps, the catalogued frame rate
+    where they agree or cannot tell (:func:`facs_core.series.sampling_rate`).
+    """
+    from facs_core.series import sampling_rate
+
+    fps = sampling_rate(frames, fallback=float(get_video(store, video_id)["fps"]))
+    return wavelets.scalogram(frames, video_id, au, fps, segment=segment)
 
 
 # -- the command line that reproduces a result -----------------------------------
