@@ -59,7 +59,11 @@ notes_slot, player_slot, segments_slot = st.container(), st.container(), st.cont
 with notes_slot:
     # A link to a video this user may not see reads as one to no video at all.
     common.unknown_visit_notice(
-        wanted, ids, common.visit_label(visits.set_index("video_id").loc[video_id].to_dict() | {"video_id": video_id})
+        wanted,
+        ids,
+        video_id,
+        common.visit_label(visits.set_index("video_id").loc[video_id].to_dict() | {"video_id": video_id}),
+        key="tl_unknown_link",
     )
 st.query_params["video"] = video_id
 visit = visits.set_index("video_id").loc[video_id]

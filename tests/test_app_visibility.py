@@ -147,6 +147,11 @@ def test_a_timeline_link_to_someone_elses_video_reads_as_one_to_no_video(store: 
         assert not at.exception, [e.value for e in at.exception]
         shown[wanted] = at.selectbox(key="tl_video").value
         notices[wanted] = [i.value.replace(wanted, "<id>") for i in at.info if "among the visits" in i.value]
+        # The page put the shown video in the address; the player's first report reruns the page at once,
+        # and the notice must still be there.
+        at.query_params["video"] = shown[wanted]
+        at.run()
+        assert [i.value.replace(wanted, "<id>") for i in at.info if "among the visits" in i.value] == notices[wanted]
     own = store.query("SELECT video_id FROM videos WHERE patient_id = ?", [OWN_PATIENT])["video_id"].tolist()
     assert set(shown.values()) <= set(own)
     (notice,) = notices[others.iloc[0]]

@@ -409,13 +409,27 @@ def unknown_patient_notice(wanted: str | None, choices: Sequence[str], shown: st
     _unknown_link_notice("patient", "patients", wanted, choices, shown)
 
 
-def unknown_visit_notice(wanted: str | None, choices: Sequence[str], shown: str) -> None:
+def unknown_visit_notice(
+    wanted: str | None, choices: Sequence[str], shown_id: str, shown: str, key: str = "unknown_visit_link"
+) -> None:
     """Say that the video a link asked for (``?video=``) is not among ``choices``; ``shown`` names the visit shown.
 
     Worded as :func:`unknown_patient_notice`, and as it the same whether the
-    video exists for someone else or not at all.
+    video exists for someone else or not at all. The page then puts the shown
+    video ``shown_id`` in the address, so the link's id is gone on the next
+    run (a player reporting its state reruns the page at once); the refusal
+    is kept under ``key`` in the session and said again for as long as that
+    video stays shown and in the address.
     """
-    _unknown_link_notice("visit", "visits", wanted, choices, shown)
+    remembered = st.session_state.get(key)
+    if wanted and wanted not in choices:
+        remembered = st.session_state[key] = (wanted, shown_id)
+    elif remembered is not None and (wanted != remembered[1] or shown_id != remembered[1]):
+        # Another visit was chosen, or the page was opened afresh: the link is no longer what is shown.
+        st.session_state.pop(key, None)
+        remembered = None
+    if remembered is not None:
+        _unknown_link_notice("visit", "visits", remembered[0], choices, shown)
 
 
 def _unknown_link_notice(noun: str, plural: str, wanted: str | None, choices: Sequence[str], shown: str) -> None:
