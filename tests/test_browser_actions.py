@@ -196,9 +196,10 @@ _COUNT_EDITORS = """
 def test_a_segment_editor_is_in_the_page_once_while_a_loaded_server_reruns_it(
     store: dict, browser: Browser, tmp_path: Path
 ) -> None:
-    # The page reruns when the timeline reports that it works (its load watcher goes), and when a
-    # saved segment's notice comes and goes. A starved server's runs reach the browser piece by
-    # piece, so whatever such a rerun draws is seen before the run ends and the browser tidies up.
+    # The page reruns when the timeline reports that it works (its load watcher goes), when a
+    # saved segment's notice comes and goes, and when the static strip replaces the timeline and
+    # back. A starved server's runs reach the browser piece by piece, so whatever such a rerun
+    # draws is seen before the run ends and the browser tidies up.
     with open_catalog(store["data"]) as catalog:
         for start in (1.1, 1.4, 1.7):
             add_segment(catalog, store["video_id"], start, start + 0.2, "anhedonia", author="clara")
@@ -232,11 +233,15 @@ def test_a_segment_editor_is_in_the_page_once_while_a_loaded_server_reruns_it(
             page.locator(f".st-key-{key}_save button").click()
             idle(page)
             expect(page.get_by_text(f"Segment {store['segment_id']} saved.")).to_be_visible(timeout=SLOW)
-            # Any next run drops the notice.
-            page.get_by_label("Free label").fill("x")
-            page.get_by_label("Free label").press("Enter")
+            # The next run drops the notice; the static strip takes the timeline's place, and back.
+            static = page.get_by_text("Static strip instead of the player timeline")
+            static.click()
             idle(page)
             expect(page.get_by_text(f"Segment {store['segment_id']} saved.")).to_have_count(0, timeout=SLOW)
+            expect(page.locator(".facs-tl")).to_have_count(0, timeout=SLOW)
+            static.click()
+            idle(page)
+            expect(page.locator(".facs-tl")).to_have_count(1, timeout=SLOW)
         _field(page, key, "label").scroll_into_view_if_needed()
         shot(page, "actions-segment-editors-once")
         most = page.evaluate("window.__editorsMost")
