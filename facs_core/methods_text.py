@@ -84,6 +84,10 @@ class AnalysisSettings:
         Permutations (method ``"permutation"`` only).
     n_aus : int
         Action Units tested (the family size of the correction).
+    dropped_covariates : sequence of str
+        Covariates of ``covariates`` that adjusted for nothing (constant or
+        collinear among the analysed visits; the result's
+        ``attrs["dropped_covariates"]``): named as dropped, not as controlled for.
     """
 
     instrument: str
@@ -99,6 +103,7 @@ class AnalysisSettings:
     visits_inside_segments: int = 0
     permutations: int = 1000
     n_aus: int = 20
+    dropped_covariates: Sequence[str] = ()
 
 
 def _join(items: Sequence[str]) -> str:
@@ -168,6 +173,49 @@ def _backend_phrase(backends: Sequence[tuple[str, str | None]]) -> str:
     return _join(sorted(set(named)))
 
 
+def _unmeasured(backends: Sequence[tuple[str, str | None]]) -> list[str]:
+    """A sentence per backend that does not measure some AUs, saying where those AUs' values came from."""
+    names = sorted({str(b) for b, _ in backends})
+    sentences = []
+    for backend in names:
+        absent = _absent_aus(backend)
+        if not absent:
+            continue
+        others = [b for b in names if b != backend and not set(absent) & set(_absent_aus(b))]
+        source = (
+            f", and their values came only from the visits of {_join([_SHORT_NAMES.get(b, b) for b in others])}"
+            if others
+            else ""
+        )
+        name = _SHORT_NAMES.get(backend, backend)
+        sentences.append(
+            f"{name[:1].upper() + name[1:]} does not measure {_join(absent)}: these AUs are missing for the visits"
+            f" it analysed{source}."
+        )
+    return sentences
+
+
+#: A backend as a sentence names it after the first mention.
+_SHORT_NAMES: dict[str, str] = {
+    "mediapipe": "the MediaPipe Face Landmarker",
+    "pyfeat": "py-feat",
+    "synthetic": "the synthetic demo generator",
+}
+
+
+def _absent_aus(backend: str) -> list[str]:
+    """The study AUs ``backend`` does not measure (none for a backend this version does not know).
+
+    MediaPipe's are :func:`facs_core.offline_aus.absent_aus` (what its backend
+    class reports), read without importing the backend and its model library.
+    """
+    if backend != "mediapipe":
+        return []
+    from facs_core.offline_aus import absent_aus
+
+    return sorted(absent_aus())
+
+
 def _window(settings: AnalysisSettings) -> str:
     """Which frames the features came from; a visit extracted inside its segments only has no others."""
     inside = min(max(int(settings.visits_inside_segments), 0), settings.n_videos)
@@ -209,12 +257,13 @@ def methods_paragraph(settings: AnalysisSettings, software_version: str = __vers
     if settings.n_videos < 1:
         raise InputError("methods text: the analysis used no visits")
     window = _window(settings)
-    controlling = (
-        f", controlling for {_join([covariate_words(c) for c in settings.covariates])}" if settings.covariates else ""
-    )
+    adjusted = [c for c in settings.covariates if c not in set(settings.dropped_covariates)]
+    dropped = [c for c in settings.covariates if c in set(settings.dropped_covariates)]
+    controlling = f", controlling for {_join([covariate_words(c) for c in adjusted])}" if adjusted else ""
     sentences = [
         f"Facial Action Units (AUs) were measured frame by frame with {_backend_phrase(settings.backends)}"
         f" using the FACS interview dashboard (facs_core {software_version}).",
+        *_unmeasured(settings.backends),
         f"For each of {count(settings.n_videos, 'visit')} from {count(settings.n_patients, 'patient')} and each"
         f" of {count(settings.n_aus, 'AU')}, the per-visit feature was {_FEATURE_SENTENCES[settings.feature]}"
         f"{window}.",
@@ -222,6 +271,13 @@ def methods_paragraph(settings: AnalysisSettings, software_version: str = __vers
             instrument=settings.instrument, controlling=controlling, permutations=settings.permutations
         ),
     ]
+    if dropped:
+        words = _join([covariate_words(c) for c in dropped])
+        sentences.append(
+            f"{words[:1].upper() + words[1:]} {'was' if len(dropped) == 1 else 'were'} chosen as"
+            f" {'a covariate' if len(dropped) == 1 else 'covariates'} but dropped: constant among the analysed"
+            " visits or collinear with the other covariates, adding no adjustment."
+        )
     if settings.correction.lower().startswith("no correction"):
         sentences.append(f"P-values were not corrected for multiple comparisons; alpha was {settings.alpha:g}.")
     else:

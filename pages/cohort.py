@@ -117,6 +117,7 @@ with common.friendly_errors(common.real_visits(clinical, source)):
         segment_label=segment_label,
         permutations=int(permutations),
         n_aus=len(result),
+        dropped_covariates=tuple(result.attrs.get("dropped_covariates", ())),
     )
     st.session_state["cohort_result"] = engine.without_inputs(result)
 

@@ -108,3 +108,22 @@ def test_backends_are_named_as_a_paper_names_them_once() -> None:
     assert "RetinaFace face detection, MobileFaceNet landmarks, XGBoost AU classifiers, ResMaskNet emotions" in text
     assert "controlling for age and whether the visit was a repeat visit" in text and "repeat_visit" not in text
     assert "For each of 1 visit from 1 patient and each of 20 AUs" in text
+
+
+def test_only_adjusted_covariates_are_said_controlled_for_and_dropped_ones_are_named() -> None:
+    text = methods_paragraph(
+        _settings(covariates=("age", "sex", "medication", "repeat_visit"), dropped_covariates=("medication",))
+    )
+    assert "controlling for age, sex and whether the visit was a repeat visit," in text, text
+    assert "Medication was chosen as a covariate but dropped" in text, text
+
+
+def test_aus_a_backend_does_not_measure_are_named_with_where_their_values_came_from() -> None:
+    both = methods_paragraph(_settings(backends=(("mediapipe", "0.10.14"), ("synthetic", "0.1.0"))))
+    assert (
+        "The MediaPipe Face Landmarker does not measure AU06, AU09, AU11 and AU23: these AUs are missing for the"
+        " visits it analysed, and their values came only from the visits of the synthetic demo generator." in both
+    ), both
+    alone = methods_paragraph(_settings())
+    assert "does not measure AU06, AU09, AU11 and AU23: these AUs are missing for the visits it analysed." in alone
+    assert "does not measure" not in methods_paragraph(_settings(backends=(("synthetic", "0.1.0"),)))

@@ -137,3 +137,20 @@ def test_significance_map_names_the_score_as_the_page_does() -> None:
     assert "partial r with BDI-II" in json.dumps(spec["encoding"]["color"])
     data = next(iter(spec["datasets"].values()))
     assert [row["adjusted_p"] for row in data] == ["0.500", "0.00999", "< 0.001", "0.900"]
+
+
+def test_a_covariate_that_repeats_another_is_dropped_from_the_methods_paragraph(demo_store: Catalog) -> None:
+    from facs_core.methods_text import methods_paragraph
+
+    # Medication follows the camera exactly: its one column repeats camera's, so it adjusts for nothing.
+    demo_store.execute(
+        "UPDATE visit_covariates SET medication = CASE WHEN video_id IN"
+        " (SELECT video_id FROM videos WHERE camera = 'camera B') THEN 'SSRI' ELSE 'none' END"
+    )
+    at = page("cohort", demo_store, "researcher").run()
+    no_exception(at)
+    settings = at.session_state["methods_settings"]
+    assert tuple(settings.dropped_covariates) == ("medication",)
+    text = methods_paragraph(settings)
+    assert "controlling for age, sex, camera and whether the visit was a repeat visit," in text, text
+    assert "Medication was chosen as a covariate but dropped" in text, text

@@ -19,7 +19,7 @@ import pandas as pd
 
 from facs_core import wording
 from facs_core.errors import InputError, NoDataError
-from facs_core.stats.design import covariate_basis, residualise
+from facs_core.stats.design import covariate_basis, dropped_covariates, residualise
 from facs_core.stats.multicomp import CORRECTION_LABELS, adjust_pvalues, check_correction
 from facs_core.stats.partial_corr import associate, prepare
 from facs_core.stats.provenance import attach_provenance, inputs_hash, software_versions
@@ -243,7 +243,9 @@ def cohort_associations(
         ``feature, n, r, ci_low, ci_high, p, p_fdr, significant, method,
         reason, k, correction`` and the :data:`~facs_core.stats.provenance.PROVENANCE_COLUMNS`.
         ``attrs``: ``notes`` (visits left out and why), ``n_videos``,
-        ``video_ids`` (visits analysed) and ``provenance``. With
+        ``video_ids`` (visits analysed), ``dropped_covariates`` (chosen
+        covariates that adjust for nothing among them: constant or collinear)
+        and ``provenance``. With
         ``params.mixed_model`` the mixed model's columns follow, prefixed
         ``mixed_``; with ``params.permutation_columns`` the permutation
         p-values' columns, prefixed ``perm_`` (:func:`extra_columns`).
@@ -317,6 +319,7 @@ def cohort_associations(
     out.attrs["notes"] = list(result.attrs.get("notes", prepared.notes))
     out.attrs["n_videos"] = len(prepared.score)
     out.attrs["video_ids"] = list(prepared.features.index)
+    out.attrs["dropped_covariates"] = dropped_covariates(prepared.design, prepared.design_names, params.covariates)
     return out
 
 

@@ -75,9 +75,29 @@ def design_notes(design: np.ndarray, names: Sequence[str]) -> list[str]:
      'Covariate site adjusts for nothing: it is the same in all 4 analysed visits.']
     """
     n = design.shape[0]
+    constant, kept_columns, collinear = _absorbed(design, names)
+    notes: list[str] = []
+    for covariate in constant:
+        if constant[covariate] and covariate not in collinear and not kept_columns.get(covariate):
+            notes.append(
+                Note(
+                    f"covariate {covariate} is constant among the {n} analysed videos; it adjusts for nothing",
+                    f"{sentence(_covariate(covariate))} adjusts for nothing: it is the same in all {n} analysed"
+                    " visits.",
+                )
+            )
+        if covariate in collinear:
+            notes.append(_collinear_note(covariate, collinear[covariate], bool(kept_columns.get(covariate))))
+    return notes
+
+
+def _absorbed(
+    design: np.ndarray, names: Sequence[str]
+) -> tuple[dict[str, bool], dict[str, int], dict[str, list[tuple[list[str], bool]]]]:
+    """Per covariate: constant?, its columns kept, and per collinear column what it repeats (own levels too?)."""
+    n = design.shape[0]
     kept = np.ones((n, 1)) / np.sqrt(max(n, 1))
     earlier: list[str] = []
-    # Per covariate, in order: constant?, columns kept, and per collinear column what it repeats.
     constant: dict[str, bool] = {}
     kept_columns: dict[str, int] = {}
     collinear: dict[str, list[tuple[list[str], bool]]] = {}
@@ -97,19 +117,24 @@ def design_notes(design: np.ndarray, names: Sequence[str]) -> list[str]:
         kept = np.column_stack([kept, residual / np.linalg.norm(residual)])
         kept_columns[covariate] = kept_columns.get(covariate, 0) + 1
         earlier.append(covariate)
-    notes: list[str] = []
-    for covariate in constant:
-        if constant[covariate] and covariate not in collinear and not kept_columns.get(covariate):
-            notes.append(
-                Note(
-                    f"covariate {covariate} is constant among the {n} analysed videos; it adjusts for nothing",
-                    f"{sentence(_covariate(covariate))} adjusts for nothing: it is the same in all {n} analysed"
-                    " visits.",
-                )
-            )
-        if covariate in collinear:
-            notes.append(_collinear_note(covariate, collinear[covariate], bool(kept_columns.get(covariate))))
-    return notes
+    return constant, kept_columns, collinear
+
+
+def dropped_covariates(design: np.ndarray, names: Sequence[str], covariates: Sequence[str]) -> list[str]:
+    """The covariates of ``covariates`` that adjust for nothing: no column of theirs is kept in the fit.
+
+    Constant among the analysed videos (a text covariate with one level has
+    no column at all) or collinear with the covariates before them, in every
+    column (:func:`design_notes` says which and why).
+
+    Examples
+    --------
+    >>> design = np.array([[1.0, 2.0, 1.0], [2.0, 4.0, 1.0], [3.0, 6.0, 1.0], [5.0, 10.0, 1.0]])
+    >>> dropped_covariates(design, ["age", "age_months", "site"], ["age", "age_months", "site", "sex"])
+    ['age_months', 'site', 'sex']
+    """
+    _, kept_columns, _ = _absorbed(design, names)
+    return [c for c in covariates if not kept_columns.get(c)]
 
 
 def _covariate(covariate: str) -> str:
