@@ -96,7 +96,9 @@ with common.friendly_errors():
     visit_labels = {row.video_id: f"{formatting.date(row.visit_date)} · {row.video_id}" for row in visits.itertuples()}
     measured = measured_visits(features, mine)
     domain = [-3, 3] if mode == "z-score" else [0, 100]
-    profile = profile_views.profile_against_cohort(str(store.paths.root), version, mine, mode, "aus", source)
+    profile = profile_views.profile_against_cohort(
+        str(store.paths.root), version, mine, mode, "aus", source, tuple(patients)
+    )
     refused = profile.attrs.get("refused", "")
     if refused:
         # Too few other patients: no scores at all, only why (their values would be given away).
@@ -188,7 +190,9 @@ with common.friendly_errors():
             provenance,
             key="pp_command",
         )
-    emotion_table = profile_views.profile_against_cohort(str(store.paths.root), version, mine, mode, "emotions", source)
+    emotion_table = profile_views.profile_against_cohort(
+        str(store.paths.root), version, mine, mode, "emotions", source, tuple(patients)
+    )
     emotion_profile = emotion_table.copy()
     emotion_profile.attrs = {}
     if emotion_table.attrs.get("refused") and not refused and profile_views.EMOTIONS[0] in features:

@@ -148,3 +148,35 @@ def test_reference_visits_leave_out_every_visit_of_the_profiled_patient() -> Non
     # Profiling one visit of A leaves out A's other visit too.
     assert reference_visits(clinical, ["a1"], "real")["video_id"].tolist() == ["b1", "c1"]
     assert reference_visits(clinical, ["a1", "b2"], "both")["video_id"].tolist() == ["c1"]
+
+
+def _five_known_and_one_not(store: Catalog) -> tuple[list[str], list[str]]:
+    """Six demo patients made real (every other visit synthetic): the first five assigned, the sixth not."""
+    patients = store.query("SELECT DISTINCT patient_id FROM videos ORDER BY 1")["patient_id"].tolist()[:6]
+    store.execute("UPDATE videos SET synthetic = TRUE")
+    marks = ", ".join("?" for _ in patients)
+    store.execute(f"UPDATE videos SET synthetic = FALSE WHERE patient_id IN ({marks})", patients)
+    mine = store.query("SELECT video_id FROM videos WHERE patient_id = ? ORDER BY visit_date", [patients[0]])
+    return patients, mine["video_id"].tolist()
+
+
+def test_a_clinician_with_several_patients_cannot_single_out_an_unassigned_one(demo_store: Catalog) -> None:
+    """Her four other patients' means are known to her: the one unassigned patient would be what is left."""
+    patients, mine = _five_known_and_one_not(demo_store)
+    known = patients[:5]
+    # Five other real patients: enough for whoever may open all of them (the command line, a researcher).
+    assert analysis.patient_profile(demo_store, mine, "z-score", source="real").attrs["n_reference_patients"] == 5
+    analysis.patient_profile(demo_store, mine, "z-score", source="real", known_patients=patients)
+    with pytest.raises(TooFewVisitsError, match="of them 1 real patient you may not open") as refused:
+        analysis.patient_profile(demo_store, mine, "z-score", source="real", known_patients=known)
+    assert (refused.value.n, refused.value.needed) == (1, MIN_REFERENCE_PATIENTS)
+
+    at = page("patient", demo_store, "clinician", tuple(known))
+    at.query_params["patient"] = patients[0]
+    no_exception(at.run())
+    assert at.selectbox(key="pp_patient").value == patients[0]
+    assert not [t for t in _chart_titles(at) if t.startswith("AU means per visit")], _chart_titles(at)
+    assert (
+        "The reference has 10 extracted visits of 5 other patients with AU values (the cohort's real visits only),"
+        " of them 1 real patient you may not open" in texts(at.info)
+    ), texts(at.info)

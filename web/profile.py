@@ -203,9 +203,17 @@ def frames_left_out(features: pd.DataFrame, visits: pd.DataFrame) -> pd.DataFram
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def profile_against_cohort(
-    data_dir: str, version: str, video_ids: tuple[str, ...], mode: str, measures: str, source: str
+    data_dir: str,
+    version: str,
+    video_ids: tuple[str, ...],
+    mode: str,
+    measures: str,
+    source: str,
+    known: tuple[str, ...],
 ) -> pd.DataFrame:
     """:func:`facs_core.services.analysis.patient_profile`, cached per store state.
+
+    ``known`` are the patients the reader may open (``access.visible_patients``).
 
     A reference too small to compare with gives an empty table whose
     ``attrs["refused"]`` is the sentence saying why (cached like a result, so
@@ -213,7 +221,7 @@ def profile_against_cohort(
     """
     del data_dir, version
     try:
-        return analysis.patient_profile(common.catalog(), list(video_ids), mode, measures, source)
+        return analysis.patient_profile(common.catalog(), list(video_ids), mode, measures, source, known)
     except TooFewVisitsError as exc:
         refused = pd.DataFrame(columns=["video_id", "AU", "mean", "value"])
         refused.attrs = {"refused": sentence(str(exc)) + "."}

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import shlex
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -583,6 +583,7 @@ def patient_profile(
     mode: str,
     measures: str = "aus",
     source: str | None = None,
+    known_patients: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """The visits' AU (or emotion) means against the reference cohort of ``source``.
 
@@ -591,7 +592,9 @@ def patient_profile(
     other patient: the visits' own patients are left out
     (:func:`facs_core.stats.profile.reference_visits`); the visits themselves
     are placed whatever their source. A reference of too few patients is
-    refused (:func:`facs_core.stats.profile.require_reference`).
+    refused (:func:`facs_core.stats.profile.require_reference`), and so is
+    one with 1 to 4 real patients outside ``known_patients`` (the patients the
+    reader may open, when given: a page passes its user's).
     ``video_id, AU, mean, value`` then provenance columns ``mode, measures,
     data_source, n_reference, software, inputs_sha256``; ``attrs``:
     ``n_reference``, ``n_reference_patients``, ``synthetic_share`` (of the
@@ -609,7 +612,7 @@ def patient_profile(
     source = source or default_source(clinical)
     reference = reference_visits(clinical, list(video_ids), source)
     features = video_features(store)
-    require_reference(features, reference, measures, source)
+    require_reference(features, reference, measures, source, known_patients)
     reference_ids = list(reference["video_id"])
     table = cohort_profile(features, list(video_ids), mode, measures, reference=reference_ids)
     n_reference = int(table.attrs.get("n_reference", 0))

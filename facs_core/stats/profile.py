@@ -10,7 +10,7 @@ patients is refused (:func:`require_reference`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -144,14 +144,23 @@ def reference_visits(clinical: pd.DataFrame, video_ids: Sequence[str], source: s
     return chosen[keep.to_numpy()]
 
 
-def require_reference(features: pd.DataFrame, reference: pd.DataFrame, measures: str, source: str) -> None:
+def require_reference(
+    features: pd.DataFrame,
+    reference: pd.DataFrame,
+    measures: str,
+    source: str,
+    known_patients: Collection[str] | None = None,
+) -> None:
     """Refuse a reference of fewer than :data:`MIN_REFERENCE_PATIENTS` patients with values.
 
     Only visits with a value of at least one of the measures count. Real
     patients are counted on their own too: a reference of real and synthetic
     visits needs none or at least :data:`MIN_REFERENCE_PATIENTS` real
     patients, else comparing it with the synthetic visits alone would single
-    out the few real ones.
+    out the few real ones. So are, when ``known_patients`` is given, the real
+    patients the reader may not open: a clinician knows her own patients'
+    means, so the reference less them must hold none or at least
+    :data:`MIN_REFERENCE_PATIENTS` others.
 
     Parameters
     ----------
@@ -162,6 +171,8 @@ def require_reference(features: pd.DataFrame, reference: pd.DataFrame, measures:
     measures : {"aus", "emotions"}
     source : str
         The data source the reference was chosen from (a key of ``DATA_SOURCES``), named in the message.
+    known_patients : collection of str, optional
+        The patients the reader may open one by one (default: no such check).
 
     Raises
     ------
@@ -204,6 +215,15 @@ def require_reference(features: pd.DataFrame, reference: pd.DataFrame, measures:
             n=real,
             needed=MIN_REFERENCE_PATIENTS,
         )
+    if known_patients is not None:
+        hidden = len(set(rows.loc[~synthetic.to_numpy(), "patient_id"]) - set(known_patients))
+        if 0 < hidden < MIN_REFERENCE_PATIENTS:
+            raise TooFewVisitsError(
+                f"{held}, of them {count(hidden, 'real patient')} you may not open; z-scores and percentiles need"
+                f" none such or at least {MIN_REFERENCE_PATIENTS}: fewer would give away those patients' values",
+                n=hidden,
+                needed=MIN_REFERENCE_PATIENTS,
+            )
 
 
 def measured_visits(features: pd.DataFrame, video_ids: Sequence[str], measures: str = "aus") -> list[str]:
