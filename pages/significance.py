@@ -39,9 +39,6 @@ inputs = form.inputs_or_stop(store)
 version, clinical, scores, runs = inputs.version, inputs.clinical, inputs.scores, inputs.runs
 
 labels = {i.key: i.label for i in instruments()}
-# With scales in frames the cells are AU x scale, as the command line's table names them.
-CELLS = "scale" if st.session_state.get("map_axis") == "fps" else "period"
-SCOPES = {"all": f"over all AU × {CELLS} cells", "au": "within each AU"}
 MEASURES = {False: "mean wavelet modulus |W|", True: "mean wavelet power |W|²"}
 AXES = {
     "periods": "periods in seconds (every frame rate together)",
@@ -51,7 +48,7 @@ with st.container(border=True):
     score, covariates, method = form.score_row("map", scores, ["pearson", "spearman"])
     left, middle, right = st.columns(3)
     correction = form.correction_select(left, "map")
-    scope = middle.selectbox("Correct", list(FDR_SCOPES), format_func=SCOPES.get, key="map_scope")
+    scope = middle.selectbox("Correct", list(FDR_SCOPES), format_func=wavelet_analysis.scope_words, key="map_scope")
     power = right.selectbox("Feature", list(MEASURES), format_func=MEASURES.get, key="map_feature")
     axis = st.radio(
         "Period axis",
@@ -117,12 +114,13 @@ with common.friendly_errors(common.real_visits(clinical, source)):
     n_sig = int(table["significant"].fillna(False).astype(bool).sum())
     rates = table.attrs.get("rates")
     mix = ", ".join(f"{n} at {r:g} fps" for r, n in rates.items()) if rates is not None else ""
+    scope_text = wavelet_analysis.scope_words(scope, axis == "periods")
     st.caption(
         f"{formatting.count(table.attrs.get('n_videos', 0), 'visit')} ({mix}) · {analysis.DATA_SOURCES[source]} ·"
         f" {formatting.count(table['au'].nunique(), 'AU')} ×"
         f" {formatting.count(table['period_s'].nunique(), 'period' if axis == 'periods' else 'scale')}"
         f"{'' if axis == 'periods' else f' at {fps:g} fps'} ·"
-        f" {analysis.CORRECTIONS[correction]} {SCOPES[scope]} · {formatting.count(n_sig, 'cell')} significant"
+        f" {analysis.CORRECTIONS[correction]} {scope_text} · {formatting.count(n_sig, 'cell')} significant"
     )
     form.result_notes(store, table)
     empty = table["r"].isna()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from facs_core.services import analysis
@@ -533,9 +534,16 @@ def test_scales_in_frames_leave_out_other_rates_once_and_mark_what_the_rate_cann
     assert shown.loc[shown["scale"] >= 2, "r"].notna().any()
     assert "Scale 1 is below two frames (periods under 0.2 s): 10 fps cannot resolve it" in texts(at.caption)
     # The axis is the scale in frames at that rate, as the command line's table lists it; empty cells are grey.
-    (spec,) = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart") if "partial r" in c.proto.spec]
+    (chart,) = [c for c in at.get("vega_lite_chart") if "partial r" in c.proto.spec]
+    spec = json.loads(chart.proto.spec)
     assert spec["encoding"]["x"]["title"] == "scale (frames at 10 fps)"
+    assert spec["encoding"]["color"]["condition"]["test"] == "!datum.empty"
     assert spec["encoding"]["color"]["value"] == "#d0d0d0"
+    drawn = pa.ipc.open_stream(chart.proto.datasets[0].data.data).read_all().to_pandas()
+    # Every cell is drawn (none dropped for a missing r); exactly the unresolved ones are grey.
+    assert len(drawn) == len(shown)
+    assert drawn["empty"].tolist() == (drawn["scale"] == 1.0).tolist()
+    assert np.isfinite(drawn["r_colour"]).all()
     assert "Scale axis in frames at 10 fps (log)" in texts(at.caption)
     assert "grey cells are empty" in texts(at.caption)
     assert "over all AU × scale cells" in texts(at.caption)

@@ -29,6 +29,7 @@ __all__ = [
     "heatmap",
     "map_result",
     "rate_params",
+    "scope_words",
     "unresolved_note",
     "warm",
 ]
@@ -108,9 +109,13 @@ def heatmap(table: pd.DataFrame, score: str, fps: float | None = None) -> alt.Ch
     data = table.merge(bounds, on=axis)
     data.attrs = {}  # the engine's provenance and inputs stay out of the chart's data
     data["survives"] = data["significant"].fillna(False).astype(bool)
-    data["why_empty"] = data["reason"].where(data["r"].isna(), "").fillna("")
+    data["empty"] = data["r"].isna()
+    # The colour's own column, never missing: Vega-Lite would drop a row without it, or colour it as r = 0.
+    data["r_colour"] = data["r"].fillna(0.0)
+    data["why_empty"] = data["reason"].where(data["empty"], "").fillna("")
     data["adjusted_p"] = data["p_fdr"].map(p_value)
     name = score_label(score)
+    axis_name = "period" if fps is None else "scale"
     limit = float(np.nanmax(np.abs(data["r"]))) if data["r"].notna().any() else 1.0
     cell = alt.selection_point(fields=["au", "period_s"], name="cell", on="click")
     where = [alt.Tooltip("period_s:Q", format=".2f", title="period (s)")]
@@ -128,17 +133,15 @@ def heatmap(table: pd.DataFrame, score: str, fps: float | None = None) -> alt.Ch
             x2="p1:Q",
             y=alt.Y("au:N", sort=list(action_units()), title=None),
             color=alt.condition(
-                "isValid(datum.r) && isFinite(datum.r)",
+                "!datum.empty",
                 alt.Color(
-                    "r:Q",
+                    "r_colour:Q",
                     title=f"partial r with {name}",
                     scale=alt.Scale(scheme="redblue", domain=[-limit, limit], reverse=True),
                 ),
                 alt.value(EMPTY_COLOUR),
             ),
-            opacity=alt.condition(
-                "datum.survives || !isValid(datum.r) || !isFinite(datum.r)", alt.value(1.0), alt.value(0.25)
-            ),
+            opacity=alt.condition("datum.survives || datum.empty", alt.value(1.0), alt.value(0.25)),
             stroke=alt.condition(cell, alt.value("black"), alt.value(None), empty=False),
             tooltip=[
                 "au",
@@ -151,7 +154,21 @@ def heatmap(table: pd.DataFrame, score: str, fps: float | None = None) -> alt.Ch
             ],
         )
         .add_params(cell)
-        .properties(height=alt.Step(22), title=f"AU × period partial correlations with {name}")
+        .properties(height=alt.Step(22), title=f"AU × {axis_name} partial correlations with {name}")
+    )
+
+
+def scope_words(scope: str, by_period: bool | None = None) -> str:
+    """The correction's family in words: every cell of the map (AU x period, or AU x scale in frames), or each AU's.
+
+    ``by_period`` None names no axis (the form's choice, drawn before the axis is chosen).
+    """
+    if scope == "au":
+        return "within each AU"
+    return (
+        "over all cells of the map"
+        if by_period is None
+        else f"over all AU × {'period' if by_period else 'scale'} cells"
     )
 
 

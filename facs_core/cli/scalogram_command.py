@@ -31,7 +31,10 @@ than two frames of a video is left out for that video (``n_unresolved``).
 the store as the Significance map page does (same engine,
 :func:`facs_core.services.analysis.significance_map`); with ``--fps`` it
 analyses the stored visits recorded at that rate (to the thousandth) at
-``--scales`` frames, and says how many visits at other rates it left out. ``--out`` may be
+``--scales`` frames, and says how many visits at other rates it left out. With ``--fps``, a scale
+whose period is below two frames (``above_nyquist``) is left out for every video as ``--periods``
+leaves out a period a video cannot resolve: its cells are empty, counted in ``n_unresolved``,
+never computed on aliased data. ``--out`` may be
 ``.parquet`` (the provenance block in the file's metadata).
 """
 

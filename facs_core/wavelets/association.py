@@ -213,18 +213,16 @@ def associate_scales(
                 _short_reason(s, f, t),
                 f"{wording.count(z, 'video')} left out: no valid frames" if z else "",
                 f"{wording.count(u, 'video')} left out: period below two frames of their frame rate" if u else "",
-                "above the Nyquist limit (fps/2)" if alias else "",
                 str(engine or ""),
             )
             if part
         )
-        for s, f, t, z, u, alias, engine in zip(
+        for s, f, t, z, u, engine in zip(
             short,
             result["support_frames"],
             result["support_s"],
             no_frames,
             unresolved,
-            result["above_nyquist"],
             table["reason"],
             strict=True,
         )
