@@ -18,7 +18,7 @@ from facs_core.services import analysis as engine
 from facs_core.services.downloads import export_for, features_command, features_export, frames_export
 from facs_core.stats.provenance import FEATURE_PROVENANCE_COLUMNS
 from web import analysis_form as form
-from web import common, formatting, page_data
+from web import cohort_analysis, common, formatting, page_data
 from web.auth import require
 from web.deferred import session_token
 
@@ -157,10 +157,13 @@ with common.friendly_errors():
         st.caption("Run an analysis on the Cohort statistics page first; its table and settings appear here.")
         common.page_link("pages/cohort.py", label="Open Cohort statistics")
     else:
-        common.show_table(store, result, human=True, hide_index=True, width="stretch")
+        preview, shared = cohort_analysis.statistics_preview(result)
+        common.show_table(store, preview, hide_index=True, width="stretch", key="ex_stats_preview")
+        st.caption(" · ".join(common.visible_text(store, line) for line in shared))
         st.caption(
-            "p-values as in a journal table: below 0.001 as “< 0.001”, otherwise three significant digits;"
-            " the download keeps full precision."
+            "Coefficients to three decimals; p-values as in a journal table: below 0.001 as “< 0.001”, otherwise"
+            " three significant digits. The download keeps full precision and repeats the method and provenance"
+            " on every row."
         )
         downloads(result, "cohort-statistics", "cohort statistics", "stats")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from store import Catalog
 from store.segment_rows import add_segment
 from tests.apptest_pages import no_exception, page, texts
@@ -154,3 +156,29 @@ def test_a_covariate_that_repeats_another_is_dropped_from_the_methods_paragraph(
     text = methods_paragraph(settings)
     assert "controlling for age, sex, camera and whether the visit was a repeat visit," in text, text
     assert "Medication was chosen as a covariate but dropped" in text, text
+
+
+@pytest.mark.parametrize(
+    ("method", "said"),
+    [
+        ("pearson", "Method: Partial Pearson"),
+        ("permutation", "Method: Permutation of whole patients (Freedman-Lane, B=99, seed=0), partial Pearson"),
+    ],
+)
+def test_export_previews_the_statistics_table_as_a_reader_scans_it(demo_store: Catalog, method: str, said: str) -> None:
+    from facs_core.services import analysis as engine
+    from facs_core.stats.cohort import CohortParams
+
+    params = CohortParams("bdi", ("age", "sex"), method=method, feature="sd", permutations=99)
+    result = engine.cohort_statistics(demo_store, engine.operator_viewer(), params)
+    at = page("export", demo_store, "researcher")
+    at.session_state["cohort_result"] = engine.without_inputs(result)
+    at.run()
+    no_exception(at)
+    preview = next(d.value for d in at.dataframe if "AU" in d.value.columns)
+    assert preview["AU"].str.fullmatch(r"AU\d\d").all(), preview["AU"].tolist()
+    assert "Method" not in preview.columns and "Feature" not in preview.columns
+    assert preview["r"].str.fullmatch(r"-?\d\.\d{3}").all(), preview["r"].tolist()
+    assert all(p == "< 0.001" or re.fullmatch(r"\d\.\d+", p) for p in preview["p (adjusted)"])
+    shared = texts(at.caption)
+    assert said in shared, shared

@@ -19,7 +19,7 @@ from facs_core.stats.cohort import ALPHA, DATA_SOURCES, EMOTIONS, FEATURE_KINDS,
 from facs_core.stats.multicomp import CORRECTION_LABELS
 from web import common
 from web import profile as profile_views
-from web.formatting import is_missing, p_value
+from web.formatting import column_label, is_missing, p_value, sentence
 
 __all__ = [
     "ALPHA",
@@ -32,6 +32,7 @@ __all__ = [
     "cohort_result",
     "frames_left_out",
     "significance_marks",
+    "statistics_preview",
     "table3",
 ]
 
@@ -115,3 +116,54 @@ def frames_left_out(result: pd.DataFrame) -> pd.DataFrame:
     table.insert(0, "patient_id", table["video_id"].map(visits.set_index("video_id")["patient_id"]))
     table = table.sort_values(["frames_left_out", "patient_id", "video_id"], ascending=[False, True, True])
     return table.reset_index(drop=True)
+
+
+#: Columns of the statistics table shown per row in the preview (in this order; those present).
+_PREVIEW_ROWS = ("feature", "n", "r", "ci_low", "ci_high", "p", "p_fdr", "significant", "reason")
+_COEFFICIENTS = ("r", "ci_low", "ci_high", "mixed_beta", "mixed_ci_low", "mixed_ci_high", "perm_r")
+_NAMES = {"pearson": "Pearson", "spearman": "Spearman", "freedman-lane": "Freedman-Lane"}
+
+
+def _method_words(text: str) -> str:
+    """A result's method as a caption says it: "partial pearson" -> "Partial Pearson"."""
+    words = " ".join(_NAMES.get(w.lower(), w) for w in str(text).split(" "))
+    return sentence(words)
+
+
+def statistics_preview(result: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The statistics table as a reader scans it, and what every row shares said once.
+
+    Rows are named by their AU (``AU01``, not ``AU01_sd``); coefficients and
+    their interval read to three decimals, p-values as a journal prints them.
+    Columns with one value over all rows (the method, covariates,
+    provenance) leave the table and come back as ``"Label: value"`` lines.
+    The exported file keeps every column on every row, for provenance.
+    """
+    per_row = [c for c in _PREVIEW_ROWS if c in result] + [
+        c for c in result.columns if c.startswith(("mixed_", "perm_")) and c != "perm_n_permutations"
+    ]
+    table = pd.DataFrame(index=result.index)
+    for column in per_row:
+        values = result[column]
+        if column == "feature":
+            table["AU"] = values.map(feature_measure)
+        elif column in _COEFFICIENTS:
+            table[column_label(column)] = values.map(lambda v: "–" if is_missing(v) else f"{float(v):.3f}")
+        elif column == "p" or column.endswith(("_p", "p_fdr")):
+            table[column_label(column)] = values.map(p_value)
+        elif column == "significant":
+            table["Significant"] = values.map(lambda v: "–" if is_missing(v) else ("yes" if bool(v) else "no"))
+        elif column == "n" or column.endswith("_n"):
+            table[column_label(column)] = values.map(lambda v: "–" if is_missing(v) else str(int(v)))
+        else:
+            table[column_label(column)] = values.map(lambda v: "" if is_missing(v) else str(v))
+    shared = []
+    for column in result.columns:
+        if column in per_row or column in ("k",):
+            continue
+        values = result[column].map(lambda v: ", ".join(map(str, v)) if isinstance(v, list | tuple) else v)
+        distinct = values.dropna().astype(str).unique()
+        if len(distinct) == 1:
+            text = _method_words(distinct[0]) if column == "method" else distinct[0]
+            shared.append(f"{column_label(column)}: {text}")
+    return table.reset_index(drop=True), shared
