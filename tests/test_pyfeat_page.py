@@ -65,6 +65,21 @@ def test_a_ready_backend_is_queued(empty_store: Catalog, feat_data: Path, pyfeat
     assert empty_store.scalar("SELECT status FROM jobs WHERE job_id = ?", [job]) == "queued"
 
 
+def test_a_failed_job_of_a_backend_no_longer_ready_is_not_retried(
+    empty_store: Catalog, feat_data: Path, pyfeat_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from store import job_rows
+
+    video = _stored_video(empty_store, feat_data)
+    (job,) = jobs.submit_extraction(empty_store, [video], "pyfeat", {}, LocalOperator("test"))
+    job_rows.set_job_status(empty_store, job, "failed", error="weights missing")
+    _without_pyfeat_weights(tmp_path, monkeypatch)
+    with pytest.raises(InputError) as refused:
+        jobs.retry_job(empty_store, job, LocalOperator("test"))
+    assert str(refused.value) == NOT_INSTALLED
+    assert empty_store.scalar("SELECT status FROM jobs WHERE job_id = ?", [job]) == "failed"
+
+
 def test_extraction_page_does_not_offer_a_backend_that_is_not_ready(
     empty_store: Catalog, feat_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -321,12 +321,18 @@ def retry_job(catalog: Catalog, job_id: str, user: User) -> None:
 
     ``user`` must be allowed ``run_extraction`` on the job's patient (checked
     here at the moment of the call; a refusal is audited and raises
-    :class:`~facs_core.services.access.PermissionDenied`).
+    :class:`~facs_core.services.access.PermissionDenied`). A job whose
+    backend is not ready on this server is refused as a new one would be
+    (:func:`backend_refusal`); nothing changes.
     """
     actor = user.username
     with _authorised_job(catalog, job_id, user) as job:
         if job["status"] not in ("failed", "cancelled"):
             raise InputError(f"job {job_id} is {job['status']}; only failed or cancelled jobs can be retried")
+        run = run_rows.get_run(catalog, job["run_id"]) if job["run_id"] else None
+        refusal = backend_refusal(run["backend"]) if run else None
+        if refusal:
+            raise InputError(refusal)
         job_rows.set_job_status(catalog, job_id, "queued", message="retry")
         if job["run_id"]:
             run_rows.set_run_status(catalog, job["run_id"], "queued")
