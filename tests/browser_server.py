@@ -52,6 +52,11 @@ PASSWORD = "correct-horse-battery"
 #: The app once Streamlit has finished running the script.
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
+# Every browser test imports this module. A Streamlit rerun on a busy two-core
+# CI machine can outlast Playwright's 5 s default for ``expect``: a test waits
+# for what the page must show, it does not time it (speed lives in bench/).
+expect.set_options(timeout=60_000)
+
 
 #: The process serving each URL yielded by :func:`streamlit_server` while it runs.
 _SERVERS: dict[str, subprocess.Popen] = {}
