@@ -551,3 +551,19 @@ def test_scales_in_frames_leave_out_other_rates_once_and_mark_what_the_rate_cann
     written = run_shown_command(at.session_state["map_command"], demo_store, tmp_path)
     assert_same_table(shown, written, "au")
     assert np.isnan(written.loc[written["scale"] == 1.0, "r"]).all()
+
+
+def test_a_visit_not_extracted_is_left_out_as_a_count_never_by_its_id(demo_store: Catalog) -> None:
+    video_id = demo_store.query("SELECT video_id FROM videos ORDER BY video_id LIMIT 1")["video_id"].iloc[0]
+    demo_store.execute("DELETE FROM runs WHERE video_id = ?", [video_id])
+    cohort = page("cohort", demo_store, "researcher").run()
+    at = page("significance", demo_store, "researcher")
+    at.session_state["map_period_count"] = 5
+    at.run()
+    for shown in (cohort, at):
+        no_exception(shown)
+        text = _page_text(shown)
+        assert "1 visit left out: not extracted yet" in text, text
+        assert video_id not in text and "not in the features" not in text
+    assert cohort.session_state["cohort_result"].attrs["n_videos"] == 59
+    assert at.session_state["map_result"].attrs["n_videos"] == 59

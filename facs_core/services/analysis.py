@@ -371,6 +371,19 @@ def _stamp(result: pd.DataFrame, digest: str) -> None:
     result.attrs["provenance"]["inputs"] = "store state: extraction runs, clinical values and segments used"
 
 
+def _extracted_only(clinical: pd.DataFrame, extracted: pd.Series, notes: list[str]) -> pd.DataFrame:
+    """The clinical rows of the extracted visits; how many were not extracted is added to ``notes``, as a count.
+
+    Left to the statistics, the visits without features would be listed by
+    their video ids, which a page must not show.
+    """
+    have = clinical["video_id"].isin(set(extracted))
+    missing = int((~have).sum())
+    if missing:
+        notes.append(f"{count(missing, 'visit')} left out: not extracted yet")
+    return clinical[have.to_numpy()]
+
+
 # -- the three analyses --------------------------------------------------------
 
 
@@ -388,6 +401,7 @@ def cohort_statistics(
     features = features[features["video_id"].isin(set(clinical["video_id"]))]
     if features.empty:
         raise InputError("no extracted visit among the chosen visits")
+    clinical = _extracted_only(clinical, features["video_id"], notes)
     with _explained_by(notes, params.score, params.covariates):
         result = cohort_associations(features, clinical, params, data_source=source)
     used = [params.score, *params.covariates]
@@ -530,6 +544,7 @@ def significance_map(
     runs = runs[runs["video_id"].isin(set(clinical["video_id"]))]
     if runs.empty:
         raise InputError("no extracted visit among the chosen visits")
+    clinical = _extracted_only(clinical, runs["video_id"], notes)
     if params.by_rate:
         at_rate, left = _at_rate(runs, params.fps)
         notes = notes + left
