@@ -17,6 +17,7 @@ from facs_core.services import access, visibility
 from facs_core.services import analysis as engine
 from facs_core.services.downloads import export_for, features_command, features_export, frames_export
 from facs_core.stats.provenance import FEATURE_PROVENANCE_COLUMNS
+from facs_core.wording import reader_notes
 from web import analysis_form as form
 from web import cohort_analysis, common, formatting, page_data
 from web.auth import require
@@ -126,7 +127,7 @@ with common.friendly_errors():
             common.show_table(
                 store, preview.head(20), human=True, hide_index=True, width="stretch", column_config=pinned
             )
-            for note in table.attrs.get("notes", []):
+            for note in reader_notes(table.attrs.get("notes", [])):
                 st.caption(common.visible_text(store, note))
             st.caption(
                 f"{formatting.count(len(table), 'visit')}; first 20 shown, with the AU means"

@@ -182,3 +182,11 @@ def test_export_previews_the_statistics_table_as_a_reader_scans_it(demo_store: C
     assert all(p == "< 0.001" or re.fullmatch(r"\d\.\d+", p) for p in preview["p (adjusted)"])
     shared = texts(at.caption)
     assert said in shared, shared
+
+
+def test_export_says_the_visits_left_out_as_a_sentence(demo_store: Catalog) -> None:
+    _real_visits_with_own_camera_and_medication(demo_store)
+    at = page("export", demo_store, "researcher").run()
+    no_exception(at)
+    assert "57 synthetic visits left out: the data source is real visits only." in texts(at.caption)
+    assert not NESTED.search(texts(at.caption)) and "(data source:" not in texts(at.caption)
