@@ -63,10 +63,11 @@ run_notices.stale_notice(store, user, visits["video_id"].tolist(), key="pp")
 with st.expander("How to read this page", expanded=False, icon=":material/help:"):
     st.markdown(
         "- **Against the cohort**: each cell compares this visit's average AU intensity with the reference"
-        f" chosen under *Compare with*: the extracted visits among the cohort's {DATA_SOURCES[source]}. A"
-        " z-score of +1 means one standard deviation above the reference's average; a percentile of 90 means"
-        " higher than 90 % of the reference visits. The reference is whoever is in this store, not a clinical"
-        " norm.\n"
+        f" chosen under *Compare with*: the extracted visits among the cohort's {DATA_SOURCES[source]}, of"
+        " every other patient (never this patient's own). A z-score of +1 means one standard deviation above"
+        " the reference's average; a percentile of 90 means higher than 90 % of the reference visits. The"
+        " reference is whoever is in this store, not a clinical norm; with fewer than 5 other patients no"
+        " comparison is shown.\n"
         "- **AU time series**: how strongly each Action Unit was detected, frame by frame (0 = absent, 1 ="
         " certainly present); gaps are moments without a detected face.\n"
         "- **Scalogram**: how much the AU rose and fell in rhythms of different lengths (periods, in seconds)"

@@ -94,7 +94,7 @@ def test_a_visit_without_a_face_is_named_so_and_left_out_of_reference_and_change
     ) in texts(at.info)
     # "How to read" names the chosen reference, not "all visits in the store"; the disclaimer is said once.
     assert "all visits in the store" not in words
-    assert "the extracted visits among the cohort's real visits only" in words
+    assert "the extracted visits among the cohort's real visits only, of every other patient" in words
     assert words.count(common.RESEARCH_CAVEAT) == 1
     # The AU note speaks of the derivation table, not a file name.
     assert "AU derivation table in docs/validation.md" in words and ".csv" not in words
