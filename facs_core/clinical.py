@@ -203,12 +203,35 @@ def load_clinical(path: str | os.PathLike[str], score: str, covariates: Sequence
 
 
 def missing_value_notes(clinical: pd.DataFrame, score: str, covariates: Sequence[str]) -> list[str]:
-    """One line per column with missing values: which videos are left out and why."""
+    """One line per column with missing values: which videos are left out and why.
+
+    Each is a :class:`~facs_core.wording.Note` whose reader text names the
+    column as a reader does.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"video_id": ["v1", "v2"], "bdi": [3.0, None], "repeat_visit": [None, True]})
+    >>> notes = missing_value_notes(table, "bdi", ["repeat_visit"])
+    >>> [str(n) for n in notes]
+    ['1 video left out: bdi is missing for v2', '1 video left out: repeat_visit is missing for v1']
+    >>> [n.reader for n in notes]
+    ['1 visit left out: no BDI-II score recorded (video v2).', '1 visit left out: no repeat visit recorded (video v1).']
+    """
+    from facs_core.labels import covariate_label, score_label
+
     notes = []
     for column in [score, *covariates]:
         absent = clinical.loc[clinical[column].isna(), "video_id"].tolist()
         if absent:
-            notes.append(f"{wording.count(len(absent), 'video')} left out: {column} is missing for {_id_list(absent)}")
+            what = f"{score_label(column)} score" if column == score else covariate_label(column)
+            videos = "video" if len(absent) == 1 else "videos"
+            notes.append(
+                wording.Note(
+                    f"{wording.count(len(absent), 'video')} left out: {column} is missing for {_id_list(absent)}",
+                    f"{wording.count(len(absent), 'visit')} left out: no {what} recorded"
+                    f" ({videos} {_id_list(absent)}).",
+                )
+            )
     return notes
 
 
