@@ -298,7 +298,9 @@ with common.friendly_errors():
         else ""
     )
     time_axis = alt.Scale(domain=list(span), nice=False, zero=False) if span else alt.Scale(nice=False, zero=False)
-    if chosen and (no_face or not window[chosen].notna().any().any()):
+    if not chosen:
+        st.caption("No AU time series: no AU chosen; choose at least one AU above to draw its trace.")
+    elif no_face or not window[chosen].notna().any().any():
         st.caption(f"No AU time series: {no_face or f'the chosen AUs have no value in {place}'}.")
     elif chosen:
         series = window[["timestamp", *chosen]].melt("timestamp", var_name="AU", value_name="value")

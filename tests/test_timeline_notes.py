@@ -1,4 +1,4 @@
-"""The Timeline never leaves its traces empty without a sentence: no AU chosen, an AU without values, no face."""
+"""Timeline and Patient profile never leave AU traces empty without a sentence: no AU chosen, no value, no face."""
 
 from __future__ import annotations
 
@@ -63,3 +63,14 @@ def test_strip_notes_name_the_empty_traces() -> None:
     ]
     assert strip_notes(frames.iloc[:0], ["AU12"]) == []
     assert strip_notes(frames[frames["face"]], ["AU12"]) == []
+
+
+def test_patient_profile_says_so_when_no_au_is_chosen(demo_store: Catalog) -> None:
+    patient, _ = _first_visit(demo_store)
+    at = page("patient", demo_store, "clinician", (patient,))
+    at.query_params["patient"] = patient
+    no_exception(at.run())
+    assert "no AU chosen" not in texts(at.caption)
+    at.multiselect(key="pp_aus").set_value([]).run()
+    no_exception(at)
+    assert "No AU time series: no AU chosen; choose at least one AU above to draw its trace." in texts(at.caption)
