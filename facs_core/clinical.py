@@ -259,17 +259,38 @@ class Alignment:
     clinical_only: list[str] = field(default_factory=list)
 
     def notes(self) -> list[str]:
-        """One line per kind of unmatched video, for the user."""
+        """One line per kind of unmatched video, for the user (a :class:`~facs_core.wording.Note`).
+
+        Examples
+        --------
+        >>> notes = Alignment(pd.DataFrame(), pd.DataFrame(), ["a1"], ["b1", "b2"]).notes()
+        >>> [str(n) for n in notes]  # doctest: +NORMALIZE_WHITESPACE
+        ['1 video in the features but not in the clinical table, left out: a1',
+         '2 videos in the clinical table but not in the features, left out: b1, b2']
+        >>> [n.reader for n in notes]  # doctest: +NORMALIZE_WHITESPACE
+        ['1 video left out: it has features but no clinical record (a1).',
+         '2 visits left out: they have no extracted features (videos b1, b2).']
+        """
         notes = []
         if self.features_only:
+            n = len(self.features_only)
             notes.append(
-                f"{wording.count(len(self.features_only), 'video')} in the features but not in the clinical table,"
-                f" left out: {_id_list(self.features_only)}"
+                wording.Note(
+                    f"{wording.count(n, 'video')} in the features but not in the clinical table,"
+                    f" left out: {_id_list(self.features_only)}",
+                    f"{wording.count(n, 'video')} left out: {'it has' if n == 1 else 'they have'} features but no"
+                    f" clinical record ({_id_list(self.features_only)}).",
+                )
             )
         if self.clinical_only:
+            n = len(self.clinical_only)
             notes.append(
-                f"{wording.count(len(self.clinical_only), 'video')} in the clinical table but not in the features,"
-                f" left out: {_id_list(self.clinical_only)}"
+                wording.Note(
+                    f"{wording.count(n, 'video')} in the clinical table but not in the features,"
+                    f" left out: {_id_list(self.clinical_only)}",
+                    f"{wording.count(n, 'visit')} left out: {'it has' if n == 1 else 'they have'} no extracted"
+                    f" features ({'video' if n == 1 else 'videos'} {_id_list(self.clinical_only)}).",
+                )
             )
         return notes
 
