@@ -349,9 +349,10 @@ with common.friendly_errors():
         except FacsError as exc:
             st.caption(f"No scalogram: {common.visible_text(store, str(exc))}")
         else:
-            chart = profile_views.scalogram_chart(image, span)
-            st.altair_chart(chart, width="stretch", height=340, key="pp_scalogram")
-            common.chart_downloads(chart, f"scalogram-{visit_id}-{au}", key="pp_scalogram")
             few_bands = profile_views.few_bands_text(image, place)
+            if profile_views.band_count(image):
+                chart = profile_views.scalogram_chart(image, span)
+                st.altair_chart(chart, width="stretch", height=340, key="pp_scalogram")
+                common.chart_downloads(chart, f"scalogram-{visit_id}-{au}", key="pp_scalogram")
             if few_bands:
                 st.caption(few_bands)

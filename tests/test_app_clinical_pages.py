@@ -130,7 +130,8 @@ def test_patient_profile_reads_like_a_clinical_summary(demo_store: Catalog) -> N
     at.selectbox(key="pp_segment").set_value("sleep (10-11 s)").run()
     no_exception(at)
     captions = texts(at.caption)
-    assert "this segment is" in captions and "band" in captions, captions[-400:]
+    assert "No scalogram: this segment is 1 s long" in captions, captions[-400:]
+    assert not [c for c in at.get("vega_lite_chart") if "period (s)" in str(c.proto.spec)]
 
 
 # -- export -------------------------------------------------------------------

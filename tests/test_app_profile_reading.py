@@ -164,3 +164,21 @@ def test_count_and_seconds_span_read_as_words() -> None:
     assert formatting.count(3, "analysis", "analyses") == "3 analyses"
     assert formatting.seconds_span(56.5, 87.4) == "56.5-87.4 s"
     assert formatting.seconds_span(61, 125) == "61-125 s"
+
+
+def test_scalogram_draws_only_periods_the_frame_rate_resolves_and_says_why_it_is_empty(demo_store: Catalog) -> None:
+    from facs_core.services import analysis
+    from web import page_data
+    from web import profile as profile_views
+
+    _, videos = _patient(demo_store)
+    video_id = videos[0]
+    frames = page_data.frames_of_video(str(demo_store.paths.root), page_data.store_version(demo_store), video_id)
+    fps = float(demo_store.scalar("SELECT fps FROM videos WHERE video_id = ?", [video_id]))
+    whole = analysis.visit_scalogram(demo_store, frames, video_id, "AU12")
+    assert whole.periods_s.min() >= 2 / fps - 1e-12
+    assert profile_views.band_count(whole) > 2 and profile_views.few_bands_text(whole, "this visit") == ""
+    start = float(whole.times[0])
+    short = analysis.visit_scalogram(demo_store, frames, video_id, "AU12", (start, start + 1.0))
+    assert profile_views.band_count(short) == 0
+    assert profile_views.few_bands_text(short, "this segment").startswith("No scalogram: this segment is")

@@ -20,6 +20,7 @@ __all__ = [
     "EMOTIONS",
     "LEFT_OUT_REASONS",
     "MAX_SCALOGRAM_COLUMNS",
+    "band_count",
     "beyond_scale_note",
     "blank_cell_reasons",
     "emotion_command",
@@ -149,12 +150,25 @@ def emotion_means(frames: pd.DataFrame, emotions: list[str]) -> pd.DataFrame:
     return frames[emotions].mean().rename("mean").reset_index().rename(columns={"index": "emotion"})
 
 
+def band_count(image: Scalogram) -> int:
+    """How many periods of the scalogram have a value anywhere (rows not all NaN)."""
+    return int(np.isfinite(image.modulus).any(axis=1).sum())
+
+
 def few_bands_text(image: Scalogram, place: str) -> str:
     """Why a scalogram of two bands or fewer is so thin (``place``: "this visit" or "this segment"), else ``""``."""
-    bands = int(np.isfinite(image.modulus).any(axis=1).sum())
+    bands = band_count(image)
     if bands > 2:
         return ""
-    length = float(image.times[-1] - image.times[0]) if len(image.times) > 1 else 0.0
+    # The span the frames cover: the last frame lasts one frame period too.
+    steps = np.diff(image.times)
+    length = float(image.times[-1] - image.times[0] + np.median(steps)) if steps.size else 0.0
+    if bands == 0:
+        return (
+            f"No scalogram: {place} is {formatting.number(length)} s long, shorter than the wavelet of even the"
+            " shortest period this frame rate resolves (two frames), so no period has a value. Choose a longer"
+            " segment or the whole visit."
+        )
     return (
         f"Only {formatting.count(bands, 'band')}: {place} is"
         f" {formatting.number(length)} s long, and a rhythm is measured only where the wavelet fits"

@@ -663,11 +663,15 @@ def visit_scalogram(
 
     The rate is read from the frames' timestamps, the catalogued frame rate
     where they agree or cannot tell (:func:`facs_core.series.sampling_rate`).
+    Only scales that rate resolves are drawn (period at least two frames).
     """
     from facs_core.series import sampling_rate
 
     fps = sampling_rate(frames, fallback=float(get_video(store, video_id)["fps"]))
-    return wavelets.scalogram(frames, video_id, au, fps, segment=segment)
+    # Periods below two frames are aliased at this rate: the maps leave them out, and so does the image.
+    resolved = ~wavelets.scale_table(fps)["above_nyquist"].to_numpy(dtype=bool)
+    scales = np.asarray(wavelets.DEFAULT_SCALES, dtype=float)[resolved]
+    return wavelets.scalogram(frames, video_id, au, fps, scales=scales, segment=segment)
 
 
 # -- the command line that reproduces a result -----------------------------------
