@@ -26,6 +26,7 @@ never results.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -316,4 +317,8 @@ def precompute(paths: StorePaths, shard_file: Path, video_id: str, fps: float) -
             Path(shard_file).name,
             type(error).__name__,
         )
+        # A failed precompute leaves no cache entry of the video, not even its rate record (and, like the
+        # computation, never fails the extraction).
+        with contextlib.suppress(Exception):
+            rate_file(paths, shard_file, video_id, float(fps)).unlink(missing_ok=True)
         return None
