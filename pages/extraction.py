@@ -14,7 +14,7 @@ import streamlit as st
 from facs_core.backend_status import backend_statuses
 from facs_core.services import access, jobs, run_report, visibility
 from facs_core.services.access import PermissionDenied
-from web import background, common, formatting, run_notices
+from web import background, common, run_notices
 from web.auth import recheck, require, touch
 
 store = common.catalog()
@@ -91,15 +91,19 @@ if start:
         elif backend is None:
             st.error("No backend is ready on this server; see 'Backends on this server'.", icon=":material/error:")
         else:
-            job_ids = jobs.submit_extraction(store, chosen, backend, {"every": int(every)}, user)
+            submission = jobs.submit_jobs(store, chosen, backend, {"every": int(every)}, user)
             background.start_background_work(store)
-            st.session_state["ex_queued"] = f"{formatting.count(len(job_ids), 'extraction job')} queued."
+            st.session_state["ex_queued"] = (submission.summary(), submission.queued > 0)
             st.session_state["ex_clear"] = True
     if st.session_state.get("ex_clear"):
         st.rerun()
 queued = st.session_state.pop("ex_queued", None)
 if queued:
-    st.success(queued, icon=":material/check_circle:")
+    summary, any_new = queued
+    if any_new:
+        st.success(summary, icon=":material/check_circle:")
+    else:
+        st.info(summary, icon=":material/info:")
 
 visible_videos = set(visits["video_id"])
 

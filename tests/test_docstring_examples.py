@@ -21,6 +21,7 @@ from facs_core.docstrings import fill_doc
 MODULES = (
     "facs_core.docstrings",
     "facs_core.services.executors",
+    "facs_core.services.jobs",
     "facs_core.cli.options",
     "facs_core.datasets",
     "facs_core.features",

@@ -67,6 +67,7 @@ from facs_core.services.extraction import (
 )
 from facs_core.services.feature_cache import precompute
 from facs_core.services.run_report import run_scope
+from facs_core.wording import count
 from store import audit, job_rows
 from store import runs as run_rows
 from store.catalog import Catalog
@@ -119,10 +120,53 @@ def queueable_backends() -> tuple[list[str], dict[str, str]]:
     return ready, {status.backend: _refusal(status) for status in statuses if not status.ready}
 
 
+@dataclass(frozen=True)
+class Submission:
+    """What :func:`submit_jobs` did: one job id per video, and how many of them are new."""
+
+    job_ids: list[str]
+    #: Jobs queued by this submission.
+    queued: int
+    #: Videos whose identical extraction had already finished (its job id returned).
+    already_done: int
+    #: Videos whose identical extraction was already queued or running (its job id returned).
+    already_queued: int
+
+    def summary(self) -> str:
+        """``"2 extraction jobs queued."``, or what was not queued and why.
+
+        Examples
+        --------
+        >>> Submission(["a", "b"], 2, 0, 0).summary()
+        '2 extraction jobs queued.'
+        >>> Submission(["a", "b"], 0, 2, 0).summary()
+        'Nothing queued: 2 videos were already extracted with these settings.'
+        >>> Submission(["a", "b", "c"], 1, 1, 1).summary()
+        '1 extraction job queued; 1 video was already extracted with these settings; 1 video was already queued.'
+        """
+        parts = [f"{count(self.queued, 'extraction job')} queued"] if self.queued else []
+        if self.already_done:
+            verb = "was" if self.already_done == 1 else "were"
+            parts.append(f"{count(self.already_done, 'video')} {verb} already extracted with these settings")
+        if self.already_queued:
+            verb = "was" if self.already_queued == 1 else "were"
+            parts.append(f"{count(self.already_queued, 'video')} {verb} already queued")
+        if not self.queued:
+            return "Nothing queued: " + "; ".join(parts) + "."
+        return "; ".join(parts) + "."
+
+
 def submit_extraction(
     catalog: Catalog, video_ids: Sequence[str], backend: str, params: dict[str, Any], user: User
 ) -> list[str]:
-    """Queue extraction of ``video_ids``; return one job id per video.
+    """Queue extraction of ``video_ids``; return one job id per video (:func:`submit_jobs`' ids)."""
+    return submit_jobs(catalog, video_ids, backend, params, user).job_ids
+
+
+def submit_jobs(
+    catalog: Catalog, video_ids: Sequence[str], backend: str, params: dict[str, Any], user: User
+) -> Submission:
+    """Queue extraction of ``video_ids``: one job id per video, and how many are new.
 
     A video whose identical extraction is queued, running or done gets that
     job's id back and nothing new is queued. All videos are checked before
@@ -165,6 +209,7 @@ def submit_extraction(
         records.append(record)
     actor = user.username
     job_ids = []
+    done = active_count = 0
     # One transaction: a driver never sees a run without its job, and a kill queues all or nothing.
     with catalog.transaction():
         for record in records:
@@ -187,10 +232,12 @@ def submit_extraction(
             ):
                 done_job = previous[0]["job_id"] if previous else None
                 job_ids.append(done_job or job_rows.create_job(catalog, "extract", run_id, actor, "done"))
+                done += 1
                 continue
             active = [job for job in previous if job["status"] in ("queued", "running")]
             if active:
                 job_ids.append(active[0]["job_id"])
+                active_count += 1
                 continue
             if run is None:
                 run_rows.create_run(
@@ -208,7 +255,7 @@ def submit_extraction(
             audit.record(catalog, actor, audit.EXTRACTION_QUEUED, video_id, f"job {job_id}, backend {backend}")
             job_ids.append(job_id)
             crash_point("jobs-queued-uncommitted")
-    return job_ids
+    return Submission(job_ids, len(job_ids) - done - active_count, done, active_count)
 
 
 def reextract(catalog: Catalog, video_id: str, user: User) -> list[str]:
