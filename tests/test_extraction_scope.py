@@ -139,6 +139,10 @@ def test_pages_show_the_note_and_export_words_the_methods(segment_store: Catalog
     at.multiselect(key="cohort_covariates").set_value(["age"]).run()
     no_exception(at)
     assert "extracted inside its marked segments only" in texts(at.caption)
+    # The AUs MediaPipe does not measure are in the table (from the synthetic visits): the note says so.
+    assert "absent from every table" not in texts(at.caption)
+    assert "Not measured by mediapipe** (no honest estimate): AU06" in texts(at.caption)
+    assert "come only from the visits of the synthetic backend" in texts(at.caption)
 
     # The map page shows its result's notes the same way.
     sig = page("significance", segment_store, "researcher").run()

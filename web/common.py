@@ -139,13 +139,19 @@ def au_source_note(store: Catalog, video_ids: Sequence[str]) -> None:
             f":material/info: AU values from the {name} backend are **estimates** (blendshape coefficients,"
             " or landmark ratios for AU25 and AU43, each derived as the project's AU derivation table in"
             " docs/validation.md states),"
-            " not FACS-coded AUs. "
-            + (
-                f"**Not measured** (no honest estimate, absent from every table and export): {', '.join(absent)}."
-                if absent
-                else ""
-            )
+            " not FACS-coded AUs. " + (_absent_text(name, absent, [b for b in backends if b != name]) if absent else "")
         )
+
+
+def _absent_text(name: str, absent: Sequence[str], others: Sequence[str]) -> str:
+    """What the ``name`` backend does not measure, and where those AUs' values shown here come from."""
+    listed = ", ".join(absent)
+    if not others:
+        return f"**Not measured** (no honest estimate, absent from every table and export): {listed}."
+    return (
+        f"**Not measured by {name}** (no honest estimate): {listed}; their values here come only from the visits"
+        f" of the {' and '.join(others)} backend{'s' if len(others) > 1 else ''}."
+    )
 
 
 def viewer(store: Catalog) -> visibility.Viewer:
