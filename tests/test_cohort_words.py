@@ -182,6 +182,9 @@ def test_export_previews_the_statistics_table_as_a_reader_scans_it(demo_store: C
     assert all(p == "< 0.001" or re.fullmatch(r"\d\.\d+", p) for p in preview["p (adjusted)"])
     shared = texts(at.caption)
     assert said in shared, shared
+    # What every row shares reads in words: covariates and score by name, no column keys.
+    assert "Covariates: age and sex" in shared and "Data source: synthetic demo visits only" in shared, shared
+    assert "Fdr" not in shared and "Df:" not in shared and "56.0" not in shared
 
 
 def test_export_says_the_visits_left_out_as_a_sentence(demo_store: Catalog) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import pandas as pd
 import streamlit as st
 
-from facs_core.labels import feature_measure
+from facs_core.labels import covariates_phrase, feature_measure, score_label
 from facs_core.services import analysis, visibility
 from facs_core.stats.cohort import ALPHA, DATA_SOURCES, EMOTIONS, FEATURE_KINDS, METHODS, PERMUTATIONS, CohortParams
 from facs_core.stats.multicomp import CORRECTION_LABELS
@@ -130,6 +130,36 @@ def _method_words(text: str) -> str:
     return sentence(words)
 
 
+#: Labels of values every row of a statistics table shares, where :func:`column_label` would be wrong.
+_SHARED_LABELS = {
+    "fdr_scope": "FDR scope",
+    "data_source": "Data source",
+    "covariates": "Covariates",
+    "df": "Degrees of freedom",
+    "n_videos": "Videos",
+    "n_permutations": "Permutations",
+}
+
+
+def _shared_words(column: str, value: str) -> str:
+    """A value every row shares, as a reader reads it (covariates and score by name, not column keys)."""
+    if column == "method":
+        return _method_words(value)
+    if column == "covariates":
+        return covariates_phrase([name.strip() for name in value.split(",") if name.strip()]) or "none"
+    if column == "score":
+        return score_label(value)
+    if column == "data_source":
+        return DATA_SOURCES.get(value, value)
+    if column in ("df", "n_videos", "n_permutations") and value.removesuffix(".0").isdigit():
+        return value.removesuffix(".0")
+    if column == "fdr_scope":
+        return {"all": "all cells together", "within_au": "within each AU", "within-au": "within each AU"}.get(
+            value, value
+        )
+    return value
+
+
 def statistics_preview(result: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """The statistics table as a reader scans it, and what every row shares said once.
 
@@ -164,6 +194,5 @@ def statistics_preview(result: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         values = result[column].map(lambda v: ", ".join(map(str, v)) if isinstance(v, list | tuple) else v)
         distinct = values.dropna().astype(str).unique()
         if len(distinct) == 1:
-            text = _method_words(distinct[0]) if column == "method" else distinct[0]
-            shared.append(f"{column_label(column)}: {text}")
+            shared.append(f"{_SHARED_LABELS.get(column, column_label(column))}: {_shared_words(column, distinct[0])}")
     return table.reset_index(drop=True), shared
