@@ -154,7 +154,8 @@ def idle(page: Page) -> None:
 def snapshot(page: Page, evidence: Evidence, where: str) -> None:
     evidence.add(f"{where} (DOM)", page.content())
     evidence.add(f"{where} (text)", page.locator("body").inner_text())
-    for alert in page.locator("[data-testid='stAlertContentError']").all():
+    # Errors, and the explanations that replace them where too little data is an ordinary state.
+    for alert in page.locator("[data-testid='stAlertContentError'], [data-testid='stAlertContentInfo']").all():
         evidence.alerts.append(f"{where}: {alert.inner_text()}")
 
 
@@ -385,7 +386,7 @@ def test_researcher_sees_no_free_text_names_hashes_or_paths(store: Store, browse
     page, evidence = browser_for(RESEARCHER)
     titles = visit_every_page(page, evidence, "researcher")
     assert {"Home", "Patient profile", "Cohort statistics", "Significance map", "Export"} <= set(titles)
-    # The statistics error path ran (too few visits for the default covariates) and its text was checked.
+    # The statistics refusal ran (too few visits for the default covariates) and its text was checked.
     assert any("covariate" in alert for alert in evidence.alerts), evidence.alerts
     assert evidence.frames, "no websocket frames were recorded"
     assert evidence.tables, "no table was checked for a toolbar download"
