@@ -60,12 +60,30 @@ with st.container(border=True):
         " the command line's --fps/--scales: the visits recorded at that rate only, scale s being"
         " s frames' worth of the wavelet.",
     )
-    left, middle, right = st.columns(3)
     if axis == "periods":
-        shortest = left.number_input("Shortest period (s)", 0.05, 60.0, 0.2, step=0.05, key="map_period_low")
-        longest = middle.number_input("Longest period (s)", 0.05, 120.0, 10.0, step=0.5, key="map_period_high")
-        count = right.number_input("Periods (log-spaced)", 2, 200, 100, step=1, key="map_period_count")
+        spacing = st.radio(
+            "Periods",
+            list(wavelet_analysis.PERIOD_SPACINGS),
+            format_func=wavelet_analysis.PERIOD_SPACINGS.get,
+            horizontal=True,
+            key="map_period_spacing",
+            help="As --periods takes them: a range with --period-count (log-spaced), a range with a step"
+            " (0.2-10:0.1) or a list (0.5,1,2).",
+        )
+        if spacing == "list":
+            period_list = st.text_input(
+                "Periods (s)", "0.5,1,2,4,8", key="map_period_list", help="Seconds, separated by commas."
+            )
+        else:
+            left, middle, right = st.columns(3)
+            shortest = left.number_input("Shortest period (s)", 0.05, 60.0, 0.2, step=0.05, key="map_period_low")
+            longest = middle.number_input("Longest period (s)", 0.05, 120.0, 10.0, step=0.5, key="map_period_high")
+            if spacing == "log":
+                count = right.number_input("Periods (log-spaced)", 2, 200, 100, step=1, key="map_period_count")
+            else:
+                step = right.number_input("Step (s)", 0.01, 60.0, 0.1, step=0.05, key="map_period_step")
     else:
+        left, middle, right = st.columns(3)
         rates = wavelet_analysis.frame_rates(runs)
         fps = left.selectbox(
             "Frame rate",
@@ -89,16 +107,18 @@ with st.container(border=True):
         form.command_line_note(
             "The command line also reads per-frame and clinical tables and a segments table from files"
             " (--frames, --clinical, --segments FILE); this page analyses the store (--from-store), its"
-            " segments chosen by label under Frames analysed (--segment-label). --periods also takes a step"
-            " (0.2-10:0.1) or a list (0.5,1,2); the page asks for log-spaced periods. --workers only sets how"
+            " segments chosen by label under Frames analysed (--segment-label). --workers only sets how"
             " many threads compute the transform (the numbers do not change): the page uses every core of the"
             " server. --out names the file the command writes; the download buttons give the same table."
         )
 
 with common.friendly_errors(common.real_visits(clinical, source)):
     options = {"power": bool(power), "wavelet": wavelet.strip(), "max_gap_s": float(max_gap)}
-    if axis == "periods":
+    if axis == "periods" and spacing == "log":
         params = engine.MapParams.from_range(shortest, longest, int(count), **options)
+    elif axis == "periods":
+        spec = period_list if spacing == "list" else wavelet_analysis.step_spec(shortest, longest, step)
+        params = wavelet_analysis.period_params(spec, options)
     else:
         params = wavelet_analysis.rate_params(fps, scales_text, options)
     association = AssociationParams(

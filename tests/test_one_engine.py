@@ -131,6 +131,45 @@ def test_significance_page_and_its_command_give_the_same_map(demo_store: Catalog
     np.testing.assert_allclose(written["period_s"], shown["period_s"], rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("spacing", "entries", "expected"),
+    [
+        ("step", {"map_period_low": 0.5, "map_period_high": 2.0, "map_period_step": 0.25}, "--periods 0.5-2:0.25 "),
+        ("list", {"map_period_list": "0.4, 1.5,3"}, "--periods '0.4, 1.5,3' "),
+    ],
+)
+def test_significance_page_takes_every_periods_form_of_the_command(
+    demo_store: Catalog, tmp_path: Path, spacing: str, entries: dict, expected: str
+) -> None:
+    at = page("significance", demo_store, "researcher").run()
+    at.radio(key="map_period_spacing").set_value(spacing).run()
+    for key, value in entries.items():
+        widget = at.text_input(key=key) if isinstance(value, str) else at.number_input(key=key)
+        widget.set_value(value)
+    at.run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    command = at.session_state["map_command"]
+    assert expected in command and "--period-count" not in command, command
+    shown = at.session_state["map_result"]
+    written = run_shown_command(command, demo_store, tmp_path)
+    assert_same_table(shown, written, "au")
+    np.testing.assert_allclose(written["period_s"], shown["period_s"], rtol=0, atol=1e-12)
+    wanted = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0] if spacing == "step" else [0.4, 1.5, 3.0]
+    np.testing.assert_allclose(np.sort(shown["period_s"].unique()), wanted, rtol=0, atol=1e-12)
+
+
+def test_significance_page_refuses_more_periods_than_it_maps_in_one_line(demo_store: Catalog) -> None:
+    at = page("significance", demo_store, "researcher").run()
+    at.radio(key="map_period_spacing").set_value("step").run()
+    at.number_input(key="map_period_step").set_value(0.01).run()
+    no_exception(at)
+    errors = [str(e.value) for e in at.error]
+    assert len(errors) == 1 and "0.2-10:0.01" in errors[0] and "at most 200" in errors[0], errors
+    assert "\n" not in errors[0]
+    assert "inputs sha256" not in texts(at.caption), "a map was drawn"
+
+
 def test_within_au_correction_is_the_engines_not_a_page_split(demo_store: Catalog) -> None:
     # The map's per-AU family is the engine's fdr_scope="au": each AU's periods corrected together.
     from facs_core.stats.multicomp import adjust_pvalues

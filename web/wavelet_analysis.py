@@ -23,16 +23,30 @@ from web.formatting import p_value
 
 __all__ = [
     "EMPTY_COLOUR",
+    "MAX_PAGE_PERIODS",
+    "PERIOD_SPACINGS",
     "cell_values",
     "chart_caption",
     "frame_rates",
     "heatmap",
     "map_result",
+    "period_params",
     "rate_params",
     "scope_words",
+    "step_spec",
     "unresolved_note",
     "warm",
 ]
+
+#: The forms ``--periods`` takes, as the page offers them.
+PERIOD_SPACINGS = {
+    "log": "log-spaced from shortest to longest",
+    "step": "a fixed step from shortest to longest",
+    "list": "listed periods",
+}
+
+#: Most periods one map on the page computes (the log-spaced count's maximum); the command line has no limit.
+MAX_PAGE_PERIODS = 200
 
 #: Fill of a cell without r (no video could be analysed there): grey, apart from the red-blue scale of r.
 EMPTY_COLOUR = "#d0d0d0"
@@ -205,3 +219,37 @@ def unresolved_note(table: pd.DataFrame, fps: float | None = None) -> str | None
         " so no video is analysed there and those cells are empty (grey), never computed on aliased data."
         " Start the scales at 2 frames or more to leave them out."
     )
+
+
+def step_spec(shortest: float, longest: float, step: float) -> str:
+    """``--periods SHORTEST-LONGEST:STEP`` as text that reads back as the same numbers.
+
+    Examples
+    --------
+    >>> step_spec(0.2, 10.0, 0.1)
+    '0.2-10:0.1'
+    """
+    return f"{_shortest_text(shortest)}-{_shortest_text(longest)}:{_shortest_text(step)}"
+
+
+def _shortest_text(value: float) -> str:
+    return np.format_float_positional(float(value), trim="-")
+
+
+def period_params(spec: str, options: dict[str, object]) -> analysis.MapParams:
+    """The rate-free map's parameters for a step or list of periods, ``--periods SPEC`` read as the command line does.
+
+    A one-line :class:`~facs_core.errors.InputError` when the text is not
+    periods, or names more than :data:`MAX_PAGE_PERIODS` of them.
+    """
+    from facs_core.cli.options import parse_periods
+    from facs_core.errors import InputError
+
+    text = spec.strip()
+    periods = parse_periods(text)
+    if periods.size > MAX_PAGE_PERIODS:
+        raise InputError(
+            f"periods {text!r} are {periods.size} periods; the page maps at most {MAX_PAGE_PERIODS}"
+            " (a larger step, or the command line)"
+        )
+    return analysis.MapParams(periods=tuple(periods), periods_spec=text, period_count=None, **options)
