@@ -300,6 +300,26 @@ def test_segments_choice_analyses_only_visits_that_have_one(demo_store: Catalog)
         analysis.cohort_statistics(demo_store, viewer, params, analysis.CohortChoice(segment_label="nothing"))
 
 
+@pytest.mark.parametrize(("name", "prefix"), [("cohort", "cohort"), ("significance", "map")])
+def test_a_label_only_the_other_data_source_has_is_explained_not_an_error(
+    demo_store: Catalog, name: str, prefix: str
+) -> None:
+    from store.segment_rows import segments_for
+
+    _make_real(demo_store, 20)
+    synthetic = demo_store.query("SELECT video_id FROM videos WHERE synthetic ORDER BY video_id LIMIT 1")
+    segment = segments_for(demo_store, synthetic["video_id"].iloc[0]).iloc[0]
+    demo_store.execute("UPDATE segments SET label = 'sleep' WHERE segment_id = ?", [int(segment["segment_id"])])
+    at = page(name, demo_store, "researcher").run()
+    at.selectbox(key=f"{prefix}_segments").set_value("sleep").run()
+    no_exception(at)
+    assert at.selectbox(key=f"{prefix}_source").value == "real"
+    assert not at.error, [e.value for e in at.error]
+    note = texts(at.info)
+    assert "No visit (real visits only) has a segment labelled \u201csleep\u201d" in note, note
+    assert "or another data source" in note
+
+
 def test_patient_profile_page_and_its_command_give_the_same_table(demo_store: Catalog, tmp_path: Path) -> None:
     patient = demo_store.query("SELECT patient_id FROM videos ORDER BY patient_id LIMIT 1")["patient_id"].iloc[0]
     at = page("patient", demo_store, "clinician", (patient,)).run()

@@ -31,6 +31,7 @@ from facs_core.errors import InputError, NoDataError, TooFewVisitsError
 from facs_core.reference import instruments
 from facs_core.services import feature_cache, run_report, visibility
 from facs_core.stats.cohort import (
+    DATA_SOURCES,
     CohortParams,
     cohort_associations,
     default_source,
@@ -219,7 +220,13 @@ def cohort_visits(
         segments = _spans(store, viewer, choice.segment_label)
         having = clinical["video_id"].isin(set(segments["video_id"]))
         if not having.any():
-            raise InputError(f"no visit has a segment labelled {choice.segment_label!r}")
+            # An ordinary state (the label exists elsewhere, e.g. only on the other data source): explained.
+            empty = NoDataError(f"no visit has a segment labelled {choice.segment_label!r}")
+            empty.reader = (
+                f"No visit ({DATA_SOURCES[source]}) has a segment labelled \u201c{choice.segment_label}\u201d:"
+                " choose another label under Frames analysed, or another data source."
+            )
+            raise empty
         left = int((~having).sum())
         if left:
             notes.append(
