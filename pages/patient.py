@@ -256,6 +256,11 @@ with common.friendly_errors():
             f"First extracted visit ({formatting.date(dates.get(first))}, video {first}) → last"
             f" ({formatting.date(dates.get(last))}, video {last}). {deltas}"
         )
+        scope_note = profile_views.change_scope_text(features, first, last)
+        if scope_note and scope_note.startswith("The two visits"):
+            st.warning(scope_note, icon=":material/compare_arrows:")
+        elif scope_note:
+            st.caption(f":material/info: {scope_note}")
         st.altair_chart(
             alt.Chart(change)
             .mark_bar()

@@ -195,3 +195,26 @@ def test_frames_analysed_reads_as_the_extraction_page_counts() -> None:
     out = with_extraction_scope(table, scope, chosen).set_index("video_id")
     assert out.loc["a", "frames_analysed"] == "whole video" and not out.loc["a", "segmented"]
     assert out.loc["b", "frames_analysed"] == "frames inside 2 segments, 4 of 10" and out.loc["b", "segmented"]
+
+
+def test_change_between_visits_warns_when_one_visit_covers_only_its_segments(segment_store: Catalog) -> None:
+    # An earlier, whole-video visit of the same patient: the change to the segment-only visit mixes scopes.
+    earlier = segment_store.scalar("SELECT video_id FROM videos WHERE synthetic ORDER BY video_id LIMIT 1")
+    segment_store.execute(
+        "UPDATE videos SET patient_id = 'P101', synthetic = FALSE, visit_date = DATE '2023-01-10' WHERE video_id = ?",
+        [earlier],
+    )
+    at = page("patient", segment_store, "clinician", ("P101",)).run()
+    no_exception(at)
+    warning = texts(at.warning)
+    assert "The two visits were extracted over different frames (first: whole video; last: frames inside 1 segment" in (
+        warning
+    ), warning
+    assert "the change mixes a change in the face with a change in what was measured" in warning
+    # A patient whose visits are whole videos gets no such warning.
+    demo_patient = segment_store.scalar("SELECT patient_id FROM videos WHERE synthetic ORDER BY patient_id LIMIT 1")
+    other = page("patient", segment_store, "clinician", (demo_patient,)).run()
+    other.selectbox(key="pp_patient").set_value(demo_patient).run()
+    no_exception(other)
+    assert "Change between visits" in texts(other.subheader)
+    assert "extracted over different frames" not in texts(other.warning)

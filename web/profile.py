@@ -23,6 +23,7 @@ __all__ = [
     "band_count",
     "beyond_scale_note",
     "blank_cell_reasons",
+    "change_scope_text",
     "emotion_command",
     "emotion_means",
     "few_bands_text",
@@ -116,6 +117,37 @@ def synthetic_reference_text(share: float, n_reference: int, patient_synthetic: 
         " measurements with generated ones, so extreme values (saturated colours) say little. Compare with"
         " real visits only."
     )
+
+
+def change_scope_text(features: pd.DataFrame, first: str, last: str) -> str | None:
+    """What frames the two compared visits were extracted over, when that is not the whole video for both.
+
+    A visit extracted inside its segments only has means of those frames; a
+    change from a whole-video visit to it compares different stretches of the
+    interviews, so the reader is told, with a warning when the two differ in kind.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"video_id": ["a", "b"], "segmented": [False, True],
+    ...                       "frames_analysed": ["whole video", "frames inside 2 segments, 46 of 72"]})
+    >>> change_scope_text(table, "a", "b").split(": the change")[0]
+    'The two visits were extracted over different frames (first: whole video; last: frames inside 2 segments, 46 of 72)'
+    >>> change_scope_text(table, "a", "a") is None
+    True
+    """
+    if "segmented" not in features or "frames_analysed" not in features:
+        return None
+    rows = features.drop_duplicates("video_id").set_index("video_id")
+    segmented = [bool(rows.at[v, "segmented"]) if v in rows.index else False for v in (first, last)]
+    if not any(segmented):
+        return None
+    scopes = [str(rows.at[v, "frames_analysed"]) for v in (first, last)]
+    if segmented[0] != segmented[1]:
+        return (
+            f"The two visits were extracted over different frames (first: {scopes[0]}; last: {scopes[1]}):"
+            " the change mixes a change in the face with a change in what was measured."
+        )
+    return f"Both visits were extracted inside their segments only (first: {scopes[0]}; last: {scopes[1]})."
 
 
 def no_change_text(compared: list[str], faceless: list[str]) -> str:
