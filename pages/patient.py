@@ -322,6 +322,9 @@ with common.friendly_errors():
             height=260,
             key="pp_series",
         )
+        gaps = profile_views.gaps_text(window, chosen, place)
+        if gaps:
+            st.caption(f":material/info: {gaps}")
 
     emotions = [c for c in profile_views.EMOTIONS if c in frames.columns]
     if emotions and (no_face or not window[emotions].notna().any().any()):

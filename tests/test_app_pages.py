@@ -370,6 +370,29 @@ def test_patient_profile_segment_picker_shows_times_as_stored(demo_store: Catalo
     assert "sleep (2.0-2.4 s)" in at.selectbox(key="pp_segment").options
 
 
+def test_patient_profile_says_what_the_gaps_in_the_au_traces_are(demo_store: Catalog) -> None:
+    from facs_core.services import analysis
+    from store.shards import write_shard
+
+    patient, video_id = _first_patient(demo_store)
+    run = analysis.latest_runs(demo_store).set_index("video_id").loc[video_id]
+    frames = pd.read_parquet(demo_store.paths.root / run["shard_path"])
+    aus = [c for c in frames.columns if c.startswith("AU")]
+    clean = frames.assign(**{c: frames[c].fillna(0.5) for c in aus}, face=True)
+    gap = clean["frame"].between(10, 29)
+    clean.loc[gap, aus] = np.nan
+    clean.loc[gap, "face"] = False
+    write_shard(demo_store.paths, str(run["run_id"]), video_id, clean)
+    at = page("patient", demo_store, "clinician", (patient,)).run()
+    at.selectbox(key="pp_visit").set_value(video_id).run()
+    at.selectbox(key="pp_segment").set_value("whole visit").run()
+    no_exception(at)
+    assert (
+        f"Gaps in the lines are frames without a confident patient face: 20 of {len(clean)} frames of this visit"
+        in texts(at.caption)
+    ), texts(at.caption)
+
+
 def test_patient_profile_z_scores_match_the_cohort(demo_store: Catalog) -> None:
     from facs_core.stats.profile import cohort_profile
 

@@ -28,6 +28,7 @@ __all__ = [
     "emotion_means",
     "few_bands_text",
     "frames_left_out",
+    "gaps_text",
     "no_change_text",
     "profile_against_cohort",
     "scalogram_chart",
@@ -168,6 +169,26 @@ def no_change_text(compared: list[str], faceless: list[str]) -> str:
         else ""
     )
     return f"Change between visits needs two extracted visits with AU values; this patient has {have}.{why}"
+
+
+def gaps_text(window: pd.DataFrame, columns: list[str], place: str) -> str | None:
+    """Why the traces break: how many frames of ``place`` have no value of any chosen AU, or None when none.
+
+    Examples
+    --------
+    >>> window = pd.DataFrame({"AU12": [0.1, None, None, 0.3], "AU04": [0.2, None, 0.5, 0.1]})
+    >>> gaps_text(window, ["AU12", "AU04"], "this segment")
+    'Gaps in the lines are frames without a confident patient face: 1 of 4 frames of this segment (25 %).'
+    """
+    if window.empty or not columns:
+        return None
+    gaps = int(window[columns].isna().all(axis=1).sum())
+    if not gaps:
+        return None
+    return (
+        f"Gaps in the lines are frames without a confident patient face: {gaps} of"
+        f" {formatting.count(len(window), 'frame')} of {place} ({formatting.percent(gaps / len(window))})."
+    )
 
 
 def span_frames(frames: pd.DataFrame, span: tuple[float, float] | None) -> pd.DataFrame:
