@@ -320,6 +320,28 @@ def test_a_label_only_the_other_data_source_has_is_explained_not_an_error(
     assert "or another data source" in note
 
 
+@pytest.mark.parametrize(("name", "key"), [("cohort", "cohort_source"), ("significance", "map_source")])
+def test_real_visits_only_on_a_demo_store_is_explained_not_an_error(demo_store: Catalog, name: str, key: str) -> None:
+    at = page(name, demo_store, "researcher").run()
+    at.selectbox(key=key).set_value("real").run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "There is no real visit in this store yet" in texts(at.info), texts(at.info)
+
+
+def test_patient_profile_without_a_reference_of_that_source_keeps_the_patients_own_sections(
+    demo_store: Catalog,
+) -> None:
+    patient = demo_store.query("SELECT patient_id FROM videos ORDER BY patient_id LIMIT 1")["patient_id"].iloc[0]
+    at = page("patient", demo_store, "clinician", (patient,)).run()
+    at.selectbox(key="pp_source").set_value("real").run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "There is no real visit in this store yet" in texts(at.info), texts(at.info)
+    headers = texts(at.subheader)
+    assert "Change between visits" in headers and "One visit over time" in headers, headers
+
+
 def test_patient_profile_page_and_its_command_give_the_same_table(demo_store: Catalog, tmp_path: Path) -> None:
     patient = demo_store.query("SELECT patient_id FROM videos ORDER BY patient_id LIMIT 1")["patient_id"].iloc[0]
     at = page("patient", demo_store, "clinician", (patient,)).run()

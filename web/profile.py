@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from facs_core.errors import TooFewVisitsError
+from facs_core.errors import NoDataError, TooFewVisitsError
 from facs_core.services import analysis
 from facs_core.stats.cohort import EMOTIONS
 from facs_core.wavelets import Scalogram
@@ -289,9 +289,11 @@ def profile_against_cohort(
     del data_dir, version
     try:
         return analysis.patient_profile(common.catalog(), list(video_ids), mode, measures, source, known)
-    except TooFewVisitsError as exc:
+    except NoDataError as exc:
+        # Too few other patients, or no visit of the chosen data source: only why, never their values.
+        text = sentence(str(exc)) + "." if isinstance(exc, TooFewVisitsError) or not exc.reader else exc.reader
         refused = pd.DataFrame(columns=["video_id", "AU", "mean", "value"])
-        refused.attrs = {"refused": sentence(str(exc)) + "."}
+        refused.attrs = {"refused": text}
         return refused
 
 

@@ -191,7 +191,7 @@ def _explained_by(notes: list[str], score: str, covariates: Sequence[str]) -> It
         if isinstance(exc, TooFewVisitsError):
             first = too_few_text(exc.n, exc.needed, score, covariates)
         else:
-            first = sentence(str(exc)) + "."
+            first = exc.reader or sentence(str(exc)) + "."
         exc.reader = " ".join([first, *reader_notes(notes)])
         if notes:
             exc.args = (f"{exc} ({'; '.join(notes)})",)
@@ -407,7 +407,7 @@ def cohort_statistics(
     features = video_features(store, segments)
     features = features[features["video_id"].isin(set(clinical["video_id"]))]
     if features.empty:
-        raise InputError("no extracted visit among the chosen visits")
+        raise NoDataError("no extracted visit among the chosen visits")
     clinical = _extracted_only(clinical, features["video_id"], notes)
     with _explained_by(notes, params.score, params.covariates):
         result = cohort_associations(features, clinical, params, data_source=source)
