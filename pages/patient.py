@@ -160,7 +160,7 @@ with common.friendly_errors():
         notes = []
         if blank.any():
             notes.append(
-                "Grey cells: " + "; ".join(f"*{r}* {profile_views.BLANK_CELLS[r][1]}" for r in shown_reasons) + "."
+                "Grey cells: " + "; ".join(f"*{r}*: {profile_views.BLANK_CELLS[r][1]}" for r in shown_reasons) + "."
             )
         if mode == "z-score":
             notes.append(profile_views.beyond_scale_note(profile))

@@ -114,7 +114,7 @@ def test_a_visit_without_a_face_is_named_so_and_left_out_of_reference_and_change
         no_exception(at.run())
         heat = next(spec for title, spec in _charts(at).items() if title.startswith("AU means per visit"))
         assert _grey_legend(heat) == ["no face found"], _grey_legend(heat)
-        assert "*no face found* no frame of the visit showed the patient's face" in _page_text(at)
+        assert "Grey cells: *no face found*: no frame of the visit showed the patient's face" in _page_text(at)
         assert "Reference: 58 extracted visits of 29 other patients with AU values" in texts(at.caption)
 
     # The faceless visit's own charts: sentences, not empty axes.
