@@ -74,3 +74,13 @@ def test_patient_profile_says_so_when_no_au_is_chosen(demo_store: Catalog) -> No
     at.multiselect(key="pp_aus").set_value([]).run()
     no_exception(at)
     assert "No AU time series: no AU chosen; choose at least one AU above to draw its trace." in texts(at.caption)
+
+
+def test_strip_notes_read_passages_in_seconds_as_the_time_axis_does() -> None:
+    # Passages before and after the first minute read alike: seconds, as the strip's "time (s)" axis.
+    t = np.arange(0, 100, 0.5)
+    face = ~(((t >= 17) & (t < 18)) | ((t >= 96) & (t < 97)))
+    frames = pd.DataFrame({"timestamp": t, "face": face, "face_status": np.where(face, "patient", "no_face")})
+    frames["AU12"] = np.where(face, 0.3, np.nan)
+    (note,) = strip_notes(frames, ["AU12"])
+    assert note.startswith("No face in these frames: 17-18 s and 96-97 s (row"), note

@@ -8,6 +8,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from web.formatting import seconds_span
+
 #: Most points drawn per AU trace; longer series are averaged into this many time bins.
 MAX_POINTS = 1500
 #: Two analysed frames further apart than this many usual frame steps have unanalysed time between them.
@@ -171,8 +173,11 @@ def missing_spans(frames: pd.DataFrame, max_spans: int = MAX_POINTS) -> pd.DataF
 
 
 def _spans_text(spans: pd.DataFrame, most: int = 3) -> str:
-    """``"0-3.9 s, 10-12 s and 2 more"``: the first ``most`` passages of ``spans``, then how many more."""
-    shown = [span_label(a, b) for a, b in zip(spans["start_s"], spans["end_s"], strict=True)][:most]
+    """``"0-3.9 s, 10-12 s and 2 more"``: the first ``most`` passages of ``spans``, then how many more.
+
+    In seconds throughout, as the strip's time axis reads (not minutes:seconds past the first minute).
+    """
+    shown = [seconds_span(a, b) for a, b in zip(spans["start_s"], spans["end_s"], strict=True)][:most]
     more = len(spans) - len(shown)
     if more:
         return ", ".join(shown) + f" and {more} more"
