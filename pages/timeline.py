@@ -284,7 +284,8 @@ with segments_slot:
                     label = free if preset == "other (type below)" else preset
                     added = segment_edits.add_segment(store, user, video_id, start, end, label)
                     st.session_state["tl_notice"] = (
-                        f"Segment {added['segment_id']} added ({strip.span_label(added['start_s'], added['end_s'])})."
+                        f"Segment \u201c{added['label']}\u201d added"
+                        f" ({strip.span_label(added['start_s'], added['end_s'])})."
                     )
                     st.rerun()
 

@@ -324,7 +324,7 @@ def _request(start: float, end: float, label: str, segment_id: int | None = None
 
 def test_a_marked_segment_is_stored_as_the_acting_user(catalog: Catalog, clinic: dict) -> None:
     outcome = store_request(catalog, clinic["clara"], clinic["video_id"], _request(0.5, 1.25, "anhedonia"))
-    assert outcome.saved and outcome.message == f"Segment {outcome.segment['segment_id']} added (0.50-1.25 s)."
+    assert outcome.saved and outcome.message == "Segment \u201canhedonia\u201d added (0.50-1.25 s)."
     stored = segments_for(catalog, clinic["video_id"])
     assert stored[["start_s", "end_s", "label", "author"]].values.tolist() == [[0.5, 1.25, "anhedonia", "clara"]]
 

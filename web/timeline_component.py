@@ -130,7 +130,8 @@ def store_request(catalog: Catalog, user: User, video_id: str, request: SaveRequ
     except FacsError as exc:
         return SaveOutcome(False, str(exc))
     span = strip.span_label(segment["start_s"], segment["end_s"])
-    return SaveOutcome(True, f"Segment {segment['segment_id']} {verb} ({span}).", segment)
+    # Named as the clinician knows it (its label and times), never by the catalog's row number.
+    return SaveOutcome(True, f"Segment \u201c{segment['label']}\u201d {verb} ({span}).", segment)
 
 
 @dataclass(frozen=True)
