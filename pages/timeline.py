@@ -270,8 +270,10 @@ with segments_slot:
     if may_edit:
         with st.form("new_segment", border=True):
             a, b, c, d = st.columns([1, 1, 2, 2])
-            start = a.number_input("Start (s)", min_value=0.0, max_value=max(duration, 0.01), step=0.5, key="tl_start")
-            end = b.number_input("End (s)", min_value=0.0, max_value=max(duration, 0.01), step=0.5, key="tl_end")
+            # No min/max on the widgets: the browser would keep the last valid value without a word; an
+            # out-of-range time reaches the server and gets a message naming it, as the segment editors do.
+            start = a.number_input("Start (s)", step=0.5, key="tl_start")
+            end = b.number_input("End (s)", step=0.5, key="tl_end")
             preset = c.selectbox("Label", [*presets, "other (type below)"], key="tl_label")
             free = d.text_input("Free label", key="tl_free_label", placeholder="used when the label is 'other'")
             st.caption(

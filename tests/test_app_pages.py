@@ -183,6 +183,22 @@ def test_timeline_overlapping_segment_is_refused_and_nothing_changes(demo_store:
     pd.testing.assert_frame_equal(after, before)
 
 
+def test_timeline_segment_past_the_videos_end_gets_a_message_naming_it(demo_store: Catalog) -> None:
+    patient, video_id = _first_patient(demo_store)
+    before = segments_for(demo_store, video_id)
+    at = page("timeline", demo_store, "clinician", (patient,)).run()
+    # No bounds on the widgets (the browser would silently keep the last valid value): the server says what is wrong.
+    assert at.number_input(key="tl_end").max is None
+    free = float(before["end_s"].max()) + 1.0
+    at.number_input(key="tl_start").set_value(free)
+    at.number_input(key="tl_end").set_value(5000.0)
+    at.button(key="FormSubmitter:new_segment-Add segment").click().run()
+    no_exception(at)
+    errors = texts(at.error)
+    assert "5000" in errors and "end" in errors.lower(), errors
+    pd.testing.assert_frame_equal(segments_for(demo_store, video_id), before)
+
+
 def test_timeline_edits_and_deletes_a_segment(demo_store: Catalog) -> None:
     patient, video_id = _first_patient(demo_store)
     segment = segments_for(demo_store, video_id).iloc[0]
