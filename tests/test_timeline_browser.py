@@ -193,6 +193,31 @@ def test_marking_with_i_and_o_while_playing_stores_the_segment_within_one_frame(
     assert author == "clara"
 
 
+def test_after_a_mouse_click_on_a_button_the_keys_still_mark_and_enter_saves(store: dict, browser: Browser) -> None:
+    # A clinician clicks Play with the mouse, then marks with I and O and saves with Enter: Enter must save,
+    # not press the clicked button again (which would play the video and store nothing).
+    with streamlit_server(store["data_dir"], store["data_dir"].parent / "mouse.log") as url:
+        context = browser.new_context(viewport={"width": 1300, "height": 1000})
+        context.set_default_timeout(60_000)
+        page = context.new_page()
+        _open_timeline(page, url, store["video_id"])
+        page.get_by_label("Segment label", exact=True).fill("mouse then keys")
+        page.locator(".facs-tl button[data-act='play']").click()
+        page.wait_for_function("document.querySelector('.facs-tl video').currentTime > 6.0")
+        page.keyboard.press("i")
+        page.wait_for_function("document.querySelector('.facs-tl video').currentTime > 7.0")
+        page.keyboard.press("o")
+        page.keyboard.press("k")
+        page.keyboard.press("Enter")
+        idle(page)
+        expect(page.get_by_text("Segment saved.")).to_be_visible()
+        assert page.evaluate("document.querySelector('.facs-tl video').paused")
+        context.close()
+    with open_catalog(store["data_dir"]) as catalog:
+        marked = segments_for(catalog, store["video_id"])
+    assert (marked["label"] == "mouse then keys").sum() == 1
+
+
 #: Records what the player did: the first time after the segment's seek, the latest, and the furthest.
 _WATCH = """() => {
   const v = document.querySelector('.facs-tl video');

@@ -84,7 +84,12 @@ class Timeline {
     this.onKey = this.onKey.bind(this);
     root.addEventListener("keydown", this.onKey);
     root.querySelectorAll("[data-act]").forEach((button) => {
-      button.addEventListener("click", () => this.act(button.dataset.act));
+      button.addEventListener("click", (event) => {
+        this.act(button.dataset.act);
+        // A mouse click hands the keys back to the timeline, so Enter then saves instead of pressing
+        // this button again; a button worked from the keyboard (detail 0) keeps the focus.
+        if (event.detail > 0) this.svg.focus({ preventScroll: true });
+      });
     });
     this.list.addEventListener("click", (event) => {
       const button = event.target.closest("button[data-seg]");
