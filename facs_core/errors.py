@@ -30,6 +30,11 @@ class NoDataError(InputError):
 
     reader: str | None = None
 
+    def __init__(self, message: str, *, reader: str | None = None) -> None:
+        super().__init__(message)
+        if reader is not None:
+            self.reader = reader
+
 
 class TooFewVisitsError(NoDataError):
     """Too few complete visits for an analysis: ``n`` usable, ``needed`` at least.

@@ -221,12 +221,11 @@ def cohort_visits(
         having = clinical["video_id"].isin(set(segments["video_id"]))
         if not having.any():
             # An ordinary state (the label exists elsewhere, e.g. only on the other data source): explained.
-            empty = NoDataError(f"no visit has a segment labelled {choice.segment_label!r}")
-            empty.reader = (
-                f"No visit ({DATA_SOURCES[source]}) has a segment labelled \u201c{choice.segment_label}\u201d:"
-                " choose another label under Frames analysed, or another data source."
+            raise NoDataError(
+                f"no visit has a segment labelled {choice.segment_label!r}",
+                reader=f"No visit ({DATA_SOURCES[source]}) has a segment labelled \u201c{choice.segment_label}\u201d:"
+                " choose another label under Frames analysed, or another data source.",
             )
-            raise empty
         left = int((~having).sum())
         if left:
             notes.append(

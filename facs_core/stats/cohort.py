@@ -147,12 +147,11 @@ def select_source(clinical: pd.DataFrame, source: str) -> tuple[pd.DataFrame, li
     if not keep.any():
         wanted = "synthetic" if source == "synthetic" else "real"
         # An ordinary state (a store of demo data only, or real data only): explained, not a failure.
-        empty = NoDataError(f"no {wanted} visit to analyse (data source: {source})")
-        empty.reader = (
-            f"There is no {wanted} visit in this store yet, so \u201c{DATA_SOURCES[source]}\u201d has nothing to"
-            " analyse: choose another data source."
+        raise NoDataError(
+            f"no {wanted} visit to analyse (data source: {source})",
+            reader=f"There is no {wanted} visit in this store yet, so \u201c{DATA_SOURCES[source]}\u201d has"
+            " nothing to analyse: choose another data source.",
         )
-        raise empty
     dropped = int((~keep).sum())
     kind = "real" if source == "synthetic" else "synthetic"
     left_out = wording.count(dropped, kind + " visit")
