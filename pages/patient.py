@@ -97,6 +97,8 @@ with common.friendly_errors():
     visit_labels = {row.video_id: f"{formatting.date(row.visit_date)} · {row.video_id}" for row in visits.itertuples()}
     measured = measured_visits(features, mine)
     domain = [-3, 3] if mode == "z-score" else [0, 100]
+    # A percentile reads as a whole number ("percentile 64"), a z-score to two decimals.
+    value_tooltip = alt.Tooltip("value:Q", title=mode, format=".2f" if mode == "z-score" else ".0f")
     profile = profile_views.profile_against_cohort(
         str(store.paths.root), version, mine, mode, "aus", source, tuple(patients)
     )
@@ -125,7 +127,7 @@ with common.friendly_errors():
                 "AU",
                 "name",
                 alt.Tooltip("mean:Q", format=".3f"),
-                alt.Tooltip("value:Q", format=".2f"),
+                value_tooltip,
             ],
         )
         # Blank cells are drawn grey and named in the legend (only the reasons that occur), so an empty square
@@ -209,7 +211,12 @@ with common.friendly_errors():
                 color=alt.Color(
                     "value:Q", title=mode, scale=alt.Scale(scheme="redblue", reverse=True, domain=domain, clamp=True)
                 ),
-                tooltip=["visit", alt.Tooltip("AU:N", title="emotion"), alt.Tooltip("mean:Q", format=".3f")],
+                tooltip=[
+                    "visit",
+                    alt.Tooltip("AU:N", title="emotion"),
+                    alt.Tooltip("mean:Q", format=".3f"),
+                    value_tooltip,
+                ],
             )
             .properties(title=f"Emotion means per visit against the cohort ({mode}; py-feat)", height=alt.Step(36))
             .configure_legend(orient="bottom", direction="horizontal")
@@ -256,11 +263,11 @@ with common.friendly_errors():
             f"First extracted visit ({formatting.date(dates.get(first))}, video {first}) → last"
             f" ({formatting.date(dates.get(last))}, video {last}). {deltas}"
         )
-        scope_note = profile_views.change_scope_text(features, first, last)
-        if scope_note and scope_note.startswith("The two visits"):
-            st.warning(scope_note, icon=":material/compare_arrows:")
-        elif scope_note:
-            st.caption(f":material/info: {scope_note}")
+        scope = profile_views.change_scope_text(features, first, last)
+        if scope and scope.mixed:
+            st.warning(scope.text, icon=":material/compare_arrows:")
+        elif scope:
+            st.caption(f":material/info: {scope.text}")
         st.altair_chart(
             alt.Chart(change)
             .mark_bar()

@@ -70,6 +70,15 @@ def _grey_legend(spec: dict) -> list[str]:
     return domains[0] if domains else []
 
 
+def _value_tooltips(spec: dict) -> list[dict]:
+    """Every tooltip entry for the heatmap's ``value`` field, wherever the layers put them."""
+    found = []
+    for encoding in [spec.get("encoding", {})] + [layer.get("encoding", {}) for layer in spec.get("layer", [])]:
+        tooltips = encoding.get("tooltip", [])
+        found += [t for t in (tooltips if isinstance(tooltips, list) else [tooltips]) if t.get("field") == "value"]
+    return found
+
+
 def _page_text(at) -> str:
     return " ".join(texts(getattr(at, kind)) for kind in ("markdown", "caption", "info", "warning", "error"))
 
@@ -141,6 +150,14 @@ def test_counts_read_in_words_and_segments_in_the_charts_seconds(demo_store: Cat
     # With no blank cell there is no grey legend at all.
     heat = next(spec for title, spec in _charts(at).items() if title.startswith("AU means per visit"))
     assert _grey_legend(heat) == []
+    # Hovering a cell names what its value is: "z-score 1.23" or "percentile 64", not "value 63.93".
+    assert {(t["title"], t["format"]) for t in _value_tooltips(heat)} == {("z-score", ".2f")}
+    at.radio(key="pp_mode").set_value("percentile")
+    no_exception(at.run())
+    heat = next(spec for title, spec in _charts(at).items() if title.startswith("AU means per visit"))
+    assert {(t["title"], t["format"]) for t in _value_tooltips(heat)} == {("percentile", ".0f")}
+    at.radio(key="pp_mode").set_value("z-score")
+    no_exception(at.run())
 
     # Segment names use the seconds of the charts' time axes, and both charts span exactly the segment.
     segments = demo_store.query("SELECT label, start_s, end_s FROM segments WHERE video_id = ?", [videos[0]])

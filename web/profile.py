@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -20,6 +22,7 @@ __all__ = [
     "EMOTIONS",
     "LEFT_OUT_REASONS",
     "MAX_SCALOGRAM_COLUMNS",
+    "ChangeScope",
     "band_count",
     "beyond_scale_note",
     "blank_cell_reasons",
@@ -120,18 +123,29 @@ def synthetic_reference_text(share: float, n_reference: int, patient_synthetic: 
     )
 
 
-def change_scope_text(features: pd.DataFrame, first: str, last: str) -> str | None:
+class ChangeScope(NamedTuple):
+    """:func:`change_scope_text`'s sentence, and whether the two visits differ in what was measured."""
+
+    text: str
+    mixed: bool
+
+
+def change_scope_text(features: pd.DataFrame, first: str, last: str) -> ChangeScope | None:
     """What frames the two compared visits were extracted over, when that is not the whole video for both.
 
     A visit extracted inside its segments only has means of those frames; a
     change from a whole-video visit to it compares different stretches of the
-    interviews, so the reader is told, with a warning when the two differ in kind.
+    interviews, so the reader is told, with a warning when the two differ in
+    kind (:attr:`ChangeScope.mixed`).
 
     Examples
     --------
     >>> table = pd.DataFrame({"video_id": ["a", "b"], "segmented": [False, True],
     ...                       "frames_analysed": ["whole video", "frames inside 2 segments, 46 of 72"]})
-    >>> change_scope_text(table, "a", "b").split(": the change")[0]
+    >>> scope = change_scope_text(table, "a", "b")
+    >>> scope.mixed
+    True
+    >>> scope.text.split(": the change")[0]
     'The two visits were extracted over different frames (first: whole video; last: frames inside 2 segments, 46 of 72)'
     >>> change_scope_text(table, "a", "a") is None
     True
@@ -144,11 +158,15 @@ def change_scope_text(features: pd.DataFrame, first: str, last: str) -> str | No
         return None
     scopes = [str(rows.at[v, "frames_analysed"]) for v in (first, last)]
     if segmented[0] != segmented[1]:
-        return (
+        return ChangeScope(
             f"The two visits were extracted over different frames (first: {scopes[0]}; last: {scopes[1]}):"
-            " the change mixes a change in the face with a change in what was measured."
+            " the change mixes a change in the face with a change in what was measured.",
+            mixed=True,
         )
-    return f"Both visits were extracted inside their segments only (first: {scopes[0]}; last: {scopes[1]})."
+    return ChangeScope(
+        f"Both visits were extracted inside their segments only (first: {scopes[0]}; last: {scopes[1]}).",
+        mixed=False,
+    )
 
 
 def no_change_text(compared: list[str], faceless: list[str]) -> str:
@@ -291,7 +309,7 @@ def profile_against_cohort(
         return analysis.patient_profile(common.catalog(), list(video_ids), mode, measures, source, known)
     except NoDataError as exc:
         # Too few other patients, or no visit of the chosen data source: only why, never their values.
-        text = sentence(str(exc)) + "." if isinstance(exc, TooFewVisitsError) or not exc.reader else exc.reader
+        text = exc.reader if exc.reader and not isinstance(exc, TooFewVisitsError) else sentence(str(exc)) + "."
         refused = pd.DataFrame(columns=["video_id", "AU", "mean", "value"])
         refused.attrs = {"refused": text}
         return refused
