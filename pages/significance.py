@@ -143,18 +143,9 @@ with common.friendly_errors(common.real_visits(clinical, source)):
         f" {analysis.CORRECTIONS[correction]} {scope_text} · {formatting.count(n_sig, 'cell')} significant"
     )
     form.result_notes(store, table)
-    empty = table["r"].isna()
-    if empty.any():
-        reason = table.loc[empty, "reason"].mode()
-        st.caption(
-            f":material/info: {formatting.count(int(empty.sum()), 'cell')} {'is' if empty.sum() == 1 else 'are'} empty"
-            + (
-                f", mostly because {common.visible_text(store, str(reason.iloc[0]))}"
-                if len(reason) and reason.iloc[0]
-                else ""
-            )
-            + "."
-        )
+    empty_note = wavelet_analysis.empty_cells_note(table)
+    if empty_note:
+        st.caption(f":material/info: {common.visible_text(store, empty_note)}")
     at_fps = None if axis == "periods" else float(fps)
     unresolved = wavelet_analysis.unresolved_note(table, at_fps)
     if unresolved:

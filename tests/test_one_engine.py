@@ -614,6 +614,11 @@ def test_scales_in_frames_leave_out_other_rates_once_and_mark_what_the_rate_cann
     assert (shown.loc[shown["scale"] >= 2, "n_unresolved"] == 0).all()
     assert shown.loc[shown["scale"] >= 2, "r"].notna().any()
     assert "Scale 1 is below two frames (periods under 0.2 s): 10 fps cannot resolve it" in texts(at.caption)
+    n_empty = int(shown["r"].isna().sum())
+    assert (
+        f"{n_empty} cells are empty (no r, drawn grey); in each, 58 videos left out: period below two frames of their"
+        " frame rate; too few videos with values (0)."
+    ) in texts(at.caption)
     # The axis is the scale in frames at that rate, as the command line's table lists it; empty cells are grey.
     (chart,) = [c for c in at.get("vega_lite_chart") if "partial r" in c.proto.spec]
     spec = json.loads(chart.proto.spec)

@@ -19,7 +19,7 @@ from facs_core.reference import action_units
 from facs_core.services import analysis, visibility
 from facs_core.wavelets import AssociationParams
 from web import common
-from web.formatting import p_value
+from web.formatting import count, p_value
 
 __all__ = [
     "EMPTY_COLOUR",
@@ -27,6 +27,7 @@ __all__ = [
     "PERIOD_SPACINGS",
     "cell_values",
     "chart_caption",
+    "empty_cells_note",
     "frame_rates",
     "heatmap",
     "map_result",
@@ -194,6 +195,36 @@ def chart_caption(fps: float | None = None) -> str:
         else f"Scale axis in frames at {fps:g} fps (log); each cell's period in seconds is in its tooltip."
     )
     return f"Faded cells do not survive the correction; grey cells are empty (no video could be analysed there). {axis}"
+
+
+def empty_cells_note(table: pd.DataFrame) -> str | None:
+    """A sentence on the map's empty cells (no r) and their commonest reason, or None when there are none.
+
+    ``reason`` is :func:`facs_core.wavelets.associate_scales`' column, e.g.
+    "64 videos left out: period below two frames of their frame rate".
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"r": [np.nan, np.nan, 0.2],
+    ...                       "reason": ["3 videos left out: no valid frames"] * 2 + [""]})
+    >>> empty_cells_note(table)
+    '2 cells are empty (no r, drawn grey); in each, 3 videos left out: no valid frames.'
+    >>> empty_cells_note(table.iloc[2:]) is None
+    True
+    """
+    empty = table["r"].isna()
+    if not empty.any():
+        return None
+    n_empty = int(empty.sum())
+    head = f"{count(n_empty, 'cell')} {'is' if n_empty == 1 else 'are'} empty (no r, drawn grey)"
+    reasons = table.loc[empty, "reason"].astype(str)
+    reasons = reasons[reasons != ""]
+    if reasons.empty:
+        return head + "."
+    commonest = reasons.mode().iloc[0]
+    with_it = int((reasons == commonest).sum())
+    where = "in each" if with_it == n_empty else f"in {with_it} of them"
+    return f"{head}; {where}, {commonest}."
 
 
 def unresolved_note(table: pd.DataFrame, fps: float | None = None) -> str | None:
