@@ -112,6 +112,7 @@ with common.friendly_errors():
         provenance.attrs = {"provenance": profile.attrs.get("provenance", {})}
         st.session_state["pp_profile_table"] = provenance
         synthetic_share = profile.attrs.get("synthetic_share", 0.0)
+        reference_backends = profile.attrs.get("reference_backends", {})
         n_patients = profile.attrs.get("n_reference_patients", 0)
         profile.attrs = {}  # the reference data stays out of the charts
         profile["visit"] = profile["video_id"].map(visit_labels)
@@ -175,6 +176,13 @@ with common.friendly_errors():
         )
         if mostly_synthetic:
             st.warning(mostly_synthetic, icon=":material/science:")
+        backend_of = features.drop_duplicates("video_id").set_index("video_id").get("backend")
+        other_backend = profile_views.backend_reference_text(
+            {visit_labels[v]: str(backend_of[v]) for v in measured if backend_of is not None and v in backend_of},
+            reference_backends,
+        )
+        if other_backend:
+            st.warning(other_backend, icon=":material/compare_arrows:")
 
         st.caption(
             f"Reference: {formatting.count(n_reference, 'extracted visit')} of"

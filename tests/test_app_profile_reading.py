@@ -199,3 +199,47 @@ def test_scalogram_draws_only_periods_the_frame_rate_resolves_and_says_why_it_is
     short = analysis.visit_scalogram(demo_store, frames, video_id, "AU12", (start, start + 1.0))
     assert profile_views.band_count(short) == 0
     assert profile_views.few_bands_text(short, "this segment").startswith("No scalogram: this segment is")
+
+
+def _mediapipe_run(store: Catalog, video_id: str) -> None:
+    """A newer run of ``video_id`` by the MediaPipe backend, with the same AU values."""
+    run = listings.latest_runs(store).set_index("video_id").loc[video_id]
+    frames = pd.read_parquet(store.paths.root / run["shard_path"])
+    run_id = f"{run['run_id']}-mediapipe"
+    add_finished_run(
+        store,
+        run_id,
+        frames,
+        video_id=video_id,
+        backend="mediapipe",
+        backend_version="test",
+        params={},
+        hash_hex=run_id,
+    )
+
+
+def test_a_visit_measured_by_a_backend_few_reference_visits_share_is_warned_about(demo_store: Catalog) -> None:
+    patient, videos = _patient(demo_store)
+    _mediapipe_run(demo_store, videos[1])
+    at = page("patient", demo_store, "clinician", (patient,))
+    at.query_params["patient"] = patient
+    no_exception(at.run())
+    at.selectbox(key="pp_source").set_value("both")
+    no_exception(at.run())
+    backend = demo_store.scalar("SELECT backend FROM runs WHERE video_id = ? ORDER BY run_id LIMIT 1", [videos[0]])
+    assert re.search(
+        rf"Visit \d{{4}}-\d\d-\d\d · {videos[1]} was measured by the mediapipe backend, but 100 % of the reference"
+        rf" visits by {backend}: backends put AUs on different scales",
+        texts(at.warning),
+    ), texts(at.warning)
+    assert f"{videos[0]} was measured" not in texts(at.warning)  # measured like the reference: not named
+    # A patient whose visits share the reference's backend gets no such warning.
+    other, _ = demo_store.query(
+        "SELECT patient_id, 0 FROM videos WHERE patient_id <> ? ORDER BY patient_id LIMIT 1", [patient]
+    ).iloc[0]
+    at = page("patient", demo_store, "clinician", (other,))
+    at.query_params["patient"] = other
+    no_exception(at.run())
+    at.selectbox(key="pp_source").set_value("both")
+    no_exception(at.run())
+    assert "measured by the" not in texts(at.warning)

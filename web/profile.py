@@ -23,6 +23,7 @@ __all__ = [
     "LEFT_OUT_REASONS",
     "MAX_SCALOGRAM_COLUMNS",
     "ChangeScope",
+    "backend_reference_text",
     "band_count",
     "beyond_scale_note",
     "blank_cell_reasons",
@@ -120,6 +121,40 @@ def synthetic_reference_text(share: float, n_reference: int, patient_synthetic: 
         f" {formatting.count(n_reference, 'visit')}): this patient's z-scores and percentiles compare real"
         " measurements with generated ones, so extreme values (saturated colours) say little. Compare with"
         " real visits only."
+    )
+
+
+def backend_reference_text(visit_backends: dict[str, str], reference_backends: dict[str, float]) -> str:
+    """The warning when a visit was measured by a backend that measured few of the reference visits, else ``""``.
+
+    ``visit_backends`` maps each visit's name (as the reader sees it) to the
+    backend of its run; ``reference_backends`` is the share of the reference
+    visits each backend measured (``attrs["reference_backends"]`` of
+    :func:`profile_against_cohort`). Backends put AUs on different scales
+    (MediaPipe's are blendshape estimates), so such a visit's z-scores
+    measure the backends' difference as well as the patient's.
+
+    Examples
+    --------
+    >>> backend_reference_text({"2024-03-01 · v2": "mediapipe"}, {"pyfeat": 0.9, "mediapipe": 0.1})[:96]
+    'Visit 2024-03-01 · v2 was measured by the mediapipe backend, but 90 % of the reference visits by'
+    >>> backend_reference_text({"v1": "pyfeat"}, {"pyfeat": 0.9, "mediapipe": 0.1})
+    ''
+    """
+    if not reference_backends:
+        return ""
+    usual = max(reference_backends, key=reference_backends.get)
+    apart = {visit: backend for visit, backend in visit_backends.items() if reference_backends.get(backend, 0.0) < 0.5}
+    if not apart:
+        return ""
+    visits = "; ".join(apart)
+    measured_by = " and ".join(sorted(set(apart.values())))
+    one = len(apart) == 1
+    return (
+        f"{'Visit' if one else 'Visits'} {visits} {'was' if one else 'were'} measured by the {measured_by} backend,"
+        f" but {formatting.percent(reference_backends[usual])} of the reference visits by {usual}: backends put AUs"
+        f" on different scales, so {'its' if one else 'their'} z-scores and percentiles mix a difference between"
+        " backends with one between patients (the Backend agreement section compares two backends on one visit)."
     )
 
 

@@ -619,8 +619,9 @@ def patient_profile(
     ``video_id, AU, mean, value`` then provenance columns ``mode, measures,
     data_source, n_reference, software, inputs_sha256``; ``attrs``:
     ``n_reference``, ``n_reference_patients``, ``synthetic_share`` (of the
-    extracted reference visits), ``source``, ``provenance`` and ``features``
-    (every visit's features).
+    extracted reference visits), ``reference_backends`` (the share of the
+    reference visits with values that each backend measured, largest first),
+    ``source``, ``provenance`` and ``features`` (every visit's features).
 
     Raises
     ------
@@ -651,10 +652,13 @@ def patient_profile(
     }
     for key in ("mode", "measures", "data_source", "n_reference", "software", "inputs_sha256"):
         table[key] = info[key]
+    measured_ids = set(extracted.loc[measured, "video_id"])
+    backends = features.loc[features["video_id"].isin(measured_ids)].drop_duplicates("video_id").get("backend")
     table.attrs = {
         "n_reference": n_reference,
         "n_reference_patients": int(extracted.loc[measured, "patient_id"].nunique()),
         "synthetic_share": float(extracted["synthetic"].fillna(False).astype(bool).mean()) if len(extracted) else 0.0,
+        "reference_backends": {} if backends is None else backends.value_counts(normalize=True).to_dict(),
         "source": source,
         "provenance": info,
         "features": features,
