@@ -200,19 +200,22 @@ def chart_caption(fps: float | None = None) -> str:
 def empty_cells_note(table: pd.DataFrame) -> str | None:
     """A sentence on the map's empty cells (no r) and their commonest reason, or None when there are none.
 
-    ``reason`` is :func:`facs_core.wavelets.associate_scales`' column, e.g.
-    "64 videos left out: period below two frames of their frame rate".
+    Cells emptied because a frame rate cannot resolve their period
+    (``n_unresolved``) are left to :func:`unresolved_note`, which says why
+    in words; ``reason`` (:func:`facs_core.wavelets.associate_scales`' column,
+    e.g. "36 videos left out: shorter than the wavelet support ...") names
+    the others' commonest cause.
 
     Examples
     --------
-    >>> table = pd.DataFrame({"r": [np.nan, np.nan, 0.2],
-    ...                       "reason": ["3 videos left out: no valid frames"] * 2 + [""]})
+    >>> table = pd.DataFrame({"r": [np.nan, np.nan, 0.2, np.nan], "n_unresolved": [0, 0, 0, 5],
+    ...                       "reason": ["3 videos left out: no valid frames"] * 2 + ["", "unresolved"]})
     >>> empty_cells_note(table)
     '2 cells are empty (no r, drawn grey); in each, 3 videos left out: no valid frames.'
     >>> empty_cells_note(table.iloc[2:]) is None
     True
     """
-    empty = table["r"].isna()
+    empty = table["r"].isna() & (table["n_unresolved"] == 0)
     if not empty.any():
         return None
     n_empty = int(empty.sum())

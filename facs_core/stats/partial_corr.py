@@ -182,7 +182,8 @@ def _fill_group(
     rows = len(y)
     n[columns] = rows
     if rows < 3:
-        reason[columns] = f"too few videos with values ({rows})"
+        have = "no video has values" if rows == 0 else f"only {wording.count(rows, 'video')} with values"
+        reason[columns] = f"{have} (a correlation needs at least 3)"
         return
     if method == "spearman":
         x, y, z = rank_columns(x), rank_columns(y[:, None])[:, 0], rank_columns(z)
