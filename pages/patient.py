@@ -271,6 +271,9 @@ with common.friendly_errors():
             f"First extracted visit ({formatting.date(dates.get(first))}, video {first}) → last"
             f" ({formatting.date(dates.get(last))}, video {last}). {deltas}"
         )
+        other_backends = profile_views.change_backend_text(features, first, last)
+        if other_backends:
+            st.warning(other_backends, icon=":material/compare_arrows:")
         scope = profile_views.change_scope_text(features, first, last)
         if scope and scope.mixed:
             st.warning(scope.text, icon=":material/compare_arrows:")

@@ -229,9 +229,11 @@ def test_a_visit_measured_by_a_backend_few_reference_visits_share_is_warned_abou
     backend = demo_store.scalar("SELECT backend FROM runs WHERE video_id = ? ORDER BY run_id LIMIT 1", [videos[0]])
     assert re.search(
         rf"Visit \d{{4}}-\d\d-\d\d · {videos[1]} was measured by the mediapipe backend, but 100 % of the reference"
-        rf" visits by {backend}: backends put AUs on different scales",
+        rf" visits by the {backend} backend: backends put AUs on different scales",
         texts(at.warning),
     ), texts(at.warning)
+    # The change between the two visits compares the two backends as well: said where the change is shown.
+    assert f"measured by different backends (first: {backend}; last: mediapipe)" in texts(at.warning)
     assert f"{videos[0]} was measured" not in texts(at.warning)  # measured like the reference: not named
     # A patient whose visits share the reference's backend gets no such warning.
     other, _ = demo_store.query(
@@ -243,3 +245,4 @@ def test_a_visit_measured_by_a_backend_few_reference_visits_share_is_warned_abou
     at.selectbox(key="pp_source").set_value("both")
     no_exception(at.run())
     assert "measured by the" not in texts(at.warning)
+    assert "measured by different backends" not in texts(at.warning)

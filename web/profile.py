@@ -27,6 +27,7 @@ __all__ = [
     "band_count",
     "beyond_scale_note",
     "blank_cell_reasons",
+    "change_backend_text",
     "change_scope_text",
     "emotion_command",
     "emotion_means",
@@ -136,8 +137,8 @@ def backend_reference_text(visit_backends: dict[str, str], reference_backends: d
 
     Examples
     --------
-    >>> backend_reference_text({"2024-03-01 · v2": "mediapipe"}, {"pyfeat": 0.9, "mediapipe": 0.1})[:96]
-    'Visit 2024-03-01 · v2 was measured by the mediapipe backend, but 90 % of the reference visits by'
+    >>> backend_reference_text({"2024-03-01 · v2": "mediapipe"}, {"pyfeat": 0.9, "mediapipe": 0.1})[:107]
+    'Visit 2024-03-01 · v2 was measured by the mediapipe backend, but 90 % of the reference visits by the pyfeat'
     >>> backend_reference_text({"v1": "pyfeat"}, {"pyfeat": 0.9, "mediapipe": 0.1})
     ''
     """
@@ -152,9 +153,33 @@ def backend_reference_text(visit_backends: dict[str, str], reference_backends: d
     one = len(apart) == 1
     return (
         f"{'Visit' if one else 'Visits'} {visits} {'was' if one else 'were'} measured by the {measured_by} backend,"
-        f" but {formatting.percent(reference_backends[usual])} of the reference visits by {usual}: backends put AUs"
-        f" on different scales, so {'its' if one else 'their'} z-scores and percentiles mix a difference between"
-        " backends with one between patients (the Backend agreement section compares two backends on one visit)."
+        f" but {formatting.percent(reference_backends[usual])} of the reference visits by the {usual} backend:"
+        f" backends put AUs on different scales, so {'its' if one else 'their'} z-scores and percentiles mix a"
+        " difference between backends with one between patients. Choose a visit extracted by both under"
+        " \u201cOne visit over time\u201d to see how far the two agree (Backend agreement)."
+    )
+
+
+def change_backend_text(features: pd.DataFrame, first: str, last: str) -> str | None:
+    """The warning when the two compared visits were measured by different backends, else None.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"video_id": ["a", "b"], "backend": ["pyfeat", "mediapipe"]})
+    >>> change_backend_text(table, "a", "b").split("):")[0]
+    'The two visits were measured by different backends (first: pyfeat; last: mediapipe'
+    >>> change_backend_text(table, "a", "a") is None
+    True
+    """
+    if "backend" not in features:
+        return None
+    backend = features.drop_duplicates("video_id").set_index("video_id")["backend"]
+    if first not in backend.index or last not in backend.index or backend[first] == backend[last]:
+        return None
+    return (
+        f"The two visits were measured by different backends (first: {backend[first]}; last: {backend[last]}):"
+        " backends put AUs on different scales, so the change mixes a change in the face with a difference"
+        " between backends."
     )
 
 
