@@ -96,6 +96,7 @@ with common.friendly_errors():
         st.stop()
     visit_labels = {row.video_id: f"{formatting.date(row.visit_date)} · {row.video_id}" for row in visits.itertuples()}
     measured = measured_visits(features, mine)
+    visit_backends = profile_views.visit_backends(features, measured, visit_labels)
     domain = [-3, 3] if mode == "z-score" else [0, 100]
     # A percentile reads as a whole number ("percentile 64"), a z-score to two decimals.
     value_tooltip = alt.Tooltip("value:Q", title=mode, format=".2f" if mode == "z-score" else ".0f")
@@ -176,11 +177,7 @@ with common.friendly_errors():
         )
         if mostly_synthetic:
             st.warning(mostly_synthetic, icon=":material/science:")
-        backend_of = features.drop_duplicates("video_id").set_index("video_id").get("backend")
-        other_backend = profile_views.backend_reference_text(
-            {visit_labels[v]: str(backend_of[v]) for v in measured if backend_of is not None and v in backend_of},
-            reference_backends,
-        )
+        other_backend = profile_views.backend_reference_text(visit_backends, reference_backends)
         if other_backend:
             st.warning(other_backend, icon=":material/compare_arrows:")
 
@@ -215,7 +212,7 @@ with common.friendly_errors():
             .mark_rect()
             .encode(
                 x=alt.X("AU:N", sort=list(profile_views.EMOTIONS), title=None),
-                y=alt.Y("visit:N", title=None),
+                y=alt.Y("visit:N", title=None, axis=alt.Axis(labelLimit=0)),
                 color=alt.Color(
                     "value:Q", title=mode, scale=alt.Scale(scheme="redblue", reverse=True, domain=domain, clamp=True)
                 ),
@@ -230,6 +227,11 @@ with common.friendly_errors():
             .configure_legend(orient="bottom", direction="horizontal")
         )
         st.altair_chart(emotion_heat, width="stretch", key="pp_emotion_profile")
+        common.chart_downloads(emotion_heat, f"profile-emotions-{patient}", key="pp_emotion_profile")
+        drawn = set(emotion_profile.loc[emotion_profile["mean"].notna(), "visit"])
+        without = profile_views.no_emotion_text(visit_backends, drawn)
+        if without:
+            st.caption(f":material/info: {without}")
         profile_views.emotion_command(store, patient, mode, source, emotion_table)
 
     st.subheader("Frames left out per visit")

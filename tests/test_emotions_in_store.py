@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -88,6 +89,18 @@ def test_emotion_panel_and_its_command_give_the_same_table(demo_store: Catalog, 
     assert written["n_reference"].iloc[0] == int((with_emotions != patient).sum())
     assert written["measures"].iloc[0] == "emotions"
     assert f"inputs sha256: {written['inputs_sha256'].iloc[0]}" in texts(at.caption)
+    # Two tables, two expanders that say which table they reproduce.
+    titles = [e.label for e in at.expander]
+    assert "Provenance and the command that reproduces the emotion table" in titles
+    assert "Provenance and the command that reproduces this table" in titles
+    # This patient's visit measured without emotions is named under the heatmap, with why.
+    mine = runs.loc[runs["patient_id"] == patient].set_index("video_id")["backend"]
+    assert sorted(mine) == ["pyfeat", "synthetic"], mine
+    without = mine.index[mine == "synthetic"][0]
+    assert re.search(
+        rf"No emotion row for \d{{4}}-\d\d-\d\d · {without}: the synthetic backend measures no emotions",
+        texts(at.caption),
+    ), texts(at.caption)
 
 
 def test_no_emotion_panel_and_no_command_without_emotions(demo_store: Catalog) -> None:

@@ -462,12 +462,13 @@ def page_link(
         st.caption(label)
 
 
-def reproduce(store: Catalog, command: str, result: pd.DataFrame, key: str) -> None:
+def reproduce(store: Catalog, command: str, result: pd.DataFrame, key: str, table: str = "this table") -> None:
     """Under a result: its provenance and the copyable command line that gives the same table.
 
     The command runs the same engine on the same store (``--from-store``);
     its output carries the same provenance columns, so the two can be
-    compared number for number.
+    compared number for number. ``table`` names the result in the expander's
+    title where a page shows two, e.g. ``"the emotion table"``.
     """
     info = dict(result.attrs.get("provenance", {}))
     if "df" in result and result["df"].notna().any():
@@ -481,7 +482,7 @@ def reproduce(store: Catalog, command: str, result: pd.DataFrame, key: str) -> N
     info = {name: v.replace("AU x ", "AU × ") if isinstance(v, str) else v for name, v in info.items()}
     software = info.pop("software", "")
     parts = [f"{name.replace('_', ' ')}: {value}" for name, value in info.items() if value not in (None, "")]
-    with st.expander("Provenance and the command that reproduces this table", icon=":material/terminal:"):
+    with st.expander(f"Provenance and the command that reproduces {table}", icon=":material/terminal:"):
         st.code(command, language="bash", wrap_lines=True)
         st.caption(visible_text(store, " · ".join([*parts, software])))
     st.session_state[key] = command

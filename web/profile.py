@@ -35,10 +35,12 @@ __all__ = [
     "frames_left_out",
     "gaps_text",
     "no_change_text",
+    "no_emotion_text",
     "profile_against_cohort",
     "scalogram_chart",
     "span_frames",
     "synthetic_reference_text",
+    "visit_backends",
     "visit_features",
 ]
 
@@ -157,6 +159,46 @@ def backend_reference_text(visit_backends: dict[str, str], reference_backends: d
         f" backends put AUs on different scales, so {'its' if one else 'their'} z-scores and percentiles mix a"
         " difference between backends with one between patients. Choose a visit extracted by both under"
         " \u201cOne visit over time\u201d to see how far the two agree (Backend agreement)."
+    )
+
+
+def visit_backends(features: pd.DataFrame, video_ids: list[str], labels: dict[str, str]) -> dict[str, str]:
+    """The backend that measured each of ``video_ids``, keyed by the visit's name (``labels``).
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"video_id": ["a", "b"], "backend": ["pyfeat", "mediapipe"]})
+    >>> visit_backends(table, ["b"], {"a": "2024-01-02 · a", "b": "2024-03-04 · b"})
+    {'2024-03-04 · b': 'mediapipe'}
+    """
+    if "backend" not in features:
+        return {}
+    backend = features.drop_duplicates("video_id").set_index("video_id")["backend"]
+    return {labels[v]: str(backend[v]) for v in video_ids if v in backend.index and v in labels}
+
+
+def no_emotion_text(visit_backends: dict[str, str], with_emotions: set[str]) -> str:
+    """Which visits have no row in the emotion heatmap, because their backend measures no emotions; else ``""``.
+
+    ``visit_backends`` maps each visit with AU values (its name as the reader
+    sees it) to its backend; ``with_emotions`` are the names of the visits
+    with an emotion mean (the heatmap draws no cell for a missing one).
+
+    Examples
+    --------
+    >>> no_emotion_text({"v1": "pyfeat", "v2": "mediapipe"}, {"v1"})
+    'No emotion row for v2: the mediapipe backend measures no emotions (py-feat does).'
+    >>> no_emotion_text({"v1": "pyfeat"}, {"v1"})
+    ''
+    """
+    missing = {visit: backend for visit, backend in visit_backends.items() if visit not in with_emotions}
+    if not missing:
+        return ""
+    backends = " and ".join(sorted(set(missing.values())))
+    plural = len(set(missing.values())) > 1
+    return (
+        f"No emotion row for {'; '.join(missing)}: the {backends} backend{'s' if plural else ''}"
+        f" measure{'' if plural else 's'} no emotions (py-feat does)."
     )
 
 
@@ -394,7 +436,7 @@ def emotion_command(store: Catalog, patient: str, mode: str, source: str, table:
     st.session_state["pp_emotion_table"] = shown
     data_dir = store.paths.root if common.viewer(store).sees_paths else None
     command = analysis.profile_command(patient, mode, "emotions", source, f"profile-emotions-{patient}.csv", data_dir)
-    common.reproduce(store, command, shown, key="pp_emotion_command")
+    common.reproduce(store, command, shown, key="pp_emotion_command", table="the emotion table")
 
 
 def scalogram_chart(image: Scalogram, span: tuple[float, float] | None = None) -> alt.Chart:
