@@ -9,6 +9,8 @@ and draws it.
 
 from __future__ import annotations
 
+import math
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -30,6 +32,7 @@ __all__ = [
     "empty_cells_note",
     "frame_rates",
     "heatmap",
+    "log_ticks",
     "map_result",
     "period_params",
     "rate_params",
@@ -105,6 +108,30 @@ def cell_values(result: pd.DataFrame, score: str, au: str, period: float, scale:
     return table
 
 
+def log_ticks(low: float, high: float) -> list[float]:
+    """Ticks 1, 2, 5 times powers of ten from ``low`` to ``high``, so a log axis names only values in the map.
+
+    The cells reach half a step beyond the first and last value; ticks there
+    (a scale of 0.8 on a map of scales 1-6) would name values nobody chose.
+
+    Examples
+    --------
+    >>> log_ticks(0.2, 10)
+    [0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
+    >>> log_ticks(1, 6)
+    [1.0, 2.0, 5.0]
+    >>> log_ticks(0.3, 0.45)  # no such value between: the ends
+    [0.3, 0.45]
+    """
+    ticks = []
+    for power in range(math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 1):
+        for mantissa in (1, 2, 5):
+            tick = float(f"{mantissa}e{power}")
+            if low * (1 - 1e-9) <= tick <= high * (1 + 1e-9):
+                ticks.append(tick)
+    return ticks or sorted({float(low), float(high)})
+
+
 def heatmap(table: pd.DataFrame, score: str, fps: float | None = None) -> alt.Chart:
     """AU x period heatmap of r, faded where not significant, grey where empty.
 
@@ -144,6 +171,7 @@ def heatmap(table: pd.DataFrame, score: str, fps: float | None = None) -> alt.Ch
                 "p0:Q",
                 title="period (seconds)" if fps is None else f"scale (frames at {fps:g} fps)",
                 scale=alt.Scale(type="log", domain=[float(edges[0]), float(edges[-1])], nice=False),
+                axis=alt.Axis(values=log_ticks(float(values[0]), float(values[-1]))),
             ),
             x2="p1:Q",
             y=alt.Y("au:N", sort=list(action_units()), title=None),
