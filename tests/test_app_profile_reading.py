@@ -25,14 +25,15 @@ from tests.apptest_pages import no_exception, page, texts
 from web import common, formatting
 
 
-def _faceless_run(store: Catalog, video_id: str) -> None:
-    """A newer run of ``video_id`` (MediaPipe, a blendshape backend) in which no frame has a face."""
+def _mediapipe_run(store: Catalog, video_id: str, face: bool = True) -> None:
+    """A newer run of ``video_id`` by MediaPipe (a blendshape backend): the same AU values, or no face in any frame."""
     run = listings.latest_runs(store).set_index("video_id").loc[video_id]
     frames = pd.read_parquet(store.paths.root / run["shard_path"])
-    frames["face"] = False
-    frames["face_confidence"] = 0.0
-    frames[[c for c in frames.columns if re.fullmatch(r"AU\d+", c)]] = np.nan
-    run_id = f"{run['run_id']}-noface"
+    if not face:
+        frames["face"] = False
+        frames["face_confidence"] = 0.0
+        frames[[c for c in frames.columns if re.fullmatch(r"AU\d+", c)]] = np.nan
+    run_id = f"{run['run_id']}-{'mediapipe' if face else 'noface'}"
     add_finished_run(
         store,
         run_id,
@@ -88,7 +89,7 @@ def test_a_visit_without_a_face_is_named_so_and_left_out_of_reference_and_change
     patient, videos = _patient(demo_store)
     assert len(videos) == 2
     demo_store.execute("UPDATE videos SET synthetic = FALSE WHERE patient_id = ?", [patient])
-    _faceless_run(demo_store, videos[1])
+    _mediapipe_run(demo_store, videos[1], face=False)
     at = page("patient", demo_store, "clinician", (patient,))
     at.query_params["patient"] = patient
     no_exception(at.run())
@@ -199,23 +200,6 @@ def test_scalogram_draws_only_periods_the_frame_rate_resolves_and_says_why_it_is
     short = analysis.visit_scalogram(demo_store, frames, video_id, "AU12", (start, start + 1.0))
     assert profile_views.band_count(short) == 0
     assert profile_views.few_bands_text(short, "this segment").startswith("No scalogram: this segment is")
-
-
-def _mediapipe_run(store: Catalog, video_id: str) -> None:
-    """A newer run of ``video_id`` by the MediaPipe backend, with the same AU values."""
-    run = listings.latest_runs(store).set_index("video_id").loc[video_id]
-    frames = pd.read_parquet(store.paths.root / run["shard_path"])
-    run_id = f"{run['run_id']}-mediapipe"
-    add_finished_run(
-        store,
-        run_id,
-        frames,
-        video_id=video_id,
-        backend="mediapipe",
-        backend_version="test",
-        params={},
-        hash_hex=run_id,
-    )
 
 
 def test_a_visit_measured_by_a_backend_few_reference_visits_share_is_warned_about(demo_store: Catalog) -> None:
