@@ -7,7 +7,9 @@ reference is then empty (the patient's own visits are never in it). The page
 must say so in one sentence, name each blank cell's reason against a larger
 reference, keep the faceless visit out of the change between visits, say so
 in sentences instead of drawing empty charts, and read in plain words (no
-file names, no "(s)" plurals, one disclaimer, one time convention).
+file names, no "(s)" plurals, one disclaimer, one time convention). A visit
+measured by another backend than most reference visits is warned about, in
+its z-scores and in the change between visits.
 """
 
 from __future__ import annotations
