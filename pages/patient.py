@@ -197,6 +197,7 @@ with common.friendly_errors():
             ),
             provenance,
             key="pp_command",
+            table="the AU table",
         )
     emotion_table = profile_views.profile_against_cohort(
         str(store.paths.root), version, mine, mode, "emotions", source, tuple(patients)

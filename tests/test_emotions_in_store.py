@@ -92,7 +92,7 @@ def test_emotion_panel_and_its_command_give_the_same_table(demo_store: Catalog, 
     # Two tables, two expanders that say which table they reproduce.
     titles = [e.label for e in at.expander]
     assert "Provenance and the command that reproduces the emotion table" in titles
-    assert "Provenance and the command that reproduces this table" in titles
+    assert "Provenance and the command that reproduces the AU table" in titles
     # This patient's visit measured without emotions is named under the heatmap, with why.
     mine = runs.loc[runs["patient_id"] == patient].set_index("video_id")["backend"]
     assert sorted(mine) == ["pyfeat", "synthetic"], mine

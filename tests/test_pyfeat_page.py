@@ -155,3 +155,41 @@ def test_patient_page_shows_backend_agreement(demo_store) -> None:
     # Shown to three significant digits.
     values = pd.to_numeric(shown["ICC(3,1)"])
     assert (abs(values - expected["icc_3_1"]) <= 5e-3 * abs(expected["icc_3_1"]) + 5e-4).all()
+
+
+def test_backend_choice_belongs_to_its_visit(demo_store) -> None:
+    """A backend chosen for one visit's agreement does not carry over to another visit with other backends."""
+    import pandas as pd
+
+    from store import runs as run_rows
+    from web import page_data
+
+    runs = page_data.latest_runs(demo_store)
+    patient = runs.iloc[0]["patient_id"]
+    earlier, later = demo_store.query(
+        "SELECT video_id FROM videos WHERE patient_id = ? ORDER BY visit_date", [patient]
+    )["video_id"].tolist()
+    # The earlier visit has py-feat and the demo's runs; the later one MediaPipe as well.
+    for video, backend in ((earlier, "pyfeat"), (later, "pyfeat"), (later, "mediapipe")):
+        shard = runs.set_index("video_id").loc[video, "shard_path"]
+        frames = pd.read_parquet(demo_store.paths.root / shard).drop(columns=["run_id", "video_id"])
+        run_id = run_rows.run_id_for(run_rows.params_hash({"choice-test": video, "backend": backend}))
+        run_rows.add_finished_run(
+            demo_store,
+            run_id,
+            frames,
+            video_id=video,
+            backend=backend,
+            backend_version="test",
+            params={},
+            hash_hex=run_id,
+        )
+    at = page("patient", demo_store, "clinician", (patient,)).run()
+    at.selectbox(key="pp_visit").set_value(earlier).run()
+    no_exception(at)
+    assert at.selectbox(key=f"ag_second_{earlier}").value == "synthetic"
+    at.selectbox(key="pp_visit").set_value(later).run()
+    no_exception(at)
+    # The later visit offers its own backends, the first of them chosen: not the earlier visit's "synthetic".
+    assert at.selectbox(key=f"ag_second_{later}").options == ["mediapipe", "synthetic"]
+    assert at.selectbox(key=f"ag_second_{later}").value == "mediapipe"

@@ -28,8 +28,14 @@ def agreement_section(store, video_id: str) -> None:
         )
         return
     left, right = st.columns(2)
-    first = left.selectbox("First backend", backends, index=backends.index("pyfeat") if "pyfeat" in backends else 0)
-    second = right.selectbox("Second backend", [b for b in backends if b != first], key="ag_second")
+    # Keyed by visit: a choice made on one visit must not carry over to another with other backends.
+    first = left.selectbox(
+        "First backend",
+        backends,
+        index=backends.index("pyfeat") if "pyfeat" in backends else 0,
+        key=f"ag_first_{video_id}",
+    )
+    second = right.selectbox("Second backend", [b for b in backends if b != first], key=f"ag_second_{video_id}")
     try:
         comparison = agreement.compare_visit(store, video_id, (first, second))
     except FacsError as exc:
@@ -59,5 +65,13 @@ def agreement_section(store, video_id: str) -> None:
     chart = alt.Chart(points).mark_circle(size=18, opacity=0.5).encode(
         x=alt.X("mean:Q", title=f"mean of {first} and {second}"),
         y=alt.Y("difference:Q", title=f"{second} − {first}"),
-    ) + alt.Chart(lines).mark_rule(strokeDash=[4, 3]).encode(y="y:Q", color=alt.Color("line:N", title=None))
+    ) + alt.Chart(lines).mark_rule(strokeDash=[4, 3]).encode(
+        y="y:Q",
+        # The two limits of agreement are one kind of line: one colour, the mean difference another.
+        color=alt.Color(
+            "line:N",
+            title=None,
+            scale=alt.Scale(domain=lines["line"].tolist(), range=["#333333", "#c0392b", "#c0392b"]),
+        ),
+    )
     st.altair_chart(chart.properties(height=260, title=f"Bland-Altman · {au}"), width="stretch", key="ag_plot")
