@@ -10,10 +10,10 @@ import pandas as pd
 from facs_core import datasets, features
 from facs_core.probe import probe_video
 from store import Catalog, job_rows, listings, open_catalog, shards
-from store.runs import create_run, finish_run
+from store.runs import add_finished_run, create_run, finish_run, params_hash, run_id_for
 from store.videos import add_video
 
-__all__ = ["SHARD_FRAMES", "finish_queued_job", "newest_run_features", "store_with_one_shard"]
+__all__ = ["SHARD_FRAMES", "add_backend_run", "finish_queued_job", "newest_run_features", "store_with_one_shard"]
 
 #: Frames in the shard of :func:`store_with_one_shard`, a face in every one.
 SHARD_FRAMES = 60
@@ -38,6 +38,27 @@ def store_with_one_shard(data_dir: Path, feat_data: Path) -> dict[str, str]:
         finish_run(catalog, "run1", shard_path=relative, n_frames=n, n_face_frames=n, shard_sha256=written.sha256)
         catalog.checkpoint()
         return {"video": record["stored_path"], "shard": relative, "catalog": "catalog.duckdb"}
+
+
+def add_backend_run(store: Catalog, video_id: str, frames: pd.DataFrame, backend: str, **label: object) -> str:
+    """A finished run of ``backend`` on ``video_id`` holding ``frames``, as if it had just been extracted.
+
+    ``label`` (any keywords) tells runs of one video and backend apart; the
+    run id is derived from it as extraction derives one from its parameters.
+    Returns the run id.
+    """
+    run_id = run_id_for(params_hash({"backend": backend, "video": video_id, **label}))
+    add_finished_run(
+        store,
+        run_id,
+        frames,
+        video_id=video_id,
+        backend=backend,
+        backend_version="test",
+        params={},
+        hash_hex=run_id,
+    )
+    return run_id
 
 
 def newest_run_features(store: Catalog) -> pd.DataFrame:

@@ -98,8 +98,8 @@ def _two_backends(seed: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_cli_on_a_visit_with_two_backends(tmp_path: Path, feat_data: Path) -> None:
     from facs_core.probe import probe_video
     from store import open_catalog
-    from store import runs as run_rows
     from store.videos import add_video
+    from tests.store_helpers import add_backend_run
 
     first, second = _two_backends()
     catalog = open_catalog(tmp_path / "data")
@@ -109,17 +109,7 @@ def test_cli_on_a_visit_with_two_backends(tmp_path: Path, feat_data: Path) -> No
         video = record["video_id"]
         assert _cli(video, data_dir=tmp_path / "data").returncode == 2  # no run yet
         for backend, frames in (("pyfeat", first), ("mediapipe", second)):
-            run_id = run_rows.run_id_for(run_rows.params_hash({"backend": backend, "video": video}))
-            run_rows.add_finished_run(
-                catalog,
-                run_id,
-                frames,
-                video_id=video,
-                backend=backend,
-                backend_version="test",
-                params={},
-                hash_hex=run_id,
-            )
+            add_backend_run(catalog, video, frames, backend)
     finally:
         catalog.close()
     out = tmp_path / "agreement.csv"

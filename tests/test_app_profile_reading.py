@@ -22,8 +22,8 @@ import pandas as pd
 import pytest
 
 from store import Catalog, listings
-from store.runs import add_finished_run
 from tests.apptest_pages import no_exception, page, texts
+from tests.store_helpers import add_backend_run
 from web import common, formatting
 
 
@@ -35,17 +35,7 @@ def _mediapipe_run(store: Catalog, video_id: str, face: bool = True) -> None:
         frames["face"] = False
         frames["face_confidence"] = 0.0
         frames[[c for c in frames.columns if re.fullmatch(r"AU\d+", c)]] = np.nan
-    run_id = f"{run['run_id']}-{'mediapipe' if face else 'noface'}"
-    add_finished_run(
-        store,
-        run_id,
-        frames,
-        video_id=video_id,
-        backend="mediapipe",
-        backend_version="test",
-        params={},
-        hash_hex=run_id,
-    )
+    add_backend_run(store, video_id, frames.drop(columns=["run_id", "video_id"]), "mediapipe", face=face)
 
 
 def _patient(store: Catalog) -> tuple[str, list[str]]:

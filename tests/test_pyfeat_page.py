@@ -161,7 +161,7 @@ def test_backend_choice_belongs_to_its_visit(demo_store) -> None:
     """A backend chosen for one visit's agreement does not carry over to another visit with other backends."""
     import pandas as pd
 
-    from store import runs as run_rows
+    from tests.store_helpers import add_backend_run
     from web import page_data
 
     runs = page_data.latest_runs(demo_store)
@@ -173,17 +173,7 @@ def test_backend_choice_belongs_to_its_visit(demo_store) -> None:
     for video, backend in ((earlier, "pyfeat"), (later, "pyfeat"), (later, "mediapipe")):
         shard = runs.set_index("video_id").loc[video, "shard_path"]
         frames = pd.read_parquet(demo_store.paths.root / shard).drop(columns=["run_id", "video_id"])
-        run_id = run_rows.run_id_for(run_rows.params_hash({"choice-test": video, "backend": backend}))
-        run_rows.add_finished_run(
-            demo_store,
-            run_id,
-            frames,
-            video_id=video,
-            backend=backend,
-            backend_version="test",
-            params={},
-            hash_hex=run_id,
-        )
+        add_backend_run(demo_store, video, frames, backend)
     at = page("patient", demo_store, "clinician", (patient,)).run()
     at.selectbox(key="pp_visit").set_value(earlier).run()
     no_exception(at)
