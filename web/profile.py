@@ -171,10 +171,15 @@ def visit_backends(features: pd.DataFrame, video_ids: list[str], labels: dict[st
     >>> visit_backends(table, ["b"], {"a": "2024-01-02 · a", "b": "2024-03-04 · b"})
     {'2024-03-04 · b': 'mediapipe'}
     """
-    if "backend" not in features:
-        return {}
-    backend = features.drop_duplicates("video_id").set_index("video_id")["backend"]
+    backend = _backend_by_visit(features)
     return {labels[v]: str(backend[v]) for v in video_ids if v in backend.index and v in labels}
+
+
+def _backend_by_visit(features: pd.DataFrame) -> pd.Series:
+    """The backend that measured each visit of ``features``, by video id (empty without a backend column)."""
+    if "backend" not in features:
+        return pd.Series(dtype=object)
+    return features.drop_duplicates("video_id").set_index("video_id")["backend"]
 
 
 def no_emotion_text(visit_backends: dict[str, str], with_emotions: set[str]) -> str:
@@ -213,9 +218,7 @@ def change_backend_text(features: pd.DataFrame, first: str, last: str) -> str | 
     >>> change_backend_text(table, "a", "a") is None
     True
     """
-    if "backend" not in features:
-        return None
-    backend = features.drop_duplicates("video_id").set_index("video_id")["backend"]
+    backend = _backend_by_visit(features)
     if first not in backend.index or last not in backend.index or backend[first] == backend[last]:
         return None
     return (
