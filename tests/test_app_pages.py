@@ -521,6 +521,17 @@ def test_export_clinician_sees_only_assigned_visits(demo_store: Catalog) -> None
     assert set(table["Patient"]) == {patient}
 
 
+def test_export_notes_count_only_the_clinicians_visits(demo_store: Catalog) -> None:
+    # One real patient among synthetic ones: the clinician's notes must not count the others' visits.
+    patient, _ = _first_patient(demo_store)
+    demo_store.execute("UPDATE videos SET synthetic = FALSE WHERE patient_id = ?", [patient])
+    at = page("export", demo_store, "clinician", (patient,)).run()
+    no_exception(at)
+    shown = " ".join(texts(getattr(at, kind)) for kind in ("markdown", "caption", "info", "warning"))
+    assert "synthetic visits left out" not in shown, shown
+    assert set(at.dataframe[0].value["Patient"]) == {patient}
+
+
 def test_admin_adds_an_account_and_refuses_others(demo_store: Catalog) -> None:
     at = page("admin", demo_store, "admin").run()
     no_exception(at)

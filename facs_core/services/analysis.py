@@ -212,7 +212,11 @@ def cohort_visits(
     Returns ``(clinical, segments, source, notes)``: ``segments`` is None for
     whole videos, else ``video_id, start_s, end_s`` of the chosen label.
     """
+    # Only the visits the viewer may see, before anything is counted: a note on visits left out must not
+    # count other patients' visits for a clinician.
     clinical = clinical_table(store)
+    if viewer.patients is not None:
+        clinical = clinical[clinical["patient_id"].astype(str).isin(viewer.patients)].reset_index(drop=True)
     source = choice.source or default_source(clinical)
     clinical, notes = select_source(clinical, source)
     segments = None
