@@ -10,8 +10,8 @@ feed import each other in one direction only.
 
 from __future__ import annotations
 
+import atexit
 import threading
-import time
 
 import streamlit as st
 
@@ -32,7 +32,15 @@ def _job_runner(data_dir: str):
     resume_interrupted(store)
     runner = JobRunner(store)
     runner.start()
+    # Stopped before the interpreter shuts down: a daemon thread still polling the store then would
+    # open a connection while extension modules are being torn down, and abort the process.
+    atexit.register(runner.stop, timeout=5.0)
     return runner
+
+
+#: Set at interpreter exit: the cache warmers stop polling (see :func:`_job_runner` for why).
+_EXITING = threading.Event()
+atexit.register(_EXITING.set)
 
 
 @st.cache_resource(show_spinner=False)
@@ -49,7 +57,7 @@ def _warm_caches(data_dir: str, period_s: float = 10.0) -> None:
     from web import wavelet_analysis
 
     seen = None
-    while True:
+    while not _EXITING.is_set():
         try:
             version = page_data.store_version(page_data.open_store(data_dir))
             if version != seen:
@@ -61,7 +69,7 @@ def _warm_caches(data_dir: str, period_s: float = 10.0) -> None:
         except Exception as exc:
             log_exception(exc, data_dir)
             return
-        time.sleep(period_s)
+        _EXITING.wait(period_s)
 
 
 def start_background_work(store: Catalog):
