@@ -32,20 +32,36 @@ def _job_runner(data_dir: str):
     resume_interrupted(store)
     runner = JobRunner(store)
     runner.start()
-    # Stopped before the interpreter shuts down: a daemon thread still polling the store then would
-    # open a connection while extension modules are being torn down, and abort the process.
-    atexit.register(runner.stop, timeout=5.0)
+    # Stopped, and waited for, before the interpreter finalises (see _stop_warmers for why).
+    atexit.register(runner.stop, timeout=60.0)
     return runner
 
 
-#: Set at interpreter exit: the cache warmers stop polling (see :func:`_job_runner` for why).
+#: Set at interpreter exit: the cache warmers stop polling.
 _EXITING = threading.Event()
-atexit.register(_EXITING.set)
+_WARMERS: list[threading.Thread] = []
+
+
+def _stop_warmers(timeout_s: float = 60.0) -> None:
+    """Stop the cache warmers and wait for any warming under way, at interpreter exit.
+
+    Only setting the flag is not enough: a warmer in the middle of a warm
+    (seconds of features and DuckDB) would still be inside DuckDB when the
+    interpreter finalises, which ends daemon threads by unwinding them through
+    DuckDB's C++ frames, and that aborts the process.
+    """
+    _EXITING.set()
+    for thread in _WARMERS:
+        thread.join(timeout_s)
+
+
+atexit.register(_stop_warmers)
 
 
 @st.cache_resource(show_spinner=False)
 def _cache_warmer(data_dir: str) -> threading.Thread:
     thread = threading.Thread(target=_warm_caches, args=(data_dir,), name="facs-cache-warmer", daemon=True)
+    _WARMERS.append(thread)
     thread.start()
     return thread
 
