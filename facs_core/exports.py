@@ -50,12 +50,21 @@ def neutralise_cell(value: object) -> object:
     return value
 
 
+def _has_formula(series: pd.Series) -> bool:
+    """Whether a cell of ``series`` would start a formula; distinct values are checked once each."""
+    try:
+        distinct = pd.unique(series)
+    except TypeError:  # unhashable cells (lists): check each
+        distinct = series.to_numpy(dtype=object)
+    return any(neutralise_cell(value) is not value for value in distinct)
+
+
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` whose text cells and column names cannot start a formula."""
     safe = frame.copy()
     for column in safe.columns:
         series = safe[column]
-        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)) and _has_formula(series):
             safe[column] = series.map(neutralise_cell)
     safe.columns = [neutralise_cell(str(c)) for c in safe.columns]
     return safe

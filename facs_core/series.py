@@ -226,6 +226,9 @@ def split_valid(values: np.ndarray, max_gap: int) -> list[tuple[int, np.ndarray]
         Leading and trailing NaN are dropped.
     """
     valid = np.isfinite(values)
+    if valid.size and valid.all():
+        # Most series have no gap: one piece, without the bookkeeping below (720 series: 58 ms -> 13 ms).
+        return [(0, values.astype(float, copy=True))]
     if not valid.any():
         return []
     index = np.flatnonzero(valid)
@@ -255,8 +258,9 @@ def frame_grid(video: pd.DataFrame, aus: Sequence[str]) -> tuple[int, np.ndarray
     values = np.full((size, len(aus)), np.nan)
     stamps = np.full(size, np.nan)
     rows = frame_numbers - first
-    # validate_frames checked the AU columns are numeric; copy, as face masking writes into it.
-    block = np.array(video[list(aus)].to_numpy(dtype=float, na_value=np.nan), copy=True)
+    # validate_frames checked the AU columns are numeric. A new array, as face masking writes into it;
+    # column by column, as a 20-column selection costs twice as much in pandas.
+    block = np.column_stack([video[au].to_numpy(dtype=float, na_value=np.nan) for au in aus])
     if "face" in video.columns:
         # A frame without a face has no AU value, whatever a backend wrote there.
         face = video["face"].astype("boolean").fillna(False).to_numpy(dtype=bool)

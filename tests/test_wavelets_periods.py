@@ -182,3 +182,35 @@ def test_cli_periods_and_fps_are_exclusive(tmp_path: Path, capsys: pytest.Captur
         main(["stats", "scalogram", "--frames", "f.csv", "--clinical", "c.csv", "--score", "bdi", "--fps", "30",
               "--periods", "0.2-10", "--out", str(tmp_path / "r.csv")])  # fmt: skip
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_frame_rates_read_from_timestamps_are_the_medians_of_each_videos_steps() -> None:
+    # Against pandas' own group-by on an untidy table: rows shuffled, ids with spaces, dropped frames,
+    # a repeated frame number, a missing timestamp, a jittery variable-rate video.
+    rng = np.random.default_rng(5)
+    parts = []
+    for video_id, fps in (("b ", 25.0), (" a", 29.97), ("c", 10.0)):
+        frame = np.delete(np.arange(200), [10, 11, 50])
+        stamps = frame / fps + rng.normal(0, 0.002 if video_id == "c" else 0.0, frame.size)
+        parts.append(pd.DataFrame({"video_id": video_id, "frame": frame, "timestamp": stamps}))
+    # Two frames only, numbered after the others': one step, which no other video's last frame may join.
+    parts.append(pd.DataFrame({"video_id": "d", "frame": [1000, 1002], "timestamp": [50.0, 50.2]}))
+    frames = pd.concat(parts, ignore_index=True)
+    frames.loc[5, "timestamp"] = np.nan
+    frames = pd.concat([frames, frames.iloc[[20]]], ignore_index=True).sample(frac=1.0, random_state=1)
+
+    ordered = frames.assign(video_id=frames["video_id"].str.strip()).sort_values(["video_id", "frame"])
+    steps = ordered.groupby("video_id")[["frame", "timestamp"]].diff()
+    per_frame = (steps["timestamp"] / steps["frame"]).where(steps["frame"] > 0)
+    expected = {k: round(1.0 / v, 3) for k, v in per_frame.groupby(ordered["video_id"]).median().items()}
+
+    assert estimate_rates(frames) == expected
+    assert list(estimate_rates(frames)) == ["a", "b", "c", "d"]
+    assert estimate_rates(frames)["d"] == 10.0
+
+
+def test_a_video_without_increasing_timestamps_is_named() -> None:
+    frames = pd.concat([_video("v1", 30.0, 2.0, AU12=_smooth), _video("v2", 30.0, 2.0, AU12=_smooth)])
+    frames.loc[frames["video_id"] == "v2", "timestamp"] = 1.0
+    with pytest.raises(InputError, match="video v2 has no increasing timestamps"):
+        estimate_rates(frames)

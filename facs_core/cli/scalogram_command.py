@@ -181,7 +181,7 @@ def run_scalogram(args: argparse.Namespace) -> int:
         result = _from_files(args, association, fps, scales, periods)
     for note in result.attrs.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
-    blank = result.groupby("au", sort=False).apply(lambda cells: bool((cells["n"] == 0).all()), include_groups=False)
+    blank = (result["n"] == 0).groupby(result["au"], sort=False).all()
     for au in blank[blank].index:
         print(f"note: {au} has no valid frames in any analysed video; its cells are empty", file=sys.stderr)
     short = result[result["n_short"] > 0]
