@@ -81,7 +81,7 @@ if summary.is_empty:
 cols = st.columns(4)
 cols[0].metric("Patients", summary.patients)
 cols[1].metric("Videos", summary.videos, help=f"{summary.synthetic_videos} of them {SYNTHETIC_LABEL}")
-cols[2].metric("Hours of video", f"{summary.hours:.2f}")
+cols[2].metric("Video", formatting.duration(summary.hours * 3600), help="Total length of the videos counted")
 cols[3].metric("Extracted frames", f"{summary.frames:,}")
 
 st.subheader("Recent jobs")

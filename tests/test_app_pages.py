@@ -21,7 +21,7 @@ from store import Catalog, open_catalog, users
 from store.segment_rows import add_segment, segments_for
 from tests.apptest_pages import PASSWORD, REPO, TIMEOUT, no_exception, page, texts
 from tests.store_helpers import newest_run_features
-from web import background, common, page_data
+from web import background, common, formatting, page_data
 from web.formatting import p_value
 
 OPERATOR = LocalOperator("test")
@@ -59,6 +59,8 @@ def test_home_empty_state_loads_the_demo(empty_store: Catalog) -> None:
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Patients"] == str(empty_store.scalar("SELECT count(*) FROM patients"))
     assert metrics["Videos"] == str(empty_store.scalar("SELECT count(*) FROM videos"))
+    seconds = empty_store.scalar("SELECT sum(duration_s) FROM videos")
+    assert metrics["Video"] == formatting.duration(seconds) and metrics["Video"] != "0.00"
     # The clinician who loaded it can open the demo patients.
     assigned = set(users.assignments(empty_store, "clinician1")["patient_id"])
     assert assigned == set(empty_store.query("SELECT patient_id FROM patients")["patient_id"])

@@ -128,3 +128,12 @@ def test_human_table_keeps_two_columns_that_read_the_same_apart() -> None:
 def test_docstring_examples_run() -> None:
     result = doctest.testmod(formatting, raise_on_error=False)
     assert result.attempted >= 3 and result.failed == 0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0 s"), (6.2, "6 s"), (59.4, "59 s"), (59.7, "1.0 min"), (270, "4.5 min"), (3596, "59.9 min"),
+     (3598, "1.00 h"), (8100, "2.25 h"), (None, MISSING)],
+)  # fmt: skip
+def test_a_duration_reads_in_the_largest_unit_that_stays_above_one(seconds, text) -> None:
+    assert formatting.duration(seconds) == text

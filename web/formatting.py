@@ -40,6 +40,7 @@ __all__ = [
     "column_label",
     "count",
     "date",
+    "duration",
     "human_table",
     "integer",
     "is_missing",
@@ -235,6 +236,27 @@ def seconds_span(start_s: Any, end_s: Any) -> str:
     start, end = float(start_s), float(end_s)
     decimals = next((d for d in (0, 1, 2) if all(abs(round(v, d) - v) < 1e-9 for v in (start, end))), 2)
     return f"{start:.{decimals}f}-{end:.{decimals}f} s"
+
+
+def duration(seconds: Any) -> str:
+    """A length of video in the largest unit that keeps it above 1: ``"6 s"``, ``"4.5 min"``, ``"2.25 h"``.
+
+    Seconds whole, minutes to one decimal, hours to two; :data:`MISSING` when absent.
+
+    Examples
+    --------
+    >>> duration(6.2), duration(270), duration(8100), duration(0)
+    ('6 s', '4.5 min', '2.25 h', '0 s')
+    """
+    if is_missing(seconds):
+        return MISSING
+    value = float(seconds)
+    # Thresholds on the rounded value: 59.7 s reads "1.0 min", not "60 s".
+    if round(value) < 60:
+        return f"{value:.0f} s"
+    if round(value / 60, 1) < 60:
+        return f"{value / 60:.1f} min"
+    return f"{value / 3600:.2f} h"
 
 
 def percent(fraction: Any, decimals: int = 0) -> str:
