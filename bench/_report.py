@@ -20,9 +20,24 @@ _HEADER = (
 )
 
 
+def cpu_model() -> str:
+    """The processor's model name from ``/proc/cpuinfo`` (Linux), else the architecture.
+
+    Ratios between two implementations move with the processor (cache sizes,
+    vector units), so a report names it.
+    """
+    try:
+        for line in Path("/proc/cpuinfo").read_text("utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine() -> str:
     """One line describing where the numbers were measured."""
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    return f"{cpu_model()} ({platform.machine()}), {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def write_section(name: str, markdown: str, path: Path = BENCHMARKS_MD) -> None:

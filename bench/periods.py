@@ -44,6 +44,8 @@ WAVELET = "cmor1.5-1.0"
 LOW, HIGH, COUNT = 0.2, 10.0, 100
 COVARIATES = ["age", "sex"]
 TARGET = 0.15
+#: Rounds of (command, baseline) pairs; each side's best counts.
+ROUNDS = 3
 #: What ``stats scalogram --frames ... --periods`` imports before it reads any data.
 COMMAND_IMPORTS = (
     "import facs_core.cli, facs_core.cli.scalogram_command, facs_core.cli.options, facs_core.frame_tables,"
@@ -74,6 +76,17 @@ def not_met(imports: float, reference_seconds: float) -> str:
     )
 
 
+def verdict(round_ratios: str) -> str:
+    """Whether the target held in every round, only in the best, or not at all."""
+    ratios = [float(r) for r in round_ratios.split(", ")]
+    within = sum(r <= TARGET for r in ratios)
+    if within == len(ratios):
+        return " Target met in every round."
+    if within:
+        return f" Target met by the best runs, in {within} of {len(ratios)} rounds: not counted as met."
+    return " Target not met in any round."
+
+
 def synthetic_cohort(n_videos: int, minutes: float, rates=RATES, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """SYNTHETIC frames (no face gaps) and clinical table: AU12's 0.7 s rhythm grows with BDI."""
     return datasets.rhythm_cohort(n_videos, minutes, rates, seed, face_gaps=())
@@ -90,10 +103,16 @@ def run_cli(argv: list[str]) -> tuple[float, float]:
 
 
 def run_python(argv: list[str]) -> tuple[float, float]:
-    """Wall and CPU seconds (user + sys) of one ``python ARGV`` run in a fresh interpreter."""
+    """Wall and CPU seconds (user + sys) of one ``python ARGV`` run in a fresh interpreter.
+
+    Bytecode is cached as Python does by default (an environment that turns
+    that off would make every run recompile the package, which no second
+    use of the command does).
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     cpu = _children_cpu()
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv[:2])} failed: {done.stderr.strip()}")
     return time.perf_counter() - start, _children_cpu() - cpu
@@ -153,9 +172,7 @@ def measure(folder: Path, n_videos: int, minutes: float, crowded: bool = False) 
     common = ["--clinical", str(clinical_path), "--score", "bdi", "--covariates", ",".join(COVARIATES)]
     out = folder / "periods.csv"
     periods_argv = ["--periods", f"{LOW:g}-{HIGH:g}", "--period-count", str(COUNT), "--out", str(out)]
-    rate_free, rate_free_cpu = min(
-        run_cli(["stats", "scalogram", "--frames", str(frames_path), *common, *periods_argv]) for _ in "ab"
-    )
+    mixed_argv = ["stats", "scalogram", "--frames", str(frames_path), *common, *periods_argv]
     thirty, _ = synthetic_cohort(n_videos, minutes, rates=(30.0,), seed=0)
     thirty_path = folder / "thirty.parquet"
     thirty.to_parquet(thirty_path, index=False)
@@ -165,20 +182,33 @@ def measure(folder: Path, n_videos: int, minutes: float, crowded: bool = False) 
     )
     # The same periods on the same cohort all at 30 fps: the case of bench/wavelets.py, rate-free.
     single_out = folder / "single-rate.csv"
-    single_argv = [*periods_argv[:-1], str(single_out)]
-    single, single_cpu = min(
-        run_cli(["stats", "scalogram", "--frames", str(thirty_path), *common, *single_argv]) for _ in "ab"
-    )
-    single_reference, single_features, single_association = baseline(thirty, clinical, periods)
+    single_argv = ["stats", "scalogram", "--frames", str(thirty_path), *common, *periods_argv[:-1], str(single_out)]
+    run_cli(single_argv)  # untimed: writes the package's bytecode and reads the files once, as any later use finds them
+    # Rounds alternate the command and its baseline, so a slow minute on a shared machine falls on both;
+    # each side's best round counts, and every round's ratio is reported.
+    rounds = []
+    for _ in range(ROUNDS):
+        mixed_run = run_cli(mixed_argv)
+        mixed_base = baseline(frames, clinical, periods)
+        mixed_base_cpu = baseline.cpu_seconds  # type: ignore[attr-defined]
+        single_run = run_cli(single_argv)
+        single_base = baseline(thirty, clinical, periods)
+        single_base_cpu = baseline.cpu_seconds  # type: ignore[attr-defined]
+        rounds.append((mixed_run, mixed_base, mixed_base_cpu, single_run, single_base, single_base_cpu))
+    rate_free, rate_free_cpu = min(r[0] for r in rounds)
+    reference, reference_features, reference_association = min((r[1] for r in rounds), key=lambda b: b[1] + b[2])
+    reference_cpu = min(r[2] for r in rounds)
+    single, single_cpu = min(r[3] for r in rounds)
+    single_reference, single_features, single_association = min((r[4] for r in rounds), key=lambda b: b[1] + b[2])
+    single_reference_cpu = min(r[5] for r in rounds)
+    reference_seconds = reference_features + reference_association
     single_seconds = single_features + single_association
-    single_reference_cpu = baseline.cpu_seconds  # type: ignore[attr-defined]
+    mixed_ratios = ", ".join(f"{r[0][0] / (r[1][1] + r[1][2]):.3f}" for r in rounds)
+    single_ratios = ", ".join(f"{r[3][0] / (r[4][1] + r[4][2]):.3f}" for r in rounds)
     single_check = pd.read_csv(single_out).merge(single_reference, on=["au", "period_s"], suffixes=("", "_baseline"))
     single_r_diff = float(np.nanmax(np.abs(single_check["r"] - single_check["r_baseline"])))
     startup, _ = min(run_cli(["--help"]) for _ in "abc")
     imports, imports_cpu = min(run_python(["-c", COMMAND_IMPORTS]) for _ in "abc")
-    reference, reference_features, reference_association = baseline(frames, clinical, periods)
-    reference_seconds = reference_features + reference_association
-    reference_cpu = baseline.cpu_seconds  # type: ignore[attr-defined]
     result = pd.read_csv(out)
     merged = result.merge(reference, on=["au", "period_s"], suffixes=("", "_baseline"))
     r_diff = float(np.nanmax(np.abs(merged["r"] - merged["r_baseline"])))
@@ -191,11 +221,11 @@ def measure(folder: Path, n_videos: int, minutes: float, crowded: bool = False) 
         f"**{n_videos} videos x 20 AUs x {minutes:g} min, frame rates 10 / 23.976 / 25 / 30 fps mixed,"
         f" {COUNT} periods {LOW:g}-{HIGH:g} s (synthetic, {rows:,} frames, Parquet in)**\n\n"
         "| run | seconds | ratio to baseline | CPU seconds | CPU ratio |\n|---|---:|---:|---:|---:|\n"
-        f'| baseline, in-process: `pywt.cwt(method="fft")` per series at each video\'s scales'
+        f'| baseline, in-process, best of {ROUNDS}: `pywt.cwt(method="fft")` per series at each video\'s scales'
         f" ({reference_features:.2f} s) + one vectorised least-squares partial correlation over all cells"
         f" ({reference_association:.3f} s) | {reference_seconds:.2f} | 1 | {reference_cpu:.2f} | 1 |\n"
         f"| `python -m facs_core stats scalogram --periods {LOW:g}-{HIGH:g} --period-count {COUNT}`"
-        f" (fresh process, whole run, best of 2) | {rate_free:.2f} | **{ratio:.3f}** | {rate_free_cpu:.2f} |"
+        f" (fresh process, whole run, best of {ROUNDS}) | {rate_free:.2f} | **{ratio:.3f}** | {rate_free_cpu:.2f} |"
         f" {rate_free_cpu / reference_cpu:.3f} |\n"
         f"| today's per-frame-rate map on {n_videos} videos all at 30 fps, `--fps 30 --scales 1-100`"
         f" (fresh process, best of 2) | {per_fps:.2f} | {per_fps / reference_seconds:.3f} | {per_fps_cpu:.2f} |"
@@ -206,13 +236,14 @@ def measure(folder: Path, n_videos: int, minutes: float, crowded: bool = False) 
         f"Target: the rate-free CLI at most 0.15 of the baseline, and no dearer than the per-frame-rate map"
         f" (here {rate_free / per_fps:.2f} of it; its videos are longer in frames: all at 30 fps)."
         f" Same results as the baseline: max |r - r_baseline| = {r_diff:.1e}, max relative p difference ="
-        f" {p_rel:.1e}, same empty cells: {same_nan}."
+        f" {p_rel:.1e}, same empty cells: {same_nan}. Ratio in each round (the command over the baseline run"
+        f" right after it): {mixed_ratios}."
         + (
             not_met(imports, reference_seconds)
             if ratio > TARGET
             else " Within the target in seconds, but with the cores oversubscribed (below): not counted as met."
             if crowded
-            else " Target met."
+            else verdict(mixed_ratios)
         )
         + "\n\n"
         f"**The same {n_videos} videos all at 30 fps, the same {COUNT} periods (synthetic,"
@@ -223,12 +254,13 @@ def measure(folder: Path, n_videos: int, minutes: float, crowded: bool = False) 
         f"| baseline, in-process, as above ({single_features:.2f} s + {single_association:.3f} s)"
         f" | {single_seconds:.2f} | 1 | {single_reference_cpu:.2f} | 1 |\n"
         f"| `python -m facs_core stats scalogram --periods {LOW:g}-{HIGH:g} --period-count {COUNT}`"
-        f" (fresh process, whole run, best of 2) | {single:.2f} | **{single / single_seconds:.3f}** |"
+        f" (fresh process, whole run, best of {ROUNDS}) | {single:.2f} | **{single / single_seconds:.3f}** |"
         f" {single_cpu:.2f} | {single_cpu / single_reference_cpu:.3f} |\n\n"
-        f"Max |r - r_baseline| = {single_r_diff:.1e}. At one rate every video's series is as long as the"
-        " longest of the mixed cohort, so the baseline's per-series cost grows while the command's fixed"
-        f" cost (its imports, {imports:.2f} s) does not: {'within' if single / single_seconds <= TARGET else 'above'}"
-        f" the {TARGET:g} target here.\n"
+        f"Max |r - r_baseline| = {single_r_diff:.1e}. Ratio in each round: {single_ratios}. At one rate every"
+        " video's series is as long as the longest of the mixed cohort, so the baseline's per-series cost grows"
+        f" while the command's fixed cost (its imports, {imports:.2f} s) does not:"
+        f" {'within' if single / single_seconds <= TARGET else 'above'} the {TARGET:g} target here"
+        f" ({verdict(single_ratios).strip().rstrip('.').lower()}).\n"
     )
 
 
